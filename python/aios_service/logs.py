@@ -1,0 +1,71 @@
+"""Logging: stdlib `logging`, imported only after the initialize reply (it costs start-up time otherwise).
+
+Records go to stderr (the extension shows it) and, once the client is ready, as `window/logMessage`
+notifications. Handlers' own loggers (`logging.getLogger(__name__)`) flow through the same root handler, so
+UPDATE_LOG_LEVEL with `target_module` works for workspace code too.
+"""
+
+import sys
+
+# LSP MessageType: Error=1, Warning=2, Info=3, Log=4 (Debug=5 is LSP 3.18 only; older clients reject it).
+_LSP_TYPE = {"CRITICAL": 1, "ERROR": 1, "WARNING": 2, "INFO": 3, "DEBUG": 4}
+
+
+def get_logger(name="aios_service"):
+    import logging
+    return logging.getLogger(name)
+
+
+def install(send_log_message):
+    """Attach the service's handler to the root logger; returns it (call `uninstall` with it)."""
+    import logging
+
+    class ServiceHandler(logging.Handler):
+        def __init__(self):
+            logging.Handler.__init__(self)
+            self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            self._client_format = logging.Formatter("[%(name)s] %(message)s")
+            self.to_client = True
+
+        def emit(self, record):
+            try:
+                text = self.format(record)
+                stream = sys.__stderr__ or sys.stderr
+                if stream is not None:
+                    stream.write(text + "\n")
+                    stream.flush()
+                if self.to_client:
+                    send_log_message(_LSP_TYPE.get(record.levelname, 4), self._client_format.format(record))
+            except Exception:  # a log line must never take a request down with it
+                pass
+
+    handler = ServiceHandler()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    return handler
+
+
+def uninstall(handler):
+    import logging
+    logging.getLogger().removeHandler(handler)
+
+
+def set_level(level, target=None):
+    import logging
+    logging.getLogger(target or None).setLevel(getattr(logging, level))
+
+
+def logger_levels():
+    """{logger name: level} for every logger given its own level (root excluded)."""
+    import logging
+    out = {}
+    for name, lg in list(logging.Logger.manager.loggerDict.items()):
+        level = getattr(lg, "level", 0)
+        if level:
+            out[name] = logging.getLevelName(level)
+    return out
+
+
+def root_level():
+    import logging
+    return logging.getLevelName(logging.getLogger().level)

@@ -1,0 +1,146 @@
+"""Command registry: the `@command` and `@control_command` decorators and the context handlers receive.
+
+A handler is `def handler(params, ctx)` (or just `def handler(params)`); it returns a JSON-serialisable value.
+Built-ins register with source "builtin"; the workspace's `.aios/handlers.py` is imported while the registry's
+source is "workspace", so the same decorators serve both and `aios/commands` can say where each came from.
+"""
+
+import threading
+
+from .errors import Cancelled
+
+BUILTIN = "builtin"
+WORKSPACE = "workspace"
+
+
+class Entry(object):
+    __slots__ = ("name", "func", "description", "source", "takes_ctx")
+
+    def __init__(self, name, func, description, source):
+        self.name = name
+        self.func = func
+        self.description = description
+        self.source = source
+        # co_argcount is cheap; `inspect` would cost start-up time for the same answer.
+        code = getattr(func, "__code__", None)
+        argcount = code.co_argcount if code is not None else 2
+        if hasattr(func, "__self__"):
+            argcount -= 1
+        self.takes_ctx = argcount >= 2
+
+    def call(self, params, ctx):
+        if self.takes_ctx:
+            return self.func(params, ctx)
+        return self.func(params)
+
+    def describe(self):
+        return {"name": self.name, "description": self.description, "source": self.source}
+
+
+def _first_line(text):
+    text = (text or "").strip()
+    return text.splitlines()[0].strip() if text else ""
+
+
+class Registry(object):
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.commands = {}
+        self.controls = {}
+        self.source = BUILTIN
+
+    def _add(self, table, kind, name, func, description):
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("%s name must be a non-empty string, got %r" % (kind, name))
+        description = _first_line(description) or _first_line(getattr(func, "__doc__", "")) or name
+        with self._lock:
+            old = table.get(name)
+            if old is not None and old.source == BUILTIN and self.source != BUILTIN:
+                raise ValueError("%s %r is built in and cannot be replaced by the workspace module; pick another "
+                                 "name" % (kind, name))
+            table[name] = Entry(name, func, description, self.source)
+
+    def command(self, command_type, description=None):
+        """Decorator: register a handler for `aios/execute` requests with this commandType."""
+        def decorate(func):
+            self._add(self.commands, "command type", command_type, func, description)
+            return func
+        return decorate
+
+    def control_command(self, name, description=None):
+        """Decorator: register a custom control command, run by `aios/control` CUSTOM_COMMAND."""
+        def decorate(func):
+            self._add(self.controls, "control command", name, func, description)
+            return func
+        return decorate
+
+    def snapshot(self, source):
+        with self._lock:
+            return ({k: v for k, v in self.commands.items() if v.source == source},
+                    {k: v for k, v in self.controls.items() if v.source == source})
+
+    def replace_source(self, source, snapshot):
+        """Drop every entry from `source`, then restore `snapshot` (used to roll back a failed reload)."""
+        commands, controls = snapshot
+        with self._lock:
+            for table, keep in ((self.commands, commands), (self.controls, controls)):
+                for name in [k for k, v in table.items() if v.source == source]:
+                    del table[name]
+                table.update(keep)
+
+    def get_command(self, name):
+        return self.commands.get(name)
+
+    def get_control(self, name):
+        return self.controls.get(name)
+
+    def describe(self):
+        with self._lock:
+            return {
+                "commandTypes": [e.describe() for e in sorted(self.commands.values(), key=lambda e: e.name)],
+                "controlCommands": [e.describe() for e in sorted(self.controls.values(), key=lambda e: e.name)],
+            }
+
+
+# The process-wide registry the decorators write to: a service process serves one workspace.
+REGISTRY = Registry()
+command = REGISTRY.command
+control_command = REGISTRY.control_command
+
+
+class Context(object):
+    """What a handler gets besides its parameters.
+
+    - `cancelled` / `cancel_event`: set when the client sends `$/cancelRequest`; long handlers should poll it or
+      use `ctx.wait(seconds)` (returns early on cancellation) and then `ctx.check_cancelled()`.
+    - `log`: a `logging.Logger` for this handler; its records reach the extension's output channel.
+    - `service`: the running service (caches, settings); `notify(method, params)` sends a notification.
+    """
+
+    def __init__(self, service, command_id, command_type, priority, cancel_event=None, logger_name=None):
+        self.service = service
+        self.command_id = command_id
+        self.command_type = command_type
+        self.priority = priority
+        self.cancel_event = cancel_event if cancel_event is not None else threading.Event()
+        self._logger_name = logger_name or "aios_service.handlers"
+
+    @property
+    def cancelled(self):
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self):
+        if self.cancel_event.is_set():
+            raise Cancelled()
+
+    def wait(self, seconds):
+        """Sleep up to `seconds`; True if woken early by cancellation."""
+        return self.cancel_event.wait(seconds)
+
+    @property
+    def log(self):
+        import logging
+        return logging.getLogger(self._logger_name)
+
+    def notify(self, method, params):
+        self.service.notify(method, params)

@@ -1,0 +1,464 @@
+"""The service's state and operations: config, caches, cost counters, health, control operations, executes.
+
+Transport-free (the Server in server.py owns framing and threads) so tests can drive it directly.
+Threading: executes run on pool threads, control operations on one control thread, health on the reader
+thread; shared state is guarded by `_lock` (config, override, settings) and by the caches' and meter's own locks.
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+
+from . import __version__, config as config_mod, errors, logs
+from .bcm import CostMeter
+from .cache import LruCache
+from .errors import Cancelled, ConfigError, ParamsError, RpcError
+from .registry import BUILTIN, REGISTRY, WORKSPACE, Context
+
+CONTROL_OPERATIONS = ("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "RELOAD_CONFIG", "HEALTH_OVERRIDE", "BCM_RESET",
+                      "CUSTOM_COMMAND")
+CACHE_TYPES = ("model_cache", "result_cache", "all")
+HANDLERS_MODULE_NAME = "aios_handlers"
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def iso_utc(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+
+def _type_name(value):
+    return "null" if value is None else {bool: "boolean", int: "number", float: "number", str: "string",
+                                         list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+class Service(object):
+    def __init__(self, notify=None, registry=REGISTRY):
+        self._notify = notify or (lambda method, params: None)
+        self.registry = registry
+        self._lock = threading.RLock()
+        self._model_lock = threading.Lock()
+        self.started = time.time()
+        self.config, _ = config_mod.load(None)
+        self.config_file = None
+        self.workspace_folder = None
+        self.handlers_path = None
+        self.handlers_loaded = False
+        self.handlers_error = None
+        self.log_level = self.config["logLevel"]
+        self.logger_levels = {}
+        self.model_cache = LruCache(self.config["cache"]["modelMaxEntries"])
+        self.result_cache = LruCache(self.config["cache"]["maxEntries"])
+        self.bcm = CostMeter()
+        self.complexity_factor = 1.0
+        self.throttling = None
+        self._override = None  # {"status", "expires" (epoch or None), "token"}
+        self.on_config = None  # server hook: resize the pool and the message limit
+        self.pool_stats = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+
+    def initialize(self, options):
+        """Apply initializationOptions; returns problems to log once logging is up (never raises on a bad
+        config file: the service starts with defaults and reports it)."""
+        problems = []
+        folder = options.get("workspaceFolder")
+        self.workspace_folder = folder
+        self.config_file = self._resolve(options.get("configFile"))
+        self.handlers_path = self._resolve(options.get("handlersModule"))
+        try:
+            cfg, raw = config_mod.load(self.config_file)
+        except ConfigError as e:
+            problems.append("%s; using the defaults until it is fixed (then run RELOAD_CONFIG)" % e.message)
+            cfg, raw = config_mod.load(None)
+        if options.get("logLevel"):
+            try:
+                cfg["logLevel"] = config_mod.normalize_level(options["logLevel"], "initializationOptions.logLevel")
+            except ConfigError as e:
+                problems.append(e.message)
+        self._apply_config(cfg, raw, initial=True)
+        return problems
+
+    def _resolve(self, path):
+        if not path:
+            return None
+        if not os.path.isabs(path) and self.workspace_folder:
+            path = os.path.join(self.workspace_folder, path)
+        return os.path.abspath(path)
+
+    def start(self):
+        """Runs after the initialize reply: everything start-up latency does not need."""
+        logs.set_level(self.log_level)
+        for name, level in self.logger_levels.items():
+            logs.set_level(level, name)
+        from . import builtin_handlers  # noqa: F401  (registers the built-in command types)
+        self.load_handlers()
+
+    def notify(self, method, params):
+        self._notify(method, params)
+
+    # ---- config ----------------------------------------------------------------------------------------------
+
+    def _apply_config(self, cfg, raw, initial=False):
+        with self._lock:
+            old = self.config
+            self.config = cfg
+            # A reload only changes levels the file actually sets, so a level chosen at run time survives.
+            if initial or "logLevel" in raw:
+                self.log_level = cfg["logLevel"]
+            if initial or "loggers" in raw:
+                self.logger_levels = dict(cfg["loggers"])
+        self.result_cache.resize(cfg["cache"]["maxEntries"])
+        self.model_cache.resize(cfg["cache"]["modelMaxEntries"])
+        if not initial:
+            logs.set_level(self.log_level)
+            for name, level in self.logger_levels.items():
+                logs.set_level(level, name)
+            if old["inference"] != cfg["inference"]:
+                self.result_cache.clear()
+        if self.on_config is not None:
+            self.on_config(cfg)
+
+    def load_handlers(self):
+        """(Re)import the workspace module. On failure the previous registrations stay and the error is kept
+        for aios/health: a broken handlers.py must never take the service down."""
+        path = self.handlers_path
+        snapshot = self.registry.snapshot(WORKSPACE)
+        if not path or not os.path.isfile(path):
+            self.registry.replace_source(WORKSPACE, ({}, {}))
+            self.handlers_loaded = False
+            self.handlers_error = None
+            if path:
+                logs.get_logger().info("No workspace handlers module at %s", path)
+            return
+        import importlib.util
+        log = logs.get_logger()
+        old_module = sys.modules.get(HANDLERS_MODULE_NAME)
+        self.registry.replace_source(WORKSPACE, ({}, {}))
+        self.registry.source = WORKSPACE
+        try:
+            spec = importlib.util.spec_from_file_location(HANDLERS_MODULE_NAME, path)
+            if spec is None or spec.loader is None:
+                raise ImportError("not an importable Python file")
+            module = importlib.util.module_from_spec(spec)
+            folder = os.path.dirname(path)
+            if folder not in sys.path:
+                sys.path.append(folder)  # lets handlers.py import its sibling modules
+            sys.modules[HANDLERS_MODULE_NAME] = module
+            spec.loader.exec_module(module)
+        except (Exception, SystemExit) as e:
+            self.registry.replace_source(WORKSPACE, snapshot)
+            if old_module is not None:
+                sys.modules[HANDLERS_MODULE_NAME] = old_module
+            else:
+                sys.modules.pop(HANDLERS_MODULE_NAME, None)
+            self.handlers_error = "%s: %s%s" % (type(e).__name__, e, _where(e, path))
+            self.handlers_loaded = False
+            log.error("Could not load the workspace handlers module %s: %s", path, self.handlers_error,
+                      exc_info=True)
+            return
+        finally:
+            self.registry.source = BUILTIN
+        self.handlers_loaded = True
+        self.handlers_error = None
+        commands, controls = self.registry.snapshot(WORKSPACE)
+        log.info("Loaded workspace handlers from %s: command types [%s], control commands [%s]", path,
+                 ", ".join(sorted(commands)), ", ".join(sorted(controls)))
+
+    # ---- executes --------------------------------------------------------------------------------------------
+
+    def run_command(self, entry, command_id, command_type, priority, parameters, cancel_event):
+        """Run one handler on the calling (pool) thread; returns (result JSON text, durationMs) or raises
+        RpcError. Cost counters are recorded either way."""
+        ctx = Context(self, command_id, command_type, priority, cancel_event,
+                      getattr(entry.func, "__module__", None))
+        wall0 = time.perf_counter()
+        cpu0 = time.thread_time()
+        nbytes = 0
+        failed = True
+        try:
+            nbytes = len(_dumps(parameters))
+            try:
+                result = entry.call(parameters, ctx)
+            except RpcError:
+                raise
+            except (Exception, SystemExit) as e:
+                logs.get_logger().warning("Handler for %s (commandId %s) raised", command_type, command_id,
+                                          exc_info=True)
+                raise RpcError("Handler for %s failed: %s: %s" % (command_type, type(e).__name__, e),
+                               errors.HANDLER_FAILED, {"commandId": command_id, "commandType": command_type,
+                                                       "exception": type(e).__name__})
+            if cancel_event.is_set():
+                raise Cancelled()
+            try:
+                text = _dumps(result)
+            except (TypeError, ValueError) as e:
+                raise RpcError("Handler for %s returned a value that is not JSON-serialisable: %s"
+                               % (command_type, e), errors.HANDLER_FAILED,
+                               {"commandId": command_id, "commandType": command_type})
+            nbytes += len(text)
+            failed = False
+            return text, round((time.perf_counter() - wall0) * 1000.0, 3)
+        finally:
+            self.bcm.record(command_type, time.thread_time() - cpu0, time.perf_counter() - wall0, nbytes, failed)
+
+    # ---- models and settings used by the built-ins -----------------------------------------------------------
+
+    def get_model(self):
+        """The n-gram model for the configured order and corpus, trained on first use (model_cache)."""
+        from . import ngram
+        inf = self.config["inference"]
+        corpus = inf["corpus"] or ngram.DEFAULT_CORPUS
+        key = ("word-ngram", inf["order"], corpus)
+        with self._model_lock:  # one training at a time; concurrent callers wait and then hit
+            model = self.model_cache.get(key)
+            if model is None:
+                try:
+                    model = ngram.NgramModel.from_file(corpus, inf["order"])
+                except (OSError, ValueError) as e:
+                    raise RpcError("Cannot train the inference model from %s: %s (check inference.corpus in the "
+                                   "config)" % (corpus, e), errors.HANDLER_FAILED)
+                logs.get_logger().info("Trained %s", model.describe())
+                self.model_cache.put(key, model)
+            return model
+
+    def effective_max_tokens(self, requested=None):
+        inf = self.config["inference"]
+        base = inf["maxTokens"] if requested is None else requested
+        return max(1, int(round(base * self.complexity_factor)))
+
+    def set_complexity(self, factor):
+        with self._lock:
+            self.complexity_factor = float(factor)
+
+    def request_throttling(self, params):
+        """Ask the extension to change its admission settings (aios/adjustThrottling)."""
+        with self._lock:
+            self.throttling = dict(params, requestedAt=iso_utc(time.time()))
+        self.notify("aios/adjustThrottling", params)
+
+    # ---- health ----------------------------------------------------------------------------------------------
+
+    def _override_now(self):
+        with self._lock:
+            o = self._override
+            if o is not None and o["expires"] is not None and time.time() >= o["expires"]:
+                self._override = o = None
+            return o
+
+    def health(self):
+        o = self._override_now()
+        with self._lock:
+            cfg = json.loads(_dumps(self.config))
+            commands = sorted(self.registry.commands)
+            controls = sorted(self.registry.controls)
+            workspace = self.registry.snapshot(WORKSPACE)
+            state = {
+                "status": o["status"] if o is not None else "healthy",
+                "overridden": o is not None,
+                "overrideExpiresAt": iso_utc(o["expires"]) if o is not None and o["expires"] else None,
+                "timestamp": iso_utc(time.time()),
+                "pid": os.getpid(),
+                "version": __version__,
+                "python": "%d.%d.%d" % sys.version_info[:3],
+                "uptimeS": round(time.time() - self.started, 3),
+                "logLevel": self.log_level,
+                "loggers": dict(self.logger_levels),
+                "cache": {"model_cache": self.model_cache.stats(), "result_cache": self.result_cache.stats()},
+                "bcm": self.bcm.snapshot(),
+                "config": cfg,
+                "configFile": self.config_file,
+                "commands": commands,
+                "controlCommands": controls,
+                "handlers": {"module": self.handlers_path, "loaded": self.handlers_loaded,
+                             "error": self.handlers_error, "commandTypes": sorted(workspace[0]),
+                             "controlCommands": sorted(workspace[1])},
+                "inference": {"complexityFactor": self.complexity_factor,
+                              "maxTokens": cfg["inference"]["maxTokens"],
+                              "effectiveMaxTokens": self.effective_max_tokens(),
+                              "order": cfg["inference"]["order"],
+                              "modelLoaded": len(self.model_cache) > 0},
+                "workers": self.pool_stats() if self.pool_stats else {"max": cfg["workers"], "busy": 0,
+                                                                      "queued": 0},
+                "throttling": self.throttling,
+            }
+        return state
+
+    def commands(self):
+        out = self.registry.describe()
+        out["controlOperations"] = list(CONTROL_OPERATIONS)
+        return out
+
+    # ---- control operations ----------------------------------------------------------------------------------
+
+    def control(self, params):
+        """Run one aios/control operation; returns {ok, state, detail?} and sends aios/stateChanged."""
+        operation = params.get("operation")
+        if not isinstance(operation, str) or operation not in CONTROL_OPERATIONS:
+            raise RpcError("Unknown control operation %s; expected one of %s" % (
+                json.dumps(operation), ", ".join(CONTROL_OPERATIONS)), errors.UNKNOWN_OPERATION)
+        options = params.get("parameters")
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            raise ParamsError("'parameters' must be an object (got %s)" % _type_name(options))
+        command_id = params.get("commandId")
+        detail = getattr(self, "_op_" + operation.lower())(params.get("value"), options, command_id)
+        state = self.health()
+        change = {"reason": operation, "state": state}
+        if isinstance(command_id, str):
+            change["commandId"] = command_id
+        if operation == "CUSTOM_COMMAND":
+            change["command"] = options.get("command")
+        self.notify("aios/stateChanged", change)
+        reply = {"ok": True, "state": state}
+        if detail is not None:
+            reply["detail"] = detail
+        return reply
+
+    def _op_update_log_level(self, value, options, command_id):
+        try:
+            level = config_mod.normalize_level(value, "value")
+        except ConfigError as e:
+            raise ParamsError(e.message)
+        target = options.get("target_module")
+        if target is not None and (not isinstance(target, str) or not target.strip()):
+            raise ParamsError("parameters.target_module must be a logger/module name string (got %s)"
+                              % _type_name(target))
+        persistent = options.get("persistent", False)
+        if not isinstance(persistent, bool):
+            raise ParamsError("parameters.persistent must be true or false (got %s)" % _type_name(persistent))
+        if persistent:  # write first: if the file cannot be updated nothing changes
+            config_mod.update_log_level(self.config_file, level, target)
+        with self._lock:
+            if target:
+                self.logger_levels[target] = level
+            else:
+                self.log_level = level
+        logs.set_level(level, target)
+        logs.get_logger().info("Log level of %s set to %s%s", target or "the service", level,
+                               " (saved to %s)" % self.config_file if persistent else "")
+        return {"logLevel": level, "target": target, "persisted": persistent}
+
+    def _op_flush_cache(self, value, options, command_id):
+        cache_type = options.get("cache_type", value if isinstance(value, str) else "all")
+        if cache_type not in CACHE_TYPES:
+            raise ParamsError("parameters.cache_type must be one of %s (got %s)" % (
+                ", ".join(CACHE_TYPES), json.dumps(cache_type)))
+        force = options.get("force", False)
+        if not isinstance(force, bool):
+            raise ParamsError("parameters.force must be true or false (got %s)" % _type_name(force))
+        flushed = {}
+        for name in ("model_cache", "result_cache"):
+            if cache_type in (name, "all"):
+                # force also zeroes the hit/miss counters: a clean slate for a measurement.
+                flushed[name] = getattr(self, name).clear(reset_stats=force)
+        logs.get_logger().info("Flushed %s", flushed)
+        return {"flushed": flushed, "force": force}
+
+    def _op_reload_config(self, value, options, command_id):
+        path = options.get("config_file", value if isinstance(value, str) and value else None)
+        if path is not None and (not isinstance(path, str) or not path.strip()):
+            raise ParamsError("parameters.config_file must be a path string (got %s)" % _type_name(path))
+        if path is not None:
+            path = self._resolve(path)
+            if not os.path.isfile(path):
+                raise ConfigError("Config file %s does not exist; the current config stays" % path)
+        else:
+            path = self.config_file
+        try:
+            cfg, raw = config_mod.load(path)
+        except ConfigError as e:
+            raise ConfigError("%s; the current config stays" % e.message, data={"configFile": path})
+        self.config_file = path
+        self._apply_config(cfg, raw)
+        reload_handlers = options.get("reload_handlers", True)
+        if reload_handlers is not False:
+            self.load_handlers()
+        logs.get_logger().info("Config reloaded from %s", path or "defaults")
+        return {"configFile": path, "handlersError": self.handlers_error}
+
+    def _op_health_override(self, value, options, command_id):
+        status = value.strip().lower() if isinstance(value, str) else value
+        if status not in ("healthy", "unhealthy", "clear"):
+            raise ParamsError("value must be 'unhealthy', 'healthy' or 'clear' (got %s)" % json.dumps(value))
+        duration = options.get("duration")
+        if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))
+                                     or not 0 < duration <= 7 * 86400):
+            raise ParamsError("parameters.duration must be a number of seconds > 0 and <= 604800 (got %s)"
+                              % json.dumps(duration))
+        with self._lock:
+            old = self._override
+            if old is not None and old.get("timer") is not None:
+                old["timer"].cancel()
+            if status == "clear":
+                self._override = None
+                return {"status": None, "expiresAt": None}
+            expires = time.time() + duration if duration else None
+            token = object()
+            self._override = {"status": status, "expires": expires, "token": token, "timer": None}
+            if duration:
+                timer = threading.Timer(duration, self._override_expired, (token,))
+                timer.daemon = True
+                self._override["timer"] = timer
+                timer.start()
+        return {"status": status, "expiresAt": iso_utc(expires) if expires else None}
+
+    def _override_expired(self, token):
+        with self._lock:
+            o = self._override
+            if o is None or o["token"] is not token:
+                return
+            self._override = None
+        self.notify("aios/stateChanged", {"reason": "HEALTH_OVERRIDE_EXPIRED", "state": self.health()})
+
+    def _op_bcm_reset(self, value, options, command_id):
+        command_type = options.get("command_type")
+        if command_type is not None and not isinstance(command_type, str):
+            raise ParamsError("parameters.command_type must be a string (got %s)" % _type_name(command_type))
+        return {"previous": self.bcm.reset(command_type)}
+
+    def _op_custom_command(self, value, options, command_id):
+        name = options.get("command", value if isinstance(value, str) else None)
+        if not isinstance(name, str) or not name:
+            raise ParamsError("parameters.command must name a control command (one of %s)"
+                              % ", ".join(sorted(self.registry.controls)))
+        arguments = options.get("arguments")
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise ParamsError("parameters.arguments must be an object (got %s)" % _type_name(arguments))
+        entry = self.registry.get_control(name)
+        if entry is None:
+            raise RpcError("Unknown control command %s; available: %s. Register it with @control_command(%s) "
+                           "in .aios/handlers.py" % (json.dumps(name), ", ".join(sorted(self.registry.controls)),
+                                                      json.dumps(name)), errors.UNKNOWN_CONTROL_COMMAND)
+        ctx = Context(self, command_id, "CUSTOM_COMMAND", "HIGH", None, getattr(entry.func, "__module__", None))
+        try:
+            result = entry.call(arguments, ctx)
+        except RpcError:
+            raise
+        except (Exception, SystemExit) as e:
+            logs.get_logger().warning("Control command %s raised", name, exc_info=True)
+            raise RpcError("Control command %s failed: %s: %s" % (name, type(e).__name__, e),
+                           errors.HANDLER_FAILED, {"command": name, "exception": type(e).__name__})
+        try:
+            _dumps(result)
+        except (TypeError, ValueError) as e:
+            raise RpcError("Control command %s returned a value that is not JSON-serialisable: %s" % (name, e),
+                           errors.HANDLER_FAILED)
+        return {"command": name, "result": result}
+
+
+def _where(exc, path):
+    """' (handlers.py, line N)' for the innermost frame of `exc` inside the handlers file, if any."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return " (%s, line %d)" % (os.path.basename(path), exc.lineno)
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if os.path.abspath(tb.tb_frame.f_code.co_filename) == os.path.abspath(path):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return " (%s, line %d)" % (os.path.basename(path), line) if line else ""
