@@ -1,0 +1,126 @@
+// The UI bridge: a loopback HTTP endpoint through which tests running *inside* the extension host ask
+// the outer process, which owns the Playwright page, to look at the screen the way a user would (read
+// the status bar, a tree, a webview's DOM; press keys; take screenshots). Requests are JSON
+// `{op, ...args}`; replies are `{ok: true, value}` or `{ok: false, error}`.
+import { createServer } from 'node:http';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const MAX_BODY = 1 << 20;
+
+/** Frames of webviews: VS Code nests the content in an iframe inside a /webview/ host iframe. */
+function webviewFrames(page) {
+  return page.frames().filter((f) => f.url().includes('/webview/') || f.parentFrame()?.url().includes('/webview/'));
+}
+
+async function webviewContentFrame(page, titleHint) {
+  // The content frame is the innermost one under a webview host frame; pick the one whose document
+  // title or body matches the hint when several webviews are open.
+  const candidates = webviewFrames(page).filter((f) => f.childFrames().length === 0);
+  for (const frame of candidates) {
+    try {
+      const title = await frame.evaluate(() => document.title + '\n' + (document.body?.innerText ?? ''));
+      if (!titleHint || title.includes(titleHint)) return frame;
+    } catch {
+      /* frame detached while we looked */
+    }
+  }
+  return undefined;
+}
+
+export function createUiBridge({ page, resultsDir, log }) {
+  mkdirSync(resultsDir, { recursive: true });
+  let suiteResult;
+
+  const ops = {
+    async screenshot({ name }) {
+      if (!/^[\w.-]{1,80}$/.test(name)) throw new Error(`screenshot name must be [A-Za-z0-9_.-]{1,80}, got ${name}`);
+      const file = join(resultsDir, `${name}.png`);
+      await page.screenshot({ path: file });
+      return file;
+    },
+    /** Evaluates a function body (string) in the workbench page with `arg`, returns its JSON result. */
+    async evaluate({ fn, arg }) {
+      return page.evaluate(({ source, value }) => new Function('arg', source)(value), { source: fn, value: arg });
+    },
+    /** Waits until the function body returns a truthy value in the page, returns it. */
+    async waitFor({ fn, arg, timeoutMs = 20_000 }) {
+      const handle = await page.waitForFunction(({ source, value }) => new Function('arg', source)(value), { source: fn, value: arg }, { timeout: timeoutMs, polling: 100 });
+      return handle.jsonValue();
+    },
+    async press({ keys }) {
+      for (const key of [].concat(keys)) await page.keyboard.press(key);
+      return true;
+    },
+    async type({ text }) {
+      await page.keyboard.type(text, { delay: 5 });
+      return true;
+    },
+    /** Runs a command from the palette as a user does: F1, type its title, Enter. */
+    async runFromPalette({ title }) {
+      await page.keyboard.press('F1');
+      await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout: 10_000 });
+      await page.keyboard.type(`${title}`, { delay: 5 });
+      await page.waitForFunction(
+        (t) => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => r.textContent.includes(t)),
+        title.replace(/^>\s*/, ''),
+        { timeout: 10_000 },
+      );
+      await page.keyboard.press('Enter');
+      return true;
+    },
+    /** Evaluates a function body inside the webview whose text contains `titleHint`. */
+    async webviewEvaluate({ fn, arg, titleHint, timeoutMs = 20_000 }) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const frame = await webviewContentFrame(page, titleHint);
+        if (frame) {
+          try {
+            return await frame.evaluate(({ source, value }) => new Function('arg', source)(value), { source: fn, value: arg });
+          } catch (err) {
+            if (Date.now() > deadline) throw err;
+          }
+        } else if (Date.now() > deadline) {
+          throw new Error(`no webview${titleHint ? ` containing "${titleHint}"` : ''} appeared within ${timeoutMs} ms`);
+        }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    },
+    /** The in-host suite reports its counts here before the extension host exits. */
+    async result({ passed, failed, pending }) {
+      suiteResult = { passed, failed, pending };
+      return true;
+    },
+  };
+
+  const server = createServer((req, res) => {
+    let size = 0;
+    const chunks = [];
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > MAX_BODY) req.destroy();
+      else chunks.push(c);
+    });
+    req.on('end', async () => {
+      let reply;
+      try {
+        const { op, ...args } = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        if (!Object.hasOwn(ops, op)) throw new Error(`unknown UI bridge op: ${op}`);
+        reply = { ok: true, value: (await ops[op](args)) ?? null };
+      } catch (err) {
+        reply = { ok: false, error: err instanceof Error ? err.message : String(err) };
+        log?.(`ui-bridge error: ${reply.error}`);
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(reply));
+    });
+  });
+
+  return {
+    listen: () => new Promise((r) => server.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${server.address().port}`))),
+    close: () => new Promise((r) => server.close(() => r())),
+    get suiteResult() {
+      return suiteResult;
+    },
+  };
+}

@@ -1,0 +1,31 @@
+// The extensionTestsPath entry: VS Code (or code-server's smoke-test driver) calls run() inside the
+// extension host. Rejecting fails the run; the counts also go to the UI bridge so `npm test` can add them up.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { hasUi, reportResult, screenshot } from './ui';
+
+export function run(): Promise<void> {
+  // mocha stays external to the bundle: it loads test files by path at run time.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Mocha = require('mocha') as typeof import('mocha');
+  const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 60_000, slow: 5_000 });
+  if (process.env.AIOS_TEST_GREP) mocha.grep(process.env.AIOS_TEST_GREP);
+  // A failed test leaves a picture of the screen behind: test-results/failed-<title>.png.
+  mocha.suite.afterEach(async function () {
+    const test = this.currentTest;
+    if (hasUi && test?.state === 'failed') {
+      await screenshot(`failed-${test.fullTitle().replace(/[^\w.-]+/g, '_').slice(0, 70)}`).catch((err) => console.error(`screenshot failed: ${err}`));
+    }
+  });
+  for (const file of readdirSync(__dirname).filter((f) => f.endsWith('.test.js')).sort()) {
+    mocha.addFile(join(__dirname, file));
+  }
+  return new Promise((resolve, reject) => {
+    const runner = mocha.run(async (failures) => {
+      const stats = runner.stats ?? { passes: 0, failures, pending: 0 };
+      await reportResult({ passed: stats.passes, failed: stats.failures, pending: stats.pending }).catch(() => {});
+      if (failures > 0) reject(new Error(`${failures} in-host test(s) failed`));
+      else resolve();
+    });
+  });
+}

@@ -1,0 +1,51 @@
+// A typed client of the UI bridge (test/host/ui-bridge.mjs): lets in-host tests look at the screen
+// through the real browser. Without a bridge (e.g. under @vscode/test-electron) screen checks skip.
+import type { Context } from 'mocha';
+
+const bridgeUrl = process.env.AIOS_UI_BRIDGE;
+
+export const hasUi = Boolean(bridgeUrl);
+
+async function call<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+  if (!bridgeUrl) throw new Error('no UI bridge: run the suite through `npm test`');
+  const res = await fetch(bridgeUrl, { method: 'POST', body: JSON.stringify({ op, ...args }) });
+  const reply = (await res.json()) as { ok: boolean; value?: T; error?: string };
+  if (!reply.ok) throw new Error(`UI bridge ${op}: ${reply.error}`);
+  return reply.value as T;
+}
+
+/** Skips the current test when there is no browser to look through. */
+export function requireUi(ctx: Context): void {
+  if (!hasUi) ctx.skip();
+}
+
+/** Saves test-results/<name>.png. */
+export const screenshot = (name: string) => call<string>('screenshot', { name });
+
+/** Evaluates `fnBody` (the body of `function (arg) {…}`) in the workbench page. */
+export const evaluate = <T>(fnBody: string, arg?: unknown) => call<T>('evaluate', { fn: fnBody, arg });
+
+/** Waits until `fnBody` returns something truthy in the workbench page, and returns it. */
+export const waitFor = <T>(fnBody: string, arg?: unknown, timeoutMs = 20_000) =>
+  call<T>('waitFor', { fn: fnBody, arg, timeoutMs });
+
+export const press = (...keys: string[]) => call<boolean>('press', { keys });
+export const type = (text: string) => call<boolean>('type', { text });
+export const runFromPalette = (title: string) => call<boolean>('runFromPalette', { title });
+
+/** Evaluates `fnBody` inside the webview whose text contains `titleHint`. */
+export const webviewEvaluate = <T>(fnBody: string, arg?: unknown, titleHint?: string, timeoutMs = 20_000) =>
+  call<T>('webviewEvaluate', { fn: fnBody, arg, titleHint, timeoutMs });
+
+/** The text of the status-bar entry whose id ends with `itemId`, once it shows; undefined if none does. */
+export function statusBarText(itemId: string, timeoutMs = 20_000): Promise<string> {
+  return waitFor<string>(
+    `const el = [...document.querySelectorAll('.statusbar-item')].find((e) => e.id && e.id.endsWith(arg));
+     return el && el.offsetParent !== null ? (el.getAttribute('aria-label') || el.textContent || ' ') : null;`,
+    itemId,
+    timeoutMs,
+  );
+}
+
+export const reportResult = (r: { passed: number; failed: number; pending: number }) =>
+  bridgeUrl ? call<boolean>('result', r) : Promise.resolve(true);

@@ -1,0 +1,89 @@
+// `npm test`: every tier, in order of cost. Type check, unit tests in plain Node, the Python service's
+// own tests, then the integration suite inside a real VS Code host. Runs all tiers even after a failure,
+// prints a summary per tier and one closing line `N passed, N failed`; exits non-zero on any failure.
+// `node test/run.mjs <tier…>` runs only the named tiers (typecheck, unit, python, integration).
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './host/paths.mjs';
+import { pythonCommand } from './host/python.mjs';
+
+const say = (msg) => process.stdout.write(`${msg}\n`);
+
+/** Runs a command with output shown live and captured, for counting. */
+function run(cmd, args, opts = {}) {
+  say(`$ ${[cmd, ...args].join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: repoRoot, encoding: 'utf8', maxBuffer: 256 << 20, shell: process.platform === 'win32' && cmd === 'npx', ...opts });
+  process.stdout.write(r.stdout ?? '');
+  process.stderr.write(r.stderr ?? '');
+  return { code: r.status ?? 1, out: `${r.stdout ?? ''}\n${r.stderr ?? ''}` };
+}
+
+function findFiles(dir, suffix) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((n) => {
+    const full = join(dir, n);
+    return statSync(full).isDirectory() ? findFiles(full, suffix) : n.endsWith(suffix) ? [full] : [];
+  });
+}
+
+const tiers = {
+  typecheck() {
+    const { code } = run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.', '--noEmit']);
+    return { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1 };
+  },
+  unit() {
+    const build = run(process.execPath, ['esbuild.mjs', '--tests']);
+    if (build.code !== 0) return { passed: 0, failed: 1 };
+    const files = findFiles(join(repoRoot, 'out', 'test', 'unit'), '.test.js');
+    if (files.length === 0) return { passed: 0, failed: 0 };
+    const { code, out } = run(process.execPath, ['--test', '--test-reporter=spec', ...files]);
+    const count = (k) => Number(out.match(new RegExp(`^ℹ ${k} (\\d+)$`, 'm'))?.[1] ?? 0);
+    const failed = count('fail') + count('cancelled');
+    return { passed: count('pass'), failed: code !== 0 && failed === 0 ? 1 : failed, skipped: count('skipped') + count('todo') };
+  },
+  python() {
+    if (!existsSync(join(repoRoot, 'python', 'tests'))) return { passed: 0, failed: 0 };
+    const [py, ...pyArgs] = pythonCommand();
+    const { code, out } = run(py, [...pyArgs, '-m', 'unittest', 'discover', '-s', 'python/tests', '-t', 'python', '-v']);
+    const ran = Number(out.match(/^Ran (\d+) tests?/m)?.[1] ?? 0);
+    const tally = (k) => Number(out.match(new RegExp(`${k}=(\\d+)`))?.[1] ?? 0);
+    const failed = tally('failures') + tally('errors');
+    const skipped = tally('skipped');
+    return { passed: ran - failed - skipped, failed: code !== 0 && failed === 0 ? 1 : failed, skipped };
+  },
+  async integration() {
+    const build = run(process.execPath, ['esbuild.mjs', '--tests']);
+    if (build.code !== 0) return { passed: 0, failed: 1 };
+    const { runIntegration } = await import('./host/integration.mjs');
+    try {
+      const r = await runIntegration({ grep: process.env.AIOS_TEST_GREP, verbose: process.env.AIOS_VERBOSE === '1' });
+      if (r.error) say(r.error);
+      return { passed: r.passed, failed: r.failed || (r.exitCode !== 0 ? 1 : 0), skipped: r.pending };
+    } catch (err) {
+      say(`integration tier failed to run: ${err instanceof Error ? err.message : err}`);
+      return { passed: 0, failed: 1 };
+    }
+  },
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = wanted.filter((t) => !(t in tiers));
+if (unknown.length) {
+  say(`unknown tier(s): ${unknown.join(', ')}; known: ${Object.keys(tiers).join(', ')}`);
+  process.exit(2);
+}
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const summary = [];
+for (const name of wanted.length ? wanted : Object.keys(tiers)) {
+  say(`\n=== ${name} ===`);
+  const r = await tiers[name]();
+  totals.passed += r.passed;
+  totals.failed += r.failed;
+  totals.skipped += r.skipped ?? 0;
+  summary.push(`${name.padEnd(12)} ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}`);
+}
+say('\n=== summary ===');
+for (const line of summary) say(line);
+say(`${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
+process.exit(totals.failed > 0 ? 1 : 0);
