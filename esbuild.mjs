@@ -2,7 +2,7 @@
 // (an IIFE for the panel, loaded under a nonce CSP), and on request the unit tests, the in-host suite and
 // the benchmarks. Flags: --watch, --production (minified, no source maps), --tests, --bench.
 import * as esbuild from 'esbuild';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = new Set(process.argv.slice(2));
@@ -48,6 +48,8 @@ if (existsSync('src/webview/main.ts')) {
   });
 }
 if (args.has('--tests')) {
+  // Start clean: a deleted test must not live on as a stale bundle.
+  rmSync('out/test', { recursive: true, force: true });
   builds.push({
     ...node,
     entryPoints: [...findFiles('test/unit', ['.test.ts']), ...findFiles('test/integration', ['.ts']),
@@ -57,6 +59,7 @@ if (args.has('--tests')) {
   });
 }
 if (args.has('--bench')) {
+  rmSync('out/bench', { recursive: true, force: true });
   builds.push({ ...node, entryPoints: findFiles('bench', ['.ts']), outdir: 'out/bench', outbase: 'bench' });
 }
 
