@@ -1,0 +1,454 @@
+// Admission control with QoS: a concurrency limit, three FIFO queues (HIGH before NORMAL before LOW) with
+// O(1) enqueue, dequeue and cancellation, an aging bound, a bounded queue, and a backoff delay when the
+// system is over its limit.
+//
+// The fast path (a slot free, nobody waiting, not paused) is a few comparisons and a counter: no
+// allocation, no clock read, no timer, no promise. Only commands that have to wait get a queue node, and
+// only delayed ones get a timer.
+//
+// `active` in the backoff formula is the number of commands this controller has in flight plus, when
+// `countExternalPythonProcesses` is on, the Python processes last seen by the sampler that this extension
+// does not own (pushed in with setLoad). The rationale: in-flight commands are load we cause; other Python
+// processes compete for the same CPU and memory, so when asked we back off for them too, but they never
+// take one of our concurrency slots (we cannot release them).
+//
+// A waiting command is delayed concurrently with queueing: it holds its place in its queue from the moment
+// it arrives, and may not start before its backoff delay has passed. A queue's head that is still backing
+// off holds back the commands behind it (FIFO within a priority); other priorities are not held back.
+import type { Clock } from './clock';
+import type { Priority, ProgressListener } from './types';
+
+export interface AdmissionLimits {
+  maxConcurrency: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  cpuThreshold: number;
+  maxQueueSize: number;
+  agingMs: number;
+}
+
+export interface ThrottleInfo {
+  delayMs: number;
+  reason: string;
+  /** 1-based place among waiting commands in priority order at arrival. */
+  queuePosition: number;
+  active: number;
+  limit: number;
+  cpuPercent: number;
+}
+
+export interface AdmitOptions {
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  /** Called synchronously inside admit() when the command is given a backoff delay. */
+  onThrottle?: (info: ThrottleInfo) => void;
+}
+
+/** Immediate answer of admit(); 'admitted' means a slot is held and release() must be called. */
+export type AdmitNow = 'admitted' | 'queue_full' | 'cancelled' | 'closed';
+/** Later answer for a queued command; 'admitted' means a slot is held and release() must be called. */
+export type AdmitLater = 'admitted' | 'cancelled' | 'closed';
+
+export interface AdmissionState {
+  active: number;
+  queued: Record<Priority, number>;
+  /** Waiting commands still inside their backoff delay (included in `queued`). */
+  delayed: number;
+  limit: number;
+  paused: boolean;
+  externalActive: number;
+}
+
+export class AdmissionError extends Error {
+  constructor(readonly code: 'queue_full' | 'cancelled' | 'closed') {
+    super(
+      code === 'queue_full'
+        ? 'The command queue is full; wait for running commands to finish or raise aios.maxQueueSize'
+        : code === 'cancelled'
+          ? 'The command was cancelled before it started'
+          : 'The middleware is closed',
+    );
+    this.name = 'AdmissionError';
+  }
+}
+
+/** `min(baseDelayMs * max(active - maxConcurrency + 1, 1) * (cpuPercent > cpuThreshold ? 2 : 1), maxDelayMs)` */
+export function backoffDelay(
+  active: number,
+  cpuPercent: number,
+  l: Pick<AdmissionLimits, 'maxConcurrency' | 'baseDelayMs' | 'maxDelayMs' | 'cpuThreshold'>,
+): number {
+  return Math.min(l.baseDelayMs * Math.max(active - l.maxConcurrency + 1, 1) * (cpuPercent > l.cpuThreshold ? 2 : 1), l.maxDelayMs);
+}
+
+const QUEUE_INDEX: Record<Priority, number> = { HIGH: 0, NORMAL: 1, LOW: 2 };
+
+/** Rarely needed waiter state, allocated only for commands with a signal, a delay or a progress listener. */
+interface WaiterExtra {
+  signal?: AbortSignal;
+  onAbort?: () => void;
+  timer?: unknown;
+  delayMs: number;
+  readyAt: number;
+  reason: string;
+  onProgress?: ProgressListener;
+  /** For progress watchers: arrival order and live waiters ahead in the same queue. */
+  seq: number;
+  ahead: number;
+  lastPosition: number;
+}
+
+/** A queue node. Kept small: 1e6 queued commands must fit in a few hundred MB. */
+class Waiter {
+  prev: Waiter | null = null;
+  next: Waiter | null = null;
+  constructor(
+    readonly q: number,
+    readonly enqueuedAt: number,
+    public ready: boolean,
+    /** admit(): resolves the admission promise. run(): settles the caller's promise with fn's result. */
+    readonly resolve: (v: never) => void,
+    readonly reject: ((e: unknown) => void) | undefined,
+    readonly fn: (() => unknown) | undefined,
+    public extra: WaiterExtra | undefined,
+  ) {}
+}
+
+/** Doubly-linked FIFO: O(1) push, shift and removal of any node (cancellation). */
+class Fifo {
+  head: Waiter | null = null;
+  tail: Waiter | null = null;
+  length = 0;
+
+  push(w: Waiter): void {
+    w.prev = this.tail;
+    if (this.tail) this.tail.next = w;
+    else this.head = w;
+    this.tail = w;
+    this.length++;
+  }
+
+  remove(w: Waiter): void {
+    if (w.prev) w.prev.next = w.next;
+    else this.head = w.next;
+    if (w.next) w.next.prev = w.prev;
+    else this.tail = w.prev;
+    w.prev = w.next = null;
+    this.length--;
+  }
+}
+
+export class AdmissionController {
+  private limits: AdmissionLimits;
+  private inFlight = 0;
+  private waiting = 0;
+  private delayedCount = 0;
+  private externalActive = 0;
+  private cpuPercent = 0;
+  private isPaused = false;
+  private closed = false;
+  private seq = 0;
+  private readonly queues: [Fifo, Fifo, Fifo] = [new Fifo(), new Fifo(), new Fifo()];
+  /** Waiters with a progress listener, per queue; positions are maintained only for these. */
+  private readonly watchers: [Set<Waiter>, Set<Waiter>, Set<Waiter>] = [new Set(), new Set(), new Set()];
+  private watcherCount = 0;
+
+  constructor(
+    limits: AdmissionLimits,
+    private readonly clock: Clock,
+  ) {
+    this.limits = { ...limits };
+  }
+
+  /** New limits apply at once: a higher concurrency starts waiting commands immediately. */
+  setLimits(limits: AdmissionLimits): void {
+    this.limits = { ...limits };
+    this.dispatch();
+  }
+
+  /** Load measured by the sampler; `externalActive` is 0 unless external Python processes are counted. */
+  setLoad(cpuPercent: number, externalActive: number): void {
+    this.cpuPercent = cpuPercent;
+    this.externalActive = externalActive;
+  }
+
+  pause(): void {
+    this.isPaused = true;
+  }
+
+  resume(): void {
+    this.isPaused = false;
+    this.dispatch();
+  }
+
+  get paused(): boolean {
+    return this.isPaused;
+  }
+
+  get active(): number {
+    return this.inFlight;
+  }
+
+  state(): AdmissionState {
+    return {
+      active: this.inFlight,
+      queued: { HIGH: this.queues[0].length, NORMAL: this.queues[1].length, LOW: this.queues[2].length },
+      delayed: this.delayedCount,
+      limit: this.limits.maxConcurrency,
+      paused: this.isPaused,
+      externalActive: this.externalActive,
+    };
+  }
+
+  /** Takes a slot if one is free and nobody waits (then release() must follow); allocation-free. */
+  tryAdmit(): boolean {
+    if (!this.canStartNow()) return false;
+    this.inFlight++;
+    return true;
+  }
+
+  /**
+   * Asks for a slot. Returns 'admitted' synchronously when one is free and nobody waits (the caller must
+   * call release() when done), a refusal, or a promise that settles when the queued command is admitted,
+   * cancelled through `opts.signal`, or the controller closes.
+   */
+  admit(priority: Priority, opts?: AdmitOptions): AdmitNow | Promise<AdmitLater> {
+    if (this.canStartNow()) {
+      this.inFlight++;
+      return 'admitted';
+    }
+    const refusal = this.refusal(opts?.signal);
+    if (refusal) return refusal;
+    return new Promise<AdmitLater>((resolve) => this.enqueue(priority, opts, resolve as (v: never) => void, undefined, undefined));
+  }
+
+  /** Runs `fn` under admission (a p-queue-like convenience); rejects with AdmissionError when refused. */
+  run<T>(priority: Priority, fn: () => T | PromiseLike<T>, opts?: AdmitOptions): Promise<T> {
+    if (this.canStartNow()) {
+      this.inFlight++;
+      return this.runAdmitted(fn);
+    }
+    const refusal = this.refusal(opts?.signal);
+    if (refusal) return Promise.reject(new AdmissionError(refusal));
+    return new Promise<T>((resolve, reject) => this.enqueue(priority, opts, resolve as (v: never) => void, reject, fn));
+  }
+
+  /** Frees the slot taken by an admitted command. */
+  release(): void {
+    this.inFlight--;
+    if (this.waiting > 0) this.dispatch();
+  }
+
+  /** Settles every waiting command with 'closed'; later admits are refused. Running commands are not touched. */
+  close(): void {
+    this.closed = true;
+    for (const queue of this.queues) {
+      while (queue.head) this.settleRefused(queue.head, 'closed');
+    }
+  }
+
+  private canStartNow(): boolean {
+    return (
+      this.waiting === 0 &&
+      !this.isPaused &&
+      this.inFlight < this.limits.maxConcurrency &&
+      this.inFlight + this.externalActive < this.limits.maxConcurrency
+    );
+  }
+
+  private refusal(signal: AbortSignal | undefined): 'queue_full' | 'cancelled' | 'closed' | undefined {
+    if (this.closed) return 'closed';
+    if (signal?.aborted) return 'cancelled';
+    if (this.waiting >= this.limits.maxQueueSize) return 'queue_full';
+    return undefined;
+  }
+
+  private async runAdmitted<T>(fn: () => T | PromiseLike<T>): Promise<T> {
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+
+  private enqueue(
+    priority: Priority,
+    opts: AdmitOptions | undefined,
+    resolve: (v: never) => void,
+    reject: ((e: unknown) => void) | undefined,
+    fn: (() => unknown) | undefined,
+  ): void {
+    const l = this.limits;
+    const q = QUEUE_INDEX[priority];
+    const active = this.inFlight + this.externalActive;
+    const delayMs = active >= l.maxConcurrency ? backoffDelay(active, this.cpuPercent, l) : 0;
+    // The clock is read only when something will use it: aging, a delay or a progress bar.
+    const now = l.agingMs > 0 || delayMs > 0 || opts?.onProgress ? this.clock.now() : 0;
+    const ahead = this.queues[q].length;
+    const w = new Waiter(q, Math.floor(now), delayMs === 0, resolve, reject, fn, undefined);
+    this.queues[q].push(w);
+    this.waiting++;
+    if (opts && (opts.signal || opts.onProgress || delayMs > 0)) {
+      const x: WaiterExtra = (w.extra = {
+        delayMs,
+        readyAt: now + delayMs,
+        reason: delayMs > 0 ? this.describeLoad(active) : this.isPaused ? 'paused' : 'waiting for a free slot',
+        seq: ++this.seq,
+        ahead,
+        lastPosition: 0,
+      });
+      if (opts.signal) {
+        x.signal = opts.signal;
+        x.onAbort = () => this.settleRefused(w, 'cancelled');
+        opts.signal.addEventListener('abort', x.onAbort, { once: true });
+      }
+      if (delayMs > 0) {
+        this.delayedCount++;
+        x.timer = this.clock.setTimeout(() => this.delayEnded(w), delayMs);
+        opts.onThrottle?.({
+          delayMs,
+          reason: x.reason,
+          queuePosition: ahead + 1 + this.waitingAbove(q),
+          active,
+          limit: l.maxConcurrency,
+          cpuPercent: this.cpuPercent,
+        });
+      }
+      if (opts.onProgress) {
+        x.onProgress = opts.onProgress;
+        this.watchers[q].add(w);
+        this.watcherCount++;
+      }
+    } else if (delayMs > 0) {
+      w.extra = { delayMs, readyAt: now + delayMs, reason: '', seq: 0, ahead: 0, lastPosition: 0 };
+      this.delayedCount++;
+      w.extra.timer = this.clock.setTimeout(() => this.delayEnded(w), delayMs);
+    }
+    if (this.watcherCount > 0) this.notifyPositions(q);
+    if (w.ready) this.dispatch();
+  }
+
+  private describeLoad(active: number): string {
+    const parts = [`${this.inFlight} running, limit ${this.limits.maxConcurrency}`];
+    if (this.externalActive > 0) parts.push(`${this.externalActive} other Python processes`);
+    if (this.cpuPercent > this.limits.cpuThreshold) parts.push(`CPU ${Math.round(this.cpuPercent)}% > ${this.limits.cpuThreshold}%`);
+    return `over the concurrency limit (${parts.join('; ')}; load ${active})`;
+  }
+
+  private waitingAbove(q: number): number {
+    let n = 0;
+    for (let i = 0; i < q; i++) n += this.queues[i].length;
+    return n;
+  }
+
+  private delayEnded(w: Waiter): void {
+    const x = w.extra!;
+    x.timer = undefined;
+    w.ready = true;
+    this.delayedCount--;
+    if (x.onProgress) this.report(w, this.positionOf(w), true);
+    this.dispatch();
+  }
+
+  /** Starts waiting commands while slots are free. */
+  private dispatch(): void {
+    while (this.waiting > 0 && !this.isPaused && this.inFlight < this.limits.maxConcurrency) {
+      const w = this.pickNext();
+      if (!w) return;
+      this.unlink(w);
+      this.inFlight++;
+      if (w.fn) {
+        const fn = w.fn;
+        this.runAdmitted(fn).then(w.resolve as (v: unknown) => void, w.reject);
+      } else {
+        w.resolve('admitted' as never);
+      }
+    }
+  }
+
+  /**
+   * HIGH, then NORMAL, then LOW, FIFO within each; a head still in its backoff holds its queue. With aging
+   * on, a head that has waited agingMs or longer goes before younger heads of any priority (the oldest aged
+   * head first), so no command waits more than agingMs behind commands that arrived after it.
+   */
+  private pickNext(): Waiter | undefined {
+    let first: Waiter | undefined;
+    let readyHeads = 0;
+    for (const queue of this.queues) {
+      const h = queue.head;
+      if (h && h.ready) {
+        readyHeads++;
+        first ??= h;
+      }
+    }
+    if (readyHeads < 2 || this.limits.agingMs <= 0) return first;
+    const agedBefore = this.clock.now() - this.limits.agingMs;
+    let oldest: Waiter | undefined;
+    for (const queue of this.queues) {
+      const h = queue.head;
+      if (h && h.ready && h.enqueuedAt <= agedBefore && (!oldest || h.enqueuedAt < oldest.enqueuedAt)) oldest = h;
+    }
+    return oldest ?? first;
+  }
+
+  /** Removes a waiter from its queue and drops everything it holds (listener, timer, watcher entry). */
+  private unlink(w: Waiter): void {
+    const queue = this.queues[w.q];
+    const wasHead = queue.head === w;
+    queue.remove(w);
+    this.waiting--;
+    const x = w.extra;
+    if (x) {
+      if (x.onAbort) x.signal!.removeEventListener('abort', x.onAbort);
+      if (x.timer !== undefined) {
+        this.clock.clearTimeout(x.timer);
+        this.delayedCount--;
+      }
+      if (x.onProgress) {
+        this.watchers[w.q].delete(w);
+        this.watcherCount--;
+      }
+      w.extra = undefined;
+    }
+    if (this.watcherCount > 0) {
+      // Watchers behind the leaver move up one. A waiter leaves from the middle only when cancelled, and
+      // only waiters with a signal can be cancelled; those carry an arrival seq to compare with.
+      for (const other of this.watchers[w.q]) if (wasHead || other.extra!.seq > x!.seq) other.extra!.ahead--;
+      this.notifyPositions(w.q);
+    }
+  }
+
+  private settleRefused(w: Waiter, outcome: 'cancelled' | 'closed'): void {
+    this.unlink(w);
+    if (w.reject) w.reject(new AdmissionError(outcome));
+    else w.resolve(outcome as never);
+    // A cancelled head that was backing off may have been holding back ready commands.
+    if (!this.closed) this.dispatch();
+  }
+
+  private positionOf(w: Waiter): number {
+    return w.extra!.ahead + 1 + this.waitingAbove(w.q);
+  }
+
+  /** Re-reports watchers in queue `fromQ` and below whose position changed. */
+  private notifyPositions(fromQ: number): void {
+    for (let q = fromQ; q < 3; q++) {
+      for (const w of this.watchers[q]) {
+        const pos = this.positionOf(w);
+        if (pos !== w.extra!.lastPosition) this.report(w, pos, false);
+      }
+    }
+  }
+
+  private report(w: Waiter, queuePosition: number, force: boolean): void {
+    const x = w.extra!;
+    if (!force && queuePosition === x.lastPosition) return;
+    x.lastPosition = queuePosition;
+    const remainingMs = x.timer !== undefined ? Math.max(0, x.readyAt - this.clock.now()) : 0;
+    try {
+      x.onProgress!({ stage: remainingMs > 0 ? 'throttled' : 'queued', delayMs: x.delayMs, remainingMs, queuePosition, reason: x.reason });
+    } catch {
+      // A failing progress bar must not break admission.
+    }
+  }
+}

@@ -1,0 +1,215 @@
+// Middleware settings (surfaced as VS Code settings `aios.*`) and their validation. Validation never throws:
+// each invalid field keeps its previous value and yields one message a person can act on.
+
+export interface SecurityConfig {
+  /** Glob patterns (`*`, `?`; case-insensitive, whole command type) that block a command type. */
+  denyPatterns: string[];
+  /** When non-empty, only command types matching one of these run. Deny always wins over allow. */
+  allowPatterns: string[];
+}
+
+export interface TelemetryConfig {
+  /** Events kept in memory for DETAILED/REALTIME queries. */
+  maxRecentEvents: number;
+  /** An events file is rotated when it would grow past this size. */
+  maxFileSizeMB: number;
+  /** Oldest closed event files are deleted to keep the folder under this size. */
+  maxTotalSizeMB: number;
+  /** Longest time an event waits in memory before it is written. */
+  flushIntervalMs: number;
+}
+
+export interface SamplerConfig {
+  /** CPU and memory sampling period. */
+  intervalMs: number;
+  /** Python process counting period (a process listing costs ~0.3 s of CPU); 0 = never count. */
+  processIntervalMs: number;
+}
+
+export interface MiddlewareConfig {
+  maxConcurrency: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** CPU percent above which the backoff delay doubles. */
+  cpuThreshold: number;
+  /** Commands waiting (delayed or queued) at most; one more is refused with 'queue_full'. */
+  maxQueueSize: number;
+  /** A waiting command older than this is served before younger ones whatever their priority; 0 = off. */
+  agingMs: number;
+  /** Count other Python processes (seen by the sampler) as active load in the backoff formula. */
+  countExternalPythonProcesses: boolean;
+  /** Largest `parameters` object, in bytes of its JSON form. */
+  maxParameterBytes: number;
+  security: SecurityConfig;
+  telemetry: TelemetryConfig;
+  sampler: SamplerConfig;
+}
+
+export const DEFAULT_CONFIG: Readonly<MiddlewareConfig> = Object.freeze({
+  maxConcurrency: 4,
+  baseDelayMs: 100,
+  maxDelayMs: 5000,
+  cpuThreshold: 85,
+  maxQueueSize: 1000,
+  agingMs: 10000,
+  countExternalPythonProcesses: false,
+  maxParameterBytes: 65536,
+  security: Object.freeze({ denyPatterns: ['*DELETE*', '*DROP*'], allowPatterns: [] as string[] }),
+  telemetry: Object.freeze({ maxRecentEvents: 500, maxFileSizeMB: 5, maxTotalSizeMB: 50, flushIntervalMs: 1000 }),
+  sampler: Object.freeze({ intervalMs: 1000, processIntervalMs: 10000 }),
+}) as MiddlewareConfig;
+
+export type PartialConfig = Partial<
+  Omit<MiddlewareConfig, 'security' | 'telemetry' | 'sampler'> & {
+    security: Partial<SecurityConfig>;
+    telemetry: Partial<TelemetryConfig>;
+    sampler: Partial<SamplerConfig>;
+  }
+>;
+
+export function cloneConfig(c: MiddlewareConfig): MiddlewareConfig {
+  return {
+    ...c,
+    security: { denyPatterns: [...c.security.denyPatterns], allowPatterns: [...c.security.allowPatterns] },
+    telemetry: { ...c.telemetry },
+    sampler: { ...c.sampler },
+  };
+}
+
+type NumberRule = { min: number; max: number; integer: boolean; unit?: string };
+
+const TOP_NUMBERS: Record<string, NumberRule> = {
+  maxConcurrency: { min: 1, max: 256, integer: true },
+  baseDelayMs: { min: 0, max: 60_000, integer: true },
+  maxDelayMs: { min: 0, max: 600_000, integer: true },
+  cpuThreshold: { min: 0, max: 100, integer: false },
+  maxQueueSize: { min: 0, max: 1_000_000, integer: true },
+  agingMs: { min: 0, max: 3_600_000, integer: true },
+  maxParameterBytes: { min: 256, max: 16_777_216, integer: true },
+};
+const TELEMETRY_NUMBERS: Record<string, NumberRule> = {
+  maxRecentEvents: { min: 0, max: 10_000, integer: true },
+  maxFileSizeMB: { min: 0.01, max: 1024, integer: false },
+  maxTotalSizeMB: { min: 0.01, max: 10_240, integer: false },
+  flushIntervalMs: { min: 50, max: 60_000, integer: true },
+};
+const SAMPLER_NUMBERS: Record<string, NumberRule> = {
+  intervalMs: { min: 250, max: 60_000, integer: true },
+  processIntervalMs: { min: 0, max: 600_000, integer: true },
+};
+const MAX_PATTERNS = 100;
+const MAX_PATTERN_LENGTH = 256;
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === undefined) return 'undefined';
+  try {
+    const s = JSON.stringify(v);
+    return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  } catch {
+    return String(v);
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkNumbers(
+  input: Record<string, unknown>,
+  target: Record<string, unknown>,
+  rules: Record<string, NumberRule>,
+  prefix: string,
+  errors: string[],
+): void {
+  for (const [key, rule] of Object.entries(rules)) {
+    if (!(key in input) || input[key] === undefined) continue;
+    const v = input[key];
+    const ok =
+      typeof v === 'number' && Number.isFinite(v) && v >= rule.min && v <= rule.max && (!rule.integer || Number.isInteger(v));
+    if (ok) target[key] = v;
+    else {
+      const kind = rule.integer ? 'an integer' : 'a number';
+      errors.push(`${prefix}${key} must be ${kind} from ${rule.min} to ${rule.max} (got ${show(v)}); keeping ${show(target[key])}`);
+    }
+  }
+}
+
+function checkPatterns(v: unknown, name: string, previous: string[], errors: string[]): string[] {
+  if (!Array.isArray(v)) {
+    errors.push(`${name} must be a list of glob patterns such as "*DELETE*" (got ${show(v)}); keeping ${show(previous)}`);
+    return previous;
+  }
+  if (v.length > MAX_PATTERNS) {
+    errors.push(`${name} may hold at most ${MAX_PATTERNS} patterns (got ${v.length}); keeping ${show(previous)}`);
+    return previous;
+  }
+  for (const p of v) {
+    if (typeof p !== 'string' || p.trim() === '' || p.length > MAX_PATTERN_LENGTH) {
+      errors.push(
+        `${name} entries must be non-empty strings of at most ${MAX_PATTERN_LENGTH} characters (got ${show(p)}); keeping the whole list ${show(previous)}`,
+      );
+      return previous;
+    }
+  }
+  return (v as string[]).map((p) => p.trim());
+}
+
+function checkKnown(input: Record<string, unknown>, known: readonly string[], prefix: string, errors: string[]): void {
+  for (const key of Object.keys(input)) {
+    if (!known.includes(key)) errors.push(`unknown setting ${prefix}${key} ignored (known: ${known.join(', ')})`);
+  }
+}
+
+/**
+ * Checks `input` field by field over `base` (defaults unless given). Valid fields replace the base value,
+ * invalid ones keep it and add one error. Unknown fields are reported and ignored.
+ */
+export function validateConfig(
+  input: unknown,
+  base: Readonly<MiddlewareConfig> = DEFAULT_CONFIG,
+): { config: MiddlewareConfig; errors: string[] } {
+  const config = cloneConfig(base);
+  const errors: string[] = [];
+  if (input === undefined || input === null) return { config, errors };
+  if (!isRecord(input)) {
+    errors.push(`settings must be an object (got ${show(input)}); keeping the previous settings`);
+    return { config, errors };
+  }
+  checkKnown(input, [...Object.keys(TOP_NUMBERS), 'countExternalPythonProcesses', 'security', 'telemetry', 'sampler'], '', errors);
+  checkNumbers(input, config as unknown as Record<string, unknown>, TOP_NUMBERS, '', errors);
+  if (input.countExternalPythonProcesses !== undefined) {
+    if (typeof input.countExternalPythonProcesses === 'boolean') config.countExternalPythonProcesses = input.countExternalPythonProcesses;
+    else
+      errors.push(
+        `countExternalPythonProcesses must be true or false (got ${show(input.countExternalPythonProcesses)}); keeping ${config.countExternalPythonProcesses}`,
+      );
+  }
+  const sections: Array<[string, Record<string, NumberRule>, Record<string, unknown>]> = [
+    ['telemetry', TELEMETRY_NUMBERS, config.telemetry as unknown as Record<string, unknown>],
+    ['sampler', SAMPLER_NUMBERS, config.sampler as unknown as Record<string, unknown>],
+  ];
+  for (const [name, rules, target] of sections) {
+    const section = input[name];
+    if (section === undefined) continue;
+    if (!isRecord(section)) {
+      errors.push(`${name} must be an object (got ${show(section)}); keeping the previous ${name} settings`);
+      continue;
+    }
+    checkKnown(section, Object.keys(rules), `${name}.`, errors);
+    checkNumbers(section, target, rules, `${name}.`, errors);
+  }
+  const security = input.security;
+  if (security !== undefined) {
+    if (!isRecord(security)) {
+      errors.push(`security must be an object (got ${show(security)}); keeping the previous security settings`);
+    } else {
+      checkKnown(security, ['denyPatterns', 'allowPatterns'], 'security.', errors);
+      if (security.denyPatterns !== undefined)
+        config.security.denyPatterns = checkPatterns(security.denyPatterns, 'security.denyPatterns', config.security.denyPatterns, errors);
+      if (security.allowPatterns !== undefined)
+        config.security.allowPatterns = checkPatterns(security.allowPatterns, 'security.allowPatterns', config.security.allowPatterns, errors);
+    }
+  }
+  return { config, errors };
+}

@@ -1,0 +1,434 @@
+// The pipeline: validation → security → admission → START → executor → COMPLETE | ERROR | CANCEL.
+// Invariant: every execute() call ends in exactly one of COMPLETE, ERROR (blocked and invalid included) or
+// CANCEL, and resolves (never rejects) with a CommandResult saying which.
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { AdmissionController, type AdmissionState, type ThrottleInfo } from './admission';
+import { systemClock, type Clock } from './clock';
+import { validateConfig, type MiddlewareConfig } from './config';
+import { SystemSampler, type Sampler } from './sampler';
+import { SecurityPolicy } from './security';
+import { JsonlWriter, loadLatestSnapshot, pruneSnapshots, safeSessionId, snapshotFileName, writeFileAtomic } from './storage';
+import { Telemetry, type StorageReport, type TelemetryApi } from './telemetry';
+import type {
+  CommandError,
+  CommandResult,
+  Disposable,
+  ExecuteOptions,
+  Executor,
+  Priority,
+  ServiceContext,
+  SystemContext,
+  SystemSample,
+  UserContext,
+  ValidatedRequest,
+} from './types';
+import { validateRequest } from './validation';
+
+export type LogLevel = 'info' | 'warn' | 'error';
+
+export interface MiddlewareOptions {
+  /** Settings (a PartialConfig); invalid fields fall back to defaults and are listed in configErrors. */
+  config?: unknown;
+  /** Folder for telemetry files and the stats snapshot; omit to keep telemetry in memory only. */
+  storageDir?: string;
+  /** One per window (never two writers on one file); part of file names. Default: random. */
+  sessionId?: string;
+  /** Default: a SystemSampler (systeminformation) owned and disposed by the middleware. */
+  sampler?: Sampler;
+  user?: UserContext;
+  /** Current service state for telemetry and REALTIME queries; return the same object until it changes. */
+  service?: () => ServiceContext;
+  clock?: Clock;
+  log?: (level: LogLevel, message: string) => void;
+}
+
+export interface Middleware {
+  readonly sessionId: string;
+  readonly config: Readonly<MiddlewareConfig>;
+  /** Problems found in options.config at creation. */
+  readonly configErrors: readonly string[];
+  execute(request: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult>;
+  /** Merges `partial` into the current settings; applies at once; returns person-readable problems. */
+  updateConfig(partial: unknown): string[];
+  /** Admission pause: queued commands wait and nothing new starts; running commands go on. */
+  pause(): void;
+  resume(): void;
+  readonly paused: boolean;
+  readonly admission: AdmissionState;
+  readonly telemetry: TelemetryApi;
+  readonly sampler: Sampler;
+  /** Writes pending events and the stats snapshot now. */
+  flush(): Promise<void>;
+  /** Cancels queued commands, aborts running executors, flushes and stops every timer. */
+  close(): Promise<void>;
+}
+
+export function createMiddleware(options: MiddlewareOptions = {}): Middleware {
+  return new Pipeline(options);
+}
+
+/** How often the stats snapshot is rewritten while stats change. */
+const SNAPSHOT_INTERVAL_MS = 5000;
+const MAX_ERROR_MESSAGE = 1000;
+const INVALID_TYPE = '(invalid)';
+const EMPTY_SERVICE: ServiceContext = Object.freeze({});
+
+function toCommandError(e: unknown): CommandError {
+  if (typeof e === 'object' && e !== null) {
+    const err = e as { name?: unknown; code?: unknown; message?: unknown };
+    const message = String(err.message ?? e).slice(0, MAX_ERROR_MESSAGE);
+    // Duck-typed so a CommandFailure from another bundle copy of this module is still recognised.
+    if (err.name === 'CommandFailure' && typeof err.code === 'string') return { code: err.code, message };
+    return { code: 'executor_error', message };
+  }
+  return { code: 'executor_error', message: String(e).slice(0, MAX_ERROR_MESSAGE) };
+}
+
+type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
+const ABORTED = Symbol('aborted');
+
+class Pipeline implements Middleware {
+  readonly sessionId: string;
+  readonly configErrors: readonly string[];
+  readonly telemetry: Telemetry;
+  readonly sampler: Sampler;
+  private cfg: MiddlewareConfig;
+  private readonly clock: Clock;
+  private readonly security: SecurityPolicy;
+  private readonly admissionCtl: AdmissionController;
+  private readonly writer: JsonlWriter | undefined;
+  private readonly ownsSampler: boolean;
+  private readonly samplerSubscription: Disposable;
+  private readonly lifetime = new AbortController();
+  private readonly idPrefix = randomBytes(4).toString('hex');
+  private idCounter = 0;
+  private systemContext: SystemContext;
+  private readonly staticSystem = { platform: process.platform, arch: process.arch, nodeVersion: process.version, cpuCount: cpus().length };
+  private readonly service: () => ServiceContext;
+  private readonly log: (level: LogLevel, message: string) => void;
+  private readonly storageDir: string | undefined;
+  private restored = false;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private snapshotChain: Promise<void> = Promise.resolve();
+  private snapshotsPruned = false;
+  private closed = false;
+
+  constructor(options: MiddlewareOptions) {
+    const { config, errors } = validateConfig(options.config);
+    this.cfg = config;
+    this.configErrors = errors;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? (() => undefined);
+    this.sessionId = safeSessionId(options.sessionId ?? randomBytes(6).toString('hex'));
+    this.service = options.service ?? (() => EMPTY_SERVICE);
+    this.storageDir = options.storageDir;
+    this.security = new SecurityPolicy(config.security.denyPatterns, config.security.allowPatterns);
+    this.admissionCtl = new AdmissionController(config, this.clock);
+
+    this.ownsSampler = options.sampler === undefined;
+    this.sampler =
+      options.sampler ??
+      new SystemSampler(config.sampler, {
+        ownPids: () => {
+          const pid = this.service().pid;
+          return typeof pid === 'number' ? [pid] : [];
+        },
+        onError: (e) => this.log('warn', e.message),
+      });
+    this.systemContext = this.toSystemContext(this.sampler.latest());
+    this.applyLoad(this.sampler.latest());
+    this.samplerSubscription = this.sampler.onSample((s) => {
+      this.systemContext = this.toSystemContext(s);
+      this.applyLoad(s);
+    });
+
+    if (this.storageDir) {
+      this.writer = new JsonlWriter({
+        dir: this.storageDir,
+        sessionId: this.sessionId,
+        maxFileBytes: config.telemetry.maxFileSizeMB * 1024 * 1024,
+        maxTotalBytes: config.telemetry.maxTotalSizeMB * 1024 * 1024,
+        flushIntervalMs: config.telemetry.flushIntervalMs,
+        onError: (e) => this.log('warn', e.message),
+      });
+    }
+    const writer = this.writer;
+    this.telemetry = new Telemetry({
+      clock: this.clock,
+      maxRecentEvents: config.telemetry.maxRecentEvents,
+      user: Object.freeze({ ...options.user, sessionId: this.sessionId }),
+      system: () => this.systemContext,
+      service: this.service,
+      realtime: () => ({ system: this.sampler.latest(), admission: this.admissionCtl.state(), service: this.service() }),
+      storage: () => this.storageReport(),
+      sink: writer ? (line) => writer.append(line) : undefined,
+    });
+    if (this.storageDir) {
+      const snapshot = loadLatestSnapshot(this.storageDir, (e) => this.log('warn', e.message));
+      if (snapshot !== undefined) {
+        this.restored = this.telemetry.stats.restore(snapshot);
+        if (!this.restored) this.log('warn', `ignoring a stats snapshot in ${this.storageDir} with an unknown format`);
+      }
+      this.snapshotTimer = setInterval(() => void this.saveSnapshot(), SNAPSHOT_INTERVAL_MS);
+      this.snapshotTimer.unref();
+    }
+  }
+
+  get config(): Readonly<MiddlewareConfig> {
+    return this.cfg;
+  }
+
+  get admission(): AdmissionState {
+    return this.admissionCtl.state();
+  }
+
+  get paused(): boolean {
+    return this.admissionCtl.paused;
+  }
+
+  pause(): void {
+    this.admissionCtl.pause();
+  }
+
+  resume(): void {
+    this.admissionCtl.resume();
+  }
+
+  updateConfig(partial: unknown): string[] {
+    const previous = this.cfg;
+    const { config, errors } = validateConfig(partial, previous);
+    this.cfg = config;
+    this.admissionCtl.setLimits(config);
+    this.applyLoad(this.sampler.latest());
+    const sec = config.security;
+    if (sec.denyPatterns.join('\n') !== previous.security.denyPatterns.join('\n') || sec.allowPatterns.join('\n') !== previous.security.allowPatterns.join('\n')) {
+      this.security.update(sec.denyPatterns, sec.allowPatterns);
+    }
+    if (config.telemetry.maxRecentEvents !== previous.telemetry.maxRecentEvents) this.telemetry.setMaxRecentEvents(config.telemetry.maxRecentEvents);
+    const t = config.telemetry;
+    this.writer?.setLimits(t.maxFileSizeMB * 1024 * 1024, t.maxTotalSizeMB * 1024 * 1024, t.flushIntervalMs);
+    this.sampler.configure?.(config.sampler);
+    return errors;
+  }
+
+  async execute(input: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult> {
+    const t0 = this.clock.now();
+    const commandId = `${this.idPrefix}-${(++this.idCounter).toString(36)}`;
+    if (this.closed) {
+      return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'closed', message: 'The AIOS middleware is shut down; the command was not run' });
+    }
+    let request: ValidatedRequest;
+    try {
+      request = validateRequest(input, this.cfg.maxParameterBytes);
+    } catch (e) {
+      return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'invalid_request', message: (e as Error).message });
+    }
+    const { commandType, priority } = request;
+    const decision = this.security.check(commandType);
+    if (!decision.allowed) return this.fail(commandId, commandType, priority, t0, { code: 'blocked', message: decision.reason! });
+
+    const signal = options?.signal;
+    const onProgress = options?.onProgress;
+    if (signal?.aborted) return this.cancel(commandId, commandType, priority, t0, 0, 'submitted', 'The command was cancelled before it was submitted');
+    let delayMs = 0;
+    let queued = false;
+    if (!this.admissionCtl.tryAdmit()) {
+      queued = true;
+      const outcome = await this.admissionCtl.admit(priority, {
+        signal,
+        onProgress,
+        onThrottle: (info: ThrottleInfo) => {
+          delayMs = info.delayMs;
+          this.telemetry.emit('THROTTLE', commandId, commandType, priority, undefined, {
+            delayMs: info.delayMs,
+            reason: info.reason,
+            queuePosition: info.queuePosition,
+            active: info.active,
+            limit: info.limit,
+            cpuPercent: info.cpuPercent,
+          });
+        },
+      });
+      if (outcome === 'queue_full') {
+        return this.fail(commandId, commandType, priority, t0, {
+          code: 'queue_full',
+          message: `The command queue is full (${this.cfg.maxQueueSize} waiting); try again when running commands finish, or raise aios.maxQueueSize`,
+        });
+      }
+      if (outcome !== 'admitted') {
+        const message =
+          outcome === 'closed' ? 'The AIOS middleware shut down before the command started' : 'The command was cancelled before it started';
+        return this.cancel(commandId, commandType, priority, t0, delayMs, delayMs > 0 ? 'delayed' : 'queued', message);
+      }
+    }
+
+    // Holding a slot from here: release() exactly once, when the executor has really finished.
+    const startedAt = queued ? this.clock.now() : t0;
+    const waitMs = startedAt - t0;
+    this.telemetry.emit('START', commandId, commandType, priority, undefined, startMetadata(waitMs, request.source));
+    onProgress?.({ stage: 'running', delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
+    const ctxSignal = signal ?? this.lifetime.signal;
+    let settled: Settled | typeof ABORTED;
+    let running: Promise<unknown>;
+    try {
+      running = Promise.resolve(executor(request, { commandId, signal: ctxSignal }));
+    } catch (e) {
+      running = Promise.reject(e);
+    }
+    if (signal) {
+      settled = await settleOrAbort(running, signal);
+    } else {
+      try {
+        settled = { ok: true, value: await running };
+      } catch (error) {
+        settled = { ok: false, error };
+      }
+    }
+    if (settled === ABORTED) {
+      // Answer the caller now; the slot stays taken until the executor (told through ctx.signal) stops.
+      running.then(
+        () => this.admissionCtl.release(),
+        () => this.admissionCtl.release(),
+      );
+      return this.cancel(commandId, commandType, priority, t0, delayMs, 'running', 'The command was cancelled while running');
+    }
+    this.admissionCtl.release();
+    const durationMs = this.clock.now() - t0;
+    if (settled.ok) {
+      this.telemetry.emit('COMPLETE', commandId, commandType, priority, durationMs, waitMs > 0 ? { waitMs: round3(waitMs) } : undefined, true);
+      return { commandId, commandType, success: true, result: settled.value, durationMs, throttled: delayMs > 0, delayMs };
+    }
+    if (ctxSignal.aborted) {
+      return this.cancel(
+        commandId,
+        commandType,
+        priority,
+        t0,
+        delayMs,
+        'running',
+        signal ? 'The command was cancelled while running' : 'The AIOS middleware shut down while the command was running',
+      );
+    }
+    const error = toCommandError(settled.error);
+    this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message }, true);
+    return { commandId, commandType, success: false, error, durationMs, throttled: delayMs > 0, delayMs };
+  }
+
+  private fail(commandId: string, commandType: string, priority: Priority, t0: number, error: CommandError): CommandResult {
+    const durationMs = this.clock.now() - t0;
+    this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message });
+    return { commandId, commandType, success: false, error, durationMs, throttled: false, delayMs: 0 };
+  }
+
+  private cancel(
+    commandId: string,
+    commandType: string,
+    priority: Priority,
+    t0: number,
+    delayMs: number,
+    stage: 'submitted' | 'queued' | 'delayed' | 'running',
+    message: string,
+  ): CommandResult {
+    const durationMs = this.clock.now() - t0;
+    this.telemetry.emit('CANCEL', commandId, commandType, priority, durationMs, { code: 'cancelled', stage });
+    return { commandId, commandType, success: false, error: { code: 'cancelled', message }, durationMs, throttled: delayMs > 0, delayMs };
+  }
+
+  private applyLoad(s: SystemSample): void {
+    this.admissionCtl.setLoad(s.cpuPercent, this.cfg.countExternalPythonProcesses ? Math.max(0, s.pythonProcesses) : 0);
+  }
+
+  private toSystemContext(s: SystemSample): SystemContext {
+    return Object.freeze({
+      ...this.staticSystem,
+      cpuPercent: s.cpuPercent,
+      memoryPercent: s.memoryPercent,
+      pythonProcesses: s.pythonProcesses,
+    });
+  }
+
+  private storageReport(): StorageReport {
+    const w = this.writer?.stats;
+    return {
+      enabled: this.writer !== undefined,
+      directory: this.storageDir,
+      writtenEvents: w?.writtenLines ?? 0,
+      droppedEvents: w?.droppedLines ?? 0,
+      restored: this.restored,
+    };
+  }
+
+  private saveSnapshot(): Promise<void> {
+    const dir = this.storageDir;
+    if (!dir) return Promise.resolve();
+    this.snapshotChain = this.snapshotChain
+      .then(async () => {
+        if (!this.telemetry.dirty) return;
+        this.telemetry.dirty = false;
+        const name = snapshotFileName(this.sessionId);
+        const data = JSON.stringify(this.telemetry.stats.snapshot(this.clock.epochMs()));
+        await mkdir(dir, { recursive: true });
+        await writeFileAtomic(join(dir, name), data);
+        if (!this.snapshotsPruned) {
+          this.snapshotsPruned = true;
+          await pruneSnapshots(dir, name);
+        }
+      })
+      .catch((e: Error) => {
+        this.telemetry.dirty = true;
+        this.log('warn', `could not save the telemetry stats snapshot in ${dir}: ${e.message}`);
+      });
+    return this.snapshotChain;
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all([this.writer?.flush(), this.saveSnapshot()]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.snapshotTimer);
+    this.admissionCtl.close();
+    this.lifetime.abort();
+    // Let the commands settled above record their CANCEL before the last write.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.samplerSubscription.dispose();
+    if (this.ownsSampler) this.sampler.dispose();
+    this.telemetry.dispose();
+    await this.saveSnapshot();
+    await this.writer?.close();
+  }
+}
+
+const round3 = (n: number): number => Math.round(n * 1000) / 1000;
+
+function startMetadata(waitMs: number, source: string | undefined): Record<string, unknown> | undefined {
+  if (waitMs <= 0 && source === undefined) return undefined;
+  const m: Record<string, unknown> = {};
+  if (waitMs > 0) m.waitMs = round3(waitMs);
+  if (source !== undefined) m.source = source;
+  return m;
+}
+
+/** Settles with the executor's outcome, or ABORTED as soon as the caller's signal fires. */
+function settleOrAbort(running: Promise<unknown>, signal: AbortSignal): Promise<Settled | typeof ABORTED> {
+  if (signal.aborted) return Promise.resolve(ABORTED);
+  return new Promise((resolve) => {
+    const onAbort = (): void => resolve(ABORTED);
+    signal.addEventListener('abort', onAbort, { once: true });
+    running.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve({ ok: true, value });
+      },
+      (error) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve({ ok: false, error });
+      },
+    );
+  });
+}

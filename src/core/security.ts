@@ -1,0 +1,86 @@
+// Security policy on command types: glob deny and allow lists, case-insensitive, whole-name matches.
+//
+// How the lists combine (the safe rule, as in IAM-style policies):
+//   1. a type matching any deny pattern is blocked, whatever the allow list says (deny always wins);
+//   2. otherwise, if the allow list is non-empty, a type matching none of its patterns is blocked;
+//   3. otherwise the type is allowed.
+// To permit a denied type, narrow the deny pattern; an allow entry never re-opens it.
+// Decisions are cached per command type (bounded), so the steady state costs one Map lookup.
+
+export interface SecurityDecision {
+  allowed: boolean;
+  /** Person-readable reason when blocked. */
+  reason?: string;
+}
+
+const ALLOWED: SecurityDecision = Object.freeze({ allowed: true });
+const CACHE_LIMIT = 1024;
+
+/** `*` = any run of characters, `?` = one character, everything else literal. */
+export function globToRegExpSource(glob: string): string {
+  let out = '';
+  for (const ch of glob) {
+    if (ch === '*') out += '.*';
+    else if (ch === '?') out += '.';
+    else out += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
+  }
+  return out;
+}
+
+function compile(patterns: readonly string[]): { combined: RegExp | undefined; each: RegExp[] } {
+  if (patterns.length === 0) return { combined: undefined, each: [] };
+  const sources = patterns.map(globToRegExpSource);
+  return {
+    // One alternation is matched in one pass; the per-pattern list is only used to name the culprit.
+    combined: new RegExp(`^(?:${sources.join('|')})$`, 'is'),
+    each: sources.map((s) => new RegExp(`^(?:${s})$`, 'is')),
+  };
+}
+
+export class SecurityPolicy {
+  private deny!: ReturnType<typeof compile>;
+  private allow!: ReturnType<typeof compile>;
+  private denyPatterns: readonly string[] = [];
+  private allowPatterns: readonly string[] = [];
+  private readonly cache = new Map<string, SecurityDecision>();
+
+  constructor(denyPatterns: readonly string[], allowPatterns: readonly string[]) {
+    this.update(denyPatterns, allowPatterns);
+  }
+
+  update(denyPatterns: readonly string[], allowPatterns: readonly string[]): void {
+    this.denyPatterns = [...denyPatterns];
+    this.allowPatterns = [...allowPatterns];
+    this.deny = compile(this.denyPatterns);
+    this.allow = compile(this.allowPatterns);
+    this.cache.clear();
+  }
+
+  check(commandType: string): SecurityDecision {
+    let decision = this.cache.get(commandType);
+    if (decision === undefined) {
+      decision = this.decide(commandType);
+      // Distinct command types are few in practice; a flood of random ones only resets the cache.
+      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+      this.cache.set(commandType, decision);
+    }
+    return decision;
+  }
+
+  private decide(commandType: string): SecurityDecision {
+    if (this.deny.combined?.test(commandType)) {
+      const i = this.deny.each.findIndex((r) => r.test(commandType));
+      return {
+        allowed: false,
+        reason: `Command type '${commandType}' is blocked by the deny pattern '${this.denyPatterns[i]}' (setting aios.security.denyPatterns)`,
+      };
+    }
+    if (this.allow.combined && !this.allow.combined.test(commandType)) {
+      return {
+        allowed: false,
+        reason: `Command type '${commandType}' matches none of the allow patterns ${JSON.stringify(this.allowPatterns)} (setting aios.security.allowPatterns)`,
+      };
+    }
+    return ALLOWED;
+  }
+}

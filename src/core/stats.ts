@@ -1,0 +1,202 @@
+// Command statistics: O(1) per event, bounded memory (a fixed histogram per command type, a cap on the
+// number of types), and a snapshot form that survives restarts.
+import { LatencyHistogram } from './histogram';
+
+/** Command types beyond this many share one '(other)' entry, so random types cannot grow memory. */
+export const MAX_COMMAND_TYPES = 500;
+export const OTHER_TYPE = '(other)';
+
+export type Outcome = 'success' | 'error' | 'cancelled';
+
+export interface TypeStatsReport {
+  count: number;
+  successCount: number;
+  errorCount: number;
+  cancelledCount: number;
+  blockedCount: number;
+  throttledCount: number;
+  totalDurationMs: number;
+  /** Mean duration of commands that reached their executor. */
+  averageDurationMs: number;
+  lastExecuted: string | null;
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+export interface OverallMetrics {
+  /** Commands that ended: successfulCommands + failedCommands + cancelledCommands. */
+  totalCommands: number;
+  successfulCommands: number;
+  /** ERROR outcomes, blocked and invalid requests included. */
+  failedCommands: number;
+  cancelledCommands: number;
+  blockedCommands: number;
+  throttledCommands: number;
+  /** successfulCommands / (successfulCommands + failedCommands), 0..1; 0 when none. */
+  successRate: number;
+  averageDurationMs: number;
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+class Counters {
+  count = 0;
+  successCount = 0;
+  errorCount = 0;
+  cancelledCount = 0;
+  blockedCount = 0;
+  throttledCount = 0;
+  totalDurationMs = 0;
+  timedCount = 0;
+  lastExecuted = 0;
+  readonly latency = new LatencyHistogram();
+
+  end(outcome: Outcome, blocked: boolean, durationMs: number, timed: boolean, epochMs: number): void {
+    this.count++;
+    if (outcome === 'success') this.successCount++;
+    else if (outcome === 'error') this.errorCount++;
+    else this.cancelledCount++;
+    if (blocked) this.blockedCount++;
+    if (timed) {
+      this.totalDurationMs += durationMs;
+      this.timedCount++;
+      this.latency.record(durationMs);
+    }
+    this.lastExecuted = epochMs;
+  }
+
+  report(): TypeStatsReport {
+    return {
+      count: this.count,
+      successCount: this.successCount,
+      errorCount: this.errorCount,
+      cancelledCount: this.cancelledCount,
+      blockedCount: this.blockedCount,
+      throttledCount: this.throttledCount,
+      totalDurationMs: round(this.totalDurationMs),
+      averageDurationMs: this.timedCount ? round(this.totalDurationMs / this.timedCount) : 0,
+      lastExecuted: this.lastExecuted ? new Date(this.lastExecuted).toISOString() : null,
+      p50: this.latency.quantile(0.5),
+      p95: this.latency.quantile(0.95),
+      p99: this.latency.quantile(0.99),
+    };
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      count: this.count,
+      successCount: this.successCount,
+      errorCount: this.errorCount,
+      cancelledCount: this.cancelledCount,
+      blockedCount: this.blockedCount,
+      throttledCount: this.throttledCount,
+      totalDurationMs: this.totalDurationMs,
+      timedCount: this.timedCount,
+      lastExecuted: this.lastExecuted,
+      latency: this.latency.toJSON(),
+    };
+  }
+
+  merge(s: Record<string, unknown>): void {
+    const num = (k: string): number => {
+      const v = s[k];
+      return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0;
+    };
+    this.count += num('count');
+    this.successCount += num('successCount');
+    this.errorCount += num('errorCount');
+    this.cancelledCount += num('cancelledCount');
+    this.blockedCount += num('blockedCount');
+    this.throttledCount += num('throttledCount');
+    this.totalDurationMs += num('totalDurationMs');
+    this.timedCount += num('timedCount');
+    this.lastExecuted = Math.max(this.lastExecuted, num('lastExecuted'));
+    this.latency.merge(s.latency);
+  }
+}
+
+const round = (n: number): number => Math.round(n * 1000) / 1000;
+
+export interface StatsSnapshot {
+  version: 1;
+  savedAt: string;
+  overall: Record<string, unknown>;
+  byType: Record<string, Record<string, unknown>>;
+}
+
+export class CommandStats {
+  private overallCounters = new Counters();
+  private types = new Map<string, Counters>();
+
+  private entry(commandType: string): Counters {
+    let c = this.types.get(commandType);
+    if (c === undefined) {
+      if (this.types.size >= MAX_COMMAND_TYPES) return this.entry(OTHER_TYPE);
+      c = new Counters();
+      this.types.set(commandType, c);
+    }
+    return c;
+  }
+
+  /** Records the one terminal outcome of a command. `timed` = it reached its executor. */
+  end(commandType: string, outcome: Outcome, blocked: boolean, durationMs: number, timed: boolean, epochMs: number): void {
+    this.overallCounters.end(outcome, blocked, durationMs, timed, epochMs);
+    this.entry(commandType).end(outcome, blocked, durationMs, timed, epochMs);
+  }
+
+  throttled(commandType: string): void {
+    this.overallCounters.throttledCount++;
+    this.entry(commandType).throttledCount++;
+  }
+
+  overall(): OverallMetrics {
+    const o = this.overallCounters;
+    const decided = o.successCount + o.errorCount;
+    return {
+      totalCommands: o.count,
+      successfulCommands: o.successCount,
+      failedCommands: o.errorCount,
+      cancelledCommands: o.cancelledCount,
+      blockedCommands: o.blockedCount,
+      throttledCommands: o.throttledCount,
+      successRate: decided ? round(o.successCount / decided) : 0,
+      averageDurationMs: o.timedCount ? round(o.totalDurationMs / o.timedCount) : 0,
+      p50: o.latency.quantile(0.5),
+      p95: o.latency.quantile(0.95),
+      p99: o.latency.quantile(0.99),
+    };
+  }
+
+  byType(): Record<string, TypeStatsReport> {
+    const out: Record<string, TypeStatsReport> = {};
+    for (const [type, c] of this.types) out[type] = c.report();
+    return out;
+  }
+
+  clear(): void {
+    this.overallCounters = new Counters();
+    this.types = new Map();
+  }
+
+  snapshot(epochMs: number): StatsSnapshot {
+    const byType: Record<string, Record<string, unknown>> = {};
+    for (const [type, c] of this.types) byType[type] = c.toJSON();
+    return { version: 1, savedAt: new Date(epochMs).toISOString(), overall: this.overallCounters.toJSON(), byType };
+  }
+
+  /** Adds a snapshot's counts to the current ones (events recorded before the restore are kept). */
+  restore(snapshot: unknown): boolean {
+    if (typeof snapshot !== 'object' || snapshot === null) return false;
+    const s = snapshot as Partial<StatsSnapshot>;
+    if (s.version !== 1 || typeof s.overall !== 'object' || s.overall === null) return false;
+    this.overallCounters.merge(s.overall);
+    if (typeof s.byType === 'object' && s.byType !== null) {
+      for (const [type, c] of Object.entries(s.byType)) {
+        if (typeof c === 'object' && c !== null) this.entry(type).merge(c);
+      }
+    }
+    return true;
+  }
+}

@@ -1,0 +1,344 @@
+// Telemetry persistence: a batched JSON Lines writer on one open file handle, rotation by size with a bound
+// on the folder's total, a tolerant reader, and atomic stats snapshots.
+//
+// Files under the storage folder:
+//   events-<sessionId>-<seq>.jsonl   one writer per window session; seq grows on rotation and at each start,
+//                                    so a writer never appends to a file a crashed run may have torn
+//   stats-<sessionId>.json           the stats snapshot of that session (cumulative, restored at start)
+import { createReadStream, promises as fsp, readdirSync, readFileSync, statSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { TelemetryEvent } from './types';
+
+const EVENTS_FILE = /^events-(.+)-(\d+)\.jsonl$/;
+const SNAPSHOT_FILE = /^stats-(.+)\.json$/;
+/** Another session's newest events file is only pruned once it has been idle this long (its window is gone). */
+const ORPHAN_AGE_MS = 24 * 60 * 60 * 1000;
+const SNAPSHOTS_KEPT = 5;
+
+/** Session ids become part of file names: keep them to a portable character set. */
+export function safeSessionId(id: string): string {
+  const cleaned = id.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
+  return cleaned || 'session';
+}
+
+export function eventsFileName(sessionId: string, seq: number): string {
+  return `events-${sessionId}-${String(seq).padStart(6, '0')}.jsonl`;
+}
+
+export interface JsonlWriterOptions {
+  dir: string;
+  sessionId: string;
+  maxFileBytes: number;
+  maxTotalBytes: number;
+  flushIntervalMs: number;
+  /** A write starts once this many characters are pending (joins of more than ~100 KB get dear). */
+  batchChars?: number;
+  /** Lines beyond this many pending characters are dropped and counted (the disk cannot keep up). */
+  maxPendingChars?: number;
+  onError?: (error: Error) => void;
+}
+
+export interface WriterStats {
+  writtenLines: number;
+  droppedLines: number;
+  currentFile: string | undefined;
+}
+
+export class JsonlWriter {
+  private pending: string[] = [];
+  private pendingChars = 0;
+  private pumping: Promise<void> | undefined;
+  private handle: FileHandle | undefined;
+  private fileBytes = 0;
+  private seq = -1;
+  private written = 0;
+  private dropped = 0;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly batchChars: number;
+  private readonly maxPendingChars: number;
+  private maxFileBytes: number;
+  private maxTotalBytes: number;
+
+  constructor(private readonly opts: JsonlWriterOptions) {
+    this.batchChars = opts.batchChars ?? 64 * 1024;
+    this.maxPendingChars = opts.maxPendingChars ?? 16 * 1024 * 1024;
+    this.maxFileBytes = opts.maxFileBytes;
+    this.maxTotalBytes = opts.maxTotalBytes;
+    this.setFlushInterval(opts.flushIntervalMs);
+  }
+
+  setLimits(maxFileBytes: number, maxTotalBytes: number, flushIntervalMs: number): void {
+    this.maxFileBytes = maxFileBytes;
+    this.maxTotalBytes = maxTotalBytes;
+    this.setFlushInterval(flushIntervalMs);
+  }
+
+  private setFlushInterval(ms: number): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.closed) return;
+    this.timer = setInterval(() => void this.flush(), ms);
+    this.timer.unref();
+  }
+
+  get stats(): WriterStats {
+    return {
+      writtenLines: this.written,
+      droppedLines: this.dropped,
+      currentFile: this.seq >= 0 ? join(this.opts.dir, eventsFileName(this.opts.sessionId, this.seq)) : undefined,
+    };
+  }
+
+  /** Queues one line (without its newline). Never blocks and never does I/O itself. */
+  append(line: string): void {
+    if (this.closed || this.pendingChars > this.maxPendingChars) {
+      this.dropped++;
+      return;
+    }
+    this.pending.push(line);
+    this.pendingChars += line.length + 1;
+    if (this.pendingChars >= this.batchChars && !this.pumping) this.pumping = this.pump();
+  }
+
+  /** Writes everything pending, including lines appended while it runs. */
+  flush(): Promise<void> {
+    if (!this.pumping && this.pending.length > 0) this.pumping = this.pump();
+    return this.pumping ?? Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+    this.closed = true;
+    const h = this.handle;
+    this.handle = undefined;
+    await h?.close().catch((e: Error) => this.opts.onError?.(e));
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const lines = this.pending;
+        this.pending = [];
+        this.pendingChars = 0;
+        // Write in chunks of about batchChars: big joins are slow and one write per chunk is plenty.
+        let start = 0;
+        while (start < lines.length) {
+          let end = start;
+          let chars = 0;
+          while (end < lines.length && (chars < this.batchChars || end === start)) chars += lines[end++].length + 1;
+          const data = lines.slice(start, end).join('\n') + '\n';
+          try {
+            await this.writeChunk(data);
+            this.written += end - start;
+          } catch (e) {
+            this.dropped += end - start;
+            this.opts.onError?.(new Error(`telemetry write failed in ${this.opts.dir}: ${(e as Error).message}`));
+            // Reopen on the next write: the folder may have been removed or the handle broken.
+            const h = this.handle;
+            this.handle = undefined;
+            await h?.close().catch(() => undefined);
+          }
+          start = end;
+        }
+      }
+    } finally {
+      this.pumping = undefined;
+    }
+  }
+
+  private async writeChunk(data: string): Promise<void> {
+    const bytes = Buffer.byteLength(data);
+    if (this.handle && this.fileBytes > 0 && this.fileBytes + bytes > this.maxFileBytes) {
+      const h = this.handle;
+      this.handle = undefined;
+      await h.close();
+    }
+    if (!this.handle) await this.openNext();
+    await this.handle!.appendFile(data);
+    this.fileBytes += bytes;
+  }
+
+  private async openNext(): Promise<void> {
+    const { dir, sessionId } = this.opts;
+    await fsp.mkdir(dir, { recursive: true });
+    if (this.seq < 0) {
+      // A fresh file at every start: never append after a line a crash may have left torn.
+      for (const name of await fsp.readdir(dir)) {
+        const m = EVENTS_FILE.exec(name);
+        if (m && m[1] === sessionId) this.seq = Math.max(this.seq, Number(m[2]));
+      }
+    }
+    this.seq++;
+    this.handle = await fsp.open(join(dir, eventsFileName(sessionId, this.seq)), 'a');
+    this.fileBytes = 0;
+    await this.prune().catch((e: Error) => this.opts.onError?.(e));
+  }
+
+  /**
+   * Deletes the oldest event files until the folder is within maxTotalBytes. Never this writer's current
+   * file, and never another session's newest file unless it has been idle for a day: that window may still
+   * be writing it. So the bound is maxTotalBytes plus the live files of other open windows.
+   */
+  private async prune(): Promise<void> {
+    const { dir, sessionId } = this.opts;
+    const current = eventsFileName(sessionId, this.seq);
+    const files: Array<{ name: string; session: string; seq: number; size: number; mtime: number }> = [];
+    for (const name of await fsp.readdir(dir)) {
+      const m = EVENTS_FILE.exec(name);
+      if (!m) continue;
+      const st = await fsp.stat(join(dir, name)).catch(() => undefined);
+      if (st) files.push({ name, session: m[1], seq: Number(m[2]), size: st.size, mtime: st.mtimeMs });
+    }
+    let total = files.reduce((n, f) => n + f.size, 0);
+    if (total <= this.maxTotalBytes) return;
+    const newest = new Map<string, number>();
+    for (const f of files) newest.set(f.session, Math.max(newest.get(f.session) ?? -1, f.seq));
+    const now = Date.now();
+    const candidates = files
+      .filter((f) => f.name !== current && (f.session === sessionId || f.seq !== newest.get(f.session) || now - f.mtime > ORPHAN_AGE_MS))
+      .sort((a, b) => a.mtime - b.mtime || a.seq - b.seq);
+    for (const f of candidates) {
+      if (total <= this.maxTotalBytes) break;
+      try {
+        await fsp.unlink(join(dir, f.name));
+        total -= f.size;
+      } catch {
+        // Open elsewhere (Windows) or already gone: skip it.
+      }
+    }
+  }
+}
+
+export interface ReadResult {
+  /** The newest events (at most maxEvents), oldest first, merged across sessions by timestamp. */
+  events: TelemetryEvent[];
+  /** Valid events seen in all files (may exceed events.length). */
+  totalEvents: number;
+  /** Torn or corrupt lines skipped. */
+  skippedLines: number;
+  files: number;
+}
+
+function isEvent(v: unknown): v is TelemetryEvent {
+  if (typeof v !== 'object' || v === null) return false;
+  const e = v as Record<string, unknown>;
+  return typeof e.timestamp === 'string' && typeof e.eventType === 'string' && typeof e.commandId === 'string';
+}
+
+/** Reads the event files in `dir` (one session's, or all); torn and corrupt lines are skipped and counted. */
+export async function readTelemetry(dir: string, opts: { sessionId?: string; maxEvents?: number } = {}): Promise<ReadResult> {
+  const maxEvents = opts.maxEvents ?? 10_000;
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return { events: [], totalEvents: 0, skippedLines: 0, files: 0 };
+  }
+  const files = names
+    .map((name) => ({ name, m: EVENTS_FILE.exec(name) }))
+    .filter((f) => f.m && (opts.sessionId === undefined || f.m[1] === safeSessionId(opts.sessionId)))
+    .sort((a, b) => (a.m![1] === b.m![1] ? Number(a.m![2]) - Number(b.m![2]) : a.name < b.name ? -1 : 1));
+  // A ring of the newest maxEvents per read keeps memory bounded however large the folder is.
+  const ring: TelemetryEvent[] = [];
+  let next = 0;
+  let totalEvents = 0;
+  let skippedLines = 0;
+  let filesRead = 0;
+  for (const f of files) {
+    let stream;
+    try {
+      stream = createReadStream(join(dir, f.name), { encoding: 'utf8' });
+      const lines = createInterface({ input: stream, crlfDelay: Infinity });
+      for await (const line of lines) {
+        if (line === '') continue;
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch {
+          skippedLines++;
+          continue;
+        }
+        if (!isEvent(value)) {
+          skippedLines++;
+          continue;
+        }
+        totalEvents++;
+        if (maxEvents <= 0) continue;
+        if (ring.length < maxEvents) ring.push(value);
+        else {
+          ring[next] = value;
+          next = (next + 1) % maxEvents;
+        }
+      }
+      filesRead++;
+    } catch {
+      // Deleted by a concurrent prune or unreadable: skip the file.
+    } finally {
+      stream?.destroy();
+    }
+  }
+  const events = ring.length < maxEvents ? ring : [...ring.slice(next), ...ring.slice(0, next)];
+  // Sessions interleave in time: order by timestamp (stable, so a session's own order is kept).
+  events.sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
+  return { events, totalEvents, skippedLines, files: filesRead };
+}
+
+/** Writes via a temporary file and a rename, so readers see the old or the new content, never a mix. */
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
+  try {
+    await fsp.writeFile(tmp, data);
+    await fsp.rename(tmp, path);
+  } catch (e) {
+    await fsp.unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}
+
+export function snapshotFileName(sessionId: string): string {
+  return `stats-${sessionId}.json`;
+}
+
+/**
+ * The newest readable snapshot in `dir` (any session: a restarted window gets a new session id), or
+ * undefined. Synchronous: it runs once at start-up on a small file. Corrupt snapshots are passed over.
+ */
+export function loadLatestSnapshot(dir: string, onError?: (e: Error) => void): unknown {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => SNAPSHOT_FILE.test(n));
+  } catch {
+    return undefined;
+  }
+  const dated = names
+    .map((name) => {
+      try {
+        return { name, mtime: statSync(join(dir, name)).mtimeMs };
+      } catch {
+        return { name, mtime: -1 };
+      }
+    })
+    .sort((a, b) => b.mtime - a.mtime);
+  for (const { name } of dated) {
+    try {
+      return JSON.parse(readFileSync(join(dir, name), 'utf8'));
+    } catch (e) {
+      onError?.(new Error(`ignoring unreadable stats snapshot ${name}: ${(e as Error).message}`));
+    }
+  }
+  return undefined;
+}
+
+/** Deletes all but the newest few snapshots (other than `keep`), so the folder does not grow per session. */
+export async function pruneSnapshots(dir: string, keep: string): Promise<void> {
+  const names = (await fsp.readdir(dir)).filter((n) => SNAPSHOT_FILE.test(n) && n !== keep);
+  const dated = await Promise.all(
+    names.map(async (name) => ({ name, mtime: (await fsp.stat(join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0 })),
+  );
+  dated.sort((a, b) => b.mtime - a.mtime);
+  for (const { name } of dated.slice(SNAPSHOTS_KEPT - 1)) await fsp.unlink(join(dir, name)).catch(() => undefined);
+}

@@ -1,0 +1,247 @@
+// Telemetry: events with user, system and service context, O(1) stats per event, a bounded ring of recent
+// events, queries at three detail levels, live subscribers, and a sink for persistence.
+import type { AdmissionState } from './admission';
+import type { Clock } from './clock';
+import { Listeners } from './listeners';
+import { CommandStats, type OverallMetrics, type TypeStatsReport } from './stats';
+import type {
+  DetailLevel,
+  Disposable,
+  EventType,
+  Priority,
+  ServiceContext,
+  SystemContext,
+  SystemSample,
+  TelemetryEvent,
+  UserContext,
+} from './types';
+
+/** Stats listeners hear at most this often; the event stream itself is not coalesced. */
+export const STATS_NOTIFY_MS = 250;
+
+export interface StorageReport {
+  enabled: boolean;
+  directory?: string;
+  writtenEvents: number;
+  droppedEvents: number;
+  restored: boolean;
+}
+
+export interface SummaryReport {
+  level: DetailLevel;
+  generatedAt: string;
+  overall: OverallMetrics;
+  storage: StorageReport;
+}
+
+export interface DetailedReport extends SummaryReport {
+  byType: Record<string, TypeStatsReport>;
+  recentEvents: TelemetryEvent[];
+}
+
+export interface RealtimeState {
+  system: SystemSample;
+  admission: AdmissionState;
+  service: ServiceContext;
+}
+
+export interface RealtimeReport extends DetailedReport, RealtimeState {}
+
+export type TelemetryReport = SummaryReport | DetailedReport | RealtimeReport;
+
+export interface TelemetryOptions {
+  clock: Clock;
+  maxRecentEvents: number;
+  user: UserContext;
+  /** Current system context; return the same object until it changes (its JSON is cached by identity). */
+  system: () => SystemContext;
+  /** Current service context; same caching rule. */
+  service: () => ServiceContext;
+  realtime: () => RealtimeState;
+  storage: () => StorageReport;
+  /** Receives each event as one JSON line (no newline). */
+  sink?: (line: string) => void;
+}
+
+/** The public face of telemetry on a Middleware. */
+export interface TelemetryApi {
+  query(level: 'SUMMARY'): SummaryReport;
+  query(level: 'DETAILED'): DetailedReport;
+  query(level: 'REALTIME'): RealtimeReport;
+  query(level: DetailLevel): TelemetryReport;
+  /** Called synchronously for every event; batch in the listener if forwarding is costly. */
+  onEvent(listener: (event: TelemetryEvent) => void): Disposable;
+  /** Called at most every 250 ms while events flow, with the SUMMARY report. */
+  onStatsChanged(listener: (summary: SummaryReport) => void): Disposable;
+  /** Resets stats and recent events (the persisted event files are kept). */
+  clear(): void;
+  /** Recent events, oldest first. */
+  recentEvents(): TelemetryEvent[];
+}
+
+const round3 = (n: number): number => Math.round(n * 1000) / 1000;
+
+/** Serialises a context object once per identity. */
+class JsonCache {
+  private obj: object | undefined;
+  private json = '';
+  get(obj: object): string {
+    if (obj !== this.obj) {
+      this.obj = obj;
+      this.json = JSON.stringify(obj);
+    }
+    return this.json;
+  }
+}
+
+export class Telemetry implements TelemetryApi {
+  readonly stats = new CommandStats();
+  private ring: Array<TelemetryEvent | undefined>;
+  private ringNext = 0;
+  private ringSize = 0;
+  private readonly events = new Listeners<TelemetryEvent>();
+  private readonly statsListeners = new Listeners<SummaryReport>();
+  private statsTimer: unknown;
+  private lastEpoch = -1;
+  private lastIso = '';
+  private readonly userJson = new JsonCache();
+  private readonly systemJson = new JsonCache();
+  private readonly serviceJson = new JsonCache();
+  /** Events since the last stats snapshot was taken. */
+  dirty = false;
+
+  constructor(private readonly opts: TelemetryOptions) {
+    this.ring = new Array(opts.maxRecentEvents);
+  }
+
+  setMaxRecentEvents(n: number): void {
+    const kept = this.recentEvents().slice(-n);
+    this.ring = new Array(n);
+    this.ringSize = 0;
+    this.ringNext = 0;
+    for (const e of kept) this.pushRecent(e);
+  }
+
+  /**
+   * Records one event. Stats follow from the event: COMPLETE = success, ERROR = failure (blocked when
+   * metadata.code is 'blocked'), CANCEL = cancelled, THROTTLE = throttled. `timed` = the command reached its
+   * executor, so its duration belongs in the latency figures.
+   */
+  emit(
+    eventType: EventType,
+    commandId: string,
+    commandType: string,
+    priority: Priority,
+    durationMs: number | undefined,
+    metadata: Readonly<Record<string, unknown>> | undefined,
+    timed = false,
+  ): TelemetryEvent {
+    const epoch = this.opts.clock.epochMs();
+    if (epoch !== this.lastEpoch) {
+      this.lastEpoch = epoch;
+      this.lastIso = new Date(epoch).toISOString();
+    }
+    const event: TelemetryEvent = {
+      timestamp: this.lastIso,
+      eventType,
+      commandId,
+      commandType,
+      priority,
+      durationMs: durationMs === undefined ? undefined : round3(durationMs),
+      user: this.opts.user,
+      system: this.opts.system(),
+      service: this.opts.service(),
+      metadata,
+    };
+    switch (eventType) {
+      case 'COMPLETE':
+        this.stats.end(commandType, 'success', false, durationMs ?? 0, timed, epoch);
+        break;
+      case 'ERROR':
+        this.stats.end(commandType, 'error', metadata?.code === 'blocked', durationMs ?? 0, timed, epoch);
+        break;
+      case 'CANCEL':
+        this.stats.end(commandType, 'cancelled', false, durationMs ?? 0, false, epoch);
+        break;
+      case 'THROTTLE':
+        this.stats.throttled(commandType);
+        break;
+    }
+    this.dirty = true;
+    if (this.ring.length > 0) this.pushRecent(event);
+    if (this.opts.sink) this.opts.sink(this.toLine(event));
+    if (this.events.size > 0) this.events.fire(event);
+    if (this.statsListeners.size > 0 && this.statsTimer === undefined) {
+      this.statsTimer = this.opts.clock.setTimeout(() => {
+        this.statsTimer = undefined;
+        this.statsListeners.fire(this.query('SUMMARY'));
+      }, STATS_NOTIFY_MS);
+    }
+    return event;
+  }
+
+  /** The event as one JSON line, equal to JSON.stringify(event) but reusing the context objects' JSON. */
+  toLine(e: TelemetryEvent): string {
+    let s = `{"timestamp":"${e.timestamp}","eventType":"${e.eventType}","commandId":${JSON.stringify(e.commandId)},"commandType":${JSON.stringify(
+      e.commandType,
+    )},"priority":"${e.priority}"`;
+    if (e.durationMs !== undefined) s += `,"durationMs":${e.durationMs}`;
+    s += `,"user":${this.userJson.get(e.user)},"system":${this.systemJson.get(e.system)},"service":${this.serviceJson.get(e.service)}`;
+    if (e.metadata !== undefined) s += `,"metadata":${JSON.stringify(e.metadata)}`;
+    return s + '}';
+  }
+
+  private pushRecent(e: TelemetryEvent): void {
+    this.ring[this.ringNext] = e;
+    this.ringNext = (this.ringNext + 1) % this.ring.length;
+    if (this.ringSize < this.ring.length) this.ringSize++;
+  }
+
+  recentEvents(): TelemetryEvent[] {
+    const n = this.ring.length;
+    const out: TelemetryEvent[] = [];
+    for (let i = 0; i < this.ringSize; i++) out.push(this.ring[(this.ringNext - this.ringSize + i + n) % n]!);
+    return out;
+  }
+
+  query(level: 'SUMMARY'): SummaryReport;
+  query(level: 'DETAILED'): DetailedReport;
+  query(level: 'REALTIME'): RealtimeReport;
+  query(level: DetailLevel): TelemetryReport;
+  query(level: DetailLevel): TelemetryReport {
+    const summary: SummaryReport = {
+      level,
+      generatedAt: new Date(this.opts.clock.epochMs()).toISOString(),
+      overall: this.stats.overall(),
+      storage: this.opts.storage(),
+    };
+    if (level === 'SUMMARY') return summary;
+    const detailed: DetailedReport = { ...summary, byType: this.stats.byType(), recentEvents: this.recentEvents() };
+    if (level === 'DETAILED') return detailed;
+    return { ...detailed, ...this.opts.realtime() };
+  }
+
+  onEvent(listener: (event: TelemetryEvent) => void): Disposable {
+    return this.events.add(listener);
+  }
+
+  onStatsChanged(listener: (summary: SummaryReport) => void): Disposable {
+    return this.statsListeners.add(listener);
+  }
+
+  clear(): void {
+    this.stats.clear();
+    this.ring = new Array(this.ring.length);
+    this.ringSize = 0;
+    this.ringNext = 0;
+    this.dirty = true;
+    if (this.statsListeners.size > 0) this.statsListeners.fire(this.query('SUMMARY'));
+  }
+
+  dispose(): void {
+    if (this.statsTimer !== undefined) this.opts.clock.clearTimeout(this.statsTimer);
+    this.statsTimer = undefined;
+    this.events.clear();
+    this.statsListeners.clear();
+  }
+}

@@ -1,0 +1,146 @@
+// Shared vocabulary of the middleware core. Names follow DESIGN.md: one name for one thing across
+// TypeScript, Python, settings and docs.
+
+export type Priority = 'HIGH' | 'NORMAL' | 'LOW';
+export type EventType = 'START' | 'COMPLETE' | 'ERROR' | 'THROTTLE' | 'CANCEL';
+export type DetailLevel = 'SUMMARY' | 'DETAILED' | 'REALTIME';
+
+export const PRIORITIES: readonly Priority[] = ['HIGH', 'NORMAL', 'LOW'];
+
+/** Structurally compatible with vscode.Disposable. */
+export interface Disposable {
+  dispose(): void;
+}
+
+/** What a caller submits. `priority` defaults to NORMAL; `parameters` must be a JSON-serialisable object. */
+export interface CommandRequest {
+  commandType: string;
+  priority?: Priority | Lowercase<Priority>;
+  parameters?: Record<string, unknown>;
+  /** Who asked (e.g. 'palette', 'api', an extension id); recorded in telemetry metadata. */
+  source?: string;
+}
+
+/** A request that passed validation: normalised priority, parameters serialised once for executors to reuse. */
+export interface ValidatedRequest {
+  readonly commandType: string;
+  readonly priority: Priority;
+  readonly parameters: Readonly<Record<string, unknown>>;
+  /** `JSON.stringify(parameters)`, computed while checking the size bound; executors may send it as is. */
+  readonly parametersJson: string;
+  readonly source?: string;
+}
+
+export interface ExecutorContext {
+  readonly commandId: string;
+  /** Aborted when the caller cancels or the middleware closes; executors must stop work when it fires. */
+  readonly signal: AbortSignal;
+}
+
+export type Executor = (request: ValidatedRequest, ctx: ExecutorContext) => Promise<unknown>;
+
+/**
+ * Stable error codes in CommandResult.error.code:
+ * - invalid_request: the request failed validation (message says which field and why).
+ * - blocked: the security policy refused the command type (message names the pattern and setting).
+ * - queue_full: the admission queue held maxQueueSize commands already.
+ * - cancelled: the caller's AbortSignal fired (while queued, delayed or running) or the middleware closed.
+ * - closed: execute() was called after close().
+ * - executor_error: the executor threw or rejected without a code of its own.
+ * - any code an executor gives by throwing CommandError (e.g. 'unknown_command', 'exit_code', 'timeout').
+ */
+export type ErrorCode =
+  | 'invalid_request'
+  | 'blocked'
+  | 'queue_full'
+  | 'cancelled'
+  | 'closed'
+  | 'executor_error'
+  | (string & {});
+
+export interface CommandError {
+  code: ErrorCode;
+  message: string;
+}
+
+export interface CommandResult {
+  commandId: string;
+  commandType: string;
+  success: boolean;
+  result?: unknown;
+  error?: CommandError;
+  /** Submit to settle, as the caller experienced it (includes any delay and queueing). */
+  durationMs: number;
+  /** True when the command was given a backoff delay (a THROTTLE event was emitted). */
+  throttled: boolean;
+  delayMs: number;
+}
+
+/** Thrown by executors to report a failure with a stable code; anything else becomes 'executor_error'. */
+export class CommandFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CommandFailure';
+  }
+}
+
+export interface ProgressUpdate {
+  stage: 'throttled' | 'queued' | 'running';
+  /** The backoff delay given at submission (0 when none). */
+  delayMs: number;
+  /** Backoff time left at the moment of this update. */
+  remainingMs: number;
+  /** 1-based place among waiting commands in priority order (0 once running). */
+  queuePosition: number;
+  reason: string;
+}
+
+export type ProgressListener = (update: ProgressUpdate) => void;
+
+export interface ExecuteOptions {
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}
+
+/** Latest background measurement of the machine; never taken on the command path. */
+export interface SystemSample {
+  cpuPercent: number;
+  memoryPercent: number;
+  /** Python processes other than the ones this extension owns; -1 until first counted or when disabled. */
+  pythonProcesses: number;
+  /** Epoch ms of the newest measurement, 0 before the first. */
+  sampledAt: number;
+}
+
+/** Who runs the command. Host-supplied; only non-secret, non-identifying-beyond-need values. */
+export type UserContext = Readonly<Record<string, string | number | boolean>>;
+
+/** State of the executor service as the host sees it (health, pid, version...). Treat as immutable. */
+export type ServiceContext = Readonly<Record<string, string | number | boolean | null>>;
+
+export interface SystemContext {
+  platform: string;
+  arch: string;
+  nodeVersion: string;
+  cpuCount: number;
+  cpuPercent: number;
+  memoryPercent: number;
+  pythonProcesses: number;
+}
+
+export interface TelemetryEvent {
+  /** ISO 8601 UTC. */
+  timestamp: string;
+  eventType: EventType;
+  commandId: string;
+  commandType: string;
+  priority: Priority;
+  durationMs?: number;
+  user: UserContext;
+  system: SystemContext;
+  service: ServiceContext;
+  metadata?: Readonly<Record<string, unknown>>;
+}
