@@ -1,7 +1,7 @@
 """LSP base-protocol framing: `Content-Length: N\\r\\n\\r\\n` + N bytes of UTF-8 JSON.
 
 The reader never raises on bad input: it returns a FramingError describing the problem, then re-synchronises
-on the next `Content-Length:` header, so one corrupt message costs one error reply, not the connection.
+on the next header block, so one corrupt message costs one error reply, not the connection.
 Oversized bodies are skipped as they stream in (never buffered whole).
 """
 
@@ -9,7 +9,8 @@ import threading
 
 from . import errors
 
-_MARKER = b"content-length:"
+# A new header block starts with one of the two LSP headers; resynchronisation looks for either.
+_MARKERS = (b"content-length:", b"content-type:")
 _MAX_HEADER_BYTES = 8192
 _CHUNK = 65536
 
@@ -95,15 +96,17 @@ class MessageReader(object):
         return True
 
     def _skip_to_marker(self):
-        """Drop bytes until the next `Content-Length:` (case-insensitive). False at end of input."""
+        """Drop bytes until the next header (case-insensitive). False at end of input."""
         while True:
-            i = bytes(self._buf).lower().find(_MARKER)
+            lowered = bytes(self._buf).lower()
+            found = [i for i in (lowered.find(m) for m in _MARKERS) if i >= 0]
+            i = min(found) if found else -1
             if i >= 0:
                 del self._buf[:i]
                 self._resync = False
                 return True
             # Keep a tail in case the marker straddles two reads.
-            keep = len(_MARKER) - 1
+            keep = len(_MARKERS[0]) - 1
             if len(self._buf) > keep:
                 del self._buf[:len(self._buf) - keep]
             if not self._fill():
@@ -116,7 +119,7 @@ class MessageReader(object):
             if self._resync and not self._skip_to_marker():
                 return None
             end, sep = _find_header_end(self._buf)
-            if end < 0:
+            if end < 0 or end > _MAX_HEADER_BYTES:
                 if len(self._buf) > _MAX_HEADER_BYTES:
                     self._resync = True
                     del self._buf[:1]

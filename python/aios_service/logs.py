@@ -16,8 +16,9 @@ def get_logger(name="aios_service"):
     return logging.getLogger(name)
 
 
-def install(send_log_message):
-    """Attach the service's handler to the root logger; returns it (call `uninstall` with it)."""
+def install(send_log_message, stream=None):
+    """Attach the service's handler to the root logger; returns it (call `uninstall` with it).
+    `stream` defaults to the real stderr (tests pass their own)."""
     import logging
 
     class ServiceHandler(logging.Handler):
@@ -30,10 +31,10 @@ def install(send_log_message):
         def emit(self, record):
             try:
                 text = self.format(record)
-                stream = sys.__stderr__ or sys.stderr
-                if stream is not None:
-                    stream.write(text + "\n")
-                    stream.flush()
+                out = stream or sys.__stderr__ or sys.stderr
+                if out is not None:
+                    out.write(text + "\n")
+                    out.flush()
                 if self.to_client:
                     send_log_message(_LSP_TYPE.get(record.levelname, 4), self._client_format.format(record))
             except Exception:  # a log line must never take a request down with it
@@ -53,19 +54,3 @@ def uninstall(handler):
 def set_level(level, target=None):
     import logging
     logging.getLogger(target or None).setLevel(getattr(logging, level))
-
-
-def logger_levels():
-    """{logger name: level} for every logger given its own level (root excluded)."""
-    import logging
-    out = {}
-    for name, lg in list(logging.Logger.manager.loggerDict.items()):
-        level = getattr(lg, "level", 0)
-        if level:
-            out[name] = logging.getLevelName(level)
-    return out
-
-
-def root_level():
-    import logging
-    return logging.getLevelName(logging.getLogger().level)

@@ -69,7 +69,7 @@ class _Job(object):
 
 
 class Server(object):
-    def __init__(self, read, write, service=None):
+    def __init__(self, read, write, service=None, log_stream=None):
         from .service import Service  # light: json/os/threading plus the service's own small modules
         self.service = service or Service()
         self.service._notify = self.send_notification
@@ -85,6 +85,7 @@ class Server(object):
         self._control = None
         self._after_reply = None
         self._log_handler = None
+        self._log_stream = log_stream
         self._requests = {
             "initialize": self._initialize,
             "shutdown": self._shutdown,
@@ -223,7 +224,7 @@ class Server(object):
 
     def _start(self, problems):
         from . import logs
-        self._log_handler = logs.install(self._log_message)
+        self._log_handler = logs.install(self._log_message, self._log_stream)
         log = logs.get_logger()
         self.service.start()
         log.info("%s %s ready (pid %d, Python %d.%d.%d)", SERVER_NAME, __version__, os.getpid(),

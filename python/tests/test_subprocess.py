@@ -1,0 +1,122 @@
+"""The real process: `python -m aios_service` over pipes, as the extension runs it."""
+
+import json
+import os
+import textwrap
+import unittest
+
+from aios_service import errors
+from tests.support import Subprocess, TempDir, frame
+
+HANDLERS = textwrap.dedent('''
+    import os, subprocess, sys
+    from aios_service import command
+
+    @command("NOISY")
+    def noisy(params):
+        print("print() from a handler")
+        sys.stdout.write("sys.stdout.write from a handler\\n")
+        os.write(1, b"os.write(1) from a handler\\n")
+        subprocess.run([sys.executable, "-c", "print('a child process')"], check=True)
+        return {"stdin": sys.stdin.read()}
+''')
+
+
+class SubprocessTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = TempDir()
+        self.proc = None
+
+    def tearDown(self):
+        if self.proc is not None:
+            self.proc.close()
+        self.tmp.cleanup()
+
+    def start(self, **options):
+        self.proc = Subprocess(args=["--stdio"])
+        self.c = self.proc.client
+        return self.c.initialize(**options)
+
+    def test_full_session_and_clean_exit(self):
+        self.assertEqual(self.start()["serverInfo"]["name"], "aios-service")
+        result = self.c.result("aios/execute", {"commandId": "e1", "commandType": "ECHO", "priority": "NORMAL",
+                                                "parameters": {"hello": "wörld"}})
+        self.assertEqual(result["result"], {"hello": "wörld"})
+        text = self.c.result("aios/execute", {"commandId": "i1", "commandType": "AI_INFERENCE", "priority": "HIGH",
+                                              "parameters": {"prompt": "The machine", "maxTokens": 8, "seed": 1}})
+        self.assertEqual(text["result"]["tokens"], 8)
+        health = self.c.result("aios/health")
+        self.assertEqual(health["pid"], self.proc.proc.pid)
+        self.assertIsNone(self.c.result("shutdown"))
+        self.c.notify("exit")
+        self.assertEqual(self.proc.wait(), 0)
+        self.assertIn("ready", self.proc.stderr_text())
+
+    def test_exit_codes_without_shutdown(self):
+        self.start()
+        self.c.notify("exit")
+        self.assertEqual(self.proc.wait(), 1)
+
+    def test_end_of_input_exits(self):
+        self.start()
+        self.proc.close_stdin()
+        self.assertEqual(self.proc.wait(), 1)
+
+    def test_bad_bytes_never_kill_the_process(self):
+        self.start()
+        c = self.c
+        c.send_raw(b"Content-Length: 12x\r\n\r\n{}")
+        self.assertEqual(c.wait_response(None)["error"]["code"], errors.PARSE_ERROR)
+        c.send_raw(b"Content-Type: application/json\r\n\r\n{}")
+        self.assertIn("missing Content-Length", c.wait_response(None)["error"]["message"])
+        c.send_raw(frame(b"{not json"))
+        self.assertIn("not valid JSON", c.wait_response(None)["error"]["message"])
+        c.send_raw(frame(b"\xff\xfe"))
+        self.assertIn("UTF-8", c.wait_response(None)["error"]["message"])
+        c.send({"jsonrpc": "2.0", "id": 5, "method": "aios/unknown"})
+        self.assertEqual(c.wait_response(5)["error"]["code"], errors.METHOD_NOT_FOUND)
+        c.send({"jsonrpc": "2.0", "id": 6, "method": "aios/execute", "params": {"commandType": 42}})
+        self.assertEqual(c.wait_response(6)["error"]["code"], errors.INVALID_PARAMS)
+        # 9 MiB: over the default 8 MiB limit; skipped as it streams, answered with its id
+        big = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "aios/execute",
+                          "params": {"commandType": "ECHO", "parameters": {"b": "x" * (9 << 20)}}}).encode()
+        c.send_raw(frame(big))
+        error = c.wait_response(7)["error"]
+        self.assertEqual(error["code"], errors.MESSAGE_TOO_LARGE)
+        self.assertIn("8388608", error["message"])
+        self.assertEqual(c.result("aios/health")["status"], "healthy")
+        self.assertEqual(c.framing_errors, [])  # everything the service wrote was well framed
+
+    def test_cancellation_across_the_pipe(self):
+        self.start()
+        rid = self.c.request_async("aios/execute", {"commandId": "s", "commandType": "SLEEP", "priority": "LOW",
+                                                    "parameters": {"seconds": 600}})
+        health_rid = self.c.request_async("aios/health")
+        self.assertEqual(self.c.wait_response(health_rid)["result"]["status"], "healthy")  # not stuck behind it
+        self.c.notify("$/cancelRequest", {"id": rid})
+        self.assertEqual(self.c.wait_response(rid)["error"]["code"], errors.REQUEST_CANCELLED)
+
+    def test_stray_output_from_handlers_goes_to_stderr(self):
+        self.start(handlersModule=self.tmp.write("handlers.py", HANDLERS))
+        result = self.c.result("aios/execute", {"commandType": "NOISY"})
+        self.assertEqual(result["result"], {"stdin": ""})  # stdin is not the protocol pipe
+        self.assertEqual(self.c.result("aios/health")["status"], "healthy")
+        self.assertEqual(self.c.framing_errors, [])
+        self.assertIsNone(self.c.result("shutdown"))
+        self.c.notify("exit")
+        self.assertEqual(self.proc.wait(), 0)
+        err = self.proc.stderr_text()
+        for text in ("print() from a handler", "sys.stdout.write", "os.write(1)", "a child process"):
+            self.assertIn(text, err)
+
+    def test_version_flag(self):
+        proc = Subprocess(args=["--version"])
+        try:
+            self.assertEqual(proc.wait(), 0)
+            self.assertIn("aios-service 0.1.0", proc.stderr_text())
+        finally:
+            proc.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,193 @@
+"""Unit tests of the service's building blocks: config, caches, cost meter, model, pool, registry."""
+
+import json
+import os
+import threading
+import unittest
+
+from aios_service import config, errors
+from aios_service.bcm import CostMeter
+from aios_service.cache import LruCache
+from aios_service.errors import ConfigError, RpcError
+from aios_service.ngram import NgramModel, detokenize, tokenize
+from aios_service.pool import QueueFullError, WorkerPool
+from aios_service.registry import BUILTIN, WORKSPACE, Context, Registry
+from tests.support import TempDir
+
+
+class ConfigTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = TempDir()
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_defaults_and_overrides(self):
+        cfg = config.validate({"logLevel": "warn", "cache": {"maxEntries": 3}, "$schema": "x", "comment": "y"})
+        self.assertEqual(cfg["logLevel"], "WARNING")
+        self.assertEqual(cfg["cache"], {"maxEntries": 3, "modelMaxEntries": 2})
+        self.assertEqual(cfg["inference"], config.DEFAULTS["inference"])
+
+    def test_invalid_values_name_the_key(self):
+        cases = [({"cahce": {}}, "unknown config key 'cahce'"),
+                 ({"cache": {"size": 1}}, "unknown config key cache.size"),
+                 ({"cache": 5}, "cache must be an object"),
+                 ({"workers": 0}, "workers must be an integer from 1 to 64 (got 0)"),
+                 ({"workers": True}, "workers must be an integer"),
+                 ({"logLevel": "LOUD"}, "logLevel must be one of DEBUG"),
+                 ({"loggers": {"a": "nope"}}, "loggers['a'] must be one of"),
+                 ({"inference": {"maxTokens": 500}}, "must not exceed inference.maxTokensLimit"),
+                 ([], "must be a JSON object")]
+        for raw, message in cases:
+            with self.assertRaises(ConfigError) as cm:
+                config.validate(raw)
+            self.assertIn(message, cm.exception.message)
+            self.assertEqual(cm.exception.code, errors.CONFIG_INVALID)
+
+    def test_load_missing_invalid_and_relative_corpus(self):
+        self.assertEqual(config.load(os.path.join(self.tmp.path, "none.json"))[0], config.validate({}))
+        bad = self.tmp.write("bad.json", '{"logLevel": "INFO",}')
+        with self.assertRaises(ConfigError) as cm:
+            config.load(bad)
+        self.assertIn("is not valid JSON", cm.exception.message)
+        nan = self.tmp.write("nan.json", '{"workers": NaN}')
+        self.assertRaises(ConfigError, config.load, nan)
+        good = self.tmp.write("good.json", '{"inference": {"corpus": "text/c.txt"}}')
+        self.assertEqual(config.load(good)[0]["inference"]["corpus"], os.path.join(self.tmp.path, "text", "c.txt"))
+
+    def test_update_log_level_keeps_other_keys(self):
+        path = self.tmp.write("c.json", json.dumps({"$schema": "s", "workers": 2}))
+        config.update_log_level(path, "DEBUG")
+        config.update_log_level(path, "ERROR", "some.module")
+        self.assertEqual(self.tmp.read_json("c.json"),
+                         {"$schema": "s", "workers": 2, "logLevel": "DEBUG", "loggers": {"some.module": "ERROR"}})
+        with self.assertRaises(RpcError) as cm:
+            config.update_log_level(None, "DEBUG")
+        self.assertEqual(cm.exception.code, errors.CONFIG_WRITE_FAILED)
+        broken = self.tmp.write("broken.json", "{")
+        self.assertRaises(RpcError, config.update_log_level, broken, "DEBUG")
+
+
+class CacheAndMeterTest(unittest.TestCase):
+    def test_lru_eviction_stats_and_clear(self):
+        c = LruCache(2)
+        c.put("a", 1)
+        c.put("b", 2)
+        self.assertEqual(c.get("a"), 1)  # a is now the most recent
+        c.put("c", 3)  # evicts b
+        self.assertIsNone(c.get("b"))
+        self.assertEqual(c.stats(), {"entries": 2, "hits": 1, "misses": 1, "maxEntries": 2})
+        c.resize(1)
+        self.assertEqual(len(c), 1)
+        self.assertEqual(c.clear(), 1)
+        self.assertEqual(c.stats()["hits"], 1)
+        c.clear(reset_stats=True)
+        self.assertEqual(c.stats(), {"entries": 0, "hits": 0, "misses": 0, "maxEntries": 1})
+        zero = LruCache(0)
+        zero.put("a", 1)
+        self.assertNotIn("a", zero)
+
+    def test_cost_meter(self):
+        m = CostMeter()
+        m.record("A", 0.5, 1.0, 10, False)
+        m.record("A", 0.25, 0.5, 5, True)
+        m.record("B", 0, 0, 1, False)
+        self.assertEqual(m.snapshot()["A"], {"calls": 2, "errors": 1, "cpuSeconds": 0.75, "wallSeconds": 1.5,
+                                             "bytes": 15})
+        self.assertEqual(list(m.reset("B")), ["B"])
+        before = m.reset()
+        self.assertEqual(before["A"]["calls"], 2)
+        self.assertEqual(m.snapshot(), {})
+
+
+class NgramTest(unittest.TestCase):
+    TEXT = "the cat sat on the mat. the dog sat on the rug. a bird sang."
+
+    def test_generation_is_deterministic_per_seed_and_uses_the_corpus(self):
+        model = NgramModel.train(self.TEXT, 2)
+        a = model.generate("the cat", 12, seed=1)
+        self.assertEqual(a, model.generate("the cat", 12, seed=1))
+        self.assertEqual(len(a), 12)
+        vocab = set(tokenize(self.TEXT))
+        self.assertTrue(set(a) <= vocab)
+        # an unseen prompt backs off to shorter contexts instead of failing
+        self.assertEqual(len(model.generate("zebra quantum", 5)), 5)
+        self.assertEqual(model.describe()["vocabularySize"], len(vocab))
+
+    def test_should_stop_cuts_generation(self):
+        model = NgramModel.train(self.TEXT, 1)
+        self.assertEqual(model.generate("", 100, should_stop=lambda: True), [])
+
+    def test_detokenize(self):
+        self.assertEqual(detokenize(["hello", ",", "world", ".", "again"]), "Hello, world. Again")
+        self.assertEqual(detokenize(["more", "words"], sentence_start=False), "more words")
+        self.assertRaises(ValueError, NgramModel.train, "  ", 2)
+
+
+class PoolTest(unittest.TestCase):
+    def test_priorities_queue_limit_and_removal(self):
+        pool = WorkerPool(1, 3)
+        gate = threading.Event()
+        started = threading.Event()
+        order = []
+
+        def blocker():
+            started.set()
+            gate.wait(30)
+        pool.submit(blocker)
+        self.assertTrue(started.wait(30))
+        low = lambda: order.append("low")  # noqa: E731
+        pool.submit(low, "LOW")
+        pool.submit(lambda: order.append("normal"), "NORMAL")
+        pool.submit(lambda: order.append("high"), "HIGH")
+        self.assertRaises(QueueFullError, pool.submit, lambda: None)
+        self.assertEqual(pool.stats(), {"max": 1, "busy": 1, "queued": 3})
+        self.assertTrue(pool.remove(low))
+        self.assertFalse(pool.remove(low))
+        gate.set()
+        self.assertTrue(pool.wait_idle(30))
+        self.assertEqual(order, ["high", "normal"])
+
+
+class RegistryTest(unittest.TestCase):
+    def test_register_describe_and_protect_builtins(self):
+        reg = Registry()
+
+        @reg.command("ONE", description="First line.\nmore")
+        def one(params):
+            return params
+
+        @reg.control_command("tweak")
+        def tweak(arguments, ctx):
+            """Tweak something."""
+            return ctx.command_id
+
+        desc = reg.describe()
+        self.assertEqual(desc["commandTypes"], [{"name": "ONE", "description": "First line.", "source": BUILTIN}])
+        self.assertEqual(desc["controlCommands"][0]["description"], "Tweak something.")
+        ctx = Context(None, "c9", "X", "NORMAL")
+        self.assertEqual(reg.get_command("ONE").call({"a": 1}, ctx), {"a": 1})
+        self.assertEqual(reg.get_control("tweak").call({}, ctx), "c9")
+        reg.source = WORKSPACE
+        with self.assertRaises(ValueError):
+            reg.command("ONE")(one)
+        reg.command("TWO")(one)
+        snap = reg.snapshot(WORKSPACE)
+        reg.replace_source(WORKSPACE, ({}, {}))
+        self.assertIsNone(reg.get_command("TWO"))
+        reg.replace_source(WORKSPACE, snap)
+        self.assertIsNotNone(reg.get_command("TWO"))
+        self.assertRaises(ValueError, reg.command(""), one)
+
+    def test_context_cancellation(self):
+        ctx = Context(None, "c", "T", "LOW")
+        self.assertFalse(ctx.cancelled)
+        ctx.check_cancelled()
+        ctx.cancel_event.set()
+        self.assertTrue(ctx.wait(30))
+        with self.assertRaises(errors.Cancelled):
+            ctx.check_cancelled()
+
+
+if __name__ == "__main__":
+    unittest.main()
