@@ -167,6 +167,10 @@ class Server(object):
         if not has_id:
             self._notification(method, params)
             return
+        if isinstance(params, list) and len(params) <= 1 and (not params or params[0] is None
+                                                             or isinstance(params[0], dict)):
+            # vscode-jsonrpc sends `[null]` for an undefined single parameter (and `[obj]` by position).
+            params = params[0] if params else None
         if params is not None and not isinstance(params, dict):
             self.send_error(rid, errors.INVALID_PARAMS, "%s: 'params' must be an object of named parameters "
                             "(got %s)." % (method, _describe(params)))

@@ -184,12 +184,17 @@ class BadInputTest(ServiceTestCase):
                  ({"jsonrpc": "2.0", "id": 8}, errors.INVALID_REQUEST, 8),
                  ({"jsonrpc": "2.0", "id": 9, "method": 5}, errors.INVALID_REQUEST, 9),
                  ({"jsonrpc": "2.0", "id": "s", "method": "aios/health", "params": [1]}, errors.INVALID_PARAMS, "s"),
+                 ({"jsonrpc": "2.0", "id": "t", "method": "aios/health", "params": [{}, {}]}, errors.INVALID_PARAMS,
+                  "t"),
                  ({"jsonrpc": "2.0", "id": 10, "method": "aios/nothing"}, errors.METHOD_NOT_FOUND, 10)]
         for msg, code, rid in cases:
             self.c.send(msg)
             reply = self.c.wait_response(rid)
             self.assertEqual(reply["error"]["code"], code, msg)
             self.assertTrue(reply["error"]["message"], msg)
+        for positional in ([None], [], [{}]):  # what vscode-jsonrpc sends for an undefined / positional param
+            self.c.send({"jsonrpc": "2.0", "id": "p", "method": "aios/health", "params": positional})
+            self.assertEqual(self.c.wait_response("p")["result"]["status"], "healthy")
         self.c.send({"jsonrpc": "2.0", "id": 99, "result": {}})  # a stray response is ignored
         self.c.notify("unknown/notification", {"x": 1})  # no reply to notifications, ever
         self.assertEqual(self.health()["status"], "healthy")

@@ -1,0 +1,337 @@
+// The typed protocol between the extension and the Python service (python/aios_service): JSON-RPC 2.0 with
+// LSP framing over stdio. Names and shapes here mirror the Python code one to one; python/README.md is the
+// prose version. No `vscode` import: the unit tests drive the real service with plain vscode-jsonrpc, and
+// vscode-languageclient re-exports these same vscode-jsonrpc types, so the constants work with its client.
+import { NotificationType, RequestType } from 'vscode-jsonrpc';
+
+// ---- shared vocabulary ---------------------------------------------------------------------------------------
+
+export const PRIORITIES = ['HIGH', 'NORMAL', 'LOW'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const CONTROL_OPERATIONS = [
+  'UPDATE_LOG_LEVEL',
+  'FLUSH_CACHE',
+  'RELOAD_CONFIG',
+  'HEALTH_OVERRIDE',
+  'BCM_RESET',
+  'CUSTOM_COMMAND',
+] as const;
+export type ControlOperation = (typeof CONTROL_OPERATIONS)[number];
+
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const CACHE_TYPES = ['model_cache', 'result_cache', 'all'] as const;
+export type CacheType = (typeof CACHE_TYPES)[number];
+
+/** Command types every service has; a workspace `.aios/handlers.py` can add more. */
+export const BUILTIN_COMMAND_TYPES = ['AI_INFERENCE', 'ECHO', 'SLEEP'] as const;
+/** Control commands every service has (run with CUSTOM_COMMAND). */
+export const BUILTIN_CONTROL_COMMANDS = ['adjust_throttling', 'reduce_complexity'] as const;
+
+/**
+ * JSON-RPC error codes the service answers with. Stable: never renumbered (python/aios_service/errors.py).
+ * Server codes are -32010..-32017; the rest are JSON-RPC's and LSP's own.
+ */
+export const ErrorCodes = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  ServerNotInitialized: -32002,
+  RequestCancelled: -32800,
+  UnknownCommandType: -32010,
+  HandlerFailed: -32011,
+  ConfigInvalid: -32012,
+  ConfigWriteFailed: -32013,
+  UnknownOperation: -32014,
+  UnknownControlCommand: -32015,
+  MessageTooLarge: -32016,
+  QueueFull: -32017,
+} as const;
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+const errorNames: ReadonlyMap<number, string> = new Map([
+  [ErrorCodes.ParseError, 'parse_error'],
+  [ErrorCodes.InvalidRequest, 'invalid_request'],
+  [ErrorCodes.MethodNotFound, 'method_not_found'],
+  [ErrorCodes.InvalidParams, 'invalid_params'],
+  [ErrorCodes.InternalError, 'internal_error'],
+  [ErrorCodes.ServerNotInitialized, 'server_not_initialized'],
+  [ErrorCodes.RequestCancelled, 'request_cancelled'],
+  [ErrorCodes.UnknownCommandType, 'unknown_command_type'],
+  [ErrorCodes.HandlerFailed, 'handler_failed'],
+  [ErrorCodes.ConfigInvalid, 'config_invalid'],
+  [ErrorCodes.ConfigWriteFailed, 'config_write_failed'],
+  [ErrorCodes.UnknownOperation, 'unknown_operation'],
+  [ErrorCodes.UnknownControlCommand, 'unknown_control_command'],
+  [ErrorCodes.MessageTooLarge, 'message_too_large'],
+  [ErrorCodes.QueueFull, 'queue_full'],
+]);
+
+/** A short snake_case name for an error code (for telemetry reasons and logs); 'service_error' if unknown. */
+export function serviceErrorName(code: number): string {
+  return errorNames.get(code) ?? 'service_error';
+}
+
+/** `error.data` on execute errors (and most others where a command is involved). */
+export interface ServiceErrorData {
+  commandId?: string;
+  commandType?: string;
+  /** The Python exception class when a handler raised. */
+  exception?: string;
+  command?: string;
+  configFile?: string | null;
+}
+
+// ---- initialize ----------------------------------------------------------------------------------------------
+
+/** `initialize` params.initializationOptions. Relative paths resolve against `workspaceFolder`. */
+export interface InitializationOptions {
+  /** The service config file (JSON, schema in python/README.md); a missing file means defaults. */
+  configFile?: string | null;
+  /** Absolute path of the workspace's `.aios/handlers.py`: pass it only in a trusted workspace. */
+  handlersModule?: string | null;
+  /** Start-up log level; wins over the config file's `logLevel`. */
+  logLevel?: LogLevel | string | null;
+  workspaceFolder?: string | null;
+}
+
+export interface InitializeResult {
+  capabilities: Record<string, never>;
+  serverInfo: { name: 'aios-service'; version: string };
+}
+
+// ---- aios/execute --------------------------------------------------------------------------------------------
+
+export interface ExecuteParams {
+  commandId: string;
+  commandType: string;
+  priority: Priority;
+  parameters: Record<string, unknown>;
+}
+
+/** Failures are JSON-RPC errors (HandlerFailed, UnknownCommandType, InvalidParams, RequestCancelled…), so a
+ *  result always has success: true. */
+export interface ExecuteResult<R = unknown> {
+  success: true;
+  result: R;
+  durationMs: number;
+}
+
+export interface SleepParameters {
+  seconds: number;
+}
+export interface SleepResult {
+  sleptS: number;
+}
+export interface InferenceParameters {
+  prompt?: string;
+  /** Before the complexity factor; at most the config's inference.maxTokensLimit. */
+  maxTokens?: number;
+  /** Generation is deterministic per seed (default 0), which is what makes results cacheable. */
+  seed?: number;
+}
+export interface InferenceResult {
+  text: string;
+  tokens: number;
+  /** After reduce_complexity's factor. */
+  maxTokens: number;
+  requestedMaxTokens: number;
+  complexityFactor: number;
+  seed: number;
+  model: { name: 'word-ngram'; order: number; vocabularySize: number; trainingTokens: number; corpus: string };
+  /** True when served from result_cache. */
+  cached: boolean;
+}
+
+// ---- aios/control --------------------------------------------------------------------------------------------
+
+/** Per-operation `value` and `parameters` (snake_case keys, as the control plane has always named them). */
+export interface ControlParametersByOperation {
+  UPDATE_LOG_LEVEL: { target_module?: string; persistent?: boolean };
+  FLUSH_CACHE: { cache_type?: CacheType; force?: boolean };
+  RELOAD_CONFIG: { config_file?: string; reload_handlers?: boolean };
+  HEALTH_OVERRIDE: { duration?: number };
+  BCM_RESET: { command_type?: string };
+  CUSTOM_COMMAND: { command: string; arguments?: Record<string, unknown> };
+}
+
+export interface ControlParams<Op extends ControlOperation = ControlOperation> {
+  operation: Op;
+  /** UPDATE_LOG_LEVEL: a LogLevel; HEALTH_OVERRIDE: 'unhealthy' | 'healthy' | 'clear'. */
+  value?: string | null;
+  parameters?: ControlParametersByOperation[Op];
+  /** ISO 8601 UTC. */
+  timestamp: string;
+  /** Who asked (e.g. 'command-palette', 'api'). */
+  source: string;
+  commandId: string;
+}
+
+export interface ReduceComplexityArguments {
+  /** 0 < factor <= 1; 1 restores full size. */
+  factor: number;
+}
+export interface AdjustThrottlingArguments {
+  new_max_concurrency?: number;
+  /** Milliseconds. */
+  new_base_delay?: number;
+  /** Milliseconds. */
+  new_max_delay?: number;
+  reason?: string;
+}
+
+/** What each operation reports besides the new state. */
+export interface ControlDetailByOperation {
+  UPDATE_LOG_LEVEL: { logLevel: LogLevel; target: string | null; persisted: boolean };
+  FLUSH_CACHE: { flushed: Partial<Record<'model_cache' | 'result_cache', number>>; force: boolean };
+  RELOAD_CONFIG: { configFile: string | null; handlersError: string | null };
+  HEALTH_OVERRIDE: { status: 'healthy' | 'unhealthy' | null; expiresAt: string | null };
+  /** The counters as they were just before the reset. */
+  BCM_RESET: { previous: Record<string, BcmCounters> };
+  CUSTOM_COMMAND: { command: string; result: unknown };
+}
+
+export interface ControlResult<Op extends ControlOperation = ControlOperation> {
+  ok: true;
+  state: HealthResult;
+  detail?: ControlDetailByOperation[Op];
+}
+
+// ---- aios/health ---------------------------------------------------------------------------------------------
+
+export interface CacheStats {
+  entries: number;
+  hits: number;
+  misses: number;
+  maxEntries: number;
+}
+
+export interface BcmCounters {
+  calls: number;
+  errors: number;
+  /** Thread CPU time spent in the handler. */
+  cpuSeconds: number;
+  wallSeconds: number;
+  /** Bytes of serialised parameters + result. */
+  bytes: number;
+}
+
+/** The service config file, with defaults filled in. */
+export interface ServiceConfig {
+  logLevel: LogLevel;
+  loggers: Record<string, LogLevel>;
+  workers: number;
+  cache: { maxEntries: number; modelMaxEntries: number };
+  inference: { maxTokens: number; maxTokensLimit: number; order: number; corpus: string | null };
+  limits: { maxMessageBytes: number; maxQueued: number };
+}
+
+export type HealthParams = Record<string, never>;
+
+export interface HealthResult {
+  status: 'healthy' | 'unhealthy';
+  /** True while a HEALTH_OVERRIDE is in force. */
+  overridden: boolean;
+  /** ISO 8601 UTC, or null when the override is permanent or absent. */
+  overrideExpiresAt: string | null;
+  timestamp: string;
+  pid: number;
+  version: string;
+  python: string;
+  uptimeS: number;
+  logLevel: LogLevel;
+  /** Levels set per logger (UPDATE_LOG_LEVEL with target_module, or the config's `loggers`). */
+  loggers: Record<string, LogLevel>;
+  cache: { model_cache: CacheStats; result_cache: CacheStats };
+  bcm: Record<string, BcmCounters>;
+  config: ServiceConfig;
+  configFile: string | null;
+  /** Command types it can run. */
+  commands: string[];
+  /** Custom control commands it can run. */
+  controlCommands: string[];
+  handlers: {
+    module: string | null;
+    loaded: boolean;
+    /** Why the workspace module failed to import (the service keeps running). */
+    error: string | null;
+    commandTypes: string[];
+    controlCommands: string[];
+  };
+  inference: {
+    complexityFactor: number;
+    maxTokens: number;
+    effectiveMaxTokens: number;
+    order: number;
+    modelLoaded: boolean;
+  };
+  workers: { max: number; busy: number; queued: number };
+  /** The last aios/adjustThrottling the service sent, or null. */
+  throttling: (AdjustThrottlingParams & { requestedAt: string }) | null;
+}
+
+// ---- aios/commands -------------------------------------------------------------------------------------------
+
+export interface CommandInfo {
+  name: string;
+  /** One line. */
+  description: string;
+  source: 'builtin' | 'workspace';
+}
+
+export type CommandsParams = Record<string, never>;
+
+export interface CommandsResult {
+  commandTypes: CommandInfo[];
+  controlCommands: CommandInfo[];
+  controlOperations: ControlOperation[];
+}
+
+// ---- server → client notifications ---------------------------------------------------------------------------
+
+export type StateChangeReason = ControlOperation | 'HEALTH_OVERRIDE_EXPIRED';
+
+export interface StateChangedParams {
+  reason: StateChangeReason;
+  state: HealthResult;
+  /** The control request's commandId. */
+  commandId?: string;
+  /** For CUSTOM_COMMAND: which control command ran. */
+  command?: string;
+}
+
+/** Sent by the adjust_throttling control command; names match the extension's settings. */
+export interface AdjustThrottlingParams {
+  maxConcurrency?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  reason: string;
+  commandId?: string;
+}
+
+// ---- method constants ----------------------------------------------------------------------------------------
+
+export const ExecuteRequest = new RequestType<ExecuteParams, ExecuteResult, ServiceErrorData>('aios/execute');
+export const ControlRequest = new RequestType<ControlParams, ControlResult, ServiceErrorData>('aios/control');
+/** Params may be omitted: `sendRequest(HealthRequest, undefined)` is answered too. */
+export const HealthRequest = new RequestType<HealthParams | undefined, HealthResult, void>('aios/health');
+export const CommandsRequest = new RequestType<CommandsParams | undefined, CommandsResult, void>('aios/commands');
+export const StateChangedNotification = new NotificationType<StateChangedParams>('aios/stateChanged');
+export const AdjustThrottlingNotification = new NotificationType<AdjustThrottlingParams>('aios/adjustThrottling');
+
+/** Every request method the service answers (LSP lifecycle included). */
+export const SERVICE_METHODS = [
+  'initialize',
+  'shutdown',
+  ExecuteRequest.method,
+  ControlRequest.method,
+  HealthRequest.method,
+  CommandsRequest.method,
+] as const;
+
+/** @deprecated Same constant as ControlRequest (kept while src/context.ts migrates); use ControlRequest. */
+export const ControlRequestType = ControlRequest;

@@ -1,0 +1,260 @@
+// Drives the real Python service through vscode-jsonrpc with the typed constants of src/python/protocol.ts,
+// the way the extension's language client does: if a name or shape drifts between TypeScript and Python,
+// this fails. Waits are event-driven (no timing assertions); each step has a generous failsafe timeout.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc';
+import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  AdjustThrottlingNotification,
+  CommandsRequest,
+  CONTROL_OPERATIONS,
+  ControlRequest,
+  ErrorCodes,
+  ExecuteRequest,
+  HealthRequest,
+  serviceErrorName,
+  StateChangedNotification,
+  type AdjustThrottlingParams,
+  type ControlOperation,
+  type ControlParams,
+  type ControlResult,
+  type HealthResult,
+  type InferenceResult,
+  type InitializationOptions,
+  type InitializeResult,
+  type StateChangedParams,
+} from '../../../src/python/protocol';
+
+/** The repository root: the nearest folder up from here with package.json and python/aios_service. */
+function repoRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'python', 'aios_service'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`No repository root (package.json + python/) above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+/** AIOS_PYTHON, else python3, else python (Windows: py -3 first), resolved once to the real executable so
+ *  every spawn skips launcher shims. */
+function findPython(): string {
+  const candidates: string[][] = process.env.AIOS_PYTHON
+    ? [[process.env.AIOS_PYTHON]]
+    : process.platform === 'win32' ? [['py', '-3'], ['python'], ['python3']] : [['python3'], ['python']];
+  for (const [cmd, ...args] of candidates) {
+    const r = spawnSync(cmd, [...args, '-c', 'import sys; assert sys.version_info >= (3, 9); print(sys.executable)'], { encoding: 'utf8' });
+    if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
+  }
+  throw new Error('No Python 3.9+ found: install Python 3 or set AIOS_PYTHON.');
+}
+
+const FAILSAFE_MS = 30_000;
+
+function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} within ${FAILSAFE_MS} ms`)), FAILSAFE_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ResponseError<unknown>> {
+  try {
+    await within(promise, 'reply');
+  } catch (err) {
+    assert.ok(err instanceof ResponseError, `expected a ResponseError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected an error reply');
+}
+
+describe('Python service protocol (vscode-jsonrpc ⇄ python -m aios_service)', () => {
+  const root = repoRoot();
+  const tmp = mkdtempSync(join(tmpdir(), 'aios-protocol-'));
+  const configFile = join(tmp, 'config.json');
+  let proc: ChildProcessWithoutNullStreams;
+  let conn: MessageConnection;
+  let stderr = '';
+  const stateChanges: StateChangedParams[] = [];
+  const throttles: AdjustThrottlingParams[] = [];
+  const logs: string[] = [];
+  const waiters: Array<() => void> = [];
+  const wake = () => waiters.splice(0).forEach((w) => w());
+
+  /** Resolves with the first item of `list` matching `pred` (already received or still to come). */
+  function waitFor<T>(list: T[], pred: (t: T) => boolean, what: string): Promise<T> {
+    return within(new Promise<T>((resolve) => {
+      const check = () => {
+        const found = list.find(pred);
+        if (found) resolve(found);
+        else waiters.push(check);
+      };
+      check();
+    }), what);
+  }
+
+  let controlSeq = 0;
+  function control<Op extends ControlOperation>(operation: Op, value?: string, parameters?: ControlParams<Op>['parameters']): Promise<ControlResult<Op>> {
+    const params: ControlParams<Op> = {
+      operation,
+      timestamp: new Date().toISOString(),
+      source: 'protocol-test',
+      commandId: `ctl-${++controlSeq}`,
+      ...(value !== undefined ? { value } : {}),
+      ...(parameters !== undefined ? { parameters } : {}),
+    };
+    return within(conn.sendRequest(ControlRequest, params) as Promise<ControlResult<Op>>, `${operation} reply`);
+  }
+
+  const health = () => within(conn.sendRequest(HealthRequest, undefined), 'health');
+
+  before(async () => {
+    writeFileSync(configFile, JSON.stringify({ logLevel: 'INFO', inference: { maxTokens: 12 } }, null, 2));
+    const pythonDir = join(root, 'python');
+    proc = spawn(findPython(), ['-m', 'aios_service', '--stdio'], {
+      cwd: pythonDir,
+      env: { ...process.env, PYTHONPATH: pythonDir },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    proc.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+    conn = createMessageConnection(new StreamMessageReader(proc.stdout), new StreamMessageWriter(proc.stdin));
+    conn.onNotification(StateChangedNotification, (p) => { stateChanges.push(p); wake(); });
+    conn.onNotification(AdjustThrottlingNotification, (p) => { throttles.push(p); wake(); });
+    conn.onNotification('window/logMessage', (p: { message: string }) => { logs.push(p.message); wake(); });
+    conn.listen();
+    const initializationOptions: InitializationOptions = { configFile, workspaceFolder: tmp, handlersModule: null };
+    const init = await within(conn.sendRequest<InitializeResult>('initialize', { processId: process.pid, capabilities: {}, initializationOptions }), 'initialize reply');
+    assert.deepEqual(init.serverInfo.name, 'aios-service');
+    assert.deepEqual(init.capabilities, {});
+    await conn.sendNotification('initialized', {});
+  });
+
+  after(async () => {
+    if (proc.exitCode === null) proc.kill();
+    conn?.dispose();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('answers health and lists its commands', async () => {
+    const h: HealthResult = await health();
+    assert.equal(h.status, 'healthy');
+    assert.equal(h.pid, proc.pid);
+    assert.equal(h.configFile, configFile);
+    assert.equal(h.config.inference.maxTokens, 12);
+    await waitFor(logs, (m) => m.includes('ready'), 'ready log message');
+    const commands = await within(conn.sendRequest(CommandsRequest, undefined), 'commands');
+    assert.deepEqual(commands.controlOperations, [...CONTROL_OPERATIONS]);
+    for (const name of ['AI_INFERENCE', 'ECHO', 'SLEEP']) {
+      assert.ok(commands.commandTypes.some((c) => c.name === name && c.source === 'builtin' && c.description.length > 0), name);
+    }
+    assert.deepEqual(commands.controlCommands.map((c) => c.name), ['adjust_throttling', 'reduce_complexity']);
+  });
+
+  it('executes ECHO and AI_INFERENCE (second call from the result cache)', async () => {
+    const echo = await within(conn.sendRequest(ExecuteRequest, { commandId: 'e1', commandType: 'ECHO', priority: 'NORMAL', parameters: { hello: 'wörld', n: [1, 2] } }), 'ECHO');
+    assert.equal(echo.success, true);
+    assert.deepEqual(echo.result, { hello: 'wörld', n: [1, 2] });
+    assert.equal(typeof echo.durationMs, 'number');
+
+    const params = { commandId: 'i1', commandType: 'AI_INFERENCE', priority: 'HIGH' as const, parameters: { prompt: 'The keeper', maxTokens: 10, seed: 7 } };
+    const first = (await within(conn.sendRequest(ExecuteRequest, params), 'inference')).result as InferenceResult;
+    assert.equal(first.tokens, 10);
+    assert.equal(first.cached, false);
+    assert.ok(first.text.length > 0);
+    const second = (await within(conn.sendRequest(ExecuteRequest, { ...params, commandId: 'i2' }), 'inference')).result as InferenceResult;
+    assert.equal(second.cached, true);
+    assert.equal(second.text, first.text);
+    const h = await health();
+    assert.equal(h.cache.result_cache.hits, 1);
+    assert.equal(h.cache.model_cache.entries, 1);
+    assert.equal(h.bcm.AI_INFERENCE?.calls, 2);
+  });
+
+  it('runs every control operation with a visible effect and an aios/stateChanged', async () => {
+    const seen = (reason: string) => waitFor(stateChanges, (s) => s.reason === reason, `stateChanged ${reason}`);
+
+    const level = await control('UPDATE_LOG_LEVEL', 'DEBUG', { persistent: true });
+    assert.equal(level.state.logLevel, 'DEBUG');
+    assert.equal(JSON.parse(readFileSync(configFile, 'utf8')).logLevel, 'DEBUG');
+    assert.equal((await seen('UPDATE_LOG_LEVEL')).state.logLevel, 'DEBUG');
+
+    const flush = await control('FLUSH_CACHE', undefined, { cache_type: 'model_cache' });
+    assert.deepEqual(flush.detail?.flushed, { model_cache: 1 });
+    assert.equal(flush.state.inference.modelLoaded, false);
+    await seen('FLUSH_CACHE');
+
+    writeFileSync(configFile, JSON.stringify({ workers: 3, inference: { maxTokens: 20 } }));
+    const reload = await control('RELOAD_CONFIG');
+    assert.equal(reload.state.config.workers, 3);
+    assert.equal(reload.state.workers.max, 3);
+    await seen('RELOAD_CONFIG');
+    writeFileSync(configFile, '{ not json');
+    const bad = await rejection(control('RELOAD_CONFIG'));
+    assert.equal(bad.code, ErrorCodes.ConfigInvalid);
+    assert.equal(serviceErrorName(bad.code), 'config_invalid');
+    assert.match(bad.message, /not valid JSON.*current config stays/);
+    assert.equal((await health()).config.workers, 3);
+
+    const override = await control('HEALTH_OVERRIDE', 'unhealthy', { duration: 3600 });
+    assert.equal(override.state.status, 'unhealthy');
+    assert.equal(override.state.overridden, true);
+    assert.ok(override.state.overrideExpiresAt);
+    await seen('HEALTH_OVERRIDE');
+    assert.equal((await control('HEALTH_OVERRIDE', 'clear')).state.status, 'healthy');
+
+    const reset = await control('BCM_RESET');
+    assert.equal(reset.detail?.previous.ECHO?.calls, 1);
+    assert.deepEqual(reset.state.bcm, {});
+    await seen('BCM_RESET');
+
+    const reduce = await control('CUSTOM_COMMAND', undefined, { command: 'reduce_complexity', arguments: { factor: 0.5 } });
+    assert.equal(reduce.state.inference.complexityFactor, 0.5);
+    assert.equal(reduce.state.inference.effectiveMaxTokens, 10);
+    assert.equal((await seen('CUSTOM_COMMAND')).command, 'reduce_complexity');
+
+    const throttle = await control('CUSTOM_COMMAND', undefined, {
+      command: 'adjust_throttling',
+      arguments: { new_max_concurrency: 2, new_base_delay: 100, new_max_delay: 2000 },
+    });
+    const sent = await waitFor(throttles, () => true, 'aios/adjustThrottling');
+    assert.deepEqual({ ...sent, commandId: undefined }, { maxConcurrency: 2, baseDelayMs: 100, maxDelayMs: 2000, reason: 'adjust_throttling', commandId: undefined });
+    assert.equal(throttle.state.throttling?.maxConcurrency, 2);
+  });
+
+  it('cancels a running SLEEP with RequestCancelled while health still answers', async () => {
+    const cts = new CancellationTokenSource();
+    const sleeping = conn.sendRequest(ExecuteRequest, { commandId: 's1', commandType: 'SLEEP', priority: 'LOW', parameters: { seconds: 600 } }, cts.token);
+    for (let busy = 0; busy === 0;) busy = (await health()).workers.busy; // ordering, not timing
+    cts.cancel();
+    const err = await rejection(sleeping);
+    assert.equal(err.code, ErrorCodes.RequestCancelled);
+  });
+
+  it('answers bad input with stable error codes and keeps serving', async () => {
+    const unknown = await rejection(conn.sendRequest(ExecuteRequest, { commandId: 'x', commandType: 'NO_SUCH_TYPE', priority: 'NORMAL', parameters: {} }));
+    assert.equal(unknown.code, ErrorCodes.UnknownCommandType);
+    assert.match(unknown.message, /Available: AI_INFERENCE, ECHO, SLEEP/);
+    const wrong = await rejection(conn.sendRequest('aios/execute', { commandType: 42 }));
+    assert.equal(wrong.code, ErrorCodes.InvalidParams);
+    const noMethod = await rejection(conn.sendRequest('aios/launch', {}));
+    assert.equal(noMethod.code, ErrorCodes.MethodNotFound);
+    const badOp = await rejection(conn.sendRequest('aios/control', { operation: 'SELF_DESTRUCT', timestamp: '', source: 't', commandId: 'c' }));
+    assert.equal(badOp.code, ErrorCodes.UnknownOperation);
+    const badSleep = await rejection(conn.sendRequest(ExecuteRequest, { commandId: 'z', commandType: 'SLEEP', priority: 'NORMAL', parameters: { seconds: 'long' } }));
+    assert.equal(badSleep.code, ErrorCodes.InvalidParams);
+    assert.equal((await health()).status, 'healthy');
+  });
+
+  it('shuts down cleanly: exit code 0 after shutdown + exit', async () => {
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    assert.equal(await within(conn.sendRequest('shutdown'), 'shutdown'), null);
+    await conn.sendNotification('exit');
+    assert.equal(await within(exited, 'process exit'), 0, stderr);
+  });
+});
