@@ -1,7 +1,6 @@
 """The real process: `python -m aios_service` over pipes, as the extension runs it."""
 
 import json
-import os
 import textwrap
 import unittest
 

@@ -1,0 +1,74 @@
+"""Workspace handlers for the AIOS demo: the service imports this file at start (trusted workspaces only)
+and again on "AIOS: Reload Config". Everything here uses the standard library only.
+
+Try from the command palette: "AIOS: Run Command" with commandType SUMMARIZE or WORD_COUNT, and
+"AIOS: Custom Control Command" with warm_up.
+"""
+
+import logging
+import re
+from collections import Counter
+
+from aios_service import ParamsError, command, control_command
+
+log = logging.getLogger(__name__)  # "aios_handlers": target it with UPDATE_LOG_LEVEL target_module
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_STOPWORDS = frozenset("""a an and are as at be but by for from has have he her his i in is it its of on or
+our she so that the their them they this to was we were what when which who will with you your not no""".split())
+
+
+def _text(params):
+    text = params.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ParamsError("parameters.text must be a non-empty string")
+    return text
+
+
+@command("SUMMARIZE", description="Extractive summary of parameters.text (sentences: how many to keep, default 3).")
+def summarize(params, ctx):
+    text = _text(params)
+    keep = params.get("sentences", 3)
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ParamsError("parameters.sentences must be a positive integer")
+    sentences = [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
+    freq = Counter(w.lower() for w in _WORD.findall(text) if w.lower() not in _STOPWORDS)
+    top = max(freq.values()) if freq else 1
+    scored = []
+    for index, sentence in enumerate(sentences):
+        ctx.check_cancelled()  # long documents: stop promptly when the user cancels
+        words = [w.lower() for w in _WORD.findall(sentence)]
+        content = [w for w in words if w not in _STOPWORDS]
+        # Normalised frequency of the sentence's content words; favours sentences about the main topic.
+        score = sum(freq[w] / top for w in content) / (len(content) ** 0.5) if content else 0.0
+        scored.append((score, index, sentence))
+    chosen = sorted(sorted(scored, reverse=True)[:keep], key=lambda item: item[1])
+    log.debug("SUMMARIZE kept %d of %d sentences", len(chosen), len(sentences))
+    return {
+        "summary": " ".join(s for _, _, s in chosen),
+        "sentences": len(sentences),
+        "kept": len(chosen),
+        "keywords": [w for w, _ in freq.most_common(5)],
+    }
+
+
+@command("WORD_COUNT", description="Count words, sentences, lines and characters of parameters.text, with the top words.")
+def word_count(params):
+    text = _text(params)
+    words = [w.lower() for w in _WORD.findall(text)]
+    return {
+        "words": len(words),
+        "uniqueWords": len(set(words)),
+        "sentences": len([s for s in _SENTENCE.split(text.strip()) if s.strip()]),
+        "lines": text.count("\n") + 1,
+        "characters": len(text),
+        "top": Counter(w for w in words if w not in _STOPWORDS).most_common(5),
+    }
+
+
+@control_command("warm_up", description="Load the inference model now, so the first AI_INFERENCE does not pay for training.")
+def warm_up(arguments, ctx):
+    model = ctx.service.get_model()
+    log.info("Model warmed up: %s", model.describe())
+    return {"model": model.describe(), "modelCache": ctx.service.model_cache.stats()}
