@@ -299,7 +299,12 @@ class Server(object):
                 self._log_exception("Internal error in aios/control")
                 self.send_error(rid, errors.INTERNAL_ERROR, "Internal error in aios/control: %s: %s"
                                 % (type(e).__name__, e))
-        self._control.submit(run, "HIGH")
+        from .pool import QueueFullError
+        try:
+            self._control.submit(run, "HIGH")
+        except QueueFullError:
+            raise RpcError("Too many control operations waiting (1000); retry when earlier ones have answered.",
+                           errors.QUEUE_FULL)
 
     def _get_pool(self):
         if self._pool is None:
