@@ -178,7 +178,7 @@ class Service(object):
         nbytes = 0
         failed = True
         try:
-            nbytes = len(_dumps(parameters))
+            nbytes = len(_dumps(parameters).encode("utf-8"))
             try:
                 result = entry.call(parameters, ctx)
             except RpcError:
@@ -197,7 +197,7 @@ class Service(object):
                 raise RpcError("Handler for %s returned a value that is not JSON-serialisable: %s"
                                % (command_type, e), errors.HANDLER_FAILED,
                                {"commandId": command_id, "commandType": command_type})
-            nbytes += len(text)
+            nbytes += len(text.encode("utf-8"))
             failed = False
             return text, round((time.perf_counter() - wall0) * 1000.0, 3)
         finally:

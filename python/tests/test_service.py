@@ -267,8 +267,8 @@ class ExecuteTest(ServiceTestCase):
         self.assertIsInstance(result["durationMs"], float)
         bcm = self.health()["bcm"]["ECHO"]
         self.assertEqual(bcm["calls"], 1)
-        self.assertEqual(bcm["bytes"], 2 * len(json.dumps({"x": [1, "two", None], "ü": True},
-                                                          ensure_ascii=False, separators=(",", ":"))))
+        self.assertEqual(bcm["bytes"], 2 * len(json.dumps({"x": [1, "two", None], "ü": True}, ensure_ascii=False,
+                                                          separators=(",", ":")).encode("utf-8")))
 
     def test_ai_inference_uses_model_and_result_caches(self):
         params = {"prompt": "The keeper climbed", "maxTokens": 12, "seed": 3}
