@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { requireUi, screenshot, statusBarText, waitFor, runFromPalette } from './ui';
+import { EXTENSION_ID } from './util';
 
-const EXTENSION_ID = 'aios.aios-middleware';
 
 describe('the extension in a real VS Code host', () => {
   it('activates on startup', async () => {

@@ -37,12 +37,16 @@ export const runFromPalette = (title: string) => call<boolean>('runFromPalette',
 export const webviewEvaluate = <T>(fnBody: string, arg?: unknown, titleHint?: string, timeoutMs = 20_000) =>
   call<T>('webviewEvaluate', { fn: fnBody, arg, titleHint, timeoutMs });
 
-/** The text of the status-bar entry whose id ends with `itemId`, once it shows; undefined if none does. */
-export function statusBarText(itemId: string, timeoutMs = 20_000): Promise<string> {
+/**
+ * The accessible label of the status-bar entry whose id ends with `itemId`, once it shows (and, given
+ * `pattern`, once its label matches it: the indicator renders a few times a second, not at once).
+ */
+export function statusBarText(itemId: string, pattern?: RegExp, timeoutMs = 20_000): Promise<string> {
   return waitFor<string>(
-    `const el = [...document.querySelectorAll('.statusbar-item')].find((e) => e.id && e.id.endsWith(arg));
-     return el && el.offsetParent !== null ? (el.getAttribute('aria-label') || el.textContent || ' ') : null;`,
-    itemId,
+    `const el = [...document.querySelectorAll('.statusbar-item')].find((e) => e.id && e.id.endsWith(arg.id));
+     const label = el && el.offsetParent !== null ? (el.getAttribute('aria-label') || el.textContent || ' ') : null;
+     return label && (!arg.source || new RegExp(arg.source, arg.flags).test(label)) ? label : null;`,
+    { id: itemId, source: pattern?.source, flags: pattern?.flags },
     timeoutMs,
   );
 }

@@ -1,0 +1,215 @@
+// The command table. Every command works from the palette (asking what it needs) and from code
+// (`executeCommand(id, args)` skips the questions and returns the result), so other extensions and tests
+// drive exactly what users drive.
+import * as vscode from 'vscode';
+import type { CommandResult, DetailLevel, Priority } from '../core';
+import type { AiosContext, ControlCall } from '../context';
+import { CACHE_TYPES, CONTROL_OPERATIONS, CommandsRequest, LOG_LEVELS, type ControlOperation } from '../python/protocol';
+import { runWithThrottleProgress } from './progress';
+
+export interface RunCommandArgs {
+  commandType: string;
+  priority?: Priority;
+  parameters?: Record<string, unknown>;
+}
+
+type Handler = (ctx: AiosContext, ...args: unknown[]) => unknown;
+
+/** Commands that need views register in extension.ts; these need only the context. */
+export const COMMANDS: Record<string, Handler> = {
+  'aios.showOutput': (ctx) => ctx.log.show(true),
+  'aios.runCommand': runCommand,
+  'aios.syncPythonState': (ctx, args) => syncPythonState(ctx, args as ControlCall | undefined),
+  'aios.updateLogLevel': (ctx, args) => syncPythonState(ctx, withOperation('UPDATE_LOG_LEVEL', args)),
+  'aios.flushCache': (ctx, args) => syncPythonState(ctx, withOperation('FLUSH_CACHE', args)),
+  'aios.reloadConfig': (ctx, args) => syncPythonState(ctx, withOperation('RELOAD_CONFIG', args)),
+  'aios.healthOverride': (ctx, args) => syncPythonState(ctx, withOperation('HEALTH_OVERRIDE', args)),
+  'aios.resetCostMetrics': (ctx, args) => syncPythonState(ctx, withOperation('BCM_RESET', args)),
+  'aios.runCustomControlCommand': (ctx, args) => syncPythonState(ctx, withOperation('CUSTOM_COMMAND', args)),
+  'aios.restartPythonService': async (ctx) => {
+    await ctx.restartService('requested by the user');
+    return ctx.supervisor.state;
+  },
+  'aios.pauseAdmission': (ctx) => {
+    ctx.middleware.pause();
+    ctx.log.info('Admission paused: queued commands wait, nothing new starts');
+    return true;
+  },
+  'aios.resumeAdmission': (ctx) => {
+    ctx.middleware.resume();
+    ctx.log.info('Admission resumed');
+    return true;
+  },
+  'aios.clearTelemetry': async (ctx, args) => {
+    const confirmed =
+      (args as { confirm?: boolean } | undefined)?.confirm === true ||
+      (await vscode.window.showWarningMessage(
+        'Clear AIOS telemetry statistics and recent events?',
+        { modal: true, detail: 'Event files already written to disk are kept.' },
+        'Clear',
+      )) === 'Clear';
+    if (!confirmed) return false;
+    ctx.middleware.telemetry.clear();
+    ctx.log.info('Telemetry statistics cleared');
+    return true;
+  },
+};
+
+function withOperation(operation: ControlOperation, args: unknown): ControlCall & { partial?: boolean } {
+  const given = (args && typeof args === 'object' ? args : {}) as Partial<ControlCall>;
+  // Without a value/parameters from code, the palette asks for them.
+  return { ...given, operation, partial: !args };
+}
+
+const PRIORITY_ITEMS: (vscode.QuickPickItem & { priority: Priority })[] = [
+  { label: 'NORMAL', description: 'the default', priority: 'NORMAL' },
+  { label: 'HIGH', description: 'served before NORMAL and LOW', priority: 'HIGH' },
+  { label: 'LOW', description: 'served last (aging keeps it from waiting forever)', priority: 'LOW' },
+];
+
+async function runCommand(ctx: AiosContext, args?: unknown): Promise<CommandResult | undefined> {
+  if (args !== undefined) {
+    // From code: no questions, no notifications; the caller gets the result.
+    return ctx.run({ source: 'api', ...(args as RunCommandArgs) });
+  }
+  const request = await askForCommand(ctx);
+  if (!request) return undefined;
+  const result = await runWithThrottleProgress(`${request.commandType}`, (options) =>
+    ctx.run({ ...request, source: 'command-palette' }, options),
+  );
+  showResult(ctx, result);
+  return result;
+}
+
+async function askForCommand(ctx: AiosContext): Promise<RunCommandArgs | undefined> {
+  const items = vscode.window.createQuickPick<vscode.QuickPickItem>();
+  items.title = 'AIOS: Run Command (1/3): command type';
+  items.placeholder = 'Pick a command type of the Python service, or type another';
+  items.busy = true;
+  items.show();
+  try {
+    const client = await ctx.supervisor.connection();
+    const { commandTypes } = await client.sendRequest(CommandsRequest, undefined);
+    items.items = commandTypes.map((c) => ({ label: c.name, description: c.source === 'workspace' ? 'workspace' : undefined, detail: c.description }));
+  } catch (err) {
+    items.items = [];
+    items.placeholder = `Could not list the service's commands (${err instanceof Error ? err.message : String(err)}); type a command type`;
+  }
+  items.busy = false;
+  const commandType = await new Promise<string | undefined>((resolve) => {
+    items.onDidAccept(() => resolve(items.selectedItems[0]?.label ?? (items.value.trim() || undefined)));
+    items.onDidHide(() => resolve(undefined));
+  });
+  items.dispose();
+  if (!commandType) return undefined;
+
+  const priority = await vscode.window.showQuickPick(PRIORITY_ITEMS, { title: `AIOS: Run ${commandType} (2/3): priority` });
+  if (!priority) return undefined;
+  const text = await vscode.window.showInputBox({
+    title: `AIOS: Run ${commandType} (3/3): parameters`,
+    prompt: 'A JSON object, e.g. {"prompt": "the model"}; leave empty for none',
+    value: '{}',
+    validateInput: (v) => parseJsonObject(v).error,
+  });
+  if (text === undefined) return undefined;
+  return { commandType, priority: priority.priority, parameters: parseJsonObject(text).value };
+}
+
+/** Parses user-typed JSON that must be an object; the error says what is wrong in words. */
+export function parseJsonObject(text: string): { value?: Record<string, unknown>; error?: string } {
+  if (!text.trim()) return { value: {} };
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return { error: 'Parameters must be a JSON object, like {"key": "value"}' };
+    return { value: value as Record<string, unknown> };
+  } catch (err) {
+    return { error: `Not valid JSON: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+function showResult(ctx: AiosContext, result: CommandResult): void {
+  ctx.log.info(`${result.commandType} ${result.success ? 'succeeded' : `failed (${result.error?.code})`} in ${result.durationMs.toFixed(1)} ms`);
+  if (result.success) {
+    const preview = JSON.stringify(result.result);
+    void vscode.window.showInformationMessage(
+      `AIOS: ${result.commandType} done in ${result.durationMs.toFixed(0)} ms${preview ? `: ${preview.length > 120 ? `${preview.slice(0, 117)}…` : preview}` : ''}`,
+    );
+  } else if (result.error?.code === 'cancelled') {
+    void vscode.window.showInformationMessage(`AIOS: ${result.commandType} was cancelled.`);
+  } else {
+    void vscode.window.showErrorMessage(`AIOS: ${result.commandType} failed: ${result.error?.message}`, 'Show Output').then((c) => c && ctx.log.show(true));
+  }
+}
+
+const OPERATION_ITEMS: Record<ControlOperation, string> = {
+  UPDATE_LOG_LEVEL: "Change the service's log level",
+  FLUSH_CACHE: 'Empty the model or result cache',
+  RELOAD_CONFIG: "Re-read the service's config file",
+  HEALTH_OVERRIDE: 'Force the reported health (for failover drills)',
+  BCM_RESET: 'Reset the per-command cost counters',
+  CUSTOM_COMMAND: 'Run a control command the service or your handlers define',
+};
+
+async function syncPythonState(ctx: AiosContext, given?: ControlCall & { partial?: boolean }): Promise<CommandResult | undefined> {
+  const fromCode = given !== undefined && !given.partial;
+  const call = fromCode ? given : await askForControl(ctx, given?.operation);
+  if (!call) return undefined;
+  const result = await ctx.control({ source: fromCode ? 'api' : 'command-palette', ...call });
+  if (!fromCode) {
+    if (result.success) void vscode.window.showInformationMessage(`AIOS: ${call.operation} applied.`);
+    else void vscode.window.showErrorMessage(`AIOS: ${call.operation} failed: ${result.error?.message}`);
+  }
+  return result;
+}
+
+async function askForControl(ctx: AiosContext, preset?: ControlOperation): Promise<ControlCall | undefined> {
+  const operation =
+    preset ??
+    (
+      await vscode.window.showQuickPick(
+        CONTROL_OPERATIONS.map((op) => ({ label: op, detail: OPERATION_ITEMS[op] })),
+        { title: 'AIOS: Sync Python State: operation' },
+      )
+    )?.label as ControlOperation | undefined;
+  if (!operation) return undefined;
+  const pick = async (title: string, options: readonly string[]) => (await vscode.window.showQuickPick([...options], { title: `AIOS: ${operation}: ${title}` })) ?? undefined;
+  switch (operation) {
+    case 'UPDATE_LOG_LEVEL': {
+      const value = await pick('log level', LOG_LEVELS);
+      return value ? { operation, value } : undefined;
+    }
+    case 'FLUSH_CACHE': {
+      const cacheType = await pick('which cache', CACHE_TYPES);
+      return cacheType ? { operation, parameters: { cache_type: cacheType } } : undefined;
+    }
+    case 'HEALTH_OVERRIDE': {
+      const value = await pick('report the service as', ['unhealthy', 'healthy', 'clear']);
+      return value ? { operation, value } : undefined;
+    }
+    case 'RELOAD_CONFIG':
+    case 'BCM_RESET':
+      return { operation };
+    case 'CUSTOM_COMMAND': {
+      let names: string[] = [];
+      try {
+        const client = await ctx.supervisor.connection();
+        names = (await client.sendRequest(CommandsRequest, undefined)).controlCommands.map((c) => c.name);
+      } catch {
+        /* offer free text below */
+      }
+      const command = names.length ? await pick('control command', names) : await vscode.window.showInputBox({ title: 'AIOS: CUSTOM_COMMAND: command name' });
+      if (!command) return undefined;
+      const text = await vscode.window.showInputBox({
+        title: `AIOS: ${command}: arguments`,
+        prompt: 'A JSON object, e.g. {"factor": 0.5}',
+        value: '{}',
+        validateInput: (v) => parseJsonObject(v).error,
+      });
+      if (text === undefined) return undefined;
+      return { operation, parameters: { command, arguments: parseJsonObject(text).value ?? {} } };
+    }
+  }
+}
+
+/** The three detail levels, for Show Telemetry. */
+export const DETAIL_LEVELS: readonly DetailLevel[] = ['SUMMARY', 'DETAILED', 'REALTIME'];

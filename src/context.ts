@@ -1,0 +1,190 @@
+// The extension's context: builds the middleware, the Python supervisor and their glue, and owns every
+// Disposable they need. Views and commands receive it; it holds no UI of its own.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import { createMiddleware, type CommandResult, type ExecuteOptions, type Middleware, type Priority, type ServiceContext } from './core';
+import { pythonExecutor } from './python/executor';
+import { resolveInterpreter, type ResolvedInterpreter } from './python/interpreter';
+import { ControlRequest, type ControlOperation, type ControlResult, type InitializationOptions } from './python/protocol';
+import { PythonSupervisor, servicePythonDir, type ServiceState } from './python/supervisor';
+import { SECTION, readMiddlewareSettings, readPythonSettings } from './settings';
+
+export interface ControlCall {
+  operation: ControlOperation;
+  value?: string;
+  parameters?: Record<string, unknown>;
+  /** Who asked: 'command-palette', 'panel', an extension id… */
+  source?: string;
+}
+
+/** Where a workspace keeps its handlers and service config. */
+export const WORKSPACE_DIR = '.aios';
+
+export class AiosContext implements vscode.Disposable {
+  readonly log: vscode.LogOutputChannel;
+  readonly middleware: Middleware;
+  readonly supervisor: PythonSupervisor;
+  private readonly executor;
+  private readonly disposables: vscode.Disposable[] = [];
+  private serviceContext: ServiceContext = Object.freeze({ status: 'stopped' });
+  private interpreter: Promise<ResolvedInterpreter> | undefined;
+
+  constructor(readonly extension: vscode.ExtensionContext) {
+    this.log = vscode.window.createOutputChannel('AIOS', { log: true });
+    this.disposables.push(this.log);
+
+    this.middleware = createMiddleware({
+      config: readMiddlewareSettings(),
+      storageDir: join(extension.globalStorageUri.fsPath, 'telemetry'),
+      // One telemetry file per window: several windows never write the same file.
+      sessionId: vscode.env.sessionId,
+      user: { uiKind: vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop', remote: vscode.env.remoteName ?? 'local', appName: vscode.env.appName },
+      service: () => this.serviceContext,
+      log: (level, message) => this.log[level](message),
+    });
+    this.reportSettingProblems(this.middleware.configErrors);
+
+    this.supervisor = new PythonSupervisor({
+      pythonDir: servicePythonDir(extension.extensionPath),
+      log: this.log,
+      settings: () => readPythonSettings(),
+      resolveInterpreter: () => (this.interpreter ??= this.findInterpreter()),
+      initializationOptions: () => this.initializationOptions(),
+      cwd: () => this.workspaceFolder(),
+    });
+    this.disposables.push(
+      this.supervisor.onDidChangeState((s) => this.onServiceState(s)),
+      this.supervisor.onAdjustThrottling(({ maxConcurrency, baseDelayMs, maxDelayMs, reason }) => {
+        const limits = Object.fromEntries(Object.entries({ maxConcurrency, baseDelayMs, maxDelayMs }).filter(([, v]) => v !== undefined));
+        const problems = this.middleware.updateConfig(limits);
+        this.log.info(`The Python service adjusted throttling (${reason}): ${JSON.stringify(limits)}`);
+        this.reportSettingProblems(problems);
+      }),
+      vscode.workspace.onDidChangeConfiguration((e) => this.onSettingsChanged(e)),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => void this.restartService('the workspace is now trusted')),
+    );
+    this.executor = pythonExecutor(this.supervisor, { timeoutMs: () => readPythonSettings().executeTimeoutMs });
+  }
+
+  /** Starts the Python service; failures are logged and shown by the supervisor, never thrown at activation. */
+  start(): void {
+    this.supervisor.start().catch(() => undefined);
+  }
+
+  /** Runs one command through the middleware to the Python service. */
+  run(request: unknown, options?: ExecuteOptions): Promise<CommandResult> {
+    return this.middleware.execute(request, this.executor, options);
+  }
+
+  /** A control-plane operation, through the same pipeline (security, telemetry) at HIGH priority. */
+  control(req: ControlCall, options?: ExecuteOptions): Promise<CommandResult> {
+    const priority: Priority = 'HIGH';
+    return this.middleware.execute(
+      { commandType: `CONTROL:${req.operation}`, priority, parameters: { ...req.parameters }, source: req.source ?? 'extension' },
+      async (_request, ctx) => {
+        const client = await this.supervisor.connection();
+        const reply: ControlResult = await client.sendRequest(ControlRequest, {
+          operation: req.operation,
+          ...(req.value !== undefined ? { value: req.value } : {}),
+          parameters: req.parameters ?? {},
+          timestamp: new Date().toISOString(),
+          source: req.source ?? 'extension',
+          commandId: ctx.commandId,
+        });
+        void this.supervisor.checkHealth();
+        return reply;
+      },
+      options,
+    );
+  }
+
+  async restartService(reason?: string): Promise<void> {
+    if (reason) this.log.info(`Restarting the Python service: ${reason}`);
+    this.interpreter = undefined;
+    await this.supervisor.restart();
+  }
+
+  async dispose(): Promise<void> {
+    await this.supervisor.dispose();
+    await this.middleware.close();
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+
+  private workspaceFolder(): string | undefined {
+    return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  }
+
+  /** The workspace's handlers and config run only in a trusted workspace. */
+  private initializationOptions(): InitializationOptions {
+    const folder = this.workspaceFolder();
+    const trusted = vscode.workspace.isTrusted;
+    const file = (name: string) => {
+      const path = folder && join(folder, WORKSPACE_DIR, name);
+      return trusted && path && existsSync(path) ? path : null;
+    };
+    if (folder && !trusted) this.log.warn('Untrusted workspace: its .aios/handlers.py and .aios/config.json are not loaded.');
+    return { configFile: file('config.json'), handlersModule: file('handlers.py'), workspaceFolder: folder ?? null };
+  }
+
+  private async findInterpreter(): Promise<ResolvedInterpreter> {
+    const found = await resolveInterpreter({
+      setting: readPythonSettings().interpreterPath,
+      pythonExtension: vscode.workspace.isTrusted ? pythonExtensionInterpreter : undefined,
+    }).catch((err: unknown) => {
+      this.interpreter = undefined; // try again on the next start
+      throw err;
+    });
+    return found;
+  }
+
+  private onServiceState(state: ServiceState): void {
+    const health = state.health;
+    this.serviceContext = Object.freeze({
+      status: state.status,
+      pid: state.pid ?? null,
+      logLevel: health?.logLevel ?? null,
+      restarts: state.restarts,
+    });
+  }
+
+  private onSettingsChanged(e: vscode.ConfigurationChangeEvent): void {
+    if (!e.affectsConfiguration(SECTION)) return;
+    if (e.affectsConfiguration(`${SECTION}.python.interpreterPath`)) {
+      void this.restartService('aios.python.interpreterPath changed');
+    } else if (e.affectsConfiguration(`${SECTION}.python`)) {
+      this.supervisor.settingsChanged();
+    }
+    this.reportSettingProblems(this.middleware.updateConfig(readMiddlewareSettings()));
+  }
+
+  private reportSettingProblems(problems: readonly string[]): void {
+    if (problems.length === 0) return;
+    for (const p of problems) this.log.warn(`Setting ignored: ${p}`);
+    void vscode.window
+      .showWarningMessage(`AIOS: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`, 'Open Settings', 'Show Output')
+      .then((choice) => {
+        if (choice === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', `@ext:${this.extension.extension.id}`);
+        else if (choice === 'Show Output') this.log.show(true);
+      });
+  }
+}
+
+/** The Python extension's active interpreter (its documented `environments` API), when it is installed. */
+async function pythonExtensionInterpreter(): Promise<string | undefined> {
+  const ext = vscode.extensions.getExtension<PythonExtensionApi>('ms-python.python');
+  if (!ext) return undefined;
+  const api = ext.isActive ? ext.exports : await ext.activate();
+  const environments = api?.environments;
+  if (!environments) return undefined;
+  const active = environments.getActiveEnvironmentPath(vscode.workspace.workspaceFolders?.[0]?.uri);
+  const resolved = await environments.resolveEnvironment(active);
+  return resolved?.executable.uri?.fsPath ?? active.path;
+}
+
+interface PythonExtensionApi {
+  environments?: {
+    getActiveEnvironmentPath(resource?: vscode.Uri): { path: string };
+    resolveEnvironment(env: { path: string } | string): Promise<{ executable: { uri?: vscode.Uri } } | undefined>;
+  };
+}

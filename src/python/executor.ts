@@ -1,0 +1,58 @@
+// The pipeline's executor for the Python service: a command becomes aios/execute. Cancellation is
+// forwarded ($/cancelRequest, through the token), and a service that dies or hangs mid-command ends that
+// command in ERROR with a message saying what happened, never in a silent hang.
+import { CancellationTokenSource, ResponseError } from 'vscode-languageclient/node';
+import { CommandFailure, type Executor } from '../core';
+import { ExecuteRequest, serviceErrorName } from './protocol';
+import { ServiceUnavailableError, type PythonSupervisor } from './supervisor';
+
+export interface PythonExecutorOptions {
+  /** Longest a command may run in the service; 0 = no limit. Read per command, so a change applies at once. */
+  timeoutMs(): number;
+}
+
+export function pythonExecutor(supervisor: PythonSupervisor, opts: PythonExecutorOptions): Executor {
+  return async (request, ctx) => {
+    let client;
+    try {
+      client = await supervisor.connection();
+    } catch (err) {
+      throw new CommandFailure('service_unavailable', err instanceof ServiceUnavailableError ? err.message : String(err));
+    }
+    const generation = supervisor.currentGeneration;
+    const cts = new CancellationTokenSource();
+    const onAbort = () => cts.cancel();
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    const limit = opts.timeoutMs();
+    let timedOut = false;
+    const timer = limit > 0 ? setTimeout(() => {
+      timedOut = true;
+      cts.cancel();
+    }, limit) : undefined;
+    try {
+      const reply = await client.sendRequest(
+        ExecuteRequest,
+        { commandId: ctx.commandId, commandType: request.commandType, priority: request.priority, parameters: request.parameters },
+        cts.token,
+      );
+      return reply.result;
+    } catch (err) {
+      if (ctx.signal.aborted) throw err; // the pipeline records CANCEL
+      if (timedOut) {
+        throw new CommandFailure('timeout', `The Python service did not finish ${request.commandType} within ${limit} ms; it was cancelled (setting aios.python.executeTimeoutMs).`);
+      }
+      if (generation !== supervisor.currentGeneration || !client.isRunning()) {
+        throw new CommandFailure(
+          'service_crashed',
+          `The Python service stopped while running ${request.commandType} (${await supervisor.describeExit()}); it is being restarted. Run the command again.`,
+        );
+      }
+      if (err instanceof ResponseError) throw new CommandFailure(serviceErrorName(err.code), err.message);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      ctx.signal.removeEventListener('abort', onAbort);
+      cts.dispose();
+    }
+  };
+}

@@ -1,0 +1,28 @@
+// Ending the service and anything it started. POSIX: the service leads its own process group (spawned
+// detached), so one signal to the group reaches its children. Windows: taskkill /T walks the tree.
+import { spawnSync } from 'node:child_process';
+
+export function killProcessTree(pid: number, platform: NodeJS.Platform = process.platform): void {
+  if (platform === 'win32') {
+    spawnSync('taskkill', ['/pid', String(pid), '/T', '/F'], { windowsHide: true, stdio: 'ignore' });
+    return;
+  }
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, 'SIGKILL');
+      return;
+    } catch {
+      // No such group (not a group leader, or already gone): try the process itself.
+    }
+  }
+}
+
+/** True while a process with this pid exists (signal 0 tests without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,73 @@
+// Feeds the metrics panel from the middleware and the supervisor: one MetricsSnapshot on demand, and a
+// change signal on every event (the panel coalesces; this adds no timer and no work per event).
+import * as vscode from 'vscode';
+import type { AiosContext } from '../context';
+import type { MetricsSnapshot } from '../webview/protocol';
+import type { MetricsSource } from './metricsPanel';
+import { toVscode } from './statusBar';
+
+export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable {
+  private lastDelayMs = 0;
+  private readonly emitter = new vscode.EventEmitter<void>();
+  private readonly disposables: vscode.Disposable[];
+
+  constructor(private readonly ctx: AiosContext) {
+    this.disposables = [
+      this.emitter,
+      toVscode(
+        ctx.middleware.telemetry.onEvent((e) => {
+          if (e.eventType === 'THROTTLE' && typeof e.metadata?.delayMs === 'number') this.lastDelayMs = e.metadata.delayMs;
+          this.emitter.fire();
+        }),
+      ),
+      ctx.supervisor.onDidChangeState(() => this.emitter.fire()),
+    ];
+  }
+
+  onDidChange(listener: () => void): vscode.Disposable {
+    return this.emitter.event(listener);
+  }
+
+  snapshot(): MetricsSnapshot {
+    const { middleware, supervisor } = this.ctx;
+    const report = middleware.telemetry.query('DETAILED');
+    const o = report.overall;
+    const a = middleware.admission;
+    const s = middleware.sampler.latest();
+    const service = supervisor.state;
+    return {
+      at: Date.now(),
+      overall: {
+        totalCommands: o.totalCommands,
+        successfulCommands: o.successfulCommands,
+        failedCommands: o.failedCommands,
+        successRate: o.successRate,
+        averageDurationMs: o.averageDurationMs,
+        throttledCommands: o.throttledCommands,
+        cancelledCommands: o.cancelledCommands,
+        blockedCommands: o.blockedCommands,
+      },
+      latency: { p50: o.p50, p95: o.p95, p99: o.p99 },
+      admission: { active: a.active, limit: a.limit, queued: { ...a.queued }, paused: a.paused, lastDelayMs: a.delayed > 0 || a.queued.HIGH + a.queued.NORMAL + a.queued.LOW > 0 ? this.lastDelayMs : 0 },
+      system: s.sampledAt > 0 ? { cpuPercent: s.cpuPercent, memoryPercent: s.memoryPercent, pythonProcesses: s.pythonProcesses } : null,
+      service: {
+        status: service.status,
+        ...(service.pid !== undefined ? { pid: service.pid } : {}),
+        ...(service.health ? { logLevel: service.health.logLevel, uptimeS: service.health.uptimeS } : {}),
+        ...(service.detail ? { detail: service.detail } : {}),
+      },
+      perType: Object.entries(report.byType).map(([commandType, t]) => ({
+        commandType,
+        count: t.count,
+        averageDurationMs: t.averageDurationMs,
+        p95: t.p95,
+        errorCount: t.errorCount,
+        ...(t.lastExecuted ? { lastExecuted: t.lastExecuted } : {}),
+      })),
+    };
+  }
+
+  dispose(): void {
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}

@@ -1,0 +1,119 @@
+// The status-bar throttle indicator: load (active/limit), queue depth, CPU and service health at a glance.
+// Renders are coalesced to at most one per RENDER_INTERVAL_MS, so a burst of commands costs the UI nothing.
+import * as vscode from 'vscode';
+import type { AdmissionState, SystemSample } from '../core';
+import type { AiosContext } from '../context';
+import type { ServiceState } from '../python/supervisor';
+
+const RENDER_INTERVAL_MS = 250;
+/** CPU and memory change without events; re-read them this often. */
+const IDLE_REFRESH_MS = 2000;
+
+export type IndicatorState = 'normal' | 'throttling' | 'paused' | 'unhealthy' | 'starting' | 'down';
+
+export interface IndicatorModel {
+  state: IndicatorState;
+  text: string;
+  background?: string;
+}
+
+/** Pure: what the indicator shows for these figures (kept apart from VS Code for clarity and testing). */
+export function indicatorModel(admission: AdmissionState, service: ServiceState, system: SystemSample): IndicatorModel {
+  const queued = admission.queued.HIGH + admission.queued.NORMAL + admission.queued.LOW;
+  const load = `${admission.active}/${admission.limit}`;
+  const queue = queued > 0 ? ` · ${queued} queued` : '';
+  const cpu = system.sampledAt > 0 ? ` · CPU ${Math.round(system.cpuPercent)}%` : '';
+  if (service.status === 'stopped' || service.status === 'crashed') {
+    return { state: 'down', text: `$(error) AIOS service down`, background: 'statusBarItem.errorBackground' };
+  }
+  if (admission.paused) return { state: 'paused', text: `$(debug-pause) AIOS paused${queue}`, background: 'statusBarItem.warningBackground' };
+  if (service.status === 'unhealthy') {
+    return { state: 'unhealthy', text: `$(warning) AIOS ${load}${queue} · unhealthy`, background: 'statusBarItem.warningBackground' };
+  }
+  if (queued > 0 || admission.delayed > 0) {
+    return { state: 'throttling', text: `$(watch) AIOS ${load}${queue}${cpu}`, background: 'statusBarItem.warningBackground' };
+  }
+  if (service.status === 'starting') return { state: 'starting', text: `$(sync~spin) AIOS ${load} · starting` };
+  return { state: 'normal', text: `$(pulse) AIOS ${load}${cpu}` };
+}
+
+export class ThrottleIndicator implements vscode.Disposable {
+  private readonly item: vscode.StatusBarItem;
+  private readonly disposables: vscode.Disposable[] = [];
+  private renderTimer: NodeJS.Timeout | undefined;
+  private readonly idleTimer: NodeJS.Timeout;
+  /** The last state rendered, for tests and the tree. */
+  lastModel: IndicatorModel | undefined;
+
+  constructor(private readonly ctx: AiosContext) {
+    this.item = vscode.window.createStatusBarItem('aios.status', vscode.StatusBarAlignment.Left, 100);
+    this.item.name = 'AIOS Throttle';
+    this.item.command = 'aios.showMetricsPanel';
+    const schedule = () => this.schedule();
+    const telemetry = ctx.middleware.telemetry;
+    this.disposables.push(
+      this.item,
+      toVscode(telemetry.onEvent(schedule)),
+      ctx.supervisor.onDidChangeState(schedule),
+      vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('aios') && schedule()),
+    );
+    this.idleTimer = setInterval(schedule, IDLE_REFRESH_MS);
+    this.render();
+    this.item.show();
+  }
+
+  /** Re-render soon: many calls within one interval cost one render. */
+  schedule(): void {
+    this.renderTimer ??= setTimeout(() => {
+      this.renderTimer = undefined;
+      this.render();
+    }, RENDER_INTERVAL_MS);
+  }
+
+  private render(): void {
+    const { middleware, supervisor } = this.ctx;
+    const admission = middleware.admission;
+    const system = middleware.sampler.latest();
+    const service = supervisor.state;
+    const model = indicatorModel(admission, service, system);
+    this.lastModel = model;
+    this.item.text = model.text;
+    this.item.backgroundColor = model.background ? new vscode.ThemeColor(model.background) : undefined;
+    this.item.accessibilityInformation = { label: `AIOS ${model.state}: ${model.text.replace(/\$\([^)]*\)\s*/g, '')}`, role: 'button' };
+    this.item.tooltip = tooltip(admission, service, system, middleware.telemetry.query('SUMMARY').overall);
+  }
+
+  dispose(): void {
+    clearTimeout(this.renderTimer);
+    clearInterval(this.idleTimer);
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}
+
+function tooltip(
+  admission: AdmissionState,
+  service: ServiceState,
+  system: SystemSample,
+  overall: { totalCommands: number; successRate: number; averageDurationMs: number; throttledCommands: number },
+): vscode.MarkdownString {
+  const pct = (n: number) => `${Math.round(n)}%`;
+  const md = new vscode.MarkdownString(undefined, true);
+  md.isTrusted = { enabledCommands: ['aios.showMetricsPanel', 'aios.pauseAdmission', 'aios.resumeAdmission', 'aios.restartPythonService', 'aios.showOutput'] };
+  md.supportThemeIcons = true;
+  md.appendMarkdown(`**AIOS Middleware**${admission.paused ? ' — admission paused' : ''}\n\n`);
+  md.appendMarkdown('| | |\n|---|---|\n');
+  md.appendMarkdown(`| Running | ${admission.active} of ${admission.limit} |\n`);
+  md.appendMarkdown(`| Queued | HIGH ${admission.queued.HIGH} · NORMAL ${admission.queued.NORMAL} · LOW ${admission.queued.LOW}${admission.delayed ? ` (${admission.delayed} in backoff)` : ''} |\n`);
+  md.appendMarkdown(`| System | ${system.sampledAt ? `CPU ${pct(system.cpuPercent)} · memory ${pct(system.memoryPercent)}` : 'sampling…'}${system.pythonProcesses >= 0 ? ` · ${system.pythonProcesses} other Python processes` : ''} |\n`);
+  md.appendMarkdown(`| Service | ${service.status}${service.pid ? ` (pid ${service.pid})` : ''} |\n`);
+  md.appendMarkdown(`| Commands | ${overall.totalCommands} · ${pct(overall.successRate * 100)} ok · avg ${overall.averageDurationMs.toFixed(1)} ms · ${overall.throttledCommands} throttled |\n\n`);
+  md.appendMarkdown('[$(graph) Metrics](command:aios.showMetricsPanel) · ');
+  md.appendMarkdown(admission.paused ? '[$(debug-start) Resume](command:aios.resumeAdmission) · ' : '[$(debug-pause) Pause](command:aios.pauseAdmission) · ');
+  md.appendMarkdown('[$(refresh) Restart service](command:aios.restartPythonService) · [$(output) Output](command:aios.showOutput)');
+  return md;
+}
+
+/** The core's Disposable has the same shape; this only satisfies the type. */
+export function toVscode(d: { dispose(): void }): vscode.Disposable {
+  return { dispose: () => d.dispose() };
+}

@@ -1,0 +1,38 @@
+// "AIOS: Show Telemetry": the report at a detail level as a read-only JSON document (a virtual document,
+// so it can't be edited or saved by mistake, and refreshes each time it is opened).
+import * as vscode from 'vscode';
+import type { DetailLevel } from '../core';
+import type { AiosContext } from '../context';
+
+export const TELEMETRY_SCHEME = 'aios-telemetry';
+
+export class TelemetryDocumentProvider implements vscode.TextDocumentContentProvider {
+  private readonly emitter = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.emitter.event;
+
+  constructor(private readonly ctx: AiosContext) {}
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    const level = uri.path.replace(/^\//, '').replace(/\.json$/, '').toUpperCase() as DetailLevel;
+    if (!['SUMMARY', 'DETAILED', 'REALTIME'].includes(level)) return `// Unknown detail level "${level}": use SUMMARY, DETAILED or REALTIME.`;
+    return JSON.stringify(this.ctx.middleware.telemetry.query(level), null, 2);
+  }
+
+  static uri(level: DetailLevel): vscode.Uri {
+    return vscode.Uri.from({ scheme: TELEMETRY_SCHEME, path: `/${level}.json` });
+  }
+
+  /** Opens (or refreshes) the document for `level`. */
+  async show(level: DetailLevel): Promise<vscode.TextDocument> {
+    const uri = TelemetryDocumentProvider.uri(level);
+    this.emitter.fire(uri);
+    const doc = await vscode.workspace.openTextDocument(uri);
+    await vscode.languages.setTextDocumentLanguage(doc, 'json');
+    await vscode.window.showTextDocument(doc, { preview: false });
+    return doc;
+  }
+
+  dispose(): void {
+    this.emitter.dispose();
+  }
+}

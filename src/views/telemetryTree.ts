@@ -1,0 +1,226 @@
+// The telemetry tree in the AIOS activity-bar container. It refreshes on change, debounced and only while
+// visible, so a burst of commands costs one refresh. Empty (and so showing its welcome view) until the
+// first command.
+import * as vscode from 'vscode';
+import type { EventType, TelemetryEvent, TypeStatsReport } from '../core';
+import type { AiosContext } from '../context';
+import { toVscode } from './statusBar';
+
+const REFRESH_DEBOUNCE_MS = 500;
+const EVENTS_PER_TYPE = 10;
+const RECENT_EVENTS = 50;
+
+const EVENT_ICONS: Record<EventType, [string, string]> = {
+  START: ['play', 'charts.blue'],
+  COMPLETE: ['pass', 'testing.iconPassed'],
+  ERROR: ['error', 'testing.iconFailed'],
+  THROTTLE: ['watch', 'charts.yellow'],
+  CANCEL: ['circle-slash', 'disabledForeground'],
+};
+
+type Node =
+  | { kind: 'section'; id: 'overview' | 'types' | 'events' | 'service' | 'system'; label: string; icon: string }
+  | { kind: 'metric'; id: string; label: string; value: string; icon?: string; tooltip?: string }
+  | { kind: 'type'; commandType: string; stats: TypeStatsReport }
+  | { kind: 'event'; event: TelemetryEvent; parent: string };
+
+const ms = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${n.toFixed(1)} ms`);
+const pct = (n: number) => `${(n * 100).toFixed(1)}%`;
+
+export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<Node | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private readonly disposables: vscode.Disposable[] = [];
+  private view: vscode.TreeView<Node> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stale = false;
+
+  constructor(private readonly ctx: AiosContext) {
+    const changed = () => this.schedule();
+    this.disposables.push(this.emitter, toVscode(ctx.middleware.telemetry.onEvent(changed)), ctx.supervisor.onDidChangeState(changed));
+  }
+
+  attach(view: vscode.TreeView<Node>): void {
+    this.view = view;
+    this.disposables.push(
+      view.onDidChangeVisibility((e) => {
+        if (e.visible && this.stale) this.refreshNow();
+      }),
+    );
+  }
+
+  /** Debounced, and deferred while the view is hidden. */
+  schedule(): void {
+    this.stale = true;
+    if (this.timer || (this.view && !this.view.visible)) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.view || this.view.visible) this.refreshNow();
+    }, REFRESH_DEBOUNCE_MS);
+  }
+
+  private refreshNow(): void {
+    this.stale = false;
+    this.emitter.fire(undefined);
+  }
+
+  getChildren(node?: Node): Node[] {
+    const telemetry = this.ctx.middleware.telemetry;
+    if (!node) {
+      const report = telemetry.query('SUMMARY');
+      if (report.overall.totalCommands === 0 && telemetry.recentEvents().length === 0) return []; // welcome view
+      return [
+        { kind: 'section', id: 'overview', label: 'Overview', icon: 'dashboard' },
+        { kind: 'section', id: 'types', label: 'Command Types', icon: 'symbol-event' },
+        { kind: 'section', id: 'events', label: 'Recent Events', icon: 'history' },
+        { kind: 'section', id: 'service', label: 'Service', icon: 'server-process' },
+        { kind: 'section', id: 'system', label: 'System', icon: 'pulse' },
+      ];
+    }
+    if (node.kind === 'type') {
+      return telemetry
+        .recentEvents()
+        .filter((e) => e.commandType === node.commandType)
+        .slice(-EVENTS_PER_TYPE)
+        .reverse()
+        .map((event) => ({ kind: 'event', event, parent: node.commandType }));
+    }
+    if (node.kind !== 'section') return [];
+    switch (node.id) {
+      case 'overview': {
+        const o = telemetry.query('SUMMARY').overall;
+        return [
+          metric('total', 'Commands', String(o.totalCommands), 'symbol-number'),
+          metric('success', 'Success rate', pct(o.successRate), 'check'),
+          metric('average', 'Average duration', ms(o.averageDurationMs), 'clock'),
+          metric('latency', 'Latency p50 / p95 / p99', `${ms(o.p50)} / ${ms(o.p95)} / ${ms(o.p99)}`, 'graph-line'),
+          metric('failed', 'Failed', String(o.failedCommands), 'error'),
+          metric('throttled', 'Throttled', String(o.throttledCommands), 'watch'),
+          metric('cancelled', 'Cancelled', String(o.cancelledCommands), 'circle-slash'),
+          metric('blocked', 'Blocked by policy', String(o.blockedCommands), 'shield'),
+        ];
+      }
+      case 'types':
+        return Object.entries(telemetry.query('DETAILED').byType)
+          .sort(([, a], [, b]) => b.count - a.count)
+          .map(([commandType, stats]) => ({ kind: 'type', commandType, stats }));
+      case 'events':
+        return telemetry
+          .recentEvents()
+          .slice(-RECENT_EVENTS)
+          .reverse()
+          .map((event) => ({ kind: 'event', event, parent: 'recent' }));
+      case 'service': {
+        const s = this.ctx.supervisor.state;
+        const h = s.health;
+        const items = [metric('status', 'Health', s.status + (h?.overridden ? ' (overridden)' : ''), s.status === 'healthy' ? 'pass' : 'warning', s.detail)];
+        if (s.pid) items.push(metric('pid', 'PID', String(s.pid), 'symbol-number'));
+        if (h) {
+          items.push(
+            metric('log', 'Log level', h.logLevel, 'output'),
+            metric('uptime', 'Uptime', `${Math.round(h.uptimeS)} s`, 'clock'),
+            metric('cache', 'Model cache', `${h.cache.model_cache.entries} entries · ${h.cache.model_cache.hits} hits · ${h.cache.model_cache.misses} misses`, 'database'),
+            metric('results', 'Result cache', `${h.cache.result_cache.entries} entries · ${h.cache.result_cache.hits} hits · ${h.cache.result_cache.misses} misses`, 'database'),
+          );
+          for (const [type, c] of Object.entries(h.bcm)) {
+            items.push(metric(`bcm-${type}`, `Cost ${type}`, `${c.calls} calls · ${c.cpuSeconds.toFixed(3)} s CPU · ${c.wallSeconds.toFixed(3)} s wall · ${c.bytes} B`, 'credit-card'));
+          }
+        }
+        return items;
+      }
+      case 'system': {
+        const s = this.ctx.middleware.sampler.latest();
+        const a = this.ctx.middleware.admission;
+        return [
+          metric('cpu', 'CPU', s.sampledAt ? `${s.cpuPercent.toFixed(0)}%` : 'sampling…', 'pulse'),
+          metric('memory', 'Memory', s.sampledAt ? `${s.memoryPercent.toFixed(0)}%` : 'sampling…', 'server'),
+          metric('python', 'Other Python processes', s.pythonProcesses >= 0 ? String(s.pythonProcesses) : 'not counted', 'symbol-misc'),
+          metric('admission', 'Running / limit', `${a.active} / ${a.limit}${a.paused ? ' (paused)' : ''}`, 'dashboard'),
+          metric('queue', 'Queued HIGH / NORMAL / LOW', `${a.queued.HIGH} / ${a.queued.NORMAL} / ${a.queued.LOW}`, 'list-ordered'),
+        ];
+      }
+    }
+  }
+
+  getTreeItem(node: Node): vscode.TreeItem {
+    switch (node.kind) {
+      case 'section': {
+        const item = new vscode.TreeItem(node.label, node.id === 'overview' || node.id === 'types' ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = `section:${node.id}`;
+        item.iconPath = new vscode.ThemeIcon(node.icon);
+        return item;
+      }
+      case 'metric': {
+        const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.None);
+        item.id = `metric:${node.id}`;
+        item.description = node.value;
+        item.tooltip = node.tooltip ?? `${node.label}: ${node.value}`;
+        if (node.icon) item.iconPath = new vscode.ThemeIcon(node.icon);
+        return item;
+      }
+      case 'type': {
+        const s = node.stats;
+        const item = new vscode.TreeItem(node.commandType, vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = `type:${node.commandType}`;
+        item.description = `${s.count} · avg ${ms(s.averageDurationMs)} · p95 ${ms(s.p95)}${s.errorCount ? ` · ${s.errorCount} errors` : ''}`;
+        const md = new vscode.MarkdownString(`**${node.commandType}**\n\n| | |\n|---|---|\n`);
+        md.appendMarkdown(`| Runs | ${s.count} (${s.successCount} ok, ${s.errorCount} errors, ${s.cancelledCount} cancelled, ${s.blockedCount} blocked) |\n`);
+        md.appendMarkdown(`| Duration | avg ${ms(s.averageDurationMs)} · p50 ${ms(s.p50)} · p95 ${ms(s.p95)} · p99 ${ms(s.p99)} |\n`);
+        md.appendMarkdown(`| Throttled | ${s.throttledCount} |\n| Last run | ${s.lastExecuted ?? 'never'} |`);
+        item.tooltip = md;
+        item.iconPath = new vscode.ThemeIcon(s.errorCount > 0 ? 'warning' : 'symbol-event');
+        item.contextValue = 'aiosCommandType';
+        return item;
+      }
+      case 'event': {
+        const e = node.event;
+        const time = e.timestamp.slice(11, 23);
+        const item = new vscode.TreeItem(`${e.eventType} ${e.commandType}`, vscode.TreeItemCollapsibleState.None);
+        item.id = `event:${node.parent}:${e.commandId}:${e.eventType}:${e.timestamp}`;
+        const why = e.metadata?.reason ?? e.metadata?.code;
+        const reason = typeof why === 'string' ? ` · ${why}` : '';
+        item.description = `${time}${e.durationMs !== undefined ? ` · ${ms(e.durationMs)}` : ''}${reason}`;
+        const [icon, color] = EVENT_ICONS[e.eventType];
+        item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));
+        item.tooltip = new vscode.MarkdownString().appendCodeblock(JSON.stringify(e, null, 2), 'json');
+        item.contextValue = 'aiosEvent';
+        return item;
+      }
+    }
+  }
+
+  registerCommands(): vscode.Disposable[] {
+    return [
+      vscode.commands.registerCommand('aios.telemetry.refresh', () => this.refreshNow()),
+      vscode.commands.registerCommand('aios.telemetry.copyEventJson', async (node?: Node) => {
+        if (node?.kind !== 'event') return;
+        await vscode.env.clipboard.writeText(JSON.stringify(node.event, null, 2));
+        void vscode.window.setStatusBarMessage('AIOS: event JSON copied', 2000);
+      }),
+      vscode.commands.registerCommand('aios.telemetry.rerun', async (node?: Node) => {
+        const commandType = node?.kind === 'event' ? node.event.commandType : node?.kind === 'type' ? node.commandType : undefined;
+        if (!commandType) return undefined;
+        if (commandType.startsWith('CONTROL:')) {
+          void vscode.window.showInformationMessage('AIOS: control operations are re-run from "AIOS: Sync Python State…".');
+          return undefined;
+        }
+        const parameters = node?.kind === 'event' && isRecord(node.event.metadata?.parameters) ? node.event.metadata.parameters : {};
+        const priority = node?.kind === 'event' ? node.event.priority : 'NORMAL';
+        return vscode.commands.executeCommand('aios.runCommand', { commandType, priority, parameters });
+      }),
+    ];
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}
+
+function metric(id: string, label: string, value: string, icon?: string, tooltip?: string): Node {
+  return { kind: 'metric', id, label, value, icon, tooltip };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

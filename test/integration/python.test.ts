@@ -1,0 +1,245 @@
+// The Python service under its supervisor, in the real host: commands through the middleware, every
+// control operation with its effect read back from aios/health, cancellation, crash and hang recovery.
+import * as assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { AiosApi } from '../../src/extension';
+import type { HealthResult } from '../../src/python/protocol';
+import { hasUi, screenshot, statusBarText } from './ui';
+import { aios, waitUntil, withSettings } from './util';
+
+async function health(api: AiosApi): Promise<HealthResult> {
+  const h = await api.context.supervisor.checkHealth();
+  assert.ok(h, 'the service did not answer aios/health');
+  return h;
+}
+
+async function healthyService(api: AiosApi): Promise<number> {
+  const state = await waitUntil(() => {
+    const s = api.context.supervisor.state;
+    return s.status === 'healthy' && s.pid ? s : undefined;
+  }, 30_000, 'the Python service to be healthy');
+  return state.pid!;
+}
+
+describe('the Python service under the supervisor', function () {
+  this.timeout(90_000);
+  let api: AiosApi;
+
+  before(async () => {
+    api = await aios();
+    await healthyService(api);
+  });
+
+  it('starts the real service and runs ECHO through the middleware', async () => {
+    const pid = await healthyService(api);
+    assert.notEqual(pid, process.pid);
+    const result = await api.run({ commandType: 'ECHO', parameters: { hello: 'world', n: 3 } });
+    assert.equal(result.success, true, JSON.stringify(result.error));
+    assert.deepEqual(result.result, { hello: 'world', n: 3 });
+    const h = await health(api);
+    assert.equal(h.pid, pid);
+    assert.ok(h.bcm.ECHO && h.bcm.ECHO.calls >= 1, 'ECHO is counted in the cost metrics');
+  });
+
+  it('runs AI_INFERENCE on the model, loading it once into the model cache', async () => {
+    await api.context.control({ operation: 'FLUSH_CACHE', parameters: { cache_type: 'all' } });
+    const before = (await health(api)).cache.model_cache;
+    const first = await api.run({ commandType: 'AI_INFERENCE', parameters: { prompt: 'the service', maxTokens: 12, seed: 1 } });
+    assert.equal(first.success, true, JSON.stringify(first.error));
+    const second = await api.run({ commandType: 'AI_INFERENCE', parameters: { prompt: 'a command', maxTokens: 12, seed: 2 } });
+    assert.equal(second.success, true, JSON.stringify(second.error));
+    const after = (await health(api)).cache.model_cache;
+    assert.equal(after.misses - before.misses, 1, 'the model is trained once');
+    assert.ok(after.hits - before.hits >= 1, 'the second inference hits the model cache');
+    assert.equal(after.entries, 1);
+  });
+
+  it('runs the workspace handlers module (demo .aios/handlers.py)', async () => {
+    const result = await api.run({ commandType: 'WORD_COUNT', parameters: { text: 'one two two three three three' } });
+    assert.equal(result.success, true, JSON.stringify(result.error));
+    assert.equal((result.result as { words: number }).words, 6);
+    const h = await health(api);
+    assert.equal(h.handlers.loaded, true, h.handlers.error ?? '');
+    assert.ok(h.commands.includes('SUMMARIZE'));
+  });
+
+  it('blocks a denied command type before it reaches Python', async () => {
+    const result = await api.run({ commandType: 'DROP_TABLES', parameters: {} });
+    assert.equal(result.success, false);
+    assert.equal(result.error?.code, 'blocked');
+    const h = await health(api);
+    assert.equal(h.bcm.DROP_TABLES, undefined, 'the service never saw it');
+    const events = api.telemetry('DETAILED').recentEvents.filter((e) => e.commandType === 'DROP_TABLES');
+    assert.deepEqual(events.map((e) => e.eventType), ['ERROR']);
+    assert.equal(events[0].metadata?.code, 'blocked');
+  });
+
+  it('UPDATE_LOG_LEVEL changes the level without a restart', async () => {
+    const pid = api.context.supervisor.state.pid;
+    const r = await api.context.control({ operation: 'UPDATE_LOG_LEVEL', value: 'DEBUG' });
+    assert.equal(r.success, true, JSON.stringify(r.error));
+    assert.equal((await health(api)).logLevel, 'DEBUG');
+    await api.context.control({ operation: 'UPDATE_LOG_LEVEL', value: 'INFO' });
+    assert.equal((await health(api)).logLevel, 'INFO');
+    assert.equal(api.context.supervisor.state.pid, pid, 'same process');
+    const bad = await api.context.control({ operation: 'UPDATE_LOG_LEVEL', value: 'LOUD' });
+    assert.equal(bad.success, false);
+    assert.match(bad.error?.message ?? '', /LOUD/);
+  });
+
+  it('FLUSH_CACHE empties the chosen cache', async () => {
+    await api.run({ commandType: 'AI_INFERENCE', parameters: { prompt: 'cache me', maxTokens: 5, seed: 3 } });
+    assert.ok((await health(api)).cache.model_cache.entries >= 1);
+    const r = await api.context.control({ operation: 'FLUSH_CACHE', parameters: { cache_type: 'model_cache' } });
+    assert.equal(r.success, true, JSON.stringify(r.error));
+    assert.equal((await health(api)).cache.model_cache.entries, 0);
+  });
+
+  it('RELOAD_CONFIG applies a valid file and keeps the old config on an invalid one', async () => {
+    const file = join(process.env.AIOS_TEST_WORKSPACE!, '.aios', 'config.json');
+    const original = readFileSync(file, 'utf8');
+    try {
+      const changed = { ...JSON.parse(original), inference: { ...JSON.parse(original).inference, maxTokens: 17 } };
+      writeFileSync(file, JSON.stringify(changed));
+      const ok = await api.context.control({ operation: 'RELOAD_CONFIG', parameters: { config_file: file } });
+      assert.equal(ok.success, true, JSON.stringify(ok.error));
+      assert.equal((await health(api)).config.inference.maxTokens, 17);
+
+      writeFileSync(file, '{ "inference": { "maxTokens": ');
+      const broken = await api.context.control({ operation: 'RELOAD_CONFIG', parameters: { config_file: file } });
+      assert.equal(broken.success, false);
+      assert.match(broken.error?.message ?? '', /JSON|json/);
+      assert.equal((await health(api)).config.inference.maxTokens, 17, 'the old config stays');
+    } finally {
+      writeFileSync(file, original);
+      await api.context.control({ operation: 'RELOAD_CONFIG', parameters: { config_file: file } });
+    }
+  });
+
+  it('HEALTH_OVERRIDE marks the service unhealthy, and the status bar says so', async () => {
+    const r = await api.context.control({ operation: 'HEALTH_OVERRIDE', value: 'unhealthy' });
+    assert.equal(r.success, true, JSON.stringify(r.error));
+    const h = await health(api);
+    assert.equal(h.status, 'unhealthy');
+    assert.equal(h.overridden, true);
+    await waitUntil(() => api.context.supervisor.state.status === 'unhealthy', 5000, 'the supervisor to report unhealthy');
+    if (hasUi) {
+      const label = await statusBarText('aios.status', /unhealthy/i);
+      assert.match(label, /unhealthy/i);
+      await screenshot('status-bar-unhealthy');
+    }
+    await api.context.control({ operation: 'HEALTH_OVERRIDE', value: 'clear' });
+    assert.equal((await health(api)).status, 'healthy');
+    await waitUntil(() => api.context.supervisor.state.status === 'healthy', 5000, 'healthy again');
+  });
+
+  it('BCM_RESET returns the counters as they were and zeroes them', async () => {
+    await api.run({ commandType: 'ECHO', parameters: { x: 1 } });
+    const before = (await health(api)).bcm.ECHO;
+    assert.ok(before && before.calls >= 1);
+    const r = await api.context.control({ operation: 'BCM_RESET' });
+    assert.equal(r.success, true, JSON.stringify(r.error));
+    const detail = (r.result as { detail: { previous: Record<string, { calls: number }> } }).detail;
+    assert.ok(detail.previous.ECHO.calls >= before.calls);
+    const after = (await health(api)).bcm.ECHO;
+    assert.ok(after === undefined || after.calls === 0, 'counters reset');
+  });
+
+  it('CUSTOM_COMMAND adjust_throttling changes the middleware limits live', async () => {
+    const previous = api.context.middleware.config.maxConcurrency;
+    try {
+      const r = await api.context.control({
+        operation: 'CUSTOM_COMMAND',
+        parameters: { command: 'adjust_throttling', arguments: { new_max_concurrency: 7, new_base_delay: 40 } },
+      });
+      assert.equal(r.success, true, JSON.stringify(r.error));
+      await waitUntil(() => api.context.middleware.config.maxConcurrency === 7, 5000, 'the new limit to apply');
+      assert.equal(api.context.middleware.config.baseDelayMs, 40);
+      assert.equal(api.context.middleware.admission.limit, 7);
+    } finally {
+      api.context.middleware.updateConfig({ maxConcurrency: previous, baseDelayMs: 100 });
+    }
+  });
+
+  it('CUSTOM_COMMAND reduce_complexity shows in health, and an unknown command is a clear error', async () => {
+    const r = await api.context.control({ operation: 'CUSTOM_COMMAND', parameters: { command: 'reduce_complexity', arguments: { factor: 0.5 } } });
+    assert.equal(r.success, true, JSON.stringify(r.error));
+    assert.equal((await health(api)).inference.complexityFactor, 0.5);
+    await api.context.control({ operation: 'CUSTOM_COMMAND', parameters: { command: 'reduce_complexity', arguments: { factor: 1 } } });
+    const bad = await api.context.control({ operation: 'CUSTOM_COMMAND', parameters: { command: 'no_such_thing' } });
+    assert.equal(bad.success, false);
+    assert.match(bad.error?.message ?? '', /no_such_thing/);
+  });
+
+  it('cancelling a running command reaches Python and ends it in CANCEL', async () => {
+    const abort = new AbortController();
+    const pending = api.run({ commandType: 'SLEEP', parameters: { seconds: 30 } }, { signal: abort.signal });
+    await waitUntil(async () => ((await health(api)).workers.busy >= 1 ? true : undefined), 10_000, 'SLEEP to run in the service');
+    abort.abort();
+    const result = await pending;
+    assert.equal(result.success, false);
+    assert.equal(result.error?.code, 'cancelled');
+    await waitUntil(async () => ((await health(api)).workers.busy === 0 ? true : undefined), 10_000, 'the worker to be free again');
+  });
+
+  it('a service killed mid-command: that command ends in ERROR, the service comes back, the next command succeeds', async () => {
+    const pid = await healthyService(api);
+    const pending = api.run({ commandType: 'SLEEP', parameters: { seconds: 30 } });
+    await waitUntil(async () => ((await health(api)).workers.busy >= 1 ? true : undefined), 10_000, 'SLEEP to run');
+    process.kill(pid, 'SIGKILL');
+    const result = await pending;
+    assert.equal(result.success, false);
+    assert.equal(result.error?.code, 'service_crashed');
+    assert.match(result.error?.message ?? '', /SIGKILL/);
+    const newPid = await waitUntil(() => {
+      const s = api.context.supervisor.state;
+      return s.status === 'healthy' && s.pid && s.pid !== pid ? s.pid : undefined;
+    }, 30_000, 'a new service process');
+    assert.notEqual(newPid, pid);
+    const next = await api.run({ commandType: 'ECHO', parameters: { after: 'crash' } });
+    assert.equal(next.success, true, JSON.stringify(next.error));
+  });
+
+  it('a hung service (SIGSTOP) is detected by the health ping and restarted', async function () {
+    if (process.platform === 'win32') this.skip(); // no SIGSTOP there
+    await withSettings({ 'python.healthIntervalMs': 1000, 'python.healthTimeoutMs': 1500 }, async () => {
+      const pid = await healthyService(api);
+      process.kill(pid, 'SIGSTOP');
+      const newPid = await waitUntil(() => {
+        const s = api.context.supervisor.state;
+        return s.status === 'healthy' && s.pid && s.pid !== pid ? s.pid : undefined;
+      }, 30_000, 'the hung service to be replaced');
+      assert.notEqual(newPid, pid);
+      assert.throws(() => process.kill(pid, 0), 'the hung process was ended');
+      const next = await api.run({ commandType: 'ECHO', parameters: {} });
+      assert.equal(next.success, true, JSON.stringify(next.error));
+    });
+  });
+
+  it('stops after too many crashes in the window, tells the user once, and "Restart Python Service" recovers', async () => {
+    await withSettings({ 'python.maxRestarts': 1 }, async () => {
+      await vscode.commands.executeCommand('aios.restartPythonService'); // forget earlier crashes
+      for (let i = 0; i < 2; i++) {
+        const pid = await healthyService(api);
+        process.kill(pid, 'SIGKILL');
+        await waitUntil(() => (api.context.supervisor.state.pid !== pid ? true : undefined), 10_000, 'the crash to be seen');
+      }
+      const state = await waitUntil(() => (api.context.supervisor.state.status === 'crashed' ? api.context.supervisor.state : undefined), 20_000, 'the crash-loop stop');
+      assert.match(state.detail ?? '', /2 times/);
+      const refused = await api.run({ commandType: 'ECHO', parameters: {} });
+      assert.equal(refused.success, false);
+      assert.equal(refused.error?.code, 'service_unavailable');
+      assert.match(refused.error?.message ?? '', /Restart Python Service/);
+      if (hasUi) {
+        assert.match(await statusBarText('aios.status', /down/i), /down/i);
+        await screenshot('service-crash-loop');
+      }
+      await vscode.commands.executeCommand('aios.restartPythonService');
+      await healthyService(api);
+      const ok = await api.run({ commandType: 'ECHO', parameters: {} });
+      assert.equal(ok.success, true, JSON.stringify(ok.error));
+    });
+  });
+});
