@@ -2,40 +2,13 @@
 // Renders are coalesced to at most one per RENDER_INTERVAL_MS, so a burst of commands costs the UI nothing.
 import * as vscode from 'vscode';
 import type { AdmissionState, SystemSample } from '../core';
+import { indicatorModel, type IndicatorModel } from './indicatorModel';
 import type { AiosContext } from '../context';
 import type { ServiceState } from '../python/supervisor';
 
 const RENDER_INTERVAL_MS = 250;
 /** CPU and memory change without events; re-read them this often. */
 const IDLE_REFRESH_MS = 2000;
-
-export type IndicatorState = 'normal' | 'throttling' | 'paused' | 'unhealthy' | 'starting' | 'down';
-
-export interface IndicatorModel {
-  state: IndicatorState;
-  text: string;
-  background?: string;
-}
-
-/** Pure: what the indicator shows for these figures (kept apart from VS Code for clarity and testing). */
-export function indicatorModel(admission: AdmissionState, service: ServiceState, system: SystemSample): IndicatorModel {
-  const queued = admission.queued.HIGH + admission.queued.NORMAL + admission.queued.LOW;
-  const load = `${admission.active}/${admission.limit}`;
-  const queue = queued > 0 ? ` · ${queued} queued` : '';
-  const cpu = system.sampledAt > 0 ? ` · CPU ${Math.round(system.cpuPercent)}%` : '';
-  if (service.status === 'stopped' || service.status === 'crashed') {
-    return { state: 'down', text: `$(error) AIOS service down`, background: 'statusBarItem.errorBackground' };
-  }
-  if (admission.paused) return { state: 'paused', text: `$(debug-pause) AIOS paused${queue}`, background: 'statusBarItem.warningBackground' };
-  if (service.status === 'unhealthy') {
-    return { state: 'unhealthy', text: `$(warning) AIOS ${load}${queue} · unhealthy`, background: 'statusBarItem.warningBackground' };
-  }
-  if (queued > 0 || admission.delayed > 0) {
-    return { state: 'throttling', text: `$(watch) AIOS ${load}${queue}${cpu}`, background: 'statusBarItem.warningBackground' };
-  }
-  if (service.status === 'starting') return { state: 'starting', text: `$(sync~spin) AIOS ${load} · starting` };
-  return { state: 'normal', text: `$(pulse) AIOS ${load}${cpu}` };
-}
 
 export class ThrottleIndicator implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
