@@ -46,3 +46,8 @@ export function formatAxis(n: number): string {
   if (a >= 1e3) return `${oneDecimal.format(n / 1e3)}k`;
   return oneDecimal.format(n);
 }
+
+/** Local wall-clock time on a 24-hour clock ("14:05:30"), the same in axes, legends, table and footer. */
+export function formatClock(epochMs: number, seconds = true): string {
+  return new Date(epochMs).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', ...(seconds ? { second: '2-digit' } : {}) });
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { formatAxis, formatCount, formatDuration, formatMs, formatRate, formatRatio } from '../../../src/webview/format';
+import { formatAxis, formatClock, formatCount, formatDuration, formatMs, formatRate, formatRatio } from '../../../src/webview/format';
 
 test('numbers read the same in counters and charts', () => {
   assert.equal(formatCount(1234567), '1,234,567');
@@ -18,4 +18,10 @@ test('numbers read the same in counters and charts', () => {
   assert.equal(formatAxis(950), '950');
   assert.equal(formatAxis(1200), '1.2k');
   assert.equal(formatAxis(3_400_000), '3.4M');
+});
+
+test('clock times are 24-hour, with seconds on request', () => {
+  const t = new Date(2024, 0, 2, 14, 5, 30).getTime();
+  assert.equal(formatClock(t), '14:05:30');
+  assert.equal(formatClock(t, false), '14:05');
 });
