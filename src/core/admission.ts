@@ -81,6 +81,15 @@ export function backoffDelay(
   return Math.min(l.baseDelayMs * Math.max(active - l.maxConcurrency + 1, 1) * (cpuPercent > l.cpuThreshold ? 2 : 1), l.maxDelayMs);
 }
 
+/**
+ * One shared promise executor instead of a closure per queued command (~100 bytes each at 1e6 queued):
+ * the Promise constructor calls it synchronously, and the values are picked up right after.
+ */
+let captured: (v: unknown) => void = () => undefined;
+function capture(resolve: (v: never) => void): void {
+  captured = resolve as (v: unknown) => void;
+}
+
 const QUEUE_INDEX: Record<Priority, number> = { HIGH: 0, NORMAL: 1, LOW: 2 };
 
 /** Rarely needed waiter state, allocated only for commands with a signal, a delay or a progress listener. */
@@ -106,9 +115,11 @@ class Waiter {
     readonly q: number,
     readonly enqueuedAt: number,
     public ready: boolean,
-    /** admit(): resolves the admission promise. run(): settles the caller's promise with fn's result. */
-    readonly resolve: (v: never) => void,
-    readonly reject: ((e: unknown) => void) | undefined,
+    /**
+     * admit(): resolves the admission promise with an outcome. run(): resolves the caller's promise with a
+     * promise of fn's result, or a rejected one when refused; one resolver instead of two saves ~90 bytes.
+     */
+    readonly resolve: (v: unknown) => void,
     readonly fn: (() => unknown) | undefined,
     public extra: WaiterExtra | undefined,
   ) {}
@@ -219,7 +230,9 @@ export class AdmissionController {
     }
     const refusal = this.refusal(opts?.signal);
     if (refusal) return refusal;
-    return new Promise<AdmitLater>((resolve) => this.enqueue(priority, opts, resolve as (v: never) => void, undefined, undefined));
+    const promise = new Promise<AdmitLater>(capture);
+    this.enqueue(priority, opts, captured, undefined);
+    return promise;
   }
 
   /** Runs `fn` under admission (a p-queue-like convenience); rejects with AdmissionError when refused. */
@@ -230,7 +243,9 @@ export class AdmissionController {
     }
     const refusal = this.refusal(opts?.signal);
     if (refusal) return Promise.reject(new AdmissionError(refusal));
-    return new Promise<T>((resolve, reject) => this.enqueue(priority, opts, resolve as (v: never) => void, reject, fn));
+    const promise = new Promise<T>(capture);
+    this.enqueue(priority, opts, captured, fn);
+    return promise;
   }
 
   /** Frees the slot taken by an admitted command. */
@@ -274,8 +289,7 @@ export class AdmissionController {
   private enqueue(
     priority: Priority,
     opts: AdmitOptions | undefined,
-    resolve: (v: never) => void,
-    reject: ((e: unknown) => void) | undefined,
+    resolve: (v: unknown) => void,
     fn: (() => unknown) | undefined,
   ): void {
     const l = this.limits;
@@ -285,7 +299,7 @@ export class AdmissionController {
     // The clock is read only when something will use it: aging, a delay or a progress bar.
     const now = l.agingMs > 0 || delayMs > 0 || opts?.onProgress ? this.clock.now() : 0;
     const ahead = this.queues[q].length;
-    const w = new Waiter(q, Math.floor(now), delayMs === 0, resolve, reject, fn, undefined);
+    const w = new Waiter(q, Math.floor(now), delayMs === 0, resolve, fn, undefined);
     this.queues[q].push(w);
     this.waiting++;
     if (opts && (opts.signal || opts.onProgress || delayMs > 0)) {
@@ -357,12 +371,7 @@ export class AdmissionController {
       if (!w) return;
       this.unlink(w);
       this.inFlight++;
-      if (w.fn) {
-        const fn = w.fn;
-        this.runAdmitted(fn).then(w.resolve as (v: unknown) => void, w.reject);
-      } else {
-        w.resolve('admitted' as never);
-      }
+      w.resolve(w.fn ? this.runAdmitted(w.fn) : 'admitted');
     }
   }
 
@@ -420,8 +429,7 @@ export class AdmissionController {
 
   private settleRefused(w: Waiter, outcome: 'cancelled' | 'closed'): void {
     this.unlink(w);
-    if (w.reject) w.reject(new AdmissionError(outcome));
-    else w.resolve(outcome as never);
+    w.resolve(w.fn ? Promise.reject(new AdmissionError(outcome)) : outcome);
     // A cancelled head that was backing off may have been holding back ready commands.
     if (!this.closed) this.dispatch();
   }

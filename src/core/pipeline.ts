@@ -164,7 +164,7 @@ class Pipeline implements Middleware {
       service: this.service,
       realtime: () => ({ system: this.sampler.latest(), admission: this.admissionCtl.state(), service: this.service() }),
       storage: () => this.storageReport(),
-      sink: writer ? (line) => writer.append(line) : undefined,
+      sink: writer,
     });
     if (this.storageDir) {
       const snapshot = loadLatestSnapshot(this.storageDir, (e) => this.log('warn', e.message));
@@ -216,6 +216,8 @@ class Pipeline implements Middleware {
 
   async execute(input: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult> {
     const t0 = this.clock.now();
+    // Backpressure instead of lost events: when the disk is behind by megabytes, new commands wait for it.
+    if (this.writer?.backlogged) await this.writer.flush();
     const commandId = `${this.idPrefix}-${(++this.idCounter).toString(36)}`;
     if (this.closed) {
       return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'closed', message: 'The AIOS middleware is shut down; the command was not run' });

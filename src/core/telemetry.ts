@@ -59,8 +59,14 @@ export interface TelemetryOptions {
   service: () => ServiceContext;
   realtime: () => RealtimeState;
   storage: () => StorageReport;
-  /** Receives each event as one JSON line (no newline). */
-  sink?: (line: string) => void;
+  /** Receives each event as one JSON line. */
+  sink?: LineSink;
+}
+
+/** Where persisted events go (a JsonlWriter): a line as a string, or as head + shared bytes + tail. */
+export interface LineSink {
+  append(line: string): void;
+  appendPieces(head: string, middle: Uint8Array | undefined, tail: string | undefined): void;
 }
 
 /** The public face of telemetry on a Middleware. */
@@ -81,16 +87,34 @@ export interface TelemetryApi {
 
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 
-/** Serialises a context object once per identity. */
-class JsonCache {
-  private obj: object | undefined;
+/**
+ * The `,"user":…,"system":…,"service":…` part of an event line, serialised and UTF-8 encoded once per
+ * identity of the three context objects (they change about once a second, events come far more often).
+ */
+class ContextCache {
+  private user: object | undefined;
+  private system: object | undefined;
+  private service: object | undefined;
   private json = '';
-  get(obj: object): string {
-    if (obj !== this.obj) {
-      this.obj = obj;
-      this.json = JSON.stringify(obj);
-    }
+  private bytes: Uint8Array = new Uint8Array(0);
+
+  private refresh(user: object, system: object, service: object): void {
+    if (user === this.user && system === this.system && service === this.service) return;
+    this.user = user;
+    this.system = system;
+    this.service = service;
+    this.json = `,"user":${JSON.stringify(user)},"system":${JSON.stringify(system)},"service":${JSON.stringify(service)}`;
+    this.bytes = new TextEncoder().encode(this.json);
+  }
+
+  text(e: TelemetryEvent): string {
+    this.refresh(e.user, e.system, e.service);
     return this.json;
+  }
+
+  encoded(e: TelemetryEvent): Uint8Array {
+    this.refresh(e.user, e.system, e.service);
+    return this.bytes;
   }
 }
 
@@ -104,9 +128,7 @@ export class Telemetry implements TelemetryApi {
   private statsTimer: unknown;
   private lastEpoch = -1;
   private lastIso = '';
-  private readonly userJson = new JsonCache();
-  private readonly systemJson = new JsonCache();
-  private readonly serviceJson = new JsonCache();
+  private readonly context = new ContextCache();
   /** Events since the last stats snapshot was taken. */
   dirty = false;
 
@@ -169,7 +191,7 @@ export class Telemetry implements TelemetryApi {
     }
     this.dirty = true;
     if (this.ring.length > 0) this.pushRecent(event);
-    if (this.opts.sink) this.opts.sink(this.toLine(event));
+    if (this.opts.sink) this.opts.sink.appendPieces(this.lineHead(event), this.context.encoded(event), this.lineTail(event));
     if (this.events.size > 0) this.events.fire(event);
     if (this.statsListeners.size > 0 && this.statsTimer === undefined) {
       this.statsTimer = this.opts.clock.setTimeout(() => {
@@ -180,15 +202,20 @@ export class Telemetry implements TelemetryApi {
     return event;
   }
 
-  /** The event as one JSON line, equal to JSON.stringify(event) but reusing the context objects' JSON. */
+  /** The event as one JSON line, equal to JSON.stringify(event) but reusing the contexts' JSON. */
   toLine(e: TelemetryEvent): string {
-    let s = `{"timestamp":"${e.timestamp}","eventType":"${e.eventType}","commandId":${JSON.stringify(e.commandId)},"commandType":${JSON.stringify(
+    return this.lineHead(e) + this.context.text(e) + this.lineTail(e);
+  }
+
+  private lineHead(e: TelemetryEvent): string {
+    const head = `{"timestamp":"${e.timestamp}","eventType":"${e.eventType}","commandId":${JSON.stringify(e.commandId)},"commandType":${JSON.stringify(
       e.commandType,
     )},"priority":"${e.priority}"`;
-    if (e.durationMs !== undefined) s += `,"durationMs":${e.durationMs}`;
-    s += `,"user":${this.userJson.get(e.user)},"system":${this.systemJson.get(e.system)},"service":${this.serviceJson.get(e.service)}`;
-    if (e.metadata !== undefined) s += `,"metadata":${JSON.stringify(e.metadata)}`;
-    return s + '}';
+    return e.durationMs === undefined ? head : `${head},"durationMs":${e.durationMs}`;
+  }
+
+  private lineTail(e: TelemetryEvent): string {
+    return e.metadata === undefined ? '}' : `,"metadata":${JSON.stringify(e.metadata)}}`;
   }
 
   private pushRecent(e: TelemetryEvent): void {

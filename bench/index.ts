@@ -1,0 +1,26 @@
+// Bench entry: `node --expose-gc out/bench/index.js [--quick]`. Prints one JSON object per line on stdout
+// (see bench/types.ts); progress goes to stderr. Register more benches in `benches`.
+import { admissionBench } from './admission.bench';
+import { pipelineBench } from './pipeline.bench';
+import { samplerBench } from './sampler.bench';
+import { telemetryBench } from './telemetry.bench';
+import { log, type Bench, type BenchResult } from './types';
+
+export const benches: Bench[] = [admissionBench, pipelineBench, telemetryBench, samplerBench];
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+  if (!(globalThis as { gc?: unknown }).gc) log('run with --expose-gc for meaningful heap figures');
+  for (const bench of benches) {
+    if (only && !only.split(',').includes(bench.name)) continue;
+    log(`${bench.name}...`);
+    const results = await bench.run({ quick });
+    for await (const r of results as AsyncIterable<BenchResult>) process.stdout.write(`${JSON.stringify(r)}\n`);
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+  process.exitCode = 1;
+});

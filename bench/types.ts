@@ -1,0 +1,53 @@
+// The bench harness contract: a bench yields results; bench/index.ts prints one JSON object per line.
+
+export interface BenchResult {
+  bench: string;
+  value: number;
+  unit: 'ns' | 'us' | 'ms' | 'ops/s' | 'MB' | '%';
+  /** A peer or floor measured in the same run, and how many times better ours is (> 1 = ahead). */
+  peer?: string;
+  peerValue?: number;
+  ratio?: number;
+}
+
+export interface BenchOptions {
+  quick: boolean;
+}
+
+export interface Bench {
+  name: string;
+  run(opts: BenchOptions): AsyncIterable<BenchResult> | Promise<BenchResult[]>;
+}
+
+/** Logs go to stderr: stdout carries results only. */
+export function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+export function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+export function heapMB(): number {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed / 1048576;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export const round = (n: number, digits = 3): number => Number(n.toPrecision(digits));
+
+/** For throughput-like figures (higher is better). */
+export function higherIsBetter(bench: string, value: number, unit: BenchResult['unit'], peer: string, peerValue: number): BenchResult {
+  return { bench, value: round(value), unit, peer, peerValue: round(peerValue), ratio: round(value / peerValue) };
+}
+
+/** For cost-like figures (lower is better). */
+export function lowerIsBetter(bench: string, value: number, unit: BenchResult['unit'], peer: string, peerValue: number): BenchResult {
+  return { bench, value: round(value), unit, peer, peerValue: round(peerValue), ratio: round(peerValue / value) };
+}
