@@ -133,9 +133,13 @@ export class CommandStats {
   private entry(commandType: string): Counters {
     let c = this.types.get(commandType);
     if (c === undefined) {
-      if (this.types.size >= MAX_COMMAND_TYPES) return this.entry(OTHER_TYPE);
-      c = new Counters();
-      this.types.set(commandType, c);
+      // The last place is kept for the shared '(other)' entry.
+      const key = this.types.size >= MAX_COMMAND_TYPES - 1 && commandType !== OTHER_TYPE ? OTHER_TYPE : commandType;
+      c = this.types.get(key);
+      if (c === undefined) {
+        c = new Counters();
+        this.types.set(key, c);
+      }
     }
     return c;
   }

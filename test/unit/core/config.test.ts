@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DEFAULT_CONFIG, validateConfig } from '../../../src/core/config';
+
+describe('validateConfig', () => {
+  it('returns the defaults for nothing', () => {
+    const { config, errors } = validateConfig(undefined);
+    assert.deepEqual(config, DEFAULT_CONFIG);
+    assert.deepEqual(errors, []);
+  });
+
+  it('documented defaults', () => {
+    assert.equal(DEFAULT_CONFIG.maxConcurrency, 4);
+    assert.equal(DEFAULT_CONFIG.baseDelayMs, 100);
+    assert.equal(DEFAULT_CONFIG.maxDelayMs, 5000);
+    assert.equal(DEFAULT_CONFIG.cpuThreshold, 85);
+    assert.equal(DEFAULT_CONFIG.maxQueueSize, 1000);
+    assert.equal(DEFAULT_CONFIG.agingMs, 10000);
+    assert.deepEqual(DEFAULT_CONFIG.security.denyPatterns, ['*DELETE*', '*DROP*']);
+  });
+
+  it('keeps the previous value of an invalid field and says why', () => {
+    const { config, errors } = validateConfig({ maxConcurrency: 0, baseDelayMs: 250 });
+    assert.equal(config.maxConcurrency, 4);
+    assert.equal(config.baseDelayMs, 250);
+    assert.deepEqual(errors, ['maxConcurrency must be an integer from 1 to 256 (got 0); keeping 4']);
+  });
+
+  it('validates over a given base, nested sections too', () => {
+    const base = validateConfig({ maxConcurrency: 8 }).config;
+    const { config, errors } = validateConfig({ telemetry: { flushIntervalMs: 'soon', maxRecentEvents: 50 }, sampler: { intervalMs: 2000 } }, base);
+    assert.equal(config.maxConcurrency, 8);
+    assert.equal(config.telemetry.maxRecentEvents, 50);
+    assert.equal(config.telemetry.flushIntervalMs, 1000);
+    assert.equal(config.sampler.intervalMs, 2000);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /^telemetry\.flushIntervalMs must be an integer from 50 to 60000 \(got "soon"\); keeping 1000$/);
+  });
+
+  it('rejects a pattern list with a bad entry as a whole (a partial deny list would be unsafe)', () => {
+    const { config, errors } = validateConfig({ security: { denyPatterns: ['*RM*', ''] } });
+    assert.deepEqual(config.security.denyPatterns, ['*DELETE*', '*DROP*']);
+    assert.match(errors[0], /security\.denyPatterns entries must be non-empty strings/);
+  });
+
+  it('reports unknown settings and wrong types without throwing', () => {
+    assert.match(validateConfig({ maxConcurency: 3 }).errors[0], /unknown setting maxConcurency ignored/);
+    assert.match(validateConfig({ countExternalPythonProcesses: 'yes' }).errors[0], /must be true or false/);
+    assert.match(validateConfig(42).errors[0], /settings must be an object/);
+    assert.match(validateConfig({ security: [] }).errors[0], /security must be an object/);
+  });
+
+  it('never shares arrays with its base', () => {
+    const { config } = validateConfig({});
+    config.security.denyPatterns.push('X');
+    assert.deepEqual(DEFAULT_CONFIG.security.denyPatterns, ['*DELETE*', '*DROP*']);
+  });
+});
