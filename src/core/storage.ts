@@ -275,9 +275,10 @@ export class JsonlWriter {
   }
 
   /**
-   * Deletes the oldest event files until the folder is within maxTotalBytes. Never this writer's current
-   * file, and never another session's newest file unless it has been idle for a day: that window may still
-   * be writing it. So the bound is maxTotalBytes plus the live files of other open windows.
+   * Deletes the oldest event files until the folder, with room for the file just opened to fill up, is
+   * within maxTotalBytes. Never this writer's current file, and never another session's newest file unless
+   * it has been idle for a day: that window may still be writing it. So the bound is maxTotalBytes plus the
+   * live files of other open windows.
    */
   private async prune(): Promise<void> {
     const { dir, sessionId } = this.opts;
@@ -289,8 +290,9 @@ export class JsonlWriter {
       const st = await fsp.stat(join(dir, name)).catch(() => undefined);
       if (st) files.push({ name, session: m[1], seq: Number(m[2]), size: st.size, mtime: st.mtimeMs });
     }
+    const budget = Math.max(0, this.maxTotalBytes - this.maxFileBytes);
     let total = files.reduce((n, f) => n + f.size, 0);
-    if (total <= this.maxTotalBytes) return;
+    if (total <= budget) return;
     const newest = new Map<string, number>();
     for (const f of files) newest.set(f.session, Math.max(newest.get(f.session) ?? -1, f.seq));
     const now = Date.now();
@@ -298,7 +300,7 @@ export class JsonlWriter {
       .filter((f) => f.name !== current && (f.session === sessionId || f.seq !== newest.get(f.session) || now - f.mtime > ORPHAN_AGE_MS))
       .sort((a, b) => a.mtime - b.mtime || a.seq - b.seq);
     for (const f of candidates) {
-      if (total <= this.maxTotalBytes) break;
+      if (total <= budget) break;
       try {
         await fsp.unlink(join(dir, f.name));
         total -= f.size;

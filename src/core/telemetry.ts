@@ -137,7 +137,7 @@ export class Telemetry implements TelemetryApi {
   }
 
   setMaxRecentEvents(n: number): void {
-    const kept = this.recentEvents().slice(-n);
+    const kept = n > 0 ? this.recentEvents().slice(-n) : [];
     this.ring = new Array(n);
     this.ringSize = 0;
     this.ringNext = 0;
