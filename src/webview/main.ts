@@ -137,7 +137,7 @@ const CHART_HEIGHT = 150;
 const COMMAND_LABELS: Record<PanelCommand, string> = {
   'aios.pauseAdmission': 'Pause admission',
   'aios.resumeAdmission': 'Resume admission',
-  'aios.restartService': 'Restart service',
+  'aios.restartPythonService': 'Restart service',
   'aios.showTelemetry': 'Show telemetry',
   'aios.showOutput': 'Show output',
 };

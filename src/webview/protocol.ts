@@ -55,7 +55,7 @@ export interface MetricsSnapshot {
 export const PANEL_COMMANDS = [
   'aios.pauseAdmission',
   'aios.resumeAdmission',
-  'aios.restartService',
+  'aios.restartPythonService',
   'aios.showTelemetry',
   'aios.showOutput',
 ] as const;

@@ -1,7 +1,7 @@
 // Runs the in-host integration suite (the extensionTestsPath contract, as @vscode/test-electron does) inside
 // code-server, with headless Chromium as the user's browser and the UI bridge for screen checks.
 // Prints the suite's output and resolves to {passed, failed, pending}; never leaves a process behind.
-import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { format } from 'node:util';
 import { provision, repoRoot } from './provision.mjs';
@@ -27,6 +27,8 @@ export async function runIntegration({ grep, verbose } = {}) {
   const sandbox = makeSandbox();
   const workspace = workspaceCopy(sandbox);
   const resultsDir = join(repoRoot, 'test-results');
+  // Each run's pictures only: a stale failed-*.png would mislead.
+  rmSync(resultsDir, { recursive: true, force: true });
   const server = await startCodeServer({ host, sandbox, folder: workspace, smokeTestDriver: true, verbose });
   let browser;
   let bridge;

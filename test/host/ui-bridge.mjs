@@ -52,6 +52,12 @@ export function createUiBridge({ page, resultsDir, log }) {
       for (const key of [].concat(keys)) await page.keyboard.press(key);
       return true;
     },
+    /** Clicks the first visible element matching `selector` whose text contains `text` (when given). */
+    async click({ selector, text, timeoutMs = 10_000 }) {
+      const locator = page.locator(selector, text ? { hasText: text } : {}).filter({ visible: true }).first();
+      await locator.click({ timeout: timeoutMs });
+      return true;
+    },
     async type({ text }) {
       await page.keyboard.type(text, { delay: 5 });
       return true;

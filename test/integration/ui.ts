@@ -1,6 +1,7 @@
 // A typed client of the UI bridge (test/host/ui-bridge.mjs): lets in-host tests look at the screen
 // through the real browser. Without a bridge (e.g. under @vscode/test-electron) screen checks skip.
 import type { Context } from 'mocha';
+import * as vscode from 'vscode';
 
 const bridgeUrl = process.env.AIOS_UI_BRIDGE;
 
@@ -31,6 +32,22 @@ export const waitFor = <T>(fnBody: string, arg?: unknown, timeoutMs = 20_000) =>
 
 export const press = (...keys: string[]) => call<boolean>('press', { keys });
 export const type = (text: string) => call<boolean>('type', { text });
+/** Clicks the first visible element matching `selector` (and containing `text`). */
+export const click = (selector: string, text?: string, timeoutMs?: number) => call<boolean>('click', { selector, text, timeoutMs });
+
+/** Where notifications are read: VS Code shows no toasts while an extension test suite runs, so the center. */
+export const NOTIFICATION_ITEM = '.notifications-center .notification-list-item';
+
+/** Texts of the notifications, read from the (opened) notification center as a user would. */
+export async function notificationTexts(): Promise<string[]> {
+  await vscode.commands.executeCommand('notifications.showList');
+  return evaluate<string[]>(`return [...document.querySelectorAll(arg)].map((e) => e.textContent.replace(/\u00a0/g, ' '));`, NOTIFICATION_ITEM);
+}
+
+/** Labels of the visible rows of the tree view titled `viewTitle` (aria-labels, as a screen reader hears them). */
+export const treeRows = (viewTitle: string) =>
+  evaluate<string[]>(`const panes = [...document.querySelectorAll('.pane')].filter((p) => p.querySelector('.pane-header')?.textContent.includes(arg));
+    return panes.flatMap((p) => [...p.querySelectorAll('.monaco-list-row')].map((r) => r.getAttribute('aria-label') || r.textContent));`, viewTitle);
 export const runFromPalette = (title: string) => call<boolean>('runFromPalette', { title });
 
 /** Evaluates `fnBody` inside the webview whose text contains `titleHint`. */

@@ -1,0 +1,174 @@
+// The user interface as a user meets it, in the real host through the browser: the palette, the
+// telemetry tree, the status bar under load, settings applied live, cancelling a throttled command.
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import type { AiosApi } from '../../src/extension';
+import { readPythonSettings } from '../../src/settings';
+import { NOTIFICATION_ITEM, click, hasUi, notificationTexts, press, requireUi, runFromPalette, screenshot, statusBarText, treeRows, type, waitFor } from './ui';
+import { aios, waitUntil, withSettings } from './util';
+
+/** Waits for the quick input to show `title` (a step of a multi-step command), then answers it. */
+async function answerQuickInput(title: RegExp, answer: string): Promise<void> {
+  await waitFor(
+    `const w = document.querySelector('.quick-input-widget');
+     return w && w.offsetParent !== null && new RegExp(arg).test(w.textContent) ? true : null;`,
+    title.source,
+  );
+  // Select what is there, type the answer, accept.
+  await press('ControlOrMeta+A');
+  await type(answer);
+  await press('Enter');
+}
+
+async function setTheme(name: string): Promise<void> {
+  await vscode.workspace.getConfiguration('workbench').update('colorTheme', name, vscode.ConfigurationTarget.Global);
+  await new Promise((r) => setTimeout(r, 800)); // let the workbench repaint
+}
+
+describe('the user interface', function () {
+  this.timeout(120_000);
+  let api: AiosApi;
+
+  before(async () => {
+    api = await aios();
+    await waitUntil(() => api.context.supervisor.state.status === 'healthy', 30_000, 'the service');
+  });
+
+  afterEach(async () => {
+    api.context.middleware.resume();
+  });
+
+  it('"AIOS: Run Command…" from the palette runs ECHO and its events appear in the telemetry tree', async function () {
+    requireUi(this);
+    const before = api.telemetry('SUMMARY').overall.totalCommands;
+    await runFromPalette('AIOS: Run Command');
+    await answerQuickInput(/command type/, 'ECHO');
+    await answerQuickInput(/priority/, 'HIGH');
+    await answerQuickInput(/parameters/, '{"from": "the palette"}');
+    await waitUntil(() => api.telemetry('SUMMARY').overall.totalCommands > before, 20_000, 'the command to finish');
+    const event = api.telemetry('DETAILED').recentEvents.filter((e) => e.commandType === 'ECHO').pop();
+    assert.equal(event?.eventType, 'COMPLETE');
+    assert.equal(event?.priority, 'HIGH');
+
+    await vscode.commands.executeCommand('workbench.view.extension.aios');
+    await click('.pane .monaco-list-row', 'Recent Events');
+    const rows = await waitUntil(async () => {
+      const r = await treeRows('Telemetry');
+      return r.some((l) => /COMPLETE ECHO/.test(l)) ? r : undefined;
+    }, 20_000, 'the COMPLETE ECHO event in the tree');
+    assert.ok(rows.some((l) => /^Overview/.test(l)), 'Overview section');
+    assert.ok(rows.some((l) => /^ECHO/.test(l)), 'ECHO under Command Types');
+    await screenshot('ui-tree-after-palette-run');
+    const notes = await waitUntil(async () => {
+      const t = await notificationTexts();
+      return t.some((x) => /ECHO done in \d+ ms/.test(x)) ? t : undefined;
+    }, 10_000, 'the result notification');
+    assert.ok(notes.some((x) => x.includes('"from":"the palette"')), notes.join('\n'));
+    await vscode.commands.executeCommand('notifications.clearAll');
+  });
+
+  it('a burst over the limit throttles: the status bar warns, THROTTLE events are recorded, all finish', async () => {
+    await withSettings({ maxConcurrency: 1, baseDelayMs: 200 }, async () => {
+      await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'the limit to apply');
+      const throttledBefore = api.telemetry('SUMMARY').overall.throttledCommands;
+      const burst = Array.from({ length: 6 }, (_, i) => api.run({ commandType: 'SLEEP', priority: i % 2 ? 'LOW' : 'NORMAL', parameters: { seconds: 0.4 } }));
+      if (hasUi) {
+        const label = await statusBarText('aios.status', /queued/);
+        assert.match(label, /1\/1/);
+        await screenshot('ui-status-bar-throttling');
+      }
+      const results = await Promise.all(burst);
+      assert.ok(results.every((r) => r.success), JSON.stringify(results.filter((r) => !r.success)));
+      assert.ok(results.filter((r) => r.throttled).length >= 4, 'commands over the limit were delayed');
+      assert.ok(api.telemetry('SUMMARY').overall.throttledCommands >= throttledBefore + 4);
+      if (hasUi) await statusBarText('aios.status', /AIOS 0\/1/);
+    });
+  });
+
+  it('settings apply live, and an invalid value is refused with a clear message and the old value kept', async function () {
+    await withSettings({ maxConcurrency: 3 }, async () => {
+      await waitUntil(() => api.context.middleware.admission.limit === 3, 5000, 'limit 3');
+      if (hasUi) await statusBarText('aios.status', /\/3/);
+      await vscode.workspace.getConfiguration('aios').update('maxConcurrency', 0, vscode.ConfigurationTarget.Global);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(api.context.middleware.admission.limit, 3, 'the previous value is kept');
+      if (hasUi) {
+        const toasts = await waitUntil(async () => {
+          const t = await notificationTexts();
+          return t.some((x) => /maxConcurrency/.test(x)) ? t : undefined;
+        }, 10_000, 'the warning about maxConcurrency');
+        assert.ok(toasts.some((x) => /maxConcurrency must be an integer from 1 to 256 \(got 0\)/.test(x)), toasts.join('\n'));
+        await screenshot('ui-invalid-setting');
+        await vscode.commands.executeCommand('notifications.clearAll');
+      }
+    });
+  });
+
+  it('a throttled command run from the palette shows a cancellable progress notification; Cancel ends it in CANCEL', async function () {
+    requireUi(this);
+    await withSettings({ maxConcurrency: 1, baseDelayMs: 4000, maxDelayMs: 8000 }, async () => {
+      await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'limit 1');
+      const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds: 3 } });
+      await waitUntil(() => api.context.middleware.admission.active === 1, 5000, 'the slot to be taken');
+      const cancelsBefore = api.telemetry('SUMMARY').overall.cancelledCommands;
+      await runFromPalette('AIOS: Run Command');
+      await answerQuickInput(/command type/, 'ECHO');
+      await answerQuickInput(/priority/, 'NORMAL');
+      await answerQuickInput(/parameters/, '{}');
+      await waitUntil(async () => ((await notificationTexts()).some((x) => /throttled for/.test(x)) ? true : undefined), 10_000, 'the throttle progress');
+      await screenshot('ui-throttle-progress');
+      await click(`${NOTIFICATION_ITEM} .monaco-button`, 'Cancel');
+      await waitUntil(() => api.telemetry('SUMMARY').overall.cancelledCommands === cancelsBefore + 1, 10_000, 'the CANCEL');
+      const cancel = api.telemetry('DETAILED').recentEvents.filter((e) => e.eventType === 'CANCEL').pop();
+      assert.equal(cancel?.commandType, 'ECHO');
+      assert.equal((await blocker).success, true);
+    });
+  });
+
+  it('"AIOS: Show Telemetry" opens the report as a read-only JSON document', async () => {
+    const doc = (await vscode.commands.executeCommand('aios.showTelemetry', 'REALTIME')) as vscode.TextDocument;
+    assert.equal(doc.uri.scheme, 'aios-telemetry');
+    assert.equal(doc.languageId, 'json');
+    const report = JSON.parse(doc.getText());
+    assert.equal(report.level, 'REALTIME');
+    assert.ok(report.overall.totalCommands > 0);
+    assert.ok(report.admission && report.system && report.service);
+    assert.equal(report.service.status, 'healthy');
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
+
+  it('pausing admission holds new commands until resumed', async () => {
+    await vscode.commands.executeCommand('aios.pauseAdmission');
+    const pending = api.run({ commandType: 'ECHO', parameters: { paused: true } });
+    await waitUntil(() => api.context.middleware.admission.queued.NORMAL === 1, 5000, 'the command to wait');
+    if (hasUi) assert.match(await statusBarText('aios.status', /paused/), /paused/);
+    await vscode.commands.executeCommand('aios.resumeAdmission');
+    assert.equal((await pending).success, true);
+  });
+
+  it('an untrusted workspace cannot choose the interpreter', async () => {
+    const cfg = vscode.workspace.getConfiguration('aios.python');
+    await cfg.update('interpreterPath', '/workspace/chosen/python', vscode.ConfigurationTarget.Workspace);
+    try {
+      assert.equal(readPythonSettings(true).interpreterPath, '/workspace/chosen/python');
+      assert.equal(readPythonSettings(false).interpreterPath, undefined);
+    } finally {
+      await cfg.update('interpreterPath', undefined, vscode.ConfigurationTarget.Workspace);
+    }
+  });
+
+  it('looks right in light and dark themes (status bar, tree, panel)', async function () {
+    requireUi(this);
+    const original = vscode.workspace.getConfiguration('workbench').inspect('colorTheme')?.globalValue;
+    try {
+      await vscode.commands.executeCommand('workbench.view.extension.aios');
+      await vscode.commands.executeCommand('aios.showMetricsPanel');
+      for (const [name, file] of [['Default Light Modern', 'light'], ['Default Dark Modern', 'dark'], ['Default High Contrast', 'high-contrast']]) {
+        await setTheme(name);
+        await screenshot(`ui-${file}`);
+      }
+    } finally {
+      await vscode.workspace.getConfiguration('workbench').update('colorTheme', original, vscode.ConfigurationTarget.Global);
+    }
+  });
+});
