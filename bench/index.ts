@@ -2,11 +2,12 @@
 // (see bench/types.ts); progress goes to stderr. Register more benches in `benches`.
 import { admissionBench } from './admission.bench';
 import { pipelineBench } from './pipeline.bench';
+import { pythonBench } from './python.bench';
 import { samplerBench } from './sampler.bench';
 import { telemetryBench } from './telemetry.bench';
 import { log, type Bench, type BenchResult } from './types';
 
-export const benches: Bench[] = [admissionBench, pipelineBench, telemetryBench, samplerBench];
+export const benches: Bench[] = [admissionBench, pipelineBench, telemetryBench, samplerBench, pythonBench];
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
