@@ -100,9 +100,12 @@ function ensureCodeServer() {
   log(`installing code-server ${CODE_SERVER_VERSION} into ${csPrefix} (once; ~2-3 minutes)`);
   // code-server's install script runs whichever `node` is first on PATH and refuses anything but Node 24;
   // its native modules build against Node 24's headers.
+  // Under `npm test` the outer npm (on the project's Node) exports npm_* and NODE variables that make the
+  // nested install's scripts run on that Node instead: start from an environment without them.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(npm_|node$|init_cwd$)/i.test(k)));
   const sep = process.platform === 'win32' ? ';' : ':';
   const env = {
-    ...process.env,
+    ...inherited,
     PATH: `${join(node24Dir, 'bin')}${sep}${process.env.PATH}`,
     npm_config_nodedir: node24Dir,
     npm_config_audit: 'false',
