@@ -57,6 +57,11 @@ class WorkerPool(object):
     def queued_locked(self):
         return sum(len(q) for q in self._queues)
 
+    def idle(self):
+        """True when nothing is queued or running."""
+        with self._cond:
+            return self._busy == 0 and self.queued_locked() == 0
+
     def stats(self):
         with self._cond:
             return {"max": self.max_workers, "busy": self._busy, "queued": self.queued_locked()}

@@ -21,6 +21,7 @@ SERVER_NAME = "aios-service"
 METHODS = ("initialize", "shutdown", "aios/execute", "aios/control", "aios/health", "aios/commands")
 PRIORITIES = ("HIGH", "NORMAL", "LOW")
 SHUTDOWN_GRACE_S = 5.0
+INLINE_CONTROL_OPERATIONS = frozenset(("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "HEALTH_OVERRIDE", "BCM_RESET"))
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -286,19 +287,29 @@ class Server(object):
                            % self._pool.max_queued, errors.QUEUE_FULL, {"commandId": command_id})
 
     def _control_request(self, rid, params):
-        if self._control is None:
-            from .pool import WorkerPool
-            self._control = WorkerPool(1, 1000, name="aios-control")
-
         def run():
             try:
-                self.send_result(rid, self.service.control(params))
+                reply, change = self.service.control_op(params)
+                # Answer first: the caller is waiting on the reply; the announcement can follow.
+                self.send_result(rid, reply)
+                self.send_notification("aios/stateChanged", change)
             except RpcError as e:
                 self.send_error(rid, e.code, e.message, e.data)
             except BaseException as e:
                 self._log_exception("Internal error in aios/control")
                 self.send_error(rid, errors.INTERNAL_ERROR, "Internal error in aios/control: %s: %s"
                                 % (type(e).__name__, e))
+        # The built-in operations that only touch in-memory state take microseconds: run them right here when
+        # no control operation is waiting, which keeps them ordered and saves a thread hand-off per call. User
+        # code (CUSTOM_COMMAND) and file work (RELOAD_CONFIG re-imports handlers) go to the control thread, so
+        # they can never hold up health checks or cancellation.
+        operation = params.get("operation") if isinstance(params, dict) else None
+        if operation in INLINE_CONTROL_OPERATIONS and (self._control is None or self._control.idle()):
+            run()
+            return
+        if self._control is None:
+            from .pool import WorkerPool
+            self._control = WorkerPool(1, 1000, name="aios-control")
         from .pool import QueueFullError
         try:
             self._control.submit(run, "HIGH")

@@ -294,6 +294,13 @@ class Service(object):
 
     def control(self, params):
         """Run one aios/control operation; returns {ok, state, detail?} and sends aios/stateChanged."""
+        reply, change = self.control_op(params)
+        self.notify("aios/stateChanged", change)
+        return reply
+
+    def control_op(self, params):
+        """Run one aios/control operation; returns (reply, the aios/stateChanged params) without sending,
+        so the server can answer first and announce the change after."""
         operation = params.get("operation")
         if not isinstance(operation, str) or operation not in CONTROL_OPERATIONS:
             raise RpcError("Unknown control operation %s; expected one of %s" % (
@@ -311,11 +318,10 @@ class Service(object):
             change["commandId"] = command_id
         if operation == "CUSTOM_COMMAND":
             change["command"] = options.get("command")
-        self.notify("aios/stateChanged", change)
         reply = {"ok": True, "state": state}
         if detail is not None:
             reply["detail"] = detail
-        return reply
+        return reply, change
 
     def _op_update_log_level(self, value, options, command_id):
         try:
@@ -333,12 +339,16 @@ class Service(object):
             config_mod.update_log_level(self.config_file, level, target)
         with self._lock:
             if target:
+                previous = self.logger_levels.get(target)
                 self.logger_levels[target] = level
             else:
+                previous = self.log_level
                 self.log_level = level
         logs.set_level(level, target)
-        logs.get_logger().info("Log level of %s set to %s%s", target or "the service", level,
-                               " (saved to %s)" % self.config_file if persistent else "")
+        # A repeated sync to the same level is not news: say it only at DEBUG.
+        log = logs.get_logger().info if previous != level or persistent else logs.get_logger().debug
+        log("Log level of %s set to %s%s", target or "the service", level,
+            " (saved to %s)" % self.config_file if persistent else "")
         return {"logLevel": level, "target": target, "persisted": persistent}
 
     def _op_flush_cache(self, value, options, command_id):
