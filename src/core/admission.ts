@@ -16,16 +16,11 @@
 // it arrives, and may not start before its backoff delay has passed. A queue's head that is still backing
 // off holds back the commands behind it (FIFO within a priority); other priorities are not held back.
 import type { Clock } from './clock';
+import type { MiddlewareConfig } from './config';
 import type { Priority, ProgressListener } from './types';
 
-export interface AdmissionLimits {
-  maxConcurrency: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-  cpuThreshold: number;
-  maxQueueSize: number;
-  agingMs: number;
-}
+/** The part of the settings admission uses: the same fields, so a setting has one name everywhere. */
+export type AdmissionLimits = Pick<MiddlewareConfig, 'maxConcurrency' | 'baseDelayMs' | 'maxDelayMs' | 'cpuThreshold' | 'maxQueueSize' | 'agingMs'>;
 
 export interface ThrottleInfo {
   delayMs: number;

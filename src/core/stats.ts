@@ -67,7 +67,8 @@ class Counters {
     this.lastExecuted = epochMs;
   }
 
-  report(): TypeStatsReport {
+  /** The outcome counters, shared by the report and the persisted form. */
+  private counters() {
     return {
       count: this.count,
       successCount: this.successCount,
@@ -75,6 +76,12 @@ class Counters {
       cancelledCount: this.cancelledCount,
       blockedCount: this.blockedCount,
       throttledCount: this.throttledCount,
+    };
+  }
+
+  report(): TypeStatsReport {
+    return {
+      ...this.counters(),
       totalDurationMs: round(this.totalDurationMs),
       averageDurationMs: this.timedCount ? round(this.totalDurationMs / this.timedCount) : 0,
       lastExecuted: this.lastExecuted ? new Date(this.lastExecuted).toISOString() : null,
@@ -86,12 +93,7 @@ class Counters {
 
   toJSON(): Record<string, unknown> {
     return {
-      count: this.count,
-      successCount: this.successCount,
-      errorCount: this.errorCount,
-      cancelledCount: this.cancelledCount,
-      blockedCount: this.blockedCount,
-      throttledCount: this.throttledCount,
+      ...this.counters(),
       totalDurationMs: this.totalDurationMs,
       timedCount: this.timedCount,
       lastExecuted: this.lastExecuted,
