@@ -8,6 +8,7 @@ import { pythonExecutor } from './python/executor';
 import { resolveInterpreter, type ResolvedInterpreter } from './python/interpreter';
 import { ControlRequest, type ControlOperation, type ControlResult, type InitializationOptions } from './python/protocol';
 import { PythonSupervisor, servicePythonDir, type ServiceState } from './python/supervisor';
+import { WORKSPACE_DIR, serviceInitializationOptions } from './python/workspaceFiles';
 import { SECTION, readMiddlewareSettings, readPythonSettings } from './settings';
 
 export interface ControlCall {
@@ -17,9 +18,6 @@ export interface ControlCall {
   /** Who asked: 'command-palette', 'panel', an extension id… */
   source?: string;
 }
-
-/** Where a workspace keeps its handlers and service config. */
-export const WORKSPACE_DIR = '.aios';
 
 export class AiosContext implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
@@ -99,10 +97,11 @@ export class AiosContext implements vscode.Disposable {
     );
   }
 
+  /** Never rejects: a failed start is already logged and shown to the user by the supervisor. */
   async restartService(reason?: string): Promise<void> {
     if (reason) this.log.info(`Restarting the Python service: ${reason}`);
     this.interpreter = undefined;
-    await this.supervisor.restart();
+    await this.supervisor.restart().catch(() => undefined);
   }
 
   async dispose(): Promise<void> {
@@ -119,12 +118,8 @@ export class AiosContext implements vscode.Disposable {
   private initializationOptions(): InitializationOptions {
     const folder = this.workspaceFolder();
     const trusted = vscode.workspace.isTrusted;
-    const file = (name: string) => {
-      const path = folder && join(folder, WORKSPACE_DIR, name);
-      return trusted && path && existsSync(path) ? path : null;
-    };
-    if (folder && !trusted) this.log.warn('Untrusted workspace: its .aios/handlers.py and .aios/config.json are not loaded.');
-    return { configFile: file('config.json'), handlersModule: file('handlers.py'), workspaceFolder: folder ?? null };
+    if (folder && !trusted) this.log.warn(`Untrusted workspace: its ${WORKSPACE_DIR}/handlers.py and ${WORKSPACE_DIR}/config.json are not loaded.`);
+    return serviceInitializationOptions(folder, trusted, existsSync);
   }
 
   private async findInterpreter(): Promise<ResolvedInterpreter> {

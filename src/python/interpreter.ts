@@ -24,11 +24,11 @@ export interface ResolvedInterpreter {
 }
 
 export class InterpreterNotFoundError extends Error {
-  constructor(readonly attempts: readonly string[]) {
-    super(
-      `No Python ${MIN_PYTHON.join('.')}+ found to run the AIOS service. Tried: ${attempts.join('; ')}. ` +
-        'Install Python 3, or set "aios.python.interpreterPath" to an interpreter.',
-    );
+  constructor(
+    readonly attempts: readonly string[],
+    advice = 'Install Python 3, or set "aios.python.interpreterPath" to an interpreter.',
+  ) {
+    super(`No Python ${MIN_PYTHON.join('.')}+ found to run the AIOS service. Tried: ${attempts.join('; ')}. ${advice}`);
     this.name = 'InterpreterNotFoundError';
   }
 }
@@ -71,11 +71,20 @@ export interface ResolveOptions {
   probe?: Probe;
 }
 
+/**
+ * An explicit setting is honoured or refused, never silently replaced by another Python: a user who named an
+ * interpreter expects that one (or to be told why not).
+ */
 export async function resolveInterpreter(opts: ResolveOptions = {}): Promise<ResolvedInterpreter> {
   const probe = opts.probe ?? probeInterpreter;
   const attempts: string[] = [];
   const candidates: InterpreterCandidate[] = [];
-  if (opts.setting?.trim()) candidates.push({ command: opts.setting.trim(), args: [], source: 'setting' });
+  if (opts.setting?.trim()) {
+    const chosen: InterpreterCandidate = { command: opts.setting.trim(), args: [], source: 'setting' };
+    const found = await tryCandidate(chosen, probe, attempts);
+    if (found) return found;
+    throw new InterpreterNotFoundError(attempts, 'Fix or clear "aios.python.interpreterPath".');
+  }
   if (opts.pythonExtension) {
     try {
       const fromExtension = await opts.pythonExtension();
@@ -87,22 +96,29 @@ export async function resolveInterpreter(opts: ResolveOptions = {}): Promise<Res
   candidates.push(...pathCandidates(opts.platform));
 
   for (const candidate of candidates) {
-    try {
-      const { executable, version } = await probe(candidate);
-      if (version[0] < MIN_PYTHON[0] || (version[0] === MIN_PYTHON[0] && version[1] < MIN_PYTHON[1])) {
-        attempts.push(`${describe(candidate)}: ${version.join('.')} is too old`);
-        continue;
-      }
-      return {
-        executable,
-        version: [version[0], version[1], version[2]],
-        source: candidate.source,
-        description: `${describe(candidate)}, Python ${version.join('.')} at ${executable}`,
-      };
-    } catch (err) {
-      const e = err as { code?: string; shortMessage?: string; message?: string };
-      attempts.push(`${describe(candidate)}: ${e.code === 'ENOENT' ? 'not found' : (e.shortMessage ?? e.message ?? String(err)).split('\n')[0]}`);
-    }
+    const found = await tryCandidate(candidate, probe, attempts);
+    if (found) return found;
   }
   throw new InterpreterNotFoundError(attempts);
+}
+
+/** Probes one candidate; on failure records why in `attempts`. */
+async function tryCandidate(candidate: InterpreterCandidate, probe: Probe, attempts: string[]): Promise<ResolvedInterpreter | undefined> {
+  try {
+    const { executable, version } = await probe(candidate);
+    if (version[0] < MIN_PYTHON[0] || (version[0] === MIN_PYTHON[0] && version[1] < MIN_PYTHON[1])) {
+      attempts.push(`${describe(candidate)}: ${version.join('.')} is too old`);
+      return undefined;
+    }
+    return {
+      executable,
+      version: [version[0], version[1], version[2]],
+      source: candidate.source,
+      description: `${describe(candidate)}, Python ${version.join('.')} at ${executable}`,
+    };
+  } catch (err) {
+    const e = err as { code?: string; shortMessage?: string; message?: string };
+    attempts.push(`${describe(candidate)}: ${e.code === 'ENOENT' ? 'not found' : (e.shortMessage ?? e.message ?? String(err)).split('\n')[0]}`);
+    return undefined;
+  }
 }

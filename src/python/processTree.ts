@@ -17,6 +17,15 @@ export function killProcessTree(pid: number, platform: NodeJS.Platform = process
   }
 }
 
+/** POSIX: ends whatever is left in the group `pgid` leads (nothing happens when the group is gone). */
+export function killProcessGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // No such group: nothing left.
+  }
+}
+
 /** True while a process with this pid exists (signal 0 tests without sending anything). */
 export function isAlive(pid: number): boolean {
   try {

@@ -13,7 +13,7 @@ import {
   type LanguageClientOptions,
 } from 'vscode-languageclient/node';
 import type { ResolvedInterpreter } from './interpreter';
-import { isAlive, killProcessTree } from './processTree';
+import { isAlive, killProcessGroup, killProcessTree } from './processTree';
 import {
   AdjustThrottlingNotification,
   HealthRequest,
@@ -145,9 +145,12 @@ export class PythonSupervisor implements vscode.Disposable {
       if (this.ready) await this.ready.catch(() => undefined);
       if (client) await client.stop(STOP_TIMEOUT_MS).catch(() => undefined);
     } finally {
-      // Whatever shutdown managed, nothing of the service outlives a stop.
-      if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null && isAlive(child.pid)) {
-        killProcessTree(child.pid);
+      // Whatever shutdown managed, nothing of the service outlives a stop: kill what is left of its tree
+      // (after a clean exit, orphans its handlers started may remain in its group) and wait until it is gone.
+      if (child?.pid !== undefined) {
+        if (child.exitCode === null && child.signalCode === null && isAlive(child.pid)) killProcessTree(child.pid);
+        else if (process.platform !== 'win32') killProcessGroup(child.pid);
+        await this.describeExit(STOP_TIMEOUT_MS);
       }
       this.child = undefined;
       this.stopping = false;

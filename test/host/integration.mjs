@@ -34,7 +34,9 @@ export async function runIntegration({ grep, verbose } = {}) {
   let bridge;
   try {
     browser = await launchBrowser(host, sandbox);
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    // The web workbench's clipboard is the browser's: allow it, as a user's browser would after a prompt.
+    const browserContext = await browser.newContext({ viewport: { width: 1600, height: 1000 }, permissions: ['clipboard-read', 'clipboard-write'] });
+    const page = await browserContext.newPage();
     bridge = createUiBridge({ page, resultsDir, log });
     const bridgeUrl = await bridge.listen();
 

@@ -53,9 +53,16 @@ export function createUiBridge({ page, resultsDir, log }) {
       return true;
     },
     /** Clicks the first visible element matching `selector` whose text contains `text` (when given). */
-    async click({ selector, text, timeoutMs = 10_000 }) {
+    async click({ selector, text, button = 'left', timeoutMs = 10_000 }) {
       const locator = page.locator(selector, text ? { hasText: text } : {}).filter({ visible: true }).first();
-      await locator.click({ timeout: timeoutMs });
+      await locator.click({ timeout: timeoutMs, button });
+      return true;
+    },
+    /** Sets an input's value at once (as a paste does) and waits until it reads back. */
+    async fill({ selector, text, timeoutMs = 10_000 }) {
+      const input = page.locator(selector).filter({ visible: true }).first();
+      await input.fill(text, { timeout: timeoutMs });
+      await page.waitForFunction(({ sel, value }) => [...document.querySelectorAll(sel)].some((e) => e.value === value), { sel: selector, value: text }, { timeout: timeoutMs });
       return true;
     },
     async type({ text }) {

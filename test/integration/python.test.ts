@@ -218,6 +218,27 @@ describe('the Python service under the supervisor', function () {
     });
   });
 
+  it('stop() ends the service process; start() brings a new one', async () => {
+    const pid = await healthyService(api);
+    await api.context.supervisor.stop();
+    assert.equal(api.context.supervisor.state.status, 'stopped');
+    assert.throws(() => process.kill(pid, 0), 'the process is gone once stop() resolves');
+    await api.context.supervisor.start();
+    assert.notEqual(await healthyService(api), pid);
+  });
+
+  it('an interpreter that does not exist is a clear, actionable error; fixing the setting brings the service back', async () => {
+    await withSettings({ 'python.interpreterPath': '/nonexistent/bin/python3' }, async () => {
+      const state = await waitUntil(() => (api.context.supervisor.state.status === 'crashed' ? api.context.supervisor.state : undefined), 30_000, 'the failure');
+      assert.match(state.detail ?? '', /No Python 3\.9\+ found/);
+      assert.match(state.detail ?? '', /\/nonexistent\/bin\/python3 \(from aios\.python\.interpreterPath\): not found/);
+      assert.match(state.detail ?? '', /aios\.python\.interpreterPath/);
+    });
+    await healthyService(api);
+    const ok = await api.run({ commandType: 'ECHO', parameters: {} });
+    assert.equal(ok.success, true, JSON.stringify(ok.error));
+  });
+
   it('stops after too many crashes in the window, tells the user once, and "Restart Python Service" recovers', async () => {
     await withSettings({ 'python.maxRestarts': 1 }, async () => {
       await vscode.commands.executeCommand('aios.restartPythonService'); // forget earlier crashes

@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { AiosApi } from '../../src/extension';
 import { readPythonSettings } from '../../src/settings';
-import { NOTIFICATION_ITEM, click, hasUi, notificationTexts, press, requireUi, runFromPalette, screenshot, statusBarText, treeRows, type, waitFor } from './ui';
+import { NOTIFICATION_ITEM, click, evaluate, fill, hasUi, notificationTexts, press, requireUi, rightClick, runFromPalette, screenshot, statusBarText, treeRows, waitFor, webviewEvaluate } from './ui';
 import { aios, waitUntil, withSettings } from './util';
 
 /** Waits for the quick input to show `title` (a step of a multi-step command), then answers it. */
@@ -14,9 +14,8 @@ async function answerQuickInput(title: RegExp, answer: string): Promise<void> {
      return w && w.offsetParent !== null && new RegExp(arg).test(w.textContent) ? true : null;`,
     title.source,
   );
-  // Select what is there, type the answer, accept.
-  await press('ControlOrMeta+A');
-  await type(answer);
+  // Typing key by key can lose a key while the widget switches steps; set the value at once, then accept.
+  await fill('.quick-input-widget input', answer);
   await press('Enter');
 }
 
@@ -123,6 +122,49 @@ describe('the user interface', function () {
       assert.equal(cancel?.commandType, 'ECHO');
       assert.equal((await blocker).success, true);
     });
+  });
+
+  it('the tree\'s context menu copies an event as JSON', async function () {
+    requireUi(this);
+    await api.run({ commandType: 'ECHO', parameters: { copy: 'me' } });
+    await vscode.commands.executeCommand('workbench.view.extension.aios');
+    const expanded = await evaluate<string | null>(
+      `const row = [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.textContent.includes('Recent Events'));
+       return row ? row.getAttribute('aria-expanded') : null;`,
+    );
+    if (expanded !== 'true') await click('.pane .monaco-list-row', 'Recent Events');
+    await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => /COMPLETE ECHO/.test(l)) ? true : undefined), 10_000, 'an ECHO event row');
+    await vscode.env.clipboard.writeText('');
+    await rightClick('.pane .monaco-list-row', 'COMPLETE ECHO');
+    // The menu lists Run Again, then Copy Event JSON; a keyboard user picks it the same way.
+    await waitFor(`return document.querySelector('.context-view') && document.querySelector('.context-view').offsetParent !== null || null;`);
+    await press('ArrowDown', 'ArrowDown', 'Enter');
+    const copied = await waitUntil(async () => (await vscode.env.clipboard.readText()) || undefined, 5000, 'the clipboard');
+    const event = JSON.parse(copied);
+    assert.equal(event.eventType, 'COMPLETE');
+    assert.equal(event.commandType, 'ECHO');
+    assert.equal(typeof event.durationMs, 'number');
+    assert.match(event.timestamp, /^\d{4}-\d\d-\d\dT.*Z$/);
+  });
+
+  it('the metrics panel shows the middleware\'s own figures as commands run', async function () {
+    requireUi(this);
+    await vscode.commands.executeCommand('aios.showMetricsPanel');
+    for (let i = 0; i < 3; i++) await api.run({ commandType: 'ECHO', parameters: { i } });
+    await api.run({ commandType: 'DROP_EVERYTHING' });
+    const overall = api.telemetry('SUMMARY').overall;
+    const shown = await waitUntil(async () => {
+      const v = await webviewEvaluate<Record<string, string>>(
+        `const out = {}; for (const dd of document.querySelectorAll('[data-metric]')) out[dd.dataset.metric] = dd.dataset.value; return out;`,
+        undefined,
+        'AIOS Metrics',
+      );
+      return Number(v.totalCommands) === overall.totalCommands ? v : undefined;
+    }, 15_000, `the panel to show ${overall.totalCommands} commands`);
+    assert.equal(Number(shown.blockedCommands), overall.blockedCommands);
+    assert.ok(overall.blockedCommands >= 1);
+    assert.equal(Number(shown.failedCommands), overall.failedCommands);
+    await screenshot('ui-panel-live');
   });
 
   it('"AIOS: Show Telemetry" opens the report as a read-only JSON document', async () => {

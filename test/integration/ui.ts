@@ -34,6 +34,10 @@ export const press = (...keys: string[]) => call<boolean>('press', { keys });
 export const type = (text: string) => call<boolean>('type', { text });
 /** Clicks the first visible element matching `selector` (and containing `text`). */
 export const click = (selector: string, text?: string, timeoutMs?: number) => call<boolean>('click', { selector, text, timeoutMs });
+/** Sets the value of the visible input matching `selector` at once, as a paste does. */
+export const fill = (selector: string, text: string) => call<boolean>('fill', { selector, text });
+/** Opens the context menu of the first visible element matching `selector` (and containing `text`). */
+export const rightClick = (selector: string, text?: string) => call<boolean>('click', { selector, text, button: 'right' });
 
 /** Where notifications are read: VS Code shows no toasts while an extension test suite runs, so the center. */
 export const NOTIFICATION_ITEM = '.notifications-center .notification-list-item';

@@ -31,14 +31,24 @@ describe('interpreter discovery', () => {
 
   it('skips interpreters older than 3.9 and says why when nothing fits', async () => {
     const probe = tableProbe({ python3: ['/usr/bin/python3.8', [3, 8, 10]], python: ['/usr/bin/python2', [2, 7, 18]] });
-    await assert.rejects(resolveInterpreter({ setting: '/nope/python', probe, platform: 'linux' }), (err: unknown) => {
+    await assert.rejects(resolveInterpreter({ probe, platform: 'linux' }), (err: unknown) => {
       assert.ok(err instanceof InterpreterNotFoundError);
-      assert.match(err.message, /\/nope\/python \(from aios\.python\.interpreterPath\): not found/);
       assert.match(err.message, /python3 \(on PATH\): 3\.8\.10 is too old/);
       assert.match(err.message, /python \(on PATH\): 2\.7\.18 is too old/);
       assert.match(err.message, /set "aios\.python\.interpreterPath"/);
       return true;
     });
+  });
+
+  it('refuses a setting that does not work instead of falling back to another Python', async () => {
+    const probe = tableProbe({ python3: ['/usr/bin/python3.11', [3, 11, 2]] });
+    await assert.rejects(resolveInterpreter({ setting: '/nope/python', probe, platform: 'linux' }), (err: unknown) => {
+      assert.ok(err instanceof InterpreterNotFoundError);
+      assert.match(err.message, /\/nope\/python \(from aios\.python\.interpreterPath\): not found/);
+      assert.match(err.message, /Fix or clear "aios\.python\.interpreterPath"/);
+      return true;
+    });
+    assert.deepEqual(probe.calls, ['/nope/python'], 'PATH was not tried');
   });
 
   it('reports a failing Python extension lookup and goes on', async () => {
