@@ -1,8 +1,8 @@
 """Workspace handlers for the AIOS demo: the service imports this file at start (trusted workspaces only)
-and again on "AIOS: Reload Config". Everything here uses the standard library only.
+and again on "AIOS: Reload Python Service Config". Everything here uses the standard library only.
 
 Try from the command palette: "AIOS: Run Command" with commandType SUMMARIZE or WORD_COUNT, and
-"AIOS: Custom Control Command" with warm_up.
+"AIOS: Run Custom Control Command…" with warm_up.
 """
 
 import logging
