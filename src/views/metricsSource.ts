@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
 import type { MetricsSnapshot } from '../webview/protocol';
 import type { MetricsSource } from './metricsPanel';
-import { toVscode } from './statusBar';
+import { toVscode } from './disposable';
 
 export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable {
   private lastDelayMs = 0;

@@ -2,6 +2,7 @@
 // Renders are coalesced to at most one per RENDER_INTERVAL_MS, so a burst of commands costs the UI nothing.
 import * as vscode from 'vscode';
 import type { AdmissionState, SystemSample } from '../core';
+import { toVscode } from './disposable';
 import { indicatorModel, type IndicatorModel } from './indicatorModel';
 import type { AiosContext } from '../context';
 import type { ServiceState } from '../python/supervisor';
@@ -84,9 +85,4 @@ function tooltip(
   md.appendMarkdown(admission.paused ? '[$(debug-start) Resume](command:aios.resumeAdmission) · ' : '[$(debug-pause) Pause](command:aios.pauseAdmission) · ');
   md.appendMarkdown('[$(refresh) Restart service](command:aios.restartPythonService) · [$(output) Output](command:aios.showOutput)');
   return md;
-}
-
-/** The core's Disposable has the same shape; this only satisfies the type. */
-export function toVscode(d: { dispose(): void }): vscode.Disposable {
-  return { dispose: () => d.dispose() };
 }

@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import type { EventType, TelemetryEvent, TypeStatsReport } from '../core';
 import type { AiosContext } from '../context';
-import { toVscode } from './statusBar';
+import { toVscode } from './disposable';
 
 const REFRESH_DEBOUNCE_MS = 500;
 const EVENTS_PER_TYPE = 10;

@@ -199,6 +199,20 @@ describe('the user interface', function () {
     }
   });
 
+  it('"AIOS: Clear Telemetry" empties the statistics, and the tree shows its welcome view', async function () {
+    await vscode.commands.executeCommand('workbench.view.extension.aios');
+    const cleared = await vscode.commands.executeCommand('aios.clearTelemetry', { confirm: true });
+    assert.equal(cleared, true);
+    assert.equal(api.telemetry('SUMMARY').overall.totalCommands, 0);
+    if (hasUi) {
+      await waitFor(`return [...document.querySelectorAll('.pane .welcome-view-content')].some((e) => e.textContent.includes('No commands have run yet')) || null;`);
+      await screenshot('ui-tree-welcome');
+    }
+    const r = await api.run({ commandType: 'ECHO', parameters: {} });
+    assert.equal(r.success, true);
+    assert.equal(api.telemetry('SUMMARY').overall.totalCommands, 1);
+  });
+
   it('looks right in light and dark themes (status bar, tree, panel)', async function () {
     requireUi(this);
     const original = vscode.workspace.getConfiguration('workbench').inspect('colorTheme')?.globalValue;
