@@ -49,7 +49,6 @@ export class AiosContext implements vscode.Disposable {
       settings: () => readPythonSettings(),
       resolveInterpreter: () => (this.interpreter ??= this.findInterpreter()),
       initializationOptions: () => this.initializationOptions(),
-      cwd: () => this.workspaceFolder(),
     });
     this.disposables.push(
       this.supervisor.onDidChangeState((s) => this.onServiceState(s)),
@@ -61,6 +60,8 @@ export class AiosContext implements vscode.Disposable {
       }),
       vscode.workspace.onDidChangeConfiguration((e) => this.onSettingsChanged(e)),
       vscode.workspace.onDidGrantWorkspaceTrust(() => void this.restartService('the workspace is now trusted')),
+      // The service's folder and its .aios/ files are chosen at start.
+      vscode.workspace.onDidChangeWorkspaceFolders(() => void this.restartService('the workspace folders changed')),
     );
     this.executor = pythonExecutor(this.supervisor, { timeoutMs: () => readPythonSettings().executeTimeoutMs });
   }

@@ -65,6 +65,14 @@ class Service(object):
         problems = []
         folder = options.get("workspaceFolder")
         self.workspace_folder = folder
+        if folder and os.path.isdir(folder):
+            # The extension starts the service in its own folder, so `-m` put that folder (not the workspace) on
+            # sys.path: nothing in a workspace can shadow the service's modules. Handler code still expects the
+            # workspace as its working directory.
+            try:
+                os.chdir(folder)
+            except OSError as e:
+                problems.append("Could not change to the workspace folder %s: %s" % (folder, e))
         self.config_file = self._resolve(options.get("configFile"))
         self.handlers_path = self._resolve(options.get("handlersModule"))
         try:

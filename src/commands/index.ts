@@ -11,6 +11,8 @@ export interface RunCommandArgs {
   commandType: string;
   priority?: Priority;
   parameters?: Record<string, unknown>;
+  /** Show throttle progress and the result as from the palette (the tree's Run Again). */
+  interactive?: boolean;
 }
 
 type Handler = (ctx: AiosContext, ...args: unknown[]) => unknown;
@@ -68,14 +70,16 @@ const PRIORITY_ITEMS: (vscode.QuickPickItem & { priority: Priority })[] = [
 ];
 
 async function runCommand(ctx: AiosContext, args?: unknown): Promise<CommandResult | undefined> {
-  if (args !== undefined) {
+  const given = args as RunCommandArgs | undefined;
+  if (given !== undefined && !given.interactive) {
     // From code: no questions, no notifications; the caller gets the result.
-    return ctx.run({ source: 'api', ...(args as RunCommandArgs) });
+    return ctx.run({ source: 'api', ...given });
   }
-  const request = await askForCommand(ctx);
+  const request = given ?? (await askForCommand(ctx));
   if (!request) return undefined;
-  const result = await runWithThrottleProgress(`${request.commandType}`, (options) =>
-    ctx.run({ ...request, source: 'command-palette' }, options),
+  const { interactive, ...command } = request;
+  const result = await runWithThrottleProgress(`${command.commandType}`, (options) =>
+    ctx.run({ ...command, source: interactive ? 'telemetry-tree' : 'command-palette' }, options),
   );
   showResult(ctx, result);
   return result;

@@ -15,8 +15,10 @@ export function pythonExecutor(supervisor: PythonSupervisor, opts: PythonExecuto
   return async (request, ctx) => {
     let client;
     try {
-      client = await supervisor.connection();
+      // Waiting for a (re)start can take a while: a cancel meanwhile must not send the command afterwards.
+      client = await untilAborted(supervisor.connection(), ctx.signal);
     } catch (err) {
+      if (ctx.signal.aborted) throw err;
       throw new CommandFailure('service_unavailable', err instanceof ServiceUnavailableError ? err.message : String(err));
     }
     const generation = supervisor.currentGeneration;
@@ -55,4 +57,23 @@ export function pythonExecutor(supervisor: PythonSupervisor, opts: PythonExecuto
       cts.dispose();
     }
   };
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }

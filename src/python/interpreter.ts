@@ -39,7 +39,8 @@ const PROBE_SCRIPT = 'import sys,json;print(json.dumps([sys.executable,list(sys.
 
 /** Runs the candidate once (no shell) and reads its executable and version. */
 export const probeInterpreter: Probe = async (candidate) => {
-  const { stdout } = await execa(candidate.command, [...candidate.args, '-c', PROBE_SCRIPT], {
+  // -I: the probe must not import anything from the current directory or the user's environment.
+  const { stdout } = await execa(candidate.command, [...candidate.args, '-I', '-c', PROBE_SCRIPT], {
     timeout: 15_000,
     windowsHide: true,
     stdin: 'ignore',

@@ -1,10 +1,11 @@
 // Ending the service and anything it started. POSIX: the service leads its own process group (spawned
 // detached), so one signal to the group reaches its children. Windows: taskkill /T walks the tree.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 
 export function killProcessTree(pid: number, platform: NodeJS.Platform = process.platform): void {
   if (platform === 'win32') {
-    spawnSync('taskkill', ['/pid', String(pid), '/T', '/F'], { windowsHide: true, stdio: 'ignore' });
+    // Not spawnSync: it would block the extension host. Callers wait for the exit event anyway.
+    spawn('taskkill', ['/pid', String(pid), '/T', '/F'], { windowsHide: true, stdio: 'ignore' }).on('error', () => undefined);
     return;
   }
   for (const target of [-pid, pid]) {

@@ -52,11 +52,11 @@ export interface SupervisorOptions {
   settings(): SupervisorSettings;
   resolveInterpreter(): Promise<ResolvedInterpreter>;
   initializationOptions(): InitializationOptions;
-  /** The service's working directory: the workspace folder when there is one. */
-  cwd?(): string | undefined;
 }
 
 const STOP_TIMEOUT_MS = 2000;
+/** Spawn to the `initialize` answer; the service answers in well under a second. */
+const START_TIMEOUT_MS = 30_000;
 const MAX_BACKOFF_MS = 10_000;
 /** Lines the service's logging handler writes; the same records reach us as window/logMessage. */
 const LOG_RECORD = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) /;
@@ -74,12 +74,16 @@ export class PythonSupervisor implements vscode.Disposable {
   private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private crashTimes: number[] = [];
   private restartTimer: NodeJS.Timeout | undefined;
+  /** Callers waiting for the service during a restart's backoff; settled by the restart, or by stop(). */
+  private pendingRestart: { promise: Promise<LanguageClient>; resolve(c: LanguageClient): void; reject(e: unknown): void } | undefined;
+  /** The generation whose client finished starting: only its connection closing is a crash to count. */
+  private runningGeneration = 0;
   private healthTimer: NodeJS.Timeout | undefined;
   private healthInFlight: Promise<HealthResult | undefined> | undefined;
   private stopping = false;
   private disposed = false;
   private generation = 0;
-  private ready: Promise<LanguageClient> | undefined;
+  private launching: Promise<LanguageClient> | undefined;
   private _state: ServiceState = { status: 'stopped', restarts: 0 };
 
   constructor(private readonly opts: SupervisorOptions) {}
@@ -88,10 +92,18 @@ export class PythonSupervisor implements vscode.Disposable {
     return this._state;
   }
 
-  /** The running client, waiting for a start in progress; rejects when the service is down. */
+  /** The running client, waiting for a start or a restart in progress; rejects when the service is down. */
   async connection(): Promise<LanguageClient> {
     if (this.client?.isRunning()) return this.client;
-    if (this.ready) return this.ready;
+    if (this.launching) {
+      try {
+        return await this.launching;
+      } catch (err) {
+        // A failed start may have scheduled a restart: wait for that instead of failing at once.
+        if (!this.pendingRestart) throw err instanceof ServiceUnavailableError ? err : new ServiceUnavailableError(String(err));
+      }
+    }
+    if (this.pendingRestart) return this.pendingRestart.promise;
     throw new ServiceUnavailableError(this.unavailableMessage());
   }
 
@@ -119,10 +131,13 @@ export class PythonSupervisor implements vscode.Disposable {
   start(): Promise<LanguageClient> {
     if (this.disposed) return Promise.reject(new ServiceUnavailableError('AIOS is shutting down'));
     if (this.client?.isRunning()) return Promise.resolve(this.client);
-    this.ready ??= this.launch().finally(() => {
-      this.ready = undefined;
-    });
-    return this.ready;
+    if (!this.launching) {
+      const launching: Promise<LanguageClient> = this.launch().finally(() => {
+        if (this.launching === launching) this.launching = undefined;
+      });
+      this.launching = launching;
+    }
+    return this.launching;
   }
 
   /** What the user asks for: a fresh start that also forgets earlier crashes. */
@@ -137,22 +152,30 @@ export class PythonSupervisor implements vscode.Disposable {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.pendingRestart?.reject(new ServiceUnavailableError('The Python service was stopped.'));
+    this.pendingRestart = undefined;
     this.stopHealthChecks();
-    const client = this.client;
-    const child = this.child;
-    this.client = undefined;
     try {
-      if (this.ready) await this.ready.catch(() => undefined);
-      if (client) await client.stop(STOP_TIMEOUT_MS).catch(() => undefined);
-    } finally {
-      // Whatever shutdown managed, nothing of the service outlives a stop: kill what is left of its tree
-      // (after a clean exit, orphans its handlers started may remain in its group) and wait until it is gone.
-      if (child?.pid !== undefined) {
-        if (child.exitCode === null && child.signalCode === null && isAlive(child.pid)) killProcessTree(child.pid);
-        else if (process.platform !== 'win32') killProcessGroup(child.pid);
-        await this.describeExit(STOP_TIMEOUT_MS);
+      // A launch in progress finishes first (bounded by START_TIMEOUT_MS), so what it started is stopped too.
+      if (this.launching) await this.launching.catch(() => undefined);
+      const client = this.client;
+      const child = this.child;
+      this.client = undefined;
+      this.runningGeneration = 0;
+      try {
+        if (client) await client.stop(STOP_TIMEOUT_MS).catch(() => undefined);
+      } finally {
+        // Whatever shutdown managed, nothing of the service outlives a stop: kill what is left of its tree
+        // (after a clean exit, orphans its handlers started may remain in its group) and wait until it is gone.
+        if (child?.pid !== undefined) {
+          if (child.exitCode === null && child.signalCode === null && isAlive(child.pid)) killProcessTree(child.pid);
+          else if (process.platform !== 'win32') killProcessGroup(child.pid);
+          await this.describeExit(STOP_TIMEOUT_MS);
+        }
+        this.child = undefined;
       }
-      this.child = undefined;
+    } finally {
       this.stopping = false;
       if (!this.disposed) this.update({ status: 'stopped', pid: undefined, detail: 'stopped', health: undefined });
     }
@@ -179,6 +202,8 @@ export class PythonSupervisor implements vscode.Disposable {
   }
 
   private async launch(): Promise<LanguageClient> {
+    const generation = ++this.generation;
+    const superseded = () => this.stopping || this.disposed || generation !== this.generation;
     this.update({ status: 'starting', detail: 'starting', pid: undefined });
     let interpreter: ResolvedInterpreter;
     try {
@@ -186,24 +211,40 @@ export class PythonSupervisor implements vscode.Disposable {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.opts.log.error(message);
-      this.update({ status: 'crashed', detail: message });
-      void this.notifyDown(message);
+      if (!superseded()) {
+        this.update({ status: 'crashed', detail: message });
+        void this.notifyDown(message);
+      }
       throw new ServiceUnavailableError(message);
     }
+    if (superseded()) throw new ServiceUnavailableError('The Python service was stopped while it was starting.');
     this.opts.log.info(`Starting the Python service with ${interpreter.description}`);
-    const generation = ++this.generation;
     const client = new LanguageClient('aios', 'AIOS Python Service', () => this.spawnService(interpreter), this.clientOptions(generation));
     this.client = client;
+    let startTimer: NodeJS.Timeout | undefined;
     try {
-      await client.start();
+      // A service that never answers `initialize` would otherwise hold every caller (and stop()) forever.
+      await Promise.race([
+        client.start(),
+        new Promise<never>((_, reject) => {
+          startTimer = setTimeout(() => reject(new Error(`no answer to initialize within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+        }),
+      ]);
     } catch (err) {
       const message = `The Python service failed to start: ${err instanceof Error ? err.message : String(err)}`;
       this.opts.log.error(message);
       if (this.client === client) this.client = undefined;
+      const pid = this.child?.pid;
+      if (pid !== undefined && isAlive(pid)) killProcessTree(pid);
       await client.dispose().catch(() => undefined);
-      this.scheduleRestart(generation, message);
+      if (!superseded()) this.scheduleRestart(generation, message);
       throw new ServiceUnavailableError(message);
+    } finally {
+      clearTimeout(startTimer);
     }
+    // Stopped meanwhile: stop() waits for this launch, then stops this client.
+    if (superseded()) return client;
+    this.runningGeneration = generation;
     client.onNotification(AdjustThrottlingNotification, (params) => this.throttlingEmitter.fire(params));
     client.onNotification(StateChangedNotification, (params) => this.applyHealth(params.state));
     this.update({ status: 'healthy', pid: this.child?.pid, interpreter: interpreter.description, detail: 'running' });
@@ -215,8 +256,10 @@ export class PythonSupervisor implements vscode.Disposable {
 
   private spawnService(interpreter: ResolvedInterpreter): Promise<ChildProcess> {
     const env = { ...process.env, PYTHONPATH: [this.opts.pythonDir, process.env.PYTHONPATH].filter(Boolean).join(delimiter), PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' };
+    // Started in its own folder: `-m` puts the working directory first on sys.path, and a workspace must not
+    // be able to shadow the service's modules (the service then changes into the workspace folder itself).
     const child = spawn(interpreter.executable, ['-m', 'aios_service'], {
-      cwd: this.opts.cwd?.() ?? this.opts.pythonDir,
+      cwd: this.opts.pythonDir,
       env,
       // Its own process group on POSIX, so a kill reaches anything the user's handlers started.
       detached: process.platform !== 'win32',
@@ -270,7 +313,9 @@ export class PythonSupervisor implements vscode.Disposable {
   }
 
   private onClosed(generation: number): void {
-    if (this.stopping || this.disposed || generation !== this.generation) return;
+    // The language client also reports a close while it is still starting; launch() handles that failure.
+    if (this.stopping || this.disposed || generation !== this.runningGeneration) return;
+    this.runningGeneration = 0;
     this.stopHealthChecks();
     const why = `the Python service stopped unexpectedly (${this.lastExitDescription})`;
     this.opts.log.warn(why);
@@ -281,7 +326,7 @@ export class PythonSupervisor implements vscode.Disposable {
   }
 
   private scheduleRestart(generation: number, why: string): void {
-    if (this.stopping || this.disposed || generation !== this.generation) return;
+    if (this.stopping || this.disposed || generation !== this.generation || this.restartTimer) return;
     const { maxRestarts, restartWindowMs } = this.opts.settings();
     const now = Date.now();
     this.crashTimes = this.crashTimes.filter((t) => now - t < restartWindowMs);
@@ -296,25 +341,30 @@ export class PythonSupervisor implements vscode.Disposable {
     const delay = Math.min(500 * 2 ** (this.crashTimes.length - 1), MAX_BACKOFF_MS);
     this.opts.log.info(`Restarting the Python service in ${delay} ms (restart ${this.crashTimes.length} of at most ${maxRestarts})`);
     this.update({ status: 'starting', pid: undefined, detail: `restarting: ${why}`, restarts: this._state.restarts + 1 });
-    // A caller waiting for the service during the backoff waits for the restart, not an error.
-    let release!: (c: LanguageClient) => void;
-    let fail!: (e: unknown) => void;
-    const pending = new Promise<LanguageClient>((res, rej) => {
-      release = res;
-      fail = rej;
-    });
-    pending.catch(() => undefined);
-    this.ready = pending;
+    // Callers asking for the service during the backoff wait for the restart, not an error.
+    if (!this.pendingRestart) {
+      let resolve!: (c: LanguageClient) => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<LanguageClient>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => undefined);
+      this.pendingRestart = { promise, resolve, reject };
+    }
     this.restartTimer = setTimeout(() => {
-      this.ready = undefined;
-      this.start().then(release, fail);
+      this.restartTimer = undefined;
+      const waiting = this.pendingRestart;
+      this.pendingRestart = undefined;
+      this.start().then(waiting?.resolve, waiting?.reject);
     }, delay);
   }
 
   private async notifyDown(detail: string): Promise<void> {
     const choice = await vscode.window.showErrorMessage(`AIOS: ${detail}`, 'Show Output', 'Restart');
     if (choice === 'Show Output') this.opts.log.show(true);
-    else if (choice === 'Restart') await this.restart().catch(() => undefined);
+    // The command, not restart(): it also finds the interpreter again (a removed venv, a changed setting).
+    else if (choice === 'Restart') await vscode.commands.executeCommand('aios.restartPythonService');
   }
 
   /** aios.python.* changed: the health-check period applies at once (restart limits are read when needed). */

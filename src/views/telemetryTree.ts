@@ -206,7 +206,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         }
         const parameters = node?.kind === 'event' && isRecord(node.event.metadata?.parameters) ? node.event.metadata.parameters : {};
         const priority = node?.kind === 'event' ? node.event.priority : 'NORMAL';
-        return vscode.commands.executeCommand('aios.runCommand', { commandType, priority, parameters });
+        return vscode.commands.executeCommand('aios.runCommand', { commandType, priority, parameters, interactive: true });
       }),
     ];
   }

@@ -1,7 +1,7 @@
 // The Python service under its supervisor, in the real host: commands through the middleware, every
 // control operation with its effect read back from aios/health, cancellation, crash and hang recovery.
 import * as assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AiosApi } from '../../src/extension';
@@ -216,6 +216,50 @@ describe('the Python service under the supervisor', function () {
       const next = await api.run({ commandType: 'ECHO', parameters: {} });
       assert.equal(next.success, true, JSON.stringify(next.error));
     });
+  });
+
+  it('stop() during a restart backoff returns at once, and start() works after it', async () => {
+    const pid = await healthyService(api);
+    process.kill(pid, 'SIGKILL');
+    await waitUntil(() => (api.context.supervisor.state.detail?.startsWith('restarting') ? true : undefined), 10_000, 'the restart backoff');
+    await api.context.supervisor.stop();
+    assert.equal(api.context.supervisor.state.status, 'stopped');
+    await api.context.supervisor.start();
+    assert.notEqual(await healthyService(api), pid);
+  });
+
+  it('a command cancelled while the service is starting is never sent, and ends in CANCEL', async () => {
+    await api.context.supervisor.stop();
+    const starting = api.context.supervisor.start();
+    const abort = new AbortController();
+    const pending = api.run({ commandType: 'ECHO', parameters: { never: 'sent' } }, { signal: abort.signal });
+    abort.abort();
+    const result = await pending;
+    assert.equal(result.error?.code, 'cancelled');
+    await starting;
+    await healthyService(api);
+    assert.equal((await health(api)).bcm.ECHO?.calls ?? 0, 0, 'the new service never ran it');
+  });
+
+  it('a workspace cannot shadow the service with its own aios_service package or a json.py', async () => {
+    const ws = process.env.AIOS_TEST_WORKSPACE!;
+    const marker = join(ws, 'shadowed.txt');
+    mkdirSync(join(ws, 'aios_service'), { recursive: true });
+    const evil = `open(${JSON.stringify(marker)}, "w").write("ran")\n`;
+    writeFileSync(join(ws, 'aios_service', '__init__.py'), evil);
+    writeFileSync(join(ws, 'aios_service', '__main__.py'), evil);
+    writeFileSync(join(ws, 'json.py'), evil);
+    try {
+      await vscode.commands.executeCommand('aios.restartPythonService');
+      await healthyService(api);
+      const r = await api.run({ commandType: 'ECHO', parameters: { safe: true } });
+      assert.equal(r.success, true, JSON.stringify(r.error));
+      assert.equal(existsSync(marker), false, 'workspace code ran in place of the service');
+    } finally {
+      rmSync(join(ws, 'aios_service'), { recursive: true, force: true });
+      rmSync(join(ws, 'json.py'), { force: true });
+      rmSync(marker, { force: true });
+    }
   });
 
   it('stop() ends the service process; start() brings a new one', async () => {
