@@ -64,6 +64,24 @@ export class AiosContext implements vscode.Disposable {
       vscode.workspace.onDidChangeWorkspaceFolders(() => void this.restartService('the workspace folders changed')),
     );
     this.executor = pythonExecutor(this.supervisor, { timeoutMs: () => readPythonSettings().executeTimeoutMs });
+    this.watchPythonExtension();
+  }
+
+  /** When the Python extension's active environment is the one in use, follow its changes. */
+  private watchPythonExtension(): void {
+    const ext = vscode.extensions.getExtension<PythonExtensionApi>('ms-python.python');
+    if (!ext) return;
+    (ext.isActive ? Promise.resolve(ext.exports) : Promise.resolve(ext.activate())).then(
+      (api) => {
+        const subscription = api?.environments?.onDidChangeActiveEnvironmentPath?.(() => {
+          if (!readPythonSettings().interpreterPath && vscode.workspace.isTrusted) {
+            void this.restartService("the Python extension's active environment changed");
+          }
+        });
+        if (subscription) this.disposables.push(subscription);
+      },
+      (err: unknown) => this.log.warn(`The Python extension did not activate: ${err instanceof Error ? err.message : String(err)}`),
+    );
   }
 
   /** Starts the Python service; failures are logged and shown by the supervisor, never thrown at activation. */
@@ -180,6 +198,7 @@ async function pythonExtensionInterpreter(): Promise<string | undefined> {
 
 interface PythonExtensionApi {
   environments?: {
+    onDidChangeActiveEnvironmentPath?: vscode.Event<unknown>;
     getActiveEnvironmentPath(resource?: vscode.Uri): { path: string };
     resolveEnvironment(env: { path: string } | string): Promise<{ executable: { uri?: vscode.Uri } } | undefined>;
   };

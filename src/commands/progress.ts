@@ -1,11 +1,18 @@
-// Runs a command with throttle feedback: nothing is shown unless the middleware delays or queues it; a
-// short wait shows in the window's progress area, a longer one as a cancellable notification whose
-// Cancel aborts the command (ending it in CANCEL).
+// Runs a command with throttle feedback: nothing is shown unless the middleware delays or queues it. A short
+// backoff shows in the window's progress area; a long one, or any wait in the queue (whose length nobody
+// knows), as a notification with Cancel, which aborts the command (ending it in CANCEL). A wait that starts
+// short and then queues is moved from the window to a notification, so Cancel is there when it matters.
 import * as vscode from 'vscode';
 import type { CommandResult, ExecuteOptions, ProgressUpdate } from '../core';
 
-/** Waits at least this long get a notification with a Cancel button. */
+/** Backoff delays at least this long get a notification with a Cancel button. */
 export const NOTIFICATION_DELAY_MS = 1000;
+
+interface Shown {
+  cancellable: boolean;
+  report(u: ProgressUpdate): void;
+  close(): void;
+}
 
 export async function runWithThrottleProgress(
   title: string,
@@ -15,48 +22,48 @@ export async function runWithThrottleProgress(
   const abort = new AbortController();
   const onOuterAbort = () => abort.abort(outer?.reason);
   outer?.addEventListener('abort', onOuterAbort, { once: true });
-  let report: ((u: ProgressUpdate) => void) | undefined;
-  let finish: (() => void) | undefined;
-  const done = new Promise<void>((r) => (finish = r));
-  let shown = false;
+  let shown: Shown | undefined;
+
+  const show = (cancellable: boolean, first: ProgressUpdate): Shown => {
+    let close!: () => void;
+    const closed = new Promise<void>((r) => (close = r));
+    let report: (u: ProgressUpdate) => void = () => undefined;
+    void vscode.window.withProgress(
+      { location: cancellable ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window, title: `AIOS: ${title}`, cancellable },
+      (progress, token) => {
+        token.onCancellationRequested(() => abort.abort(new Error('cancelled by the user')));
+        let lastFraction = 0;
+        report = (p) => {
+          // withProgress's increment is cumulative: send only the new part of the delay.
+          const fraction = p.stage === 'throttled' && p.delayMs > 0 ? Math.min(1, 1 - p.remainingMs / p.delayMs) : lastFraction;
+          progress.report({ message: describe(p), increment: Math.max(0, (fraction - lastFraction) * 100) });
+          lastFraction = fraction;
+        };
+        report(first);
+        return closed;
+      },
+    );
+    return { cancellable, report: (u) => report(u), close };
+  };
 
   const onProgress = (u: ProgressUpdate) => {
     if (u.stage === 'running') {
-      report?.(u);
+      shown?.report(u);
       return;
     }
-    if (!shown) {
-      shown = true;
-      const long = u.stage === 'queued' || u.delayMs >= NOTIFICATION_DELAY_MS;
-      void vscode.window.withProgress(
-        {
-          location: long ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window,
-          title: `AIOS: ${title}`,
-          cancellable: long,
-        },
-        (progress, token) => {
-          token.onCancellationRequested(() => abort.abort(new Error('cancelled by the user')));
-          let lastFraction = 0;
-          report = (p) => {
-            const message = describe(p);
-            // withProgress's increment is cumulative: send only the new part of the delay.
-            const fraction = p.stage === 'throttled' && p.delayMs > 0 ? Math.min(1, 1 - p.remainingMs / p.delayMs) : lastFraction;
-            progress.report({ message, increment: Math.max(0, (fraction - lastFraction) * 100) });
-            lastFraction = fraction;
-          };
-          report(u);
-          return done;
-        },
-      );
-    } else {
-      report?.(u);
+    const wantsCancel = u.stage === 'queued' || u.delayMs >= NOTIFICATION_DELAY_MS;
+    if (shown && (shown.cancellable || !wantsCancel)) {
+      shown.report(u);
+      return;
     }
+    shown?.close();
+    shown = show(wantsCancel, u);
   };
   try {
     return await run({ signal: abort.signal, onProgress });
   } finally {
     outer?.removeEventListener('abort', onOuterAbort);
-    finish?.();
+    shown?.close();
   }
 }
 

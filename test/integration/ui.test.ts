@@ -124,6 +124,26 @@ describe('the user interface', function () {
     });
   });
 
+  it('a short backoff then a wait in the queue moves the progress to a notification whose Cancel works', async function () {
+    requireUi(this);
+    await withSettings({ maxConcurrency: 1, baseDelayMs: 200, maxDelayMs: 400 }, async () => {
+      await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'limit 1');
+      const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds: 4 } });
+      await waitUntil(() => api.context.middleware.admission.active === 1, 5000, 'the slot to be taken');
+      const cancelsBefore = api.telemetry('SUMMARY').overall.cancelledCommands;
+      await runFromPalette('AIOS: Run Command');
+      await answerQuickInput(/command type/, 'ECHO');
+      await answerQuickInput(/priority/, 'LOW');
+      await answerQuickInput(/parameters/, '{}');
+      await waitUntil(async () => ((await notificationTexts()).some((x) => /queued, position 1/.test(x)) ? true : undefined), 10_000, 'the queued notification');
+      await click(`${NOTIFICATION_ITEM} .monaco-button`, 'Cancel');
+      await waitUntil(() => api.telemetry('SUMMARY').overall.cancelledCommands === cancelsBefore + 1, 10_000, 'the CANCEL');
+      assert.equal(api.telemetry('DETAILED').recentEvents.filter((e) => e.eventType === 'CANCEL').pop()?.commandType, 'ECHO');
+      assert.equal((await blocker).success, true);
+      await vscode.commands.executeCommand('notifications.clearAll');
+    });
+  });
+
   it('the tree\'s context menu copies an event as JSON', async function () {
     requireUi(this);
     await api.run({ commandType: 'ECHO', parameters: { copy: 'me' } });
@@ -135,7 +155,16 @@ describe('the user interface', function () {
     if (expanded !== 'true') await click('.pane .monaco-list-row', 'Recent Events');
     await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => /COMPLETE ECHO/.test(l)) ? true : undefined), 10_000, 'an ECHO event row');
     await vscode.env.clipboard.writeText('');
-    await rightClick('.pane .monaco-list-row', 'COMPLETE ECHO');
+    // The newest event (the one just run) is the first COMPLETE ECHO under Recent Events. Rows of a virtual
+    // list are not in visual order in the DOM: pick by data-index.
+    const index = await evaluate<string>(
+      `const rows = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')];
+       const header = rows.find((r) => r.textContent.includes('Recent Events'));
+       const after = rows.filter((r) => Number(r.dataset.index) > Number(header.dataset.index) && r.textContent.includes('COMPLETE ECHO'));
+       after.sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index));
+       return after[0].dataset.index;`,
+    );
+    await rightClick(`.pane .monaco-list-row[data-index="${index}"]`);
     // The menu lists Run Again, then Copy Event JSON; a keyboard user picks it the same way.
     await waitFor(`return document.querySelector('.context-view') && document.querySelector('.context-view').offsetParent !== null || null;`);
     await press('ArrowDown', 'ArrowDown', 'Enter');
