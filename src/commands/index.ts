@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import type { CommandResult, DetailLevel, Priority } from '../core';
 import type { AiosContext, ControlCall } from '../context';
-import { CACHE_TYPES, CONTROL_OPERATIONS, CommandsRequest, LOG_LEVELS, type ControlOperation } from '../python/protocol';
+import { CACHE_TYPES, CONTROL_OPERATIONS, CommandsRequest, LOG_LEVELS, type CommandsResult, type ControlOperation } from '../python/protocol';
 import { runWithThrottleProgress } from './progress';
 
 export interface RunCommandArgs {
@@ -92,8 +92,7 @@ async function askForCommand(ctx: AiosContext): Promise<RunCommandArgs | undefin
   items.busy = true;
   items.show();
   try {
-    const client = await ctx.supervisor.connection();
-    const { commandTypes } = await client.sendRequest(CommandsRequest, undefined);
+    const { commandTypes } = await listServiceCommands(ctx);
     items.items = commandTypes.map((c) => ({ label: c.name, description: c.source === 'workspace' ? 'workspace' : undefined, detail: c.description }));
   } catch (err) {
     items.items = [];
@@ -109,14 +108,26 @@ async function askForCommand(ctx: AiosContext): Promise<RunCommandArgs | undefin
 
   const priority = await vscode.window.showQuickPick(PRIORITY_ITEMS, { title: `AIOS: Run ${commandType} (2/3): priority` });
   if (!priority) return undefined;
+  const parameters = await askJsonObject(`AIOS: Run ${commandType} (3/3): parameters`, '{"prompt": "the model"}');
+  if (!parameters) return undefined;
+  return { commandType, priority: priority.priority, parameters };
+}
+
+/** The command types and control commands the running service offers (built-ins and the workspace's). */
+async function listServiceCommands(ctx: AiosContext): Promise<CommandsResult> {
+  const client = await ctx.supervisor.connection();
+  return client.sendRequest(CommandsRequest, {});
+}
+
+/** Asks for a JSON object, validated as it is typed; undefined when the user dismisses the box. */
+async function askJsonObject(title: string, example: string): Promise<Record<string, unknown> | undefined> {
   const text = await vscode.window.showInputBox({
-    title: `AIOS: Run ${commandType} (3/3): parameters`,
-    prompt: 'A JSON object, e.g. {"prompt": "the model"}; leave empty for none',
+    title,
+    prompt: `A JSON object, e.g. ${example}; leave empty for none`,
     value: '{}',
     validateInput: (v) => parseJsonObject(v).error,
   });
-  if (text === undefined) return undefined;
-  return { commandType, priority: priority.priority, parameters: parseJsonObject(text).value };
+  return text === undefined ? undefined : (parseJsonObject(text).value ?? {});
 }
 
 /** Parses user-typed JSON that must be an object; the error says what is wrong in words. */
@@ -196,21 +207,14 @@ async function askForControl(ctx: AiosContext, preset?: ControlOperation): Promi
     case 'CUSTOM_COMMAND': {
       let names: string[] = [];
       try {
-        const client = await ctx.supervisor.connection();
-        names = (await client.sendRequest(CommandsRequest, undefined)).controlCommands.map((c) => c.name);
+        names = (await listServiceCommands(ctx)).controlCommands.map((c) => c.name);
       } catch {
         /* offer free text below */
       }
       const command = names.length ? await pick('control command', names) : await vscode.window.showInputBox({ title: 'AIOS: CUSTOM_COMMAND: command name' });
       if (!command) return undefined;
-      const text = await vscode.window.showInputBox({
-        title: `AIOS: ${command}: arguments`,
-        prompt: 'A JSON object, e.g. {"factor": 0.5}',
-        value: '{}',
-        validateInput: (v) => parseJsonObject(v).error,
-      });
-      if (text === undefined) return undefined;
-      return { operation, parameters: { command, arguments: parseJsonObject(text).value ?? {} } };
+      const args = await askJsonObject(`AIOS: ${command}: arguments`, '{"factor": 0.5}');
+      return args ? { operation, parameters: { command, arguments: args } } : undefined;
     }
   }
 }

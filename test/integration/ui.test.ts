@@ -19,6 +19,14 @@ async function answerQuickInput(title: RegExp, answer: string): Promise<void> {
   await press('Enter');
 }
 
+/** "AIOS: Run Command…" from the palette, answering its three steps as a user types them. */
+async function runCommandFromPalette(commandType: string, priority: string, parameters: string): Promise<void> {
+  await runFromPalette('AIOS: Run Command');
+  await answerQuickInput(/command type/, commandType);
+  await answerQuickInput(/priority/, priority);
+  await answerQuickInput(/parameters/, parameters);
+}
+
 async function setTheme(name: string): Promise<void> {
   await vscode.workspace.getConfiguration('workbench').update('colorTheme', name, vscode.ConfigurationTarget.Global);
   await new Promise((r) => setTimeout(r, 800)); // let the workbench repaint
@@ -40,10 +48,7 @@ describe('the user interface', function () {
   it('"AIOS: Run Command…" from the palette runs ECHO and its events appear in the telemetry tree', async function () {
     requireUi(this);
     const before = api.telemetry('SUMMARY').overall.totalCommands;
-    await runFromPalette('AIOS: Run Command');
-    await answerQuickInput(/command type/, 'ECHO');
-    await answerQuickInput(/priority/, 'HIGH');
-    await answerQuickInput(/parameters/, '{"from": "the palette"}');
+    await runCommandFromPalette('ECHO', 'HIGH', '{"from": "the palette"}');
     await waitUntil(() => api.telemetry('SUMMARY').overall.totalCommands > before, 20_000, 'the command to finish');
     const event = api.telemetry('DETAILED').recentEvents.filter((e) => e.commandType === 'ECHO').pop();
     assert.equal(event?.eventType, 'COMPLETE');
@@ -110,10 +115,7 @@ describe('the user interface', function () {
       const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds: 3 } });
       await waitUntil(() => api.context.middleware.admission.active === 1, 5000, 'the slot to be taken');
       const cancelsBefore = api.telemetry('SUMMARY').overall.cancelledCommands;
-      await runFromPalette('AIOS: Run Command');
-      await answerQuickInput(/command type/, 'ECHO');
-      await answerQuickInput(/priority/, 'NORMAL');
-      await answerQuickInput(/parameters/, '{}');
+      await runCommandFromPalette('ECHO', 'NORMAL', '{}');
       await waitUntil(async () => ((await notificationTexts()).some((x) => /throttled for/.test(x)) ? true : undefined), 10_000, 'the throttle progress');
       await screenshot('ui-throttle-progress');
       await click(`${NOTIFICATION_ITEM} .monaco-button`, 'Cancel');
@@ -131,10 +133,7 @@ describe('the user interface', function () {
       const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds: 4 } });
       await waitUntil(() => api.context.middleware.admission.active === 1, 5000, 'the slot to be taken');
       const cancelsBefore = api.telemetry('SUMMARY').overall.cancelledCommands;
-      await runFromPalette('AIOS: Run Command');
-      await answerQuickInput(/command type/, 'ECHO');
-      await answerQuickInput(/priority/, 'LOW');
-      await answerQuickInput(/parameters/, '{}');
+      await runCommandFromPalette('ECHO', 'LOW', '{}');
       await waitUntil(async () => ((await notificationTexts()).some((x) => /queued, position 1/.test(x)) ? true : undefined), 10_000, 'the queued notification');
       await click(`${NOTIFICATION_ITEM} .monaco-button`, 'Cancel');
       await waitUntil(() => api.telemetry('SUMMARY').overall.cancelledCommands === cancelsBefore + 1, 10_000, 'the CANCEL');
