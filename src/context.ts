@@ -109,7 +109,7 @@ export class AiosContext implements vscode.Disposable {
           source: req.source ?? 'extension',
           commandId: ctx.commandId,
         });
-        void this.supervisor.checkHealth();
+        this.supervisor.noteHealth(reply.state);
         return reply;
       },
       options,

@@ -48,6 +48,7 @@ class Registry(object):
         self.commands = {}
         self.controls = {}
         self.source = BUILTIN
+        self.version = 0  # bumped on every change, so aios/health knows when to list the commands again
 
     def _add(self, table, kind, name, func, description):
         if not isinstance(name, str) or not name.strip():
@@ -59,6 +60,7 @@ class Registry(object):
                 raise ValueError("%s %r is built in and cannot be replaced by the workspace module; pick another "
                                  "name" % (kind, name))
             table[name] = Entry(name, func, description, self.source)
+            self.version += 1
 
     def command(self, command_type, description=None):
         """Decorator: register a handler for `aios/execute` requests with this commandType."""
@@ -87,6 +89,7 @@ class Registry(object):
                 for name in [k for k, v in table.items() if v.source == source]:
                     del table[name]
                 table.update(keep)
+            self.version += 1
 
     def get_command(self, name):
         return self.commands.get(name)

@@ -92,7 +92,7 @@ class Server(object):
             "shutdown": self._shutdown,
             "aios/execute": self._execute,
             "aios/control": self._control_request,
-            "aios/health": lambda rid, params: self.send_result(rid, self.service.health()),
+            "aios/health": lambda rid, params: self.send_raw_result(rid, self.service.health_json()),
             "aios/commands": lambda rid, params: self.send_result(rid, self.service.commands()),
         }
 
@@ -289,10 +289,7 @@ class Server(object):
     def _control_request(self, rid, params):
         def run():
             try:
-                reply, change = self.service.control_op(params)
-                # Answer first: the caller is waiting on the reply; the announcement can follow.
-                self.send_result(rid, reply)
-                self.send_notification("aios/stateChanged", change)
+                self.send_raw_result(rid, self.service.control_op(params))
             except RpcError as e:
                 self.send_error(rid, e.code, e.message, e.data)
             except BaseException as e:

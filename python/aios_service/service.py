@@ -56,6 +56,8 @@ class Service(object):
         self._override = None  # {"status", "expires" (epoch or None), "token"}
         self.on_config = None  # server hook: resize the pool and the message limit
         self.pool_stats = None
+        self._static_version = 0
+        self._static_cache = None  # (key, JSON) of the rarely changing part of aios/health
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
@@ -111,7 +113,8 @@ class Service(object):
     def _apply_config(self, cfg, raw, initial=False):
         with self._lock:
             old = self.config
-            self.config = cfg
+            self.config = cfg  # never mutated once applied: health encodes it as is
+            self._static_version += 1
             # A reload only changes levels the file actually sets, so a level chosen at run time survives.
             if initial or "logLevel" in raw:
                 self.log_level = cfg["logLevel"]
@@ -131,6 +134,12 @@ class Service(object):
     def load_handlers(self):
         """(Re)import the workspace module. On failure the previous registrations stay and the error is kept
         for aios/health: a broken handlers.py must never take the service down."""
+        try:
+            self._load_handlers()
+        finally:
+            self._changed()
+
+    def _load_handlers(self):
         path = self.handlers_path
         snapshot = self.registry.snapshot(WORKSPACE)
         if not path or not os.path.isfile(path):
@@ -256,42 +265,64 @@ class Service(object):
             return o
 
     def health(self):
+        """aios/health as a dict (for in-process callers; the protocol path sends `health_json` as is)."""
+        return json.loads(self.health_json())
+
+    def health_json(self):
+        """aios/health, encoded. It rides on every control reply and every health ping, so the part that only
+        changes with the config or the registered handlers is encoded once per change (see `_static_json`)."""
         o = self._override_now()
+        now = time.time()
         with self._lock:
-            cfg = json.loads(_dumps(self.config))
-            commands = sorted(self.registry.commands)
-            controls = sorted(self.registry.controls)
-            workspace = self.registry.snapshot(WORKSPACE)
-            state = {
+            inf = self.config["inference"]
+            dynamic = {
                 "status": o["status"] if o is not None else "healthy",
                 "overridden": o is not None,
                 "overrideExpiresAt": iso_utc(o["expires"]) if o is not None and o["expires"] else None,
-                "timestamp": iso_utc(time.time()),
-                "pid": os.getpid(),
-                "version": __version__,
-                "python": "%d.%d.%d" % sys.version_info[:3],
-                "uptimeS": round(time.time() - self.started, 3),
+                "timestamp": iso_utc(now),
+                "uptimeS": round(now - self.started, 3),
                 "logLevel": self.log_level,
-                "loggers": dict(self.logger_levels),
+                "loggers": self.logger_levels,  # encoded below, still under the lock: no copy needed
                 "cache": {"model_cache": self.model_cache.stats(), "result_cache": self.result_cache.stats()},
                 "bcm": self.bcm.snapshot(),
-                "config": cfg,
-                "configFile": self.config_file,
-                "commands": commands,
-                "controlCommands": controls,
-                "handlers": {"module": self.handlers_path, "loaded": self.handlers_loaded,
-                             "error": self.handlers_error, "commandTypes": sorted(workspace[0]),
-                             "controlCommands": sorted(workspace[1])},
                 "inference": {"complexityFactor": self.complexity_factor,
-                              "maxTokens": cfg["inference"]["maxTokens"],
+                              "maxTokens": inf["maxTokens"],
                               "effectiveMaxTokens": self.effective_max_tokens(),
-                              "order": cfg["inference"]["order"],
+                              "order": inf["order"],
                               "modelLoaded": len(self.model_cache) > 0},
-                "workers": self.pool_stats() if self.pool_stats else {"max": cfg["workers"], "busy": 0,
+                "workers": self.pool_stats() if self.pool_stats else {"max": self.config["workers"], "busy": 0,
                                                                       "queued": 0},
                 "throttling": self.throttling,
             }
-        return state
+            return _dumps(dynamic)[:-1] + "," + self._static_json() + "}"
+
+    def _static_json(self):
+        """The members of aios/health that change only through `_changed()` or a registry change, as JSON
+        without braces. Call with `_lock` held."""
+        key = (self._static_version, self.registry.version)
+        if self._static_cache is not None and self._static_cache[0] == key:
+            return self._static_cache[1]
+        workspace = self.registry.snapshot(WORKSPACE)
+        text = _dumps({
+            "pid": os.getpid(),
+            "version": __version__,
+            "python": "%d.%d.%d" % sys.version_info[:3],
+            "config": self.config,
+            "configFile": self.config_file,
+            "commands": sorted(self.registry.commands),
+            "controlCommands": sorted(self.registry.controls),
+            "handlers": {"module": self.handlers_path, "loaded": self.handlers_loaded,
+                         "error": self.handlers_error, "commandTypes": sorted(workspace[0]),
+                         "controlCommands": sorted(workspace[1])},
+        })[1:-1]
+        # Keyed by the versions read before encoding: a change meanwhile leaves a stale key, so it is redone.
+        self._static_cache = (key, text)
+        return text
+
+    def _changed(self):
+        """The config, its file or the handlers module changed: aios/health must encode them again."""
+        with self._lock:
+            self._static_version += 1
 
     def commands(self):
         out = self.registry.describe()
@@ -300,15 +331,9 @@ class Service(object):
 
     # ---- control operations ----------------------------------------------------------------------------------
 
-    def control(self, params):
-        """Run one aios/control operation; returns {ok, state, detail?} and sends aios/stateChanged."""
-        reply, change = self.control_op(params)
-        self.notify("aios/stateChanged", change)
-        return reply
-
     def control_op(self, params):
-        """Run one aios/control operation; returns (reply, the aios/stateChanged params) without sending,
-        so the server can answer first and announce the change after."""
+        """Run one aios/control operation; returns the reply, already JSON. The reply carries the new state, so
+        the change needs no separate announcement (aios/stateChanged is for changes nobody asked for)."""
         operation = params.get("operation")
         if not isinstance(operation, str) or operation not in CONTROL_OPERATIONS:
             raise RpcError("Unknown control operation %s; expected one of %s" % (
@@ -320,16 +345,8 @@ class Service(object):
             raise ParamsError("'parameters' must be an object (got %s)" % _type_name(options))
         command_id = params.get("commandId")
         detail = getattr(self, "_op_" + operation.lower())(params.get("value"), options, command_id)
-        state = self.health()
-        change = {"reason": operation, "state": state}
-        if isinstance(command_id, str):
-            change["commandId"] = command_id
-        if operation == "CUSTOM_COMMAND":
-            change["command"] = options.get("command")
-        reply = {"ok": True, "state": state}
-        if detail is not None:
-            reply["detail"] = detail
-        return reply, change
+        state = self.health_json()
+        return '{"ok":true,"state":%s%s}' % (state, "" if detail is None else ',"detail":' + _dumps(detail))
 
     def _op_update_log_level(self, value, options, command_id):
         try:

@@ -293,15 +293,12 @@ export interface CommandsResult {
 
 // ---- server → client notifications ---------------------------------------------------------------------------
 
-export type StateChangeReason = ControlOperation | 'HEALTH_OVERRIDE_EXPIRED';
+/** Changes nobody asked for: a control operation's reply already carries the state it produced. */
+export type StateChangeReason = 'HEALTH_OVERRIDE_EXPIRED';
 
 export interface StateChangedParams {
   reason: StateChangeReason;
   state: HealthResult;
-  /** The control request's commandId. */
-  commandId?: string;
-  /** For CUSTOM_COMMAND: which control command ran. */
-  command?: string;
 }
 
 /** Sent by the adjust_throttling control command; names match the extension's settings. */
@@ -332,6 +329,3 @@ export const SERVICE_METHODS = [
   HealthRequest.method,
   CommandsRequest.method,
 ] as const;
-
-/** @deprecated Same constant as ControlRequest (kept while src/context.ts migrates); use ControlRequest. */
-export const ControlRequestType = ControlRequest;

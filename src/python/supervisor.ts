@@ -246,7 +246,7 @@ export class PythonSupervisor implements vscode.Disposable {
     if (superseded()) return client;
     this.runningGeneration = generation;
     client.onNotification(AdjustThrottlingNotification, (params) => this.throttlingEmitter.fire(params));
-    client.onNotification(StateChangedNotification, (params) => this.applyHealth(params.state));
+    client.onNotification(StateChangedNotification, (params) => this.noteHealth(params.state));
     this.update({ status: 'healthy', pid: this.child?.pid, interpreter: interpreter.description, detail: 'running' });
     this.opts.log.info(`Python service running (pid ${this.child?.pid})`);
     this.startHealthChecks();
@@ -414,7 +414,7 @@ export class PythonSupervisor implements vscode.Disposable {
         }
         return undefined;
       }
-      this.applyHealth(answer);
+      this.noteHealth(answer);
       return answer;
     } catch (err) {
       if (client === this.client) this.opts.log.debug(`health check failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -425,7 +425,8 @@ export class PythonSupervisor implements vscode.Disposable {
     }
   }
 
-  private applyHealth(health: HealthResult): void {
+  /** A health snapshot from the running service: a ping's answer, a control reply or an announcement. */
+  noteHealth(health: HealthResult): void {
     if (!this.client?.isRunning()) return;
     const status: ServiceStatus = health.status === 'unhealthy' ? 'unhealthy' : 'healthy';
     const detail = status === 'unhealthy' ? (health.overridden ? 'marked unhealthy by HEALTH_OVERRIDE' : 'the service reports itself unhealthy') : 'running';

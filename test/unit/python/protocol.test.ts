@@ -176,24 +176,21 @@ describe('Python service protocol (vscode-jsonrpc ⇄ python -m aios_service)', 
     assert.equal(h.bcm.AI_INFERENCE?.calls, 2);
   });
 
-  it('runs every control operation with a visible effect and an aios/stateChanged', async () => {
-    const seen = (reason: string) => waitFor(stateChanges, (s) => s.reason === reason, `stateChanged ${reason}`);
+  it('runs every control operation with its effect in the reply and in aios/health', async () => {
 
     const level = await control('UPDATE_LOG_LEVEL', 'DEBUG', { persistent: true });
     assert.equal(level.state.logLevel, 'DEBUG');
     assert.equal(JSON.parse(readFileSync(configFile, 'utf8')).logLevel, 'DEBUG');
-    assert.equal((await seen('UPDATE_LOG_LEVEL')).state.logLevel, 'DEBUG');
+    assert.equal((await health()).logLevel, 'DEBUG');
 
     const flush = await control('FLUSH_CACHE', undefined, { cache_type: 'model_cache' });
     assert.deepEqual(flush.detail?.flushed, { model_cache: 1 });
     assert.equal(flush.state.inference.modelLoaded, false);
-    await seen('FLUSH_CACHE');
 
     writeFileSync(configFile, JSON.stringify({ workers: 3, inference: { maxTokens: 20 } }));
     const reload = await control('RELOAD_CONFIG');
     assert.equal(reload.state.config.workers, 3);
     assert.equal(reload.state.workers.max, 3);
-    await seen('RELOAD_CONFIG');
     writeFileSync(configFile, '{ not json');
     const bad = await rejection(control('RELOAD_CONFIG'));
     assert.equal(bad.code, ErrorCodes.ConfigInvalid);
@@ -205,18 +202,21 @@ describe('Python service protocol (vscode-jsonrpc ⇄ python -m aios_service)', 
     assert.equal(override.state.status, 'unhealthy');
     assert.equal(override.state.overridden, true);
     assert.ok(override.state.overrideExpiresAt);
-    await seen('HEALTH_OVERRIDE');
     assert.equal((await control('HEALTH_OVERRIDE', 'clear')).state.status, 'healthy');
+    await control('HEALTH_OVERRIDE', 'unhealthy', { duration: 0.2 });
+    const expired = await waitFor(stateChanges, (c) => c.reason === 'HEALTH_OVERRIDE_EXPIRED', 'stateChanged HEALTH_OVERRIDE_EXPIRED');
+    assert.equal(expired.state.status, 'healthy');
+    // Replies carry the state they produced: the expiry is the only change announced on its own.
+    assert.deepEqual(stateChanges.map((c) => c.reason), ['HEALTH_OVERRIDE_EXPIRED']);
 
     const reset = await control('BCM_RESET');
     assert.equal(reset.detail?.previous.ECHO?.calls, 1);
     assert.deepEqual(reset.state.bcm, {});
-    await seen('BCM_RESET');
 
     const reduce = await control('CUSTOM_COMMAND', undefined, { command: 'reduce_complexity', arguments: { factor: 0.5 } });
     assert.equal(reduce.state.inference.complexityFactor, 0.5);
     assert.equal(reduce.state.inference.effectiveMaxTokens, 10);
-    assert.equal((await seen('CUSTOM_COMMAND')).command, 'reduce_complexity');
+    assert.equal((await health()).inference.complexityFactor, 0.5);
 
     const throttle = await control('CUSTOM_COMMAND', undefined, {
       command: 'adjust_throttling',
