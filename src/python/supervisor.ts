@@ -3,7 +3,7 @@
 // which the language client alone never notices) kills the process tree, and crashes restart it with
 // backoff until a crash-loop limit, after which one actionable notification asks the user.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import {
   CloseAction,
@@ -12,6 +12,7 @@ import {
   RevealOutputChannelOn,
   type LanguageClientOptions,
 } from 'vscode-languageclient/node';
+import { serviceEnvironment } from './environment';
 import type { ResolvedInterpreter } from './interpreter';
 import { isAlive, killProcessGroup, killProcessTree } from './processTree';
 import {
@@ -255,7 +256,7 @@ export class PythonSupervisor implements vscode.Disposable {
   }
 
   private spawnService(interpreter: ResolvedInterpreter): Promise<ChildProcess> {
-    const env = { ...process.env, PYTHONPATH: [this.opts.pythonDir, process.env.PYTHONPATH].filter(Boolean).join(delimiter), PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' };
+    const env = serviceEnvironment(process.env, this.opts.pythonDir);
     // Started in its own folder: `-m` puts the working directory first on sys.path, and a workspace must not
     // be able to shadow the service's modules (the service then changes into the workspace folder itself).
     const child = spawn(interpreter.executable, ['-m', 'aios_service'], {

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import { serviceEnvironment } from '../../../src/python/environment';
 import {
   AdjustThrottlingNotification,
   CommandsRequest,
@@ -119,7 +120,7 @@ describe('Python service protocol (vscode-jsonrpc ⇄ python -m aios_service)', 
     const pythonDir = join(root, 'python');
     proc = spawn(findPython(), ['-m', 'aios_service', '--stdio'], {
       cwd: pythonDir,
-      env: { ...process.env, PYTHONPATH: pythonDir },
+      env: serviceEnvironment(process.env, pythonDir),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     proc.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
