@@ -102,7 +102,11 @@ class Service(object):
         logs.set_level(self.log_level)
         for name, level in self.logger_levels.items():
             logs.set_level(level, name)
-        from . import builtin_handlers  # noqa: F401  (registers the built-in command types)
+        # The built-ins register their command types; ngram and pool load later on first use: import them now,
+        # while the service's own bytecode may still be written (see aios_service/__init__.py).
+        from . import builtin_handlers, ngram, pool  # noqa: F401
+        from . import restore_bytecode_setting
+        restore_bytecode_setting()
         self.load_handlers()
 
     def notify(self, method, params):

@@ -178,11 +178,11 @@ class InProcess(object):
 
 
 class Subprocess(object):
-    def __init__(self, extra_env=None, args=()):
+    def __init__(self, extra_env=None, args=(), python_dir=PYTHON_DIR):
         env = dict(os.environ)
-        env["PYTHONPATH"] = PYTHON_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env["PYTHONPATH"] = python_dir + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.update(extra_env or {})
-        self.proc = subprocess.Popen([sys.executable, "-m", "aios_service"] + list(args), cwd=PYTHON_DIR, env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "aios_service"] + list(args), cwd=python_dir, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stderr = []
         self._err_thread = threading.Thread(target=self._drain, daemon=True)

@@ -1,11 +1,14 @@
 """The real process: `python -m aios_service` over pipes, as the extension runs it."""
 
+import glob
 import json
+import os
+import shutil
 import textwrap
 import unittest
 
 from aios_service import errors
-from tests.support import Subprocess, TempDir, frame
+from tests.support import PYTHON_DIR, Subprocess, TempDir, frame
 
 HANDLERS = textwrap.dedent('''
     import os, subprocess, sys
@@ -50,6 +53,26 @@ class SubprocessTest(unittest.TestCase):
         self.c.notify("exit")
         self.assertEqual(self.proc.wait(), 0)
         self.assertIn("ready", self.proc.stderr_text())
+
+    def test_own_bytecode_is_kept_but_the_workspace_gets_none_under_dontwritebytecode(self):
+        # A copy of the package, so the check does not depend on what earlier runs left in the repository.
+        python_dir = os.path.join(self.tmp.path, "ext")
+        shutil.copytree(os.path.join(PYTHON_DIR, "aios_service"), os.path.join(python_dir, "aios_service"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        os.mkdir(os.path.join(self.tmp.path, ".aios"))
+        self.tmp.write(".aios/helper.py", "VALUE = 41\n")
+        handlers = self.tmp.write(".aios/handlers.py", "from aios_service import command\nimport helper\n\n"
+                                  "@command('ANSWER')\ndef answer(params):\n    return helper.VALUE + 1\n")
+        self.proc = Subprocess(extra_env={"PYTHONDONTWRITEBYTECODE": "1"}, python_dir=python_dir)
+        self.c = self.proc.client
+        self.c.initialize(handlersModule=handlers, workspaceFolder=self.tmp.path)
+        result = self.c.result("aios/execute", {"commandId": "a", "commandType": "ANSWER", "priority": "NORMAL",
+                                                "parameters": {}})
+        self.assertEqual(result["result"], 42)
+        compiled = {os.path.basename(f).split(".")[0]
+                    for f in glob.glob(os.path.join(python_dir, "aios_service", "__pycache__", "*.pyc"))}
+        self.assertTrue({"server", "service", "framing", "ngram", "pool", "builtin_handlers"} <= compiled, compiled)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.path, ".aios", "__pycache__")))
 
     def test_exit_codes_without_shutdown(self):
         self.start()
