@@ -24,8 +24,18 @@ HANDLERS_MODULE_NAME = "aios_handlers"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
+_last_second = (None, "")
+
+
 def iso_utc(t):
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+    """`t` (epoch seconds) as ISO 8601 UTC with milliseconds. The formatted second is reused while it lasts:
+    strftime costs more than the rest of a health snapshot's dynamic part."""
+    global _last_second
+    second, ms = divmod(int(round(t * 1000)), 1000)
+    cached = _last_second
+    if cached[0] != second:
+        cached = _last_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return "%s.%03dZ" % (cached[1], ms)
 
 
 def _type_name(value):

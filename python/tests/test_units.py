@@ -191,3 +191,17 @@ class RegistryTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class IsoUtcTest(unittest.TestCase):
+    def test_matches_datetime_across_seconds_in_any_order(self):
+        import datetime
+        from aios_service.service import iso_utc
+        # Out of order, so the reused second is sometimes right and sometimes stale.
+        cases = {1700000000.123: "2023-11-14T22:13:20.123Z", 1700000000.9996: "2023-11-14T22:13:21.000Z",
+                 1700000001.0: "2023-11-14T22:13:21.000Z", 1700000000.5: "2023-11-14T22:13:20.500Z",
+                 0.0: "1970-01-01T00:00:00.000Z", 1999999999.001: "2033-05-18T03:33:19.001Z"}
+        for t, expected in cases.items():
+            self.assertEqual(iso_utc(t), expected, t)
+            stamp = datetime.datetime.fromtimestamp(round(t, 3), datetime.timezone.utc)
+            self.assertEqual(iso_utc(t), stamp.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (stamp.microsecond // 1000))
