@@ -53,4 +53,7 @@ def uninstall(handler):
 
 def set_level(level, target=None):
     import logging
-    logging.getLogger(target or None).setLevel(getattr(logging, level))
+    logger = logging.getLogger(target or None)
+    value = getattr(logging, level)
+    if logger.level != value:  # setLevel empties every logger's level cache, even for no change
+        logger.setLevel(value)

@@ -29,6 +29,10 @@ def _reject_constant(name):
     raise ValueError("%s is not valid JSON" % name)
 
 
+# Made once: json.loads with any keyword argument builds a new decoder (and scanner) on every call.
+_loads = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
 def _describe(value):
     text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
     return text if len(text) <= 60 else text[:57] + "..."
@@ -133,7 +137,7 @@ class Server(object):
             self.send_error(None, errors.PARSE_ERROR, "Message body is not valid UTF-8: %s" % e)
             return
         try:
-            message = json.loads(text, parse_constant=_reject_constant)
+            message = _loads(text)
         except ValueError as e:
             self.send_error(None, errors.PARSE_ERROR, "Message body is not valid JSON: %s" % e)
             return
