@@ -1,13 +1,16 @@
 // The Python service over stdio, measured through vscode-jsonrpc (the connection vscode-languageclient
-// uses under the hood; the client itself needs a VS Code host). Peers in the same run:
+// uses under the hood; the client itself needs a VS Code host), started with the supervisor's environment.
+// Peers in the same run:
 // - cold start: `python -c pass` (the bare interpreter's own start), so ratio = bare / service;
 // - round trips and throughput: a floor server, a minimal stdlib loop that frames `{"result": null}` for
-//   every request, so the ratio shows what the service's own work costs.
+//   every request, so the ratio shows what the service's own work costs. Round-trip samples alternate
+//   between the two, so a noisy neighbour slows both alike.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { delimiter, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import { serviceEnvironment } from '../src/python/environment';
 import { resolveInterpreter } from '../src/python/interpreter';
-import { ControlRequest, ExecuteRequest } from '../src/python/protocol';
+import { ControlRequest, ExecuteRequest, HealthRequest } from '../src/python/protocol';
 import { higherIsBetter, log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';
 
 const PYTHON_DIR = resolve(__dirname, '..', '..', 'python');
@@ -40,7 +43,7 @@ interface Peer {
 function connect(python: string, args: string[]): Peer {
   const child = spawn(python, args, {
     cwd: PYTHON_DIR,
-    env: { ...process.env, PYTHONPATH: [PYTHON_DIR, process.env.PYTHONPATH].filter(Boolean).join(delimiter) },
+    env: serviceEnvironment(process.env, PYTHON_DIR),
     stdio: ['pipe', 'pipe', 'ignore'],
   });
   // The process may be gone before the last write at teardown: a closed pipe then is expected, not a failure.
@@ -78,17 +81,26 @@ function bareStartMs(python: string): Promise<number> {
   });
 }
 
-/** Sequential round trips: p50 and p99 in µs. */
-async function roundTrips(send: () => Promise<unknown>, n: number): Promise<{ p50: number; p99: number }> {
-  for (let i = 0; i < Math.min(200, n); i++) await send(); // warm up
-  const samples: number[] = [];
+interface Percentiles {
+  p50: number;
+  p99: number;
+}
+
+/** Sequential round trips of each sender, one of each in turn: p50 and p99 in µs per sender. */
+async function roundTrips(senders: Array<() => Promise<unknown>>, n: number): Promise<Percentiles[]> {
+  for (let i = 0; i < Math.min(200, n); i++) for (const send of senders) await send(); // warm up
+  const samples = senders.map(() => [] as number[]);
   for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await send();
-    samples.push((performance.now() - t0) * 1000);
+    for (const [k, send] of senders.entries()) {
+      const t0 = performance.now();
+      await send();
+      samples[k].push((performance.now() - t0) * 1000);
+    }
   }
-  samples.sort((a, b) => a - b);
-  return { p50: samples[Math.floor(n * 0.5)], p99: samples[Math.min(n - 1, Math.floor(n * 0.99))] };
+  return samples.map((xs) => {
+    xs.sort((a, b) => a - b);
+    return { p50: xs[Math.floor(n * 0.5)], p99: xs[Math.min(n - 1, Math.floor(n * 0.99))] };
+  });
 }
 
 /** `total` requests with `inFlight` outstanding at all times: requests per second. */
@@ -115,6 +127,8 @@ export const pythonBench: Bench = {
     const starts = quick ? 5 : 15;
     const service: number[] = [];
     const bare: number[] = [];
+    // Not measured: the first start after an install or an edit, which compiles the service's modules once.
+    await coldStartMs(executable);
     for (let i = 0; i < starts; i++) {
       bare.push(await bareStartMs(executable));
       service.push(await coldStartMs(executable));
@@ -136,12 +150,13 @@ export const pythonBench: Bench = {
           source: 'bench',
           commandId: `bench-${id++}`,
         });
+      const health = () => svc.connection.sendRequest(HealthRequest, undefined);
       const floorCall = () => floor.connection.sendRequest('floor/echo', {});
       const n = quick ? 1000 : 5000;
-      const ours = await roundTrips(control, n);
-      const peer = await roundTrips(floorCall, n);
+      const [ours, ping, peer] = await roundTrips([control, health, floorCall], n);
       results.push(lowerIsBetter('python.control-roundtrip.p50', ours.p50, 'us', 'stdlib floor server', peer.p50));
       results.push(lowerIsBetter('python.control-roundtrip.p99', ours.p99, 'us', 'stdlib floor server', peer.p99));
+      results.push(lowerIsBetter('python.health-roundtrip.p50', ping.p50, 'us', 'stdlib floor server', peer.p50));
 
       const echo = () => svc.connection.sendRequest(ExecuteRequest, { commandId: `e${id++}`, commandType: 'ECHO', priority: 'NORMAL', parameters: { n: id } });
       const total = quick ? 5000 : 30000;
