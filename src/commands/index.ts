@@ -88,21 +88,30 @@ async function runCommand(ctx: AiosContext, args?: unknown): Promise<CommandResu
 async function askForCommand(ctx: AiosContext): Promise<RunCommandArgs | undefined> {
   const items = vscode.window.createQuickPick<vscode.QuickPickItem>();
   items.title = 'AIOS: Run Command (1/3): command type';
-  items.placeholder = 'Pick a command type of the Python service, or type another';
-  items.busy = true;
-  items.show();
-  try {
-    const { commandTypes } = await listServiceCommands(ctx);
-    items.items = commandTypes.map((c) => ({ label: c.name, description: c.source === 'workspace' ? 'workspace' : undefined, detail: c.description }));
-  } catch (err) {
-    items.items = [];
-    items.placeholder = `Could not list the service's commands (${err instanceof Error ? err.message : String(err)}); type a command type`;
-  }
-  items.busy = false;
-  const commandType = await new Promise<string | undefined>((resolve) => {
+  const pickPlaceholder = 'Pick a command type of the Python service, or type another';
+  items.placeholder = ctx.supervisor.isReady ? pickPlaceholder : 'The Python service is starting: type a command type, or wait for its list';
+  // Listening before the list arrives: while the service starts, a typed name and Enter must still count.
+  const chosen = new Promise<string | undefined>((resolve) => {
     items.onDidAccept(() => resolve(items.selectedItems[0]?.label ?? (items.value.trim() || undefined)));
     items.onDidHide(() => resolve(undefined));
   });
+  let open = true;
+  items.busy = true;
+  items.show();
+  void listServiceCommands(ctx).then(
+    ({ commandTypes }) => {
+      if (!open) return;
+      items.placeholder = pickPlaceholder;
+      items.items = commandTypes.map((c) => ({ label: c.name, description: c.source === 'workspace' ? 'workspace' : undefined, detail: c.description }));
+    },
+    (err: unknown) => {
+      if (open) items.placeholder = `Could not list the service's commands (${err instanceof Error ? err.message : String(err)}); type a command type`;
+    },
+  ).finally(() => {
+    if (open) items.busy = false;
+  });
+  const commandType = await chosen;
+  open = false;
   items.dispose();
   if (!commandType) return undefined;
 
@@ -207,7 +216,8 @@ async function askForControl(ctx: AiosContext, preset?: ControlOperation): Promi
     case 'CUSTOM_COMMAND': {
       let names: string[] = [];
       try {
-        names = (await listServiceCommands(ctx)).controlCommands.map((c) => c.name);
+        // Not while the service starts: asking would leave the user looking at nothing until it is up.
+        if (ctx.supervisor.isReady) names = (await listServiceCommands(ctx)).controlCommands.map((c) => c.name);
       } catch {
         /* offer free text below */
       }
