@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { createMiddleware, type CommandResult, type ExecuteOptions, type Middleware, type Priority, type ServiceContext } from './core';
-import { pythonExecutor } from './python/executor';
+import { pythonExecutor, serviceConnection } from './python/executor';
 import { resolveInterpreter, type ResolvedInterpreter } from './python/interpreter';
 import { ControlRequest, type ControlOperation, type ControlResult, type InitializationOptions } from './python/protocol';
 import { PythonSupervisor, servicePythonDir, type ServiceState } from './python/supervisor';
@@ -100,7 +100,7 @@ export class AiosContext implements vscode.Disposable {
     return this.middleware.execute(
       { commandType: `CONTROL:${req.operation}`, priority, parameters: { ...req.parameters }, source: req.source ?? 'extension' },
       async (_request, ctx) => {
-        const client = await this.supervisor.connection();
+        const client = await serviceConnection(this.supervisor, ctx);
         const reply: ControlResult = await client.sendRequest(ControlRequest, {
           operation: req.operation,
           ...(req.value !== undefined ? { value: req.value } : {}),

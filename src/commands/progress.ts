@@ -1,7 +1,8 @@
-// Runs a command with throttle feedback: nothing is shown unless the middleware delays or queues it. A short
-// backoff shows in the window's progress area; a long one, or any wait in the queue (whose length nobody
-// knows), as a notification with Cancel, which aborts the command (ending it in CANCEL). A wait that starts
-// short and then queues is moved from the window to a notification, so Cancel is there when it matters.
+// Runs a command with throttle feedback: nothing is shown unless the command is delayed. A short backoff shows
+// in the window's progress area; a long one, any wait in the queue, or a wait for the Python service to
+// (re)start (neither has a known end) as a notification with Cancel, which aborts the command (ending it in
+// CANCEL). A wait that starts short and then queues is moved from the window to a notification, so Cancel is
+// there when it matters.
 import * as vscode from 'vscode';
 import type { CommandResult, ExecuteOptions, ProgressUpdate } from '../core';
 
@@ -51,7 +52,8 @@ export async function runWithThrottleProgress(
       shown?.report(u);
       return;
     }
-    const wantsCancel = u.stage === 'queued' || u.delayMs >= NOTIFICATION_DELAY_MS;
+    // A queue or a wait for the service has no known end: those get Cancel at once.
+    const wantsCancel = u.stage === 'queued' || u.stage === 'waiting' || u.delayMs >= NOTIFICATION_DELAY_MS;
     if (shown && (shown.cancellable || !wantsCancel)) {
       shown.report(u);
       return;
@@ -70,5 +72,6 @@ export async function runWithThrottleProgress(
 function describe(u: ProgressUpdate): string {
   if (u.stage === 'throttled') return `throttled for ${Math.ceil(u.remainingMs / 100) / 10} s (${u.reason})`;
   if (u.stage === 'queued') return `queued, position ${u.queuePosition}`;
+  if (u.stage === 'waiting') return u.reason;
   return 'running';
 }

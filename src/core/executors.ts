@@ -17,7 +17,7 @@ export function functionExecutor(functions: Readonly<Record<string, CommandFunct
         `No in-process handler for command type '${request.commandType}' (known: ${[...table.keys()].join(', ') || 'none'})`,
       );
     }
-    return fn(request.parameters, { commandId: ctx.commandId, signal: ctx.signal, request });
+    return fn(request.parameters, { ...ctx, request });
   };
 }
 

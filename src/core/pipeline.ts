@@ -18,7 +18,9 @@ import type {
   Disposable,
   ExecuteOptions,
   Executor,
+  ExecutorContext,
   Priority,
+  ProgressListener,
   ServiceContext,
   SystemContext,
   SystemSample,
@@ -276,7 +278,7 @@ class Pipeline implements Middleware {
     let settled: Settled | typeof ABORTED;
     let running: Promise<unknown>;
     try {
-      running = Promise.resolve(executor(request, { commandId, signal: ctxSignal }));
+      running = Promise.resolve(executor(request, { commandId, signal: ctxSignal, waiting: onProgress ? reportWaiting(onProgress, delayMs) : ignoreWaiting }));
     } catch (e) {
       running = Promise.reject(e);
     }
@@ -414,6 +416,15 @@ function startMetadata(waitMs: number, source: string | undefined): Record<strin
   if (waitMs > 0) m.waitMs = round3(waitMs);
   if (source !== undefined) m.source = source;
   return m;
+}
+
+const ignoreWaiting = (): (() => void) => () => undefined;
+
+function reportWaiting(onProgress: ProgressListener, delayMs: number): ExecutorContext['waiting'] {
+  return (reason) => {
+    onProgress({ stage: 'waiting', delayMs, remainingMs: 0, queuePosition: 0, reason });
+    return () => onProgress({ stage: 'running', delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
+  };
 }
 
 /** Settles with the executor's outcome, or ABORTED as soon as the caller's signal fires. */

@@ -35,6 +35,11 @@ export interface ExecutorContext {
   readonly commandId: string;
   /** Aborted when the caller cancels or the middleware closes; executors must stop work when it fires. */
   readonly signal: AbortSignal;
+  /**
+   * Tells the caller the command waits on something outside the middleware (the Python service starting),
+   * as a `waiting` progress update; call the returned function when the wait is over.
+   */
+  waiting(reason: string): () => void;
 }
 
 export type Executor = (request: ValidatedRequest, ctx: ExecutorContext) => Promise<unknown>;
@@ -88,7 +93,8 @@ export class CommandFailure extends Error {
 }
 
 export interface ProgressUpdate {
-  stage: 'throttled' | 'queued' | 'running';
+  /** `waiting`: admitted, but the executor waits on something else (reason says what); `running` again after. */
+  stage: 'throttled' | 'queued' | 'running' | 'waiting';
   /** The backoff delay given at submission (0 when none). */
   delayMs: number;
   /** Backoff time left at the moment of this update. */

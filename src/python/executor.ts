@@ -1,8 +1,8 @@
 // The pipeline's executor for the Python service: a command becomes aios/execute. Cancellation is
 // forwarded ($/cancelRequest, through the token), and a service that dies or hangs mid-command ends that
 // command in ERROR with a message saying what happened, never in a silent hang.
-import { CancellationTokenSource, ResponseError } from 'vscode-languageclient/node';
-import { CommandFailure, type Executor } from '../core';
+import { CancellationTokenSource, ResponseError, type LanguageClient } from 'vscode-languageclient/node';
+import { CommandFailure, type Executor, type ExecutorContext } from '../core';
 import { ExecuteRequest, serviceErrorName } from './protocol';
 import { ServiceUnavailableError, type PythonSupervisor } from './supervisor';
 
@@ -11,16 +11,33 @@ export interface PythonExecutorOptions {
   timeoutMs(): number;
 }
 
+/** A wait for the service shorter than this (a normal start) is not worth a notification. */
+export const WAIT_NOTICE_MS = 400;
+
+/**
+ * The running client for one command. A wait for a (re)start is reported through `ctx.waiting` once it lasts
+ * (so the user sees why nothing happens, with Cancel), and a cancel meanwhile means the command is never sent.
+ */
+export async function serviceConnection(supervisor: PythonSupervisor, ctx: ExecutorContext): Promise<LanguageClient> {
+  // Only when the service is not up: no timer on the path of a command that does not wait.
+  let endWait: (() => void) | undefined;
+  const notice = supervisor.isReady ? undefined : setTimeout(() => {
+    endWait = ctx.waiting(`waiting for the Python service (${supervisor.state.detail ?? supervisor.state.status})`);
+  }, WAIT_NOTICE_MS);
+  try {
+    return await untilAborted(supervisor.connection(), ctx.signal);
+  } catch (err) {
+    if (ctx.signal.aborted) throw err;
+    throw new CommandFailure('service_unavailable', err instanceof ServiceUnavailableError ? err.message : String(err));
+  } finally {
+    clearTimeout(notice);
+    endWait?.();
+  }
+}
+
 export function pythonExecutor(supervisor: PythonSupervisor, opts: PythonExecutorOptions): Executor {
   return async (request, ctx) => {
-    let client;
-    try {
-      // Waiting for a (re)start can take a while: a cancel meanwhile must not send the command afterwards.
-      client = await untilAborted(supervisor.connection(), ctx.signal);
-    } catch (err) {
-      if (ctx.signal.aborted) throw err;
-      throw new CommandFailure('service_unavailable', err instanceof ServiceUnavailableError ? err.message : String(err));
-    }
+    const client = await serviceConnection(supervisor, ctx);
     const generation = supervisor.currentGeneration;
     const cts = new CancellationTokenSource();
     const onAbort = () => cts.cancel();

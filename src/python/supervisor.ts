@@ -109,6 +109,11 @@ export class PythonSupervisor implements vscode.Disposable {
   }
 
   /** A counter that changes whenever a new service process starts (lets callers tell a crash apart). */
+  /** A client is running: `connection()` answers at once. */
+  get isReady(): boolean {
+    return this.client?.isRunning() ?? false;
+  }
+
   get currentGeneration(): number {
     return this.generation;
   }

@@ -1,6 +1,9 @@
 // The user interface as a user meets it, in the real host through the browser: the palette, the
 // telemetry tree, the status bar under load, settings applied live, cancelling a throttled command.
 import * as assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AiosApi } from '../../src/extension';
 import { readPythonSettings } from '../../src/settings';
@@ -141,6 +144,35 @@ describe('the user interface', function () {
       assert.equal((await blocker).success, true);
       await vscode.commands.executeCommand('notifications.clearAll');
     });
+  });
+
+  it('a command waiting for the service to start says so, and its Cancel means it is never sent', async function () {
+    requireUi(this);
+    if (process.platform === 'win32') this.skip(); // the slow interpreter below is a shell script
+    // An interpreter that takes 2 s to start (its version probe too): the service is down ~4 s after the switch.
+    const dir = mkdtempSync(join(tmpdir(), 'aios-slow-python-'));
+    const slow = join(dir, 'python3');
+    writeFileSync(slow, '#!/bin/sh\nsleep 2\nexec python3 "$@"\n', { mode: 0o755 });
+    try {
+      await withSettings({ 'python.interpreterPath': slow }, async () => {
+        await waitUntil(() => (api.context.supervisor.isReady ? undefined : true), 10_000, 'the restart to begin');
+        const cancelsBefore = api.telemetry('SUMMARY').overall.cancelledCommands;
+        await runCommandFromPalette('ECHO', 'NORMAL', '{"waited": true}');
+        await waitUntil(async () => ((await notificationTexts()).some((x) => /waiting for the Python service/.test(x)) ? true : undefined), 10_000, 'the waiting notification');
+        await screenshot('ui-waiting-for-service');
+        await click(`${NOTIFICATION_ITEM} .monaco-button`, 'Cancel');
+        await waitUntil(() => api.telemetry('SUMMARY').overall.cancelledCommands === cancelsBefore + 1, 10_000, 'the CANCEL');
+        assert.equal(api.telemetry('DETAILED').recentEvents.filter((e) => e.eventType === 'CANCEL').pop()?.commandType, 'ECHO');
+        await waitUntil(() => (api.context.supervisor.state.status === 'healthy' ? true : undefined), 30_000, 'the slow start to finish');
+        assert.match(api.context.supervisor.state.interpreter ?? '', /aios-slow-python/);
+        const health = await api.context.supervisor.checkHealth();
+        assert.equal(health?.bcm.ECHO?.calls ?? 0, 0, 'the service started after the Cancel never ran the ECHO');
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await vscode.commands.executeCommand('notifications.clearAll');
+    }
+    await waitUntil(() => (api.context.supervisor.isReady && !/aios-slow-python/.test(api.context.supervisor.state.interpreter ?? '') ? true : undefined), 30_000, 'the usual interpreter again');
   });
 
   it('the tree\'s context menu copies an event as JSON', async function () {

@@ -174,6 +174,31 @@ describe('pipeline', () => {
     await m.close();
   });
 
+  it('progress: an executor that waits on something else says so, then running again', async () => {
+    const m = mw({ config: { baseDelayMs: 0 } });
+    const progress: ProgressUpdate[] = [];
+    let endWait: (() => void) | undefined;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const waiting = functionExecutor({
+      A: async (_p, ctx) => {
+        endWait = ctx.waiting('waiting for the service (starting)');
+        await gate;
+        endWait();
+        return 'done';
+      },
+    });
+    const r = m.execute({ commandType: 'A' }, waiting, { onProgress: (p) => progress.push(p) });
+    await tick();
+    assert.deepEqual(progress.map((p) => [p.stage, p.reason]), [['running', ''], ['waiting', 'waiting for the service (starting)']]);
+    release();
+    assert.equal((await r).result, 'done');
+    assert.deepEqual(progress.map((p) => p.stage), ['running', 'waiting', 'running']);
+    // Without a listener the executor can still call it.
+    assert.equal((await m.execute({ commandType: 'A' }, waiting)).result, 'done');
+    await m.close();
+  });
+
   it('updateConfig applies at once and returns readable errors', async () => {
     const m = mw({ config: { maxConcurrency: 1, baseDelayMs: 0 } });
     const c = controlled();
