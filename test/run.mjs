@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './host/paths.mjs';
-import { pythonCommand } from './host/python.mjs';
+import { extraPythons, pythonCommand } from './host/python.mjs';
 
 const say = (msg) => process.stdout.write(`${msg}\n`);
 
@@ -44,13 +44,25 @@ const tiers = {
   },
   python() {
     if (!existsSync(join(repoRoot, 'python', 'tests'))) return { passed: 0, failed: 0 };
-    const [py, ...pyArgs] = pythonCommand();
-    const { code, out } = run(py, [...pyArgs, '-m', 'unittest', 'discover', '-s', 'python/tests', '-t', 'python', '-v']);
-    const ran = Number(out.match(/^Ran (\d+) tests?/m)?.[1] ?? 0);
-    const tally = (k) => Number(out.match(new RegExp(`${k}=(\\d+)`))?.[1] ?? 0);
-    const failed = tally('failures') + tally('errors');
-    const skipped = tally('skipped');
-    return { passed: ran - failed - skipped, failed: code !== 0 && failed === 0 ? 1 : failed, skipped };
+    const unittest = ([py, ...pyArgs], verbose) => {
+      const { code, out } = run(py, [...pyArgs, '-m', 'unittest', 'discover', '-s', 'python/tests', '-t', 'python', ...(verbose ? ['-v'] : [])]);
+      const ran = Number(out.match(/^Ran (\d+) tests?/m)?.[1] ?? 0);
+      const tally = (k) => Number(out.match(new RegExp(`${k}=(\\d+)`))?.[1] ?? 0);
+      const failed = tally('failures') + tally('errors');
+      const skipped = tally('skipped');
+      return { passed: ran - failed - skipped, failed: code !== 0 && failed === 0 ? 1 : failed, skipped };
+    };
+    const main = pythonCommand();
+    const total = unittest(main, true);
+    // The same suite on the other installed versions (the service supports 3.9+): failures count, passes
+    // are not added again to the total.
+    for (const { path, version } of extraPythons(main)) {
+      say(`--- the same tests on Python ${version} (${path})`);
+      const r = unittest([path], false);
+      total.failed += r.failed;
+      if (r.failed) say(`Python ${version}: ${r.failed} failed`);
+    }
+    return total;
   },
   async integration() {
     const build = run(process.execPath, ['esbuild.mjs', '--tests']);
