@@ -40,13 +40,9 @@ export async function runIntegration({ grep, verbose } = {}) {
     bridge = createUiBridge({ page, resultsDir, log });
     const bridgeUrl = await bridge.listen();
 
-    let exitCode;
-    const exited = new Promise((resolveExit) => {
-      page.exposeFunction('codeAutomationExit', (code) => {
-        exitCode = code;
-        resolveExit();
-      });
-    });
+    // The smoke-test driver calls this when the in-host suite ends; one waiter per page load.
+    let onExit = () => undefined;
+    await page.exposeFunction('codeAutomationExit', (code) => onExit(code));
     await page.exposeFunction('codeAutomationLog', (type, args) => {
       const line = format(...(Array.isArray(args) ? args : [args]));
       // The workbench logs a lot offline (marketplace look-ups, its own start-up); the suite's output is what matters.
@@ -54,33 +50,51 @@ export async function runIntegration({ grep, verbose } = {}) {
     });
     page.on('pageerror', (err) => verbose && log(`page error: ${err.message}`));
 
-    const env = {
-      AIOS_UI_BRIDGE: bridgeUrl,
-      AIOS_TEST_RESULTS: resultsDir,
-      AIOS_TEST_WORKSPACE: workspace,
-      ...(grep ? { AIOS_TEST_GREP: grep } : {}),
+    /** Loads the workbench with the suite in `phase` (see test/integration/index.ts) and waits for its counts. */
+    const runPhase = async (phase) => {
+      const env = {
+        AIOS_UI_BRIDGE: bridgeUrl,
+        AIOS_TEST_RESULTS: resultsDir,
+        AIOS_TEST_WORKSPACE: workspace,
+        ...(phase ? { AIOS_TEST_PHASE: phase } : {}),
+        ...(grep ? { AIOS_TEST_GREP: grep } : {}),
+      };
+      const payload = [
+        ['extensionDevelopmentPath', `vscode-remote://remote${repoRoot}`],
+        ['extensionTestsPath', `vscode-remote://remote${suiteIndex}`],
+        ['skipWelcome', 'true'],
+        ['extensionEnvironment', JSON.stringify(env)],
+      ];
+      const url = `${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+      const exited = new Promise((resolveExit) => (onExit = resolveExit));
+      log(`opening the workbench${phase ? ` (${phase})` : ''} (${server.url})`);
+      await page.goto(url);
+      let timer;
+      const timedOut = new Promise((r) => (timer = setTimeout(r, SUITE_TIMEOUT_MS, 'timeout')));
+      const exitCode = await Promise.race([exited, timedOut]);
+      clearTimeout(timer);
+      if (exitCode === 'timeout') {
+        await page.screenshot({ path: join(resultsDir, 'integration-timeout.png') }).catch(() => {});
+        throw new Error(`the in-host suite${phase ? ` (${phase})` : ''} did not finish within ${SUITE_TIMEOUT_MS / 1000} s (screenshot: test-results/integration-timeout.png)`);
+      }
+      const result = bridge.takeSuiteResult();
+      // A suite that never reached its end (it failed to load, or the host crashed) counts as a failure.
+      if (!result) return { passed: 0, failed: 1, pending: 0, exitCode, error: `the in-host suite${phase ? ` (${phase})` : ''} exited with code ${exitCode} without reporting results` };
+      return { ...result, exitCode };
     };
-    const payload = [
-      ['extensionDevelopmentPath', `vscode-remote://remote${repoRoot}`],
-      ['extensionTestsPath', `vscode-remote://remote${suiteIndex}`],
-      ['skipWelcome', 'true'],
-      ['extensionEnvironment', JSON.stringify(env)],
-    ];
-    const url = `${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
-    log(`opening the workbench (${server.url})`);
-    await page.goto(url);
 
-    const timedOut = new Promise((r) => setTimeout(r, SUITE_TIMEOUT_MS, 'timeout'));
-    if ((await Promise.race([exited, timedOut])) === 'timeout') {
-      await page.screenshot({ path: join(resultsDir, 'integration-timeout.png') }).catch(() => {});
-      throw new Error(`the in-host suite did not finish within ${SUITE_TIMEOUT_MS / 1000} s (screenshot: test-results/integration-timeout.png)`);
+    const total = await runPhase(undefined);
+    // A window reload, for real (test/integration/reload.phase.ts): the suite reloads the window itself and
+    // reports from its second run.
+    if (!grep || /reload/i.test(grep)) {
+      const r = await runPhase('reload');
+      total.passed += r.passed;
+      total.failed += r.failed;
+      total.pending += r.pending;
+      if (r.exitCode !== 0) total.exitCode = r.exitCode;
+      if (r.error) total.error = [total.error, r.error].filter(Boolean).join('; ');
     }
-    const result = bridge.suiteResult;
-    if (!result) {
-      // The suite never reached its end (it failed to load, or the host crashed): count that as a failure.
-      return { passed: 0, failed: 1, pending: 0, exitCode, error: `the in-host suite exited with code ${exitCode} without reporting results` };
-    }
-    return { ...result, exitCode };
+    return total;
   } finally {
     await browser?.close().catch(() => {});
     await bridge?.close().catch(() => {});

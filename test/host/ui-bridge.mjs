@@ -101,7 +101,8 @@ export function createUiBridge({ page, resultsDir, log }) {
     },
     /** The in-host suite reports its counts here before the extension host exits. */
     async result({ passed, failed, pending }) {
-      suiteResult = { passed, failed, pending };
+      // Added up: a suite that reloads its window reports from each run that reaches its end.
+      suiteResult = { passed: (suiteResult?.passed ?? 0) + passed, failed: (suiteResult?.failed ?? 0) + failed, pending: (suiteResult?.pending ?? 0) + pending };
       return true;
     },
   };
@@ -132,8 +133,11 @@ export function createUiBridge({ page, resultsDir, log }) {
   return {
     listen: () => new Promise((r) => server.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${server.address().port}`))),
     close: () => new Promise((r) => server.close(() => r())),
-    get suiteResult() {
-      return suiteResult;
+    /** The counts the last suite run reported (undefined if it reported none), cleared for the next run. */
+    takeSuiteResult() {
+      const r = suiteResult;
+      suiteResult = undefined;
+      return r;
     },
   };
 }

@@ -1,5 +1,7 @@
 // The extensionTestsPath entry: VS Code (or code-server's smoke-test driver) calls run() inside the
 // extension host. Rejecting fails the run; the counts also go to the UI bridge so `npm test` can add them up.
+// AIOS_TEST_PHASE picks what runs: unset, every *.test.js; `reload`, reload.phase.js (which reloads the
+// window once and runs again).
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasUi, reportResult, screenshot } from './ui';
@@ -17,7 +19,8 @@ export function run(): Promise<void> {
       await screenshot(`failed-${test.fullTitle().replace(/[^\w.-]+/g, '_').slice(0, 70)}`).catch((err) => console.error(`screenshot failed: ${err}`));
     }
   });
-  for (const file of readdirSync(__dirname).filter((f) => f.endsWith('.test.js')).sort()) {
+  const suffix = process.env.AIOS_TEST_PHASE ? '.phase.js' : '.test.js';
+  for (const file of readdirSync(__dirname).filter((f) => f.endsWith(suffix)).sort()) {
     mocha.addFile(join(__dirname, file));
   }
   return new Promise((resolve, reject) => {
