@@ -149,13 +149,14 @@ describe('the user interface', function () {
   it('a command waiting for the service to start says so, and its Cancel means it is never sent', async function () {
     requireUi(this);
     if (process.platform === 'win32') this.skip(); // the slow interpreter below is a shell script
-    // An interpreter that takes 2 s to start (its version probe too): the service is down ~4 s after the switch.
+    // An interpreter whose version probe takes 6 s (the service itself then runs on the sys.executable the
+    // probe reports): switching to it leaves the service down long enough to see and cancel the notice.
     const dir = mkdtempSync(join(tmpdir(), 'aios-slow-python-'));
     const slow = join(dir, 'python3');
-    writeFileSync(slow, '#!/bin/sh\nsleep 2\nexec python3 "$@"\n', { mode: 0o755 });
+    writeFileSync(slow, '#!/bin/sh\nsleep 6\nexec python3 "$@"\n', { mode: 0o755 });
     try {
       await withSettings({ 'python.interpreterPath': slow }, async () => {
-        await waitUntil(() => (api.context.supervisor.isReady ? undefined : true), 10_000, 'the restart to begin');
+        await waitUntil(() => (api.context.supervisor.state.status === 'starting' ? true : undefined), 10_000, 'the restart to begin');
         const cancelsBefore = api.telemetry('SUMMARY').overall.cancelledCommands;
         await runCommandFromPalette('ECHO', 'NORMAL', '{"waited": true}');
         await waitUntil(async () => ((await notificationTexts()).some((x) => /waiting for the Python service/.test(x)) ? true : undefined), 10_000, 'the waiting notification');
