@@ -1,4 +1,5 @@
 // Ready-made executors. The Python service's executor lives in src/python and implements the same type.
+import { killProcessGroup, killProcessTree } from './processTree';
 import { CommandFailure, type Executor, type ExecutorContext, type ValidatedRequest } from './types';
 
 export type CommandFunction = (parameters: Readonly<Record<string, unknown>>, ctx: ExecutorContext & { request: ValidatedRequest }) => unknown;
@@ -41,11 +42,24 @@ export interface ShellResult {
 
 const MAX_OUTPUT_BYTES = 1024 * 1024;
 
+/** POSIX process groups of programs running now: ended if the host exits first (one hook for all). */
+const runningGroups = new Set<number>();
+let exitHooked = false;
+
+function trackGroup(pgid: number): void {
+  runningGroups.add(pgid);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on('exit', () => runningGroups.forEach((pgid) => killProcessGroup(pgid)));
+  }
+}
+
 /**
  * Runs configured programs with execa: no shell, so parameters can never inject shell syntax, and the
  * same spec runs on Windows, macOS and Linux (execa resolves PATHEXT and shebangs on Windows). Only command
- * types listed in `commands` run. Cancellation kills the process (SIGTERM, then SIGKILL after 2 s; on
- * Windows, TerminateProcess). Grandchildren a program starts itself are not tracked.
+ * types listed in `commands` run. Cancellation and the timeout end the program and everything it started:
+ * on POSIX it leads its own process group, which gets SIGTERM, then SIGKILL for whatever is left after 2 s
+ * (also when the host exits while it runs); on Windows `taskkill /T /F` ends the tree.
  * A non-zero exit fails with 'exit_code' and the tail of stderr.
  */
 export function shellExecutor(commands: Readonly<Record<string, ShellCommandSpec>>): Executor {
@@ -61,20 +75,52 @@ export function shellExecutor(commands: Readonly<Record<string, ShellCommandSpec
     }
     // Loaded on first use: execa is only needed by hosts that run shell commands.
     const { execa } = await import('execa');
-    const result = await execa(spec.file, args, {
+    const posix = process.platform !== 'win32';
+    // One stop path for cancel and timeout, so both reach the whole tree.
+    const stop = new AbortController();
+    let timedOut = false;
+    const onCancel = () => stop.abort();
+    if (ctx.signal.aborted) stop.abort();
+    ctx.signal.addEventListener('abort', onCancel, { once: true });
+    const timer = spec.timeoutMs ? setTimeout(() => ((timedOut = true), stop.abort()), spec.timeoutMs) : undefined;
+    const subprocess = execa(spec.file, args, {
       cwd: spec.cwd,
       env: spec.env,
-      cancelSignal: ctx.signal,
+      cancelSignal: stop.signal,
       forceKillAfterDelay: 2000,
-      timeout: spec.timeoutMs,
+      // Its own process group, so a signal to the group reaches what it starts. execa's own clean-up on
+      // exit skips detached processes: trackGroup's exit hook does it for the group.
+      detached: posix,
       maxBuffer: MAX_OUTPUT_BYTES,
       reject: false,
       shell: false,
       windowsHide: true,
       stdin: 'ignore',
     });
-    if (result.isCanceled) throw new CommandFailure('cancelled', `'${spec.file}' was cancelled`);
-    if (result.timedOut) throw new CommandFailure('timeout', `'${spec.file}' ran longer than ${spec.timeoutMs} ms and was stopped`);
+    const pid = subprocess.pid;
+    // The whole tree, at once: a grandchild holding the output pipes would otherwise keep the command
+    // running after the program itself is gone. POSIX: SIGTERM to the group now (execa's SIGKILL follows
+    // for the program after 2 s), SIGKILL for whatever is left once the program has exited. Windows:
+    // taskkill /T /F while the root still exists (it follows parent links).
+    const onStop = () => pid !== undefined && (posix ? killProcessGroup(pid, 'SIGTERM') : killProcessTree(pid));
+    stop.signal.addEventListener('abort', onStop, { once: true });
+    if (posix && pid !== undefined) {
+      trackGroup(pid);
+      subprocess.once('exit', () => stop.signal.aborted && killProcessGroup(pid));
+    }
+    let result;
+    try {
+      result = await subprocess;
+    } finally {
+      clearTimeout(timer);
+      ctx.signal.removeEventListener('abort', onCancel);
+      stop.signal.removeEventListener('abort', onStop);
+      if (pid !== undefined) runningGroups.delete(pid);
+    }
+    if (result.isCanceled) {
+      if (timedOut) throw new CommandFailure('timeout', `'${spec.file}' ran longer than ${spec.timeoutMs} ms and was stopped`);
+      throw new CommandFailure('cancelled', `'${spec.file}' was cancelled`);
+    }
     if (result.failed && result.exitCode === undefined) {
       throw new CommandFailure('spawn_failed', `Could not run '${spec.file}': ${result.shortMessage ?? result.message}`);
     }

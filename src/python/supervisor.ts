@@ -14,7 +14,7 @@ import {
 } from 'vscode-languageclient/node';
 import { serviceEnvironment } from './environment';
 import type { ResolvedInterpreter } from './interpreter';
-import { isAlive, killProcessGroup, killProcessTree } from './processTree';
+import { isAlive, killProcessGroup, killProcessTree } from '../core/processTree';
 import {
   AdjustThrottlingNotification,
   HealthRequest,

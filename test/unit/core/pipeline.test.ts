@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ManualClock } from '../../../src/core/clock';
@@ -372,6 +374,48 @@ describe('executors', () => {
     assert.equal((await m.execute({ commandType: 'OTHER' }, ex)).error?.code, 'unknown_command');
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(m.admission.active, 0, 'the killed process released its slot');
+    await m.close();
+  });
+
+  it('shellExecutor ends what the program started too, on cancel and on timeout', { skip: process.platform === 'win32' && 'uses sh' }, async () => {
+    const m = createMiddleware({ sampler: new StaticSampler(), config: { baseDelayMs: 0 } });
+    const dir = tempDir();
+    const isAlive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return false;
+      }
+      try {
+        // Linux: an ended orphan stays a zombie until init reaps it, which can take a while in a container.
+        return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return true; // no /proc (macOS): kill(pid, 0) said it exists
+      }
+    };
+    // A program that starts a grandchild and waits for it, writing the grandchild's pid first. A grandchild
+    // that lives its whole life leaves a marker, so a regression fails (slowly) instead of passing.
+    const natural = join(dir, 'natural');
+    const spawning = (file: string) => ({ file: 'sh', args: ['-c', `(sleep 300; touch '${natural}') & echo $! > '${file}'; wait`] });
+    const ex = shellExecutor({ CANCEL: spawning(join(dir, 'cancel.pid')), TIMEOUT: { ...spawning(join(dir, 'timeout.pid')), timeoutMs: 500 } });
+    const grandchild = async (file: string) => {
+      for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 20));
+      return Number(readFileSync(file, 'utf8').trim());
+    };
+    const ac = new AbortController();
+    const cancelled = m.execute({ commandType: 'CANCEL' }, ex, { signal: ac.signal });
+    const first = await grandchild(join(dir, 'cancel.pid'));
+    assert.ok(isAlive(first));
+    ac.abort();
+    assert.equal((await cancelled).error?.code, 'cancelled');
+    const timedOut = await m.execute({ commandType: 'TIMEOUT' }, ex);
+    assert.equal(timedOut.error?.code, 'timeout');
+    const second = await grandchild(join(dir, 'timeout.pid'));
+    // The pipeline answers a cancel at once; the executor ends the group as soon as the program exits.
+    for (let i = 0; i < 100 && (isAlive(first) || isAlive(second)); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(isAlive(first), false, 'the cancelled program\'s grandchild was ended');
+    assert.equal(isAlive(second), false, 'the timed-out program\'s grandchild was ended');
+    assert.equal(existsSync(natural), false, 'no grandchild lived its whole life');
     await m.close();
   });
 });

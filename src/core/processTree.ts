@@ -1,5 +1,6 @@
-// Ending the service and anything it started. POSIX: the service leads its own process group (spawned
-// detached), so one signal to the group reaches its children. Windows: taskkill /T walks the tree.
+// Ending a process and anything it started (the Python service, a shell executor's program). POSIX: the
+// process leads its own process group (spawned detached), so one signal to the group reaches its children.
+// Windows: taskkill /T walks the tree. No vscode import.
 import { spawn } from 'node:child_process';
 
 export function killProcessTree(pid: number, platform: NodeJS.Platform = process.platform): void {
@@ -18,10 +19,10 @@ export function killProcessTree(pid: number, platform: NodeJS.Platform = process
   }
 }
 
-/** POSIX: ends whatever is left in the group `pgid` leads (nothing happens when the group is gone). */
-export function killProcessGroup(pgid: number): void {
+/** POSIX: signals every process in the group `pgid` leads; by default ends whatever is left (nothing happens when the group is gone). */
+export function killProcessGroup(pgid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
   try {
-    process.kill(-pgid, 'SIGKILL');
+    process.kill(-pgid, signal);
   } catch {
     // No such group: nothing left.
   }
