@@ -56,6 +56,10 @@ class LruCache(object):
         return len(self._data)
 
     def stats(self):
+        entries, hits, misses, max_entries = self.counts()
+        return {"entries": entries, "hits": hits, "misses": misses, "maxEntries": max_entries}
+
+    def counts(self):
+        """(entries, hits, misses, maxEntries), read together."""
         with self._lock:
-            return {"entries": len(self._data), "hits": self.hits, "misses": self.misses,
-                    "maxEntries": self.max_entries}
+            return len(self._data), self.hits, self.misses, self.max_entries

@@ -22,6 +22,14 @@ CONTROL_OPERATIONS = ("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "RELOAD_CONFIG", "HEALT
 CACHE_TYPES = ("model_cache", "result_cache", "all")
 HANDLERS_MODULE_NAME = "aios_handlers"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_JSON_BOOL = ("false", "true")
+# aios/health's members that change between calls, then (%s at the end) the rarely changing ones.
+_HEALTH_JSON = ('{"status":"%s","overridden":%s,"overrideExpiresAt":%s,"timestamp":"%s","uptimeS":%s,'
+                '"logLevel":"%s","loggers":%s,'
+                '"cache":{"model_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d},'
+                '"result_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d}},'
+                '"bcm":%s,"inference":{"complexityFactor":%s,"maxTokens":%d,"effectiveMaxTokens":%d,"order":%d,'
+                '"modelLoaded":%s},"workers":{"max":%d,"busy":%d,"queued":%d},"throttling":%s,%s}')
 
 
 _last_second = (None, "")
@@ -260,8 +268,12 @@ class Service(object):
         return max(1, int(round(base * self.complexity_factor)))
 
     def set_complexity(self, factor):
+        """Scale AI_INFERENCE's max tokens; handlers may call it, so it checks what built-ins already do."""
+        factor = float(factor)
+        if not 0 < factor <= 1:  # also refuses NaN, which health could not report as JSON
+            raise ParamsError("complexity factor must be > 0 and <= 1 (got %r)" % factor)
         with self._lock:
-            self.complexity_factor = float(factor)
+            self.complexity_factor = factor
 
     def request_throttling(self, params):
         """Ask the extension to change its admission settings (aios/adjustThrottling)."""
@@ -283,32 +295,37 @@ class Service(object):
         return json.loads(self.health_json())
 
     def health_json(self):
-        """aios/health, encoded. It rides on every control reply and every health ping, so the part that only
-        changes with the config or the registered handlers is encoded once per change (see `_static_json`)."""
+        """aios/health, encoded. It rides on every control reply and every health ping, so it is formatted
+        straight into JSON (the fields are numbers, booleans and strings from fixed sets; anything else goes
+        through the encoder), and the part that only changes with the config or the registered handlers is
+        encoded once per change (see `_static_json`)."""
         o = self._override_now()
         now = time.time()
         with self._lock:
             inf = self.config["inference"]
-            dynamic = {
-                "status": o["status"] if o is not None else "healthy",
-                "overridden": o is not None,
-                "overrideExpiresAt": iso_utc(o["expires"]) if o is not None and o["expires"] else None,
-                "timestamp": iso_utc(now),
-                "uptimeS": round(now - self.started, 3),
-                "logLevel": self.log_level,
-                "loggers": self.logger_levels,  # encoded below, still under the lock: no copy needed
-                "cache": {"model_cache": self.model_cache.stats(), "result_cache": self.result_cache.stats()},
-                "bcm": self.bcm.snapshot(),
-                "inference": {"complexityFactor": self.complexity_factor,
-                              "maxTokens": inf["maxTokens"],
-                              "effectiveMaxTokens": self.effective_max_tokens(),
-                              "order": inf["order"],
-                              "modelLoaded": len(self.model_cache) > 0},
-                "workers": self.pool_stats() if self.pool_stats else {"max": self.config["workers"], "busy": 0,
-                                                                      "queued": 0},
-                "throttling": self.throttling,
-            }
-            return _dumps(dynamic)[:-1] + "," + self._static_json() + "}"
+            workers = self.pool_stats() if self.pool_stats else {"max": self.config["workers"], "busy": 0, "queued": 0}
+            bcm = self.bcm.snapshot()
+            head = (
+                o["status"] if o is not None else "healthy",
+                _JSON_BOOL[o is not None],
+                '"%s"' % iso_utc(o["expires"]) if o is not None and o["expires"] else "null",
+                iso_utc(now),
+                repr(round(now - self.started, 3)),
+                self.log_level,
+                _dumps(self.logger_levels) if self.logger_levels else "{}",
+            )
+            tail = (
+                _dumps(bcm) if bcm else "{}",
+                repr(float(self.complexity_factor)),
+                inf["maxTokens"],
+                self.effective_max_tokens(),
+                inf["order"],
+                _JSON_BOOL[len(self.model_cache) > 0],
+                workers["max"], workers["busy"], workers["queued"],
+                _dumps(self.throttling) if self.throttling is not None else "null",
+                self._static_json(),
+            )
+            return _HEALTH_JSON % (head + self.model_cache.counts() + self.result_cache.counts() + tail)
 
     def _static_json(self):
         """The members of aios/health that change only through `_changed()` or a registry change, as JSON

@@ -205,3 +205,46 @@ class IsoUtcTest(unittest.TestCase):
             self.assertEqual(iso_utc(t), expected, t)
             stamp = datetime.datetime.fromtimestamp(round(t, 3), datetime.timezone.utc)
             self.assertEqual(iso_utc(t), stamp.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (stamp.microsecond // 1000))
+
+
+class HealthJsonTest(unittest.TestCase):
+    """aios/health is formatted straight into JSON: it must stay valid JSON with every member right."""
+
+    def test_formatted_health_matches_the_state_it_reports(self):
+        from aios_service.service import Service
+        svc = Service(registry=Registry())
+        svc.initialize({})
+        svc.registry.command("ECHO")(lambda p: p)
+        svc.registry.control_command("tune")(lambda p: p)
+        svc.logger_levels = {"aios_handlers.x": "ERROR", 'odd "name"\\': "DEBUG"}
+        svc.bcm.record("ECHO", 0.0012345678, 0.5, 42, False)
+        svc.bcm.record("ECHO", 0.001, 0.25, 8, True)
+        svc.model_cache.put("k", object())
+        svc.result_cache.get("missing")
+        svc.complexity_factor = 0.35
+        svc.throttling = {"maxConcurrency": 2, "reason": "r\u00e9duire \"vite\"", "requestedAt": "2026-11-27T00:00:00.000Z"}
+        svc.pool_stats = lambda: {"max": 4, "busy": 1, "queued": 7}
+        svc._op_health_override("unhealthy", {"duration": 600}, None)
+        health = json.loads(svc.health_json())
+        expected_keys = {"status", "overridden", "overrideExpiresAt", "timestamp", "pid", "version", "python",
+                         "uptimeS", "logLevel", "loggers", "cache", "bcm", "config", "configFile", "commands",
+                         "controlCommands", "handlers", "inference", "workers", "throttling"}
+        self.assertEqual(set(health), expected_keys)
+        self.assertEqual((health["status"], health["overridden"]), ("unhealthy", True))
+        self.assertTrue(health["overrideExpiresAt"].endswith("Z"))
+        self.assertEqual(health["loggers"], svc.logger_levels)
+        self.assertEqual(health["cache"], {"model_cache": svc.model_cache.stats(), "result_cache": svc.result_cache.stats()})
+        self.assertEqual(health["bcm"], svc.bcm.snapshot())
+        self.assertEqual(health["inference"], {"complexityFactor": 0.35, "maxTokens": 40, "effectiveMaxTokens": 14,
+                                               "order": 2, "modelLoaded": True})
+        self.assertEqual(health["workers"], {"max": 4, "busy": 1, "queued": 7})
+        self.assertEqual(health["throttling"], svc.throttling)
+        self.assertEqual((health["commands"], health["controlCommands"]), (["ECHO"], ["tune"]))
+        self.assertEqual(health["config"], svc.config)
+        self.assertIsInstance(health["uptimeS"], float)
+        svc._op_health_override("clear", {}, None)
+        cleared = json.loads(svc.health_json())
+        self.assertEqual((cleared["status"], cleared["overridden"], cleared["overrideExpiresAt"]),
+                         ("healthy", False, None))
+        svc.registry.command("LATER")(lambda p: p)  # a registry change shows without any other change
+        self.assertIn("LATER", json.loads(svc.health_json())["commands"])
