@@ -199,42 +199,22 @@ def _short(value):
 
 
 class MessageWriter(object):
-    """Frames and writes whole messages, in the order `write_body` was called, never interleaving bytes.
-
-    Combining: while one thread is in the write system call, others queue their frames and return; the writing
-    thread takes everything queued along in its next write. Under load (executes finishing on several workers)
-    that is one system call, and one wake-up of the client, for many replies; a lone reply is written at once.
-    """
+    """Frames and writes whole messages; one lock so concurrent threads never interleave bytes."""
 
     def __init__(self, write):
         self._write = write
         self._lock = threading.Lock()
-        self._pending = []
-        self._writing = False
         self.closed = False
 
     def write_body(self, body):
-        """False once the client has gone away (the frame is dropped)."""
-        frame = b"Content-Length: %d\r\n\r\n" % len(body) + body
+        data = b"Content-Length: %d\r\n\r\n" % len(body) + body
         with self._lock:
             if self.closed:
                 return False
-            self._pending.append(frame)
-            if self._writing:
-                return True  # the writing thread sends it next, in order
-            self._writing = True
-        while True:
-            with self._lock:
-                if not self._pending:
-                    self._writing = False
-                    return True
-                frames, self._pending = self._pending, []
             try:
-                self._write(frames[0] if len(frames) == 1 else b"".join(frames))
+                self._write(data)
             except (OSError, ValueError):
                 # The client went away; the read loop sees end of input and ends the process.
-                with self._lock:
-                    self.closed = True
-                    self._pending = []
-                    self._writing = False
+                self.closed = True
                 return False
+        return True

@@ -111,27 +111,6 @@ class WriterTest(unittest.TestCase):
         got = read_all(reader_for(out.getvalue()))
         self.assertEqual(sorted(got), sorted(bodies))
 
-    def test_frames_queued_during_a_write_go_out_together_in_call_order(self):
-        calls = []
-        in_write, release = threading.Event(), threading.Event()
-
-        def blocking_write(data):
-            calls.append(data)
-            if len(calls) == 1:
-                in_write.set()
-                release.wait(5)
-        writer = MessageWriter(blocking_write)
-        first = threading.Thread(target=writer.write_body, args=(b'{"n":0}',))
-        first.start()
-        self.assertTrue(in_write.wait(5))
-        for n in range(1, 6):  # these return at once: the writing thread takes them along
-            self.assertTrue(writer.write_body(b'{"n":%d}' % n))
-        self.assertEqual(len(calls), 1)
-        release.set()
-        first.join(5)
-        self.assertEqual(len(calls), 2)
-        self.assertEqual([json.loads(b)["n"] for b in read_all(reader_for(b"".join(calls)))], list(range(6)))
-
     def test_a_failing_stream_closes_quietly(self):
         def broken(data):
             raise OSError("broken pipe")
