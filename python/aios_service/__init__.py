@@ -9,11 +9,14 @@ import sys
 
 __version__ = "0.1.0"
 
-# The service's own modules are compiled once and their bytecode kept next to them, even under
-# PYTHONDONTWRITEBYTECODE: compiling them at every start costs a fifth of the start. The user's setting is back
-# in force (`restore_bytecode_setting`) before the workspace's handlers load, so nothing is written there.
+# Started as the service (`python -m aios_service`: runpy imports this package while argv[0] is still "-m"),
+# its own modules are compiled once and their bytecode kept next to them, even under PYTHONDONTWRITEBYTECODE:
+# compiling them at every start costs a fifth of the start. The user's setting is back in force
+# (`restore_bytecode_setting`) before the workspace's handlers load, so nothing is written there. Imported
+# any other way (a user's tests importing the decorators), the setting is left alone.
 _USER_DONT_WRITE_BYTECODE = sys.dont_write_bytecode
-sys.dont_write_bytecode = False
+if sys.argv[:1] == ["-m"]:
+    sys.dont_write_bytecode = False
 
 
 def restore_bytecode_setting():

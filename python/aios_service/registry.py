@@ -76,6 +76,13 @@ class Registry(object):
             return func
         return decorate
 
+    def names(self, source):
+        """(command types, control commands, those of them from `source`), sorted, read together."""
+        with self._lock:
+            return (sorted(self.commands), sorted(self.controls),
+                    sorted(k for k, v in self.commands.items() if v.source == source),
+                    sorted(k for k, v in self.controls.items() if v.source == source))
+
     def snapshot(self, source):
         with self._lock:
             return ({k: v for k, v in self.commands.items() if v.source == source},

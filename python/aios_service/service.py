@@ -333,18 +333,18 @@ class Service(object):
         key = (self._static_version, self.registry.version)
         if self._static_cache is not None and self._static_cache[0] == key:
             return self._static_cache[1]
-        workspace = self.registry.snapshot(WORKSPACE)
+        commands, controls, own_commands, own_controls = self.registry.names(WORKSPACE)
         text = _dumps({
             "pid": os.getpid(),
             "version": __version__,
             "python": "%d.%d.%d" % sys.version_info[:3],
             "config": self.config,
             "configFile": self.config_file,
-            "commands": sorted(self.registry.commands),
-            "controlCommands": sorted(self.registry.controls),
+            "commands": commands,
+            "controlCommands": controls,
             "handlers": {"module": self.handlers_path, "loaded": self.handlers_loaded,
-                         "error": self.handlers_error, "commandTypes": sorted(workspace[0]),
-                         "controlCommands": sorted(workspace[1])},
+                         "error": self.handlers_error, "commandTypes": own_commands,
+                         "controlCommands": own_controls},
         })[1:-1]
         # Keyed by the versions read before encoding: a change meanwhile leaves a stale key, so it is redone.
         self._static_cache = (key, text)

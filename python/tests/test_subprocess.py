@@ -74,6 +74,14 @@ class SubprocessTest(unittest.TestCase):
         self.assertTrue({"server", "service", "framing", "ngram", "pool", "builtin_handlers"} <= compiled, compiled)
         self.assertFalse(os.path.exists(os.path.join(self.tmp.path, ".aios", "__pycache__")))
 
+    def test_importing_the_package_leaves_the_bytecode_setting_alone(self):
+        # A user's own tests import the decorators; only the service itself keeps its bytecode.
+        import subprocess
+        import sys
+        out = subprocess.run([sys.executable, "-B", "-c", "import sys, aios_service; print(sys.dont_write_bytecode)"],
+                             cwd=PYTHON_DIR, capture_output=True, text=True, check=True)
+        self.assertEqual(out.stdout.strip(), "True")
+
     def test_exit_codes_without_shutdown(self):
         self.start()
         self.c.notify("exit")
