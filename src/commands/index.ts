@@ -98,18 +98,18 @@ async function askForCommand(ctx: AiosContext): Promise<RunCommandArgs | undefin
   let open = true;
   items.busy = true;
   items.show();
-  void listServiceCommands(ctx).then(
-    ({ commandTypes }) => {
+  void (async () => {
+    try {
+      const { commandTypes } = await listServiceCommands(ctx);
       if (!open) return;
       items.placeholder = pickPlaceholder;
       items.items = commandTypes.map((c) => ({ label: c.name, description: c.source === 'workspace' ? 'workspace' : undefined, detail: c.description }));
-    },
-    (err: unknown) => {
+    } catch (err) {
       if (open) items.placeholder = `Could not list the service's commands (${err instanceof Error ? err.message : String(err)}); type a command type`;
-    },
-  ).finally(() => {
-    if (open) items.busy = false;
-  });
+    } finally {
+      if (open) items.busy = false;
+    }
+  })();
   const commandType = await chosen;
   open = false;
   items.dispose();

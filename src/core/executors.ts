@@ -73,6 +73,7 @@ export function shellExecutor(commands: Readonly<Record<string, ShellCommandSpec
     if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) {
       throw new CommandFailure('invalid_request', `The arguments for '${request.commandType}' must be a list of strings`);
     }
+    if (ctx.signal.aborted) throw new CommandFailure('cancelled', `'${spec.file}' was cancelled before it started`);
     // Loaded on first use: execa is only needed by hosts that run shell commands.
     const { execa } = await import('execa');
     const posix = process.platform !== 'win32';
@@ -80,13 +81,18 @@ export function shellExecutor(commands: Readonly<Record<string, ShellCommandSpec
     const stop = new AbortController();
     let timedOut = false;
     const onCancel = () => stop.abort();
-    if (ctx.signal.aborted) stop.abort();
     ctx.signal.addEventListener('abort', onCancel, { once: true });
-    const timer = spec.timeoutMs ? setTimeout(() => ((timedOut = true), stop.abort()), spec.timeoutMs) : undefined;
+    const timer = spec.timeoutMs
+      ? setTimeout(() => {
+          timedOut = !stop.signal.aborted;
+          stop.abort();
+        }, spec.timeoutMs)
+      : undefined;
     const subprocess = execa(spec.file, args, {
       cwd: spec.cwd,
       env: spec.env,
-      cancelSignal: stop.signal,
+      // POSIX: execa sends the program SIGTERM, then SIGKILL after 2 s. Windows: see onStop.
+      cancelSignal: posix ? stop.signal : undefined,
       forceKillAfterDelay: 2000,
       // Its own process group, so a signal to the group reaches what it starts. execa's own clean-up on
       // exit skips detached processes: trackGroup's exit hook does it for the group.
@@ -98,15 +104,24 @@ export function shellExecutor(commands: Readonly<Record<string, ShellCommandSpec
       stdin: 'ignore',
     });
     const pid = subprocess.pid;
+    let exited = false;
     // The whole tree, at once: a grandchild holding the output pipes would otherwise keep the command
-    // running after the program itself is gone. POSIX: SIGTERM to the group now (execa's SIGKILL follows
-    // for the program after 2 s), SIGKILL for whatever is left once the program has exited. Windows:
-    // taskkill /T /F while the root still exists (it follows parent links).
-    const onStop = () => pid !== undefined && (posix ? killProcessGroup(pid, 'SIGTERM') : killProcessTree(pid));
+    // running after the program itself is gone. POSIX: SIGTERM to the group, then SIGKILL for whatever is
+    // left once the program has exited (at once if it already has). Windows: taskkill /T /F first, while
+    // the root still exists (it follows parent links), and only then the program itself.
+    const onStop = () => {
+      if (pid === undefined) return;
+      if (!posix) void killProcessTree(pid).finally(() => subprocess.kill());
+      else killProcessGroup(pid, exited ? 'SIGKILL' : 'SIGTERM');
+    };
     stop.signal.addEventListener('abort', onStop, { once: true });
     if (posix && pid !== undefined) {
       trackGroup(pid);
-      subprocess.once('exit', () => stop.signal.aborted && killProcessGroup(pid));
+      subprocess.once('exit', () => {
+        exited = true;
+        runningGroups.delete(pid);
+        if (stop.signal.aborted) killProcessGroup(pid);
+      });
     }
     let result;
     try {
@@ -117,7 +132,7 @@ export function shellExecutor(commands: Readonly<Record<string, ShellCommandSpec
       stop.signal.removeEventListener('abort', onStop);
       if (pid !== undefined) runningGroups.delete(pid);
     }
-    if (result.isCanceled) {
+    if (stop.signal.aborted) {
       if (timedOut) throw new CommandFailure('timeout', `'${spec.file}' ran longer than ${spec.timeoutMs} ms and was stopped`);
       throw new CommandFailure('cancelled', `'${spec.file}' was cancelled`);
     }

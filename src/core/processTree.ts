@@ -3,20 +3,25 @@
 // Windows: taskkill /T walks the tree. No vscode import.
 import { spawn } from 'node:child_process';
 
-export function killProcessTree(pid: number, platform: NodeJS.Platform = process.platform): void {
+/** Settles when the kill has been carried out (on Windows, when taskkill has finished); never rejects. */
+export function killProcessTree(pid: number, platform: NodeJS.Platform = process.platform): Promise<void> {
   if (platform === 'win32') {
-    // Not spawnSync: it would block the extension host. Callers wait for the exit event anyway.
-    spawn('taskkill', ['/pid', String(pid), '/T', '/F'], { windowsHide: true, stdio: 'ignore' }).on('error', () => undefined);
-    return;
+    // Not spawnSync: it would block the extension host.
+    return new Promise((resolve) => {
+      spawn('taskkill', ['/pid', String(pid), '/T', '/F'], { windowsHide: true, stdio: 'ignore' })
+        .on('error', () => resolve())
+        .on('exit', () => resolve());
+    });
   }
   for (const target of [-pid, pid]) {
     try {
       process.kill(target, 'SIGKILL');
-      return;
+      break;
     } catch {
       // No such group (not a group leader, or already gone): try the process itself.
     }
   }
+  return Promise.resolve();
 }
 
 /** POSIX: signals every process in the group `pgid` leads; by default ends whatever is left (nothing happens when the group is gone). */

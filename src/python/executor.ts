@@ -31,7 +31,8 @@ export async function serviceConnection(supervisor: PythonSupervisor, ctx: Execu
     throw new CommandFailure('service_unavailable', err instanceof ServiceUnavailableError ? err.message : String(err));
   } finally {
     clearTimeout(notice);
-    endWait?.();
+    // A cancelled command has ended: no 'running' after that.
+    if (!ctx.signal.aborted) endWait?.();
   }
 }
 

@@ -108,12 +108,12 @@ export class PythonSupervisor implements vscode.Disposable {
     throw new ServiceUnavailableError(this.unavailableMessage());
   }
 
-  /** A counter that changes whenever a new service process starts (lets callers tell a crash apart). */
   /** A client is running: `connection()` answers at once. */
   get isReady(): boolean {
     return this.client?.isRunning() ?? false;
   }
 
+  /** A counter that changes whenever a new service process starts (lets callers tell a crash apart). */
   get currentGeneration(): number {
     return this.generation;
   }
@@ -175,7 +175,7 @@ export class PythonSupervisor implements vscode.Disposable {
         // Whatever shutdown managed, nothing of the service outlives a stop: kill what is left of its tree
         // (after a clean exit, orphans its handlers started may remain in its group) and wait until it is gone.
         if (child?.pid !== undefined) {
-          if (child.exitCode === null && child.signalCode === null && isAlive(child.pid)) killProcessTree(child.pid);
+          if (child.exitCode === null && child.signalCode === null && isAlive(child.pid)) void killProcessTree(child.pid);
           else if (process.platform !== 'win32') killProcessGroup(child.pid);
           await this.describeExit(STOP_TIMEOUT_MS);
         }
@@ -241,7 +241,7 @@ export class PythonSupervisor implements vscode.Disposable {
       this.opts.log.error(message);
       if (this.client === client) this.client = undefined;
       const pid = this.child?.pid;
-      if (pid !== undefined && isAlive(pid)) killProcessTree(pid);
+      if (pid !== undefined && isAlive(pid)) void killProcessTree(pid);
       await client.dispose().catch(() => undefined);
       if (!superseded()) this.scheduleRestart(generation, message);
       throw new ServiceUnavailableError(message);
@@ -416,7 +416,7 @@ export class PythonSupervisor implements vscode.Disposable {
         if (client === this.client && pid !== undefined) {
           this.opts.log.warn(`The Python service did not answer a health check within ${healthTimeoutMs} ms: ending it (pid ${pid}) to restart it`);
           this.update({ status: 'unhealthy', detail: `not responding (no health answer within ${healthTimeoutMs} ms)` });
-          killProcessTree(pid);
+          void killProcessTree(pid);
         }
         return undefined;
       }

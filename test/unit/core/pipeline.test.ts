@@ -377,7 +377,7 @@ describe('executors', () => {
     await m.close();
   });
 
-  it('shellExecutor ends what the program started too, on cancel and on timeout', { skip: process.platform === 'win32' && 'uses sh' }, async () => {
+  it('shellExecutor ends what the program started too, on cancel and on timeout, even after the program exited', { skip: process.platform === 'win32' && 'uses sh' }, async () => {
     const m = createMiddleware({ sampler: new StaticSampler(), config: { baseDelayMs: 0 } });
     const dir = tempDir();
     const isAlive = (pid: number) => {
@@ -397,7 +397,13 @@ describe('executors', () => {
     // that lives its whole life leaves a marker, so a regression fails (slowly) instead of passing.
     const natural = join(dir, 'natural');
     const spawning = (file: string) => ({ file: 'sh', args: ['-c', `(sleep 300; touch '${natural}') & echo $! > '${file}'; wait`] });
-    const ex = shellExecutor({ CANCEL: spawning(join(dir, 'cancel.pid')), TIMEOUT: { ...spawning(join(dir, 'timeout.pid')), timeoutMs: 500 } });
+    // A program that exits at once, leaving a grandchild that ignores SIGTERM and holds its output open.
+    const leaving = (file: string) => ({ file: 'sh', args: ['-c', `(trap '' TERM; sleep 300; touch '${natural}') & echo $! > '${file}'; exit 0`] });
+    const ex = shellExecutor({
+      CANCEL: spawning(join(dir, 'cancel.pid')),
+      TIMEOUT: { ...spawning(join(dir, 'timeout.pid')), timeoutMs: 500 },
+      LEAVE: leaving(join(dir, 'leave.pid')),
+    });
     const grandchild = async (file: string) => {
       for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 20));
       return Number(readFileSync(file, 'utf8').trim());
@@ -411,10 +417,17 @@ describe('executors', () => {
     const timedOut = await m.execute({ commandType: 'TIMEOUT' }, ex);
     assert.equal(timedOut.error?.code, 'timeout');
     const second = await grandchild(join(dir, 'timeout.pid'));
+    const ac2 = new AbortController();
+    const left = m.execute({ commandType: 'LEAVE' }, ex, { signal: ac2.signal });
+    const third = await grandchild(join(dir, 'leave.pid'));
+    ac2.abort();
+    assert.equal((await left).error?.code, 'cancelled');
     // The pipeline answers a cancel at once; the executor ends the group as soon as the program exits.
-    for (let i = 0; i < 100 && (isAlive(first) || isAlive(second)); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && (isAlive(first) || isAlive(second) || isAlive(third)); i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(isAlive(first), false, 'the cancelled program\'s grandchild was ended');
     assert.equal(isAlive(second), false, 'the timed-out program\'s grandchild was ended');
+    assert.equal(isAlive(third), false, 'a grandchild ignoring SIGTERM, left by a program that had exited, was ended');
+    assert.equal(m.admission.active, 0, 'every slot was released');
     assert.equal(existsSync(natural), false, 'no grandchild lived its whole life');
     await m.close();
   });
