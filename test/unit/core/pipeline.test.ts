@@ -427,6 +427,8 @@ describe('executors', () => {
     assert.equal(isAlive(first), false, 'the cancelled program\'s grandchild was ended');
     assert.equal(isAlive(second), false, 'the timed-out program\'s grandchild was ended');
     assert.equal(isAlive(third), false, 'a grandchild ignoring SIGTERM, left by a program that had exited, was ended');
+    // A slot is released when the executor has finished (its output pipes closed), just after the tree ended.
+    for (let i = 0; i < 100 && m.admission.active > 0; i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(m.admission.active, 0, 'every slot was released');
     assert.equal(existsSync(natural), false, 'no grandchild lived its whole life');
     await m.close();
