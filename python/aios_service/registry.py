@@ -118,6 +118,38 @@ command = REGISTRY.command
 control_command = REGISTRY.control_command
 
 
+class CancelToken(object):
+    """`threading.Event`'s is_set / set / wait for one request's cancellation. An Event costs a Condition and
+    a lock per request; most requests never wait, so the Event is made only when someone does."""
+
+    __slots__ = ("_flag", "_event")
+    _lock = threading.Lock()  # shared: it only guards making an Event, which is rare
+
+    def __init__(self):
+        self._flag = False
+        self._event = None
+
+    def is_set(self):
+        return self._flag
+
+    def set(self):
+        with CancelToken._lock:
+            self._flag = True
+            if self._event is not None:
+                self._event.set()
+
+    def wait(self, timeout=None):
+        """True once set (at once if it already is); False when `timeout` seconds pass first."""
+        if self._flag:
+            return True
+        with CancelToken._lock:
+            if self._event is None:
+                self._event = threading.Event()
+                if self._flag:
+                    self._event.set()
+        return self._event.wait(timeout)
+
+
 class Context(object):
     """What a handler gets besides its parameters.
 
@@ -132,7 +164,7 @@ class Context(object):
         self.command_id = command_id
         self.command_type = command_type
         self.priority = priority
-        self.cancel_event = cancel_event if cancel_event is not None else threading.Event()
+        self.cancel_event = cancel_event if cancel_event is not None else CancelToken()
         self._logger_name = logger_name or "aios_service.handlers"
 
     @property

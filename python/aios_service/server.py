@@ -16,6 +16,7 @@ import threading
 from . import __version__, errors
 from .errors import Cancelled, ParamsError, RpcError
 from .framing import FramingError, MessageReader, MessageWriter
+from .registry import CancelToken
 
 SERVER_NAME = "aios-service"
 METHODS = ("initialize", "shutdown", "aios/execute", "aios/control", "aios/health", "aios/commands")
@@ -53,7 +54,7 @@ class _Job(object):
         self.command_type = command_type
         self.priority = priority
         self.parameters = parameters
-        self.cancel_event = threading.Event()
+        self.cancel_event = CancelToken()
 
     def __call__(self):
         server = self.server
@@ -282,10 +283,10 @@ class Server(object):
                 raise RpcError("Request id %r is already in flight; ids must be unique." % (rid,),
                                errors.INVALID_REQUEST)
             self._pending[job.key] = job
-        from .pool import QueueFullError
+        pool = self._pool or self._get_pool()
         try:
-            self._get_pool().submit(job, priority)
-        except QueueFullError:
+            pool.submit(job, priority)
+        except pool.Full:
             self.forget(job)
             raise RpcError("Too many queued executes (limits.maxQueued = %d); retry later."
                            % self._pool.max_queued, errors.QUEUE_FULL, {"commandId": command_id})
@@ -373,7 +374,8 @@ class Server(object):
 
     def send_raw_result(self, rid, result_json):
         """Send a result already serialised (executes serialise once, on their worker, and count the bytes)."""
-        self.writer.write_body(('{"jsonrpc":"2.0","id":%s,"result":%s}' % (_dumps(rid), result_json)).encode("utf-8"))
+        rid_json = str(rid) if type(rid) is int else _dumps(rid)
+        self.writer.write_body(('{"jsonrpc":"2.0","id":%s,"result":%s}' % (rid_json, result_json)).encode("utf-8"))
 
     def send_error(self, rid, code, message, data=None):
         error = {"code": code, "message": message}

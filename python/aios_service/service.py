@@ -210,8 +210,9 @@ class Service(object):
     def run_command(self, entry, command_id, command_type, priority, parameters, cancel_event):
         """Run one handler on the calling (pool) thread; returns (result JSON text, durationMs) or raises
         RpcError. Cost counters are recorded either way."""
+        # Most simple handlers take only their parameters: no Context for them.
         ctx = Context(self, command_id, command_type, priority, cancel_event,
-                      getattr(entry.func, "__module__", None))
+                      getattr(entry.func, "__module__", None)) if entry.takes_ctx else None
         wall0 = time.perf_counter()
         cpu0 = time.thread_time()
         nbytes = 0

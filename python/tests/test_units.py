@@ -11,7 +11,7 @@ from aios_service.cache import LruCache
 from aios_service.errors import ConfigError, RpcError
 from aios_service.ngram import NgramModel, detokenize, tokenize
 from aios_service.pool import QueueFullError, WorkerPool
-from aios_service.registry import BUILTIN, WORKSPACE, Context, Registry
+from aios_service.registry import BUILTIN, WORKSPACE, CancelToken, Context, Registry
 from tests.support import TempDir
 
 
@@ -248,3 +248,25 @@ class HealthJsonTest(unittest.TestCase):
                          ("healthy", False, None))
         svc.registry.command("LATER")(lambda p: p)  # a registry change shows without any other change
         self.assertIn("LATER", json.loads(svc.health_json())["commands"])
+
+
+class CancelTokenTest(unittest.TestCase):
+    def test_behaves_like_an_event_for_is_set_set_and_wait(self):
+        token = CancelToken()
+        self.assertFalse(token.is_set())
+        self.assertFalse(token.wait(0.01))  # times out
+        token.set()
+        self.assertTrue(token.is_set())
+        self.assertTrue(token.wait(0))
+        already = CancelToken()
+        already.set()
+        self.assertTrue(already.wait(5))  # set before anyone waited: no Event needed, no wait
+
+    def test_a_set_from_another_thread_wakes_a_waiter(self):
+        token = CancelToken()
+        woke = []
+        waiter = threading.Thread(target=lambda: woke.append(token.wait(10)))
+        waiter.start()
+        threading.Timer(0.05, token.set).start()
+        waiter.join(10)
+        self.assertEqual(woke, [True])
