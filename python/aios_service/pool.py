@@ -17,6 +17,7 @@ class QueueFullError(Exception):
 
 class WorkerPool(object):
     Full = QueueFullError  # raised by submit(); reachable without importing this module
+
     def __init__(self, max_workers, max_queued, name="aios-worker"):
         self.max_workers = max_workers
         self.max_queued = max_queued

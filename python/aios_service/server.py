@@ -283,13 +283,13 @@ class Server(object):
                 raise RpcError("Request id %r is already in flight; ids must be unique." % (rid,),
                                errors.INVALID_REQUEST)
             self._pending[job.key] = job
-        pool = self._pool or self._get_pool()
+        pool = self._get_pool()
         try:
             pool.submit(job, priority)
         except pool.Full:
             self.forget(job)
             raise RpcError("Too many queued executes (limits.maxQueued = %d); retry later."
-                           % self._pool.max_queued, errors.QUEUE_FULL, {"commandId": command_id})
+                           % pool.max_queued, errors.QUEUE_FULL, {"commandId": command_id})
 
     def _control_request(self, rid, params):
         def run():
@@ -312,10 +312,9 @@ class Server(object):
         if self._control is None:
             from .pool import WorkerPool
             self._control = WorkerPool(1, 1000, name="aios-control")
-        from .pool import QueueFullError
         try:
             self._control.submit(run, "HIGH")
-        except QueueFullError:
+        except self._control.Full:
             raise RpcError("Too many control operations waiting (1000); retry when earlier ones have answered.",
                            errors.QUEUE_FULL)
 

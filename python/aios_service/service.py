@@ -136,7 +136,7 @@ class Service(object):
         with self._lock:
             old = self.config
             self.config = cfg  # never mutated once applied: health encodes it as is
-            self._static_version += 1
+            self._changed()
             # A reload only changes levels the file actually sets, so a level chosen at run time survives.
             if initial or "logLevel" in raw:
                 self.log_level = cfg["logLevel"]

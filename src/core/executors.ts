@@ -130,7 +130,6 @@ export function shellExecutor(commands: Readonly<Record<string, ShellCommandSpec
       clearTimeout(timer);
       ctx.signal.removeEventListener('abort', onCancel);
       stop.signal.removeEventListener('abort', onStop);
-      if (pid !== undefined) runningGroups.delete(pid);
     }
     if (stop.signal.aborted) {
       if (timedOut) throw new CommandFailure('timeout', `'${spec.file}' ran longer than ${spec.timeoutMs} ms and was stopped`);

@@ -12,9 +12,9 @@ import {
   RevealOutputChannelOn,
   type LanguageClientOptions,
 } from 'vscode-languageclient/node';
+import { isAlive, killProcessGroup, killProcessTree } from '../core/processTree';
 import { serviceEnvironment } from './environment';
 import type { ResolvedInterpreter } from './interpreter';
-import { isAlive, killProcessGroup, killProcessTree } from '../core/processTree';
 import {
   AdjustThrottlingNotification,
   HealthRequest,
