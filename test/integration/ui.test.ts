@@ -33,6 +33,20 @@ async function runCommandFromPalette(commandType: string, priority: string, para
   await waitFor(`const t = (() => { ${QUICK_INPUT_TITLE} })(); return t === null || !/\\(3\\/3\\)/.test(t) ? true : null;`);
 }
 
+/**
+ * Runs ECHO from the palette, waits for its progress notification (`notice`), clicks the notification's
+ * Cancel and checks that the ECHO ended in CANCEL. `shot` names a screenshot of the notification.
+ */
+async function cancelEchoFromItsNotification(api: AiosApi, priority: string, parameters: string, notice: RegExp, what: string, shot?: string): Promise<void> {
+  const cancelsBefore = api.telemetry('SUMMARY').overall.cancelledCommands;
+  await runCommandFromPalette('ECHO', priority, parameters);
+  await waitUntil(async () => ((await notificationTexts()).some((x) => notice.test(x)) ? true : undefined), 10_000, what);
+  if (shot) await screenshot(shot);
+  await click(`${NOTIFICATION_ITEM} .monaco-button`, 'Cancel');
+  await waitUntil(() => api.telemetry('SUMMARY').overall.cancelledCommands === cancelsBefore + 1, 10_000, 'the CANCEL');
+  assert.equal(api.telemetry('DETAILED').recentEvents.filter((e) => e.eventType === 'CANCEL').pop()?.commandType, 'ECHO');
+}
+
 async function setTheme(name: string): Promise<void> {
   await vscode.workspace.getConfiguration('workbench').update('colorTheme', name, vscode.ConfigurationTarget.Global);
   await new Promise((r) => setTimeout(r, 800)); // let the workbench repaint
@@ -120,14 +134,7 @@ describe('the user interface', function () {
       await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'limit 1');
       const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds: 3 } });
       await waitUntil(() => api.context.middleware.admission.active === 1, 5000, 'the slot to be taken');
-      const cancelsBefore = api.telemetry('SUMMARY').overall.cancelledCommands;
-      await runCommandFromPalette('ECHO', 'NORMAL', '{}');
-      await waitUntil(async () => ((await notificationTexts()).some((x) => /throttled for/.test(x)) ? true : undefined), 10_000, 'the throttle progress');
-      await screenshot('ui-throttle-progress');
-      await click(`${NOTIFICATION_ITEM} .monaco-button`, 'Cancel');
-      await waitUntil(() => api.telemetry('SUMMARY').overall.cancelledCommands === cancelsBefore + 1, 10_000, 'the CANCEL');
-      const cancel = api.telemetry('DETAILED').recentEvents.filter((e) => e.eventType === 'CANCEL').pop();
-      assert.equal(cancel?.commandType, 'ECHO');
+      await cancelEchoFromItsNotification(api, 'NORMAL', '{}', /throttled for/, 'the throttle progress', 'ui-throttle-progress');
       assert.equal((await blocker).success, true);
     });
   });
@@ -138,12 +145,7 @@ describe('the user interface', function () {
       await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'limit 1');
       const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds: 4 } });
       await waitUntil(() => api.context.middleware.admission.active === 1, 5000, 'the slot to be taken');
-      const cancelsBefore = api.telemetry('SUMMARY').overall.cancelledCommands;
-      await runCommandFromPalette('ECHO', 'LOW', '{}');
-      await waitUntil(async () => ((await notificationTexts()).some((x) => /queued, position 1/.test(x)) ? true : undefined), 10_000, 'the queued notification');
-      await click(`${NOTIFICATION_ITEM} .monaco-button`, 'Cancel');
-      await waitUntil(() => api.telemetry('SUMMARY').overall.cancelledCommands === cancelsBefore + 1, 10_000, 'the CANCEL');
-      assert.equal(api.telemetry('DETAILED').recentEvents.filter((e) => e.eventType === 'CANCEL').pop()?.commandType, 'ECHO');
+      await cancelEchoFromItsNotification(api, 'LOW', '{}', /queued, position 1/, 'the queued notification');
       assert.equal((await blocker).success, true);
       await vscode.commands.executeCommand('notifications.clearAll');
     });
@@ -160,13 +162,7 @@ describe('the user interface', function () {
     try {
       await withSettings({ 'python.interpreterPath': slow }, async () => {
         await waitUntil(() => (api.context.supervisor.state.status === 'starting' ? true : undefined), 10_000, 'the restart to begin');
-        const cancelsBefore = api.telemetry('SUMMARY').overall.cancelledCommands;
-        await runCommandFromPalette('ECHO', 'NORMAL', '{"waited": true}');
-        await waitUntil(async () => ((await notificationTexts()).some((x) => /waiting for the Python service/.test(x)) ? true : undefined), 10_000, 'the waiting notification');
-        await screenshot('ui-waiting-for-service');
-        await click(`${NOTIFICATION_ITEM} .monaco-button`, 'Cancel');
-        await waitUntil(() => api.telemetry('SUMMARY').overall.cancelledCommands === cancelsBefore + 1, 10_000, 'the CANCEL');
-        assert.equal(api.telemetry('DETAILED').recentEvents.filter((e) => e.eventType === 'CANCEL').pop()?.commandType, 'ECHO');
+        await cancelEchoFromItsNotification(api, 'NORMAL', '{"waited": true}', /waiting for the Python service/, 'the waiting notification', 'ui-waiting-for-service');
         await waitUntil(() => (api.context.supervisor.state.status === 'healthy' ? true : undefined), 30_000, 'the slow start to finish');
         assert.match(api.context.supervisor.state.interpreter ?? '', /aios-slow-python/);
         const health = await api.context.supervisor.checkHealth();

@@ -71,34 +71,28 @@ describe('AdmissionController', () => {
     assert.deepEqual(order, ['h1', 'h2', 'n1', 'n2', 'low1', 'low2']);
   });
 
-  it('aging: a LOW command older than agingMs goes before younger HIGH ones', async () => {
+  /** With the only slot taken: LOW queues, `waitMs` passes, HIGH queues; the order the two are admitted in. */
+  async function lowThenHigh(agingMs: number, waitMs: number): Promise<string[]> {
     const clock = new ManualClock();
-    const c = new AdmissionController(limits({ agingMs: 1000 }), clock);
+    const c = new AdmissionController(limits({ agingMs }), clock);
     fill(c, 1);
     const order: string[] = [];
     const low = (c.admit('LOW') as Promise<string>).then(() => order.push('low'));
-    clock.advance(1500);
+    clock.advance(waitMs);
     const high = (c.admit('HIGH') as Promise<string>).then(() => order.push('high'));
     c.release();
     await tick();
     c.release();
     await Promise.all([low, high]);
-    assert.deepEqual(order, ['low', 'high']);
+    return order;
+  }
+
+  it('aging: a LOW command older than agingMs goes before younger HIGH ones', async () => {
+    assert.deepEqual(await lowThenHigh(1000, 1500), ['low', 'high']);
   });
 
   it('without aging, HIGH always goes first', async () => {
-    const clock = new ManualClock();
-    const c = new AdmissionController(limits({ agingMs: 0 }), clock);
-    fill(c, 1);
-    const order: string[] = [];
-    const low = (c.admit('LOW') as Promise<string>).then(() => order.push('low'));
-    clock.advance(1_000_000);
-    const high = (c.admit('HIGH') as Promise<string>).then(() => order.push('high'));
-    c.release();
-    await tick();
-    c.release();
-    await Promise.all([low, high]);
-    assert.deepEqual(order, ['high', 'low']);
+    assert.deepEqual(await lowThenHigh(0, 1_000_000), ['high', 'low']);
   });
 
   it('refuses with queue_full when maxQueueSize commands wait, and memory stays bounded', () => {
