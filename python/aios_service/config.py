@@ -19,6 +19,7 @@ DEFAULTS = {
     "cache": {"maxEntries": 256, "modelMaxEntries": 2},
     "inference": {"maxTokens": 40, "maxTokensLimit": 400, "order": 2, "corpus": None},
     "limits": {"maxMessageBytes": 8 * 1024 * 1024, "maxQueued": 1000},
+    "transport": {"pollMicroseconds": 250},
 }
 
 # key path -> (kind, minimum, maximum); kinds: int, level, loggers, path
@@ -34,6 +35,7 @@ _SCHEMA = {
     "inference.corpus": ("path", None, None),
     "limits.maxMessageBytes": ("int", 1024, 1 << 30),
     "limits.maxQueued": ("int", 1, 1000000),
+    "transport.pollMicroseconds": ("int", 0, 10000),
 }
 
 

@@ -81,6 +81,7 @@ class Server(object):
         self.service._notify = self.send_notification
         self.service.on_config = self._on_config
         self.service.pool_stats = self._pool_stats
+        self._read = read
         self.reader = MessageReader(read, self.service.config["limits"]["maxMessageBytes"])
         self.writer = MessageWriter(write)
         self.state = "starting"  # -> "running" after initialize -> "shutdown" after shutdown
@@ -237,10 +238,16 @@ class Server(object):
         self._log_handler = logs.install(self._log_message, self._log_stream)
         log = logs.get_logger()
         self.service.start()
+        self._apply_transport(self.service.config)  # polling from here on: the initialize reply is out
         log.info("%s %s ready (pid %d, Python %d.%d.%d)", SERVER_NAME, __version__, os.getpid(),
                  *sys.version_info[:3])
         for problem in problems:
             log.error(problem)
+
+    def _apply_transport(self, cfg):
+        set_poll = getattr(self._read, "set_poll", None)  # a PipeReader (tests may pass a plain function)
+        if set_poll is not None:
+            set_poll(cfg["transport"]["pollMicroseconds"] / 1e6)
 
     def _log_message(self, lsp_type, text):
         self.send_notification("window/logMessage", {"type": lsp_type, "message": text})
@@ -332,6 +339,8 @@ class Server(object):
 
     def _on_config(self, cfg):
         self.reader.max_body_bytes = cfg["limits"]["maxMessageBytes"]
+        if self.state != "starting":  # at start-up `_start` turns polling on, after the initialize reply
+            self._apply_transport(cfg)
         if self._pool is not None:
             self._pool.resize(cfg["workers"], cfg["limits"]["maxQueued"])
 
@@ -421,15 +430,10 @@ def main(argv=()):
     sys.stdout = sys.stderr
     _binary_fds(in_fd, out_fd)
 
-    def read(n):
-        try:
-            return os.read(in_fd, n)
-        except OSError:
-            return b""
-
     def write(data):
         view = memoryview(data)
         while view:
             view = view[os.write(out_fd, view):]
 
-    return Server(read, write).serve()
+    from .pipe import PipeReader
+    return Server(PipeReader(in_fd), write).serve()

@@ -228,6 +228,8 @@ export interface ServiceConfig {
   cache: { maxEntries: number; modelMaxEntries: number };
   inference: { maxTokens: number; maxTokensLimit: number; order: number; corpus: string | null };
   limits: { maxMessageBytes: number; maxQueued: number };
+  /** 0: the service never polls the pipe before blocking (see python/aios_service/pipe.py). */
+  transport: { pollMicroseconds: number };
 }
 
 export type HealthParams = Record<string, never>;
