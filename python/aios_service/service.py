@@ -19,12 +19,13 @@ from .registry import BUILTIN, REGISTRY, WORKSPACE, Context
 
 CONTROL_OPERATIONS = ("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "RELOAD_CONFIG", "HEALTH_OVERRIDE", "BCM_RESET",
                       "CUSTOM_COMMAND")
+_OP_METHODS = {name: "_op_" + name.lower() for name in CONTROL_OPERATIONS}
 CACHE_TYPES = ("model_cache", "result_cache", "all")
 HANDLERS_MODULE_NAME = "aios_handlers"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _JSON_BOOL = ("false", "true")
 # aios/health's members that change between calls, then (%s at the end) the rarely changing ones.
-_HEALTH_JSON = ('{"status":"%s","overridden":%s,"overrideExpiresAt":%s,"timestamp":"%s","uptimeS":%s,'
+_HEALTH_JSON = ('{"status":"%s","overridden":%s,"overrideExpiresAt":%s,"timestamp":"%s","uptimeS":%.3f,'
                 '"logLevel":"%s","loggers":%s,'
                 '"cache":{"model_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d},'
                 '"result_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d}},'
@@ -311,7 +312,7 @@ class Service(object):
                 _JSON_BOOL[o is not None],
                 '"%s"' % iso_utc(o["expires"]) if o is not None and o["expires"] else "null",
                 iso_utc(now),
-                repr(round(now - self.started, 3)),
+                now - self.started,
                 self.log_level,
                 _dumps(self.logger_levels) if self.logger_levels else "{}",
             )
@@ -376,7 +377,7 @@ class Service(object):
         if not isinstance(options, dict):
             raise ParamsError("'parameters' must be an object (got %s)" % _type_name(options))
         command_id = params.get("commandId")
-        detail = getattr(self, "_op_" + operation.lower())(params.get("value"), options, command_id)
+        detail = getattr(self, _OP_METHODS[operation])(params.get("value"), options, command_id)
         state = self.health_json()
         return '{"ok":true,"state":%s%s}' % (state, "" if detail is None else ',"detail":' + _dumps(detail))
 
@@ -403,7 +404,8 @@ class Service(object):
                 self.log_level = level
         logs.set_level(level, target)
         # A repeated sync to the same level is not news: say it only at DEBUG.
-        log = logs.get_logger().info if previous != level or persistent else logs.get_logger().debug
+        logger = logs.get_logger()
+        log = logger.info if previous != level or persistent else logger.debug
         log("Log level of %s set to %s%s", target or "the service", level,
             " (saved to %s)" % self.config_file if persistent else "")
         return {"logLevel": level, "target": target, "persisted": persistent}
