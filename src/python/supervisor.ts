@@ -11,9 +11,11 @@ import {
   LanguageClient,
   RevealOutputChannelOn,
   type LanguageClientOptions,
+  type MessageTransports,
 } from 'vscode-languageclient/node';
 import { isAlive, killProcessGroup, killProcessTree } from '../core/processTree';
 import { serviceEnvironment } from './environment';
+import { serviceTransports } from './transport';
 import type { ResolvedInterpreter } from './interpreter';
 import {
   AdjustThrottlingNotification,
@@ -260,7 +262,7 @@ export class PythonSupervisor implements vscode.Disposable {
     return client;
   }
 
-  private spawnService(interpreter: ResolvedInterpreter): Promise<ChildProcess> {
+  private spawnService(interpreter: ResolvedInterpreter): Promise<MessageTransports> {
     const env = serviceEnvironment(process.env, this.opts.pythonDir);
     // Started in its own folder: `-m` puts the working directory first on sys.path, and a workspace must not
     // be able to shadow the service's modules (the service then changes into the workspace folder itself).
@@ -281,7 +283,22 @@ export class PythonSupervisor implements vscode.Disposable {
       });
     });
     child.on('error', (err) => this.opts.log.error(`Python service process error: ${err.message}`));
-    return Promise.resolve(child);
+    this.forwardStderr(child.stderr!);
+    return Promise.resolve(serviceTransports(child.stdout!, child.stdin!));
+  }
+
+  private forwardStderr(input: NodeJS.ReadableStream): void {
+    // Log records arrive as window/logMessage with their level; forward the rest (tracebacks, interpreter
+    // errors, stray writes) as errors so nothing the process says is lost.
+    const log = this.opts.log;
+    let buffered = '';
+    input.setEncoding('utf8');
+    input.on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split(/\r?\n/);
+      buffered = lines.pop() ?? '';
+      for (const line of lines) if (line && !LOG_RECORD.test(line)) log.error(`[python] ${line}`);
+    });
   }
 
   private clientOptions(generation: number): LanguageClientOptions {
@@ -293,21 +310,6 @@ export class PythonSupervisor implements vscode.Disposable {
       initializationOptions: this.opts.initializationOptions(),
       connectionOptions: { maxRestartCount: 0 },
       initializationFailedHandler: () => false,
-      stdioOptions: {
-        stdout: () => undefined,
-        stderr: (input) => {
-          // Log records arrive as window/logMessage with their level; forward the rest (tracebacks,
-          // interpreter errors, stray writes) as errors so nothing the process says is lost.
-          let buffered = '';
-          input.setEncoding('utf8');
-          input.on('data', (chunk: string) => {
-            buffered += chunk;
-            const lines = buffered.split(/\r?\n/);
-            buffered = lines.pop() ?? '';
-            for (const line of lines) if (line && !LOG_RECORD.test(line)) log.error(`[python] ${line}`);
-          });
-        },
-      },
       errorHandler: {
         error: (_error, _message, count) => ({ action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown, handled: true }),
         closed: () => {

@@ -1,5 +1,5 @@
 // Drives the real Python service through vscode-jsonrpc with the typed constants of src/python/protocol.ts,
-// the way the extension's language client does: if a name or shape drifts between TypeScript and Python,
+// and the transport the extension's language client uses: if a name or shape drifts between TypeScript and Python,
 // this fails. Waits are event-driven (no timing assertions); each step has a generous failsafe timeout.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc';
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import { createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
 import { serviceEnvironment } from '../../../src/python/environment';
+import { serviceTransports } from '../../../src/python/transport';
 import {
   AdjustThrottlingNotification,
   CommandsRequest,
@@ -124,7 +125,9 @@ describe('Python service protocol (vscode-jsonrpc ⇄ python -m aios_service)', 
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     proc.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-    conn = createMessageConnection(new StreamMessageReader(proc.stdout), new StreamMessageWriter(proc.stdin));
+    // The extension's transport (one write per message), as the supervisor gives it to the language client.
+    const { reader, writer } = serviceTransports(proc.stdout, proc.stdin);
+    conn = createMessageConnection(reader, writer);
     conn.onNotification(StateChangedNotification, (p) => { stateChanges.push(p); wake(); });
     conn.onNotification(AdjustThrottlingNotification, (p) => { throttles.push(p); wake(); });
     conn.onNotification('window/logMessage', (p: { message: string }) => { logs.push(p.message); wake(); });

@@ -1,0 +1,47 @@
+// The byte-level transport to the Python service. vscode-jsonrpc's StreamMessageWriter encodes each message
+// through a chain of promises, then writes the header, waits for that write's callback and writes the body:
+// two writes, so the service reads (and may wake up for) a lone header before the body arrives. Measured
+// against it in the same run, one framed write straight from the calling turn saves ~7 µs of a ~90 µs round
+// trip (bench/README.md). Reading stays with vscode-jsonrpc's StreamMessageReader.
+import type { Writable } from 'node:stream';
+import { AbstractMessageWriter, type Message, type MessageWriter } from 'vscode-jsonrpc';
+import { StreamMessageReader, type MessageReader } from 'vscode-jsonrpc/node';
+
+/** Writes each message as one `Content-Length` frame in one write, in call order. */
+export class FramedMessageWriter extends AbstractMessageWriter implements MessageWriter {
+  private errorCount = 0;
+
+  constructor(private readonly stream: Writable) {
+    super();
+    stream.on('error', (error: Error) => this.fireError(error));
+    stream.on('close', () => this.fireClose());
+  }
+
+  write(msg: Message): Promise<void> {
+    let frame: string;
+    try {
+      const body = JSON.stringify(msg);
+      frame = `Content-Length: ${Buffer.byteLength(body, 'utf8')}\r\n\r\n${body}`;
+    } catch (error) {
+      return this.failed(error, msg); // e.g. a BigInt or a cycle in the params
+    }
+    return new Promise((resolve, reject) => {
+      this.stream.write(frame, 'utf8', (error) => (error ? this.failed(error, msg).catch(reject) : resolve()));
+    });
+  }
+
+  end(): void {
+    this.stream.end();
+  }
+
+  private failed(error: unknown, msg: Message): Promise<never> {
+    // With the count, vscode-languageclient's error handler decides when to give up (as with its own writer).
+    this.fireError(error, msg, ++this.errorCount);
+    return Promise.reject(error);
+  }
+}
+
+/** The reader and writer for a service process's stdout and stdin. */
+export function serviceTransports(stdout: NodeJS.ReadableStream, stdin: Writable): { reader: MessageReader; writer: MessageWriter } {
+  return { reader: new StreamMessageReader(stdout), writer: new FramedMessageWriter(stdin) };
+}
