@@ -3,15 +3,18 @@
 // Peers in the same run:
 // - cold start: `python -c pass` (the bare interpreter's own start), so ratio = bare / service;
 // - round trips and throughput: a floor server, a minimal stdlib loop that frames `{"result": null}` for
-//   every request, so the ratio shows what the service's own work costs. Round-trip samples alternate
-//   between the two, so a noisy neighbour slows both alike.
+//   every request and blocks on its pipe between requests, so the ratio shows what the service costs over
+//   the plainest loop. Round-trip samples alternate between the peers, so a noisy neighbour slows all alike.
+// The service polls its pipe briefly while requests come back to back (python/aios_service/pipe.py); the
+// CPU that costs per call and the round trip of a call after an idle pause (no polling) are reported too.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import { createMessageConnection, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import { serviceEnvironment } from '../src/python/environment';
 import { resolveInterpreter } from '../src/python/interpreter';
 import { ControlRequest, ExecuteRequest, HealthRequest } from '../src/python/protocol';
-import { higherIsBetter, log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';
+import { serviceTransports } from '../src/python/transport';
+import { higherIsBetter, log, lowerIsBetter, median, procCpuMs, round, type Bench, type BenchResult } from './types';
 
 const PYTHON_DIR = resolve(__dirname, '..', '..', 'python');
 
@@ -40,7 +43,8 @@ interface Peer {
   connection: MessageConnection;
 }
 
-function connect(python: string, args: string[]): Peer {
+/** `writer`: 'framed' is the extension's (src/python/transport.ts), 'stream' vscode-jsonrpc's own. */
+function connect(python: string, args: string[], writer: 'framed' | 'stream' = 'framed'): Peer {
   const child = spawn(python, args, {
     cwd: PYTHON_DIR,
     env: serviceEnvironment(process.env, PYTHON_DIR),
@@ -48,7 +52,8 @@ function connect(python: string, args: string[]): Peer {
   });
   // The process may be gone before the last write at teardown: a closed pipe then is expected, not a failure.
   child.stdin!.on('error', () => undefined);
-  const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const { reader, writer: framed } = serviceTransports(child.stdout!, child.stdin!);
+  const connection = createMessageConnection(reader, writer === 'framed' ? framed : new StreamMessageWriter(child.stdin!));
   connection.onError(() => undefined);
   connection.listen();
   return { child, connection };
@@ -86,12 +91,16 @@ interface Percentiles {
   p99: number;
 }
 
-/** Sequential round trips of each sender, one of each in turn: p50 and p99 in µs per sender. */
-async function roundTrips(senders: Array<() => Promise<unknown>>, n: number): Promise<Percentiles[]> {
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sequential round trips of each sender, one of each in turn (after `pauseMs` of idling when set): p50 and
+ *  p99 in µs per sender. */
+async function roundTrips(senders: Array<() => Promise<unknown>>, n: number, pauseMs = 0): Promise<Percentiles[]> {
   for (let i = 0; i < Math.min(200, n); i++) for (const send of senders) await send(); // warm up
   const samples = senders.map(() => [] as number[]);
   for (let i = 0; i < n; i++) {
     for (const [k, send] of senders.entries()) {
+      if (pauseMs) await pause(pauseMs);
       const t0 = performance.now();
       await send();
       samples[k].push((performance.now() - t0) * 1000);
@@ -153,10 +162,32 @@ export const pythonBench: Bench = {
       const health = () => svc.connection.sendRequest(HealthRequest, undefined);
       const floorCall = () => floor.connection.sendRequest('floor/echo', {});
       const n = quick ? 1000 : 5000;
+      const cpu0 = [procCpuMs(svc.child.pid!, 'own'), procCpuMs(floor.child.pid!, 'own')];
       const [ours, ping, peer] = await roundTrips([control, health, floorCall], n);
+      const cpu1 = [procCpuMs(svc.child.pid!, 'own'), procCpuMs(floor.child.pid!, 'own')];
       results.push(lowerIsBetter('python.control-roundtrip.p50', ours.p50, 'us', 'stdlib floor server', peer.p50));
       results.push(lowerIsBetter('python.control-roundtrip.p99', ours.p99, 'us', 'stdlib floor server', peer.p99));
       results.push(lowerIsBetter('python.health-roundtrip.p50', ping.p50, 'us', 'stdlib floor server', peer.p50));
+      if (cpu0.every((x) => x !== undefined) && cpu1.every((x) => x !== undefined)) {
+        // Per request, warm-up included (it is small): the service answered 2 of every 3 requests.
+        const per = (k: number, calls: number) => ((cpu1[k]! - cpu0[k]!) * 1000) / calls;
+        const warm = Math.min(200, n);
+        results.push(lowerIsBetter('python.roundtrip.cpu-per-request', per(0, 2 * (n + warm)), 'us', 'stdlib floor server', per(1, n + warm)));
+      }
+      // One request at a time with the client idle in between, as a click in the UI sends it: no polling.
+      const idle = quick ? 200 : 500;
+      const [oursIdle, peerIdle] = await roundTrips([control, floorCall], idle, 2);
+      results.push(lowerIsBetter('python.control-roundtrip.after-idle.p50', oursIdle.p50, 'us', 'stdlib floor server', peerIdle.p50));
+
+      // The extension's one-write framing against vscode-jsonrpc's own writer, on two floor servers.
+      const streamFloor = connect(executable, ['-c', FLOOR_SERVER], 'stream');
+      try {
+        await initialize(streamFloor.connection);
+        const [framed, stream] = await roundTrips([floorCall, () => streamFloor.connection.sendRequest('floor/echo', {})], n);
+        results.push(lowerIsBetter('python.framed-writer.floor-roundtrip.p50', framed.p50, 'us', 'vscode-jsonrpc StreamMessageWriter', stream.p50));
+      } finally {
+        await close(streamFloor);
+      }
 
       const echo = () => svc.connection.sendRequest(ExecuteRequest, { commandId: `e${id++}`, commandType: 'ECHO', priority: 'NORMAL', parameters: { n: id } });
       const total = quick ? 5000 : 30000;

@@ -1,22 +1,14 @@
 // CPU cost of the system sampler at its default periods: CPU time of one CPU+memory sample and of one
 // Python process count (including the child processes systeminformation spawns, on Linux), scaled to the
 // default intervals, as a percentage of one core.
-import { readFileSync } from 'node:fs';
 import { DEFAULT_CONFIG } from '../src/core/config';
 import { SystemSampler } from '../src/core/sampler';
-import { log, median, round, type Bench, type BenchResult } from './types';
+import { log, median, procCpuMs, round, type Bench, type BenchResult } from './types';
 
 /** Own plus reaped children's CPU ms. Children are only visible on Linux (/proc); elsewhere own CPU only. */
 function cpuMs(): number {
   const own = process.cpuUsage();
-  let children = 0;
-  try {
-    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
-    children = ((Number(fields[13]) + Number(fields[14])) * 1000) / 100; // cutime + cstime, USER_HZ = 100
-  } catch {
-    // Not Linux.
-  }
-  return (own.user + own.system) / 1000 + children;
+  return (own.user + own.system) / 1000 + (procCpuMs('self', 'children') ?? 0);
 }
 
 /** systeminformation answers repeated calls from a cache for a while: space the calls like real use. */

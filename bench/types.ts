@@ -19,6 +19,20 @@ export interface Bench {
   run(opts: BenchOptions): AsyncIterable<BenchResult> | Promise<BenchResult[]>;
 }
 
+import { readFileSync } from 'node:fs';
+
+/** CPU ms of a process from /proc/<pid>/stat: its own (utime + stime) or its reaped children's (cutime +
+ *  cstime). Linux only: undefined elsewhere. */
+export function procCpuMs(pid: number | 'self', whose: 'own' | 'children'): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const i = whose === 'own' ? 11 : 13;
+    return ((Number(fields[i]) + Number(fields[i + 1])) * 1000) / 100; // USER_HZ = 100
+  } catch {
+    return undefined;
+  }
+}
+
 /** Logs go to stderr: stdout carries results only. */
 export function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);

@@ -1,7 +1,9 @@
-// A measurement, not a timing assertion: 1,000 commands/s through the middleware to the real Python
-// service for a few seconds, with the status bar, the tree and the metrics panel all live, while the
-// extension host's event-loop delay is sampled. Figures are printed as bench JSON lines and saved to
-// test-results/host-load.json; the only assertions are outcomes and the panel's coalescing bound.
+// Measurements, not timing assertions, in the real extension host against the real Python service:
+// - 1,000 commands/s through the middleware for a few seconds, with the status bar, the tree and the metrics
+//   panel all live, while the host's event-loop delay is sampled (test-results/host-load.json);
+// - sequential control round trips through vscode-languageclient itself, and through the whole control path
+//   (pipeline, telemetry, status) (test-results/host-control.json).
+// Figures are printed as bench JSON lines; the only assertions are outcomes and the panel's coalescing bound.
 import * as assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +11,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import type { CommandResult } from '../../src/core';
 import type { MetricsPanel } from '../../src/views/metricsPanel';
+import { ControlRequest, type ControlParams } from '../../src/python/protocol';
 import { aios, waitUntil, withSettings } from './util';
 
 const RATE_PER_S = 1000;
@@ -66,5 +69,42 @@ describe('host under load (measurement)', function () {
       assert.ok(posts <= Math.ceil(elapsedS * 4) + 2, `${posts} panel updates in ${elapsedS.toFixed(1)} s`);
       assert.ok(posts >= 1, 'the panel was updated');
     });
+  });
+
+  it('control round trips, one after another: through the language client and through the whole path', async () => {
+    const api = await aios();
+    await waitUntil(() => api.context.supervisor.state.status === 'healthy', 30_000, 'the service');
+    const client = await api.context.supervisor.connection();
+    const level = (await api.context.supervisor.checkHealth())?.logLevel ?? 'INFO';
+    const params = (i: number): ControlParams<'UPDATE_LOG_LEVEL'> => ({
+      operation: 'UPDATE_LOG_LEVEL', value: level, parameters: {}, timestamp: new Date().toISOString(), source: 'test', commandId: `m${i}`,
+    });
+    const percentiles = async (n: number, send: (i: number) => Promise<unknown>) => {
+      for (let i = 0; i < 200; i++) await send(i); // warm up
+      const xs: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await send(i);
+        xs.push((performance.now() - t0) * 1000);
+      }
+      xs.sort((a, b) => a - b);
+      return { p50: xs[Math.floor(n / 2)], p99: xs[Math.floor(n * 0.99)] };
+    };
+    // By method name: the test bundle's RequestType objects are not the extension bundle's.
+    const viaClient = await percentiles(3000, (i) => client.sendRequest(ControlRequest.method, params(i)));
+    let failed = 0;
+    const viaPath = await percentiles(1000, async () => {
+      const result = await api.context.control({ operation: 'UPDATE_LOG_LEVEL', value: level, source: 'test' });
+      if (!result.success) failed++;
+    });
+    const figures = [
+      { bench: 'host.control-roundtrip.client.p50', value: Math.round(viaClient.p50), unit: 'us', target: 100 },
+      { bench: 'host.control-roundtrip.client.p99', value: Math.round(viaClient.p99), unit: 'us', target: 500 },
+      { bench: 'host.control.whole-path.p50', value: Math.round(viaPath.p50), unit: 'us' },
+      { bench: 'host.control.whole-path.p99', value: Math.round(viaPath.p99), unit: 'us' },
+    ];
+    for (const f of figures) console.log(JSON.stringify(f));
+    writeFileSync(join(process.env.AIOS_TEST_RESULTS ?? '.', 'host-control.json'), `${figures.map((f) => JSON.stringify(f)).join('\n')}\n`);
+    assert.equal(failed, 0, 'every control call through the whole path succeeded');
   });
 });
