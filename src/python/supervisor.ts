@@ -299,6 +299,11 @@ export class PythonSupervisor implements vscode.Disposable {
       buffered = lines.pop() ?? '';
       for (const line of lines) if (line && !LOG_RECORD.test(line)) log.error(`[python] ${line}`);
     });
+    // A last line without a newline (e.g. a crash mid-write) still reaches the log.
+    input.on('end', () => {
+      if (buffered && !LOG_RECORD.test(buffered)) log.error(`[python] ${buffered}`);
+      buffered = '';
+    });
   }
 
   private clientOptions(generation: number): LanguageClientOptions {

@@ -118,6 +118,45 @@ describe('the Python service under the supervisor', function () {
     }
   });
 
+  it("the service's stray stderr reaches the AIOS log, a last line without a newline too", async () => {
+    const file = join(process.env.AIOS_TEST_WORKSPACE!, '.aios', 'handlers.py');
+    const original = readFileSync(file, 'utf8');
+    const log = api.context.log;
+    const errors: string[] = [];
+    const logError = log.error;
+    log.error = (message: string | Error, ...args: unknown[]) => {
+      errors.push(String(message));
+      logError.call(log, message, ...args);
+    };
+    const tag = `stderr-${process.pid}-${Date.now()}`;
+    try {
+      writeFileSync(file, `${original}
+
+import sys as _sys
+
+@command("STDERR_PROBE")
+def _stderr_probe(params):
+    _sys.stderr.write("%s whole line\\n%s unterminated" % (params["tag"], params["tag"]))
+    _sys.stderr.flush()
+    return {}
+`);
+      const reload = await api.context.control({ operation: 'RELOAD_CONFIG' });
+      assert.equal(reload.success, true, JSON.stringify(reload.error));
+      const pid = await healthyService(api);
+      const r = await api.run({ commandType: 'STDERR_PROBE', parameters: { tag } });
+      assert.equal(r.success, true, JSON.stringify(r.error));
+      await waitUntil(() => errors.includes(`[python] ${tag} whole line`), 10_000, 'the whole line in the log');
+      assert.ok(!errors.some((e) => e.includes(`${tag} unterminated`)), 'an unterminated line waits for its end');
+      process.kill(pid, 'SIGKILL'); // the stream ends: what is left of the line is logged
+      await waitUntil(() => errors.includes(`[python] ${tag} unterminated`), 10_000, 'the unterminated line in the log');
+    } finally {
+      log.error = logError;
+      writeFileSync(file, original);
+      await healthyService(api);
+      await api.context.control({ operation: 'RELOAD_CONFIG' });
+    }
+  });
+
   it('HEALTH_OVERRIDE marks the service unhealthy, and the status bar says so', async () => {
     const r = await api.context.control({ operation: 'HEALTH_OVERRIDE', value: 'unhealthy' });
     assert.equal(r.success, true, JSON.stringify(r.error));
