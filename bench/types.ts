@@ -25,7 +25,8 @@ import { readFileSync } from 'node:fs';
  *  cstime). Linux only: undefined elsewhere. */
 export function procCpuMs(pid: number | 'self', whose: 'own' | 'children'): number | undefined {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // the name in () may hold anything
     const i = whose === 'own' ? 11 : 13;
     return ((Number(fields[i]) + Number(fields[i + 1])) * 1000) / 100; // USER_HZ = 100
   } catch {

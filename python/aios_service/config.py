@@ -35,7 +35,7 @@ _SCHEMA = {
     "inference.corpus": ("path", None, None),
     "limits.maxMessageBytes": ("int", 1024, 1 << 30),
     "limits.maxQueued": ("int", 1, 1000000),
-    "transport.pollMicroseconds": ("int", 0, 10000),
+    "transport.pollMicroseconds": ("int", 0, 1000),
 }
 
 

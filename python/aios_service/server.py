@@ -247,7 +247,11 @@ class Server(object):
     def _apply_transport(self, cfg):
         set_poll = getattr(self._read, "set_poll", None)  # a PipeReader (tests may pass a plain function)
         if set_poll is not None:
-            set_poll(cfg["transport"]["pollMicroseconds"] / 1e6)
+            set_poll(cfg["transport"]["pollMicroseconds"] / 1e6, self._replies_owed)
+
+    def _replies_owed(self):
+        """True while executes or queued control operations have not answered yet (other threads will)."""
+        return bool(self._pending) or (self._control is not None and not self._control.idle())
 
     def _log_message(self, lsp_type, text):
         self.send_notification("window/logMessage", {"type": lsp_type, "message": text})

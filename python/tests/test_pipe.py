@@ -15,6 +15,15 @@ from tests.support import TIMEOUT, BytePipe, Client, TempDir
 CAN_POLL = sys.platform != "win32" and hasattr(__import__("select"), "poll")
 
 
+def wait_for(predicate):
+    deadline = time.monotonic() + TIMEOUT
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def write_all(fd, data):
     view = memoryview(data)
     while view:
@@ -56,8 +65,11 @@ class PipeReaderTest(unittest.TestCase):
         write_all(self.w, b"a")
         self.assertEqual(self.reader(10), b"a")
         self.assertTrue(self.reader.polling)  # the data was there: the client is keeping up, poll next time
-        self.write_later(b"b", 0.2)  # far longer than the poll: it gives up, blocks, and the read still works
+        self.write_later(b"b", 0.5)  # far longer than the poll: it gives up, blocks, and the read still works
+        cpu = time.thread_time()
         self.assertEqual(self.reader(10), b"b")
+        # It spun for at most the 20 ms poll, then slept: not through the whole half second.
+        self.assertLess(time.thread_time() - cpu, 0.15)
         self.assertFalse(self.reader.polling)  # a slow client: block at once next time, no spinning
         self.write_later(b"c", 0.1)
         self.assertEqual(self.reader(10), b"c")
@@ -66,6 +78,28 @@ class PipeReaderTest(unittest.TestCase):
         write_all(self.w, b"d")
         self.assertEqual(self.reader(10), b"d")
         self.assertFalse(self.reader.polling)
+
+    @unittest.skipUnless(CAN_POLL, "pipes cannot be polled on this platform")
+    def test_never_polls_while_other_threads_owe_replies(self):
+        owed = [True]
+        self.reader.set_poll(0.02, lambda: owed[0])
+        polls = [0]
+        real_poll = self.reader._poll
+
+        def counting_poll(timeout):
+            polls[0] += 1
+            return real_poll(timeout)
+        self.reader._poll = counting_poll
+        write_all(self.w, b"a")
+        self.assertEqual(self.reader(10), b"a")
+        self.assertTrue(self.reader.polling)
+        write_all(self.w, b"b")
+        self.assertEqual(self.reader(10), b"b")
+        self.assertEqual(polls[0], 0, "polled while an execute owed its reply")
+        owed[0] = False
+        write_all(self.w, b"c")
+        self.assertEqual(self.reader(10), b"c")
+        self.assertGreater(polls[0], 0)
 
     @unittest.skipUnless(CAN_POLL, "pipes cannot be polled on this platform")
     def test_end_of_input_while_polling_ends_the_read(self):
@@ -128,9 +162,17 @@ class ServerPollingTest(unittest.TestCase):
         self.assertFalse(self.reader.polling)
         self.reload({"pollMicroseconds": 1000})
         self.assertEqual(self.reader.poll_s, 1000e-6 if CAN_POLL else 0)
-        error = self.reload({"pollMicroseconds": 20000})["error"]
-        self.assertIn("transport.pollMicroseconds must be an integer from 0 to 10000 (got 20000)", error["message"])
+        error = self.reload({"pollMicroseconds": 2000})["error"]
+        self.assertIn("transport.pollMicroseconds must be an integer from 0 to 1000 (got 2000)", error["message"])
         self.assertEqual(self.reader.poll_s, 1000e-6 if CAN_POLL else 0)  # the old config stays
+        self.assertFalse(self.server._replies_owed())
+        sleep = self.client.request_async("aios/execute", {"commandId": "s", "commandType": "SLEEP",
+                                                           "priority": "NORMAL", "parameters": {"seconds": 30}})
+        self.client.result("aios/health")  # the execute was dispatched before this answer
+        self.assertTrue(self.server._replies_owed())
+        self.client.notify("$/cancelRequest", {"id": sleep})
+        self.assertEqual(self.client.wait_response(sleep)["error"]["code"], -32800)
+        self.assertTrue(wait_for(lambda: not self.server._replies_owed()))
 
 
 if __name__ == "__main__":

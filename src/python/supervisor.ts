@@ -299,11 +299,14 @@ export class PythonSupervisor implements vscode.Disposable {
       buffered = lines.pop() ?? '';
       for (const line of lines) if (line && !LOG_RECORD.test(line)) log.error(`[python] ${line}`);
     });
-    // A last line without a newline (e.g. a crash mid-write) still reaches the log.
-    input.on('end', () => {
-      if (buffered && !LOG_RECORD.test(buffered)) log.error(`[python] ${buffered}`);
+    // A last line without a newline (e.g. a crash mid-write) still reaches the log, however the stream ends.
+    const flush = () => {
+      const line = buffered.replace(/\r$/, '');
       buffered = '';
-    });
+      if (line && !LOG_RECORD.test(line)) log.error(`[python] ${line}`);
+    };
+    input.on('end', flush);
+    input.on('close', flush);
   }
 
   private clientOptions(generation: number): LanguageClientOptions {

@@ -142,13 +142,16 @@ def _stderr_probe(params):
 `);
       const reload = await api.context.control({ operation: 'RELOAD_CONFIG' });
       assert.equal(reload.success, true, JSON.stringify(reload.error));
-      const pid = await healthyService(api);
+      await healthyService(api);
       const r = await api.run({ commandType: 'STDERR_PROBE', parameters: { tag } });
       assert.equal(r.success, true, JSON.stringify(r.error));
       await waitUntil(() => errors.includes(`[python] ${tag} whole line`), 10_000, 'the whole line in the log');
       assert.ok(!errors.some((e) => e.includes(`${tag} unterminated`)), 'an unterminated line waits for its end');
-      process.kill(pid, 'SIGKILL'); // the stream ends: what is left of the line is logged
+      // Stopping ends the stream: what is left of the line is logged. (A stop, not a kill, so the crash-loop
+      // budget of later tests is untouched.)
+      await api.context.supervisor.stop();
       await waitUntil(() => errors.includes(`[python] ${tag} unterminated`), 10_000, 'the unterminated line in the log');
+      await api.context.supervisor.start();
     } finally {
       log.error = logError;
       writeFileSync(file, original);

@@ -54,7 +54,7 @@ describe('FramedMessageWriter', () => {
     reader.dispose();
   });
 
-  it('rejects a message that cannot be encoded and reports it, without writing anything', async () => {
+  it('rejects a message that cannot be encoded and reports it uncounted, without writing anything', async () => {
     const { stream, writes } = recorder();
     const writer = new FramedMessageWriter(stream);
     const reported: unknown[][] = [];
@@ -64,7 +64,8 @@ describe('FramedMessageWriter', () => {
     assert.equal(writes.length, 0);
     assert.equal(reported.length, 1);
     assert.equal(reported[0][1], bad);
-    assert.equal(reported[0][2], 1);
+    // Uncounted: the language client's handler must not shut the service down over bad messages.
+    assert.equal(reported[0][2], undefined);
     await writer.write(request(8, {})); // still usable
     assert.equal(writes.length, 1);
   });
