@@ -47,6 +47,20 @@ async function cancelEchoFromItsNotification(api: AiosApi, priority: string, par
   assert.equal(api.telemetry('DETAILED').recentEvents.filter((e) => e.eventType === 'CANCEL').pop()?.commandType, 'ECHO');
 }
 
+/**
+ * With one slot and the given backoff, runs `body` while a SLEEP of `seconds` holds the slot, then checks
+ * that the SLEEP itself still succeeded.
+ */
+async function withTheOnlySlotBusy(api: AiosApi, delays: { baseDelayMs: number; maxDelayMs: number }, seconds: number, body: () => Promise<void>): Promise<void> {
+  await withSettings({ maxConcurrency: 1, ...delays }, async () => {
+    await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'limit 1');
+    const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds } });
+    await waitUntil(() => api.context.middleware.admission.active === 1, 5000, 'the slot to be taken');
+    await body();
+    assert.equal((await blocker).success, true);
+  });
+}
+
 async function setTheme(name: string): Promise<void> {
   await vscode.workspace.getConfiguration('workbench').update('colorTheme', name, vscode.ConfigurationTarget.Global);
   await new Promise((r) => setTimeout(r, 800)); // let the workbench repaint
@@ -130,25 +144,15 @@ describe('the user interface', function () {
 
   it('a throttled command run from the palette shows a cancellable progress notification; Cancel ends it in CANCEL', async function () {
     requireUi(this);
-    await withSettings({ maxConcurrency: 1, baseDelayMs: 4000, maxDelayMs: 8000 }, async () => {
-      await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'limit 1');
-      const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds: 3 } });
-      await waitUntil(() => api.context.middleware.admission.active === 1, 5000, 'the slot to be taken');
-      await cancelEchoFromItsNotification(api, 'NORMAL', '{}', /throttled for/, 'the throttle progress', 'ui-throttle-progress');
-      assert.equal((await blocker).success, true);
-    });
+    await withTheOnlySlotBusy(api, { baseDelayMs: 4000, maxDelayMs: 8000 }, 3, () =>
+      cancelEchoFromItsNotification(api, 'NORMAL', '{}', /throttled for/, 'the throttle progress', 'ui-throttle-progress'));
   });
 
   it('a short backoff then a wait in the queue moves the progress to a notification whose Cancel works', async function () {
     requireUi(this);
-    await withSettings({ maxConcurrency: 1, baseDelayMs: 200, maxDelayMs: 400 }, async () => {
-      await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'limit 1');
-      const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds: 4 } });
-      await waitUntil(() => api.context.middleware.admission.active === 1, 5000, 'the slot to be taken');
-      await cancelEchoFromItsNotification(api, 'LOW', '{}', /queued, position 1/, 'the queued notification');
-      assert.equal((await blocker).success, true);
-      await vscode.commands.executeCommand('notifications.clearAll');
-    });
+    await withTheOnlySlotBusy(api, { baseDelayMs: 200, maxDelayMs: 400 }, 4, () =>
+      cancelEchoFromItsNotification(api, 'LOW', '{}', /queued, position 1/, 'the queued notification'));
+    await vscode.commands.executeCommand('notifications.clearAll');
   });
 
   it('a command waiting for the service to start says so, and its Cancel means it is never sent', async function () {

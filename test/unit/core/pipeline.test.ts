@@ -8,7 +8,7 @@ import { functionExecutor, shellExecutor } from '../../../src/core/executors';
 import { createMiddleware, type Middleware, type MiddlewareOptions } from '../../../src/core/pipeline';
 import { StaticSampler } from '../../../src/core/sampler';
 import { readTelemetry } from '../../../src/core/storage';
-import { CommandFailure, type Executor, type Priority, type ProgressUpdate, type TelemetryEvent } from '../../../src/core/types';
+import { CommandFailure, type CommandResult, type Executor, type Priority, type ProgressUpdate, type TelemetryEvent } from '../../../src/core/types';
 import { tempDir, tick } from './helpers';
 
 function mw(over: MiddlewareOptions = {}): Middleware {
@@ -26,6 +26,16 @@ function controlled(): { executor: Executor; running: Map<string, { resolve: (v:
       ctx.signal.addEventListener('abort', () => reject(new Error('stopped')), { once: true });
     });
   return { executor, running, calls };
+}
+
+/** A middleware with one slot, command A running on a controlled executor and command B queued behind it. */
+async function twoOnOneSlot(): Promise<{ m: Middleware; c: ReturnType<typeof controlled>; a: Promise<CommandResult>; b: Promise<CommandResult> }> {
+  const m = mw({ config: { maxConcurrency: 1, baseDelayMs: 0 } });
+  const c = controlled();
+  const a = m.execute({ commandType: 'A' }, c.executor);
+  const b = m.execute({ commandType: 'B' }, c.executor);
+  await tick();
+  return { m, c, a, b };
 }
 
 const terminal = (e: TelemetryEvent): boolean => e.eventType === 'COMPLETE' || e.eventType === 'ERROR' || e.eventType === 'CANCEL';
@@ -137,11 +147,7 @@ describe('pipeline', () => {
     });
 
     it('close cancels queued commands and aborts running ones', async () => {
-      const m = mw({ config: { maxConcurrency: 1, baseDelayMs: 0 } });
-      const c = controlled();
-      const a = m.execute({ commandType: 'A' }, c.executor);
-      const b = m.execute({ commandType: 'B' }, c.executor);
-      await tick();
+      const { m, a, b } = await twoOnOneSlot();
       await m.close();
       const [ra, rb] = await Promise.all([a, b]);
       assert.equal(ra.error?.code, 'cancelled');
@@ -202,11 +208,7 @@ describe('pipeline', () => {
   });
 
   it('updateConfig applies at once and returns readable errors', async () => {
-    const m = mw({ config: { maxConcurrency: 1, baseDelayMs: 0 } });
-    const c = controlled();
-    const a = m.execute({ commandType: 'A' }, c.executor);
-    const b = m.execute({ commandType: 'B' }, c.executor);
-    await tick();
+    const { m, c, a, b } = await twoOnOneSlot();
     assert.equal(m.admission.active, 1);
     assert.deepEqual(m.updateConfig({ maxConcurrency: 2, baseDelayMs: -1 }), ['baseDelayMs must be an integer from 0 to 60000 (got -1); keeping 0']);
     await tick();
