@@ -9,7 +9,7 @@
 // CPU that costs per call and the round trip of a call after an idle pause (no polling) are reported too.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { createMessageConnection, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import { serviceEnvironment } from '../src/python/environment';
 import { resolveInterpreter } from '../src/python/interpreter';
 import { ControlRequest, ExecuteRequest, HealthRequest } from '../src/python/protocol';
@@ -52,8 +52,10 @@ function connect(python: string, args: string[], writer: 'framed' | 'stream' = '
   });
   // The process may be gone before the last write at teardown: a closed pipe then is expected, not a failure.
   child.stdin!.on('error', () => undefined);
-  const { reader, writer: framed } = serviceTransports(child.stdout!, child.stdin!);
-  const connection = createMessageConnection(reader, writer === 'framed' ? framed : new StreamMessageWriter(child.stdin!));
+  const transports = writer === 'framed'
+    ? serviceTransports(child.stdout!, child.stdin!)
+    : { reader: new StreamMessageReader(child.stdout!), writer: new StreamMessageWriter(child.stdin!) };
+  const connection = createMessageConnection(transports.reader, transports.writer);
   connection.onError(() => undefined);
   connection.listen();
   return { child, connection };
