@@ -47,6 +47,11 @@ def iso_utc(t):
     return "%s.%03dZ" % (cached[1], ms)
 
 
+def _utf8_len(text):
+    """Bytes of `text` in UTF-8, without encoding it when it is ASCII (isascii is O(1))."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
 def _type_name(value):
     return "null" if value is None else {bool: "boolean", int: "number", float: "number", str: "string",
                                          list: "array", dict: "object"}.get(type(value), type(value).__name__)
@@ -219,7 +224,7 @@ class Service(object):
         nbytes = 0
         failed = True
         try:
-            nbytes = len(_dumps(parameters).encode("utf-8"))
+            nbytes = _utf8_len(_dumps(parameters))
             try:
                 result = entry.call(parameters, ctx)
             except RpcError:
@@ -238,7 +243,7 @@ class Service(object):
                 raise RpcError("Handler for %s returned a value that is not JSON-serialisable: %s"
                                % (command_type, e), errors.HANDLER_FAILED,
                                {"commandId": command_id, "commandType": command_type})
-            nbytes += len(text.encode("utf-8"))
+            nbytes += _utf8_len(text)
             failed = False
             return text, round((time.perf_counter() - wall0) * 1000.0, 3)
         finally:
