@@ -27,6 +27,8 @@ export class AiosContext implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private serviceContext: ServiceContext = Object.freeze({ status: 'stopped' });
   private interpreter: Promise<ResolvedInterpreter> | undefined;
+  // Read once and on each change (settings, trust, folders): every execute asks for its timeout.
+  private pythonSettings = readPythonSettings();
 
   constructor(readonly extension: vscode.ExtensionContext) {
     this.log = vscode.window.createOutputChannel('AIOS', { log: true });
@@ -46,7 +48,7 @@ export class AiosContext implements vscode.Disposable {
     this.supervisor = new PythonSupervisor({
       pythonDir: servicePythonDir(extension.extensionPath),
       log: this.log,
-      settings: () => readPythonSettings(),
+      settings: () => this.pythonSettings,
       resolveInterpreter: () => (this.interpreter ??= this.findInterpreter()),
       initializationOptions: () => this.initializationOptions(),
     });
@@ -59,11 +61,17 @@ export class AiosContext implements vscode.Disposable {
         this.reportSettingProblems(problems);
       }),
       vscode.workspace.onDidChangeConfiguration((e) => this.onSettingsChanged(e)),
-      vscode.workspace.onDidGrantWorkspaceTrust(() => void this.restartService('the workspace is now trusted')),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        this.pythonSettings = readPythonSettings(); // a workspace's interpreterPath now counts
+        void this.restartService('the workspace is now trusted');
+      }),
       // The service's folder and its .aios/ files are chosen at start.
-      vscode.workspace.onDidChangeWorkspaceFolders(() => void this.restartService('the workspace folders changed')),
+      vscode.workspace.onDidChangeWorkspaceFolders(() => {
+        this.pythonSettings = readPythonSettings();
+        void this.restartService('the workspace folders changed');
+      }),
     );
-    this.executor = pythonExecutor(this.supervisor, { timeoutMs: () => readPythonSettings().executeTimeoutMs });
+    this.executor = pythonExecutor(this.supervisor, { timeoutMs: () => this.pythonSettings.executeTimeoutMs });
     this.watchPythonExtension();
   }
 
@@ -74,7 +82,7 @@ export class AiosContext implements vscode.Disposable {
     (ext.isActive ? Promise.resolve(ext.exports) : Promise.resolve(ext.activate())).then(
       (api) => {
         const subscription = api?.environments?.onDidChangeActiveEnvironmentPath?.(() => {
-          if (!readPythonSettings().interpreterPath && vscode.workspace.isTrusted) {
+          if (!this.pythonSettings.interpreterPath && vscode.workspace.isTrusted) {
             void this.restartService("the Python extension's active environment changed");
           }
         });
@@ -143,7 +151,7 @@ export class AiosContext implements vscode.Disposable {
 
   private async findInterpreter(): Promise<ResolvedInterpreter> {
     const found = await resolveInterpreter({
-      setting: readPythonSettings().interpreterPath,
+      setting: this.pythonSettings.interpreterPath,
       pythonExtension: vscode.workspace.isTrusted ? pythonExtensionInterpreter : undefined,
     }).catch((err: unknown) => {
       this.interpreter = undefined; // try again on the next start
@@ -153,17 +161,17 @@ export class AiosContext implements vscode.Disposable {
   }
 
   private onServiceState(state: ServiceState): void {
-    const health = state.health;
-    this.serviceContext = Object.freeze({
-      status: state.status,
-      pid: state.pid ?? null,
-      logLevel: health?.logLevel ?? null,
-      restarts: state.restarts,
-    });
+    const next = { status: state.status, pid: state.pid ?? null, logLevel: state.health?.logLevel ?? null, restarts: state.restarts };
+    const prev = this.serviceContext;
+    // Every control reply and health ping lands here; telemetry re-encodes its context line only when this
+    // object changes (MiddlewareOptions.service), so keep it while nothing in it did.
+    if (prev.status === next.status && prev.pid === next.pid && prev.logLevel === next.logLevel && prev.restarts === next.restarts) return;
+    this.serviceContext = Object.freeze(next);
   }
 
   private onSettingsChanged(e: vscode.ConfigurationChangeEvent): void {
     if (!e.affectsConfiguration(SECTION)) return;
+    if (e.affectsConfiguration(`${SECTION}.python`)) this.pythonSettings = readPythonSettings();
     if (e.affectsConfiguration(`${SECTION}.python.interpreterPath`)) {
       void this.restartService('aios.python.interpreterPath changed');
     } else if (e.affectsConfiguration(`${SECTION}.python`)) {
