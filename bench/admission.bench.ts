@@ -3,12 +3,11 @@
 import PQueue from 'p-queue';
 import { AdmissionController } from '../src/core/admission';
 import { systemClock } from '../src/core/clock';
-import type { Priority } from '../src/core/types';
+import { PRIORITIES, type Priority } from '../src/core/types';
 import { heapMB, higherIsBetter, log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';
 
 const CONCURRENCY = 8;
 const CALLERS = 64;
-const PRIORITIES: Priority[] = ['HIGH', 'NORMAL', 'LOW'];
 const PQ_PRIORITY: Record<Priority, number> = { HIGH: 2, NORMAL: 1, LOW: 0 };
 const noop = (): void => undefined;
 

@@ -18,11 +18,8 @@ interface Shown {
 export async function runWithThrottleProgress(
   title: string,
   run: (options: ExecuteOptions) => Promise<CommandResult>,
-  outer?: AbortSignal,
 ): Promise<CommandResult> {
   const abort = new AbortController();
-  const onOuterAbort = () => abort.abort(outer?.reason);
-  outer?.addEventListener('abort', onOuterAbort, { once: true });
   let shown: Shown | undefined;
 
   const show = (cancellable: boolean, first: ProgressUpdate): Shown => {
@@ -64,7 +61,6 @@ export async function runWithThrottleProgress(
   try {
     return await run({ signal: abort.signal, onProgress });
   } finally {
-    outer?.removeEventListener('abort', onOuterAbort);
     shown?.close();
   }
 }

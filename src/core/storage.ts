@@ -45,7 +45,6 @@ export interface JsonlWriterOptions {
 export interface WriterStats {
   writtenLines: number;
   droppedLines: number;
-  currentFile: string | undefined;
 }
 
 /** Pending lines live in off-heap chunks of this size: strings die young and the GC never copies them. */
@@ -108,7 +107,6 @@ export class JsonlWriter {
     return {
       writtenLines: this.written,
       droppedLines: this.dropped,
-      currentFile: this.seq >= 0 ? join(this.opts.dir, eventsFileName(this.opts.sessionId, this.seq)) : undefined,
     };
   }
 

@@ -95,7 +95,6 @@ class ContextCache {
   private user: object | undefined;
   private system: object | undefined;
   private service: object | undefined;
-  private json = '';
   private bytes: Uint8Array = new Uint8Array(0);
 
   private refresh(user: object, system: object, service: object): void {
@@ -103,13 +102,7 @@ class ContextCache {
     this.user = user;
     this.system = system;
     this.service = service;
-    this.json = `,"user":${JSON.stringify(user)},"system":${JSON.stringify(system)},"service":${JSON.stringify(service)}`;
-    this.bytes = new TextEncoder().encode(this.json);
-  }
-
-  text(e: TelemetryEvent): string {
-    this.refresh(e.user, e.system, e.service);
-    return this.json;
+    this.bytes = new TextEncoder().encode(`,"user":${JSON.stringify(user)},"system":${JSON.stringify(system)},"service":${JSON.stringify(service)}`);
   }
 
   encoded(e: TelemetryEvent): Uint8Array {
@@ -200,11 +193,6 @@ export class Telemetry implements TelemetryApi {
       }, STATS_NOTIFY_MS);
     }
     return event;
-  }
-
-  /** The event as one JSON line, equal to JSON.stringify(event) but reusing the contexts' JSON. */
-  toLine(e: TelemetryEvent): string {
-    return this.lineHead(e) + this.context.text(e) + this.lineTail(e);
   }
 
   private lineHead(e: TelemetryEvent): string {

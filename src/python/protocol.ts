@@ -3,11 +3,9 @@
 // prose version. No `vscode` import: the unit tests drive the real service with plain vscode-jsonrpc, and
 // vscode-languageclient re-exports these same vscode-jsonrpc types, so the constants work with its client.
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
+import type { Priority } from '../core/types';
 
 // ---- shared vocabulary ---------------------------------------------------------------------------------------
-
-export const PRIORITIES = ['HIGH', 'NORMAL', 'LOW'] as const;
-export type Priority = (typeof PRIORITIES)[number];
 
 export const CONTROL_OPERATIONS = [
   'UPDATE_LOG_LEVEL',
@@ -24,11 +22,6 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const CACHE_TYPES = ['model_cache', 'result_cache', 'all'] as const;
 export type CacheType = (typeof CACHE_TYPES)[number];
-
-/** Command types every service has; a workspace `.aios/handlers.py` can add more. */
-export const BUILTIN_COMMAND_TYPES = ['AI_INFERENCE', 'ECHO', 'SLEEP'] as const;
-/** Control commands every service has (run with CUSTOM_COMMAND). */
-export const BUILTIN_CONTROL_COMMANDS = ['adjust_throttling', 'reduce_complexity'] as const;
 
 /**
  * JSON-RPC error codes the service answers with. Stable: never renumbered (python/aios_service/errors.py).
@@ -321,13 +314,3 @@ export const HealthRequest = new RequestType<HealthParams | undefined, HealthRes
 export const CommandsRequest = new RequestType<CommandsParams | undefined, CommandsResult, void>('aios/commands');
 export const StateChangedNotification = new NotificationType<StateChangedParams>('aios/stateChanged');
 export const AdjustThrottlingNotification = new NotificationType<AdjustThrottlingParams>('aios/adjustThrottling');
-
-/** Every request method the service answers (LSP lifecycle included). */
-export const SERVICE_METHODS = [
-  'initialize',
-  'shutdown',
-  ExecuteRequest.method,
-  ControlRequest.method,
-  HealthRequest.method,
-  CommandsRequest.method,
-] as const;

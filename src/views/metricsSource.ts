@@ -4,7 +4,6 @@ import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
 import type { MetricsSnapshot } from '../webview/protocol';
 import type { MetricsSource } from './metricsPanel';
-import { toVscode } from './disposable';
 
 export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable {
   private lastDelayMs = 0;
@@ -14,12 +13,10 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
   constructor(private readonly ctx: AiosContext) {
     this.disposables = [
       this.emitter,
-      toVscode(
-        ctx.middleware.telemetry.onEvent((e) => {
-          if (e.eventType === 'THROTTLE' && typeof e.metadata?.delayMs === 'number') this.lastDelayMs = e.metadata.delayMs;
-          this.emitter.fire();
-        }),
-      ),
+      ctx.middleware.telemetry.onEvent((e) => {
+        if (e.eventType === 'THROTTLE' && typeof e.metadata?.delayMs === 'number') this.lastDelayMs = e.metadata.delayMs;
+        this.emitter.fire();
+      }),
       ctx.supervisor.onDidChangeState(() => this.emitter.fire()),
     ];
   }

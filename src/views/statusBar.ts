@@ -2,7 +2,6 @@
 // Renders are coalesced to at most one per RENDER_INTERVAL_MS, so a burst of commands costs the UI nothing.
 import * as vscode from 'vscode';
 import type { AdmissionState, SystemSample } from '../core';
-import { toVscode } from './disposable';
 import { indicatorModel, type IndicatorModel } from './indicatorModel';
 import type { AiosContext } from '../context';
 import type { ServiceState } from '../python/supervisor';
@@ -27,7 +26,7 @@ export class ThrottleIndicator implements vscode.Disposable {
     const telemetry = ctx.middleware.telemetry;
     this.disposables.push(
       this.item,
-      toVscode(telemetry.onEvent(schedule)),
+      telemetry.onEvent(schedule),
       ctx.supervisor.onDidChangeState(schedule),
       vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('aios') && schedule()),
     );

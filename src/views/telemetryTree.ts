@@ -4,7 +4,6 @@
 import * as vscode from 'vscode';
 import type { EventType, TelemetryEvent, TypeStatsReport } from '../core';
 import type { AiosContext } from '../context';
-import { toVscode } from './disposable';
 
 const REFRESH_DEBOUNCE_MS = 500;
 const EVENTS_PER_TYPE = 10;
@@ -37,7 +36,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
 
   constructor(private readonly ctx: AiosContext) {
     const changed = () => this.schedule();
-    this.disposables.push(this.emitter, toVscode(ctx.middleware.telemetry.onEvent(changed)), ctx.supervisor.onDidChangeState(changed));
+    this.disposables.push(this.emitter, ctx.middleware.telemetry.onEvent(changed), ctx.supervisor.onDidChangeState(changed));
   }
 
   attach(view: vscode.TreeView<Node>): void {
