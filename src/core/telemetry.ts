@@ -83,6 +83,8 @@ export interface TelemetryApi {
   clear(): void;
   /** Recent events, oldest first. */
   recentEvents(): TelemetryEvent[];
+  /** Per-command-type stats alone (DETAILED's byType, without copying the recent events). */
+  byType(): Record<string, TypeStatsReport>;
 }
 
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
@@ -231,9 +233,13 @@ export class Telemetry implements TelemetryApi {
       storage: this.opts.storage(),
     };
     if (level === 'SUMMARY') return summary;
-    const detailed: DetailedReport = { ...summary, byType: this.stats.byType(), recentEvents: this.recentEvents() };
+    const detailed: DetailedReport = { ...summary, byType: this.byType(), recentEvents: this.recentEvents() };
     if (level === 'DETAILED') return detailed;
     return { ...detailed, ...this.opts.realtime() };
+  }
+
+  byType(): Record<string, TypeStatsReport> {
+    return this.stats.byType();
   }
 
   onEvent(listener: (event: TelemetryEvent) => void): Disposable {

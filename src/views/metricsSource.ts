@@ -27,8 +27,7 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
 
   snapshot(): MetricsSnapshot {
     const { middleware, supervisor } = this.ctx;
-    const report = middleware.telemetry.query('DETAILED');
-    const o = report.overall;
+    const o = middleware.telemetry.query('SUMMARY').overall;
     const a = middleware.admission;
     const s = middleware.sampler.latest();
     const service = supervisor.state;
@@ -53,7 +52,7 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
         ...(service.health ? { logLevel: service.health.logLevel, uptimeS: service.health.uptimeS } : {}),
         ...(service.detail ? { detail: service.detail } : {}),
       },
-      perType: Object.entries(report.byType).map(([commandType, t]) => ({
+      perType: Object.entries(middleware.telemetry.byType()).map(([commandType, t]) => ({
         commandType,
         count: t.count,
         averageDurationMs: t.averageDurationMs,

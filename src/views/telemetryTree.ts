@@ -100,7 +100,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         ];
       }
       case 'types':
-        return Object.entries(telemetry.query('DETAILED').byType)
+        return Object.entries(telemetry.byType())
           .sort(([, a], [, b]) => b.count - a.count)
           .map(([commandType, stats]) => ({ kind: 'type', commandType, stats }));
       case 'events':
