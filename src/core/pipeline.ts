@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { ABORTED, settleOrAbort, type Settled } from './abort';
 import { AdmissionController, type AdmissionState, type ThrottleInfo } from './admission';
 import { systemClock, type Clock } from './clock';
 import { validateConfig, type MiddlewareConfig } from './config';
@@ -89,8 +90,6 @@ function toCommandError(e: unknown): CommandError {
   return { code: 'executor_error', message: String(e).slice(0, MAX_ERROR_MESSAGE) };
 }
 
-type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
-const ABORTED = Symbol('aborted');
 
 class Pipeline implements Middleware {
   readonly sessionId: string;
@@ -425,23 +424,4 @@ function reportWaiting(onProgress: ProgressListener, delayMs: number): ExecutorC
     onProgress({ stage: 'waiting', delayMs, remainingMs: 0, queuePosition: 0, reason });
     return () => onProgress({ stage: 'running', delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
   };
-}
-
-/** Settles with the executor's outcome, or ABORTED as soon as the caller's signal fires. */
-function settleOrAbort(running: Promise<unknown>, signal: AbortSignal): Promise<Settled | typeof ABORTED> {
-  if (signal.aborted) return Promise.resolve(ABORTED);
-  return new Promise((resolve) => {
-    const onAbort = (): void => resolve(ABORTED);
-    signal.addEventListener('abort', onAbort, { once: true });
-    running.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve({ ok: true, value });
-      },
-      (error) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve({ ok: false, error });
-      },
-    );
-  });
 }

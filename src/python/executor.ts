@@ -2,7 +2,7 @@
 // forwarded ($/cancelRequest, through the token), and a service that dies or hangs mid-command ends that
 // command in ERROR with a message saying what happened, never in a silent hang.
 import { CancellationTokenSource, ResponseError, type LanguageClient } from 'vscode-languageclient/node';
-import { CommandFailure, type Executor, type ExecutorContext } from '../core';
+import { CommandFailure, untilAborted, type Executor, type ExecutorContext } from '../core';
 import { ExecuteRequest, serviceErrorName } from './protocol';
 import { ServiceUnavailableError, type PythonSupervisor } from './supervisor';
 
@@ -75,23 +75,4 @@ export function pythonExecutor(supervisor: PythonSupervisor, opts: PythonExecuto
       cts.dispose();
     }
   };
-}
-
-/** `promise`, or a rejection as soon as `signal` aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
