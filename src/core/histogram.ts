@@ -1,6 +1,7 @@
 // Bounded latency histogram: log-linear buckets over microseconds (16 per power of two, so a percentile is
 // within ~3% of the true value), from 1 µs to ~71 minutes. Fixed memory (4 KB), O(1) record, and
 // mergeable, so it can be persisted in the stats snapshot and restored.
+import { round3 } from './numbers';
 
 const SUB_BITS = 4;
 const SUB = 1 << SUB_BITS;
@@ -45,9 +46,9 @@ export class LatencyHistogram {
     let seen = 0;
     for (let i = 0; i < HISTOGRAM_BUCKETS; i++) {
       seen += this.counts[i];
-      if (seen >= rank) return Math.round(valueOf(i) * 1000) / 1000;
+      if (seen >= rank) return round3(valueOf(i));
     }
-    return Math.round(valueOf(HISTOGRAM_BUCKETS - 1) * 1000) / 1000;
+    return round3(valueOf(HISTOGRAM_BUCKETS - 1));
   }
 
   clear(): void {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ABORTED, settleOrAbort, type Settled } from './abort';
 import { AdmissionController, type AdmissionState, type ThrottleInfo } from './admission';
 import { systemClock, type Clock } from './clock';
+import { round3 } from './numbers';
 import { validateConfig, type MiddlewareConfig } from './config';
 import { SystemSampler, type Sampler } from './sampler';
 import { SecurityPolicy } from './security';
@@ -407,7 +408,6 @@ class Pipeline implements Middleware {
   }
 }
 
-const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 
 function startMetadata(waitMs: number, source: string | undefined): Record<string, unknown> | undefined {
   if (waitMs <= 0 && source === undefined) return undefined;

@@ -1,6 +1,7 @@
 // Command statistics: O(1) per event, bounded memory (a fixed histogram per command type, a cap on the
 // number of types), and a snapshot form that survives restarts.
 import { LatencyHistogram } from './histogram';
+import { round3 } from './numbers';
 
 /** Command types beyond this many share one '(other)' entry, so random types cannot grow memory. */
 export const MAX_COMMAND_TYPES = 500;
@@ -82,8 +83,8 @@ class Counters {
   report(): TypeStatsReport {
     return {
       ...this.counters(),
-      totalDurationMs: round(this.totalDurationMs),
-      averageDurationMs: this.timedCount ? round(this.totalDurationMs / this.timedCount) : 0,
+      totalDurationMs: round3(this.totalDurationMs),
+      averageDurationMs: this.timedCount ? round3(this.totalDurationMs / this.timedCount) : 0,
       lastExecuted: this.lastExecuted ? new Date(this.lastExecuted).toISOString() : null,
       p50: this.latency.quantile(0.5),
       p95: this.latency.quantile(0.95),
@@ -119,7 +120,6 @@ class Counters {
   }
 }
 
-const round = (n: number): number => Math.round(n * 1000) / 1000;
 
 export interface StatsSnapshot {
   version: 1;
@@ -167,8 +167,8 @@ export class CommandStats {
       cancelledCommands: o.cancelledCount,
       blockedCommands: o.blockedCount,
       throttledCommands: o.throttledCount,
-      successRate: decided ? round(o.successCount / decided) : 0,
-      averageDurationMs: o.timedCount ? round(o.totalDurationMs / o.timedCount) : 0,
+      successRate: decided ? round3(o.successCount / decided) : 0,
+      averageDurationMs: o.timedCount ? round3(o.totalDurationMs / o.timedCount) : 0,
       p50: o.latency.quantile(0.5),
       p95: o.latency.quantile(0.95),
       p99: o.latency.quantile(0.99),

@@ -3,6 +3,7 @@
 import type { AdmissionState } from './admission';
 import type { Clock } from './clock';
 import { Listeners } from './listeners';
+import { round3 } from './numbers';
 import { CommandStats, type OverallMetrics, type TypeStatsReport } from './stats';
 import type {
   DetailLevel,
@@ -87,7 +88,6 @@ export interface TelemetryApi {
   byType(): Record<string, TypeStatsReport>;
 }
 
-const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 
 /**
  * The `,"user":…,"system":…,"service":…` part of an event line, serialised and UTF-8 encoded once per
