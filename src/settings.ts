@@ -1,27 +1,24 @@
 // VS Code settings `aios.*` ⇄ the core's MiddlewareConfig and the supervisor's settings. Setting keys are
 // the config field names (aios.maxConcurrency is MiddlewareConfig.maxConcurrency): one name for one thing.
 import * as vscode from 'vscode';
-import type { PartialConfig } from './core';
+import { DEFAULT_CONFIG, type PartialConfig } from './core';
 import type { SupervisorSettings } from './python/supervisor';
 
 export const SECTION = 'aios';
 
-const TOP_LEVEL = ['maxConcurrency', 'baseDelayMs', 'maxDelayMs', 'cpuThreshold', 'maxQueueSize', 'agingMs', 'countExternalPythonProcesses', 'maxParameterBytes'] as const;
-const NESTED = {
-  security: ['denyPatterns', 'allowPatterns'],
-  telemetry: ['maxRecentEvents', 'maxFileSizeMB', 'maxTotalSizeMB', 'flushIntervalMs'],
-  sampler: ['intervalMs', 'processIntervalMs'],
-} as const;
-
-/** The middleware part of the settings, as the core's PartialConfig (the core validates it). */
+/** The middleware part of the settings, as the core's PartialConfig (the core validates it). Each key of
+ *  the core's DEFAULT_CONFIG is the setting `aios.<key>`, or `aios.<section>.<key>` inside a section. */
 export function readMiddlewareSettings(): PartialConfig {
   const cfg = vscode.workspace.getConfiguration(SECTION);
   const out: Record<string, unknown> = {};
-  for (const key of TOP_LEVEL) out[key] = cfg.get(key);
-  for (const [section, keys] of Object.entries(NESTED)) {
+  for (const [key, value] of Object.entries(DEFAULT_CONFIG)) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      out[key] = cfg.get(key);
+      continue;
+    }
     const part: Record<string, unknown> = {};
-    for (const key of keys) part[key] = cfg.get(`${section}.${key}`);
-    out[section] = part;
+    for (const sub of Object.keys(value)) part[sub] = cfg.get(`${key}.${sub}`);
+    out[key] = part;
   }
   return out as PartialConfig;
 }
