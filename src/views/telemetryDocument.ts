@@ -2,6 +2,7 @@
 // so it can't be edited or saved by mistake, and refreshes each time it is opened).
 import * as vscode from 'vscode';
 import type { DetailLevel } from '../core';
+import { DETAIL_LEVELS } from '../commands';
 import type { AiosContext } from '../context';
 
 export const TELEMETRY_SCHEME = 'aios-telemetry';
@@ -14,7 +15,7 @@ export class TelemetryDocumentProvider implements vscode.TextDocumentContentProv
 
   provideTextDocumentContent(uri: vscode.Uri): string {
     const level = uri.path.replace(/^\//, '').replace(/\.json$/, '').toUpperCase() as DetailLevel;
-    if (!['SUMMARY', 'DETAILED', 'REALTIME'].includes(level)) return `// Unknown detail level "${level}": use SUMMARY, DETAILED or REALTIME.`;
+    if (!DETAIL_LEVELS.includes(level)) return `// Unknown detail level "${level}": use ${DETAIL_LEVELS.slice(0, -1).join(', ')} or ${DETAIL_LEVELS.at(-1)}.`;
     return JSON.stringify(this.ctx.middleware.telemetry.query(level), null, 2);
   }
 

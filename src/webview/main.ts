@@ -6,7 +6,7 @@ import uPlot from 'uplot';
 import { withAlpha } from './color';
 import { formatAxis, formatClock, formatCount, formatDuration, formatMs, formatPercent, formatRate, formatRatio } from './format';
 import { MetricsHistory, type HistoryState, type SeriesKey } from './history';
-import { PANEL_COMMANDS, parseHostMessage, parseSnapshot, type MetricsSnapshot, type PanelCommand, type WebviewMessage } from './protocol';
+import { isPanelCommand, parseHostMessage, parseSnapshot, type MetricsSnapshot, type PanelCommand, type WebviewMessage } from './protocol';
 
 interface VsCodeApi {
   postMessage(message: WebviewMessage): void;
@@ -157,7 +157,7 @@ function restoreState(): void {
   history.prune(Date.now());
   const snap = parseSnapshot(state.last);
   if (snap.ok) last = snap.value;
-  if (Array.isArray(state.commands)) commands = state.commands.filter((c): c is PanelCommand => (PANEL_COMMANDS as readonly string[]).includes(c));
+  if (Array.isArray(state.commands)) commands = state.commands.filter(isPanelCommand);
   diag.restored = String(last !== undefined || history.length > 0);
 }
 
