@@ -41,14 +41,21 @@ export class LatencyHistogram {
 
   /** The value at quantile q (0..1), in ms rounded to µs; 0 when empty. */
   quantile(q: number): number {
-    if (this.total === 0) return 0;
-    const rank = Math.max(1, Math.ceil(q * this.total));
+    return this.quantiles([q])[0];
+  }
+
+  /** The values at quantiles `qs` (ascending, each 0..1) in one pass over the buckets; 0s when empty. */
+  quantiles(qs: readonly number[]): number[] {
+    const out = new Array<number>(qs.length).fill(0);
+    if (this.total === 0) return out;
+    let k = 0;
     let seen = 0;
-    for (let i = 0; i < HISTOGRAM_BUCKETS; i++) {
+    for (let i = 0; i < HISTOGRAM_BUCKETS && k < qs.length; i++) {
       seen += this.counts[i];
-      if (seen >= rank) return round3(valueOf(i));
+      while (k < qs.length && seen >= Math.max(1, Math.ceil(qs[k] * this.total))) out[k++] = round3(valueOf(i));
     }
-    return round3(valueOf(HISTOGRAM_BUCKETS - 1));
+    while (k < qs.length) out[k++] = round3(valueOf(HISTOGRAM_BUCKETS - 1));
+    return out;
   }
 
   clear(): void {

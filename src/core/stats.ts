@@ -3,6 +3,8 @@
 import { LatencyHistogram } from './histogram';
 import { round3 } from './numbers';
 
+const PERCENTILES = [0.5, 0.95, 0.99] as const;
+
 /** Command types beyond this many share one '(other)' entry, so random types cannot grow memory. */
 export const MAX_COMMAND_TYPES = 500;
 export const OTHER_TYPE = '(other)';
@@ -86,10 +88,14 @@ class Counters {
       totalDurationMs: round3(this.totalDurationMs),
       averageDurationMs: this.timedCount ? round3(this.totalDurationMs / this.timedCount) : 0,
       lastExecuted: this.lastExecuted ? new Date(this.lastExecuted).toISOString() : null,
-      p50: this.latency.quantile(0.5),
-      p95: this.latency.quantile(0.95),
-      p99: this.latency.quantile(0.99),
+      ...this.percentiles(),
     };
+  }
+
+  /** p50, p95 and p99 of the recorded durations, in one pass over the histogram. */
+  percentiles(): { p50: number; p95: number; p99: number } {
+    const [p50, p95, p99] = this.latency.quantiles(PERCENTILES);
+    return { p50, p95, p99 };
   }
 
   toJSON(): Record<string, unknown> {
@@ -169,9 +175,7 @@ export class CommandStats {
       throttledCommands: o.throttledCount,
       successRate: decided ? round3(o.successCount / decided) : 0,
       averageDurationMs: o.timedCount ? round3(o.totalDurationMs / o.timedCount) : 0,
-      p50: o.latency.quantile(0.5),
-      p95: o.latency.quantile(0.95),
-      p99: o.latency.quantile(0.99),
+      ...o.percentiles(),
     };
   }
 

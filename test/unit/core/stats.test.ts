@@ -14,6 +14,14 @@ describe('LatencyHistogram', () => {
     }
   });
 
+  it('several quantiles in one pass equal each asked for alone', () => {
+    const h = new LatencyHistogram();
+    assert.deepEqual(h.quantiles([0.5, 0.99]), [0, 0]);
+    for (let i = 0; i < 5000; i++) h.record(Math.exp((i % 97) / 7) * ((i * 7919) % 13 + 1) * 0.001);
+    const qs = [0, 0.001, 0.25, 0.5, 0.5, 0.9, 0.95, 0.99, 0.999, 1];
+    assert.deepEqual(h.quantiles(qs), qs.map((q) => h.quantile(q)));
+  });
+
   it('handles empty, zero, sub-microsecond and huge values', () => {
     const h = new LatencyHistogram();
     assert.equal(h.quantile(0.5), 0);
