@@ -10,6 +10,7 @@ import { createReadStream, promises as fsp, readdirSync, readFileSync, statSync 
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TelemetryEvent } from './types';
+import { RingBuffer } from './ringBuffer';
 
 const EVENTS_FILE = /^events-(.+)-(\d+)\.jsonl$/;
 const SNAPSHOT_FILE = /^stats-(.+)\.json$/;
@@ -339,8 +340,7 @@ export async function readTelemetry(dir: string, opts: { sessionId?: string; max
     .filter((f) => f.m && (opts.sessionId === undefined || f.m[1] === safeSessionId(opts.sessionId)))
     .sort((a, b) => (a.m![1] === b.m![1] ? Number(a.m![2]) - Number(b.m![2]) : a.name < b.name ? -1 : 1));
   // A ring of the newest maxEvents per read keeps memory bounded however large the folder is.
-  const ring: TelemetryEvent[] = [];
-  let next = 0;
+  const ring = maxEvents > 0 ? new RingBuffer<TelemetryEvent>(maxEvents) : undefined;
   let totalEvents = 0;
   let skippedLines = 0;
   let filesRead = 0;
@@ -363,12 +363,7 @@ export async function readTelemetry(dir: string, opts: { sessionId?: string; max
           continue;
         }
         totalEvents++;
-        if (maxEvents <= 0) continue;
-        if (ring.length < maxEvents) ring.push(value);
-        else {
-          ring[next] = value;
-          next = (next + 1) % maxEvents;
-        }
+        ring?.push(value);
       }
       filesRead++;
     } catch {
@@ -377,7 +372,7 @@ export async function readTelemetry(dir: string, opts: { sessionId?: string; max
       stream?.destroy();
     }
   }
-  const events = ring.length < maxEvents ? ring : [...ring.slice(next), ...ring.slice(0, next)];
+  const events = ring?.toArray() ?? [];
   // Sessions interleave in time: order by timestamp (stable, so a session's own order is kept).
   events.sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
   return { events, totalEvents, skippedLines, files: filesRead };

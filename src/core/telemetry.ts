@@ -3,6 +3,7 @@
 import type { AdmissionState } from './admission';
 import type { Clock } from './clock';
 import { Listeners } from './listeners';
+import { RingBuffer } from './ringBuffer';
 import { round3 } from './numbers';
 import { CommandStats, type OverallMetrics, type TypeStatsReport } from './stats';
 import type {
@@ -115,9 +116,8 @@ class ContextCache {
 
 export class Telemetry implements TelemetryApi {
   readonly stats = new CommandStats();
-  private ring: Array<TelemetryEvent | undefined>;
-  private ringNext = 0;
-  private ringSize = 0;
+  /** Recent events; none kept when maxRecentEvents is 0. */
+  private ring: RingBuffer<TelemetryEvent> | undefined;
   private readonly events = new Listeners<TelemetryEvent>();
   private readonly statsListeners = new Listeners<SummaryReport>();
   private statsTimer: unknown;
@@ -128,15 +128,13 @@ export class Telemetry implements TelemetryApi {
   dirty = false;
 
   constructor(private readonly opts: TelemetryOptions) {
-    this.ring = new Array(opts.maxRecentEvents);
+    this.ring = opts.maxRecentEvents > 0 ? new RingBuffer(opts.maxRecentEvents) : undefined;
   }
 
   setMaxRecentEvents(n: number): void {
     const kept = n > 0 ? this.recentEvents().slice(-n) : [];
-    this.ring = new Array(n);
-    this.ringSize = 0;
-    this.ringNext = 0;
-    for (const e of kept) this.pushRecent(e);
+    this.ring = n > 0 ? new RingBuffer(n) : undefined;
+    for (const e of kept) this.ring!.push(e);
   }
 
   /**
@@ -185,7 +183,7 @@ export class Telemetry implements TelemetryApi {
         break;
     }
     this.dirty = true;
-    if (this.ring.length > 0) this.pushRecent(event);
+    this.ring?.push(event);
     if (this.opts.sink) this.opts.sink.appendPieces(this.lineHead(event), this.context.encoded(event), this.lineTail(event));
     if (this.events.size > 0) this.events.fire(event);
     if (this.statsListeners.size > 0 && this.statsTimer === undefined) {
@@ -208,17 +206,8 @@ export class Telemetry implements TelemetryApi {
     return e.metadata === undefined ? '}' : `,"metadata":${JSON.stringify(e.metadata)}}`;
   }
 
-  private pushRecent(e: TelemetryEvent): void {
-    this.ring[this.ringNext] = e;
-    this.ringNext = (this.ringNext + 1) % this.ring.length;
-    if (this.ringSize < this.ring.length) this.ringSize++;
-  }
-
   recentEvents(): TelemetryEvent[] {
-    const n = this.ring.length;
-    const out: TelemetryEvent[] = [];
-    for (let i = 0; i < this.ringSize; i++) out.push(this.ring[(this.ringNext - this.ringSize + i + n) % n]!);
-    return out;
+    return this.ring?.toArray() ?? [];
   }
 
   query(level: 'SUMMARY'): SummaryReport;
@@ -252,9 +241,7 @@ export class Telemetry implements TelemetryApi {
 
   clear(): void {
     this.stats.clear();
-    this.ring = new Array(this.ring.length);
-    this.ringSize = 0;
-    this.ringNext = 0;
+    this.ring?.clear();
     this.dirty = true;
     if (this.statsListeners.size > 0) this.statsListeners.fire(this.query('SUMMARY'));
   }

@@ -1,29 +1,11 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { MetricsHistory, RingBuffer, SERIES, rate } from '../../../src/webview/history';
+import { MetricsHistory, SERIES, rate } from '../../../src/webview/history';
 import { snapshot } from './fixtures';
 
 const T0 = 1_700_000_000_000;
 const at = (sec: number, total: number, failed = 0) =>
   snapshot({ at: T0 + sec * 1000 }, { totalCommands: total, failedCommands: failed, successfulCommands: total - failed, successRate: total ? (total - failed) / total : 0 });
-
-test('RingBuffer keeps the newest `capacity` items in order', () => {
-  const r = new RingBuffer<number>(3);
-  assert.deepEqual(r.toArray(), []);
-  for (let i = 1; i <= 5; i++) r.push(i);
-  assert.deepEqual(r.toArray(), [3, 4, 5]);
-  assert.equal(r.length, 3);
-  assert.equal(r.at(0), 3);
-  assert.equal(r.last(), 5);
-  assert.equal(r.at(3), undefined);
-  assert.equal(r.shift(), 3);
-  r.push(6);
-  r.push(7);
-  assert.deepEqual(r.toArray(), [5, 6, 7]);
-  r.clear();
-  assert.equal(r.length, 0);
-  assert.throws(() => new RingBuffer(0), RangeError);
-});
 
 test('rate: per second between cumulative readings, null on a counter reset', () => {
   assert.equal(rate(100, 1100, 1000), 1000);
