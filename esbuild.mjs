@@ -31,9 +31,7 @@ const node = {
   external: ['vscode', 'mocha', 'playwright-core'],
 };
 
-const builds = [
-  { ...node, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
-];
+const builds = [{ ...node, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' }];
 if (existsSync('src/webview/main.ts')) {
   builds.push({
     bundle: true,
@@ -52,8 +50,11 @@ if (args.has('--tests')) {
   rmSync('out/test', { recursive: true, force: true });
   builds.push({
     ...node,
-    entryPoints: [...findFiles('test/unit', ['.test.ts']), ...findFiles('test/integration', ['.ts']),
-      ...(existsSync('test/electron.ts') ? ['test/electron.ts'] : [])],
+    entryPoints: [
+      ...findFiles('test/unit', ['.test.ts']),
+      ...findFiles('test/integration', ['.ts']),
+      ...(existsSync('test/electron.ts') ? ['test/electron.ts'] : []),
+    ],
     outdir: 'out/test',
     outbase: 'test',
   });

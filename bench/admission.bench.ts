@@ -13,10 +13,7 @@ const noop = (): void => undefined;
 
 /** Delays would dominate a queueing benchmark; the formula is tested in the unit tier. */
 function controller(maxQueueSize: number): AdmissionController {
-  return new AdmissionController(
-    { maxConcurrency: CONCURRENCY, baseDelayMs: 0, maxDelayMs: 0, cpuThreshold: 100, maxQueueSize, agingMs: 10_000 },
-    systemClock,
-  );
+  return new AdmissionController({ maxConcurrency: CONCURRENCY, baseDelayMs: 0, maxDelayMs: 0, cpuThreshold: 100, maxQueueSize, agingMs: 10_000 }, systemClock);
 }
 
 async function closedLoop(total: number, submit: (p: Priority) => Promise<unknown>): Promise<number> {

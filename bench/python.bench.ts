@@ -52,9 +52,10 @@ function connect(python: string, args: string[], writer: 'framed' | 'stream' = '
   });
   // The process may be gone before the last write at teardown: a closed pipe then is expected, not a failure.
   child.stdin!.on('error', () => undefined);
-  const transports = writer === 'framed'
-    ? serviceTransports(child.stdout!, child.stdin!)
-    : { reader: new StreamMessageReader(child.stdout!), writer: new StreamMessageWriter(child.stdin!) };
+  const transports =
+    writer === 'framed'
+      ? serviceTransports(child.stdout!, child.stdin!)
+      : { reader: new StreamMessageReader(child.stdout!), writer: new StreamMessageWriter(child.stdin!) };
   const connection = createMessageConnection(transports.reader, transports.writer);
   connection.onError(() => undefined);
   connection.listen();

@@ -29,7 +29,11 @@ function telemetry(sink: LineSink | undefined): Telemetry {
     user,
     system: () => system,
     service: () => service,
-    realtime: () => ({ system: EMPTY_SAMPLE, admission: { active: 0, queued: { HIGH: 0, NORMAL: 0, LOW: 0 }, delayed: 0, limit: 4, paused: false, externalActive: 0 }, service }),
+    realtime: () => ({
+      system: EMPTY_SAMPLE,
+      admission: { active: 0, queued: { HIGH: 0, NORMAL: 0, LOW: 0 }, delayed: 0, limit: 4, paused: false, externalActive: 0 },
+      service,
+    }),
     storage: () => ({ enabled: true, writtenEvents: 0, droppedEvents: 0, restored: false }),
     sink,
   });

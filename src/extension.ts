@@ -14,7 +14,10 @@ import { TelemetryTreeProvider } from './views/telemetryTree';
 export interface AiosApi {
   readonly version: string;
   /** Runs a command through the middleware to the Python service. */
-  run(request: { commandType: string; priority?: 'HIGH' | 'NORMAL' | 'LOW'; parameters?: Record<string, unknown> }, options?: { signal?: AbortSignal }): Promise<CommandResult>;
+  run(
+    request: { commandType: string; priority?: 'HIGH' | 'NORMAL' | 'LOW'; parameters?: Record<string, unknown> },
+    options?: { signal?: AbortSignal },
+  ): Promise<CommandResult>;
   readonly telemetry: TelemetryApi['query'];
   /** For tests and diagnostics: the composed services. */
   readonly context: AiosContext;
@@ -43,7 +46,8 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
     ...Object.entries(COMMANDS).map(([id, handler]) => vscode.commands.registerCommand(id, (...args: unknown[]) => handler(ctx, ...args))),
     vscode.commands.registerCommand('aios.showMetricsPanel', () => MetricsPanel.createOrShow(extension.extensionUri, metrics, ctx.log)),
     vscode.commands.registerCommand('aios.showTelemetry', async (level?: DetailLevel) => {
-      const chosen = level ?? ((await vscode.window.showQuickPick([...DETAIL_LEVELS], { title: 'AIOS: Show Telemetry: detail level' })) as DetailLevel | undefined);
+      const chosen =
+        level ?? ((await vscode.window.showQuickPick([...DETAIL_LEVELS], { title: 'AIOS: Show Telemetry: detail level' })) as DetailLevel | undefined);
       return chosen ? documents.show(chosen) : undefined;
     }),
     ...tree.registerCommands(),

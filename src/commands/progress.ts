@@ -15,10 +15,7 @@ interface Shown {
   close(): void;
 }
 
-export async function runWithThrottleProgress(
-  title: string,
-  run: (options: ExecuteOptions) => Promise<CommandResult>,
-): Promise<CommandResult> {
+export async function runWithThrottleProgress(title: string, run: (options: ExecuteOptions) => Promise<CommandResult>): Promise<CommandResult> {
   const abort = new AbortController();
   let shown: Shown | undefined;
 

@@ -259,10 +259,7 @@ export class AdmissionController {
 
   private canStartNow(): boolean {
     return (
-      this.waiting === 0 &&
-      !this.isPaused &&
-      this.inFlight < this.limits.maxConcurrency &&
-      this.inFlight + this.externalActive < this.limits.maxConcurrency
+      this.waiting === 0 && !this.isPaused && this.inFlight < this.limits.maxConcurrency && this.inFlight + this.externalActive < this.limits.maxConcurrency
     );
   }
 
@@ -281,12 +278,7 @@ export class AdmissionController {
     }
   }
 
-  private enqueue(
-    priority: Priority,
-    opts: AdmitOptions | undefined,
-    resolve: (v: unknown) => void,
-    fn: (() => unknown) | undefined,
-  ): void {
+  private enqueue(priority: Priority, opts: AdmitOptions | undefined, resolve: (v: unknown) => void, fn: (() => unknown) | undefined): void {
     const l = this.limits;
     const q = QUEUE_INDEX[priority];
     const active = this.inFlight + this.externalActive;

@@ -125,8 +125,7 @@ function checkNumbers(
   for (const [key, rule] of Object.entries(rules)) {
     if (!(key in input) || input[key] === undefined) continue;
     const v = input[key];
-    const ok =
-      typeof v === 'number' && Number.isFinite(v) && v >= rule.min && v <= rule.max && (!rule.integer || Number.isInteger(v));
+    const ok = typeof v === 'number' && Number.isFinite(v) && v >= rule.min && v <= rule.max && (!rule.integer || Number.isInteger(v));
     if (ok) target[key] = v;
     else {
       const kind = rule.integer ? 'an integer' : 'a number';
@@ -165,10 +164,7 @@ function checkKnown(input: Record<string, unknown>, known: readonly string[], pr
  * Checks `input` field by field over `base` (defaults unless given). Valid fields replace the base value,
  * invalid ones keep it and add one error. Unknown fields are reported and ignored.
  */
-export function validateConfig(
-  input: unknown,
-  base: Readonly<MiddlewareConfig> = DEFAULT_CONFIG,
-): { config: MiddlewareConfig; errors: string[] } {
+export function validateConfig(input: unknown, base: Readonly<MiddlewareConfig> = DEFAULT_CONFIG): { config: MiddlewareConfig; errors: string[] } {
   const config = cloneConfig(base);
   const errors: string[] = [];
   if (input === undefined || input === null) return { config, errors };

@@ -91,7 +91,6 @@ function toCommandError(e: unknown): CommandError {
   return { code: 'executor_error', message: String(e).slice(0, MAX_ERROR_MESSAGE) };
 }
 
-
 class Pipeline implements Middleware {
   readonly sessionId: string;
   readonly configErrors: readonly string[];
@@ -206,7 +205,10 @@ class Pipeline implements Middleware {
     this.admissionCtl.setLimits(config);
     this.applyLoad(this.sampler.latest());
     const sec = config.security;
-    if (sec.denyPatterns.join('\n') !== previous.security.denyPatterns.join('\n') || sec.allowPatterns.join('\n') !== previous.security.allowPatterns.join('\n')) {
+    if (
+      sec.denyPatterns.join('\n') !== previous.security.denyPatterns.join('\n') ||
+      sec.allowPatterns.join('\n') !== previous.security.allowPatterns.join('\n')
+    ) {
       this.security.update(sec.denyPatterns, sec.allowPatterns);
     }
     if (config.telemetry.maxRecentEvents !== previous.telemetry.maxRecentEvents) this.telemetry.setMaxRecentEvents(config.telemetry.maxRecentEvents);
@@ -263,8 +265,7 @@ class Pipeline implements Middleware {
         });
       }
       if (outcome !== 'admitted') {
-        const message =
-          outcome === 'closed' ? 'The AIOS middleware shut down before the command started' : 'The command was cancelled before it started';
+        const message = outcome === 'closed' ? 'The AIOS middleware shut down before the command started' : 'The command was cancelled before it started';
         return this.cancel(commandId, commandType, priority, t0, delayMs, delayMs > 0 ? 'delayed' : 'queued', message);
       }
     }
@@ -407,7 +408,6 @@ class Pipeline implements Middleware {
     await this.writer?.close();
   }
 }
-
 
 function startMetadata(waitMs: number, source: string | undefined): Record<string, unknown> | undefined {
   if (waitMs <= 0 && source === undefined) return undefined;

@@ -101,7 +101,9 @@ export class SystemSampler implements Sampler {
   }
 
   private si(): Promise<SystemInfoSource> {
-    this.source ??= this.opts.source ? Promise.resolve(this.opts.source) : import('systeminformation').then((m) => (m.default ?? m) as unknown as SystemInfoSource);
+    this.source ??= this.opts.source
+      ? Promise.resolve(this.opts.source)
+      : import('systeminformation').then((m) => (m.default ?? m) as unknown as SystemInfoSource);
     return this.source;
   }
 

@@ -126,7 +126,6 @@ class Counters {
   }
 }
 
-
 export interface StatsSnapshot {
   version: 1;
   savedAt: string;

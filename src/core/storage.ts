@@ -193,7 +193,8 @@ export class JsonlWriter {
         }
         for (const b of batch) {
           // A chunk's first piece (offset 0) stands for the whole chunk; cut-off tails are not recycled twice.
-          if (this.spares.length < SPARE_CHUNKS && b.byteOffset === 0 && b.buffer.byteLength === CHUNK_BYTES) this.spares.push(Buffer.from(b.buffer, 0, CHUNK_BYTES));
+          if (this.spares.length < SPARE_CHUNKS && b.byteOffset === 0 && b.buffer.byteLength === CHUNK_BYTES)
+            this.spares.push(Buffer.from(b.buffer, 0, CHUNK_BYTES));
         }
       }
     } finally {
@@ -427,9 +428,7 @@ export function loadLatestSnapshot(dir: string, onError?: (e: Error) => void): u
 /** Deletes all but the newest few snapshots (other than `keep`), so the folder does not grow per session. */
 export async function pruneSnapshots(dir: string, keep: string): Promise<void> {
   const names = (await fsp.readdir(dir)).filter((n) => SNAPSHOT_FILE.test(n) && n !== keep);
-  const dated = await Promise.all(
-    names.map(async (name) => ({ name, mtime: (await fsp.stat(join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0 })),
-  );
+  const dated = await Promise.all(names.map(async (name) => ({ name, mtime: (await fsp.stat(join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0 })));
   dated.sort((a, b) => b.mtime - a.mtime);
   for (const { name } of dated.slice(SNAPSHOTS_KEPT - 1)) await fsp.unlink(join(dir, name)).catch(() => undefined);
 }

@@ -6,17 +6,7 @@ import { Listeners } from './listeners';
 import { RingBuffer } from './ringBuffer';
 import { round3 } from './numbers';
 import { CommandStats, type OverallMetrics, type TypeStatsReport } from './stats';
-import type {
-  DetailLevel,
-  Disposable,
-  EventType,
-  Priority,
-  ServiceContext,
-  SystemContext,
-  SystemSample,
-  TelemetryEvent,
-  UserContext,
-} from './types';
+import type { DetailLevel, Disposable, EventType, Priority, ServiceContext, SystemContext, SystemSample, TelemetryEvent, UserContext } from './types';
 
 /** Stats listeners hear at most this often; the event stream itself is not coalesced. */
 export const STATS_NOTIFY_MS = 250;
@@ -88,7 +78,6 @@ export interface TelemetryApi {
   /** Per-command-type stats alone (DETAILED's byType, without copying the recent events). */
   byType(): Record<string, TypeStatsReport>;
 }
-
 
 /**
  * The `,"user":…,"system":…,"service":…` part of an event line, serialised and UTF-8 encoded once per

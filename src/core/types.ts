@@ -54,14 +54,7 @@ export type Executor = (request: ValidatedRequest, ctx: ExecutorContext) => Prom
  * - executor_error: the executor threw or rejected without a code of its own.
  * - any code an executor gives by throwing CommandError (e.g. 'unknown_command', 'exit_code', 'timeout').
  */
-export type ErrorCode =
-  | 'invalid_request'
-  | 'blocked'
-  | 'queue_full'
-  | 'cancelled'
-  | 'closed'
-  | 'executor_error'
-  | (string & {});
+export type ErrorCode = 'invalid_request' | 'blocked' | 'queue_full' | 'cancelled' | 'closed' | 'executor_error' | (string & {});
 
 export interface CommandError {
   code: ErrorCode;

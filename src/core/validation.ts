@@ -46,9 +46,7 @@ export function validateRequest(input: unknown, maxParameterBytes: number): Vali
   const req = input as CommandRequest;
   const type = req.commandType;
   if (typeof type !== 'string' || !COMMAND_TYPE.test(type)) {
-    throw new RequestError(
-      `commandType must be 1-128 characters of letters, digits and _ . : / -, starting with a letter or digit (got ${describe(type)})`,
-    );
+    throw new RequestError(`commandType must be 1-128 characters of letters, digits and _ . : / -, starting with a letter or digit (got ${describe(type)})`);
   }
   const priority = normalisePriority(req.priority);
   if (priority === undefined) {

@@ -29,4 +29,3 @@ export function indicatorModel(admission: AdmissionState, service: { status: Ser
   if (service.status === 'starting') return { state: 'starting', text: `$(sync~spin) AIOS ${load} · starting` };
   return { state: 'normal', text: `$(pulse) AIOS ${load}${cpu}` };
 }
-

@@ -4,13 +4,7 @@
 // `ready` whenever it is (re)created, which is every time it becomes visible (no retainContextWhenHidden).
 import * as vscode from 'vscode';
 import { Coalescer } from '../webview/coalesce';
-import {
-  PANEL_COMMANDS,
-  parseWebviewMessage,
-  type HostMessage,
-  type MetricsSnapshot,
-  type PanelCommand,
-} from '../webview/protocol';
+import { PANEL_COMMANDS, parseWebviewMessage, type HostMessage, type MetricsSnapshot, type PanelCommand } from '../webview/protocol';
 
 export type { MetricsSnapshot } from '../webview/protocol';
 
@@ -46,7 +40,12 @@ export class MetricsPanel {
       MetricsPanel.current.panel.reveal(column);
       return MetricsPanel.current;
     }
-    const panel = vscode.window.createWebviewPanel(MetricsPanel.viewType, MetricsPanel.title, column ?? vscode.ViewColumn.One, MetricsPanel.webviewOptions(extensionUri));
+    const panel = vscode.window.createWebviewPanel(
+      MetricsPanel.viewType,
+      MetricsPanel.title,
+      column ?? vscode.ViewColumn.One,
+      MetricsPanel.webviewOptions(extensionUri),
+    );
     return new MetricsPanel(panel, extensionUri, source, log);
   }
 
@@ -220,5 +219,7 @@ export class MetricsPanel {
 function makeNonce(): string {
   const bytes = new Uint8Array(24);
   crypto.getRandomValues(bytes);
-  return Buffer.from(bytes).toString('base64').replace(/[^A-Za-z0-9]/g, '');
+  return Buffer.from(bytes)
+    .toString('base64')
+    .replace(/[^A-Za-z0-9]/g, '');
 }

@@ -44,7 +44,13 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
         blockedCommands: o.blockedCommands,
       },
       latency: { p50: o.p50, p95: o.p95, p99: o.p99 },
-      admission: { active: a.active, limit: a.limit, queued: { ...a.queued }, paused: a.paused, lastDelayMs: a.delayed > 0 || a.queued.HIGH + a.queued.NORMAL + a.queued.LOW > 0 ? this.lastDelayMs : 0 },
+      admission: {
+        active: a.active,
+        limit: a.limit,
+        queued: { ...a.queued },
+        paused: a.paused,
+        lastDelayMs: a.delayed > 0 || a.queued.HIGH + a.queued.NORMAL + a.queued.LOW > 0 ? this.lastDelayMs : 0,
+      },
       system: s.sampledAt > 0 ? { cpuPercent: s.cpuPercent, memoryPercent: s.memoryPercent, pythonProcesses: s.pythonProcesses } : null,
       service: {
         status: service.status,

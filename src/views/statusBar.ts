@@ -76,10 +76,16 @@ function tooltip(
   md.appendMarkdown(`**AIOS Middleware**${admission.paused ? ' — admission paused' : ''}\n\n`);
   md.appendMarkdown('| | |\n|---|---|\n');
   md.appendMarkdown(`| Running | ${admission.active} of ${admission.limit} |\n`);
-  md.appendMarkdown(`| Queued | HIGH ${admission.queued.HIGH} · NORMAL ${admission.queued.NORMAL} · LOW ${admission.queued.LOW}${admission.delayed ? ` (${admission.delayed} in backoff)` : ''} |\n`);
-  md.appendMarkdown(`| System | ${system.sampledAt ? `CPU ${pct(system.cpuPercent)} · memory ${pct(system.memoryPercent)}` : 'sampling…'}${system.pythonProcesses >= 0 ? ` · ${system.pythonProcesses} other Python processes` : ''} |\n`);
+  md.appendMarkdown(
+    `| Queued | HIGH ${admission.queued.HIGH} · NORMAL ${admission.queued.NORMAL} · LOW ${admission.queued.LOW}${admission.delayed ? ` (${admission.delayed} in backoff)` : ''} |\n`,
+  );
+  md.appendMarkdown(
+    `| System | ${system.sampledAt ? `CPU ${pct(system.cpuPercent)} · memory ${pct(system.memoryPercent)}` : 'sampling…'}${system.pythonProcesses >= 0 ? ` · ${system.pythonProcesses} other Python processes` : ''} |\n`,
+  );
   md.appendMarkdown(`| Service | ${service.status}${service.pid ? ` (pid ${service.pid})` : ''} |\n`);
-  md.appendMarkdown(`| Commands | ${overall.totalCommands} · ${pct(overall.successRate * 100)} ok · avg ${overall.averageDurationMs.toFixed(1)} ms · ${overall.throttledCommands} throttled |\n\n`);
+  md.appendMarkdown(
+    `| Commands | ${overall.totalCommands} · ${pct(overall.successRate * 100)} ok · avg ${overall.averageDurationMs.toFixed(1)} ms · ${overall.throttledCommands} throttled |\n\n`,
+  );
   md.appendMarkdown('[$(graph) Metrics](command:aios.showMetricsPanel) · ');
   md.appendMarkdown(admission.paused ? '[$(debug-start) Resume](command:aios.resumeAdmission) · ' : '[$(debug-pause) Pause](command:aios.pauseAdmission) · ');
   md.appendMarkdown('[$(refresh) Restart service](command:aios.restartPythonService) · [$(output) Output](command:aios.showOutput)');

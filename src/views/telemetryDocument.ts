@@ -14,7 +14,10 @@ export class TelemetryDocumentProvider implements vscode.TextDocumentContentProv
   constructor(private readonly ctx: AiosContext) {}
 
   provideTextDocumentContent(uri: vscode.Uri): string {
-    const level = uri.path.replace(/^\//, '').replace(/\.json$/, '').toUpperCase() as DetailLevel;
+    const level = uri.path
+      .replace(/^\//, '')
+      .replace(/\.json$/, '')
+      .toUpperCase() as DetailLevel;
     if (!DETAIL_LEVELS.includes(level)) return `// Unknown detail level "${level}": use ${DETAIL_LEVELS.slice(0, -1).join(', ')} or ${DETAIL_LEVELS.at(-1)}.`;
     return JSON.stringify(this.ctx.middleware.telemetry.query(level), null, 2);
   }

@@ -118,11 +118,28 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
           items.push(
             metric('log', 'Log level', h.logLevel, 'output'),
             metric('uptime', 'Uptime', `${Math.round(h.uptimeS)} s`, 'clock'),
-            metric('cache', 'Model cache', `${h.cache.model_cache.entries} entries · ${h.cache.model_cache.hits} hits · ${h.cache.model_cache.misses} misses`, 'database'),
-            metric('results', 'Result cache', `${h.cache.result_cache.entries} entries · ${h.cache.result_cache.hits} hits · ${h.cache.result_cache.misses} misses`, 'database'),
+            metric(
+              'cache',
+              'Model cache',
+              `${h.cache.model_cache.entries} entries · ${h.cache.model_cache.hits} hits · ${h.cache.model_cache.misses} misses`,
+              'database',
+            ),
+            metric(
+              'results',
+              'Result cache',
+              `${h.cache.result_cache.entries} entries · ${h.cache.result_cache.hits} hits · ${h.cache.result_cache.misses} misses`,
+              'database',
+            ),
           );
           for (const [type, c] of Object.entries(h.bcm)) {
-            items.push(metric(`bcm-${type}`, `Cost ${type}`, `${c.calls} calls · ${c.cpuSeconds.toFixed(3)} s CPU · ${c.wallSeconds.toFixed(3)} s wall · ${c.bytes} B`, 'credit-card'));
+            items.push(
+              metric(
+                `bcm-${type}`,
+                `Cost ${type}`,
+                `${c.calls} calls · ${c.cpuSeconds.toFixed(3)} s CPU · ${c.wallSeconds.toFixed(3)} s wall · ${c.bytes} B`,
+                'credit-card',
+              ),
+            );
           }
         }
         return items;
@@ -144,7 +161,10 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   getTreeItem(node: Node): vscode.TreeItem {
     switch (node.kind) {
       case 'section': {
-        const item = new vscode.TreeItem(node.label, node.id === 'overview' || node.id === 'types' ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+        const item = new vscode.TreeItem(
+          node.label,
+          node.id === 'overview' || node.id === 'types' ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed,
+        );
         item.id = `section:${node.id}`;
         item.iconPath = new vscode.ThemeIcon(node.icon);
         return item;

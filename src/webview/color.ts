@@ -4,7 +4,10 @@
 /** `color` (#rgb, #rgba, #rrggbb, #rrggbbaa, rgb(), rgba()) with its alpha multiplied by `alpha`; unknown forms unchanged. */
 export function withAlpha(color: string, alpha: number): string {
   const c = color.trim();
-  let r: number, g: number, b: number, a = 1;
+  let r: number,
+    g: number,
+    b: number,
+    a = 1;
   const hex = /^#([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i.exec(c);
   if (hex) {
     let h = hex[1];

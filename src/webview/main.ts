@@ -38,9 +38,24 @@ const vscode = acquireVsCodeApi();
 // ---- counters -------------------------------------------------------------------------------------------
 
 type CounterKey =
-  | 'totalCommands' | 'successfulCommands' | 'failedCommands' | 'successRate' | 'throughput' | 'averageDurationMs'
-  | 'p50' | 'p95' | 'p99' | 'throttledCommands' | 'cancelledCommands' | 'blockedCommands' | 'active' | 'queued'
-  | 'lastDelayMs' | 'cpuPercent' | 'memoryPercent' | 'pythonProcesses';
+  | 'totalCommands'
+  | 'successfulCommands'
+  | 'failedCommands'
+  | 'successRate'
+  | 'throughput'
+  | 'averageDurationMs'
+  | 'p50'
+  | 'p95'
+  | 'p99'
+  | 'throttledCommands'
+  | 'cancelledCommands'
+  | 'blockedCommands'
+  | 'active'
+  | 'queued'
+  | 'lastDelayMs'
+  | 'cpuPercent'
+  | 'memoryPercent'
+  | 'pythonProcesses';
 
 interface CounterDef {
   key: CounterKey;
@@ -55,7 +70,11 @@ const COUNTERS: CounterDef[] = [
   { key: 'totalCommands', label: 'Commands', read: (s) => n(s.overall.totalCommands, formatCount) },
   { key: 'successfulCommands', label: 'Succeeded', read: (s) => n(s.overall.successfulCommands, formatCount) },
   { key: 'failedCommands', label: 'Failed', read: (s) => n(s.overall.failedCommands, formatCount) },
-  { key: 'successRate', label: 'Success rate', read: (s) => n(s.overall.successfulCommands + s.overall.failedCommands > 0 ? s.overall.successRate : null, formatRatio) },
+  {
+    key: 'successRate',
+    label: 'Success rate',
+    read: (s) => n(s.overall.successfulCommands + s.overall.failedCommands > 0 ? s.overall.successRate : null, formatRatio),
+  },
   { key: 'throughput', label: 'Throughput', read: (_s, h) => n(h.latest('throughput'), formatRate) },
   { key: 'averageDurationMs', label: 'Average latency', read: (s) => n(s.overall.averageDurationMs, formatMs) },
   { key: 'p50', label: 'p50 latency', read: (s) => n(s.latency.p50, formatMs) },
@@ -67,7 +86,11 @@ const COUNTERS: CounterDef[] = [
   {
     key: 'active',
     label: 'Running',
-    read: (s) => ({ value: s.admission.active, text: `${formatCount(s.admission.active)} / ${formatCount(s.admission.limit)}`, hint: 'running / concurrency limit' }),
+    read: (s) => ({
+      value: s.admission.active,
+      text: `${formatCount(s.admission.active)} / ${formatCount(s.admission.limit)}`,
+      hint: 'running / concurrency limit',
+    }),
   },
   {
     key: 'queued',
@@ -80,7 +103,11 @@ const COUNTERS: CounterDef[] = [
   { key: 'lastDelayMs', label: 'Last throttle delay', read: (s) => n(s.admission.lastDelayMs, formatMs) },
   { key: 'cpuPercent', label: 'CPU', read: (s) => n(s.system ? s.system.cpuPercent : null, formatPercent) },
   { key: 'memoryPercent', label: 'Memory', read: (s) => n(s.system ? s.system.memoryPercent : null, formatPercent) },
-  { key: 'pythonProcesses', label: 'Python processes', read: (s) => n(s.system && s.system.pythonProcesses >= 0 ? s.system.pythonProcesses : null, formatCount) },
+  {
+    key: 'pythonProcesses',
+    label: 'Python processes',
+    read: (s) => n(s.system && s.system.pythonProcesses >= 0 ? s.system.pythonProcesses : null, formatCount),
+  },
 ];
 
 // ---- charts ---------------------------------------------------------------------------------------------
@@ -103,31 +130,68 @@ interface ChartDef {
 const noCommandsYet = () => 'No commands yet';
 const CHARTS: ChartDef[] = [
   {
-    id: 'throughput', title: 'Throughput', unit: 'commands per second', format: formatRate, empty: () => 'Collecting a second sample…',
-    series: [{ key: 'throughput', label: 'completed', hue: 'blue' }, { key: 'errorRate', label: 'failed', hue: 'red' }],
-  },
-  {
-    id: 'latency', title: 'Latency percentiles', unit: 'milliseconds', format: formatMs, empty: noCommandsYet,
-    series: [{ key: 'p50', label: 'p50', hue: 'green' }, { key: 'p95', label: 'p95', hue: 'yellow' }, { key: 'p99', label: 'p99', hue: 'red' }],
-  },
-  {
-    id: 'queue', title: 'Queue depth', unit: 'commands', format: formatCount, empty: noCommandsYet,
+    id: 'throughput',
+    title: 'Throughput',
+    unit: 'commands per second',
+    format: formatRate,
+    empty: () => 'Collecting a second sample…',
     series: [
-      { key: 'queuedHigh', label: 'HIGH', hue: 'red' }, { key: 'queuedNormal', label: 'NORMAL', hue: 'blue' },
-      { key: 'queuedLow', label: 'LOW', hue: 'purple' }, { key: 'active', label: 'running', hue: 'green', dash: [4, 3] },
+      { key: 'throughput', label: 'completed', hue: 'blue' },
+      { key: 'errorRate', label: 'failed', hue: 'red' },
     ],
   },
   {
-    id: 'throttle', title: 'Throttle delay', unit: 'milliseconds', format: formatMs, empty: noCommandsYet,
+    id: 'latency',
+    title: 'Latency percentiles',
+    unit: 'milliseconds',
+    format: formatMs,
+    empty: noCommandsYet,
+    series: [
+      { key: 'p50', label: 'p50', hue: 'green' },
+      { key: 'p95', label: 'p95', hue: 'yellow' },
+      { key: 'p99', label: 'p99', hue: 'red' },
+    ],
+  },
+  {
+    id: 'queue',
+    title: 'Queue depth',
+    unit: 'commands',
+    format: formatCount,
+    empty: noCommandsYet,
+    series: [
+      { key: 'queuedHigh', label: 'HIGH', hue: 'red' },
+      { key: 'queuedNormal', label: 'NORMAL', hue: 'blue' },
+      { key: 'queuedLow', label: 'LOW', hue: 'purple' },
+      { key: 'active', label: 'running', hue: 'green', dash: [4, 3] },
+    ],
+  },
+  {
+    id: 'throttle',
+    title: 'Throttle delay',
+    unit: 'milliseconds',
+    format: formatMs,
+    empty: noCommandsYet,
     series: [{ key: 'delayMs', label: 'last delay', hue: 'orange' }],
   },
   {
-    id: 'system', title: 'CPU and memory', unit: 'percent', format: formatPercent, percent: true,
+    id: 'system',
+    title: 'CPU and memory',
+    unit: 'percent',
+    format: formatPercent,
+    percent: true,
     empty: (s) => (s && !s.system ? 'System sampling is off' : 'Waiting for the sampler…'),
-    series: [{ key: 'cpuPercent', label: 'CPU', hue: 'blue' }, { key: 'memoryPercent', label: 'memory', hue: 'purple' }],
+    series: [
+      { key: 'cpuPercent', label: 'CPU', hue: 'blue' },
+      { key: 'memoryPercent', label: 'memory', hue: 'purple' },
+    ],
   },
   {
-    id: 'success', title: 'Success rate', unit: 'percent', format: formatPercent, percent: true, empty: noCommandsYet,
+    id: 'success',
+    title: 'Success rate',
+    unit: 'percent',
+    format: formatPercent,
+    percent: true,
+    empty: noCommandsYet,
     series: [{ key: 'successPercent', label: 'success', hue: 'green' }],
   },
 ];
@@ -167,7 +231,11 @@ function saveState(): void {
 
 // ---- DOM ------------------------------------------------------------------------------------------------
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<Record<string, string>> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<Record<string, string>> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) if (v !== undefined) e.setAttribute(k, v);
   e.append(...children);
@@ -188,7 +256,9 @@ const ui = {
 };
 
 function buildDom(): void {
-  const header = el('header', { class: 'header' },
+  const header = el(
+    'header',
+    { class: 'header' },
     el('h1', {}, 'AIOS Metrics'),
     el('span', { class: 'service', 'data-status': 'unknown' }, el('span', { class: 'dot', 'aria-hidden': 'true' }), 'Service ', ui.status, ui.serviceDetail),
     ui.paused,
@@ -207,17 +277,32 @@ function buildDom(): void {
     const titleId = `chart-${def.id}-title`;
     const plot = el('div', { class: 'plot', role: 'img', 'aria-labelledby': titleId });
     const empty = el('p', { class: 'chart-empty', hidden: '' });
-    const fig = el('figure', { class: 'chart', 'data-chart': def.id, 'data-points': '0' },
+    const fig = el(
+      'figure',
+      { class: 'chart', 'data-chart': def.id, 'data-points': '0' },
       el('figcaption', { id: titleId }, def.title, el('span', { class: 'unit' }, ` · ${def.unit}, last 5 minutes`)),
-      plot, empty);
+      plot,
+      empty,
+    );
     ui.charts.set(def.id, { fig, plot, empty, width: 0 });
     grid.append(fig);
   }
 
-  const table = el('table', { class: 'per-type' },
+  const table = el(
+    'table',
+    { class: 'per-type' },
     el('caption', { class: 'visually-hidden' }, 'Commands by type, most frequent first'),
-    el('thead', {}, el('tr', {}, ...['Command type', 'Count', 'Errors', 'Average', 'p95', 'Last run'].map((h, i) => el('th', { scope: 'col', class: i > 0 ? 'num' : '' }, h)))),
-    ui.perTypeBody);
+    el(
+      'thead',
+      {},
+      el(
+        'tr',
+        {},
+        ...['Command type', 'Count', 'Errors', 'Average', 'p95', 'Last run'].map((h, i) => el('th', { scope: 'col', class: i > 0 ? 'num' : '' }, h)),
+      ),
+    ),
+    ui.perTypeBody,
+  );
 
   document.body.append(
     header,
@@ -258,13 +343,20 @@ function renderSnapshot(s: MetricsSnapshot): void {
   renderActions();
 
   const rows = [...s.perType].sort((a, b) => b.count - a.count).slice(0, 50);
-  ui.perTypeBody.replaceChildren(...rows.map((t) => el('tr', {},
-    el('th', { scope: 'row' }, t.commandType),
-    el('td', { class: 'num' }, formatCount(t.count)),
-    el('td', { class: t.errorCount > 0 ? 'num errors' : 'num' }, formatCount(t.errorCount)),
-    el('td', { class: 'num' }, formatMs(t.averageDurationMs)),
-    el('td', { class: 'num' }, formatMs(t.p95)),
-    el('td', { class: 'num' }, lastRun(t.lastExecuted)))));
+  ui.perTypeBody.replaceChildren(
+    ...rows.map((t) =>
+      el(
+        'tr',
+        {},
+        el('th', { scope: 'row' }, t.commandType),
+        el('td', { class: 'num' }, formatCount(t.count)),
+        el('td', { class: t.errorCount > 0 ? 'num errors' : 'num' }, formatCount(t.errorCount)),
+        el('td', { class: 'num' }, formatMs(t.averageDurationMs)),
+        el('td', { class: 'num' }, formatMs(t.p95)),
+        el('td', { class: 'num' }, lastRun(t.lastExecuted)),
+      ),
+    ),
+  );
   ui.perTypeEmpty.hidden = rows.length > 0;
   (ui.perTypeBody.parentElement as HTMLElement).hidden = rows.length === 0;
   setText(ui.updated, `Updated ${formatClock(s.at)}`);
@@ -284,11 +376,13 @@ function renderActions(): void {
   if (renderedPaused === paused && renderedCommands === visible.join()) return;
   renderedPaused = paused;
   renderedCommands = visible.join();
-  ui.actions.replaceChildren(...visible.map((c) => {
-    const b = el('button', { type: 'button', 'data-command': c }, COMMAND_LABELS[c]);
-    b.addEventListener('click', () => vscode.postMessage({ type: 'runCommand', command: c }));
-    return b;
-  }));
+  ui.actions.replaceChildren(
+    ...visible.map((c) => {
+      const b = el('button', { type: 'button', 'data-command': c }, COMMAND_LABELS[c]);
+      b.addEventListener('click', () => vscode.postMessage({ type: 'runCommand', command: c }));
+      return b;
+    }),
+  );
 }
 
 // ---- uPlot ------------------------------------------------------------------------------------------------
@@ -329,7 +423,6 @@ const MIN_SPAN_S = 60;
 
 // A 24-hour clock: "14:05:30" fits between grid lines where "02:05:30 PM" collides.
 const timeTicks = (ticks: number[], incrS: number): string[] => ticks.map((t) => formatClock(t * 1000, incrS < 60));
-
 
 function chartOptions(def: ChartDef, theme: Theme, width: number): uPlot.Options {
   const axis = (extra: Partial<uPlot.Axis>): uPlot.Axis => ({

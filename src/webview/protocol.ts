@@ -52,17 +52,10 @@ export interface MetricsSnapshot {
  * Commands the webview may ask the host to run (its buttons). Anything else is refused on both sides;
  * the host also shows only the ones that are registered at the time (see InitMessage.commands).
  */
-export const PANEL_COMMANDS = [
-  'aios.pauseAdmission',
-  'aios.resumeAdmission',
-  'aios.restartPythonService',
-  'aios.showTelemetry',
-  'aios.showOutput',
-] as const;
+export const PANEL_COMMANDS = ['aios.pauseAdmission', 'aios.resumeAdmission', 'aios.restartPythonService', 'aios.showTelemetry', 'aios.showOutput'] as const;
 export type PanelCommand = (typeof PANEL_COMMANDS)[number];
 
-export const isPanelCommand = (v: unknown): v is PanelCommand =>
-  typeof v === 'string' && (PANEL_COMMANDS as readonly string[]).includes(v);
+export const isPanelCommand = (v: unknown): v is PanelCommand => typeof v === 'string' && (PANEL_COMMANDS as readonly string[]).includes(v);
 
 /** Host → webview. `init` answers every `ready` (the webview is recreated whenever it is shown again). */
 export type InitMessage = { type: 'init'; commands: PanelCommand[] };
@@ -86,17 +79,24 @@ type Check = (v: unknown, path: string) => string | undefined;
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const num = (min = -Infinity, max = Infinity): Check => (v, path) =>
-  typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max
-    ? undefined
-    : `${path}: expected a finite number${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` ≤ ${max}` : ''}`;
+const num =
+  (min = -Infinity, max = Infinity): Check =>
+  (v, path) =>
+    typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max
+      ? undefined
+      : `${path}: expected a finite number${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` ≤ ${max}` : ''}`;
 const count = num(0);
 const bool: Check = (v, path) => (typeof v === 'boolean' ? undefined : `${path}: expected a boolean`);
 const str: Check = (v, path) =>
   typeof v === 'string' && v.length <= MAX_STRING ? undefined : `${path}: expected a string of at most ${MAX_STRING} characters`;
-const oneOf = (values: readonly string[]): Check => (v, path) =>
-  typeof v === 'string' && values.includes(v) ? undefined : `${path}: expected one of ${values.join(', ')}`;
-const optional = (check: Check): Check => (v, path) => (v === undefined ? undefined : check(v, path));
+const oneOf =
+  (values: readonly string[]): Check =>
+  (v, path) =>
+    typeof v === 'string' && values.includes(v) ? undefined : `${path}: expected one of ${values.join(', ')}`;
+const optional =
+  (check: Check): Check =>
+  (v, path) =>
+    v === undefined ? undefined : check(v, path);
 
 function object(shape: Record<string, Check>): Check {
   return (v, path) => {
@@ -121,7 +121,10 @@ function arrayOf(item: Check, max: number): Check {
   };
 }
 
-const nullable = (check: Check): Check => (v, path) => (v === null ? undefined : check(v, path));
+const nullable =
+  (check: Check): Check =>
+  (v, path) =>
+    v === null ? undefined : check(v, path);
 
 const checkSnapshot: Check = object({
   at: count,

@@ -75,11 +75,20 @@ export async function runIntegration({ grep, verbose } = {}) {
       clearTimeout(timer);
       if (exitCode === 'timeout') {
         await page.screenshot({ path: join(resultsDir, 'integration-timeout.png') }).catch(() => {});
-        throw new Error(`the in-host suite${phase ? ` (${phase})` : ''} did not finish within ${SUITE_TIMEOUT_MS / 1000} s (screenshot: test-results/integration-timeout.png)`);
+        throw new Error(
+          `the in-host suite${phase ? ` (${phase})` : ''} did not finish within ${SUITE_TIMEOUT_MS / 1000} s (screenshot: test-results/integration-timeout.png)`,
+        );
       }
       const result = bridge.takeSuiteResult();
       // A suite that never reached its end (it failed to load, or the host crashed) counts as a failure.
-      if (!result) return { passed: 0, failed: 1, pending: 0, exitCode, error: `the in-host suite${phase ? ` (${phase})` : ''} exited with code ${exitCode} without reporting results` };
+      if (!result)
+        return {
+          passed: 0,
+          failed: 1,
+          pending: 0,
+          exitCode,
+          error: `the in-host suite${phase ? ` (${phase})` : ''} exited with code ${exitCode} without reporting results`,
+        };
       return { ...result, exitCode };
     };
 

@@ -102,15 +102,20 @@ export async function startCodeServer(opts) {
   }
   const args = [
     opts.host.entry,
-    '--config', join(sandbox.root, 'config.yaml'),
-    '--auth', 'none',
-    '--bind-addr', `127.0.0.1:${port}`,
+    '--config',
+    join(sandbox.root, 'config.yaml'),
+    '--auth',
+    'none',
+    '--bind-addr',
+    `127.0.0.1:${port}`,
     '--disable-telemetry',
     '--disable-update-check',
     '--disable-workspace-trust',
     '--disable-getting-started-override',
-    '--user-data-dir', sandbox.data,
-    '--extensions-dir', sandbox.exts,
+    '--user-data-dir',
+    sandbox.data,
+    '--extensions-dir',
+    sandbox.exts,
   ];
   if (opts.smokeTestDriver) args.push('--vscode-option', 'enable-smoke-test-driver');
   args.push(opts.folder);
@@ -172,8 +177,16 @@ export async function launchBrowser(host, sandbox) {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: host.chromium,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
     env: { ...process.env, ...sandboxEnv(sandbox) },
   });
 }

@@ -58,7 +58,9 @@ if (values.screenshot) {
     server.dispose();
   }
 } else {
-  console.log(`\nAIOS Middleware is running in VS Code (code-server, on loopback):\n\n  ${url}\n\nOpen it in a browser. Ctrl-C stops it and removes everything it wrote.\n`);
+  console.log(
+    `\nAIOS Middleware is running in VS Code (code-server, on loopback):\n\n  ${url}\n\nOpen it in a browser. Ctrl-C stops it and removes everything it wrote.\n`,
+  );
   // Keep running until a signal: server.mjs disposes the process group and the temp folder.
   server.child.on('exit', (code) => {
     console.error(`code-server exited (code ${code}); see ${server.logFile}`);

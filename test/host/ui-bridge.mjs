@@ -45,7 +45,11 @@ export function createUiBridge({ page, resultsDir, log }) {
     },
     /** Waits until the function body returns a truthy value in the page, returns it. */
     async waitFor({ fn, arg, timeoutMs = 20_000 }) {
-      const handle = await page.waitForFunction(({ source, value }) => new Function('arg', source)(value), { source: fn, value: arg }, { timeout: timeoutMs, polling: 100 });
+      const handle = await page.waitForFunction(
+        ({ source, value }) => new Function('arg', source)(value),
+        { source: fn, value: arg },
+        { timeout: timeoutMs, polling: 100 },
+      );
       return handle.jsonValue();
     },
     async press({ keys }) {
@@ -54,7 +58,10 @@ export function createUiBridge({ page, resultsDir, log }) {
     },
     /** Clicks the first visible element matching `selector` whose text contains `text` (when given). */
     async click({ selector, text, button = 'left', timeoutMs = 10_000 }) {
-      const locator = page.locator(selector, text ? { hasText: text } : {}).filter({ visible: true }).first();
+      const locator = page
+        .locator(selector, text ? { hasText: text } : {})
+        .filter({ visible: true })
+        .first();
       await locator.click({ timeout: timeoutMs, button });
       return true;
     },
@@ -62,7 +69,11 @@ export function createUiBridge({ page, resultsDir, log }) {
     async fill({ selector, text, timeoutMs = 10_000 }) {
       const input = page.locator(selector).filter({ visible: true }).first();
       await input.fill(text, { timeout: timeoutMs });
-      await page.waitForFunction(({ sel, value }) => [...document.querySelectorAll(sel)].some((e) => e.value === value), { sel: selector, value: text }, { timeout: timeoutMs });
+      await page.waitForFunction(
+        ({ sel, value }) => [...document.querySelectorAll(sel)].some((e) => e.value === value),
+        { sel: selector, value: text },
+        { timeout: timeoutMs },
+      );
       return true;
     },
     async type({ text }) {
@@ -102,7 +113,11 @@ export function createUiBridge({ page, resultsDir, log }) {
     /** The in-host suite reports its counts here before the extension host exits. */
     async result({ passed, failed, pending }) {
       // Added up: a suite that reloads its window reports from each run that reaches its end.
-      suiteResult = { passed: (suiteResult?.passed ?? 0) + passed, failed: (suiteResult?.failed ?? 0) + failed, pending: (suiteResult?.pending ?? 0) + pending };
+      suiteResult = {
+        passed: (suiteResult?.passed ?? 0) + passed,
+        failed: (suiteResult?.failed ?? 0) + failed,
+        pending: (suiteResult?.pending ?? 0) + pending,
+      };
       return true;
     },
   };

@@ -3,7 +3,6 @@ import * as vscode from 'vscode';
 import { requireUi, screenshot, statusBarText, waitFor, runFromPalette } from './ui';
 import { EXTENSION_ID } from './util';
 
-
 describe('the extension in a real VS Code host', () => {
   it('activates on startup', async () => {
     const ext = vscode.extensions.getExtension(EXTENSION_ID);

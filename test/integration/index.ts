@@ -16,11 +16,18 @@ export function run(): Promise<void> {
   mocha.suite.afterEach(async function () {
     const test = this.currentTest;
     if (hasUi && test?.state === 'failed') {
-      await screenshot(`failed-${test.fullTitle().replace(/[^\w.-]+/g, '_').slice(0, 70)}`).catch((err) => console.error(`screenshot failed: ${err}`));
+      await screenshot(
+        `failed-${test
+          .fullTitle()
+          .replace(/[^\w.-]+/g, '_')
+          .slice(0, 70)}`,
+      ).catch((err) => console.error(`screenshot failed: ${err}`));
     }
   });
   const suffix = process.env.AIOS_TEST_PHASE ? '.phase.js' : '.test.js';
-  for (const file of readdirSync(__dirname).filter((f) => f.endsWith(suffix)).sort()) {
+  for (const file of readdirSync(__dirname)
+    .filter((f) => f.endsWith(suffix))
+    .sort()) {
     mocha.addFile(join(__dirname, file));
   }
   return new Promise((resolve, reject) => {

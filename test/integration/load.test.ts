@@ -77,7 +77,12 @@ describe('host under load (measurement)', function () {
     const client = await api.context.supervisor.connection();
     const level = (await api.context.supervisor.checkHealth())?.logLevel ?? 'INFO';
     const params = (i: number): ControlParams<'UPDATE_LOG_LEVEL'> => ({
-      operation: 'UPDATE_LOG_LEVEL', value: level, parameters: {}, timestamp: new Date().toISOString(), source: 'test', commandId: `m${i}`,
+      operation: 'UPDATE_LOG_LEVEL',
+      value: level,
+      parameters: {},
+      timestamp: new Date().toISOString(),
+      source: 'test',
+      commandId: `m${i}`,
     });
     const percentiles = async (n: number, send: (i: number) => Promise<unknown>) => {
       for (let i = 0; i < 200; i++) await send(i); // warm up

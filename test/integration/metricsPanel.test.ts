@@ -181,7 +181,10 @@ describe('the metrics panel (webview)', function () {
       undefined,
       TITLE,
     );
-    assert.deepEqual(charts.map((c) => c.id), ['throughput', 'latency', 'queue', 'throttle', 'system', 'success']);
+    assert.deepEqual(
+      charts.map((c) => c.id),
+      ['throughput', 'latency', 'queue', 'throttle', 'system', 'success'],
+    );
     for (const c of charts) {
       assert.ok(c.canvas && c.canvas[0] > 0 && c.canvas[1] > 0 && c.canvas[2] > 100, `${c.id}: canvas ${JSON.stringify(c.canvas)}`);
       assert.ok(c.points >= 2, `${c.id}: ${c.points} points`);

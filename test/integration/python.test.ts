@@ -16,10 +16,14 @@ async function health(api: AiosApi): Promise<HealthResult> {
 }
 
 async function healthyService(api: AiosApi): Promise<number> {
-  const state = await waitUntil(() => {
-    const s = api.context.supervisor.state;
-    return s.status === 'healthy' && s.pid ? s : undefined;
-  }, 30_000, 'the Python service to be healthy');
+  const state = await waitUntil(
+    () => {
+      const s = api.context.supervisor.state;
+      return s.status === 'healthy' && s.pid ? s : undefined;
+    },
+    30_000,
+    'the Python service to be healthy',
+  );
   return state.pid!;
 }
 
@@ -72,7 +76,10 @@ describe('the Python service under the supervisor', function () {
     const h = await health(api);
     assert.equal(h.bcm.DROP_TABLES, undefined, 'the service never saw it');
     const events = api.telemetry('DETAILED').recentEvents.filter((e) => e.commandType === 'DROP_TABLES');
-    assert.deepEqual(events.map((e) => e.eventType), ['ERROR']);
+    assert.deepEqual(
+      events.map((e) => e.eventType),
+      ['ERROR'],
+    );
     assert.equal(events[0].metadata?.code, 'blocked');
   });
 
@@ -130,7 +137,9 @@ describe('the Python service under the supervisor', function () {
     };
     const tag = `stderr-${process.pid}-${Date.now()}`;
     try {
-      writeFileSync(file, `${original}
+      writeFileSync(
+        file,
+        `${original}
 
 import sys as _sys
 
@@ -139,7 +148,8 @@ def _stderr_probe(params):
     _sys.stderr.write("%s whole line\\n%s unterminated" % (params["tag"], params["tag"]))
     _sys.stderr.flush()
     return {}
-`);
+`,
+      );
       const reload = await api.context.control({ operation: 'RELOAD_CONFIG' });
       assert.equal(reload.success, true, JSON.stringify(reload.error));
       await healthyService(api);
@@ -235,10 +245,14 @@ def _stderr_probe(params):
     assert.equal(result.success, false);
     assert.equal(result.error?.code, 'service_crashed');
     assert.match(result.error?.message ?? '', /SIGKILL/);
-    const newPid = await waitUntil(() => {
-      const s = api.context.supervisor.state;
-      return s.status === 'healthy' && s.pid && s.pid !== pid ? s.pid : undefined;
-    }, 30_000, 'a new service process');
+    const newPid = await waitUntil(
+      () => {
+        const s = api.context.supervisor.state;
+        return s.status === 'healthy' && s.pid && s.pid !== pid ? s.pid : undefined;
+      },
+      30_000,
+      'a new service process',
+    );
     assert.notEqual(newPid, pid);
     const next = await api.run({ commandType: 'ECHO', parameters: { after: 'crash' } });
     assert.equal(next.success, true, JSON.stringify(next.error));
@@ -249,10 +263,14 @@ def _stderr_probe(params):
     await withSettings({ 'python.healthIntervalMs': 1000, 'python.healthTimeoutMs': 1500 }, async () => {
       const pid = await healthyService(api);
       process.kill(pid, 'SIGSTOP');
-      const newPid = await waitUntil(() => {
-        const s = api.context.supervisor.state;
-        return s.status === 'healthy' && s.pid && s.pid !== pid ? s.pid : undefined;
-      }, 30_000, 'the hung service to be replaced');
+      const newPid = await waitUntil(
+        () => {
+          const s = api.context.supervisor.state;
+          return s.status === 'healthy' && s.pid && s.pid !== pid ? s.pid : undefined;
+        },
+        30_000,
+        'the hung service to be replaced',
+      );
       assert.notEqual(newPid, pid);
       assert.throws(() => process.kill(pid, 0), 'the hung process was ended');
       const next = await api.run({ commandType: 'ECHO', parameters: {} });
@@ -315,7 +333,11 @@ def _stderr_probe(params):
 
   it('an interpreter that does not exist is a clear, actionable error; fixing the setting brings the service back', async () => {
     await withSettings({ 'python.interpreterPath': '/nonexistent/bin/python3' }, async () => {
-      const state = await waitUntil(() => (api.context.supervisor.state.status === 'crashed' ? api.context.supervisor.state : undefined), 30_000, 'the failure');
+      const state = await waitUntil(
+        () => (api.context.supervisor.state.status === 'crashed' ? api.context.supervisor.state : undefined),
+        30_000,
+        'the failure',
+      );
       assert.match(state.detail ?? '', /No Python 3\.9\+ found/);
       assert.match(state.detail ?? '', /\/nonexistent\/bin\/python3 \(from aios\.python\.interpreterPath\): not found/);
       assert.match(state.detail ?? '', /aios\.python\.interpreterPath/);
@@ -333,7 +355,11 @@ def _stderr_probe(params):
         process.kill(pid, 'SIGKILL');
         await waitUntil(() => (api.context.supervisor.state.pid !== pid ? true : undefined), 10_000, 'the crash to be seen');
       }
-      const state = await waitUntil(() => (api.context.supervisor.state.status === 'crashed' ? api.context.supervisor.state : undefined), 20_000, 'the crash-loop stop');
+      const state = await waitUntil(
+        () => (api.context.supervisor.state.status === 'crashed' ? api.context.supervisor.state : undefined),
+        20_000,
+        'the crash-loop stop',
+      );
       assert.match(state.detail ?? '', /2 times/);
       const refused = await api.run({ commandType: 'ECHO', parameters: {} });
       assert.equal(refused.success, false);

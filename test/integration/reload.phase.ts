@@ -46,10 +46,14 @@ if (!reloaded) {
         await new Promise((r) => setTimeout(r, 150));
       }
       const total = String(api.telemetry('SUMMARY').overall.totalCommands);
-      const data = await waitUntil(async () => {
-        const d = await panelData();
-        return d.total === total && d.points >= 3 ? d : undefined;
-      }, 30_000, 'the panel to show the numbers and some history');
+      const data = await waitUntil(
+        async () => {
+          const d = await panelData();
+          return d.total === total && d.points >= 3 ? d : undefined;
+        },
+        30_000,
+        'the panel to show the numbers and some history',
+      );
       await screenshot('reload-before');
       writeFileSync(handOver, JSON.stringify({ points: data.points, pid: api.context.supervisor.state.pid ?? 0 } satisfies HandOver));
       // This extension host ends here; the suite's second run reports for both.
@@ -70,10 +74,14 @@ if (reloaded) {
       await waitUntil(() => api.context.supervisor.state.status === 'healthy', 30_000, 'the service');
       assert.notEqual(api.context.supervisor.state.pid, before.pid, 'a new window started its own service');
       // Nobody opens the panel here: VS Code restored it and called our serializer.
-      const restored = await waitUntil(async () => {
-        const d = await panelData();
-        return d.restored !== undefined ? d : undefined; // its script has run
-      }, 30_000, 'the restored panel to load');
+      const restored = await waitUntil(
+        async () => {
+          const d = await panelData();
+          return d.restored !== undefined ? d : undefined; // its script has run
+        },
+        30_000,
+        'the restored panel to load',
+      );
       assert.equal(restored.restored, 'true', 'the webview came back with its saved state');
       assert.ok(restored.points >= before.points, `chart history survived the reload: ${before.points} → ${restored.points} points`);
       await api.run({ commandType: 'ECHO', parameters: { after: 'reload' } });

@@ -7,7 +7,23 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AiosApi } from '../../src/extension';
 import { readPythonSettings } from '../../src/settings';
-import { NOTIFICATION_ITEM, click, evaluate, fill, hasUi, notificationTexts, press, requireUi, rightClick, runFromPalette, screenshot, statusBarText, treeRows, waitFor, webviewEvaluate } from './ui';
+import {
+  NOTIFICATION_ITEM,
+  click,
+  evaluate,
+  fill,
+  hasUi,
+  notificationTexts,
+  press,
+  requireUi,
+  rightClick,
+  runFromPalette,
+  screenshot,
+  statusBarText,
+  treeRows,
+  waitFor,
+  webviewEvaluate,
+} from './ui';
 import { aios, waitUntil, withSettings } from './util';
 
 /** The quick input's title while it is showing, else null (a script for `waitFor`/`evaluate`). */
@@ -44,14 +60,25 @@ async function cancelEchoFromItsNotification(api: AiosApi, priority: string, par
   if (shot) await screenshot(shot);
   await click(`${NOTIFICATION_ITEM} .monaco-button`, 'Cancel');
   await waitUntil(() => api.telemetry('SUMMARY').overall.cancelledCommands === cancelsBefore + 1, 10_000, 'the CANCEL');
-  assert.equal(api.telemetry('DETAILED').recentEvents.filter((e) => e.eventType === 'CANCEL').pop()?.commandType, 'ECHO');
+  assert.equal(
+    api
+      .telemetry('DETAILED')
+      .recentEvents.filter((e) => e.eventType === 'CANCEL')
+      .pop()?.commandType,
+    'ECHO',
+  );
 }
 
 /**
  * With one slot and the given backoff, runs `body` while a SLEEP of `seconds` holds the slot, then checks
  * that the SLEEP itself still succeeded.
  */
-async function withTheOnlySlotBusy(api: AiosApi, delays: { baseDelayMs: number; maxDelayMs: number }, seconds: number, body: () => Promise<void>): Promise<void> {
+async function withTheOnlySlotBusy(
+  api: AiosApi,
+  delays: { baseDelayMs: number; maxDelayMs: number },
+  seconds: number,
+  body: () => Promise<void>,
+): Promise<void> {
   await withSettings({ maxConcurrency: 1, ...delays }, async () => {
     await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'limit 1');
     const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds } });
@@ -84,24 +111,44 @@ describe('the user interface', function () {
     const before = api.telemetry('SUMMARY').overall.totalCommands;
     await runCommandFromPalette('ECHO', 'HIGH', '{"from": "the palette"}');
     await waitUntil(() => api.telemetry('SUMMARY').overall.totalCommands > before, 20_000, 'the command to finish');
-    const event = api.telemetry('DETAILED').recentEvents.filter((e) => e.commandType === 'ECHO').pop();
+    const event = api
+      .telemetry('DETAILED')
+      .recentEvents.filter((e) => e.commandType === 'ECHO')
+      .pop();
     assert.equal(event?.eventType, 'COMPLETE');
     assert.equal(event?.priority, 'HIGH');
 
     await vscode.commands.executeCommand('workbench.view.extension.aios');
     await click('.pane .monaco-list-row', 'Recent Events');
-    const rows = await waitUntil(async () => {
-      const r = await treeRows('Telemetry');
-      return r.some((l) => /COMPLETE ECHO/.test(l)) ? r : undefined;
-    }, 20_000, 'the COMPLETE ECHO event in the tree');
-    assert.ok(rows.some((l) => /^Overview/.test(l)), 'Overview section');
-    assert.ok(rows.some((l) => /^ECHO/.test(l)), 'ECHO under Command Types');
+    const rows = await waitUntil(
+      async () => {
+        const r = await treeRows('Telemetry');
+        return r.some((l) => /COMPLETE ECHO/.test(l)) ? r : undefined;
+      },
+      20_000,
+      'the COMPLETE ECHO event in the tree',
+    );
+    assert.ok(
+      rows.some((l) => /^Overview/.test(l)),
+      'Overview section',
+    );
+    assert.ok(
+      rows.some((l) => /^ECHO/.test(l)),
+      'ECHO under Command Types',
+    );
     await screenshot('ui-tree-after-palette-run');
-    const notes = await waitUntil(async () => {
-      const t = await notificationTexts();
-      return t.some((x) => /ECHO done in \d+ ms/.test(x)) ? t : undefined;
-    }, 10_000, 'the result notification');
-    assert.ok(notes.some((x) => x.includes('"from":"the palette"')), notes.join('\n'));
+    const notes = await waitUntil(
+      async () => {
+        const t = await notificationTexts();
+        return t.some((x) => /ECHO done in \d+ ms/.test(x)) ? t : undefined;
+      },
+      10_000,
+      'the result notification',
+    );
+    assert.ok(
+      notes.some((x) => x.includes('"from":"the palette"')),
+      notes.join('\n'),
+    );
     await vscode.commands.executeCommand('notifications.clearAll');
   });
 
@@ -116,7 +163,10 @@ describe('the user interface', function () {
         await screenshot('ui-status-bar-throttling');
       }
       const results = await Promise.all(burst);
-      assert.ok(results.every((r) => r.success), JSON.stringify(results.filter((r) => !r.success)));
+      assert.ok(
+        results.every((r) => r.success),
+        JSON.stringify(results.filter((r) => !r.success)),
+      );
       assert.ok(results.filter((r) => r.throttled).length >= 4, 'commands over the limit were delayed');
       assert.ok(api.telemetry('SUMMARY').overall.throttledCommands >= throttledBefore + 4);
       if (hasUi) await statusBarText('aios.status', /AIOS 0\/1/);
@@ -131,11 +181,18 @@ describe('the user interface', function () {
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(api.context.middleware.admission.limit, 3, 'the previous value is kept');
       if (hasUi) {
-        const toasts = await waitUntil(async () => {
-          const t = await notificationTexts();
-          return t.some((x) => /maxConcurrency/.test(x)) ? t : undefined;
-        }, 10_000, 'the warning about maxConcurrency');
-        assert.ok(toasts.some((x) => /maxConcurrency must be an integer from 1 to 256 \(got 0\)/.test(x)), toasts.join('\n'));
+        const toasts = await waitUntil(
+          async () => {
+            const t = await notificationTexts();
+            return t.some((x) => /maxConcurrency/.test(x)) ? t : undefined;
+          },
+          10_000,
+          'the warning about maxConcurrency',
+        );
+        assert.ok(
+          toasts.some((x) => /maxConcurrency must be an integer from 1 to 256 \(got 0\)/.test(x)),
+          toasts.join('\n'),
+        );
         await screenshot('ui-invalid-setting');
         await vscode.commands.executeCommand('notifications.clearAll');
       }
@@ -145,13 +202,15 @@ describe('the user interface', function () {
   it('a throttled command run from the palette shows a cancellable progress notification; Cancel ends it in CANCEL', async function () {
     requireUi(this);
     await withTheOnlySlotBusy(api, { baseDelayMs: 4000, maxDelayMs: 8000 }, 3, () =>
-      cancelEchoFromItsNotification(api, 'NORMAL', '{}', /throttled for/, 'the throttle progress', 'ui-throttle-progress'));
+      cancelEchoFromItsNotification(api, 'NORMAL', '{}', /throttled for/, 'the throttle progress', 'ui-throttle-progress'),
+    );
   });
 
   it('a short backoff then a wait in the queue moves the progress to a notification whose Cancel works', async function () {
     requireUi(this);
     await withTheOnlySlotBusy(api, { baseDelayMs: 200, maxDelayMs: 400 }, 4, () =>
-      cancelEchoFromItsNotification(api, 'LOW', '{}', /queued, position 1/, 'the queued notification'));
+      cancelEchoFromItsNotification(api, 'LOW', '{}', /queued, position 1/, 'the queued notification'),
+    );
     await vscode.commands.executeCommand('notifications.clearAll');
   });
 
@@ -166,7 +225,14 @@ describe('the user interface', function () {
     try {
       await withSettings({ 'python.interpreterPath': slow }, async () => {
         await waitUntil(() => (api.context.supervisor.state.status === 'starting' ? true : undefined), 10_000, 'the restart to begin');
-        await cancelEchoFromItsNotification(api, 'NORMAL', '{"waited": true}', /waiting for the Python service/, 'the waiting notification', 'ui-waiting-for-service');
+        await cancelEchoFromItsNotification(
+          api,
+          'NORMAL',
+          '{"waited": true}',
+          /waiting for the Python service/,
+          'the waiting notification',
+          'ui-waiting-for-service',
+        );
         await waitUntil(() => (api.context.supervisor.state.status === 'healthy' ? true : undefined), 30_000, 'the slow start to finish');
         assert.match(api.context.supervisor.state.interpreter ?? '', /aios-slow-python/);
         const health = await api.context.supervisor.checkHealth();
@@ -176,10 +242,14 @@ describe('the user interface', function () {
       rmSync(dir, { recursive: true, force: true });
       await vscode.commands.executeCommand('notifications.clearAll');
     }
-    await waitUntil(() => (api.context.supervisor.isReady && !/aios-slow-python/.test(api.context.supervisor.state.interpreter ?? '') ? true : undefined), 30_000, 'the usual interpreter again');
+    await waitUntil(
+      () => (api.context.supervisor.isReady && !/aios-slow-python/.test(api.context.supervisor.state.interpreter ?? '') ? true : undefined),
+      30_000,
+      'the usual interpreter again',
+    );
   });
 
-  it('the tree\'s context menu copies an event as JSON', async function () {
+  it("the tree's context menu copies an event as JSON", async function () {
     requireUi(this);
     await api.run({ commandType: 'ECHO', parameters: { copy: 'me' } });
     await vscode.commands.executeCommand('workbench.view.extension.aios');
@@ -211,20 +281,24 @@ describe('the user interface', function () {
     assert.match(event.timestamp, /^\d{4}-\d\d-\d\dT.*Z$/);
   });
 
-  it('the metrics panel shows the middleware\'s own figures as commands run', async function () {
+  it("the metrics panel shows the middleware's own figures as commands run", async function () {
     requireUi(this);
     await vscode.commands.executeCommand('aios.showMetricsPanel');
     for (let i = 0; i < 3; i++) await api.run({ commandType: 'ECHO', parameters: { i } });
     await api.run({ commandType: 'DROP_EVERYTHING' });
     const overall = api.telemetry('SUMMARY').overall;
-    const shown = await waitUntil(async () => {
-      const v = await webviewEvaluate<Record<string, string>>(
-        `const out = {}; for (const dd of document.querySelectorAll('[data-metric]')) out[dd.dataset.metric] = dd.dataset.value; return out;`,
-        undefined,
-        'AIOS Metrics',
-      );
-      return Number(v.totalCommands) === overall.totalCommands ? v : undefined;
-    }, 15_000, `the panel to show ${overall.totalCommands} commands`);
+    const shown = await waitUntil(
+      async () => {
+        const v = await webviewEvaluate<Record<string, string>>(
+          `const out = {}; for (const dd of document.querySelectorAll('[data-metric]')) out[dd.dataset.metric] = dd.dataset.value; return out;`,
+          undefined,
+          'AIOS Metrics',
+        );
+        return Number(v.totalCommands) === overall.totalCommands ? v : undefined;
+      },
+      15_000,
+      `the panel to show ${overall.totalCommands} commands`,
+    );
     assert.equal(Number(shown.blockedCommands), overall.blockedCommands);
     assert.ok(overall.blockedCommands >= 1);
     assert.equal(Number(shown.failedCommands), overall.failedCommands);
@@ -269,7 +343,9 @@ describe('the user interface', function () {
     assert.equal(cleared, true);
     assert.equal(api.telemetry('SUMMARY').overall.totalCommands, 0);
     if (hasUi) {
-      await waitFor(`return [...document.querySelectorAll('.pane .welcome-view-content')].some((e) => e.textContent.includes('No commands have run yet')) || null;`);
+      await waitFor(
+        `return [...document.querySelectorAll('.pane .welcome-view-content')].some((e) => e.textContent.includes('No commands have run yet')) || null;`,
+      );
       await screenshot('ui-tree-welcome');
     }
     const r = await api.run({ commandType: 'ECHO', parameters: {} });
@@ -283,7 +359,11 @@ describe('the user interface', function () {
     try {
       await vscode.commands.executeCommand('workbench.view.extension.aios');
       await vscode.commands.executeCommand('aios.showMetricsPanel');
-      for (const [name, file] of [['Default Light Modern', 'light'], ['Default Dark Modern', 'dark'], ['Default High Contrast', 'high-contrast']]) {
+      for (const [name, file] of [
+        ['Default Light Modern', 'light'],
+        ['Default Dark Modern', 'dark'],
+        ['Default High Contrast', 'high-contrast'],
+      ]) {
         await setTheme(name);
         await screenshot(`ui-${file}`);
       }

@@ -27,8 +27,7 @@ export const screenshot = (name: string) => call<string>('screenshot', { name })
 export const evaluate = <T>(fnBody: string, arg?: unknown) => call<T>('evaluate', { fn: fnBody, arg });
 
 /** Waits until `fnBody` returns something truthy in the workbench page, and returns it. */
-export const waitFor = <T>(fnBody: string, arg?: unknown, timeoutMs = 20_000) =>
-  call<T>('waitFor', { fn: fnBody, arg, timeoutMs });
+export const waitFor = <T>(fnBody: string, arg?: unknown, timeoutMs = 20_000) => call<T>('waitFor', { fn: fnBody, arg, timeoutMs });
 
 export const press = (...keys: string[]) => call<boolean>('press', { keys });
 export const type = (text: string) => call<boolean>('type', { text });
@@ -50,8 +49,11 @@ export async function notificationTexts(): Promise<string[]> {
 
 /** Labels of the visible rows of the tree view titled `viewTitle` (aria-labels, as a screen reader hears them). */
 export const treeRows = (viewTitle: string) =>
-  evaluate<string[]>(`const panes = [...document.querySelectorAll('.pane')].filter((p) => p.querySelector('.pane-header')?.textContent.includes(arg));
-    return panes.flatMap((p) => [...p.querySelectorAll('.monaco-list-row')].map((r) => r.getAttribute('aria-label') || r.textContent));`, viewTitle);
+  evaluate<string[]>(
+    `const panes = [...document.querySelectorAll('.pane')].filter((p) => p.querySelector('.pane-header')?.textContent.includes(arg));
+    return panes.flatMap((p) => [...p.querySelectorAll('.monaco-list-row')].map((r) => r.getAttribute('aria-label') || r.textContent));`,
+    viewTitle,
+  );
 export const runFromPalette = (title: string) => call<boolean>('runFromPalette', { title });
 
 /** Evaluates `fnBody` inside the webview whose text contains `titleHint`. */
@@ -72,5 +74,4 @@ export function statusBarText(itemId: string, pattern?: RegExp, timeoutMs = 20_0
   );
 }
 
-export const reportResult = (r: { passed: number; failed: number; pending: number }) =>
-  bridgeUrl ? call<boolean>('result', r) : Promise.resolve(true);
+export const reportResult = (r: { passed: number; failed: number; pending: number }) => (bridgeUrl ? call<boolean>('result', r) : Promise.resolve(true));

@@ -120,7 +120,14 @@ describe('AdmissionController', () => {
     let outcome: string | undefined;
     void (c.admit('NORMAL', { onThrottle: (i) => throttles.push(i), onProgress: (p) => progress.push(p) }) as Promise<string>).then((o) => (outcome = o));
     assert.equal(throttles.length, 1);
-    assert.deepEqual(throttles[0], { delayMs: 200, reason: (throttles[0] as { reason: string }).reason, queuePosition: 1, active: 1, limit: 1, cpuPercent: 90 });
+    assert.deepEqual(throttles[0], {
+      delayMs: 200,
+      reason: (throttles[0] as { reason: string }).reason,
+      queuePosition: 1,
+      active: 1,
+      limit: 1,
+      cpuPercent: 90,
+    });
     assert.match((throttles[0] as { reason: string }).reason, /CPU 90% > 85%/);
     assert.equal(progress[0].stage, 'throttled');
     assert.equal(progress[0].remainingMs, 200);
@@ -274,7 +281,10 @@ describe('AdmissionController', () => {
   it('run() releases its slot whether the task succeeds or throws', async () => {
     const c = new AdmissionController(limits({ maxConcurrency: 2 }), new ManualClock());
     assert.equal(await c.run('NORMAL', () => 42), 42);
-    await assert.rejects(c.run('NORMAL', () => Promise.reject(new Error('x'))), /x/);
+    await assert.rejects(
+      c.run('NORMAL', () => Promise.reject(new Error('x'))),
+      /x/,
+    );
     assert.equal(c.active, 0);
   });
 });

@@ -96,7 +96,10 @@ describe('pipeline', () => {
       const m = mw();
       const r = await m.execute({ commandType: 'A' }, controlled().executor, { signal: AbortSignal.abort() });
       assert.equal(r.error?.code, 'cancelled');
-      assert.deepEqual(m.telemetry.recentEvents().map((e) => e.eventType), ['CANCEL']);
+      assert.deepEqual(
+        m.telemetry.recentEvents().map((e) => e.eventType),
+        ['CANCEL'],
+      );
       await m.close();
     });
 
@@ -113,7 +116,10 @@ describe('pipeline', () => {
       assert.equal(r.error?.code, 'cancelled');
       assert.equal(r.throttled, true);
       assert.equal(clock.pendingTimers, 0);
-      assert.deepEqual(m.telemetry.recentEvents().map((e) => e.eventType), ['START', 'THROTTLE', 'CANCEL']);
+      assert.deepEqual(
+        m.telemetry.recentEvents().map((e) => e.eventType),
+        ['START', 'THROTTLE', 'CANCEL'],
+      );
       assert.equal(m.telemetry.recentEvents()[2].metadata?.stage, 'delayed');
       c.running.values().next().value!.resolve('ok');
       assert.equal((await running).success, true);
@@ -168,7 +174,10 @@ describe('pipeline', () => {
     c.running.values().next().value!.resolve(1);
     await first;
     await tick();
-    assert.deepEqual(progress.map((p) => p.stage), ['throttled', 'queued', 'running']);
+    assert.deepEqual(
+      progress.map((p) => p.stage),
+      ['throttled', 'queued', 'running'],
+    );
     assert.equal(progress[0].delayMs, 100);
     assert.equal(progress[0].queuePosition, 1);
     for (const v of c.running.values()) v.resolve(2);
@@ -198,10 +207,19 @@ describe('pipeline', () => {
     });
     const r = m.execute({ commandType: 'A' }, waiting, { onProgress: (p) => progress.push(p) });
     await tick();
-    assert.deepEqual(progress.map((p) => [p.stage, p.reason]), [['running', ''], ['waiting', 'waiting for the service (starting)']]);
+    assert.deepEqual(
+      progress.map((p) => [p.stage, p.reason]),
+      [
+        ['running', ''],
+        ['waiting', 'waiting for the service (starting)'],
+      ],
+    );
     release();
     assert.equal((await r).result, 'done');
-    assert.deepEqual(progress.map((p) => p.stage), ['running', 'waiting', 'running']);
+    assert.deepEqual(
+      progress.map((p) => p.stage),
+      ['running', 'waiting', 'running'],
+    );
     // Without a listener the executor can still call it.
     assert.equal((await m.execute({ commandType: 'A' }, waiting)).result, 'done');
     await m.close();
@@ -261,7 +279,10 @@ describe('pipeline', () => {
     assert.equal(third.telemetry.query('DETAILED').byType.A.count, 2);
     await third.close();
     const r = await readTelemetry(dir);
-    assert.deepEqual(r.events.map((e) => e.eventType), ['START', 'COMPLETE', 'ERROR', 'START', 'COMPLETE']);
+    assert.deepEqual(
+      r.events.map((e) => e.eventType),
+      ['START', 'COMPLETE', 'ERROR', 'START', 'COMPLETE'],
+    );
   });
 
   it('accounting invariant: every command ends in exactly one of COMPLETE, ERROR or CANCEL (property)', async () => {
@@ -379,60 +400,64 @@ describe('executors', () => {
     await m.close();
   });
 
-  it('shellExecutor ends what the program started too, on cancel and on timeout, even after the program exited', { skip: process.platform === 'win32' && 'uses sh' }, async () => {
-    const m = createMiddleware({ sampler: new StaticSampler(), config: { baseDelayMs: 0 } });
-    const dir = tempDir();
-    const isAlive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        return false;
-      }
-      try {
-        // Linux: an ended orphan stays a zombie until init reaps it, which can take a while in a container.
-        return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-      } catch {
-        return true; // no /proc (macOS): kill(pid, 0) said it exists
-      }
-    };
-    // A program that starts a grandchild and waits for it, writing the grandchild's pid first. A grandchild
-    // that lives its whole life leaves a marker, so a regression fails (slowly) instead of passing.
-    const natural = join(dir, 'natural');
-    const spawning = (file: string) => ({ file: 'sh', args: ['-c', `(sleep 300; touch '${natural}') & echo $! > '${file}'; wait`] });
-    // A program that exits at once, leaving a grandchild that ignores SIGTERM and holds its output open.
-    const leaving = (file: string) => ({ file: 'sh', args: ['-c', `(trap '' TERM; sleep 300; touch '${natural}') & echo $! > '${file}'; exit 0`] });
-    const ex = shellExecutor({
-      CANCEL: spawning(join(dir, 'cancel.pid')),
-      TIMEOUT: { ...spawning(join(dir, 'timeout.pid')), timeoutMs: 500 },
-      LEAVE: leaving(join(dir, 'leave.pid')),
-    });
-    const grandchild = async (file: string) => {
-      for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 20));
-      return Number(readFileSync(file, 'utf8').trim());
-    };
-    const ac = new AbortController();
-    const cancelled = m.execute({ commandType: 'CANCEL' }, ex, { signal: ac.signal });
-    const first = await grandchild(join(dir, 'cancel.pid'));
-    assert.ok(isAlive(first));
-    ac.abort();
-    assert.equal((await cancelled).error?.code, 'cancelled');
-    const timedOut = await m.execute({ commandType: 'TIMEOUT' }, ex);
-    assert.equal(timedOut.error?.code, 'timeout');
-    const second = await grandchild(join(dir, 'timeout.pid'));
-    const ac2 = new AbortController();
-    const left = m.execute({ commandType: 'LEAVE' }, ex, { signal: ac2.signal });
-    const third = await grandchild(join(dir, 'leave.pid'));
-    ac2.abort();
-    assert.equal((await left).error?.code, 'cancelled');
-    // The pipeline answers a cancel at once; the executor ends the group as soon as the program exits.
-    for (let i = 0; i < 100 && (isAlive(first) || isAlive(second) || isAlive(third)); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(isAlive(first), false, 'the cancelled program\'s grandchild was ended');
-    assert.equal(isAlive(second), false, 'the timed-out program\'s grandchild was ended');
-    assert.equal(isAlive(third), false, 'a grandchild ignoring SIGTERM, left by a program that had exited, was ended');
-    // A slot is released when the executor has finished (its output pipes closed), just after the tree ended.
-    for (let i = 0; i < 100 && m.admission.active > 0; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(m.admission.active, 0, 'every slot was released');
-    assert.equal(existsSync(natural), false, 'no grandchild lived its whole life');
-    await m.close();
-  });
+  it(
+    'shellExecutor ends what the program started too, on cancel and on timeout, even after the program exited',
+    { skip: process.platform === 'win32' && 'uses sh' },
+    async () => {
+      const m = createMiddleware({ sampler: new StaticSampler(), config: { baseDelayMs: 0 } });
+      const dir = tempDir();
+      const isAlive = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+        } catch {
+          return false;
+        }
+        try {
+          // Linux: an ended orphan stays a zombie until init reaps it, which can take a while in a container.
+          return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+        } catch {
+          return true; // no /proc (macOS): kill(pid, 0) said it exists
+        }
+      };
+      // A program that starts a grandchild and waits for it, writing the grandchild's pid first. A grandchild
+      // that lives its whole life leaves a marker, so a regression fails (slowly) instead of passing.
+      const natural = join(dir, 'natural');
+      const spawning = (file: string) => ({ file: 'sh', args: ['-c', `(sleep 300; touch '${natural}') & echo $! > '${file}'; wait`] });
+      // A program that exits at once, leaving a grandchild that ignores SIGTERM and holds its output open.
+      const leaving = (file: string) => ({ file: 'sh', args: ['-c', `(trap '' TERM; sleep 300; touch '${natural}') & echo $! > '${file}'; exit 0`] });
+      const ex = shellExecutor({
+        CANCEL: spawning(join(dir, 'cancel.pid')),
+        TIMEOUT: { ...spawning(join(dir, 'timeout.pid')), timeoutMs: 500 },
+        LEAVE: leaving(join(dir, 'leave.pid')),
+      });
+      const grandchild = async (file: string) => {
+        for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 20));
+        return Number(readFileSync(file, 'utf8').trim());
+      };
+      const ac = new AbortController();
+      const cancelled = m.execute({ commandType: 'CANCEL' }, ex, { signal: ac.signal });
+      const first = await grandchild(join(dir, 'cancel.pid'));
+      assert.ok(isAlive(first));
+      ac.abort();
+      assert.equal((await cancelled).error?.code, 'cancelled');
+      const timedOut = await m.execute({ commandType: 'TIMEOUT' }, ex);
+      assert.equal(timedOut.error?.code, 'timeout');
+      const second = await grandchild(join(dir, 'timeout.pid'));
+      const ac2 = new AbortController();
+      const left = m.execute({ commandType: 'LEAVE' }, ex, { signal: ac2.signal });
+      const third = await grandchild(join(dir, 'leave.pid'));
+      ac2.abort();
+      assert.equal((await left).error?.code, 'cancelled');
+      // The pipeline answers a cancel at once; the executor ends the group as soon as the program exits.
+      for (let i = 0; i < 100 && (isAlive(first) || isAlive(second) || isAlive(third)); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(isAlive(first), false, "the cancelled program's grandchild was ended");
+      assert.equal(isAlive(second), false, "the timed-out program's grandchild was ended");
+      assert.equal(isAlive(third), false, 'a grandchild ignoring SIGTERM, left by a program that had exited, was ended');
+      // A slot is released when the executor has finished (its output pipes closed), just after the tree ended.
+      for (let i = 0; i < 100 && m.admission.active > 0; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(m.admission.active, 0, 'every slot was released');
+      assert.equal(existsSync(natural), false, 'no grandchild lived its whole life');
+      await m.close();
+    },
+  );
 });

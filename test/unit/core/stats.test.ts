@@ -8,7 +8,11 @@ describe('LatencyHistogram', () => {
     const h = new LatencyHistogram();
     const values = Array.from({ length: 10_000 }, (_, i) => 0.01 * (i + 1)); // 0.01 .. 100 ms
     for (const v of values) h.record(v);
-    for (const [q, exact] of [[0.5, 50], [0.95, 95], [0.99, 99]] as const) {
+    for (const [q, exact] of [
+      [0.5, 50],
+      [0.95, 95],
+      [0.99, 99],
+    ] as const) {
       const got = h.quantile(q);
       assert.ok(Math.abs(got - exact) / exact < 0.04, `p${q * 100}: ${got} vs ${exact}`);
     }
@@ -17,9 +21,12 @@ describe('LatencyHistogram', () => {
   it('several quantiles in one pass equal each asked for alone', () => {
     const h = new LatencyHistogram();
     assert.deepEqual(h.quantiles([0.5, 0.99]), [0, 0]);
-    for (let i = 0; i < 5000; i++) h.record(Math.exp((i % 97) / 7) * ((i * 7919) % 13 + 1) * 0.001);
+    for (let i = 0; i < 5000; i++) h.record(Math.exp((i % 97) / 7) * (((i * 7919) % 13) + 1) * 0.001);
     const qs = [0, 0.001, 0.25, 0.5, 0.5, 0.9, 0.95, 0.99, 0.999, 1];
-    assert.deepEqual(h.quantiles(qs), qs.map((q) => h.quantile(q)));
+    assert.deepEqual(
+      h.quantiles(qs),
+      qs.map((q) => h.quantile(q)),
+    );
   });
 
   it('handles empty, zero, sub-microsecond and huge values', () => {
@@ -70,7 +77,7 @@ describe('CommandStats', () => {
     for (let i = 0; i < MAX_COMMAND_TYPES + 50; i++) s.end(`T${i}`, 'success', false, 1, true, i);
     const types = s.byType();
     assert.equal(Object.keys(types).length, MAX_COMMAND_TYPES);
-    assert.equal(types[OTHER_TYPE].count, 51, "499 named types, then one shared entry");
+    assert.equal(types[OTHER_TYPE].count, 51, '499 named types, then one shared entry');
   });
 
   it('restores a snapshot by adding its counts to the current ones', () => {

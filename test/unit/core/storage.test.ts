@@ -20,7 +20,10 @@ describe('JsonlWriter', () => {
     assert.deepEqual(readdirSync(dir), [], 'no synchronous write per event');
     await w.close();
     const { events, skippedLines } = await readTelemetry(dir);
-    assert.deepEqual(events.map((e) => e.commandId), Array.from({ length: 10 }, (_, i) => `c-${i}`));
+    assert.deepEqual(
+      events.map((e) => e.commandId),
+      Array.from({ length: 10 }, (_, i) => `c-${i}`),
+    );
     assert.equal(skippedLines, 0);
     assert.equal(w.stats.writtenLines, 10);
   });
@@ -71,7 +74,10 @@ describe('JsonlWriter', () => {
     await b.close();
     assert.equal(readdirSync(dir).length, 2);
     const r = await readTelemetry(dir);
-    assert.deepEqual(r.events.map((e) => e.commandId), ['c-1', 'c-2']);
+    assert.deepEqual(
+      r.events.map((e) => e.commandId),
+      ['c-1', 'c-2'],
+    );
     assert.equal(r.skippedLines, 1);
   });
 
@@ -110,7 +116,10 @@ describe('readTelemetry', () => {
       [event(1), 'not json', '{"json":"but not an event"}', '', event(2), '{"timestamp":"2026-01-01T00:00:03.000Z","eventType":"CO'].join('\n'),
     );
     const r = await readTelemetry(dir);
-    assert.deepEqual(r.events.map((e) => e.commandId), ['c-1', 'c-2']);
+    assert.deepEqual(
+      r.events.map((e) => e.commandId),
+      ['c-1', 'c-2'],
+    );
     assert.equal(r.skippedLines, 3);
     assert.equal(r.files, 1);
   });
@@ -120,12 +129,18 @@ describe('readTelemetry', () => {
     writeFileSync(join(dir, 'events-a-000000.jsonl'), [event(1), event(3), event(5)].join('\n') + '\n');
     writeFileSync(join(dir, 'events-b-000000.jsonl'), [event(2), event(4)].join('\n') + '\n');
     const all = await readTelemetry(dir);
-    assert.deepEqual(all.events.map((e) => e.commandId), ['c-1', 'c-2', 'c-3', 'c-4', 'c-5']);
+    assert.deepEqual(
+      all.events.map((e) => e.commandId),
+      ['c-1', 'c-2', 'c-3', 'c-4', 'c-5'],
+    );
     const newest = await readTelemetry(dir, { maxEvents: 2 });
     assert.equal(newest.totalEvents, 5);
     assert.equal(newest.events.length, 2);
     const one = await readTelemetry(dir, { sessionId: 'b' });
-    assert.deepEqual(one.events.map((e) => e.commandId), ['c-2', 'c-4']);
+    assert.deepEqual(
+      one.events.map((e) => e.commandId),
+      ['c-2', 'c-4'],
+    );
   });
 
   it('returns nothing for a missing folder', async () => {
@@ -150,7 +165,10 @@ describe('snapshots', () => {
     await new Promise((r) => setTimeout(r, 20));
     writeFileSync(join(dir, 'stats-new.json'), '{"n":'); // torn
     const errors: Error[] = [];
-    assert.deepEqual(loadLatestSnapshot(dir, (e) => errors.push(e)), { n: 1 });
+    assert.deepEqual(
+      loadLatestSnapshot(dir, (e) => errors.push(e)),
+      { n: 1 },
+    );
     assert.match(errors[0].message, /ignoring unreadable stats snapshot stats-new\.json/);
   });
 

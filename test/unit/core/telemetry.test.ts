@@ -15,7 +15,11 @@ function make(clock = new ManualClock(), maxRecentEvents = 3, sink?: LineSink): 
     user: { sessionId: 's', note: 'é "quoted"' },
     system: () => system,
     service: () => service,
-    realtime: () => ({ system: EMPTY_SAMPLE, admission: { active: 1, queued: { HIGH: 0, NORMAL: 2, LOW: 0 }, delayed: 0, limit: 4, paused: false, externalActive: 0 }, service }),
+    realtime: () => ({
+      system: EMPTY_SAMPLE,
+      admission: { active: 1, queued: { HIGH: 0, NORMAL: 2, LOW: 0 }, delayed: 0, limit: 4, paused: false, externalActive: 0 },
+      service,
+    }),
     storage: () => ({ enabled: false, writtenEvents: 0, droppedEvents: 0, restored: false }),
     sink,
   });
@@ -48,7 +52,18 @@ describe('Telemetry', () => {
   it('events carry the documented shape and nothing from the environment', () => {
     const t = make();
     const e = t.emit('COMPLETE', 'id', 'T', 'LOW', 1, undefined, true);
-    assert.deepEqual(Object.keys(e).sort(), ['commandId', 'commandType', 'durationMs', 'eventType', 'metadata', 'priority', 'service', 'system', 'timestamp', 'user']);
+    assert.deepEqual(Object.keys(e).sort(), [
+      'commandId',
+      'commandType',
+      'durationMs',
+      'eventType',
+      'metadata',
+      'priority',
+      'service',
+      'system',
+      'timestamp',
+      'user',
+    ]);
     assert.equal(e.timestamp, '2026-01-01T00:00:00.000Z');
     assert.doesNotMatch(JSON.stringify(e), /PATH|HOME|TOKEN|SECRET/i);
   });
@@ -69,9 +84,15 @@ describe('Telemetry', () => {
   it('keeps a bounded ring of recent events, oldest first, resizable', () => {
     const t = make(new ManualClock(), 3);
     for (let i = 0; i < 5; i++) t.emit('START', `${i}`, 'A', 'NORMAL', undefined, undefined);
-    assert.deepEqual(t.recentEvents().map((e) => e.commandId), ['2', '3', '4']);
+    assert.deepEqual(
+      t.recentEvents().map((e) => e.commandId),
+      ['2', '3', '4'],
+    );
     t.setMaxRecentEvents(2);
-    assert.deepEqual(t.recentEvents().map((e) => e.commandId), ['3', '4']);
+    assert.deepEqual(
+      t.recentEvents().map((e) => e.commandId),
+      ['3', '4'],
+    );
     t.setMaxRecentEvents(0);
     t.emit('START', 'x', 'A', 'NORMAL', undefined, undefined);
     assert.deepEqual(t.recentEvents(), []);

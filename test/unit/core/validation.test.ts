@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import { RequestError, validateRequest } from '../../../src/core/validation';
 
 const bad = (input: unknown, pattern: RegExp, max = 1024): void =>
-  assert.throws(() => validateRequest(input, max), (e: unknown) => e instanceof RequestError && e.code === 'invalid_request' && pattern.test(e.message));
+  assert.throws(
+    () => validateRequest(input, max),
+    (e: unknown) => e instanceof RequestError && e.code === 'invalid_request' && pattern.test(e.message),
+  );
 
 describe('validateRequest', () => {
   it('normalises priority and serialises parameters once', () => {
@@ -27,7 +30,11 @@ describe('validateRequest', () => {
 
   it('bounds parameters by their UTF-8 size, not their length', () => {
     validateRequest({ commandType: 'X', parameters: { s: 'a'.repeat(100) } }, 120);
-    bad({ commandType: 'X', parameters: { s: 'é'.repeat(100) } }, /parameters are 208 bytes as JSON, more than the 120 allowed \(setting aios\.maxParameterBytes\)/, 120);
+    bad(
+      { commandType: 'X', parameters: { s: 'é'.repeat(100) } },
+      /parameters are 208 bytes as JSON, more than the 120 allowed \(setting aios\.maxParameterBytes\)/,
+      120,
+    );
   });
 
   it('rejects cycles with a readable message', () => {

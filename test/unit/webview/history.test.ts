@@ -5,7 +5,10 @@ import { snapshot } from './fixtures';
 
 const T0 = 1_700_000_000_000;
 const at = (sec: number, total: number, failed = 0) =>
-  snapshot({ at: T0 + sec * 1000 }, { totalCommands: total, failedCommands: failed, successfulCommands: total - failed, successRate: total ? (total - failed) / total : 0 });
+  snapshot(
+    { at: T0 + sec * 1000 },
+    { totalCommands: total, failedCommands: failed, successfulCommands: total - failed, successRate: total ? (total - failed) / total : 0 },
+  );
 
 test('rate: per second between cumulative readings, null on a counter reset', () => {
   assert.equal(rate(100, 1100, 1000), 1000);

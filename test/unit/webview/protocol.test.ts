@@ -48,7 +48,17 @@ test('too many per-type rows are refused rather than rendered', () => {
 });
 
 test('host messages: unknown types, non-objects and bad init are rejected, never thrown', () => {
-  for (const bad of [null, undefined, 42, 'snapshot', [], { type: 'nope' }, { type: 'snapshot' }, { type: 'init', commands: ['workbench.action.quit'] }, { type: 'init' }]) {
+  for (const bad of [
+    null,
+    undefined,
+    42,
+    'snapshot',
+    [],
+    { type: 'nope' },
+    { type: 'snapshot' },
+    { type: 'init', commands: ['workbench.action.quit'] },
+    { type: 'init' },
+  ]) {
     const r = parseHostMessage(bad);
     assert.equal(r.ok, false, JSON.stringify(bad));
   }
@@ -60,7 +70,14 @@ test('webview messages: only ready and allow-listed commands pass', () => {
   for (const command of PANEL_COMMANDS) {
     assert.deepEqual(parseWebviewMessage({ type: 'runCommand', command }), { ok: true, value: { type: 'runCommand', command } });
   }
-  for (const bad of [{ type: 'runCommand', command: 'workbench.action.terminal.sendSequence' }, { type: 'runCommand' }, { type: 'runCommand', command: 'aios.showOutput ' }, { type: 'eval' }, null, 'ready']) {
+  for (const bad of [
+    { type: 'runCommand', command: 'workbench.action.terminal.sendSequence' },
+    { type: 'runCommand' },
+    { type: 'runCommand', command: 'aios.showOutput ' },
+    { type: 'eval' },
+    null,
+    'ready',
+  ]) {
     const r = parseWebviewMessage(bad);
     assert.equal(r.ok, false, JSON.stringify(bad));
   }
