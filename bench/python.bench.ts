@@ -51,11 +51,11 @@ function connect(python: string, args: string[], writer: 'framed' | 'stream' = '
     stdio: ['pipe', 'pipe', 'ignore'],
   });
   // The process may be gone before the last write at teardown: a closed pipe then is expected, not a failure.
-  child.stdin!.on('error', () => undefined);
+  child.stdin.on('error', () => undefined);
   const transports =
     writer === 'framed'
-      ? serviceTransports(child.stdout!, child.stdin!)
-      : { reader: new StreamMessageReader(child.stdout!), writer: new StreamMessageWriter(child.stdin!) };
+      ? serviceTransports(child.stdout, child.stdin)
+      : { reader: new StreamMessageReader(child.stdout), writer: new StreamMessageWriter(child.stdin) };
   const connection = createMessageConnection(transports.reader, transports.writer);
   connection.onError(() => undefined);
   connection.listen();
@@ -173,7 +173,7 @@ export const pythonBench: Bench = {
       results.push(lowerIsBetter('python.health-roundtrip.p50', ping.p50, 'us', 'stdlib floor server', peer.p50));
       if (cpu0.every((x) => x !== undefined) && cpu1.every((x) => x !== undefined)) {
         // Per request, warm-up included (it is small): the service answered 2 of every 3 requests.
-        const per = (k: number, calls: number) => ((cpu1[k]! - cpu0[k]!) * 1000) / calls;
+        const per = (k: number, calls: number) => ((cpu1[k] - cpu0[k]) * 1000) / calls;
         const warm = Math.min(200, n);
         results.push(lowerIsBetter('python.roundtrip.cpu-per-request', per(0, 2 * (n + warm)), 'us', 'stdlib floor server', per(1, n + warm)));
       }

@@ -53,10 +53,11 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
     ...tree.registerCommands(),
   );
   ctx.start();
-  ctx.log.info(`AIOS Middleware ${extension.extension.packageJSON.version} activated`);
+  const { version } = extension.extension.packageJSON as { version: string };
+  ctx.log.info(`AIOS Middleware ${version} activated`);
 
   return {
-    version: extension.extension.packageJSON.version as string,
+    version,
     run: (request, options) => ctx.run({ source: 'api', ...request }, options),
     telemetry: ((level: DetailLevel) => ctx.middleware.telemetry.query(level)) as TelemetryApi['query'],
     context: ctx,

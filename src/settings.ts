@@ -20,7 +20,7 @@ export function readMiddlewareSettings(): PartialConfig {
     for (const sub of Object.keys(value)) part[sub] = cfg.get(`${key}.${sub}`);
     out[key] = part;
   }
-  return out as PartialConfig;
+  return out;
 }
 
 export interface PythonSettings extends SupervisorSettings {

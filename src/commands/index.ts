@@ -189,12 +189,12 @@ async function syncPythonState(ctx: AiosContext, given?: ControlCall & { partial
 async function askForControl(ctx: AiosContext, preset?: ControlOperation): Promise<ControlCall | undefined> {
   const operation =
     preset ??
-    ((
+    (
       await vscode.window.showQuickPick(
         CONTROL_OPERATIONS.map((op) => ({ label: op, detail: OPERATION_ITEMS[op] })),
         { title: 'AIOS: Sync Python State: operation' },
       )
-    )?.label as ControlOperation | undefined);
+    )?.label;
   if (!operation) return undefined;
   const pick = async (title: string, options: readonly string[]) =>
     (await vscode.window.showQuickPick([...options], { title: `AIOS: ${operation}: ${title}` })) ?? undefined;

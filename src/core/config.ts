@@ -57,7 +57,7 @@ export const DEFAULT_CONFIG: Readonly<MiddlewareConfig> = Object.freeze({
   security: Object.freeze({ denyPatterns: ['*DELETE*', '*DROP*'], allowPatterns: [] as string[] }),
   telemetry: Object.freeze({ maxRecentEvents: 500, maxFileSizeMB: 5, maxTotalSizeMB: 50, flushIntervalMs: 1000 }),
   sampler: Object.freeze({ intervalMs: 1000, processIntervalMs: 10000 }),
-}) as MiddlewareConfig;
+});
 
 export type PartialConfig = Partial<
   Omit<MiddlewareConfig, 'security' | 'telemetry' | 'sampler'> & {
@@ -107,7 +107,8 @@ function show(v: unknown): string {
     const s = JSON.stringify(v);
     return s.length > 60 ? `${s.slice(0, 57)}...` : s;
   } catch {
-    return String(v);
+    // A BigInt or a cycle: say what it is rather than print [object Object].
+    return typeof v === 'bigint' ? `${v}n` : Object.prototype.toString.call(v);
   }
 }
 

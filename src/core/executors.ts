@@ -18,7 +18,7 @@ export function functionExecutor(functions: Readonly<Record<string, CommandFunct
         `No in-process handler for command type '${request.commandType}' (known: ${[...table.keys()].join(', ') || 'none'})`,
       );
     }
-    return fn(request.parameters, { ...ctx, request });
+    return await fn(request.parameters, { ...ctx, request });
   };
 }
 

@@ -83,12 +83,22 @@ const EMPTY_SERVICE: ServiceContext = Object.freeze({});
 function toCommandError(e: unknown): CommandError {
   if (typeof e === 'object' && e !== null) {
     const err = e as { name?: unknown; code?: unknown; message?: unknown };
-    const message = String(err.message ?? e).slice(0, MAX_ERROR_MESSAGE);
+    const message = (typeof err.message === 'string' ? err.message : describeThrown(e)).slice(0, MAX_ERROR_MESSAGE);
     // Duck-typed so a CommandFailure from another bundle copy of this module is still recognised.
     if (err.name === 'CommandFailure' && typeof err.code === 'string') return { code: err.code, message };
     return { code: 'executor_error', message };
   }
-  return { code: 'executor_error', message: String(e).slice(0, MAX_ERROR_MESSAGE) };
+  return { code: 'executor_error', message: describeThrown(e).slice(0, MAX_ERROR_MESSAGE) };
+}
+
+/** Words for a thrown value that is not an Error: its JSON where it has one, else its type. */
+function describeThrown(e: unknown): string {
+  if (typeof e !== 'object' || e === null) return String(e);
+  try {
+    return JSON.stringify(e) ?? Object.prototype.toString.call(e);
+  } catch {
+    return Object.prototype.toString.call(e);
+  }
 }
 
 class Pipeline implements Middleware {

@@ -88,7 +88,7 @@ export interface InitializationOptions {
   /** Absolute path of the workspace's `.aios/handlers.py`: pass it only in a trusted workspace. */
   handlersModule?: string | null;
   /** Start-up log level; wins over the config file's `logLevel`. */
-  logLevel?: LogLevel | string | null;
+  logLevel?: string | null;
   workspaceFolder?: string | null;
 }
 

@@ -283,8 +283,8 @@ export class PythonSupervisor implements vscode.Disposable {
       });
     });
     child.on('error', (err) => this.opts.log.error(`Python service process error: ${err.message}`));
-    this.forwardStderr(child.stderr!);
-    return Promise.resolve(serviceTransports(child.stdout!, child.stdin!));
+    this.forwardStderr(child.stderr);
+    return Promise.resolve(serviceTransports(child.stdout, child.stdin));
   }
 
   private forwardStderr(input: NodeJS.ReadableStream): void {
@@ -372,7 +372,10 @@ export class PythonSupervisor implements vscode.Disposable {
       this.restartTimer = undefined;
       const waiting = this.pendingRestart;
       this.pendingRestart = undefined;
-      this.start().then(waiting?.resolve, waiting?.reject);
+      this.start().then(
+        (client) => waiting?.resolve(client),
+        (err: unknown) => waiting?.reject(err),
+      );
     }, delay);
   }
 

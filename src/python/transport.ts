@@ -29,7 +29,10 @@ export class FramedMessageWriter extends AbstractMessageWriter implements Messag
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      this.stream.write(frame, 'utf8', (error) => (error ? this.failed(error, msg).catch(reject) : resolve()));
+      this.stream.write(frame, 'utf8', (error) => {
+        if (error) this.failed(error, msg).catch(reject);
+        else resolve();
+      });
     });
   }
 

@@ -59,8 +59,9 @@ export class MetricsPanel {
   static registerSerializer(extensionUri: vscode.Uri, source: MetricsSource, log?: vscode.LogOutputChannel): vscode.Disposable {
     return vscode.window.registerWebviewPanelSerializer(MetricsPanel.viewType, {
       // The webview restores its own history from getState(); the host needs nothing from `state`.
-      async deserializeWebviewPanel(panel: vscode.WebviewPanel) {
+      deserializeWebviewPanel(panel: vscode.WebviewPanel): Promise<void> {
         MetricsPanel.revive(panel, extensionUri, source, log);
+        return Promise.resolve();
       },
     });
   }

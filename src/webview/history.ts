@@ -69,13 +69,13 @@ export class MetricsHistory {
     if (prev && s.at - prev.t < this.options.minIntervalMs && s.at >= prev.t) return false;
     if (prev && s.at < prev.t) this.points.clear(); // the clock went back: older points would plot in the future
 
-    const values: (number | null)[] = new Array(SERIES.length).fill(null);
+    const values = new Array<number | null>(SERIES.length).fill(null);
     const total = s.overall.totalCommands;
     const failed = s.overall.failedCommands;
     const gap = prev !== undefined && s.at - prev.t > this.options.gapMs;
     if (gap) {
       // A null row just after the last point makes uPlot break the line across the silence.
-      this.points.push({ t: prev.t + 1, values: new Array(SERIES.length).fill(null), total: prev.total, failed: prev.failed });
+      this.points.push({ t: prev.t + 1, values: new Array<number | null>(SERIES.length).fill(null), total: prev.total, failed: prev.failed });
     } else if (prev) {
       values[INDEX.throughput] = rate(prev.total, total, s.at - prev.t);
       values[INDEX.errorRate] = rate(prev.failed, failed, s.at - prev.t);

@@ -472,7 +472,7 @@ function chartOptions(def: ChartDef, theme: Theme, width: number): uPlot.Options
 }
 
 function chartData(def: ChartDef): uPlot.AlignedData {
-  return history.columns(def.series.map((s) => s.key)) as uPlot.AlignedData;
+  return history.columns(def.series.map((s) => s.key));
 }
 
 // Read in start(): this script runs in <head>, before <body> exists.

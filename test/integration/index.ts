@@ -31,11 +31,11 @@ export function run(): Promise<void> {
     mocha.addFile(join(__dirname, file));
   }
   return new Promise((resolve, reject) => {
-    const runner = mocha.run(async (failures) => {
+    const runner = mocha.run((failures) => {
       const stats = runner.stats ?? { passes: 0, failures, pending: 0 };
-      await reportResult({ passed: stats.passes, failed: stats.failures, pending: stats.pending }).catch(() => {});
-      if (failures > 0) reject(new Error(`${failures} in-host test(s) failed`));
-      else resolve();
+      void reportResult({ passed: stats.passes, failed: stats.failures, pending: stats.pending })
+        .catch(() => {})
+        .then(() => (failures > 0 ? reject(new Error(`${failures} in-host test(s) failed`)) : resolve()));
     });
   });
 }

@@ -25,7 +25,7 @@ describe('host under load (measurement)', function () {
     const api = await aios();
     await waitUntil(() => api.context.supervisor.state.status === 'healthy', 30_000, 'the service');
     await vscode.commands.executeCommand('workbench.view.extension.aios');
-    const panel = (await vscode.commands.executeCommand('aios.showMetricsPanel')) as MetricsPanel;
+    const panel = await vscode.commands.executeCommand<MetricsPanel>('aios.showMetricsPanel');
     await new Promise((r) => setTimeout(r, 1500)); // the webview loads and says ready
 
     await withSettings({ maxConcurrency: 64, maxQueueSize: 100000 }, async () => {

@@ -213,7 +213,7 @@ describe('the metrics panel (webview)', function () {
     const buttons = await inPanel<string[]>(
       `const b = [...document.querySelectorAll('.actions button')].map((b) => b.dataset.command); return b.length ? b : null;`,
     );
-    assert.ok(buttons.includes('aios.showOutput'), `buttons: ${buttons}`);
+    assert.ok(buttons.includes('aios.showOutput'), `buttons: ${buttons.join(', ')}`);
     assert.ok(!buttons.includes('aios.resumeAdmission'), 'resume shows only while paused');
     await webviewEvaluate(`document.querySelector('[data-command="aios.showOutput"]').click(); return true;`, undefined, TITLE);
     await waitFor(

@@ -130,10 +130,10 @@ describe('the Python service under the supervisor', function () {
     const original = readFileSync(file, 'utf8');
     const log = api.context.log;
     const errors: string[] = [];
-    const logError = log.error;
+    const logError = log.error.bind(log);
     log.error = (message: string | Error, ...args: unknown[]) => {
       errors.push(String(message));
-      logError.call(log, message, ...args);
+      logError(message, ...args);
     };
     const tag = `stderr-${process.pid}-${Date.now()}`;
     try {

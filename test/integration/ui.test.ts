@@ -306,7 +306,7 @@ describe('the user interface', function () {
   });
 
   it('"AIOS: Show Telemetry" opens the report as a read-only JSON document', async () => {
-    const doc = (await vscode.commands.executeCommand('aios.showTelemetry', 'REALTIME')) as vscode.TextDocument;
+    const doc = await vscode.commands.executeCommand<vscode.TextDocument>('aios.showTelemetry', 'REALTIME');
     assert.equal(doc.uri.scheme, 'aios-telemetry');
     assert.equal(doc.languageId, 'json');
     const report = JSON.parse(doc.getText());

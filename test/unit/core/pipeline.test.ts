@@ -71,7 +71,7 @@ describe('pipeline', () => {
     const first = m.execute({ commandType: 'SLOW' }, hold.executor);
     const full = await m.execute({ commandType: 'SLOW' }, hold.executor);
     assert.equal(full.error?.code, 'queue_full');
-    assert.match(full.error!.message, /aios\.maxQueueSize/);
+    assert.match(full.error.message, /aios\.maxQueueSize/);
     hold.running.values().next().value!.resolve(1);
     await first;
     await m.close();
@@ -157,9 +157,9 @@ describe('pipeline', () => {
       await m.close();
       const [ra, rb] = await Promise.all([a, b]);
       assert.equal(ra.error?.code, 'cancelled');
-      assert.match(ra.error!.message, /shut down while the command was running/);
+      assert.match(ra.error.message, /shut down while the command was running/);
       assert.equal(rb.error?.code, 'cancelled');
-      assert.match(rb.error!.message, /shut down before the command started/);
+      assert.match(rb.error.message, /shut down before the command started/);
     });
   });
 
@@ -338,7 +338,7 @@ describe('pipeline', () => {
         assert.equal(ends.size, submitted.length);
         for (const r of results) {
           const mine = ends.get(r.commandId)!;
-          assert.equal(mine.length, 1, `${r.commandId}: ${mine.map((e) => e.eventType)}`);
+          assert.equal(mine.length, 1, `${r.commandId}: ${mine.map((e) => e.eventType).join(', ')}`);
           const expected = r.success ? 'COMPLETE' : r.error?.code === 'cancelled' ? 'CANCEL' : 'ERROR';
           assert.equal(mine[0].eventType, expected);
         }
@@ -389,7 +389,7 @@ describe('executors', () => {
     assert.equal((printed.result as { stdout: string }).stdout, '$(echo injected); rm -rf /', 'arguments reach the program verbatim');
     const failed = await m.execute({ commandType: 'EXIT3' }, ex);
     assert.equal(failed.error?.code, 'exit_code');
-    assert.match(failed.error!.message, /exited with code 3/);
+    assert.match(failed.error.message, /exited with code 3/);
     const ac = new AbortController();
     const hang = m.execute({ commandType: 'HANG' }, ex, { signal: ac.signal });
     setTimeout(() => ac.abort(), 100);
