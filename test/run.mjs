@@ -1,11 +1,12 @@
-// `npm test`: every tier, in order of cost. Type check, unit tests in plain Node, the Python service's
-// own tests, then the integration suite inside a real VS Code host. Runs all tiers even after a failure,
+// `npm test`: every tier, in order of cost. Type check, the lint and format gate, unit tests in plain Node,
+// the Python service's own tests, then the integration suite inside a real VS Code host. Runs all tiers even after a failure,
 // prints a summary per tier and one closing line `N passed, N failed`; exits non-zero on any failure.
-// `node test/run.mjs <tier…>` runs only the named tiers (typecheck, unit, python, integration).
+// `node test/run.mjs <tier…>` runs only the named tiers (typecheck, lint, unit, python, integration).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './host/paths.mjs';
+import { ensureDebianPackages } from './host/provision.mjs';
 import { extraPythons, pythonCommand } from './host/python.mjs';
 
 const say = (msg) => process.stdout.write(`${msg}\n`);
@@ -16,7 +17,7 @@ function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { cwd: repoRoot, encoding: 'utf8', maxBuffer: 256 << 20, shell: process.platform === 'win32' && cmd === 'npx', ...opts });
   process.stdout.write(r.stdout ?? '');
   process.stderr.write(r.stderr ?? '');
-  return { code: r.status ?? 1, out: `${r.stdout ?? ''}\n${r.stderr ?? ''}` };
+  return { code: r.status ?? 1, out: `${r.stdout ?? ''}\n${r.stderr ?? ''}`, error: r.error };
 }
 
 function findFiles(dir, suffix) {
@@ -31,6 +32,29 @@ const tiers = {
   typecheck() {
     const { code } = run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.', '--noEmit']);
     return { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1 };
+  },
+  /** ESLint (type-aware), Prettier's check and flake8: each is one check that passes or fails. */
+  lint() {
+    const bin = (pkg, file) => join(repoRoot, 'node_modules', pkg, 'bin', file);
+    const checks = [
+      () => run(process.execPath, [bin('eslint', 'eslint.js'), '--max-warnings=0', '.']),
+      () => run(process.execPath, [bin('prettier', 'prettier.cjs'), '--check', '.']),
+      () => {
+        try {
+          ensureDebianPackages(['flake8'], 'The Python lint');
+        } catch (err) {
+          say(err.message);
+          return { code: 1 };
+        }
+        const r = run('flake8', [], { cwd: join(repoRoot, 'python') });
+        if (r.code !== 0 && /ENOENT/.test(r.error?.message ?? ''))
+          say('flake8 not found: install it (Debian: apt-get install flake8; elsewhere: pip install flake8)');
+        return r;
+      },
+    ];
+    const codes = checks.map((check) => check().code);
+    const failed = codes.filter((c) => c !== 0).length;
+    return { passed: codes.length - failed, failed };
   },
   unit() {
     const build = run(process.execPath, ['esbuild.mjs', '--tests']);

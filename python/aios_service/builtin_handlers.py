@@ -56,15 +56,15 @@ def ai_inference(params, ctx):
     prompt_tokens = tokenize(prompt)
     tokens = model.generate(prompt, max_tokens, seed, should_stop=ctx.cancel_event.is_set)
     ctx.check_cancelled()
-    result = {"text": detokenize(tokens, not prompt_tokens or prompt_tokens[-1] in ".!?"), "tokens": len(tokens), "maxTokens": max_tokens,
-              "requestedMaxTokens": requested, "complexityFactor": svc.complexity_factor, "seed": seed,
-              "model": model.describe(), "cached": False}
+    result = {"text": detokenize(tokens, not prompt_tokens or prompt_tokens[-1] in ".!?"), "tokens": len(tokens),
+              "maxTokens": max_tokens, "requestedMaxTokens": requested, "complexityFactor": svc.complexity_factor,
+              "seed": seed, "model": model.describe(), "cached": False}
     svc.result_cache.put(key, result)
     return result
 
 
-@control_command("reduce_complexity", description="Scale AI_INFERENCE max tokens by factor (0 < factor <= 1; "
-                                                   "1 restores full size).")
+@control_command("reduce_complexity",
+                 description="Scale AI_INFERENCE max tokens by factor (0 < factor <= 1; 1 restores full size).")
 def reduce_complexity(arguments, ctx):
     factor = _number(arguments, "factor", None, 0, 1, where="arguments")
     if factor <= 0:

@@ -174,8 +174,8 @@ class Server(object):
         if not has_id:
             self._notification(method, params)
             return
-        if isinstance(params, list) and len(params) <= 1 and (not params or params[0] is None
-                                                             or isinstance(params[0], dict)):
+        if isinstance(params, list) and len(params) <= 1 and (
+                not params or params[0] is None or isinstance(params[0], dict)):
             # vscode-jsonrpc sends `[null]` for an undefined single parameter (and `[obj]` by position).
             params = params[0] if params else None
         if params is not None and not isinstance(params, dict):
@@ -227,7 +227,8 @@ class Server(object):
         for key in ("configFile", "handlersModule", "logLevel", "workspaceFolder"):
             value = options.get(key)
             if value is not None and not isinstance(value, str):
-                raise ParamsError("initializationOptions.%s must be a string or null (got %s)" % (key, _describe(value)))
+                raise ParamsError("initializationOptions.%s must be a string or null (got %s)"
+                                  % (key, _describe(value)))
         problems = self.service.initialize(options)
         self.state = "running"
         self.send_result(rid, {"capabilities": {}, "serverInfo": {"name": SERVER_NAME, "version": __version__}})
@@ -271,13 +272,15 @@ class Server(object):
     def _execute(self, rid, params):
         command_type = params.get("commandType")
         if not isinstance(command_type, str) or not command_type:
-            raise ParamsError("aios/execute: 'commandType' must be a non-empty string (got %s)" % _describe(command_type))
+            raise ParamsError("aios/execute: 'commandType' must be a non-empty string (got %s)"
+                              % _describe(command_type))
         command_id = params.get("commandId", str(rid))
         if not isinstance(command_id, str):
             raise ParamsError("aios/execute: 'commandId' must be a string (got %s)" % _describe(command_id))
         priority = params.get("priority", "NORMAL")
         if priority not in PRIORITIES:
-            raise ParamsError("aios/execute: 'priority' must be one of HIGH, NORMAL, LOW (got %s)" % _describe(priority))
+            raise ParamsError("aios/execute: 'priority' must be one of HIGH, NORMAL, LOW (got %s)"
+                              % _describe(priority))
         parameters = params.get("parameters")
         if parameters is None:
             parameters = {}

@@ -505,9 +505,10 @@ class Service(object):
             raise ParamsError("parameters.arguments must be an object (got %s)" % _type_name(arguments))
         entry = self.registry.get_control(name)
         if entry is None:
-            raise RpcError("Unknown control command %s; available: %s. Register it with @control_command(%s) "
-                           "in .aios/handlers.py" % (json.dumps(name), ", ".join(sorted(self.registry.controls)),
-                                                      json.dumps(name)), errors.UNKNOWN_CONTROL_COMMAND)
+            message = ("Unknown control command %s; available: %s. Register it with @control_command(%s) in "
+                       ".aios/handlers.py" % (json.dumps(name), ", ".join(sorted(self.registry.controls)),
+                                              json.dumps(name)))
+            raise RpcError(message, errors.UNKNOWN_CONTROL_COMMAND)
         ctx = Context(self, command_id, "CUSTOM_COMMAND", "HIGH", None, getattr(entry.func, "__module__", None))
         try:
             result = entry.call(arguments, ctx)

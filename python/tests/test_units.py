@@ -222,7 +222,8 @@ class HealthJsonTest(unittest.TestCase):
         svc.model_cache.put("k", object())
         svc.result_cache.get("missing")
         svc.complexity_factor = 0.35
-        svc.throttling = {"maxConcurrency": 2, "reason": "r\u00e9duire \"vite\"", "requestedAt": "2026-11-27T00:00:00.000Z"}
+        svc.throttling = {"maxConcurrency": 2, "reason": "r\u00e9duire \"vite\"",
+                          "requestedAt": "2026-11-27T00:00:00.000Z"}
         svc.pool_stats = lambda: {"max": 4, "busy": 1, "queued": 7}
         svc._op_health_override("unhealthy", {"duration": 600}, None)
         health = json.loads(svc.health_json())
@@ -233,7 +234,8 @@ class HealthJsonTest(unittest.TestCase):
         self.assertEqual((health["status"], health["overridden"]), ("unhealthy", True))
         self.assertTrue(health["overrideExpiresAt"].endswith("Z"))
         self.assertEqual(health["loggers"], svc.logger_levels)
-        self.assertEqual(health["cache"], {"model_cache": svc.model_cache.stats(), "result_cache": svc.result_cache.stats()})
+        self.assertEqual(health["cache"], {"model_cache": svc.model_cache.stats(),
+                                           "result_cache": svc.result_cache.stats()})
         self.assertEqual(health["bcm"], svc.bcm.snapshot())
         self.assertEqual(health["inference"], {"complexityFactor": 0.35, "maxTokens": 40, "effectiveMaxTokens": 14,
                                                "order": 2, "modelLoaded": True})

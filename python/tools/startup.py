@@ -38,7 +38,8 @@ def service_once(python, env):
     reply = json.loads(p.stdout.read(length))
     elapsed = time.perf_counter() - t0
     assert reply.get("id") == 1 and "result" in reply, reply
-    p.stdin.write(frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}) + frame({"jsonrpc": "2.0", "method": "exit"}))
+    p.stdin.write(frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
+                  + frame({"jsonrpc": "2.0", "method": "exit"}))
     p.stdin.close()
     p.wait()
     return elapsed

@@ -39,32 +39,42 @@ export function chromiumPath() {
 
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
-function missingDebianPackages() {
+function missingDebianPackages(names) {
   if (process.platform !== 'linux' || !existsSync('/usr/bin/dpkg-query')) return [];
-  return DEBIAN_PACKAGES.filter((name) => {
+  return names.filter((name) => {
     const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', name], { encoding: 'utf8' });
     return !(r.stdout ?? '').includes('install ok installed');
   });
 }
 
-function ensureSystemPackages() {
-  const missing = missingDebianPackages();
-  if (missing.length === 0) {
-    if (!existsSync(chromiumPath())) {
-      throw new Error(`Chromium not found at ${chromiumPath()}: install it, or set AIOS_CHROMIUM to its path.`);
-    }
-    return;
-  }
+let aptUpdated = false;
+
+/**
+ * Installs the Debian packages `names` that are missing, when running as root on Debian/Ubuntu; otherwise
+ * throws with the apt-get line to run. `purpose` says in the message what they are for. Elsewhere (no dpkg)
+ * nothing is checked: the caller finds its program or says what to install.
+ */
+export function ensureDebianPackages(names, purpose) {
+  const missing = missingDebianPackages(names);
+  if (missing.length === 0) return;
   if (!isRoot() || !existsSync('/usr/bin/apt-get')) {
     throw new Error(
-      `The VS Code host needs the Debian packages: ${missing.join(', ')}.\n` +
+      `${purpose} needs the Debian packages: ${missing.join(', ')}.\n` +
         `Install them with: sudo apt-get update && sudo apt-get install -y ${missing.join(' ')}`,
     );
   }
   log(`installing Debian packages: ${missing.join(', ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  if (!aptUpdated) execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  aptUpdated = true;
   execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+}
+
+function ensureSystemPackages() {
+  ensureDebianPackages(DEBIAN_PACKAGES, 'The VS Code host');
+  if (!existsSync(chromiumPath())) {
+    throw new Error(`Chromium not found at ${chromiumPath()}: install it, or set AIOS_CHROMIUM to its path.`);
+  }
 }
 
 function ensureNode24() {
