@@ -206,7 +206,8 @@ export class AdmissionController {
     };
   }
 
-  /** Takes a slot if one is free and nobody waits (then release() must follow); allocation-free. */
+  /** Takes a slot if one is free and nobody waits (then release() must follow); allocation-free. Callers
+   *  with an AbortSignal check it first (an aborted command must not take a slot). */
   tryAdmit(): boolean {
     if (!this.canStartNow()) return false;
     this.inFlight++;
@@ -219,7 +220,7 @@ export class AdmissionController {
    * cancelled through `opts.signal`, or the controller closes.
    */
   admit(priority: Priority, opts?: AdmitOptions): AdmitNow | Promise<AdmitLater> {
-    if (this.canStartNow()) {
+    if (this.canStartNow() && !opts?.signal?.aborted) {
       this.inFlight++;
       return 'admitted';
     }
@@ -232,7 +233,7 @@ export class AdmissionController {
 
   /** Runs `fn` under admission (a p-queue-like convenience); rejects with AdmissionError when refused. */
   run<T>(priority: Priority, fn: () => T | PromiseLike<T>, opts?: AdmitOptions): Promise<T> {
-    if (this.canStartNow()) {
+    if (this.canStartNow() && !opts?.signal?.aborted) {
       this.inFlight++;
       return this.runAdmitted(fn);
     }
@@ -257,9 +258,14 @@ export class AdmissionController {
     }
   }
 
+  /** A free slot, nobody waiting, not paused, not closed: the fast path may take the slot. */
   private canStartNow(): boolean {
     return (
-      this.waiting === 0 && !this.isPaused && this.inFlight < this.limits.maxConcurrency && this.inFlight + this.externalActive < this.limits.maxConcurrency
+      !this.closed &&
+      this.waiting === 0 &&
+      !this.isPaused &&
+      this.inFlight < this.limits.maxConcurrency &&
+      this.inFlight + this.externalActive < this.limits.maxConcurrency
     );
   }
 

@@ -189,6 +189,18 @@ describe('AdmissionController', () => {
       assert.equal(c.admit('NORMAL', { signal: AbortSignal.abort() }), 'cancelled');
     });
 
+    it('an already aborted signal is refused even when a slot is free and nobody waits', async () => {
+      const c = new AdmissionController(limits({ maxConcurrency: 4 }), new ManualClock());
+      assert.equal(c.admit('NORMAL', { signal: AbortSignal.abort() }), 'cancelled');
+      let ran = false;
+      await assert.rejects(
+        c.run('NORMAL', () => (ran = true), { signal: AbortSignal.abort() }),
+        (e: unknown) => (e as AdmissionError).code === 'cancelled',
+      );
+      assert.equal(ran, false, 'the function of a cancelled run() must not run');
+      assert.equal(c.active, 0, 'a refused command holds no slot');
+    });
+
     it('a cancelled head that was backing off no longer holds its queue', async () => {
       const clock = new ManualClock();
       const c = new AdmissionController(limits({ baseDelayMs: 100, maxConcurrency: 1 }), clock);
@@ -276,6 +288,20 @@ describe('AdmissionController', () => {
     await assert.rejects(b, (e: unknown) => (e as AdmissionError).code === 'closed');
     assert.equal(c.admit('NORMAL'), 'closed');
     assert.equal(clock.pendingTimers, 0);
+  });
+
+  it('after close() nothing is admitted, the fast path included', async () => {
+    const c = new AdmissionController(limits({ maxConcurrency: 4 }), new ManualClock());
+    c.close();
+    assert.equal(c.tryAdmit(), false);
+    assert.equal(c.admit('HIGH'), 'closed');
+    let ran = false;
+    await assert.rejects(
+      c.run('HIGH', () => (ran = true)),
+      (e: unknown) => (e as AdmissionError).code === 'closed',
+    );
+    assert.equal(ran, false);
+    assert.equal(c.active, 0);
   });
 
   it('run() releases its slot whether the task succeeds or throws', async () => {
