@@ -9,7 +9,7 @@ import { resolveInterpreter, type ResolvedInterpreter } from './python/interpret
 import { ControlRequest, type ControlOperation, type ControlResult, type InitializationOptions } from './python/protocol';
 import { PythonSupervisor, servicePythonDir, type ServiceState } from './python/supervisor';
 import { WORKSPACE_DIR, serviceInitializationOptions } from './python/workspaceFiles';
-import { SECTION, readMiddlewareSettings, readPythonSettings } from './settings';
+import { SECTION, readMiddlewareSettings, readPythonSettings, type PythonSettings } from './settings';
 
 export interface ControlCall {
   operation: ControlOperation;
@@ -28,14 +28,17 @@ export class AiosContext implements vscode.Disposable {
   private serviceContext: ServiceContext = Object.freeze({ status: 'stopped' });
   private interpreter: Promise<ResolvedInterpreter> | undefined;
   // Read once and on each change (settings, trust, folders): every execute asks for its timeout.
-  private pythonSettings = readPythonSettings();
+  private pythonSettings: PythonSettings;
 
   constructor(readonly extension: vscode.ExtensionContext) {
     this.log = vscode.window.createOutputChannel('AIOS', { log: true });
     this.disposables.push(this.log);
+    const python = readPythonSettings();
+    this.pythonSettings = python.settings;
 
     this.middleware = createMiddleware({
       config: readMiddlewareSettings(),
+      settingPrefix: `${SECTION}.`,
       storageDir: join(extension.globalStorageUri.fsPath, 'telemetry'),
       // One telemetry file per window: several windows never write the same file.
       sessionId: vscode.env.sessionId,
@@ -43,7 +46,7 @@ export class AiosContext implements vscode.Disposable {
       service: () => this.serviceContext,
       log: (level, message) => this.log[level](message),
     });
-    this.reportSettingProblems(this.middleware.configErrors);
+    this.reportSettingProblems([...this.middleware.configErrors, ...python.errors]);
 
     this.supervisor = new PythonSupervisor({
       pythonDir: servicePythonDir(extension.extensionPath),
@@ -62,12 +65,12 @@ export class AiosContext implements vscode.Disposable {
       }),
       vscode.workspace.onDidChangeConfiguration((e) => this.onSettingsChanged(e)),
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
-        this.pythonSettings = readPythonSettings(); // a workspace's interpreterPath now counts
+        this.rereadPythonSettings(); // a workspace's interpreterPath now counts
         void this.restartService('the workspace is now trusted');
       }),
       // The service's folder and its .aios/ files are chosen at start.
       vscode.workspace.onDidChangeWorkspaceFolders(() => {
-        this.pythonSettings = readPythonSettings();
+        this.rereadPythonSettings();
         void this.restartService('the workspace folders changed');
       }),
     );
@@ -171,13 +174,19 @@ export class AiosContext implements vscode.Disposable {
 
   private onSettingsChanged(e: vscode.ConfigurationChangeEvent): void {
     if (!e.affectsConfiguration(SECTION)) return;
-    if (e.affectsConfiguration(`${SECTION}.python`)) this.pythonSettings = readPythonSettings();
+    if (e.affectsConfiguration(`${SECTION}.python`)) this.rereadPythonSettings();
     if (e.affectsConfiguration(`${SECTION}.python.interpreterPath`)) {
       void this.restartService('aios.python.interpreterPath changed');
     } else if (e.affectsConfiguration(`${SECTION}.python`)) {
       this.supervisor.settingsChanged();
     }
     this.reportSettingProblems(this.middleware.updateConfig(readMiddlewareSettings()));
+  }
+
+  private rereadPythonSettings(): void {
+    const { settings, errors } = readPythonSettings(this.pythonSettings);
+    this.pythonSettings = settings;
+    this.reportSettingProblems(errors);
   }
 
   private reportSettingProblems(problems: readonly string[]): void {

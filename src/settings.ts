@@ -2,7 +2,9 @@
 // the config field names (aios.maxConcurrency is MiddlewareConfig.maxConcurrency): one name for one thing.
 import * as vscode from 'vscode';
 import { DEFAULT_CONFIG, type PartialConfig } from './core';
-import type { SupervisorSettings } from './python/supervisor';
+import { PYTHON_NUMBER_RULES, validatePythonSettings, type PythonSettings } from './python/pythonSettings';
+
+export type { PythonSettings };
 
 export const SECTION = 'aios';
 
@@ -23,29 +25,15 @@ export function readMiddlewareSettings(): PartialConfig {
   return out;
 }
 
-export interface PythonSettings extends SupervisorSettings {
-  interpreterPath: string | undefined;
-  executeTimeoutMs: number;
-}
-
-function positive(value: unknown, fallback: number, min: number): number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= min ? value : fallback;
-}
-
 /**
- * aios.python.*. In an untrusted workspace, an interpreter path set by the workspace is ignored: a
+ * aios.python.*, validated over `previous` (the settings in force): an invalid value keeps the previous one
+ * and is reported. In an untrusted workspace, an interpreter path set by the workspace is ignored: a
  * workspace must not be able to choose the program that runs.
  */
-export function readPythonSettings(trusted = vscode.workspace.isTrusted): PythonSettings {
+export function readPythonSettings(previous?: PythonSettings, trusted = vscode.workspace.isTrusted): { settings: PythonSettings; errors: string[] } {
   const cfg = vscode.workspace.getConfiguration(`${SECTION}.python`);
-  const inspected = cfg.inspect<string>('interpreterPath');
-  const interpreterPath = trusted ? cfg.get<string>('interpreterPath') : inspected?.globalValue;
-  return {
-    interpreterPath: interpreterPath?.trim() || undefined,
-    healthIntervalMs: positive(cfg.get('healthIntervalMs'), 5000, 500),
-    healthTimeoutMs: positive(cfg.get('healthTimeoutMs'), 3000, 100),
-    maxRestarts: positive(cfg.get('maxRestarts'), 5, 0),
-    restartWindowMs: positive(cfg.get('restartWindowMs'), 180_000, 1000),
-    executeTimeoutMs: positive(cfg.get('executeTimeoutMs'), 300_000, 0),
-  };
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(PYTHON_NUMBER_RULES)) raw[key] = cfg.get(key);
+  raw.interpreterPath = trusted ? cfg.get('interpreterPath') : cfg.inspect<string>('interpreterPath')?.globalValue;
+  return validatePythonSettings(raw, previous);
 }

@@ -76,31 +76,49 @@ export function cloneConfig(c: MiddlewareConfig): MiddlewareConfig {
   };
 }
 
-type NumberRule = { min: number; max: number; integer: boolean; unit?: string };
+/** Bounds of a numeric setting. These tables are the one source of truth: package.json's minimum and maximum
+ *  must match them (test/unit/manifest.test.ts compares every setting). */
+export interface NumberRule {
+  readonly min: number;
+  readonly max: number;
+  readonly integer: boolean;
+}
 
-const TOP_NUMBERS: Record<string, NumberRule> = {
+const TOP_NUMBERS: Readonly<Record<string, NumberRule>> = {
   maxConcurrency: { min: 1, max: 256, integer: true },
   baseDelayMs: { min: 0, max: 60_000, integer: true },
   maxDelayMs: { min: 0, max: 600_000, integer: true },
-  cpuThreshold: { min: 0, max: 100, integer: false },
+  // 0 would double every delay whatever the load.
+  cpuThreshold: { min: 1, max: 100, integer: false },
+  // 0: no queue at all, a command over the limit is refused at once.
   maxQueueSize: { min: 0, max: 1_000_000, integer: true },
   agingMs: { min: 0, max: 3_600_000, integer: true },
   maxParameterBytes: { min: 256, max: 16_777_216, integer: true },
 };
-const TELEMETRY_NUMBERS: Record<string, NumberRule> = {
+const TELEMETRY_NUMBERS: Readonly<Record<string, NumberRule>> = {
+  // Each kept event is ~1 KB with its context: 10,000 is ~10 MB.
   maxRecentEvents: { min: 0, max: 10_000, integer: true },
   maxFileSizeMB: { min: 0.01, max: 1024, integer: false },
   maxTotalSizeMB: { min: 0.01, max: 10_240, integer: false },
   flushIntervalMs: { min: 50, max: 60_000, integer: true },
 };
-const SAMPLER_NUMBERS: Record<string, NumberRule> = {
+const SAMPLER_NUMBERS: Readonly<Record<string, NumberRule>> = {
+  // systeminformation's CPU reading costs ~20 ms: more often than 4 times a second is load of our own.
   intervalMs: { min: 250, max: 60_000, integer: true },
   processIntervalMs: { min: 0, max: 600_000, integer: true },
 };
+
+/** Every numeric middleware setting by its key below `aios.` (e.g. `telemetry.maxRecentEvents`). */
+export const CONFIG_NUMBER_RULES: Readonly<Record<string, NumberRule>> = Object.freeze({
+  ...TOP_NUMBERS,
+  ...Object.fromEntries(Object.entries(TELEMETRY_NUMBERS).map(([k, r]) => [`telemetry.${k}`, r])),
+  ...Object.fromEntries(Object.entries(SAMPLER_NUMBERS).map(([k, r]) => [`sampler.${k}`, r])),
+});
+
 const MAX_PATTERNS = 100;
 const MAX_PATTERN_LENGTH = 256;
 
-function show(v: unknown): string {
+export function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (v === undefined) return 'undefined';
   try {
@@ -116,10 +134,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function checkNumbers(
+/** Copies each valid number of `input` named in `rules` into `target`; an invalid one keeps the target's value
+ *  and adds one message naming `prefix + key`, the accepted range and the value kept. */
+export function checkNumbers(
   input: Record<string, unknown>,
   target: Record<string, unknown>,
-  rules: Record<string, NumberRule>,
+  rules: Readonly<Record<string, NumberRule>>,
   prefix: string,
   errors: string[],
 ): void {
@@ -165,7 +185,12 @@ function checkKnown(input: Record<string, unknown>, known: readonly string[], pr
  * Checks `input` field by field over `base` (defaults unless given). Valid fields replace the base value,
  * invalid ones keep it and add one error. Unknown fields are reported and ignored.
  */
-export function validateConfig(input: unknown, base: Readonly<MiddlewareConfig> = DEFAULT_CONFIG): { config: MiddlewareConfig; errors: string[] } {
+export function validateConfig(
+  input: unknown,
+  base: Readonly<MiddlewareConfig> = DEFAULT_CONFIG,
+  /** Put before each setting name in messages, e.g. 'aios.' for the VS Code settings. */
+  prefix = '',
+): { config: MiddlewareConfig; errors: string[] } {
   const config = cloneConfig(base);
   const errors: string[] = [];
   if (input === undefined || input === null) return { config, errors };
@@ -173,16 +198,16 @@ export function validateConfig(input: unknown, base: Readonly<MiddlewareConfig> 
     errors.push(`settings must be an object (got ${show(input)}); keeping the previous settings`);
     return { config, errors };
   }
-  checkKnown(input, [...Object.keys(TOP_NUMBERS), 'countExternalPythonProcesses', 'security', 'telemetry', 'sampler'], '', errors);
-  checkNumbers(input, config as unknown as Record<string, unknown>, TOP_NUMBERS, '', errors);
+  checkKnown(input, [...Object.keys(TOP_NUMBERS), 'countExternalPythonProcesses', 'security', 'telemetry', 'sampler'], prefix, errors);
+  checkNumbers(input, config as unknown as Record<string, unknown>, TOP_NUMBERS, prefix, errors);
   if (input.countExternalPythonProcesses !== undefined) {
     if (typeof input.countExternalPythonProcesses === 'boolean') config.countExternalPythonProcesses = input.countExternalPythonProcesses;
     else
       errors.push(
-        `countExternalPythonProcesses must be true or false (got ${show(input.countExternalPythonProcesses)}); keeping ${config.countExternalPythonProcesses}`,
+        `${prefix}countExternalPythonProcesses must be true or false (got ${show(input.countExternalPythonProcesses)}); keeping ${config.countExternalPythonProcesses}`,
       );
   }
-  const sections: Array<[string, Record<string, NumberRule>, Record<string, unknown>]> = [
+  const sections: Array<[string, Readonly<Record<string, NumberRule>>, Record<string, unknown>]> = [
     ['telemetry', TELEMETRY_NUMBERS, config.telemetry as unknown as Record<string, unknown>],
     ['sampler', SAMPLER_NUMBERS, config.sampler as unknown as Record<string, unknown>],
   ];
@@ -190,22 +215,22 @@ export function validateConfig(input: unknown, base: Readonly<MiddlewareConfig> 
     const section = input[name];
     if (section === undefined) continue;
     if (!isRecord(section)) {
-      errors.push(`${name} must be an object (got ${show(section)}); keeping the previous ${name} settings`);
+      errors.push(`${prefix}${name} must be an object (got ${show(section)}); keeping the previous ${name} settings`);
       continue;
     }
-    checkKnown(section, Object.keys(rules), `${name}.`, errors);
-    checkNumbers(section, target, rules, `${name}.`, errors);
+    checkKnown(section, Object.keys(rules), `${prefix}${name}.`, errors);
+    checkNumbers(section, target, rules, `${prefix}${name}.`, errors);
   }
   const security = input.security;
   if (security !== undefined) {
     if (!isRecord(security)) {
-      errors.push(`security must be an object (got ${show(security)}); keeping the previous security settings`);
+      errors.push(`${prefix}security must be an object (got ${show(security)}); keeping the previous security settings`);
     } else {
-      checkKnown(security, ['denyPatterns', 'allowPatterns'], 'security.', errors);
+      checkKnown(security, ['denyPatterns', 'allowPatterns'], `${prefix}security.`, errors);
       if (security.denyPatterns !== undefined)
-        config.security.denyPatterns = checkPatterns(security.denyPatterns, 'security.denyPatterns', config.security.denyPatterns, errors);
+        config.security.denyPatterns = checkPatterns(security.denyPatterns, `${prefix}security.denyPatterns`, config.security.denyPatterns, errors);
       if (security.allowPatterns !== undefined)
-        config.security.allowPatterns = checkPatterns(security.allowPatterns, 'security.allowPatterns', config.security.allowPatterns, errors);
+        config.security.allowPatterns = checkPatterns(security.allowPatterns, `${prefix}security.allowPatterns`, config.security.allowPatterns, errors);
     }
   }
   return { config, errors };

@@ -36,6 +36,8 @@ export type LogLevel = 'info' | 'warn' | 'error';
 export interface MiddlewareOptions {
   /** Settings (a PartialConfig); invalid fields fall back to defaults and are listed in configErrors. */
   config?: unknown;
+  /** Put before setting names in configErrors and updateConfig's messages (the extension: 'aios.'). */
+  settingPrefix?: string;
   /** Folder for telemetry files and the stats snapshot; omit to keep telemetry in memory only. */
   storageDir?: string;
   /** One per window (never two writers on one file); part of file names. Default: random. */
@@ -107,6 +109,7 @@ class Pipeline implements Middleware {
   readonly telemetry: Telemetry;
   readonly sampler: Sampler;
   private cfg: MiddlewareConfig;
+  private readonly settingPrefix: string;
   private readonly clock: Clock;
   private readonly security: SecurityPolicy;
   private readonly admissionCtl: AdmissionController;
@@ -128,7 +131,8 @@ class Pipeline implements Middleware {
   private closed = false;
 
   constructor(options: MiddlewareOptions) {
-    const { config, errors } = validateConfig(options.config);
+    this.settingPrefix = options.settingPrefix ?? '';
+    const { config, errors } = validateConfig(options.config, undefined, this.settingPrefix);
     this.cfg = config;
     this.configErrors = errors;
     this.clock = options.clock ?? systemClock;
@@ -210,7 +214,7 @@ class Pipeline implements Middleware {
 
   updateConfig(partial: unknown): string[] {
     const previous = this.cfg;
-    const { config, errors } = validateConfig(partial, previous);
+    const { config, errors } = validateConfig(partial, previous, this.settingPrefix);
     this.cfg = config;
     this.admissionCtl.setLimits(config);
     this.applyLoad(this.sampler.latest());

@@ -190,7 +190,7 @@ describe('the user interface', function () {
           'the warning about maxConcurrency',
         );
         assert.ok(
-          toasts.some((x) => /maxConcurrency must be an integer from 1 to 256 \(got 0\)/.test(x)),
+          toasts.some((x) => /aios\.maxConcurrency must be an integer from 1 to 256 \(got 0\)/.test(x)),
           toasts.join('\n'),
         );
         await screenshot('ui-invalid-setting');
@@ -330,8 +330,8 @@ describe('the user interface', function () {
     const cfg = vscode.workspace.getConfiguration('aios.python');
     await cfg.update('interpreterPath', '/workspace/chosen/python', vscode.ConfigurationTarget.Workspace);
     try {
-      assert.equal(readPythonSettings(true).interpreterPath, '/workspace/chosen/python');
-      assert.equal(readPythonSettings(false).interpreterPath, undefined);
+      assert.equal(readPythonSettings(undefined, true).settings.interpreterPath, '/workspace/chosen/python');
+      assert.equal(readPythonSettings(undefined, false).settings.interpreterPath, undefined);
     } finally {
       await cfg.update('interpreterPath', undefined, vscode.ConfigurationTarget.Workspace);
     }

@@ -26,6 +26,14 @@ describe('validateConfig', () => {
     assert.deepEqual(errors, ['maxConcurrency must be an integer from 1 to 256 (got 0); keeping 4']);
   });
 
+  it('names settings with the given prefix, nested ones too', () => {
+    const { errors } = validateConfig({ maxConcurrency: 0, telemetry: { flushIntervalMs: 1 } }, undefined, 'aios.');
+    assert.deepEqual(errors, [
+      'aios.maxConcurrency must be an integer from 1 to 256 (got 0); keeping 4',
+      'aios.telemetry.flushIntervalMs must be an integer from 50 to 60000 (got 1); keeping 1000',
+    ]);
+  });
+
   it('validates over a given base, nested sections too', () => {
     const base = validateConfig({ maxConcurrency: 8 }).config;
     const { config, errors } = validateConfig({ telemetry: { flushIntervalMs: 'soon', maxRecentEvents: 50 }, sampler: { intervalMs: 2000 } }, base);
