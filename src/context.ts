@@ -3,7 +3,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { createMiddleware, type CommandResult, type ExecuteOptions, type Middleware, type Priority, type ServiceContext } from './core';
+import { RecentRequests } from './commands/recentRequests';
+import { createMiddleware, type CommandResult, type ExecuteOptions, type Executor, type Middleware, type Priority, type ServiceContext } from './core';
 import { pythonExecutor, serviceConnection } from './python/executor';
 import { resolveInterpreter, type ResolvedInterpreter } from './python/interpreter';
 import { ControlRequest, type ControlOperation, type ControlResult, type InitializationOptions } from './python/protocol';
@@ -23,7 +24,9 @@ export class AiosContext implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
   readonly middleware: Middleware;
   readonly supervisor: PythonSupervisor;
-  private readonly executor;
+  /** Parameters of recent commands, for "Run Again" (memory only). */
+  readonly recent = new RecentRequests();
+  private readonly executor: Executor;
   private readonly disposables: vscode.Disposable[] = [];
   private serviceContext: ServiceContext = Object.freeze({ status: 'stopped' });
   private interpreter: Promise<ResolvedInterpreter> | undefined;
@@ -74,7 +77,11 @@ export class AiosContext implements vscode.Disposable {
         void this.restartService('the workspace folders changed');
       }),
     );
-    this.executor = pythonExecutor(this.supervisor, { timeoutMs: () => this.pythonSettings.executeTimeoutMs });
+    const toService = pythonExecutor(this.supervisor, { timeoutMs: () => this.pythonSettings.executeTimeoutMs });
+    this.executor = (request, ectx) => {
+      this.recent.remember(ectx.commandId, request);
+      return toService(request, ectx);
+    };
     this.watchPythonExtension();
   }
 

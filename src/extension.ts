@@ -1,27 +1,16 @@
-// Composition root: builds the context, registers the command table and the views, starts the service.
+// Composition root: builds the context and the views, registers the command table, starts the service.
 // No logic lives here; everything registered is a Disposable owned by the extension context.
 import * as vscode from 'vscode';
-import { COMMANDS, DETAIL_LEVELS } from './commands';
+import type { AiosApi } from './api';
+import { registerCommands } from './commands';
 import { AiosContext } from './context';
-import type { CommandResult, DetailLevel, TelemetryApi } from './core';
+import type { DetailLevel } from './core';
+import { INTERNALS_COMMAND, Views } from './shared/ids';
 import { MetricsPanel } from './views/metricsPanel';
 import { MiddlewareMetricsSource } from './views/metricsSource';
 import { ThrottleIndicator } from './views/statusBar';
 import { TELEMETRY_SCHEME, TelemetryDocumentProvider } from './views/telemetryDocument';
 import { TelemetryTreeProvider } from './views/telemetryTree';
-
-/** What other extensions (and the in-host tests) get from `activate`. */
-export interface AiosApi {
-  readonly version: string;
-  /** Runs a command through the middleware to the Python service. */
-  run(
-    request: { commandType: string; priority?: 'HIGH' | 'NORMAL' | 'LOW'; parameters?: Record<string, unknown> },
-    options?: { signal?: AbortSignal },
-  ): Promise<CommandResult>;
-  readonly telemetry: TelemetryApi['query'];
-  /** For tests and diagnostics: the composed services. */
-  readonly context: AiosContext;
-}
 
 let current: AiosContext | undefined;
 
@@ -32,7 +21,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
   const metrics = new MiddlewareMetricsSource(ctx);
   const documents = new TelemetryDocumentProvider(ctx);
   const tree = new TelemetryTreeProvider(ctx);
-  const treeView = vscode.window.createTreeView('aios.telemetry', { treeDataProvider: tree, showCollapseAll: true });
+  const treeView = vscode.window.createTreeView(Views.telemetry, { treeDataProvider: tree, showCollapseAll: true });
   tree.attach(treeView);
 
   extension.subscriptions.push(
@@ -43,15 +32,13 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
     treeView,
     vscode.workspace.registerTextDocumentContentProvider(TELEMETRY_SCHEME, documents),
     MetricsPanel.registerSerializer(extension.extensionUri, metrics, ctx.log),
-    ...Object.entries(COMMANDS).map(([id, handler]) => vscode.commands.registerCommand(id, (...args: unknown[]) => handler(ctx, ...args))),
-    vscode.commands.registerCommand('aios.showMetricsPanel', () => MetricsPanel.createOrShow(extension.extensionUri, metrics, ctx.log)),
-    vscode.commands.registerCommand('aios.showTelemetry', async (level?: DetailLevel) => {
-      const chosen =
-        level ?? ((await vscode.window.showQuickPick([...DETAIL_LEVELS], { title: 'AIOS: Show Telemetry: detail level' })) as DetailLevel | undefined);
-      return chosen ? documents.show(chosen) : undefined;
-    }),
-    ...tree.registerCommands(),
+    ...registerCommands({ ctx, extensionUri: extension.extensionUri, metrics, documents, tree }),
   );
+  // The in-host tests reach the composed services through this command; it exists only while VS Code runs
+  // the extension's own tests, so nothing internal is reachable by other extensions.
+  if (extension.extensionMode === vscode.ExtensionMode.Test) {
+    extension.subscriptions.push(vscode.commands.registerCommand(INTERNALS_COMMAND, () => ctx));
+  }
   ctx.start();
   const { version } = extension.extension.packageJSON as { version: string };
   ctx.log.info(`AIOS Middleware ${version} activated`);
@@ -59,8 +46,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
   return {
     version,
     run: (request, options) => ctx.run({ source: 'api', ...request }, options),
-    telemetry: ((level: DetailLevel) => ctx.middleware.telemetry.query(level)) as TelemetryApi['query'],
-    context: ctx,
+    telemetry: ((level: DetailLevel) => ctx.middleware.telemetry.query(level)) as AiosApi['telemetry'],
   };
 }
 

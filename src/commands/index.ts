@@ -2,9 +2,14 @@
 // (`executeCommand(id, args)` skips the questions and returns the result), so other extensions and tests
 // drive exactly what users drive.
 import * as vscode from 'vscode';
-import type { CommandResult, DetailLevel, Priority } from '../core';
+import { DETAIL_LEVELS, type CommandResult, type DetailLevel, type Priority } from '../core';
 import type { AiosContext, ControlCall } from '../context';
 import { CACHE_TYPES, CONTROL_OPERATIONS, CommandsRequest, LOG_LEVELS, type CommandsResult, type ControlOperation } from '../python/protocol';
+import { Commands, type CommandId } from '../shared/ids';
+import { MetricsPanel } from '../views/metricsPanel';
+import type { MiddlewareMetricsSource } from '../views/metricsSource';
+import type { TelemetryDocumentProvider } from '../views/telemetryDocument';
+import { copyEventJson, rerunTarget, type TelemetryTreeProvider } from '../views/telemetryTree';
 import { runWithThrottleProgress } from './progress';
 
 export interface RunCommandArgs {
@@ -15,34 +20,49 @@ export interface RunCommandArgs {
   interactive?: boolean;
 }
 
-type Handler = (ctx: AiosContext, ...args: unknown[]) => unknown;
+/** What a command handler may use: the context and the views extension.ts built. */
+export interface CommandEnv {
+  readonly ctx: AiosContext;
+  readonly extensionUri: vscode.Uri;
+  readonly metrics: MiddlewareMetricsSource;
+  readonly documents: TelemetryDocumentProvider;
+  readonly tree: TelemetryTreeProvider;
+}
 
-/** Commands that need views register in extension.ts; these need only the context. */
-export const COMMANDS: Record<string, Handler> = {
-  'aios.showOutput': (ctx) => ctx.log.show(true),
-  'aios.runCommand': runCommand,
-  'aios.syncPythonState': (ctx, args) => syncPythonState(ctx, args as ControlCall | undefined),
-  'aios.updateLogLevel': (ctx, args) => syncPythonState(ctx, withOperation('UPDATE_LOG_LEVEL', args)),
-  'aios.flushCache': (ctx, args) => syncPythonState(ctx, withOperation('FLUSH_CACHE', args)),
-  'aios.reloadConfig': (ctx, args) => syncPythonState(ctx, withOperation('RELOAD_CONFIG', args)),
-  'aios.healthOverride': (ctx, args) => syncPythonState(ctx, withOperation('HEALTH_OVERRIDE', args)),
-  'aios.resetCostMetrics': (ctx, args) => syncPythonState(ctx, withOperation('BCM_RESET', args)),
-  'aios.runCustomControlCommand': (ctx, args) => syncPythonState(ctx, withOperation('CUSTOM_COMMAND', args)),
-  'aios.restartPythonService': async (ctx) => {
+type Handler = (env: CommandEnv, ...args: unknown[]) => unknown;
+
+/** Every command the extension contributes, by id: the type makes a missing or unknown id a compile error. */
+const COMMAND_TABLE: Record<CommandId, Handler> = {
+  [Commands.showOutput]: ({ ctx }) => ctx.log.show(true),
+  [Commands.runCommand]: ({ ctx }, args) => runCommand(ctx, args),
+  [Commands.showMetricsPanel]: ({ ctx, extensionUri, metrics }) => MetricsPanel.createOrShow(extensionUri, metrics, ctx.log),
+  [Commands.showTelemetry]: async ({ documents }, level) => {
+    const chosen =
+      (level as DetailLevel | undefined) ?? (await vscode.window.showQuickPick([...DETAIL_LEVELS], { title: 'AIOS: Show Telemetry: detail level' }));
+    return chosen ? documents.show(chosen as DetailLevel) : undefined;
+  },
+  [Commands.syncPythonState]: ({ ctx }, args) => syncPythonState(ctx, args as ControlCall | undefined),
+  [Commands.updateLogLevel]: ({ ctx }, args) => syncPythonState(ctx, withOperation('UPDATE_LOG_LEVEL', args)),
+  [Commands.flushCache]: ({ ctx }, args) => syncPythonState(ctx, withOperation('FLUSH_CACHE', args)),
+  [Commands.reloadConfig]: ({ ctx }, args) => syncPythonState(ctx, withOperation('RELOAD_CONFIG', args)),
+  [Commands.healthOverride]: ({ ctx }, args) => syncPythonState(ctx, withOperation('HEALTH_OVERRIDE', args)),
+  [Commands.resetCostMetrics]: ({ ctx }, args) => syncPythonState(ctx, withOperation('BCM_RESET', args)),
+  [Commands.runCustomControlCommand]: ({ ctx }, args) => syncPythonState(ctx, withOperation('CUSTOM_COMMAND', args)),
+  [Commands.restartPythonService]: async ({ ctx }) => {
     await ctx.restartService('requested by the user');
     return ctx.supervisor.state;
   },
-  'aios.pauseAdmission': (ctx) => {
+  [Commands.pauseAdmission]: ({ ctx }) => {
     ctx.middleware.pause();
     ctx.log.info('Admission paused: queued commands wait, nothing new starts');
     return true;
   },
-  'aios.resumeAdmission': (ctx) => {
+  [Commands.resumeAdmission]: ({ ctx }) => {
     ctx.middleware.resume();
     ctx.log.info('Admission resumed');
     return true;
   },
-  'aios.clearTelemetry': async (ctx, args) => {
+  [Commands.clearTelemetry]: async ({ ctx }, args) => {
     const confirmed =
       (args as { confirm?: boolean } | undefined)?.confirm === true ||
       (await vscode.window.showWarningMessage(
@@ -55,7 +75,28 @@ export const COMMANDS: Record<string, Handler> = {
     ctx.log.info('Telemetry statistics cleared');
     return true;
   },
+  [Commands.treeRefresh]: ({ tree }) => tree.refreshNow(),
+  [Commands.treeCopyEventJson]: (_env, node) => copyEventJson(node),
+  [Commands.treeRerun]: async ({ ctx }, node) => {
+    const target = rerunTarget(node, ctx.recent);
+    if (!target) return undefined;
+    if (target.commandType.startsWith('CONTROL:')) {
+      void vscode.window.showInformationMessage('AIOS: control operations are re-run from "AIOS: Sync Python State…".');
+      return undefined;
+    }
+    // Parameters are kept in memory for recent commands only; for others, ask rather than guess.
+    const parameters =
+      target.parameters ??
+      (await askJsonObject(`AIOS: Run ${target.commandType} again: parameters (the ones it ran with are no longer known)`, '{"prompt": "the model"}'));
+    if (!parameters) return undefined;
+    return runCommand(ctx, { commandType: target.commandType, priority: target.priority, parameters: { ...parameters }, interactive: true });
+  },
 };
+
+/** Registers the whole command table; each handler gets `env` first, then the command's arguments. */
+export function registerCommands(env: CommandEnv): vscode.Disposable[] {
+  return Object.entries(COMMAND_TABLE).map(([id, handler]) => vscode.commands.registerCommand(id, (...args: unknown[]) => handler(env, ...args)));
+}
 
 function withOperation(operation: ControlOperation, args: unknown): ControlCall & { partial?: boolean } {
   const given = (args && typeof args === 'object' ? args : {}) as Partial<ControlCall>;
@@ -229,6 +270,3 @@ async function askForControl(ctx: AiosContext, preset?: ControlOperation): Promi
     }
   }
 }
-
-/** The three detail levels, for Show Telemetry. */
-export const DETAIL_LEVELS: readonly DetailLevel[] = ['SUMMARY', 'DETAILED', 'REALTIME'];

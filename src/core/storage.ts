@@ -10,7 +10,7 @@ import { createReadStream, promises as fsp, readdirSync, readFileSync, statSync 
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TelemetryEvent } from './types';
-import { RingBuffer } from './ringBuffer';
+import { RingBuffer } from '../shared/ringBuffer';
 
 const EVENTS_FILE = /^events-(.+)-(\d+)\.jsonl$/;
 const SNAPSHOT_FILE = /^stats-(.+)\.json$/;

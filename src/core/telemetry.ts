@@ -3,7 +3,7 @@
 import type { AdmissionState } from './admission';
 import type { Clock } from './clock';
 import { Listeners } from './listeners';
-import { RingBuffer } from './ringBuffer';
+import { RingBuffer } from '../shared/ringBuffer';
 import { round3 } from './numbers';
 import { CommandStats, type OverallMetrics, type TypeStatsReport } from './stats';
 import type { DetailLevel, Disposable, EventType, Priority, ServiceContext, SystemContext, SystemSample, TelemetryEvent, UserContext } from './types';

@@ -6,6 +6,7 @@ export type EventType = 'START' | 'COMPLETE' | 'ERROR' | 'THROTTLE' | 'CANCEL';
 export type DetailLevel = 'SUMMARY' | 'DETAILED' | 'REALTIME';
 
 export const PRIORITIES: readonly Priority[] = ['HIGH', 'NORMAL', 'LOW'];
+export const DETAIL_LEVELS: readonly DetailLevel[] = ['SUMMARY', 'DETAILED', 'REALTIME'];
 
 /** Structurally compatible with vscode.Disposable. */
 export interface Disposable {

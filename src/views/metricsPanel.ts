@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { Coalescer } from '../webview/coalesce';
 import { PANEL_COMMANDS, parseWebviewMessage, type HostMessage, type MetricsSnapshot, type PanelCommand } from '../webview/protocol';
+import { METRICS_PANEL_VIEW_TYPE } from '../shared/ids';
 
 export type { MetricsSnapshot } from '../webview/protocol';
 
@@ -19,7 +20,7 @@ const POST_INTERVAL_MS = 250;
 const IDLE_POST_MS = 1000;
 
 export class MetricsPanel {
-  static readonly viewType = 'aios.metrics';
+  static readonly viewType = METRICS_PANEL_VIEW_TYPE;
   static readonly title = 'AIOS Metrics';
   private static current: MetricsPanel | undefined;
 

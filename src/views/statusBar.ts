@@ -5,6 +5,7 @@ import type { AdmissionState, SystemSample } from '../core';
 import { indicatorModel, type IndicatorModel } from './indicatorModel';
 import type { AiosContext } from '../context';
 import type { ServiceState } from '../python/supervisor';
+import { Commands, STATUS_BAR_ITEM, commandLink } from '../shared/ids';
 
 const RENDER_INTERVAL_MS = 250;
 /** CPU and memory change without events; re-read them this often. */
@@ -19,9 +20,9 @@ export class ThrottleIndicator implements vscode.Disposable {
   lastModel: IndicatorModel | undefined;
 
   constructor(private readonly ctx: AiosContext) {
-    this.item = vscode.window.createStatusBarItem('aios.status', vscode.StatusBarAlignment.Left, 100);
+    this.item = vscode.window.createStatusBarItem(STATUS_BAR_ITEM, vscode.StatusBarAlignment.Left, 100);
     this.item.name = 'AIOS Throttle';
-    this.item.command = 'aios.showMetricsPanel';
+    this.item.command = Commands.showMetricsPanel;
     const schedule = () => this.schedule();
     const telemetry = ctx.middleware.telemetry;
     this.disposables.push(
@@ -71,7 +72,9 @@ function tooltip(
 ): vscode.MarkdownString {
   const pct = (n: number) => `${Math.round(n)}%`;
   const md = new vscode.MarkdownString(undefined, true);
-  md.isTrusted = { enabledCommands: ['aios.showMetricsPanel', 'aios.pauseAdmission', 'aios.resumeAdmission', 'aios.restartPythonService', 'aios.showOutput'] };
+  md.isTrusted = {
+    enabledCommands: [Commands.showMetricsPanel, Commands.pauseAdmission, Commands.resumeAdmission, Commands.restartPythonService, Commands.showOutput],
+  };
   md.supportThemeIcons = true;
   md.appendMarkdown(`**AIOS Middleware**${admission.paused ? ' — admission paused' : ''}\n\n`);
   md.appendMarkdown('| | |\n|---|---|\n');
@@ -86,8 +89,12 @@ function tooltip(
   md.appendMarkdown(
     `| Commands | ${overall.totalCommands} · ${pct(overall.successRate * 100)} ok · avg ${overall.averageDurationMs.toFixed(1)} ms · ${overall.throttledCommands} throttled |\n\n`,
   );
-  md.appendMarkdown('[$(graph) Metrics](command:aios.showMetricsPanel) · ');
-  md.appendMarkdown(admission.paused ? '[$(debug-start) Resume](command:aios.resumeAdmission) · ' : '[$(debug-pause) Pause](command:aios.pauseAdmission) · ');
-  md.appendMarkdown('[$(refresh) Restart service](command:aios.restartPythonService) · [$(output) Output](command:aios.showOutput)');
+  md.appendMarkdown(`[$(graph) Metrics](${commandLink(Commands.showMetricsPanel)}) · `);
+  md.appendMarkdown(
+    admission.paused
+      ? `[$(debug-start) Resume](${commandLink(Commands.resumeAdmission)}) · `
+      : `[$(debug-pause) Pause](${commandLink(Commands.pauseAdmission)}) · `,
+  );
+  md.appendMarkdown(`[$(refresh) Restart service](${commandLink(Commands.restartPythonService)}) · [$(output) Output](${commandLink(Commands.showOutput)})`);
   return md;
 }

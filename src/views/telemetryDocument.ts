@@ -1,8 +1,7 @@
 // "AIOS: Show Telemetry": the report at a detail level as a read-only JSON document (a virtual document,
 // so it can't be edited or saved by mistake, and refreshes each time it is opened).
 import * as vscode from 'vscode';
-import type { DetailLevel } from '../core';
-import { DETAIL_LEVELS } from '../commands';
+import { DETAIL_LEVELS, type DetailLevel } from '../core';
 import type { AiosContext } from '../context';
 
 export const TELEMETRY_SCHEME = 'aios-telemetry';

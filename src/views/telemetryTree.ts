@@ -2,7 +2,8 @@
 // visible, so a burst of commands costs one refresh. Empty (and so showing its welcome view) until the
 // first command.
 import * as vscode from 'vscode';
-import type { EventType, TelemetryEvent, TypeStatsReport } from '../core';
+import type { RecentRequests } from '../commands/recentRequests';
+import type { EventType, Priority, TelemetryEvent, TypeStatsReport } from '../core';
 import type { AiosContext } from '../context';
 
 const REFRESH_DEBOUNCE_MS = 500;
@@ -58,7 +59,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     }, REFRESH_DEBOUNCE_MS);
   }
 
-  private refreshNow(): void {
+  refreshNow(): void {
     this.stale = false;
     this.emitter.fire(undefined);
   }
@@ -208,28 +209,6 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     }
   }
 
-  registerCommands(): vscode.Disposable[] {
-    return [
-      vscode.commands.registerCommand('aios.telemetry.refresh', () => this.refreshNow()),
-      vscode.commands.registerCommand('aios.telemetry.copyEventJson', async (node?: Node) => {
-        if (node?.kind !== 'event') return;
-        await vscode.env.clipboard.writeText(JSON.stringify(node.event, null, 2));
-        void vscode.window.setStatusBarMessage('AIOS: event JSON copied', 2000);
-      }),
-      vscode.commands.registerCommand('aios.telemetry.rerun', async (node?: Node) => {
-        const commandType = node?.kind === 'event' ? node.event.commandType : node?.kind === 'type' ? node.commandType : undefined;
-        if (!commandType) return undefined;
-        if (commandType.startsWith('CONTROL:')) {
-          void vscode.window.showInformationMessage('AIOS: control operations are re-run from "AIOS: Sync Python State…".');
-          return undefined;
-        }
-        const parameters = node?.kind === 'event' && isRecord(node.event.metadata?.parameters) ? node.event.metadata.parameters : {};
-        const priority = node?.kind === 'event' ? node.event.priority : 'NORMAL';
-        return vscode.commands.executeCommand('aios.runCommand', { commandType, priority, parameters, interactive: true });
-      }),
-    ];
-  }
-
   dispose(): void {
     clearTimeout(this.timer);
     for (const d of this.disposables.splice(0)) d.dispose();
@@ -240,6 +219,34 @@ function metric(id: string, label: string, value: string, icon?: string, tooltip
   return { kind: 'metric', id, label, value, icon, tooltip };
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+/** "Copy Event JSON" on an event row. */
+export async function copyEventJson(node: unknown): Promise<void> {
+  if (!isNode(node) || node.kind !== 'event') return;
+  await vscode.env.clipboard.writeText(JSON.stringify(node.event, null, 2));
+  void vscode.window.setStatusBarMessage('AIOS: event JSON copied', 2000);
+}
+
+/**
+ * What "Run Again" on a row reruns: the command with the parameters it ran with (an event), or the newest
+ * parameters of its type (a command type), from the in-memory RecentRequests. `parameters` is undefined when
+ * they are not known (the command never reached its executor, or it was forgotten): the caller then asks.
+ */
+export function rerunTarget(
+  node: unknown,
+  recent: RecentRequests,
+): { commandType: string; priority: Priority; parameters?: Readonly<Record<string, unknown>> } | undefined {
+  if (!isNode(node)) return undefined;
+  if (node.kind === 'event') {
+    const known = recent.get(node.event.commandId);
+    return { commandType: node.event.commandType, priority: node.event.priority, parameters: known?.parameters };
+  }
+  if (node.kind === 'type') {
+    const last = recent.lastOfType(node.commandType);
+    return { commandType: node.commandType, priority: last?.priority ?? 'NORMAL', parameters: last?.parameters };
+  }
+  return undefined;
+}
+
+function isNode(v: unknown): v is Node {
+  return typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string';
 }

@@ -1,6 +1,6 @@
 // The charts' data: a rolling window of points derived from successive snapshots, in fixed-size storage so a
 // panel left open for days uses the same memory as one opened a minute ago. Pure (no DOM), unit-tested.
-import { RingBuffer } from '../core/ringBuffer';
+import { RingBuffer } from '../shared/ringBuffer';
 import type { MetricsSnapshot } from './protocol';
 
 /** The plotted values, in the column order of a Point's `values`. */

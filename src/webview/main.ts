@@ -7,6 +7,7 @@ import { withAlpha } from './color';
 import { formatAxis, formatClock, formatCount, formatDuration, formatMs, formatPercent, formatRate, formatRatio } from './format';
 import { MetricsHistory, type HistoryState, type SeriesKey } from './history';
 import { isPanelCommand, parseHostMessage, parseSnapshot, type MetricsSnapshot, type PanelCommand, type WebviewMessage } from './protocol';
+import { Commands } from '../shared/ids';
 
 interface VsCodeApi {
   postMessage(message: WebviewMessage): void;
@@ -199,11 +200,11 @@ const CHARTS: ChartDef[] = [
 const CHART_HEIGHT = 150;
 
 const COMMAND_LABELS: Record<PanelCommand, string> = {
-  'aios.pauseAdmission': 'Pause admission',
-  'aios.resumeAdmission': 'Resume admission',
-  'aios.restartPythonService': 'Restart service',
-  'aios.showTelemetry': 'Show telemetry',
-  'aios.showOutput': 'Show output',
+  [Commands.pauseAdmission]: 'Pause admission',
+  [Commands.resumeAdmission]: 'Resume admission',
+  [Commands.restartPythonService]: 'Restart service',
+  [Commands.showTelemetry]: 'Show telemetry',
+  [Commands.showOutput]: 'Show output',
 };
 
 // ---- state ------------------------------------------------------------------------------------------------
@@ -372,7 +373,7 @@ let renderedCommands = '';
 function renderActions(): void {
   // Pause and resume are one toggle: show the one that applies now.
   const paused = last?.admission.paused ?? false;
-  const visible = commands.filter((c) => (c === 'aios.pauseAdmission' ? !paused : c === 'aios.resumeAdmission' ? paused : true));
+  const visible = commands.filter((c) => (c === Commands.pauseAdmission ? !paused : c === Commands.resumeAdmission ? paused : true));
   if (renderedPaused === paused && renderedCommands === visible.join()) return;
   renderedPaused = paused;
   renderedCommands = visible.join();

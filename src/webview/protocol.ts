@@ -4,6 +4,8 @@
 // the other side may be an older build (a restored panel), a bug, or a hostile page, and a malformed
 // message must be dropped with a warning, never thrown into the UI.
 
+import { Commands } from '../shared/ids';
+
 export type ServiceStatus = 'starting' | 'healthy' | 'unhealthy' | 'stopped' | 'crashed';
 export const SERVICE_STATUSES: readonly ServiceStatus[] = ['starting', 'healthy', 'unhealthy', 'stopped', 'crashed'];
 
@@ -52,7 +54,13 @@ export interface MetricsSnapshot {
  * Commands the webview may ask the host to run (its buttons). Anything else is refused on both sides;
  * the host also shows only the ones that are registered at the time (see InitMessage.commands).
  */
-export const PANEL_COMMANDS = ['aios.pauseAdmission', 'aios.resumeAdmission', 'aios.restartPythonService', 'aios.showTelemetry', 'aios.showOutput'] as const;
+export const PANEL_COMMANDS = [
+  Commands.pauseAdmission,
+  Commands.resumeAdmission,
+  Commands.restartPythonService,
+  Commands.showTelemetry,
+  Commands.showOutput,
+] as const;
 export type PanelCommand = (typeof PANEL_COMMANDS)[number];
 
 export const isPanelCommand = (v: unknown): v is PanelCommand => typeof v === 'string' && (PANEL_COMMANDS as readonly string[]).includes(v);

@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { AiosApi } from '../../src/extension';
+import type { AiosApi } from './util';
 import type { HealthResult } from '../../src/python/protocol';
 import { hasUi, screenshot, statusBarText } from './ui';
 import { aios, waitUntil, withSettings } from './util';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { AiosApi } from '../../src/extension';
+import type { AiosApi } from './util';
 import { readPythonSettings } from '../../src/settings';
 import {
   NOTIFICATION_ITEM,

@@ -1,13 +1,21 @@
 // Helpers shared by the in-host suites.
 import * as vscode from 'vscode';
-import type { AiosApi } from '../../src/extension';
+import type { AiosApi as PublicApi } from '../../src/api';
+import type { AiosContext } from '../../src/context';
+import { EXTENSION_ID, INTERNALS_COMMAND } from '../../src/shared/ids';
 
-export const EXTENSION_ID = 'aios.aios-middleware';
+export { EXTENSION_ID };
+
+/** The public API plus, for white-box checks, the composed services (through a test-mode-only command). */
+export type AiosApi = PublicApi & { context: AiosContext };
 
 export async function aios(): Promise<AiosApi> {
-  const ext = vscode.extensions.getExtension<AiosApi>(EXTENSION_ID);
+  const ext = vscode.extensions.getExtension<PublicApi>(EXTENSION_ID);
   if (!ext) throw new Error(`${EXTENSION_ID} is not installed in this host`);
-  return ext.activate();
+  const api = await ext.activate();
+  const context = await vscode.commands.executeCommand<AiosContext | undefined>(INTERNALS_COMMAND);
+  if (!context) throw new Error(`${INTERNALS_COMMAND} returned nothing: is the extension running in test mode?`);
+  return { ...api, context };
 }
 
 /** Polls `probe` until it returns something other than undefined/false; fails naming `what`. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CONFIG_NUMBER_RULES, DEFAULT_CONFIG, type NumberRule } from '../../src/core/config';
 import { DEFAULT_PYTHON_SETTINGS, PYTHON_NUMBER_RULES } from '../../src/python/pythonSettings';
+import { Commands, EXTENSION_ID, Views } from '../../src/shared/ids';
 
 interface ManifestSetting {
   type: string | string[];
@@ -15,7 +16,14 @@ interface ManifestSetting {
 }
 
 const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
-  contributes: { configuration: { properties: Record<string, ManifestSetting> } };
+  publisher: string;
+  name: string;
+  contributes: {
+    configuration: { properties: Record<string, ManifestSetting> };
+    commands: { command: string }[];
+    viewsContainers: { activitybar: { id: string }[] };
+    views: Record<string, { id: string }[]>;
+  };
 };
 const properties = manifest.contributes.configuration.properties;
 
@@ -64,5 +72,25 @@ describe('package.json settings match the code', () => {
       if (!types.includes('integer') && !types.includes('number')) continue;
       assert.ok(name.replace(/^aios\./, '') in numberRules, `${name} is numeric in package.json but no code checks its bounds`);
     }
+  });
+});
+
+describe('package.json contributions match src/shared/ids.ts', () => {
+  it('the extension id', () => assert.equal(`${manifest.publisher}.${manifest.name}`, EXTENSION_ID));
+
+  it('the commands: every id in the table is contributed, and nothing else is', () => {
+    const contributed = manifest.contributes.commands.map((c) => c.command).sort();
+    assert.deepEqual(contributed, Object.values(Commands).sort());
+  });
+
+  it('the views and their container', () => {
+    assert.deepEqual(
+      manifest.contributes.viewsContainers.activitybar.map((c) => c.id),
+      [Views.container],
+    );
+    assert.deepEqual(
+      manifest.contributes.views[Views.container].map((v) => v.id),
+      [Views.telemetry],
+    );
   });
 });

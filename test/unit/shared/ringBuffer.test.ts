@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RingBuffer } from '../../../src/core/ringBuffer';
+import { RingBuffer } from '../../../src/shared/ringBuffer';
 
 test('RingBuffer keeps the newest `capacity` items in order', () => {
   const r = new RingBuffer<number>(3);

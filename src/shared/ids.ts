@@ -1,0 +1,46 @@
+// The ids of everything the extension contributes (commands, views, the status-bar item, the webview), defined
+// once for the host code, the webview bundle and the tests. package.json names the same ids (it is JSON and
+// cannot import them): test/unit/manifest.test.ts checks that both lists agree. No imports: the webview uses it.
+
+export const Commands = {
+  runCommand: 'aios.runCommand',
+  showMetricsPanel: 'aios.showMetricsPanel',
+  showTelemetry: 'aios.showTelemetry',
+  syncPythonState: 'aios.syncPythonState',
+  updateLogLevel: 'aios.updateLogLevel',
+  flushCache: 'aios.flushCache',
+  reloadConfig: 'aios.reloadConfig',
+  healthOverride: 'aios.healthOverride',
+  resetCostMetrics: 'aios.resetCostMetrics',
+  runCustomControlCommand: 'aios.runCustomControlCommand',
+  restartPythonService: 'aios.restartPythonService',
+  pauseAdmission: 'aios.pauseAdmission',
+  resumeAdmission: 'aios.resumeAdmission',
+  clearTelemetry: 'aios.clearTelemetry',
+  showOutput: 'aios.showOutput',
+  treeRefresh: 'aios.telemetry.refresh',
+  treeRerun: 'aios.telemetry.rerun',
+  treeCopyEventJson: 'aios.telemetry.copyEventJson',
+} as const;
+
+export type CommandName = keyof typeof Commands;
+export type CommandId = (typeof Commands)[CommandName];
+
+/** `command:` links for Markdown (tooltips, notifications), with optional arguments. */
+export function commandLink(id: CommandId, args?: unknown): string {
+  return args === undefined ? `command:${id}` : `command:${id}?${encodeURIComponent(JSON.stringify(args))}`;
+}
+
+export const Views = {
+  /** The activity-bar container. */
+  container: 'aios',
+  telemetry: 'aios.telemetry',
+} as const;
+
+/** Registered only in ExtensionMode.Test: hands the in-host tests the composed services. Not contributed. */
+export const INTERNALS_COMMAND = '_aios.internals';
+
+export const STATUS_BAR_ITEM = 'aios.status';
+export const METRICS_PANEL_VIEW_TYPE = 'aios.metrics';
+/** The extension's own id (`publisher.name` in package.json). */
+export const EXTENSION_ID = 'aios.aios-middleware';
