@@ -43,8 +43,8 @@ export class AiosContext implements vscode.Disposable {
       config: readMiddlewareSettings(),
       settingPrefix: `${SECTION}.`,
       storageDir: join(extension.globalStorageUri.fsPath, 'telemetry'),
-      // One telemetry file per window: several windows never write the same file.
-      sessionId: vscode.env.sessionId,
+      // No sessionId: the middleware makes one per extension host, so several windows never write the same
+      // file (vscode.env.sessionId is one constant whenever VS Code's telemetry is off).
       user: { uiKind: vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop', remote: vscode.env.remoteName ?? 'local', appName: vscode.env.appName },
       service: () => this.serviceContext,
       log: (level, message) => this.log[level](message),

@@ -11,7 +11,7 @@ export { LatencyHistogram } from './histogram';
 export { CommandStats, MAX_COMMAND_TYPES, OTHER_TYPE, type OverallMetrics, type TypeStatsReport, type StatsSnapshot } from './stats';
 export { Telemetry, STATS_NOTIFY_MS } from './telemetry';
 export type { TelemetryApi, TelemetryReport, SummaryReport, DetailedReport, RealtimeReport, RealtimeState, StorageReport } from './telemetry';
-export { JsonlWriter, readTelemetry, writeFileAtomic, loadLatestSnapshot, safeSessionId, type ReadResult, type WriterStats } from './storage';
+export { JsonlWriter, readTelemetry, writeFileAtomic, loadLatestSnapshot, newSessionId, safeSessionId, type ReadResult, type WriterStats } from './storage';
 export { SystemSampler, StaticSampler, EMPTY_SAMPLE, isPythonProcessName, type Sampler, type SystemInfoSource } from './sampler';
 export { functionExecutor, shellExecutor, type CommandFunction, type ShellCommandSpec, type ShellResult } from './executors';
 export { createMiddleware, type Middleware, type MiddlewareOptions, type LogLevel } from './pipeline';

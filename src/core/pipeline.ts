@@ -12,7 +12,7 @@ import { round3 } from './numbers';
 import { validateConfig, type MiddlewareConfig } from './config';
 import { SystemSampler, type Sampler } from './sampler';
 import { SecurityPolicy } from './security';
-import { JsonlWriter, loadLatestSnapshot, pruneSnapshots, safeSessionId, snapshotFileName, writeFileAtomic } from './storage';
+import { JsonlWriter, loadLatestSnapshot, newSessionId, pruneSnapshots, safeSessionId, snapshotFileName, writeFileAtomic } from './storage';
 import { Telemetry, type StorageReport, type TelemetryApi } from './telemetry';
 import type {
   CommandError,
@@ -40,7 +40,7 @@ export interface MiddlewareOptions {
   settingPrefix?: string;
   /** Folder for telemetry files and the stats snapshot; omit to keep telemetry in memory only. */
   storageDir?: string;
-  /** One per window (never two writers on one file); part of file names. Default: random. */
+  /** One per window (never two writers on one file); part of file names. Default: newSessionId(). */
   sessionId?: string;
   /** Default: a SystemSampler (systeminformation) owned and disposed by the middleware. */
   sampler?: Sampler;
@@ -137,7 +137,7 @@ class Pipeline implements Middleware {
     this.configErrors = errors;
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? (() => undefined);
-    this.sessionId = safeSessionId(options.sessionId ?? randomBytes(6).toString('hex'));
+    this.sessionId = safeSessionId(options.sessionId ?? newSessionId());
     this.service = options.service ?? (() => EMPTY_SERVICE);
     this.storageDir = options.storageDir;
     this.security = new SecurityPolicy(config.security.denyPatterns, config.security.allowPatterns);

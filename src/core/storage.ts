@@ -5,6 +5,7 @@
 //   events-<sessionId>-<seq>.jsonl   one writer per window session; seq grows on rotation and at each start,
 //                                    so a writer never appends to a file a crashed run may have torn
 //   stats-<sessionId>.json           the stats snapshot of that session (cumulative, restored at start)
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { createReadStream, promises as fsp, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,15 @@ const SNAPSHOT_FILE = /^stats-(.+)\.json$/;
 /** Another session's newest events file is only pruned once it has been idle this long (its window is gone). */
 const ORPHAN_AGE_MS = 24 * 60 * 60 * 1000;
 const SNAPSHOTS_KEPT = 5;
+
+/**
+ * A new window-session id: unique per extension host (time first, so file names sort by start), random after.
+ * Not VS Code's env.sessionId: that is one constant string whenever VS Code's own telemetry is off, which
+ * would make two windows write the same files.
+ */
+export function newSessionId(): string {
+  return `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
+}
 
 /** Session ids become part of file names: keep them to a portable character set. */
 export function safeSessionId(id: string): string {

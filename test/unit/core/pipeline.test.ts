@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -283,6 +283,31 @@ describe('pipeline', () => {
       r.events.map((e) => e.eventType),
       ['START', 'COMPLETE', 'ERROR', 'START', 'COMPLETE'],
     );
+  });
+
+  it('two windows at once on one storage folder: a file each, no interleaved lines, stats of their own', async () => {
+    const dir = tempDir();
+    const ex = functionExecutor({ A: () => 1, B: () => 2 });
+    // No sessionId given, as the extension does: each middleware must make a distinct one.
+    const w1 = mw({ storageDir: dir });
+    const w2 = mw({ storageDir: dir });
+    assert.notEqual(w1.sessionId, w2.sessionId);
+    for (let i = 0; i < 50; i++)
+      await Promise.all([w1.execute({ commandType: 'A' }, ex), w2.execute({ commandType: 'B' }, ex), w2.execute({ commandType: 'B' }, ex)]);
+    await Promise.all([w1.close(), w2.close()]);
+    const files = readdirSync(dir).sort();
+    const events = files.filter((f) => f.startsWith('events-'));
+    assert.equal(events.length, 2, `one events file per window: ${files.join(', ')}`);
+    for (const file of events) {
+      const lines = readFileSync(join(dir, file), 'utf8').trimEnd().split('\n');
+      const sessions = new Set(lines.map((l) => (JSON.parse(l) as TelemetryEvent).user.sessionId));
+      assert.equal(sessions.size, 1, `${file} holds the lines of one window only`);
+      assert.ok(file.includes(String([...sessions][0])), `${file} is named after its window`);
+    }
+    const stats = files.filter((f) => f.startsWith('stats-'));
+    assert.equal(stats.length, 2, `one stats snapshot per window: ${files.join(', ')}`);
+    const counts = stats.map((f) => (JSON.parse(readFileSync(join(dir, f), 'utf8')) as { overall: { count: number } }).overall.count).sort((a, b) => a - b);
+    assert.deepEqual(counts, [50, 100]);
   });
 
   it('accounting invariant: every command ends in exactly one of COMPLETE, ERROR or CANCEL (property)', async () => {
