@@ -4,8 +4,16 @@
 export type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
 export const ABORTED = Symbol('aborted');
 
+/** What is needed of an AbortSignal to watch it: AbortSignal itself, or a pipeline Flight (which makes none). */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** Settles with the promise's outcome, or ABORTED as soon as the signal fires. Never rejects. */
-export function settleOrAbort(running: Promise<unknown>, signal: AbortSignal): Promise<Settled | typeof ABORTED> {
+export function settleOrAbort(running: Promise<unknown>, signal: CancelSignal): Promise<Settled | typeof ABORTED> {
   if (signal.aborted) return Promise.resolve(ABORTED);
   return new Promise((resolve) => {
     const onAbort = (): void => resolve(ABORTED);
@@ -24,7 +32,7 @@ export function settleOrAbort(running: Promise<unknown>, signal: AbortSignal): P
 }
 
 /** `promise`, or a rejection with the signal's reason as soon as it fires. */
-export async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+export async function untilAborted<T>(promise: Promise<T>, signal: CancelSignal): Promise<T> {
   const settled = await settleOrAbort(promise, signal);
   if (settled === ABORTED) throw signal.reason;
   if (!settled.ok) throw settled.error;

@@ -15,6 +15,7 @@
 // A waiting command is delayed concurrently with queueing: it holds its place in its queue from the moment
 // it arrives, and may not start before its backoff delay has passed. A queue's head that is still backing
 // off holds back the commands behind it (FIFO within a priority); other priorities are not held back.
+import type { CancelSignal } from './abort';
 import type { Clock } from './clock';
 import type { MiddlewareConfig } from './config';
 import type { Priority, ProgressListener } from './types';
@@ -33,7 +34,7 @@ export interface ThrottleInfo {
 }
 
 export interface AdmitOptions {
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   onProgress?: ProgressListener;
   /** Called synchronously inside admit() when the command is given a backoff delay. */
   onThrottle?: (info: ThrottleInfo) => void;
@@ -89,7 +90,7 @@ const QUEUE_INDEX: Record<Priority, number> = { HIGH: 0, NORMAL: 1, LOW: 2 };
 
 /** Rarely needed waiter state, allocated only for commands with a signal, a delay or a progress listener. */
 interface WaiterExtra {
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   onAbort?: () => void;
   timer?: unknown;
   delayMs: number;
@@ -269,7 +270,7 @@ export class AdmissionController {
     );
   }
 
-  private refusal(signal: AbortSignal | undefined): 'queue_full' | 'cancelled' | 'closed' | undefined {
+  private refusal(signal: CancelSignal | undefined): 'queue_full' | 'cancelled' | 'closed' | undefined {
     if (this.closed) return 'closed';
     if (signal?.aborted) return 'cancelled';
     if (this.waiting >= this.limits.maxQueueSize) return 'queue_full';

@@ -2,7 +2,7 @@
 import { killProcessGroup, killProcessTree } from './processTree';
 import { CommandFailure, type Executor, type ExecutorContext, type ValidatedRequest } from './types';
 
-export type CommandFunction = (parameters: Readonly<Record<string, unknown>>, ctx: ExecutorContext & { request: ValidatedRequest }) => unknown;
+export type CommandFunction = (parameters: Readonly<Record<string, unknown>>, ctx: ExecutorContext, request: ValidatedRequest) => unknown;
 
 /**
  * Runs in-process functions by command type. A function should watch `ctx.signal` if it can take long.
@@ -18,7 +18,7 @@ export function functionExecutor(functions: Readonly<Record<string, CommandFunct
         `No in-process handler for command type '${request.commandType}' (known: ${[...table.keys()].join(', ') || 'none'})`,
       );
     }
-    return await fn(request.parameters, { ...ctx, request });
+    return await fn(request.parameters, ctx, request);
   };
 }
 

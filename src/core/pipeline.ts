@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { ABORTED, settleOrAbort, type Settled } from './abort';
+import { Flight, FlightList, type CancelledBy, type InFlightCommand } from './flight';
 import { AdmissionController, type AdmissionState, type ThrottleInfo } from './admission';
 import { systemClock, type Clock } from './clock';
 import { round3 } from './numbers';
@@ -20,7 +21,6 @@ import type {
   Disposable,
   ExecuteOptions,
   Executor,
-  ExecutorContext,
   Priority,
   ProgressListener,
   ServiceContext,
@@ -59,6 +59,10 @@ export interface Middleware {
   execute(request: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult>;
   /** Merges `partial` into the current settings; applies at once; returns person-readable problems. */
   updateConfig(partial: unknown): string[];
+  /** Commands waiting for a slot or running, oldest first. */
+  inFlight(): InFlightCommand[];
+  /** Cancels a command in flight (queued, delayed or running): it ends in CANCEL. False when none has that id. */
+  cancel(commandId: string, reason?: string): boolean;
   /** Admission pause: queued commands wait and nothing new starts; running commands go on. */
   pause(): void;
   resume(): void;
@@ -116,7 +120,7 @@ class Pipeline implements Middleware {
   private readonly writer: JsonlWriter | undefined;
   private readonly ownsSampler: boolean;
   private readonly samplerSubscription: Disposable;
-  private readonly lifetime = new AbortController();
+  private readonly flights = new FlightList();
   private readonly idPrefix = randomBytes(4).toString('hex');
   private idCounter = 0;
   private systemContext: SystemContext;
@@ -252,16 +256,37 @@ class Pipeline implements Middleware {
 
     const signal = options?.signal;
     const onProgress = options?.onProgress;
-    if (signal?.aborted) return this.cancel(commandId, commandType, priority, t0, 0, 'submitted', 'The command was cancelled before it was submitted');
-    let delayMs = 0;
+    if (signal?.aborted) return this.ended(commandId, commandType, priority, t0, 0, 'submitted', 'caller');
+    const flight = new Flight(commandId, commandType, priority, request.source, this.clock.epochMs(), onProgress);
+    this.flights.add(flight);
+    // The caller's signal cancels the flight; the flight is what admission and the executor watch.
+    const onCallerAbort = signal ? () => flight.cancel('caller', signal.reason) : undefined;
+    if (signal) signal.addEventListener('abort', onCallerAbort!, { once: true });
+    try {
+      return await this.fly(flight, request, executor, t0, onProgress);
+    } finally {
+      this.flights.remove(flight);
+      if (signal) signal.removeEventListener('abort', onCallerAbort!);
+    }
+  }
+
+  private async fly(
+    flight: Flight,
+    request: ValidatedRequest,
+    executor: Executor,
+    t0: number,
+    onProgress: ProgressListener | undefined,
+  ): Promise<CommandResult> {
+    const { commandId, commandType, priority } = flight;
     let queued = false;
     if (!this.admissionCtl.tryAdmit()) {
       queued = true;
       const outcome = await this.admissionCtl.admit(priority, {
-        signal,
+        signal: flight,
         onProgress,
         onThrottle: (info: ThrottleInfo) => {
-          delayMs = info.delayMs;
+          flight.delayMs = info.delayMs;
+          flight.stage = 'delayed';
           this.telemetry.emit('THROTTLE', commandId, commandType, priority, undefined, {
             delayMs: info.delayMs,
             reason: info.reason,
@@ -279,40 +304,33 @@ class Pipeline implements Middleware {
         });
       }
       if (outcome !== 'admitted') {
-        const message = outcome === 'closed' ? 'The AIOS middleware shut down before the command started' : 'The command was cancelled before it started';
-        return this.cancel(commandId, commandType, priority, t0, delayMs, delayMs > 0 ? 'delayed' : 'queued', message);
+        const by: CancelledBy = outcome === 'closed' ? 'shutdown' : (flight.cancelledBy ?? 'caller');
+        return this.ended(commandId, commandType, priority, t0, flight.delayMs, flight.delayMs > 0 ? 'delayed' : 'queued', by);
       }
     }
 
     // Holding a slot from here: release() exactly once, when the executor has really finished.
     const startedAt = queued ? this.clock.now() : t0;
     const waitMs = startedAt - t0;
+    flight.stage = 'running';
+    flight.startedAt = queued ? this.clock.epochMs() : flight.submittedAt;
     this.telemetry.emit('START', commandId, commandType, priority, undefined, startMetadata(waitMs, request.source));
+    const delayMs = flight.delayMs;
     onProgress?.({ stage: 'running', delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
-    const ctxSignal = signal ?? this.lifetime.signal;
-    let settled: Settled | typeof ABORTED;
     let running: Promise<unknown>;
     try {
-      running = Promise.resolve(executor(request, { commandId, signal: ctxSignal, waiting: onProgress ? reportWaiting(onProgress, delayMs) : ignoreWaiting }));
+      running = Promise.resolve(executor(request, flight));
     } catch (e) {
       running = Promise.reject(e);
     }
-    if (signal) {
-      settled = await settleOrAbort(running, signal);
-    } else {
-      try {
-        settled = { ok: true, value: await running };
-      } catch (error) {
-        settled = { ok: false, error };
-      }
-    }
+    const settled: Settled | typeof ABORTED = await settleOrAbort(running, flight);
     if (settled === ABORTED) {
-      // Answer the caller now; the slot stays taken until the executor (told through ctx.signal) stops.
+      // Answer the caller now; the slot stays taken until the executor (told through its context) stops.
       running.then(
         () => this.admissionCtl.release(),
         () => this.admissionCtl.release(),
       );
-      return this.cancel(commandId, commandType, priority, t0, delayMs, 'running', 'The command was cancelled while running');
+      return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
     }
     this.admissionCtl.release();
     const durationMs = this.clock.now() - t0;
@@ -320,20 +338,32 @@ class Pipeline implements Middleware {
       this.telemetry.emit('COMPLETE', commandId, commandType, priority, durationMs, waitMs > 0 ? { waitMs: round3(waitMs) } : undefined, true);
       return { commandId, commandType, success: true, result: settled.value, durationMs, throttled: delayMs > 0, delayMs };
     }
-    if (ctxSignal.aborted) {
-      return this.cancel(
-        commandId,
-        commandType,
-        priority,
-        t0,
-        delayMs,
-        'running',
-        signal ? 'The command was cancelled while running' : 'The AIOS middleware shut down while the command was running',
-      );
-    }
+    // An executor that failed because it was told to stop ended in a cancel, not an error.
+    if (flight.aborted) return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
     const error = toCommandError(settled.error);
     this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message }, true);
     return { commandId, commandType, success: false, error, durationMs, throttled: delayMs > 0, delayMs };
+  }
+
+  inFlight(): InFlightCommand[] {
+    const out: InFlightCommand[] = [];
+    for (const f of this.flights) {
+      out.push({
+        commandId: f.commandId,
+        commandType: f.commandType,
+        priority: f.priority,
+        stage: f.stage,
+        submittedAt: f.submittedAt,
+        ...(f.source !== undefined ? { source: f.source } : {}),
+        ...(f.startedAt !== undefined ? { startedAt: f.startedAt } : {}),
+      });
+    }
+    return out;
+  }
+
+  cancel(commandId: string, reason = 'cancelled by the user'): boolean {
+    for (const f of this.flights) if (f.commandId === commandId) return f.cancel('user', new Error(reason));
+    return false;
   }
 
   private fail(commandId: string, commandType: string, priority: Priority, t0: number, error: CommandError): CommandResult {
@@ -342,18 +372,19 @@ class Pipeline implements Middleware {
     return { commandId, commandType, success: false, error, durationMs, throttled: false, delayMs: 0 };
   }
 
-  private cancel(
-    commandId: string,
-    commandType: string,
-    priority: Priority,
-    t0: number,
-    delayMs: number,
-    stage: 'submitted' | 'queued' | 'delayed' | 'running',
-    message: string,
-  ): CommandResult {
+  /** Records CANCEL and answers the caller; the message says when and by whom. */
+  private ended(commandId: string, commandType: string, priority: Priority, t0: number, delayMs: number, stage: CancelStage, by: CancelledBy): CommandResult {
     const durationMs = this.clock.now() - t0;
-    this.telemetry.emit('CANCEL', commandId, commandType, priority, durationMs, { code: 'cancelled', stage });
-    return { commandId, commandType, success: false, error: { code: 'cancelled', message }, durationMs, throttled: delayMs > 0, delayMs };
+    this.telemetry.emit('CANCEL', commandId, commandType, priority, durationMs, { code: 'cancelled', stage, by });
+    return {
+      commandId,
+      commandType,
+      success: false,
+      error: { code: 'cancelled', message: cancelMessage(stage, by) },
+      durationMs,
+      throttled: delayMs > 0,
+      delayMs,
+    };
   }
 
   private applyLoad(s: SystemSample): void {
@@ -412,7 +443,7 @@ class Pipeline implements Middleware {
     this.closed = true;
     clearInterval(this.snapshotTimer);
     this.admissionCtl.close();
-    this.lifetime.abort();
+    for (const f of this.flights) f.cancel('shutdown', new Error('the AIOS middleware shut down'));
     // Let the commands settled above record their CANCEL before the last write.
     await new Promise<void>((resolve) => setImmediate(resolve));
     this.samplerSubscription.dispose();
@@ -423,19 +454,20 @@ class Pipeline implements Middleware {
   }
 }
 
+type CancelStage = 'submitted' | 'queued' | 'delayed' | 'running';
+
+function cancelMessage(stage: CancelStage, by: CancelledBy): string {
+  if (by === 'shutdown')
+    return stage === 'running' ? 'The AIOS middleware shut down while the command was running' : 'The AIOS middleware shut down before the command started';
+  const who = by === 'user' ? ' from the list of running commands' : '';
+  if (stage === 'submitted') return 'The command was cancelled before it was submitted';
+  return stage === 'running' ? `The command was cancelled while running${who}` : `The command was cancelled before it started${who}`;
+}
+
 function startMetadata(waitMs: number, source: string | undefined): Record<string, unknown> | undefined {
   if (waitMs <= 0 && source === undefined) return undefined;
   const m: Record<string, unknown> = {};
   if (waitMs > 0) m.waitMs = round3(waitMs);
   if (source !== undefined) m.source = source;
   return m;
-}
-
-const ignoreWaiting = (): (() => void) => () => undefined;
-
-function reportWaiting(onProgress: ProgressListener, delayMs: number): ExecutorContext['waiting'] {
-  return (reason) => {
-    onProgress({ stage: 'waiting', delayMs, remainingMs: 0, queuePosition: 0, reason });
-    return () => onProgress({ stage: 'running', delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
-  };
 }

@@ -34,8 +34,16 @@ export interface ValidatedRequest {
 
 export interface ExecutorContext {
   readonly commandId: string;
-  /** Aborted when the caller cancels or the middleware closes; executors must stop work when it fires. */
+  /**
+   * Aborted when the command is cancelled (its caller's signal, the UI, or the middleware closing); executors
+   * must stop work when it fires. Made on first read: on a hot path prefer `onCancel`/`cancelled`, since
+   * creating an AbortSignal costs microseconds in Node 20.
+   */
   readonly signal: AbortSignal;
+  /** True once the command is cancelled. */
+  readonly cancelled: boolean;
+  /** Calls `listener` once when the command is cancelled (at once if it already is); returns a remover. */
+  onCancel(listener: (reason: unknown) => void): () => void;
   /**
    * Tells the caller the command waits on something outside the middleware (the Python service starting),
    * as a `waiting` progress update; call the returned function when the wait is over.

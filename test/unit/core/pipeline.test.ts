@@ -225,6 +225,78 @@ describe('pipeline', () => {
     await m.close();
   });
 
+  it('lists commands in flight with their stage, and cancel(commandId) ends a queued one in CANCEL', async () => {
+    const { m, c, a, b } = await twoOnOneSlot();
+    const listed = m.inFlight();
+    assert.deepEqual(
+      listed.map((f) => [f.commandType, f.stage]),
+      [
+        ['A', 'running'],
+        ['B', 'queued'],
+      ],
+    );
+    const events: TelemetryEvent[] = [];
+    m.telemetry.onEvent((e) => events.push(e));
+    assert.equal(m.cancel(listed[1].commandId), true);
+    const rb = await b;
+    assert.equal(rb.error?.code, 'cancelled');
+    assert.match(rb.error.message, /before it started from the list of running commands/);
+    assert.deepEqual(events.at(-1)?.metadata, { code: 'cancelled', stage: 'queued', by: 'user' });
+    assert.deepEqual(c.calls, ['A'], 'a cancelled queued command never reaches its executor');
+    assert.equal(m.cancel(listed[1].commandId), false, 'gone from the list once ended');
+    c.running.get(listed[0].commandId)!.resolve('done');
+    assert.equal((await a).success, true);
+    assert.deepEqual(m.inFlight(), []);
+    await m.close();
+  });
+
+  it('cancel(commandId) stops a running command: its executor is told, through onCancel and its signal', async () => {
+    const m = mw();
+    let heard: unknown;
+    let signalAborted = false;
+    const executor: Executor = (_req, ctx) =>
+      new Promise((_resolve, reject) => {
+        ctx.onCancel((reason) => (heard = reason));
+        ctx.signal.addEventListener('abort', () => {
+          signalAborted = true;
+          reject(new Error('stopped'));
+        });
+      });
+    const run = m.execute({ commandType: 'LONG', parameters: {} }, executor);
+    await tick();
+    const [flight] = m.inFlight();
+    assert.equal(flight.stage, 'running');
+    assert.ok(flight.startedAt !== undefined && flight.startedAt >= flight.submittedAt);
+    assert.equal(m.cancel(flight.commandId, 'enough'), true);
+    const r = await run;
+    assert.equal(r.error?.code, 'cancelled');
+    assert.equal((heard as Error).message, 'enough');
+    assert.equal(signalAborted, true);
+    assert.equal(m.telemetry.query('SUMMARY').overall.cancelledCommands, 1);
+    assert.equal(m.cancel('no-such-id'), false);
+    await m.close();
+  });
+
+  it("a caller's signal, the UI and shutdown are told apart in CANCEL's metadata", async () => {
+    const m = mw({ config: { maxConcurrency: 1, baseDelayMs: 0 } });
+    const c = controlled();
+    const ac = new AbortController();
+    const byCaller = m.execute({ commandType: 'A' }, c.executor, { signal: ac.signal });
+    const atShutdown = m.execute({ commandType: 'B' }, c.executor);
+    await tick();
+    const events: TelemetryEvent[] = [];
+    m.telemetry.onEvent((e) => events.push(e));
+    ac.abort();
+    assert.match((await byCaller).error!.message, /cancelled while running$/);
+    await m.close();
+    // A gave its slot back when its executor stopped, so B was running when the middleware closed.
+    assert.match((await atShutdown).error!.message, /shut down while the command was running/);
+    assert.deepEqual(
+      events.filter((e) => e.eventType === 'CANCEL').map((e) => e.metadata?.by),
+      ['caller', 'shutdown'],
+    );
+  });
+
   it('updateConfig applies at once and returns readable errors', async () => {
     const { m, c, a, b } = await twoOnOneSlot();
     assert.equal(m.admission.active, 1);
