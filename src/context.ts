@@ -4,7 +4,16 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { RecentRequests } from './commands/recentRequests';
-import { createMiddleware, type CommandResult, type ExecuteOptions, type Executor, type Middleware, type Priority, type ServiceContext } from './core';
+import {
+  CONTROL_PREFIX,
+  createMiddleware,
+  type CommandResult,
+  type ExecuteOptions,
+  type Executor,
+  type Middleware,
+  type Priority,
+  type ServiceContext,
+} from './core';
 import { pythonExecutor, serviceConnection } from './python/executor';
 import { resolveInterpreter, type ResolvedInterpreter } from './python/interpreter';
 import { ControlRequest, type ControlOperation, type ControlResult, type InitializationOptions } from './python/protocol';
@@ -116,7 +125,7 @@ export class AiosContext implements vscode.Disposable {
   control(req: ControlCall, options?: ExecuteOptions): Promise<CommandResult> {
     const priority: Priority = 'HIGH';
     return this.middleware.execute(
-      { commandType: `CONTROL:${req.operation}`, priority, parameters: { ...req.parameters }, source: req.source ?? 'extension' },
+      { commandType: `${CONTROL_PREFIX}${req.operation}`, priority, parameters: { ...req.parameters }, source: req.source ?? 'extension' },
       async (_request, ctx) => {
         const client = await serviceConnection(this.supervisor, ctx);
         const reply: ControlResult = await client.sendRequest(ControlRequest, {

@@ -2,7 +2,7 @@
 // (`executeCommand(id, args)` skips the questions and returns the result), so other extensions and tests
 // drive exactly what users drive.
 import * as vscode from 'vscode';
-import { DETAIL_LEVELS, type CommandResult, type DetailLevel, type Priority } from '../core';
+import { CONTROL_PREFIX, DETAIL_LEVELS, type CommandResult, type DetailLevel, type Priority } from '../core';
 import type { AiosContext, ControlCall } from '../context';
 import { CACHE_TYPES, CONTROL_OPERATIONS, CommandsRequest, LOG_LEVELS, type CommandsResult, type ControlOperation } from '../python/protocol';
 import { Commands, type CommandId } from '../shared/ids';
@@ -80,7 +80,7 @@ const COMMAND_TABLE: Record<CommandId, Handler> = {
   [Commands.treeRerun]: async ({ ctx }, node) => {
     const target = rerunTarget(node, ctx.recent);
     if (!target) return undefined;
-    if (target.commandType.startsWith('CONTROL:')) {
+    if (target.commandType.startsWith(CONTROL_PREFIX)) {
       void vscode.window.showInformationMessage('AIOS: control operations are re-run from "AIOS: Sync Python State…".');
       return undefined;
     }

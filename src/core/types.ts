@@ -8,6 +8,9 @@ export type DetailLevel = 'SUMMARY' | 'DETAILED' | 'REALTIME';
 export const PRIORITIES: readonly Priority[] = ['HIGH', 'NORMAL', 'LOW'];
 export const DETAIL_LEVELS: readonly DetailLevel[] = ['SUMMARY', 'DETAILED', 'REALTIME'];
 
+/** Command types of control-plane operations (`CONTROL:RELOAD_CONFIG`…): counted apart from commands. */
+export const CONTROL_PREFIX = 'CONTROL:';
+
 /** Structurally compatible with vscode.Disposable. */
 export interface Disposable {
   dispose(): void;
