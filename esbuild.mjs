@@ -31,6 +31,10 @@ const node = {
   external: ['vscode', 'mocha', 'playwright-core'],
 };
 
+// A production build is what gets packaged: start from an empty dist/ so no source map or stale bundle
+// of an earlier build goes into the .vsix.
+if (production) rmSync('dist', { recursive: true, force: true });
+
 const builds = [{ ...node, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' }];
 if (existsSync('src/webview/main.ts')) {
   builds.push({
