@@ -57,6 +57,7 @@ if (args.has('--tests')) {
     entryPoints: [
       ...findFiles('test/unit', ['.test.ts']),
       ...findFiles('test/integration', ['.ts']),
+      ...findFiles('test/installed', ['.ts']),
       ...(existsSync('test/electron.ts') ? ['test/electron.ts'] : []),
     ],
     outdir: 'out/test',
