@@ -1,7 +1,8 @@
 // `npm test`: every tier, in order of cost. Type check, the lint and format gate, unit tests in plain Node,
-// the Python service's own tests, then the integration suite inside a real VS Code host. Runs all tiers even after a failure,
+// the Python service's own tests, the integration suite inside a real VS Code host, then the packaged .vsix
+// installed into a fresh host and smoke-tested there. Runs all tiers even after a failure,
 // prints a summary per tier and one closing line `N passed, N failed`; exits non-zero on any failure.
-// `node test/run.mjs <tier…>` runs only the named tiers (typecheck, lint, unit, python, integration).
+// `node test/run.mjs <tier…>` runs only the named tiers (typecheck, lint, unit, python, integration, installed).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -101,6 +102,20 @@ const tiers = {
       return { passed: 0, failed: 1 };
     }
   },
+  /** The .vsix as a user gets it: its entries checked, installed into a fresh code-server, smoke-tested there. */
+  async installed() {
+    const build = run(process.execPath, ['esbuild.mjs', '--tests']);
+    if (build.code !== 0) return { passed: 0, failed: 1 };
+    const { runInstalled } = await import('./host/installed.mjs');
+    try {
+      const r = await runInstalled({ grep: process.env.AIOS_TEST_GREP, verbose: process.env.AIOS_VERBOSE === '1' });
+      if (r.error) say(r.error);
+      return { passed: r.passed, failed: r.failed || (r.exitCode !== 0 ? 1 : 0), skipped: r.pending, note: r.note };
+    } catch (err) {
+      say(`installed tier failed to run: ${err instanceof Error ? err.message : err}`);
+      return { passed: 0, failed: 1 };
+    }
+  },
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -117,7 +132,7 @@ for (const name of wanted.length ? wanted : Object.keys(tiers)) {
   totals.passed += r.passed;
   totals.failed += r.failed;
   totals.skipped += r.skipped ?? 0;
-  summary.push(`${name.padEnd(12)} ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}`);
+  summary.push(`${name.padEnd(12)} ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}${r.note ? ` (${r.note})` : ''}`);
 }
 say('\n=== summary ===');
 for (const line of summary) say(line);
