@@ -5,8 +5,11 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, wri
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AiosApi } from '../../src/extension';
-import type { HealthResult } from '../../src/python/protocol';
-import type { ServiceStart } from '../../src/python/supervisor';
+import { systemClock } from '../../src/core/clock';
+import { ControlState, describeReplay, type ControlStateCall } from '../../src/python/controlState';
+import { resolveInterpreter } from '../../src/python/interpreter';
+import { ControlRequest, HealthRequest, type ControlParams, type HealthResult } from '../../src/python/protocol';
+import { PythonSupervisor, servicePythonDir, type ServiceStart } from '../../src/python/supervisor';
 import { hasUi, notificationTexts, screenshot, statusBarText } from './ui';
 import { aios, waitUntil, withSettings } from './util';
 
@@ -315,6 +318,69 @@ def _stderr_probe(params):
       assert.equal(next.success, true, JSON.stringify(next.error));
     } finally {
       subscription.dispose();
+    }
+  });
+
+  it('onReady re-applies the control state to a new process before a queued request reaches it; a fresh restart forgets it', async () => {
+    // A second supervisor, wired to a ControlState as the extension's context is meant to be.
+    const log = vscode.window.createOutputChannel('AIOS onReady test', { log: true });
+    const controlState = new ControlState({ clock: systemClock, isReplayable: () => false });
+    const seen: string[] = [];
+    const lines: string[] = [];
+    let n = 0;
+    const params = (call: ControlStateCall): ControlParams => ({
+      operation: call.operation,
+      ...(call.value !== undefined ? { value: call.value } : {}),
+      parameters: call.parameters ?? {},
+      timestamp: new Date().toISOString(),
+      source: call.source ?? 'test',
+      commandId: `onready-${++n}`,
+    });
+    const sup = new PythonSupervisor({
+      pythonDir: servicePythonDir(api.context.extension.extensionPath),
+      log,
+      settings: () => ({ healthIntervalMs: 60_000, healthTimeoutMs: 3000, maxRestarts: 5, restartWindowMs: 180_000 }),
+      resolveInterpreter: () => resolveInterpreter(),
+      initializationOptions: () => ({}),
+      onReady: async (client, start) => {
+        if (start.reason === 'fresh') controlState.forget();
+        const outcome = await controlState.replay(async (call) => {
+          await client.sendRequest(ControlRequest, params(call));
+          seen.push(`re-applied ${call.value}`);
+        });
+        const line = describeReplay(outcome);
+        if (line) lines.push(line);
+      },
+    });
+    try {
+      const client = await sup.start();
+      for (const call of [
+        { operation: 'UPDATE_LOG_LEVEL', value: 'DEBUG' },
+        { operation: 'UPDATE_LOG_LEVEL', value: 'ERROR', parameters: { target_module: 'aios_test.module' } },
+      ] satisfies ControlStateCall[]) {
+        controlState.record(call, await client.sendRequest(ControlRequest, params(call)));
+      }
+      const pid = sup.state.pid!;
+      process.kill(pid, 'SIGKILL');
+      await waitUntil(() => (sup.state.status === 'starting' ? true : undefined), 10_000, 'the restart');
+      // Queued while the service is down: it must see the level already back.
+      const queued = sup.connection().then((c) => {
+        seen.push('queued');
+        return c.sendRequest(HealthRequest, {});
+      });
+      const after = await queued;
+      assert.notEqual(after.pid, pid);
+      assert.equal(after.logLevel, 'DEBUG', 'the level was re-applied before the queued request');
+      assert.equal(after.loggers['aios_test.module'], 'ERROR');
+      assert.deepEqual(seen, ['re-applied DEBUG', 're-applied ERROR', 'queued'], 'the queued request waited for the whole replay');
+      assert.deepEqual(lines, ['Control state for the new Python service: re-applied log level DEBUG, log level of aios_test.module ERROR']);
+
+      await sup.restart({ fresh: true });
+      assert.equal((await sup.checkHealth())?.logLevel, 'INFO', 'a fresh restart starts from the config');
+      assert.equal(controlState.isEmpty, true);
+    } finally {
+      await sup.dispose();
+      log.dispose();
     }
   });
 
