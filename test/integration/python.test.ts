@@ -490,6 +490,7 @@ def _stderr_probe(params):
         assert.match(shown[0], /No Python 3\.9\+ found/);
       }
     });
+    if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
     await healthyService(api);
     const ok = await api.run({ commandType: 'ECHO', parameters: {} });
     assert.equal(ok.success, true, JSON.stringify(ok.error));
@@ -555,5 +556,6 @@ def _stderr_probe(params):
       const ok = await api.run({ commandType: 'ECHO', parameters: {} });
       assert.equal(ok.success, true, JSON.stringify(ok.error));
     });
+    if (hasUi) await vscode.commands.executeCommand('notifications.clearAll'); // nothing left for later suites
   });
 });
