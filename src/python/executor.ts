@@ -1,7 +1,7 @@
 // The pipeline's executor for the Python service: a command becomes aios/execute. Cancellation is
 // forwarded ($/cancelRequest, through the token), and a service that dies or hangs mid-command ends that
 // command in ERROR with a message saying what happened, never in a silent hang.
-import { CancellationTokenSource, ResponseError, type LanguageClient } from 'vscode-languageclient/node';
+import { CancellationTokenSource, ConnectionError, ErrorCodes, ResponseError, type LanguageClient } from 'vscode-languageclient/node';
 import { CommandFailure, untilAborted, type Executor, type ExecutorContext } from '../core';
 import { ExecuteRequest, serviceErrorName } from './protocol';
 import { ServiceUnavailableError, type PythonSupervisor } from './supervisor';
@@ -36,6 +36,30 @@ export async function serviceConnection(supervisor: PythonSupervisor, ctx: Execu
   }
 }
 
+/**
+ * The request failed because the connection to the service went away (the process died or was stopped): the
+ * language client rejects what was pending with these, which say nothing a person can act on.
+ */
+export function isConnectionLost(err: unknown): boolean {
+  if (err instanceof ConnectionError) return true;
+  return err instanceof ResponseError && (err.code === ErrorCodes.PendingResponseRejected || err.code === ErrorCodes.ConnectionInactive);
+}
+
+/**
+ * What a failed request to the service becomes: 'service_crashed' with how the process ended when the
+ * connection was lost (or a new process has started since `generation`), the service's own error by name, or
+ * the error as it was. For every request that goes to the service (execute, control).
+ */
+export async function serviceFailure(supervisor: PythonSupervisor, client: LanguageClient, generation: number, what: string, err: unknown): Promise<unknown> {
+  if (isConnectionLost(err) || generation !== supervisor.currentGeneration || !client.isRunning()) {
+    const how = await supervisor.describeExit();
+    const next = supervisor.state.status === 'crashed' ? 'it is not restarted again (too many failures)' : 'it is being restarted';
+    return new CommandFailure('service_crashed', `The Python service stopped while running ${what} (${how}); ${next}. Run the command again.`);
+  }
+  if (err instanceof ResponseError) return new CommandFailure(serviceErrorName(err.code), err.message);
+  return err;
+}
+
 export function pythonExecutor(supervisor: PythonSupervisor, opts: PythonExecutorOptions): Executor {
   return async (request, ctx) => {
     const client = await serviceConnection(supervisor, ctx);
@@ -61,14 +85,7 @@ export function pythonExecutor(supervisor: PythonSupervisor, opts: PythonExecuto
       if (timedOut) {
         throw new CommandFailure('timeout', `The Python service did not finish ${request.commandType} within ${limit} ms; it was cancelled (setting aios.python.executeTimeoutMs).`);
       }
-      if (generation !== supervisor.currentGeneration || !client.isRunning()) {
-        throw new CommandFailure(
-          'service_crashed',
-          `The Python service stopped while running ${request.commandType} (${await supervisor.describeExit()}); it is being restarted. Run the command again.`,
-        );
-      }
-      if (err instanceof ResponseError) throw new CommandFailure(serviceErrorName(err.code), err.message);
-      throw err;
+      throw await serviceFailure(supervisor, client, generation, request.commandType, err);
     } finally {
       clearTimeout(timer);
       ctx.signal.removeEventListener('abort', onAbort);
