@@ -16,4 +16,5 @@ export { SystemSampler, StaticSampler, EMPTY_SAMPLE, isPythonProcessName, type S
 export { functionExecutor, shellExecutor, type CommandFunction, type ShellCommandSpec, type ShellResult } from './executors';
 export { createMiddleware, type Middleware, type MiddlewareOptions, type LogLevel } from './pipeline';
 export { Listeners } from './listeners';
-export { ABORTED, settleOrAbort, untilAborted, type Settled } from './abort';
+export type { InFlightCommand, FlightStage, CancelledBy } from './flight';
+export { ABORTED, settleOrAbort, untilAborted, untilCancelled, type CancelSignal, type Settled } from './abort';

@@ -12,7 +12,7 @@ import { systemClock, type Clock } from './clock';
 import { round3 } from './numbers';
 import { validateConfig, type MiddlewareConfig } from './config';
 import { SystemSampler, type Sampler } from './sampler';
-import { SecurityPolicy } from './security';
+import { SecurityPolicy, type SecurityDecision } from './security';
 import { JsonlWriter, loadLatestSnapshot, newSessionId, pruneSnapshots, safeSessionId, snapshotFileName, writeFileAtomic } from './storage';
 import { Telemetry, type StorageReport, type TelemetryApi } from './telemetry';
 import type {
@@ -59,6 +59,8 @@ export interface Middleware {
   execute(request: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult>;
   /** Merges `partial` into the current settings; applies at once; returns person-readable problems. */
   updateConfig(partial: unknown): string[];
+  /** What the security policy says of a command type, without running anything (e.g. as soon as one is picked). */
+  checkPolicy(commandType: string): SecurityDecision;
   /** Commands waiting for a slot or running, oldest first. */
   inFlight(): InFlightCommand[];
   /** Cancels a command in flight (queued, delayed or running): it ends in CANCEL. False when none has that id. */
@@ -91,7 +93,10 @@ function toCommandError(e: unknown): CommandError {
     const err = e as { name?: unknown; code?: unknown; message?: unknown };
     const message = (typeof err.message === 'string' ? err.message : describeThrown(e)).slice(0, MAX_ERROR_MESSAGE);
     // Duck-typed so a CommandFailure from another bundle copy of this module is still recognised.
-    if (err.name === 'CommandFailure' && typeof err.code === 'string') return { code: err.code, message };
+    if (err.name === 'CommandFailure' && typeof err.code === 'string') {
+      const data = (e as { data?: unknown }).data;
+      return data === undefined ? { code: err.code, message } : { code: err.code, message, data };
+    }
     return { code: 'executor_error', message };
   }
   return { code: 'executor_error', message: describeThrown(e).slice(0, MAX_ERROR_MESSAGE) };
@@ -343,6 +348,10 @@ class Pipeline implements Middleware {
     const error = toCommandError(settled.error);
     this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message }, true);
     return { commandId, commandType, success: false, error, durationMs, throttled: delayMs > 0, delayMs };
+  }
+
+  checkPolicy(commandType: string): SecurityDecision {
+    return this.security.check(commandType);
   }
 
   inFlight(): InFlightCommand[] {

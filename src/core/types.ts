@@ -71,6 +71,8 @@ export type ErrorCode = 'invalid_request' | 'blocked' | 'queue_full' | 'cancelle
 export interface CommandError {
   code: ErrorCode;
   message: string;
+  /** What the executor attached (e.g. the file and line of a config error); never recorded in telemetry. */
+  data?: unknown;
 }
 
 export interface CommandResult {
@@ -91,6 +93,8 @@ export class CommandFailure extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** Passed on as CommandResult.error.data. */
+    readonly data?: unknown,
   ) {
     super(message);
     this.name = 'CommandFailure';

@@ -26,7 +26,7 @@ export interface ResolvedInterpreter {
 export class InterpreterNotFoundError extends Error {
   constructor(
     readonly attempts: readonly string[],
-    advice = 'Install Python 3, or set "aios.python.interpreterPath" to an interpreter.',
+    advice = 'Install Python 3.9 or later, set "aios.python.interpreterPath" to one, or pick one with the Python extension\'s "Python: Select Interpreter".',
   ) {
     super(`No Python ${MIN_PYTHON.join('.')}+ found to run the AIOS service. Tried: ${attempts.join('; ')}. ${advice}`);
     this.name = 'InterpreterNotFoundError';

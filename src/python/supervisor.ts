@@ -18,7 +18,12 @@ import {
 import { systemClock } from '../core/clock';
 import { isAlive, killProcessGroup, killProcessTree } from '../core/processTree';
 import { serviceEnvironment } from './environment';
-import type { ResolvedInterpreter } from './interpreter';
+import { InterpreterNotFoundError, type ResolvedInterpreter } from './interpreter';
+import { Commands } from '../shared/ids';
+
+const PYTHON_EXTENSION_ID = 'ms-python.python';
+const SELECT_INTERPRETER = 'Select Interpreter';
+const OPEN_SETTING = 'Set aios.python.interpreterPath';
 import {
   ServiceLifecycle,
   StartFailure,
@@ -55,6 +60,8 @@ export interface ServiceState {
   restarts: number;
   /** Epoch ms since when the service has been down (stopped, crashed, restarting); absent while it runs. */
   downSince?: number;
+  /** Set when the last start found no usable Python (3.9+): the fix is the user's (a setting or an install). */
+  noInterpreter?: true;
 }
 
 export interface SupervisorSettings {
@@ -109,6 +116,7 @@ export class PythonSupervisor implements vscode.Disposable {
   private readonly clientLog: vscode.LogOutputChannel;
   private disposed = false;
   private _state: ServiceState = { status: 'stopped', restarts: 0 };
+  private noInterpreter = false;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.clientLog = quietChannel(opts.log);
@@ -228,6 +236,7 @@ export class PythonSupervisor implements vscode.Disposable {
       ...(s.pid !== undefined ? { pid: s.pid } : {}),
       ...(this._state.interpreter !== undefined ? { interpreter: this._state.interpreter } : {}),
       ...(s.downSince !== undefined ? { downSince: s.downSince } : {}),
+      ...(this.noInterpreter && s.phase !== 'running' ? { noInterpreter: true as const } : {}),
     };
     if (!this.disposed) this.stateEmitter.fire(this._state);
   }
@@ -237,8 +246,10 @@ export class PythonSupervisor implements vscode.Disposable {
     let interpreter: ResolvedInterpreter;
     try {
       interpreter = await this.opts.resolveInterpreter();
+      this.noInterpreter = false;
     } catch (err) {
       // Retrying finds no interpreter either: the user has to fix it (the message says how).
+      this.noInterpreter = err instanceof InterpreterNotFoundError;
       throw new StartFailure(err instanceof Error ? err.message : String(err), false);
     }
     if (signal.aborted) throw new StartFailure('abandoned');
@@ -281,10 +292,19 @@ export class PythonSupervisor implements vscode.Disposable {
 
   private async notifyDown(detail: string): Promise<void> {
     if (this.disposed) return;
+    if (this.noInterpreter) {
+      // The two ways to fix it, as buttons: the setting, or the Python extension's picker when it is installed.
+      const pick = vscode.extensions.getExtension(PYTHON_EXTENSION_ID) ? [SELECT_INTERPRETER] : [];
+      const choice = await vscode.window.showErrorMessage(`AIOS: ${detail}`, ...pick, OPEN_SETTING, 'Show Output');
+      if (choice === SELECT_INTERPRETER) await vscode.commands.executeCommand('python.setInterpreter');
+      else if (choice === OPEN_SETTING) await vscode.commands.executeCommand('workbench.action.openSettings', 'aios.python.interpreterPath');
+      else if (choice === 'Show Output') this.opts.log.show(true);
+      return;
+    }
     const choice = await vscode.window.showErrorMessage(`AIOS: ${detail}`, 'Show Output', 'Restart');
     if (choice === 'Show Output') this.opts.log.show(true);
     // The command, not restart(): it also finds the interpreter again (a removed venv, a changed setting).
-    else if (choice === 'Restart') await vscode.commands.executeCommand('aios.restartPythonService');
+    else if (choice === 'Restart') await vscode.commands.executeCommand(Commands.restartPythonService);
   }
 }
 

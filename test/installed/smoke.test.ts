@@ -7,9 +7,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { basename, isAbsolute, join, relative } from 'node:path';
 import * as vscode from 'vscode';
-import type { AiosApi } from '../../src/extension';
+import type { AiosApi } from '../../src/api';
 import type { CommandResult } from '../../src/core';
 import { evaluate, requireUi, screenshot, statusBarText, webviewEvaluate } from '../integration/ui';
+import { INTERNALS_COMMAND } from '../../src/shared/ids';
 import { EXTENSION_ID, waitUntil } from '../integration/util';
 import { extensionHostMarks, runningExtensionsFigure, startupPerformanceRow } from './activation';
 
@@ -54,7 +55,8 @@ describe('the extension installed from the .vsix', function () {
     const api = await ext.activate();
     assert.equal(ext.isActive, true);
     assert.equal(api.version, (ext.packageJSON as { version: string }).version);
-    assert.equal(api.context.extension.extensionMode, vscode.ExtensionMode.Production, 'not under development or test');
+    // In test or development mode the extension registers its internals command; an installed copy must not.
+    assert.equal((await vscode.commands.getCommands(true)).includes(INTERNALS_COMMAND), false, 'not under development or test');
   });
 
   it('shows its status-bar item (read from the screen)', async function () {
@@ -72,8 +74,8 @@ describe('the extension installed from the .vsix', function () {
     const result = await vscode.commands.executeCommand<CommandResult>('aios.runCommand', { commandType: 'ECHO', parameters });
     assert.equal(result?.success, true, JSON.stringify(result?.error));
     assert.deepEqual(result.result, parameters);
-    const { pid } = api.context.supervisor.state;
-    assert.ok(pid !== undefined && pid !== process.pid, `the service runs in its own process (pid ${pid})`);
+    const pid = api.telemetry('REALTIME').service.pid;
+    assert.ok(typeof pid === 'number' && pid !== process.pid, `the service runs in its own process (pid ${String(pid)})`);
     // On Linux the service's environment shows which copy of aios_service it imports.
     const environ = `/proc/${pid}/environ`;
     if (existsSync(environ)) {

@@ -30,6 +30,14 @@ describe('status-bar indicator model', () => {
     assert.equal(indicatorModel(idle, { status: 'stopped' }, sample).background, 'statusBarItem.errorBackground');
   });
 
+  it('says so when no usable Python was found, until a service runs', () => {
+    const m = indicatorModel(idle, { status: 'crashed', noInterpreter: true }, sample);
+    assert.equal(m.state, 'noPython');
+    assert.equal(m.text, '$(error) AIOS: no Python');
+    assert.equal(m.background, 'statusBarItem.errorBackground');
+    assert.equal(indicatorModel(idle, { status: 'healthy', noInterpreter: true }, sample).state, 'normal');
+  });
+
   it('leaves CPU out until the sampler has measured', () => {
     const m = indicatorModel(idle, { status: 'starting' }, { ...sample, sampledAt: 0 });
     assert.equal(m.state, 'starting');
