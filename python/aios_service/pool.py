@@ -38,7 +38,9 @@ class WorkerPool(object):
             self._queues[index].append(job)
             if self._idle > 0:
                 self._cond.notify()
-            elif self._threads < self.max_workers:
+            # A woken thread counts as idle until it takes its job, so compare the jobs waiting with the idle
+            # threads: in a burst, each job beyond them needs a thread of its own (up to max_workers).
+            if self.queued_locked() > self._idle and self._threads < self.max_workers:
                 self._start_thread()
 
     def _start_thread(self):

@@ -198,6 +198,24 @@ class PoolTest(unittest.TestCase):
         self.assertTrue(pool.wait_idle(30))
         self.assertEqual(order, ["high", "normal"])
 
+    def test_a_burst_onto_one_idle_worker_starts_more_workers(self):
+        # One thread exists and is idle (nothing ran at once before); four jobs arrive together. Waking the idle
+        # thread is not enough: every job beyond the idle threads needs one, up to max_workers.
+        pool = WorkerPool(4, 100)
+        pool.submit(lambda: None)
+        self.assertTrue(pool.wait_idle(30))
+        self.assertTrue(_wait_until(lambda: pool._idle == 1))
+        barrier = threading.Barrier(4, timeout=30)
+        passed = []
+
+        def job():
+            barrier.wait()
+            passed.append(1)
+        for _ in range(4):
+            pool.submit(job)
+        self.assertTrue(_wait_until(lambda: len(passed) == 4), "four jobs never ran at once: %r" % pool.stats())
+        self.assertTrue(pool.wait_idle(30))
+
     def test_growing_starts_queued_jobs_at_once_and_shrinking_lets_running_ones_finish(self):
         pool = WorkerPool(1, 100)
         gate = threading.Event()
