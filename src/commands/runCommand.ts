@@ -99,8 +99,8 @@ async function pickCommandType(ctx: AiosContext): Promise<{ commandType: string;
   qp.title = 'AIOS: Run Command (1/3): command type';
   const pickPlaceholder = 'Pick a command type, or type another';
   qp.placeholder = ctx.supervisor.isReady ? pickPlaceholder : 'The Python service is starting: type a command type, or wait for its list';
-  qp.matchOnDescription = true;
-  qp.matchOnDetail = true;
+  // The label is what people type: matching on the detail (a handler's description) would let "ECHO" pick
+  // another type whose description happens to hold those letters.
   let known: TypeItem[] = [];
   const entries = new Map<string, CatalogEntry>();
   // A typed name that is in no list is offered as an item of its own, so Enter runs exactly what was typed.
@@ -111,6 +111,9 @@ async function pickCommandType(ctx: AiosContext): Promise<{ commandType: string;
         ? [{ label: typed, commandType: typed, description: 'run this command type', alwaysShow: true, ...blockedMark(ctx, typed) }]
         : [];
     qp.items = [...typedItem, ...known];
+    // A name typed in full is the one Enter runs.
+    const exact = known.find((i) => i.commandType === typed);
+    if (exact) qp.activeItems = [exact];
   };
   qp.onDidChangeValue(refresh);
   // Listening before the list arrives: while the service starts, a typed name and Enter must still count.

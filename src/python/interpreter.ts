@@ -84,7 +84,10 @@ export async function resolveInterpreter(opts: ResolveOptions = {}): Promise<Res
     const chosen: InterpreterCandidate = { command: opts.setting.trim(), args: [], source: 'setting' };
     const found = await tryCandidate(chosen, probe, attempts);
     if (found) return found;
-    throw new InterpreterNotFoundError(attempts, 'Fix or clear "aios.python.interpreterPath".');
+    throw new InterpreterNotFoundError(
+      attempts,
+      'Fix or clear "aios.python.interpreterPath" (when it is empty, the interpreter picked with the Python extension\'s "Python: Select Interpreter" is used, else python3 on PATH).',
+    );
   }
   if (opts.pythonExtension) {
     try {

@@ -43,6 +43,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   private timer: NodeJS.Timeout | undefined;
   private readonly ticker: NodeJS.Timeout;
   private shownFlights = 0;
+  private runningShown = false;
   private stale = false;
 
   constructor(private readonly ctx: AiosContext) {
@@ -78,6 +79,11 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     this.emitter.fire(undefined);
   }
 
+  /** Needed by reveal(); only sections are revealed, and they sit at the root. */
+  getParent(): Node | undefined {
+    return undefined;
+  }
+
   getChildren(node?: Node): Node[] {
     const telemetry = this.ctx.middleware.telemetry;
     if (!node) {
@@ -87,7 +93,15 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       const o = report.overall;
       if (o.totalCommands === 0 && o.controlOperations.count === 0 && telemetry.recentEvents().length === 0 && flights.length === 0) return []; // welcome view
       const sections: Node[] = [];
-      if (flights.length) sections.push({ kind: 'section', id: 'running', label: `Running (${flights.length})`, icon: 'sync~spin' });
+      if (flights.length) {
+        const running: Node = { kind: 'section', id: 'running', label: `Running (${flights.length})`, icon: 'sync~spin' };
+        sections.push(running);
+        // A section added by a refresh comes in collapsed whatever its item says, hiding exactly what the user
+        // wants to see: open it once each time it appears.
+        if (!this.runningShown)
+          setTimeout(() => void this.view?.reveal(running, { expand: true, select: false, focus: false }).then(undefined, () => undefined), 0);
+      }
+      this.runningShown = flights.length > 0;
       sections.push(
         { kind: 'section', id: 'overview', label: 'Overview', icon: 'dashboard' },
         { kind: 'section', id: 'types', label: 'Command Types', icon: 'symbol-event' },

@@ -98,3 +98,21 @@ export async function runCommandFromPalette(commandType: string, priority: strin
   // Accepted: the last step has closed (the command has been submitted).
   await waitFor(`const t = (() => { ${QUICK_INPUT_TITLE} })(); return t === null || !/\\(3\\/3\\)/.test(t) ? true : null;`);
 }
+
+/** Opens the tree section titled `label` in the AIOS view (a click on its row when it is collapsed) and waits until it is. */
+export async function expandTreeSection(label: string): Promise<void> {
+  await vscode.commands.executeCommand('workbench.view.extension.aios');
+  const state = `const row = [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === arg);
+    return row ? row.getAttribute('aria-expanded') : null;`;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if ((await waitFor<string>(`return (() => { ${state} })() ?? null;`, label)) === 'true') return;
+    await click('.pane .monaco-list-row', label);
+    try {
+      await waitFor(`return (() => { ${state} })() === 'true' || null;`, label, 3000);
+      return;
+    } catch {
+      // The tree re-rendered under the click: look again.
+    }
+  }
+  throw new Error(`the tree section "${label}" did not open`);
+}
