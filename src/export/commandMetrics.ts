@@ -14,19 +14,27 @@ export type CommandOutcome = (typeof OUTCOMES)[number];
 export const TIMED_OUTCOMES = ['success', 'error'] as const;
 
 /** Upper bounds (ms) of the latency histogram's buckets; one more bucket holds everything above. */
-export const DURATION_BOUNDARIES_MS: readonly number[] = Object.freeze([1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000]);
+const BOUNDS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000];
+export const DURATION_BOUNDARIES_MS: readonly number[] = Object.freeze([...BOUNDS]);
 
-const PRIORITY_INDEX: Record<string, number> = { HIGH: 0, NORMAL: 1, LOW: 2 };
+/** HIGH 0, NORMAL 1, LOW 2 (anything else counts as NORMAL); comparisons, cheaper than a keyed lookup. */
+function priorityIndex(p: string): number {
+  return p === 'NORMAL' ? 1 : p === 'HIGH' ? 0 : p === 'LOW' ? 2 : 1;
+}
 const SUCCESS = 0;
 const ERROR = 1;
 const BLOCKED = 2;
 const CANCELLED = 3;
-/** Commands seen starting and not yet ended; more than this means ends are being missed, so start over. */
-const MAX_RUNNING_TRACKED = 100_000;
+/**
+ * The codes of the ERRORs the pipeline gives before a command reaches its executor (src/core/pipeline.ts,
+ * fail()): those have no latency, as in the core's stats. Tracking START events per commandId instead cost
+ * ~1 µs per command in a Set (its table shrinks and grows as ids come and go).
+ */
+const NOT_STARTED_CODES: ReadonlySet<unknown> = new Set(['invalid_request', 'blocked', 'queue_full', 'closed']);
 
 export class LatencySeries {
   /** counts[i]: values <= DURATION_BOUNDARIES_MS[i] (and > the previous bound); the last: above all. */
-  readonly counts = new Float64Array(DURATION_BOUNDARIES_MS.length + 1);
+  readonly counts = new Float64Array(BOUNDS.length + 1);
   count = 0;
   sum = 0;
   min = Infinity;
@@ -34,8 +42,7 @@ export class LatencySeries {
 
   record(ms: number): void {
     let i = 0;
-    const b = DURATION_BOUNDARIES_MS;
-    while (i < b.length && ms > b[i]) i++;
+    while (i < BOUNDS.length && ms > BOUNDS[i]) i++;
     this.counts[i]++;
     this.count++;
     this.sum += ms;
@@ -72,43 +79,46 @@ export class CommandMetrics {
   /** Epoch ms the counts start from (the start time of every cumulative point). */
   readonly startEpochMs = Date.now();
   readonly types = new Map<string, TypeSeries>();
-  private readonly running = new Set<string>();
+  private lastType: string | undefined;
+  private lastSeries: TypeSeries | undefined;
   private lastThrottleDelayMs = 0;
 
   /** O(1); never throws on any event the core emits. */
   record(e: TelemetryEvent): void {
     switch (e.eventType) {
       case 'START':
-        if (this.running.size >= MAX_RUNNING_TRACKED) this.running.clear();
-        this.running.add(e.commandId);
         return;
       case 'THROTTLE': {
-        this.series(e.commandType).throttles[PRIORITY_INDEX[e.priority] ?? 1]++;
+        this.series(e.commandType).throttles[priorityIndex(e.priority)]++;
         const d = e.metadata?.delayMs;
         if (typeof d === 'number') this.lastThrottleDelayMs = d;
         return;
       }
       case 'COMPLETE':
-        return this.end(e, SUCCESS);
-      case 'ERROR':
-        return this.end(e, e.metadata?.code === 'blocked' ? BLOCKED : ERROR);
+        return this.end(e, SUCCESS, true);
+      case 'ERROR': {
+        const code = e.metadata?.code;
+        return this.end(e, code === 'blocked' ? BLOCKED : ERROR, !NOT_STARTED_CODES.has(code));
+      }
       case 'CANCEL':
-        return this.end(e, CANCELLED);
+        return this.end(e, CANCELLED, false);
     }
   }
 
-  private end(e: TelemetryEvent, outcome: number): void {
+  /** `timed`: the command reached its executor, so its duration is a latency (as in the core's stats). */
+  private end(e: TelemetryEvent, outcome: number, timed: boolean): void {
     const s = this.series(e.commandType);
-    const p = PRIORITY_INDEX[e.priority] ?? 1;
+    const p = priorityIndex(e.priority);
     s.ends[p * OUTCOMES.length + outcome]++;
-    // Only commands that reached their executor have a latency, as in the core's stats: those that started.
-    if (this.running.delete(e.commandId) && outcome <= ERROR && e.durationMs !== undefined) {
+    if (timed && e.durationMs !== undefined) {
       const i = p * TIMED_OUTCOMES.length + outcome;
       (s.latency[i] ??= new LatencySeries()).record(e.durationMs);
     }
   }
 
   private series(commandType: string): TypeSeries {
+    // Commands of one type tend to come in runs: the same string object skips the map.
+    if (commandType === this.lastType) return this.lastSeries!;
     let s = this.types.get(commandType);
     if (s === undefined) {
       // The core's rule, so per-type figures match its stats: the last place is kept for '(other)'.
@@ -119,12 +129,14 @@ export class CommandMetrics {
         this.types.set(key, s);
       }
     }
+    this.lastType = commandType;
+    this.lastSeries = s;
     return s;
   }
 
   /** Ended commands with these attributes (tests and reports). */
   ended(commandType: string, priority: Priority, outcome: CommandOutcome): number {
-    return this.types.get(commandType)?.ends[PRIORITY_INDEX[priority] * OUTCOMES.length + OUTCOMES.indexOf(outcome)] ?? 0;
+    return this.types.get(commandType)?.ends[priorityIndex(priority) * OUTCOMES.length + OUTCOMES.indexOf(outcome)] ?? 0;
   }
 
   gauges(state: ExportState): GaugeValues {

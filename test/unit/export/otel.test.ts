@@ -177,6 +177,47 @@ describe('OpenTelemetry export (OTLP/HTTP receiver on 127.0.0.1)', () => {
   });
 });
 
+describe('settings applied live', () => {
+  it('turns exporters on, moves them, and off again; metric counts continue across a move', async () => {
+    const a = await new OtlpReceiver().start();
+    const b = await new OtlpReceiver().start();
+    const mw = middleware();
+    const exporters = exportersFor(mw, {});
+    assert.equal(exporters.active, false);
+    assert.deepEqual(exporters.health(), {});
+    await runScenario(mw, 1); // nothing configured: nothing counted, nothing sent
+
+    assert.deepEqual(exporters.update({ otlp: { endpoint: a.url, metricsIntervalMs: 3_600_000 } }), []);
+    assert.equal(exporters.active, true);
+    await runScenario(mw, 1);
+    await exporters.flush();
+    const firstTotal = a.latest('aios.commands').sum!.dataPoints.reduce((s, dp) => s + num(dp), 0);
+    assert.equal(firstTotal, mw.telemetry.query('SUMMARY').overall.totalCommands / 2, 'counted from when it was turned on');
+
+    exporters.update({ otlp: { endpoint: b.url, protocol: 'http/json' } });
+    await exporters.ready();
+    await runScenario(mw, 1);
+    await exporters.flush();
+    assert.equal(
+      b.latest('aios.commands').sum!.dataPoints.reduce((s, dp) => s + num(dp), 0),
+      2 * firstTotal,
+      'the same cumulative series at the new endpoint',
+    );
+    const before = a.requests.length;
+
+    assert.match(exporters.update({ otlp: { endpoint: 'nope' } })[0], /aios\.export\.otlp\.endpoint must be an http/);
+    exporters.update({ otlp: { endpoint: '' } });
+    await exporters.ready();
+    assert.equal(exporters.active, false);
+    assert.deepEqual(exporters.health(), {});
+    await runScenario(mw, 1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(a.requests.length, before, 'off means nothing is sent');
+    await exporters.shutdown();
+    await mw.close();
+  });
+});
+
 describe('Prometheus /metrics (the exporter alone; Debian prometheus scrapes it in the receivers tier)', () => {
   function get(port: number, path: string, host = `127.0.0.1:${port}`): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
