@@ -4,8 +4,12 @@
 import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describe, it } from 'node:test';
-import { createExporters, type Exporters, type OtlpProtocol } from '../../../src/export';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createRequire } from 'node:module';
+import { bundledOtel, createExporters, type Exporters, type OtlpProtocol } from '../../../src/export';
 import * as otel from '../../../src/export/otel';
 import { OtlpReceiver, attrs, close, num, until } from './receivers';
 import { SECRET_PARAMETER, middleware, runScenario } from './scenario';
@@ -173,6 +177,60 @@ describe('OpenTelemetry export (OTLP/HTTP receiver on 127.0.0.1)', () => {
     const t0 = Date.now();
     await exporters.shutdown();
     assert.ok(Date.now() - t0 < 5000, 'shutdown is bounded by its deadline');
+    await mw.close();
+  });
+});
+
+describe('the separate bundle (dist/export.js)', () => {
+  it('bundledOtel() loads OpenTelemetry from its own esbuild bundle at run time, and it works across the two bundles', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aios-export-bundle-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    // The build the lead adds to esbuild.mjs: src/export/otel.ts on its own, minified as in production.
+    // esbuild's API is loaded at run time: it cannot be bundled into this test.
+    const { build } = createRequire(__filename)('esbuild') as typeof import('esbuild');
+    await build({
+      entryPoints: ['src/export/otel.ts'],
+      outfile: join(dir, 'export.js'),
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      minify: true,
+      logLevel: 'error',
+    });
+    const receiver = await new OtlpReceiver().start();
+    const mw = middleware();
+    const exporters = createExporters(
+      { otlp: { endpoint: receiver.url, metricsIntervalMs: 3_600_000 } },
+      { telemetry: mw.telemetry, state: () => ({ admission: mw.admission }), sessionId: mw.sessionId, serviceVersion: '1', loadOtel: bundledOtel(dir) },
+    );
+    assert.deepEqual(exporters.configErrors, []);
+    const expected = await runScenario(mw, 1);
+    await exporters.flush();
+    assert.equal(
+      receiver.latest('aios.commands').sum!.dataPoints.reduce((s, dp) => s + num(dp), 0),
+      mw.telemetry.query('SUMMARY').overall.totalCommands,
+    );
+    assert.equal(receiver.logRecords().length, expected.events.length);
+    await exporters.shutdown();
+    await mw.close();
+  });
+
+  it('a missing bundle is reported, and commands still run', async () => {
+    const mw = middleware();
+    const exporters = createExporters(
+      { prometheus: { port: 1 } },
+      {
+        telemetry: mw.telemetry,
+        state: () => ({ admission: mw.admission }),
+        sessionId: mw.sessionId,
+        serviceVersion: '1',
+        loadOtel: bundledOtel(join(tmpdir(), 'no-such-dir')),
+      },
+    );
+    assert.match(exporters.configErrors.join('\n'), /could not start OpenTelemetry export: .*export\.js/);
+    assert.equal((await runScenario(mw, 1)).events.length > 0, true);
+    await exporters.shutdown();
     await mw.close();
   });
 });
