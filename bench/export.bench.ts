@@ -173,6 +173,7 @@ async function exportCpuPerEvent(port: number, which: 'otlpLogs' | 'endpoint', n
       sessionId: 'bench',
       serviceVersion: 'bench',
       loadOtel: () => otel,
+      shutdownDeadlineMs: 120_000, // flush() sends all n, however slow the machine
     },
   );
   await exporters.ready();
