@@ -414,7 +414,9 @@ export class AdaptiveLimit implements LimitStrategy {
         this.estimate = clamp(Math.min(this.estimate, this.probeLevel + this.o.queueSize), this.minLimit, this.maxLimit);
         this.calm = 0;
       }
-      // The first window's rate (start-up) is no baseline: after the first probe, probe again soon.
+      // Probe again soon, whatever the latency says: after a saturated probe (the limit sits at its level,
+      // where latency matches it), and after the first one (it was compared with start-up's rate, which is no
+      // baseline, and one probe of scattered latencies can be 30 % off; a second halves that).
       this.followUp = saturated || firstMeasurement;
       this.nextProbeAt = now + (this.followUp ? 2 * this.o.windowMs : this.probeIntervalMs());
       reason = `probe at ${this.probeLevel}: no-load latency ${ms(measured)} (long RTT ${ms(before)} -> ${ms(this.longRtt)})${saturated ? ', still saturated' : ''}`;

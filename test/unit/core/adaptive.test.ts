@@ -143,6 +143,15 @@ describe('AdaptiveLimit', () => {
     assert.ok(loop.limit < 12, `limit ${loop.limit}`);
   });
 
+  it('probes a service that does not queue at the start only (its baseline, twice), never periodically after', () => {
+    const loop = new Loop(adaptive(), limits(8), knee(16), 6);
+    loop.run(10_000);
+    assert.equal(loop.reasons.filter((r) => r.startsWith('probing')).length, 2, loop.reasons.join('\n'));
+    loop.reasons.length = 0;
+    loop.run(300_000); // probes would only hold back commands the service has room for
+    assert.deepEqual(loop.reasons, []);
+  });
+
   it('takes no noise for queueing: scattered latencies below the knee do not pull the limit down', () => {
     let seed = 7;
     const random = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
