@@ -323,7 +323,7 @@ export class AdmissionController implements Admission {
   /** Frees the slot taken by an admitted command; `rttMs` (how long it held the slot) feeds the strategy. */
   release(rttMs?: number): void {
     this.inFlight--;
-    if (rttMs !== undefined && this.sampling) this.strategy.sample(rttMs, this.inFlight + 1);
+    if (this.sampling && rttMs !== undefined) this.strategy.sample(rttMs, this.inFlight + 1);
     if (this.waiting > 0) this.dispatch();
   }
 
