@@ -1,5 +1,6 @@
 // Bench entry: `node --expose-gc out/bench/index.js [--quick]`. Prints one JSON object per line on stdout
 // (see bench/types.ts); progress goes to stderr. Register more benches in `benches`.
+import { adaptiveBench } from './adaptive.bench';
 import { admissionBench } from './admission.bench';
 import { pipelineBench } from './pipeline.bench';
 import { pythonBench } from './python.bench';
@@ -7,7 +8,7 @@ import { samplerBench } from './sampler.bench';
 import { telemetryBench } from './telemetry.bench';
 import { log, type Bench, type BenchResult } from './types';
 
-export const benches: Bench[] = [admissionBench, pipelineBench, telemetryBench, samplerBench, pythonBench];
+export const benches: Bench[] = [admissionBench, adaptiveBench, pipelineBench, telemetryBench, samplerBench, pythonBench];
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
