@@ -1,5 +1,6 @@
 // Bench entry: `node --expose-gc out/bench/index.js [--quick]`. Prints one JSON object per line on stdout
 // (see bench/types.ts); progress goes to stderr. Register more benches in `benches`.
+import { adaptiveBench } from './adaptive.bench';
 import { admissionBench } from './admission.bench';
 import { exportBench } from './export.bench';
 import { pipelineBench } from './pipeline.bench';
@@ -8,7 +9,7 @@ import { samplerBench } from './sampler.bench';
 import { telemetryBench } from './telemetry.bench';
 import { log, type Bench, type BenchResult } from './types';
 
-export const benches: Bench[] = [admissionBench, pipelineBench, telemetryBench, samplerBench, pythonBench, exportBench];
+export const benches: Bench[] = [admissionBench, adaptiveBench, pipelineBench, telemetryBench, samplerBench, pythonBench, exportBench];
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ABORTED, settleOrAbort, type Settled } from './abort';
 import { Flight, FlightList, type CancelledBy, type InFlightCommand } from './flight';
 import { AdmissionController, type AdmissionState, type ThrottleInfo } from './admission';
+import { describeLimitChange, type Admission, type LimitChange } from './admissionStrategy';
 import { systemClock, type Clock } from './clock';
 import { round3 } from './numbers';
 import { validateConfig, type MiddlewareConfig } from './config';
@@ -31,7 +32,7 @@ import type {
 } from './types';
 import { validateRequest } from './validation';
 
-export type LogLevel = 'info' | 'warn' | 'error';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface MiddlewareOptions {
   /** Settings (a PartialConfig); invalid fields fall back to defaults and are listed in configErrors. */
@@ -70,6 +71,8 @@ export interface Middleware {
   resume(): void;
   readonly paused: boolean;
   readonly admission: AdmissionState;
+  /** Each change of the concurrency limit (adaptive moves, setting changes, mode switches), with its reason. */
+  onLimitChange(listener: (change: LimitChange) => void): Disposable;
   readonly telemetry: TelemetryApi;
   readonly sampler: Sampler;
   /** Writes pending events and the stats snapshot now. */
@@ -121,7 +124,7 @@ class Pipeline implements Middleware {
   private readonly settingPrefix: string;
   private readonly clock: Clock;
   private readonly security: SecurityPolicy;
-  private readonly admissionCtl: AdmissionController;
+  private readonly admissionCtl: Admission;
   private readonly writer: JsonlWriter | undefined;
   private readonly ownsSampler: boolean;
   private readonly samplerSubscription: Disposable;
@@ -151,6 +154,7 @@ class Pipeline implements Middleware {
     this.storageDir = options.storageDir;
     this.security = new SecurityPolicy(config.security.denyPatterns, config.security.allowPatterns);
     this.admissionCtl = new AdmissionController(config, this.clock);
+    this.admissionCtl.onLimitChange((c) => this.log('debug', describeLimitChange(c)));
 
     this.ownsSampler = options.sampler === undefined;
     this.sampler =
@@ -211,6 +215,10 @@ class Pipeline implements Middleware {
 
   get paused(): boolean {
     return this.admissionCtl.paused;
+  }
+
+  onLimitChange(listener: (change: LimitChange) => void): Disposable {
+    return this.admissionCtl.onLimitChange(listener);
   }
 
   pause(): void {
@@ -337,8 +345,9 @@ class Pipeline implements Middleware {
       );
       return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
     }
-    this.admissionCtl.release();
-    const durationMs = this.clock.now() - t0;
+    const endedAt = this.clock.now();
+    this.admissionCtl.release(endedAt - startedAt); // how long it held its slot: the adaptive limit's sample
+    const durationMs = endedAt - t0;
     if (settled.ok) {
       this.telemetry.emit('COMPLETE', commandId, commandType, priority, durationMs, waitMs > 0 ? { waitMs: round3(waitMs) } : undefined, true);
       return { commandId, commandType, success: true, result: settled.value, durationMs, throttled: delayMs > 0, delayMs };

@@ -3,7 +3,16 @@ import { describe, it } from 'node:test';
 import type { AdmissionState, SystemSample } from '../../../src/core';
 import { indicatorModel } from '../../../src/views/indicatorModel';
 
-const idle: AdmissionState = { active: 0, queued: { HIGH: 0, NORMAL: 0, LOW: 0 }, delayed: 0, limit: 4, paused: false, externalActive: 0 };
+const idle: AdmissionState = {
+  active: 0,
+  queued: { HIGH: 0, NORMAL: 0, LOW: 0 },
+  delayed: 0,
+  limit: 4,
+  paused: false,
+  externalActive: 0,
+  mode: 'fixed',
+  limitReason: 'aios.maxConcurrency is 4',
+};
 const sample: SystemSample = { cpuPercent: 42.4, memoryPercent: 60, pythonProcesses: 2, sampledAt: 1 };
 
 describe('status-bar indicator model', () => {
