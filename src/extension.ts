@@ -6,6 +6,7 @@ import { registerCommands } from './commands';
 import { AiosContext } from './context';
 import type { DetailLevel } from './core';
 import { INTERNALS_COMMAND, Views } from './shared/ids';
+import { AiosFiles } from './views/aiosFiles';
 import { MetricsPanel } from './views/metricsPanel';
 import { MiddlewareMetricsSource } from './views/metricsSource';
 import { PARAMETERS_SCHEME, ParametersEditor } from './views/parametersEditor';
@@ -24,6 +25,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
   const documents = new TelemetryDocumentProvider(ctx);
   const results = new ResultDocuments();
   const parameters = new ParametersEditor();
+  const aiosFiles = new AiosFiles(ctx);
   const tree = new TelemetryTreeProvider(ctx);
   const treeView = vscode.window.createTreeView(Views.telemetry, { treeDataProvider: tree, showCollapseAll: true });
   tree.attach(treeView);
@@ -34,6 +36,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
     documents,
     results,
     parameters,
+    aiosFiles,
     tree,
     treeView,
     vscode.workspace.registerTextDocumentContentProvider(TELEMETRY_SCHEME, documents),

@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import type { CommandResult } from '../core';
 import type { AiosContext, ControlCall } from '../context';
 import { CACHE_TYPES, CONTROL_OPERATIONS, LOG_LEVELS, type ControlDetailByOperation, type ControlOperation, type ControlResult } from '../python/protocol';
+import { showReloadError } from '../views/aiosFiles';
 import { askJsonObject } from './jsonInput';
 import { resultAction, type RunCommandEnv } from './runCommand';
 
@@ -37,6 +38,10 @@ export async function syncPythonState(env: RunCommandEnv, given?: ControlArgs): 
 
 /** What the service did, in words; a custom command's result can be opened or copied in full. */
 export function showControlResult(env: RunCommandEnv, call: ControlCall, result: CommandResult): void {
+  if (!result.success && call.operation === 'RELOAD_CONFIG' && result.error?.code !== 'cancelled') {
+    void showReloadError(result);
+    return;
+  }
   if (!result.success) {
     const problem = result.error?.code === 'cancelled' ? 'was cancelled' : `failed: ${result.error?.message}`;
     void vscode.window.showErrorMessage(`AIOS: ${describeCall(call)} ${problem}`, 'Show Output').then((c) => c && env.ctx.log.show(true));

@@ -2,6 +2,8 @@
 // can be stopped, results in full, Run Command remembers, control operations say what they did, control state
 // survives a restart, and the worker pool follows the concurrency limit.
 import * as assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { Commands } from '../../src/shared/ids';
 import {
@@ -301,6 +303,93 @@ describe('the daily flows', function () {
     await vscode.commands.executeCommand(Commands.restartPythonServiceFresh);
     await waitUntil(() => (api.context.supervisor.state.status === 'healthy' ? true : undefined), 30_000, 'the fresh service');
     assert.equal((await api.context.supervisor.checkHealth())?.logLevel, 'INFO', 'a fresh restart starts from the config');
+  });
+
+  /** Edits `.aios/<name>` in an editor as a user does (replace `from` with `to`, save), runs `body`, then puts the
+   *  file back the same way. Returns the 1-based line of the edit. */
+  async function withEditedFile(name: string, from: string, to: string, body: (line: number, uri: vscode.Uri) => Promise<void>): Promise<void> {
+    const file = join(process.env.AIOS_TEST_WORKSPACE!, '.aios', name);
+    const original = readFileSync(file, 'utf8');
+    const doc = await vscode.workspace.openTextDocument(file);
+    const editor = await vscode.window.showTextDocument(doc);
+    const at = doc.getText().indexOf(from);
+    assert.ok(at >= 0, `${from} is in ${name}`);
+    const range = new vscode.Range(doc.positionAt(at), doc.positionAt(at + from.length));
+    try {
+      await editor.edit((e) => e.replace(range, to));
+      await doc.save();
+      await body(range.start.line + 1, doc.uri);
+    } finally {
+      const whole = new vscode.Range(doc.positionAt(0), doc.positionAt(doc.getText().length));
+      await editor.edit((e) => e.replace(whole, original));
+      await doc.save();
+      if (readFileSync(file, 'utf8') !== original) writeFileSync(file, original);
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    }
+  }
+
+  /** The diagnostics AIOS put on `uri` (VS Code's JSON validation may add its own). */
+  const ours = (uri: vscode.Uri) => vscode.languages.getDiagnostics(uri).filter((d) => d.source === 'AIOS');
+
+  /** The Problems panel's rows, as a user reads them. */
+  async function problemsPanel(): Promise<string[]> {
+    // Focus, not toggle: asking twice must not close it.
+    await vscode.commands.executeCommand('workbench.panel.markers.view.focus');
+    return evaluate<string[]>(
+      `return [...document.querySelectorAll('.markers-panel .monaco-list-row')].map((r) => (r.getAttribute('aria-label') || r.textContent).replace(/\u00a0/g, ' '));`,
+    );
+  }
+
+  it('a broken handlers.py saved in the editor: an error naming the file and line, a diagnostic there, the previous handlers still run; fixing it clears it', async function () {
+    requireUi(this);
+    await clearNotifications();
+    await withEditedFile('handlers.py', 'def summarize(params, ctx):', 'def summarize(params, ctx:', async (line, uri) => {
+      const note = await waitUntil(async () => (await notificationTexts()).find((t) => /reload failed/.test(t)), 15_000, 'the reload error');
+      assert.match(note, new RegExp(`handlers\\.py, line ${line}`), note);
+      assert.match(note, /previous handlers .*stay in force/, note);
+      const diags = await waitUntil(() => (ours(uri).length ? ours(uri) : undefined), 10_000, 'the diagnostic');
+      assert.equal(diags[0].range.start.line, line - 1, 'on the line the service named');
+      assert.equal(diags[0].source, 'AIOS');
+      const rows = await waitUntil(
+        async () => {
+          const r = await problemsPanel();
+          return r.some((x) => /SyntaxError/.test(x)) ? r : undefined;
+        },
+        10_000,
+        'the Problems panel row',
+      );
+      assert.ok(
+        rows.some((r) => /stay in force/.test(r)),
+        rows.join('\n'),
+      );
+      await screenshot('daily-reload-problems');
+      const stillThere = await api.run({ commandType: 'WORD_COUNT', parameters: { text: 'the handlers from before still run' } });
+      assert.equal(stillThere.success, true, JSON.stringify(stillThere.error));
+    });
+    const cleared = await waitUntil(
+      () => (ours(vscode.Uri.file(join(process.env.AIOS_TEST_WORKSPACE!, '.aios', 'handlers.py'))).length === 0 ? true : undefined),
+      15_000,
+      'the diagnostic to clear once the file is fixed',
+    );
+    assert.equal(cleared, true);
+  });
+
+  it('a bad value saved in config.json: the error and the Problems panel name its line; the config in force stays', async function () {
+    requireUi(this);
+    await clearNotifications();
+    await withEditedFile('config.json', '"workers": 4', '"workers": -1', async (line, uri) => {
+      const note = await waitUntil(async () => (await notificationTexts()).find((t) => /reload failed/.test(t)), 15_000, 'the reload error');
+      assert.match(note, new RegExp(`config\\.json, line ${line}`), note);
+      assert.match(note, /workers/);
+      const diags = await waitUntil(() => (ours(uri).length ? ours(uri) : undefined), 10_000, 'the diagnostic');
+      assert.equal(diags[0].range.start.line, line - 1);
+      assert.equal((await api.context.supervisor.checkHealth())?.config.workers, 4, 'the config in force stays');
+    });
+    await waitUntil(
+      () => (ours(vscode.Uri.file(join(process.env.AIOS_TEST_WORKSPACE!, '.aios', 'config.json'))).length === 0 ? true : undefined),
+      15_000,
+      'the diagnostic to clear',
+    );
   });
 
   it('with no usable Python the status bar says so and one notification says how to fix it', async function () {
