@@ -35,7 +35,43 @@ const node = {
 // of an earlier build goes into the .vsix.
 if (production) rmSync('dist', { recursive: true, force: true });
 
-const builds = [{ ...node, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' }];
+// What the first paint does not need lives in chunks of its own, required when first used: the language
+// client (when the service first starts), systeminformation (the first background sample) and execa (the
+// interpreter probe, shell commands). Compiling them cost more than the rest of activation together. The
+// extension imports them with import(); here those imports become require('./chunks/<name>.js').
+// vscode-jsonrpc is a chunk of its own that the main bundle and the client chunk share: the protocol's
+// RequestType objects and the client must come from one copy (it compares parameter structures by identity).
+const CHUNKS = {
+  clientLib: './src/python/clientLib.ts',
+  systeminformation: 'systeminformation',
+  execa: 'execa',
+  jsonrpc: 'vscode-jsonrpc/node',
+};
+/** Resolves imports of chunked modules to the chunk file, relative to the output file at `dir`. */
+const chunkImports = (dir, { lazy }) => ({
+  name: 'chunk-imports',
+  setup(b) {
+    b.onResolve({ filter: /^vscode-jsonrpc(\/node)?$/ }, () => ({ path: `${dir}jsonrpc.js`, external: true }));
+    if (!lazy) return;
+    b.onResolve({ filter: /^(\.\/clientLib|systeminformation|execa)$/ }, (args) => ({ path: `${dir}${args.path.replace(/^\.\//, '')}.js`, external: true }));
+  },
+});
+const builds = [
+  // dynamic-import off: an external import() becomes a plain require() of the chunk.
+  {
+    ...node,
+    entryPoints: ['src/extension.ts'],
+    outfile: 'dist/extension.js',
+    plugins: [chunkImports('./chunks/', { lazy: true })],
+    supported: { 'dynamic-import': false },
+  },
+  ...Object.entries(CHUNKS).map(([name, entry]) => ({
+    ...node,
+    stdin: { contents: `export * from ${JSON.stringify(entry)};`, resolveDir: '.', loader: 'ts' },
+    outfile: `dist/chunks/${name}.js`,
+    plugins: name === 'jsonrpc' ? [] : [chunkImports('./', { lazy: false })],
+  })),
+];
 if (existsSync('src/webview/main.ts')) {
   builds.push({
     bundle: true,

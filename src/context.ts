@@ -1,10 +1,9 @@
 // The extension's context: builds the middleware, the Python supervisor and their glue, and owns every
 // Disposable they need. Views and commands receive it; it holds no UI of its own.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { RecentRequests } from './commands/recentRequests';
-import { ResponseError, type LanguageClient } from 'vscode-languageclient/node';
+import type { LanguageClient } from 'vscode-languageclient/node';
 import {
   CONTROL_PREFIX,
   createMiddleware,
@@ -18,6 +17,7 @@ import {
 } from './core';
 import { ControlState, REPLAY_SOURCE, describeReplay } from './python/controlState';
 import { pythonExecutor, serviceConnection, serviceFailure } from './python/executor';
+import { clientLib } from './python/lazyClient';
 import { resolveInterpreter, type ResolvedInterpreter } from './python/interpreter';
 import {
   CommandsRequest,
@@ -170,7 +170,7 @@ export class AiosContext implements vscode.Disposable {
         } catch (err) {
           // A refused operation may still have changed state (a reload whose config applied but whose handlers
           // did not): the error carries none, so ask for it. Its data (file, line) reaches the caller.
-          if (err instanceof ResponseError) void this.supervisor.checkHealth();
+          if (err instanceof clientLib().ResponseError) void this.supervisor.checkHealth();
           throw await serviceFailure(this.supervisor, client, generation, `${CONTROL_PREFIX}${req.operation}`, err);
         }
         this.supervisor.noteHealth(reply.state);
@@ -248,7 +248,7 @@ export class AiosContext implements vscode.Disposable {
     const trusted = vscode.workspace.isTrusted;
     if (folder && !trusted) this.log.warn(`Untrusted workspace: its ${WORKSPACE_DIR}/handlers.py and ${WORKSPACE_DIR}/config.json are not loaded.`);
     // One scheduler: the service runs at least as many executes at once as admission lets through.
-    return { ...serviceInitializationOptions(folder, trusted, existsSync), maxConcurrency: this.middleware.config.maxConcurrency };
+    return { ...serviceInitializationOptions(folder, trusted), maxConcurrency: this.middleware.config.maxConcurrency };
   }
 
   /** Applies middleware settings; a new concurrency limit also resizes the service's worker pool. */

@@ -1,9 +1,10 @@
 // The pipeline's executor for the Python service: a command becomes aios/execute. Cancellation is
 // forwarded ($/cancelRequest, through the token), and a service that dies or hangs mid-command ends that
 // command in ERROR with a message saying what happened, never in a silent hang.
-import { CancellationTokenSource, ConnectionError, ErrorCodes, ResponseError, type LanguageClient } from 'vscode-languageclient/node';
+import type { LanguageClient } from 'vscode-languageclient/node';
 import { CommandFailure, untilCancelled, type Executor, type ExecutorContext } from '../core';
 import { ExecuteRequest, serviceErrorName } from './protocol';
+import { clientLib } from './lazyClient';
 import { ServiceUnavailableError, type PythonSupervisor } from './supervisor';
 
 export interface PythonExecutorOptions {
@@ -42,6 +43,7 @@ export async function serviceConnection(supervisor: PythonSupervisor, ctx: Execu
  * language client rejects what was pending with these, which say nothing a person can act on.
  */
 export function isConnectionLost(err: unknown): boolean {
+  const { ConnectionError, ErrorCodes, ResponseError } = clientLib();
   if (err instanceof ConnectionError) return true;
   return err instanceof ResponseError && (err.code === ErrorCodes.PendingResponseRejected || err.code === ErrorCodes.ConnectionInactive);
 }
@@ -57,7 +59,7 @@ export async function serviceFailure(supervisor: PythonSupervisor, client: Langu
     const next = supervisor.state.status === 'crashed' ? 'it is not restarted again (too many failures)' : 'it is being restarted';
     return new CommandFailure('service_crashed', `The Python service stopped while running ${what} (${how}); ${next}. Run the command again.`);
   }
-  if (err instanceof ResponseError) return new CommandFailure(serviceErrorName(err.code), err.message, err.data);
+  if (err instanceof clientLib().ResponseError) return new CommandFailure(serviceErrorName(err.code), err.message, err.data);
   return err;
 }
 
@@ -65,7 +67,7 @@ export function pythonExecutor(supervisor: PythonSupervisor, opts: PythonExecuto
   return async (request, ctx) => {
     const client = await serviceConnection(supervisor, ctx);
     const generation = supervisor.currentGeneration;
-    const cts = new CancellationTokenSource();
+    const cts = new (clientLib().CancellationTokenSource)();
     // onCancel, not ctx.signal: an AbortSignal per command would cost more than the rest of the pipeline.
     const off = ctx.onCancel(() => cts.cancel());
     const limit = opts.timeoutMs();

@@ -2,7 +2,6 @@
 // environment, then the usual names on PATH (`py -3` first on Windows). Each candidate is probed once and
 // the real interpreter (`sys.executable`) is what starts the service: going through a shim such as pyenv's
 // costs ~300 ms per start. No `vscode` import: the VS Code lookups are passed in.
-import { execa } from 'execa';
 
 export const MIN_PYTHON: readonly [number, number] = [3, 9];
 
@@ -39,6 +38,8 @@ const PROBE_SCRIPT = 'import sys,json;print(json.dumps([sys.executable,list(sys.
 
 /** Runs the candidate once (no shell) and reads its executable and version. */
 export const probeInterpreter: Probe = async (candidate) => {
+  // Loaded here, not at activation: execa is needed only once the service starts.
+  const { execa } = await import('execa');
   // -I: the probe must not import anything from the current directory or the user's environment.
   const { stdout } = await execa(candidate.command, [...candidate.args, '-I', '-c', PROBE_SCRIPT], {
     timeout: 15_000,

@@ -6,24 +6,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import {
-  CancellationTokenSource,
-  CloseAction,
-  ErrorAction,
-  LanguageClient,
-  RevealOutputChannelOn,
-  type LanguageClientOptions,
-  type MessageTransports,
-} from 'vscode-languageclient/node';
+import type { LanguageClient, LanguageClientOptions, MessageTransports } from 'vscode-languageclient/node';
 import { systemClock } from '../core/clock';
 import { isAlive, killProcessGroup, killProcessTree } from '../core/processTree';
 import { serviceEnvironment } from './environment';
 import { InterpreterNotFoundError, type ResolvedInterpreter } from './interpreter';
 import { Commands } from '../shared/ids';
-
-const PYTHON_EXTENSION_ID = 'ms-python.python';
-const SELECT_INTERPRETER = 'Select Interpreter';
-const OPEN_SETTING = 'Set aios.python.interpreterPath';
+import { clientLib, loadClientLib } from './lazyClient';
 import {
   ServiceLifecycle,
   StartFailure,
@@ -42,7 +31,10 @@ import {
   type HealthResult,
   type InitializationOptions,
 } from './protocol';
-import { serviceTransports } from './transport';
+
+const PYTHON_EXTENSION_ID = 'ms-python.python';
+const SELECT_INTERPRETER = 'Select Interpreter';
+const OPEN_SETTING = 'Set aios.python.interpreterPath';
 
 export { ServiceUnavailableError, type StartReason } from './lifecycle';
 
@@ -255,6 +247,8 @@ export class PythonSupervisor implements vscode.Disposable {
     if (signal.aborted) throw new StartFailure('abandoned');
     this.opts.log.info(`Starting the Python service with ${interpreter.description}`);
     this._state = { ...this._state, interpreter: interpreter.description };
+    await loadClientLib();
+    if (signal.aborted) throw new StartFailure('abandoned');
     const proc = new ServiceProcess(this.opts, interpreter, this.clientLog);
     const abandon = () => proc.kill();
     signal.addEventListener('abort', abandon, { once: true });
@@ -277,7 +271,7 @@ export class PythonSupervisor implements vscode.Disposable {
   }
 
   private async ping(proc: ServiceProcess, signal: AbortSignal): Promise<HealthResult> {
-    const cts = new CancellationTokenSource();
+    const cts = new (clientLib().CancellationTokenSource)();
     const cancel = () => cts.cancel();
     signal.addEventListener('abort', cancel, { once: true });
     try {
@@ -323,7 +317,7 @@ class ServiceProcess implements ServiceHandle {
   ) {
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
     void this.exited.then((exit) => (this.exit = exit));
-    this.client = new LanguageClient('aios', 'AIOS Python Service', () => this.spawn(), this.clientOptions(clientLog));
+    this.client = new (clientLib().LanguageClient)('aios', 'AIOS Python Service', () => this.spawn(), this.clientOptions(clientLog));
   }
 
   get pid(): number | undefined {
@@ -379,7 +373,7 @@ class ServiceProcess implements ServiceHandle {
       else this.opts.log.error(`Python service process error: ${err.message}`);
     });
     forwardStderr(child.stderr, this.opts.log);
-    return Promise.resolve(serviceTransports(child.stdout, child.stdin));
+    return Promise.resolve(clientLib().serviceTransports(child.stdout, child.stdin));
   }
 
   /** The connection ended. The exit is what the lifecycle acts on; a process that keeps running is ended. */
@@ -391,15 +385,15 @@ class ServiceProcess implements ServiceHandle {
     return {
       documentSelector: [],
       outputChannel: clientLog,
-      revealOutputChannelOn: RevealOutputChannelOn.Never,
+      revealOutputChannelOn: clientLib().RevealOutputChannelOn.Never,
       initializationOptions: this.opts.initializationOptions(),
       connectionOptions: { maxRestartCount: 0 },
       initializationFailedHandler: () => false,
       errorHandler: {
-        error: (_error, _message, count) => ({ action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown, handled: true }),
+        error: (_error, _message, count) => ({ action: (count ?? 0) <= 3 ? clientLib().ErrorAction.Continue : clientLib().ErrorAction.Shutdown, handled: true }),
         closed: () => {
           void this.connectionClosed();
-          return { action: CloseAction.DoNotRestart, handled: true };
+          return { action: clientLib().CloseAction.DoNotRestart, handled: true };
         },
       },
     };
