@@ -7,6 +7,7 @@ import { AiosContext } from './context';
 import type { DetailLevel } from './core';
 import { INTERNALS_COMMAND, Views } from './shared/ids';
 import { AiosFiles } from './views/aiosFiles';
+import { GettingStarted } from './views/gettingStarted';
 import { MetricsPanel } from './views/metricsPanel';
 import { MiddlewareMetricsSource } from './views/metricsSource';
 import { PARAMETERS_SCHEME, ParametersEditor } from './views/parametersEditor';
@@ -26,6 +27,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
   const results = new ResultDocuments();
   const parameters = new ParametersEditor();
   const aiosFiles = new AiosFiles(ctx);
+  const gettingStarted = new GettingStarted(ctx);
   const tree = new TelemetryTreeProvider(ctx);
   const treeView = vscode.window.createTreeView(Views.telemetry, { treeDataProvider: tree, showCollapseAll: true });
   tree.attach(treeView);
@@ -37,6 +39,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
     results,
     parameters,
     aiosFiles,
+    gettingStarted,
     tree,
     treeView,
     vscode.workspace.registerTextDocumentContentProvider(TELEMETRY_SCHEME, documents),
@@ -51,6 +54,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
     extension.subscriptions.push(vscode.commands.registerCommand(INTERNALS_COMMAND, () => ctx));
   }
   ctx.start();
+  gettingStarted.showOnFirstRun();
   const { version } = extension.extension.packageJSON as { version: string };
   ctx.log.info(`AIOS Middleware ${version} activated`);
 

@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import { CONTROL_PREFIX, DETAIL_LEVELS, type DetailLevel } from '../core';
 import type { AiosContext } from '../context';
 import { Commands, type CommandId } from '../shared/ids';
+import { WALKTHROUGH_ID, addWorkspaceHandler } from '../views/gettingStarted';
 import { MetricsPanel } from '../views/metricsPanel';
 import type { MiddlewareMetricsSource } from '../views/metricsSource';
 import type { ParametersEditor } from '../views/parametersEditor';
@@ -34,6 +35,8 @@ type Handler = (env: CommandEnv, ...args: unknown[]) => unknown;
 /** Every command the extension contributes, by id: the type makes a missing or unknown id a compile error. */
 const COMMAND_TABLE: Record<CommandId, Handler> = {
   [Commands.showOutput]: ({ ctx }) => ctx.log.show(true),
+  [Commands.getStarted]: () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false),
+  [Commands.addWorkspaceHandler]: () => addWorkspaceHandler(),
   [Commands.runCommand]: (env, args) => runCommand(env, args),
   [Commands.cancelCommand]: ({ ctx }, commandId) => cancelRunningCommand(ctx, commandId),
   [Commands.showMetricsPanel]: ({ ctx, extensionUri, metrics }) => MetricsPanel.createOrShow(extensionUri, metrics, ctx.log),

@@ -7,13 +7,11 @@ export const WORKSPACE_DIR = '.aios';
 
 /**
  * The service's initialization options for a workspace: its `.aios/handlers.py` (code that runs) and
- * `.aios/config.json` only when the workspace is trusted and the files exist.
+ * `.aios/config.json` only when the workspace is trusted. The paths are passed even when the files do not
+ * exist yet (the service treats a missing file as none), so a file created later loads on RELOAD_CONFIG,
+ * which saving it triggers, without a restart.
  */
-export function serviceInitializationOptions(folder: string | undefined, trusted: boolean, exists: (path: string) => boolean): InitializationOptions {
-  const file = (name: string) => {
-    if (!folder || !trusted) return null;
-    const path = join(folder, WORKSPACE_DIR, name);
-    return exists(path) ? path : null;
-  };
+export function serviceInitializationOptions(folder: string | undefined, trusted: boolean): InitializationOptions {
+  const file = (name: string) => (folder && trusted ? join(folder, WORKSPACE_DIR, name) : null);
   return { configFile: file('config.json'), handlersModule: file('handlers.py'), workspaceFolder: folder ?? null };
 }

@@ -20,6 +20,8 @@ export const Commands = {
   resumeAdmission: 'aios.resumeAdmission',
   clearTelemetry: 'aios.clearTelemetry',
   showOutput: 'aios.showOutput',
+  getStarted: 'aios.getStarted',
+  addWorkspaceHandler: 'aios.addWorkspaceHandler',
   treeRefresh: 'aios.telemetry.refresh',
   treeRerun: 'aios.telemetry.rerun',
   treeCopyEventJson: 'aios.telemetry.copyEventJson',

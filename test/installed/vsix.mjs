@@ -32,6 +32,8 @@ const ALLOWED = [
   /^LICENSE\.txt$/,
   /^dist\/([\w.-]+\/)*[\w.-]+\.(js|css)$/,
   /^media\/[\w.-]+\.(svg|png|css)$/,
+  // The walkthrough's step pages.
+  /^media\/walkthrough\/[\w.-]+\.md$/,
   /^python\/aios_service\/([\w-]+\/)*[\w.-]+\.(py|json|txt)$/,
 ];
 const VSCE_FILES = new Set(['[Content_Types].xml', 'extension.vsixmanifest']);
@@ -53,6 +55,8 @@ function requiredEntries(root) {
   required.add(clean(pkg.main));
   if (pkg.icon) required.add(clean(pkg.icon));
   for (const v of pkg.contributes?.jsonValidation ?? []) if (!/^\w+:/.test(v.url)) required.add(clean(v.url));
+  for (const w of pkg.contributes?.walkthroughs ?? [])
+    for (const step of w.steps) for (const m of Object.values(step.media ?? {})) if (typeof m === 'string') required.add(clean(m));
   // The production build (vscode:prepublish) just wrote dist/; media and the service are sources.
   for (const p of filesUnder(root, 'dist')) if (/\.(js|css)$/.test(p)) required.add(p);
   for (const p of [...filesUnder(root, 'media'), ...filesUnder(root, join('python', 'aios_service'))]) required.add(p);

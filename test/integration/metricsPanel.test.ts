@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import { MetricsPanel, type MetricsSource } from '../../src/views/metricsPanel';
 import type { MetricsSnapshot } from '../../src/webview/protocol';
 import { requireUi, screenshot, waitFor, webviewEvaluate } from './ui';
+import { aios } from './util';
 
 const EXTENSION_ID = 'aios.aios-middleware';
 const TITLE = 'AIOS Metrics';
@@ -215,10 +216,13 @@ describe('the metrics panel (webview)', function () {
     );
     assert.ok(buttons.includes('aios.showOutput'), `buttons: ${buttons.join(', ')}`);
     assert.ok(!buttons.includes('aios.resumeAdmission'), 'resume shows only while paused');
+    const marker = `panel button check ${Date.now().toString(36)}`;
+    (await aios()).context.log.info(marker);
     await webviewEvaluate(`document.querySelector('[data-command="aios.showOutput"]').click(); return true;`, undefined, TITLE);
     await waitFor(
       `const panel = document.querySelector('.part.panel');
-       return panel && panel.offsetParent !== null && /AIOS Middleware \\S+ activated/.test(panel.innerText.replace(/\\u00a0/g, ' '));`,
+       return (panel && panel.offsetParent !== null && panel.innerText.replace(/\\u00a0/g, ' ').includes(arg)) || null;`,
+      marker,
     );
     await vscode.commands.executeCommand('workbench.action.closePanel');
   });

@@ -1,0 +1,87 @@
+// The getting-started walkthrough's state: context keys its steps complete on (or are shown on), set from what
+// really happened: the service started (or no Python was found), a command ran, a workspace handler loaded.
+// The tree and the panel steps complete on VS Code's own events (the view opened, the command ran).
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import { CONTROL_PREFIX } from '../core';
+import type { AiosContext } from '../context';
+import { WORKSPACE_DIR } from '../python/workspaceFiles';
+import { EXTENSION_ID } from '../shared/ids';
+
+export const WALKTHROUGH_ID = `${EXTENSION_ID}#aios.gettingStarted`;
+const WELCOMED_KEY = 'aios.walkthroughShown';
+
+export const HANDLERS_TEMPLATE = `"""This workspace's own AIOS commands. The service imports this file at start and again when you save it
+(only in a trusted workspace). Standard library only: see python/README.md of the AIOS extension."""
+
+from aios_service import command, control_command
+
+
+@command("GREET", description="Say hello to parameters.name.",
+         parameters={"name": "string: who to greet"}, example={"name": "Ada"})
+def greet(params):
+    return {"greeting": "Hello, %s!" % params.get("name", "world")}
+
+
+@control_command("set_greeting_style", description="Choose how GREET greets (a control command).",
+                 parameters={"style": "string: plain or loud"}, example={"style": "loud"})
+def set_greeting_style(arguments):
+    return {"style": arguments.get("style", "plain")}
+`;
+
+export class GettingStarted implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly keys = new Map<string, boolean>();
+
+  constructor(private readonly ctx: AiosContext) {
+    this.disposables.push(
+      ctx.supervisor.onDidChangeState((s) => {
+        this.set('aios.serviceRunning', s.status === 'healthy' || s.status === 'unhealthy');
+        this.set('aios.noPython', s.noInterpreter === true);
+        if (s.health) this.set('aios.workspaceHandlers', s.health.handlers.loaded && s.health.handlers.commandTypes.length > 0);
+      }),
+      ctx.middleware.telemetry.onEvent((e) => {
+        if (e.eventType === 'COMPLETE' && !e.commandType.startsWith(CONTROL_PREFIX)) this.set('aios.commandRan', true);
+      }),
+    );
+    this.set('aios.noPython', false);
+  }
+
+  /** Opens the walkthrough once per installation (not while VS Code runs the extension's tests). */
+  showOnFirstRun(): void {
+    const { extension } = this.ctx;
+    if (extension.extensionMode === vscode.ExtensionMode.Test || extension.globalState.get(WELCOMED_KEY)) return;
+    void extension.globalState.update(WELCOMED_KEY, true);
+    void vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false);
+  }
+
+  /** Only changes are sent: every ping and event lands here. */
+  private set(key: string, value: boolean): void {
+    if (this.keys.get(key) === value) return;
+    this.keys.set(key, value);
+    void vscode.commands.executeCommand('setContext', key, value);
+  }
+
+  dispose(): void {
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}
+
+/** "AIOS: Add a Workspace Handler": opens `.aios/handlers.py`, creating it from a small example when missing. */
+export async function addWorkspaceHandler(): Promise<vscode.TextEditor | undefined> {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  if (!folder) {
+    void vscode.window.showInformationMessage('AIOS: open a folder first: workspace handlers live in its .aios/handlers.py.');
+    return undefined;
+  }
+  const file = join(folder, WORKSPACE_DIR, 'handlers.py');
+  if (!existsSync(file)) {
+    mkdirSync(join(folder, WORKSPACE_DIR), { recursive: true });
+    writeFileSync(file, HANDLERS_TEMPLATE, { flag: 'wx' });
+  }
+  if (!vscode.workspace.isTrusted) {
+    void vscode.window.showWarningMessage('AIOS: this workspace is not trusted, so the service does not load its .aios/handlers.py until you trust it.');
+  }
+  return vscode.window.showTextDocument(vscode.Uri.file(file));
+}
