@@ -373,7 +373,7 @@ class ControlHttpServer implements ControlServer {
   private allowedHosts = new Set<string>();
   private allowedOrigins = new Set<string>();
   private readonly detached = new Map<string, Detached>();
-  /** Aborted at close: commands whose clients are still waiting are cancelled with their connections. */
+  /** Aborted at close (after the grace period): what detached commands run under. */
   private readonly lifetime = new AbortController();
   private readonly lastLogged = new Map<string, number>();
   private readonly log: (level: ControlServerLogLevel, message: string) => void;
@@ -553,14 +553,13 @@ class ControlHttpServer implements ControlServer {
     }
   }
 
-  /** Aborted when the client stops waiting (its connection closes before the answer) or the server closes. */
+  /** Aborted when the client stops waiting: its connection closes before the answer (close() ends them all). */
   private waitingSignal(res: ServerResponse): AbortSignal {
     const ac = new AbortController();
-    const onClose = (): void => {
+    res.once('close', () => {
       if (!res.writableFinished) ac.abort(new Error('the HTTP client went away'));
-    };
-    res.once('close', onClose);
-    return AbortSignal.any([ac.signal, this.lifetime.signal]);
+    });
+    return ac.signal;
   }
 
   private async runWaiting(request: CommandRequest, res: ServerResponse): Promise<void> {
@@ -628,8 +627,7 @@ class ControlHttpServer implements ControlServer {
         clearTimeout(timer);
         timer = setTimeout(() => {
           done();
-          res.setHeader('Connection', 'close');
-          stopReading(req, res);
+          res.setHeader('Connection', 'close'); // Node closes the socket once the refusal is written
           reject(new HttpError(408, 'request_timeout', `The body stopped arriving for ${this.bodyIdleTimeoutMs} ms; the connection is closed`));
         }, this.bodyIdleTimeoutMs);
       };
@@ -672,8 +670,7 @@ class ControlHttpServer implements ControlServer {
   }
 
   private tooLarge(res: ServerResponse, message: string): HttpError {
-    res.setHeader('Connection', 'close');
-    stopReading(res.req, res);
+    res.setHeader('Connection', 'close'); // stop reading: Node closes the socket once the refusal is written
     return new HttpError(413, 'payload_too_large', `${message}; send a reference (a file path, an id) instead of the data`);
   }
 
@@ -720,13 +717,4 @@ function lostResult(commandId: string, e: unknown): CommandResult {
     throttled: false,
     delayMs: 0,
   };
-}
-
-/**
- * Stops taking in the body: once the refusal is written the socket is closed, instead of Node reading (and
- * throwing away) the rest of an oversized or trickling body to keep the connection alive.
- */
-function stopReading(req: IncomingMessage, res: ServerResponse): void {
-  req.pause();
-  res.once('finish', () => req.socket.destroySoon());
 }

@@ -218,6 +218,8 @@ class SessionReader {
   private lineNo = 0;
   private readonly buf = Buffer.allocUnsafe(READ_CHUNK);
   private chunkLen = 0;
+  /** Offset in the file of buf[0]. */
+  private chunkOffset = 0;
   private start = 0;
   private partial: Buffer[] = [];
   private partialLen = 0;
@@ -295,6 +297,7 @@ class SessionReader {
       this.position = 0;
       this.lineNo = 0;
       this.chunkLen = 0;
+      this.chunkOffset = 0;
       this.start = 0;
       this.partial = [];
       this.partialLen = 0;
@@ -317,6 +320,8 @@ class SessionReader {
    */
   private async readLine(): Promise<Line | undefined> {
     for (;;) {
+      // A line that starts at or past that size came after the export began: not ours.
+      if (this.partialLen === 0 && !this.discarding && this.chunkOffset + this.start >= this.file!.size) return undefined;
       if (this.start < this.chunkLen) {
         const nl = this.buf.indexOf(10, this.start);
         if (nl >= 0 && nl < this.chunkLen) {
@@ -361,6 +366,7 @@ class SessionReader {
         }
         return undefined;
       }
+      this.chunkOffset = this.position;
       this.position += n;
       this.chunkLen = n;
       this.start = 0;

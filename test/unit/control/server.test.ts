@@ -457,6 +457,34 @@ describe('control server: /api/commands', () => {
     assert.match(bad.json.error.message, /wait must be true or false/);
   });
 
+  it('?wait=false: a command refused right after its id was assigned is answered with its refusal', async () => {
+    // As the pipeline will do once ExecuteOptions has onCommandId: the id first, then validation refuses.
+    const server = await startControlServer({
+      token: TOKEN,
+      handlers: {
+        control: () => Promise.reject(new Error('unused')),
+        execute: async (request, hooks) => {
+          hooks.onCommandId('early-1');
+          for (let i = 0; i < 5; i++) await Promise.resolve(); // refused a few microtasks later, in the same turn
+          return {
+            commandId: 'early-1',
+            commandType: String(request.commandType),
+            success: false,
+            error: { code: 'blocked', message: 'no' },
+            durationMs: 0,
+            throttled: false,
+            delayMs: 0,
+          };
+        },
+        telemetry: () => ({}),
+      },
+    });
+    after(() => server.close(0));
+    const r = await post(server.port, '/api/commands?wait=false', { commandType: 'DROP_IT' });
+    assert.equal(r.status, 403, r.text);
+    assert.equal(r.json.commandId, 'early-1');
+  });
+
   it('a waiting client that goes away cancels its command (CANCEL event, executor told); a detached one is not', async () => {
     const h = await harness();
     const ac = new AbortController();

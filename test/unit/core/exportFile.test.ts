@@ -283,6 +283,72 @@ describe('exportTelemetry', () => {
     assert.equal(r.eventsWritten, 12_000);
   });
 
+  it('a cancel stops even an export that writes nothing (a range no event is in)', async () => {
+    const dir = tempDir();
+    const line = (i: number) => JSON.stringify({ timestamp: iso(i), eventType: 'START', commandId: `c-${i}`, pad: 'x'.repeat(300) });
+    writeFileSync(join(dir, eventsFileName('s', 0)), Array.from({ length: 4000 }, (_, i) => line(i)).join('\n') + '\n');
+    const outDir = tempDir();
+    const ac = new AbortController();
+    let last: ExportProgress | undefined;
+    await assert.rejects(
+      exportTelemetry({
+        storageDir: dir,
+        outputPath: join(outDir, 'none.jsonl'),
+        from: iso(1_000_000),
+        signal: ac.signal,
+        progressIntervalMs: 0,
+        onProgress: (p) => {
+          last = p;
+          ac.abort(new Error('cancelled early'));
+        },
+      }),
+      /cancelled early/,
+    );
+    assert.ok(last!.bytesRead < last!.totalBytes);
+    assert.deepEqual(readdirSync(outDir), []);
+  });
+
+  it("reads a session's files in sequence order, not name order, past seq 999999", async () => {
+    const dir = tempDir();
+    const ev = (ms: number) => JSON.stringify({ timestamp: iso(ms), eventType: 'START', commandId: `c-${ms}` }) + '\n';
+    // "…-1000000.jsonl" sorts before "…-999999.jsonl" by name; written in the other order too.
+    writeFileSync(join(dir, eventsFileName('s', 1_000_000)), ev(3) + ev(4));
+    writeFileSync(join(dir, eventsFileName('s', 999_999)), ev(1) + ev(2));
+    writeFileSync(join(dir, eventsFileName('s', 2)), ev(0));
+    const out = join(tempDir(), 'o.jsonl');
+    const r = await exportTelemetry({ storageDir: dir, outputPath: out });
+    assert.equal(r.outOfOrder, 0);
+    assert.deepEqual(
+      readFileSync(out, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as TelemetryEvent).commandId),
+      ['c-0', 'c-1', 'c-2', 'c-3', 'c-4'],
+    );
+  });
+
+  it('finishes a line a live writer completes after the export began, instead of calling it torn', async () => {
+    const dir = tempDir();
+    const file = join(dir, eventsFileName('live', 0));
+    const line = (i: number) => JSON.stringify({ timestamp: iso(i), eventType: 'START', commandId: `c-${i}`, pad: 'x'.repeat(300) });
+    const last = line(999);
+    // Over one read chunk of whole lines, then half of a line being written.
+    writeFileSync(file, Array.from({ length: 400 }, (_, i) => line(i)).join('\n') + '\n' + last.slice(0, 100));
+    let appended = false;
+    const r = await exportTelemetry({
+      storageDir: dir,
+      outputPath: join(tempDir(), 'o.jsonl'),
+      progressIntervalMs: 0,
+      onProgress: () => {
+        if (appended) return;
+        appended = true;
+        appendFileSync(file, last.slice(100) + '\n' + line(1000) + '\n'); // the writer's next batch
+      },
+    });
+    assert.equal(r.tornLines, 0);
+    assert.equal(r.eventsWritten, 401, 'the completed line is in; what came after the start is not');
+  });
+
   it('reports progress as bytes read of the total, never going back, ending at the total', async () => {
     const dir = tempDir();
     await twoSessions(dir, 40);
