@@ -1,13 +1,15 @@
 // Bench entry: `node --expose-gc out/bench/index.js [--quick]`. Prints one JSON object per line on stdout
 // (see bench/types.ts); progress goes to stderr. Register more benches in `benches`.
 import { admissionBench } from './admission.bench';
+import { controlBench } from './control.bench';
+import { exportFileBench } from './exportFile.bench';
 import { pipelineBench } from './pipeline.bench';
 import { pythonBench } from './python.bench';
 import { samplerBench } from './sampler.bench';
 import { telemetryBench } from './telemetry.bench';
 import { log, type Bench, type BenchResult } from './types';
 
-export const benches: Bench[] = [admissionBench, pipelineBench, telemetryBench, samplerBench, pythonBench];
+export const benches: Bench[] = [admissionBench, pipelineBench, telemetryBench, samplerBench, pythonBench, controlBench, exportFileBench];
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');

