@@ -12,9 +12,9 @@
 // Refusals: 403 for a Host or Origin that is not this server's loopback address (DNS rebinding), 401 without
 // the bearer token, 404 / 405 for unknown routes and methods, 413 over maxBodyBytes, 400 for bad JSON or
 // fields, 408 and a closed connection for requests that trickle in.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { CommandRequest, CommandResult, DetailLevel } from '../core/types';
 import { CONTROL_OPERATIONS, LOG_LEVELS, type ControlOperation } from '../python/protocol';
 
@@ -165,11 +165,10 @@ function describe(v: unknown): string {
  * Reads the named fields of a JSON object, matching names case-insensitively (the seed sends `CommandType`,
  * JavaScript callers `commandType`); an unknown field or one given twice is an error naming it.
  */
-function fields<K extends string>(body: unknown, names: readonly K[], what: string): Partial<Record<K, unknown>> {
+function fields<K extends string>(body: unknown, names: readonly K[], byLower: ReadonlyMap<string, K>, what: string): Partial<Record<K, unknown>> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badRequest(`The body must be a JSON object (${what}); got ${describe(body)}`);
   }
-  const byLower = new Map(names.map((n) => [n.toLowerCase(), n]));
   const out: Partial<Record<K, unknown>> = {};
   const seen = new Map<K, string>();
   for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
@@ -207,10 +206,20 @@ export interface ParsedControl {
 }
 
 const CONTROL_FIELDS = ['Operation', 'Value', 'Parameters', 'Timestamp', 'Source', 'CommandId'] as const;
+const CONTROL_FIELDS_LOWER = lowerCaseIndex(CONTROL_FIELDS);
+
+function lowerCaseIndex<K extends string>(names: readonly K[]): ReadonlyMap<string, K> {
+  return new Map(names.map((n) => [n.toLowerCase(), n]));
+}
 
 /** Validates the seed's control shape {Operation, Value, Parameters, Timestamp, Source, CommandId}. */
 export function parseControlBody(body: unknown): ParsedControl {
-  const f = fields(body, CONTROL_FIELDS, 'the seed\'s control shape, e.g. {"Operation": "FLUSH_CACHE", "Parameters": {"cache_type": "all"}}');
+  const f = fields(
+    body,
+    CONTROL_FIELDS,
+    CONTROL_FIELDS_LOWER,
+    'the seed\'s control shape, e.g. {"Operation": "FLUSH_CACHE", "Parameters": {"cache_type": "all"}}',
+  );
   const op = f.Operation;
   if (op === undefined || op === null) throw badRequest(`Operation is required: one of ${CONTROL_OPERATIONS.join(', ')}`);
   const operation = typeof op === 'string' ? (op.trim().toUpperCase() as ControlOperation) : undefined;
@@ -280,13 +289,14 @@ export function parseControlBody(body: unknown): ParsedControl {
 }
 
 const COMMAND_FIELDS = ['commandType', 'priority', 'parameters', 'source'] as const;
+const COMMAND_FIELDS_LOWER = lowerCaseIndex(COMMAND_FIELDS);
 
 /**
  * Maps {commandType, priority, parameters, source} (or the seed's CommandType, Priority, Parameters) to a
  * CommandRequest. The middleware validates the values themselves and says what is wrong (→ 400).
  */
 export function parseCommandBody(body: unknown): CommandRequest {
-  const f = fields(body, COMMAND_FIELDS, 'e.g. {"commandType": "ANALYZE", "priority": "HIGH", "parameters": {}}');
+  const f = fields(body, COMMAND_FIELDS, COMMAND_FIELDS_LOWER, 'e.g. {"commandType": "ANALYZE", "priority": "HIGH", "parameters": {}}');
   const request: Record<string, unknown> = { commandType: f.commandType, source: optionalSource(f.source, 'source') };
   if (f.priority !== undefined && f.priority !== null) request.priority = typeof f.priority === 'string' ? f.priority.trim().toUpperCase() : f.priority;
   if (f.parameters !== undefined) request.parameters = f.parameters;
@@ -361,7 +371,7 @@ class ControlHttpServer implements ControlServer {
   host: string;
   port = 0;
   private readonly server: Server;
-  private readonly tokenHash: Buffer;
+  private readonly token: Buffer;
   private readonly handlers: ControlServerHandlers;
   private readonly maxBodyBytes: number;
   private readonly bodyIdleTimeoutMs: number;
@@ -374,6 +384,10 @@ class ControlHttpServer implements ControlServer {
   /** Aborted at close (after the grace period): what detached commands run under. */
   private readonly lifetime = new AbortController();
   private readonly lastLogged = new Map<string, number>();
+  private readonly connectionSignals = new WeakMap<Socket, AbortController>();
+  /** Bodies being read, with when their last piece came; one sweeper instead of a timer per request. */
+  private readonly bodies = new Map<IncomingMessage, { last: number; onIdle: () => void }>();
+  private sweeper: NodeJS.Timeout | undefined;
   private readonly log: (level: ControlServerLogLevel, message: string) => void;
   private closing: Promise<void> | undefined;
 
@@ -381,7 +395,7 @@ class ControlHttpServer implements ControlServer {
     if (typeof options.token !== 'string' || options.token.length < MIN_TOKEN_LENGTH) {
       throw new RangeError(`The control server's token must be a string of at least ${MIN_TOKEN_LENGTH} characters`);
     }
-    this.tokenHash = createHash('sha256').update(options.token, 'utf8').digest();
+    this.token = Buffer.from(options.token, 'utf8');
     this.handlers = options.handlers;
     this.host = options.host ?? '127.0.0.1';
     this.requestedPort = validatePort(options.port ?? 0);
@@ -459,13 +473,12 @@ class ControlHttpServer implements ControlServer {
     this.log('warn', `AIOS control server refused a request: ${message}`);
   }
 
+  /** Constant-time in the token's content; only its length (not a secret: 43 characters as generated) can show. */
   private authorized(header: string | undefined): boolean {
     const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
-    // Hashing first makes the comparison constant-time and independent of the token's length.
-    const given = createHash('sha256')
-      .update(m?.[1] ?? '', 'utf8')
-      .digest();
-    return timingSafeEqual(given as unknown as NodeJS.ArrayBufferView, this.tokenHash as unknown as NodeJS.ArrayBufferView) && m !== null;
+    if (m === null) return false;
+    const given = Buffer.from(m[1], 'utf8');
+    return given.length === this.token.length && timingSafeEqual(given as unknown as NodeJS.ArrayBufferView, this.token as unknown as NodeJS.ArrayBufferView);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
@@ -551,12 +564,21 @@ class ControlHttpServer implements ControlServer {
     }
   }
 
-  /** Aborted when the client stops waiting: its connection closes before the answer (close() ends them all). */
+  /**
+   * Aborted when the client stops waiting, i.e. its connection closes before the answer (close() ends them
+   * all). One per connection, not per request: keep-alive requests on a connection come one after another,
+   * and an AbortController is among the dearest objects a request would otherwise make.
+   */
   private waitingSignal(res: ServerResponse): AbortSignal {
-    const ac = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) ac.abort(new Error('the HTTP client went away'));
-    });
+    const socket = res.socket;
+    if (socket === null) return AbortSignal.abort(new Error('the HTTP client went away'));
+    let ac = this.connectionSignals.get(socket);
+    if (ac === undefined) {
+      const created = new AbortController();
+      ac = created;
+      this.connectionSignals.set(socket, created);
+      socket.once('close', () => created.abort(new Error('the HTTP client went away')));
+    }
     return ac.signal;
   }
 
@@ -613,21 +635,20 @@ class ControlHttpServer implements ControlServer {
     const text = await new Promise<string>((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
-      let timer: NodeJS.Timeout | undefined;
+      const watch = {
+        last: performance.now(),
+        onIdle: (): void => {
+          done();
+          res.setHeader('Connection', 'close'); // Node closes the socket once the refusal is written
+          reject(new HttpError(408, 'request_timeout', `The body stopped arriving for ${this.bodyIdleTimeoutMs} ms; the connection is closed`));
+        },
+      };
       const done = (): void => {
-        clearTimeout(timer);
+        this.bodies.delete(req);
         req.off('data', onData);
         req.off('end', onEnd);
         req.off('error', onFail);
         req.off('close', onClose);
-      };
-      const idle = (): void => {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          done();
-          res.setHeader('Connection', 'close'); // Node closes the socket once the refusal is written
-          reject(new HttpError(408, 'request_timeout', `The body stopped arriving for ${this.bodyIdleTimeoutMs} ms; the connection is closed`));
-        }, this.bodyIdleTimeoutMs);
       };
       const onData = (chunk: Buffer): void => {
         size += chunk.length;
@@ -637,7 +658,7 @@ class ControlHttpServer implements ControlServer {
           return;
         }
         chunks.push(chunk);
-        idle();
+        watch.last = performance.now();
       };
       const onEnd = (): void => {
         done();
@@ -656,7 +677,7 @@ class ControlHttpServer implements ControlServer {
       req.on('end', onEnd);
       req.on('error', onFail);
       req.on('close', onClose);
-      idle();
+      this.watchBody(req, watch);
     });
     const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
     if (json.trim() === '') throw new HttpError(400, 'invalid_json', 'The body is empty; send a JSON object');
@@ -667,6 +688,24 @@ class ControlHttpServer implements ControlServer {
     }
   }
 
+  private watchBody(req: IncomingMessage, watch: { last: number; onIdle: () => void }): void {
+    this.bodies.set(req, watch);
+    if (this.sweeper !== undefined) return;
+    // A body is refused between bodyIdleTimeoutMs and 1.25 times that after its last piece.
+    this.sweeper = setInterval(
+      () => {
+        const now = performance.now();
+        for (const w of this.bodies.values()) if (now - w.last >= this.bodyIdleTimeoutMs) w.onIdle();
+        if (this.bodies.size === 0) {
+          clearInterval(this.sweeper);
+          this.sweeper = undefined;
+        }
+      },
+      Math.max(10, this.bodyIdleTimeoutMs / 4),
+    );
+    this.sweeper.unref();
+  }
+
   private tooLarge(res: ServerResponse, message: string): HttpError {
     res.setHeader('Connection', 'close'); // stop reading: Node closes the socket once the refusal is written
     return new HttpError(413, 'payload_too_large', `${message}; send a reference (a file path, an id) instead of the data`);
@@ -674,7 +713,11 @@ class ControlHttpServer implements ControlServer {
 
   close(graceMs = 2000): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
+      this.server.close(() => {
+        clearInterval(this.sweeper);
+        this.sweeper = undefined;
+        resolve();
+      });
       this.server.closeIdleConnections();
       const timer = setTimeout(() => {
         this.lifetime.abort(new Error('the AIOS control server closed'));

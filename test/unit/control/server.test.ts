@@ -4,6 +4,7 @@
 // failsafe far above the configured limit.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { getEventListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { request as httpRequest, Agent, type IncomingHttpHeaders } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
@@ -208,6 +209,7 @@ describe('control server: listening and refusals', () => {
       {},
       { authorization: `Bearer ${TOKEN}x` },
       { authorization: `Bearer ${TOKEN.slice(0, -1)}` },
+      { authorization: `Bearer ${TOKEN.slice(0, -1)}X` },
       { authorization: `Basic ${TOKEN}` },
       { authorization: 'Bearer' },
     ];
@@ -328,17 +330,17 @@ describe('control server: request size and slow clients', () => {
   it('408 and a closed connection when a body pauses longer than bodyIdleTimeoutMs', async () => {
     const h = await harness({ bodyIdleTimeoutMs: 200 });
     const body = '{"commandType":"ECHO"}';
-    const r = await raw(
-      h.port,
-      [
-        `POST /api/commands HTTP/1.1\r\nHost: 127.0.0.1:${h.port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: ${body.length}\r\n\r\n`,
-        body.slice(0, 5),
-        body.slice(5),
-      ],
-      2000,
-    );
-    assert.match(r.data, /^HTTP\/1\.1 408 /);
-    assert.match(r.data, /"code":"request_timeout"/);
+    const head = `POST /api/commands HTTP/1.1\r\nHost: 127.0.0.1:${h.port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: ${body.length}\r\n\r\n`;
+    // A pause before any of the body, and a pause after part of it.
+    for (const pieces of [
+      [head, body],
+      [head + body.slice(0, 5), body.slice(5)],
+    ]) {
+      const r = await raw(h.port, pieces, 2000);
+      assert.match(r.data, /^HTTP\/1\.1 408 /);
+      assert.match(r.data, /"code":"request_timeout"/);
+      assert.equal(r.written, pieces[0].length, 'closed during the pause');
+    }
     assert.equal(h.events.length, 0, 'nothing ran');
   });
 
@@ -497,6 +499,35 @@ describe('control server: /api/commands', () => {
     assert.deepEqual(h.aborted, ['gone']);
     h.gates.get('stays')!();
     await until(() => h.events.some((e) => e.eventType === 'COMPLETE'), 'the detached command to complete');
+  });
+
+  it('on one keep-alive connection, request after request leaves no abort listener behind', async () => {
+    const counts: number[] = [];
+    const mw = createMiddleware({ sampler: new StaticSampler({ cpuPercent: 10 }), config: { baseDelayMs: 0 } });
+    const echo = functionExecutor({ ECHO: (p) => p });
+    const server = await startControlServer({
+      token: TOKEN,
+      handlers: {
+        control: () => Promise.reject(new Error('unused')),
+        execute: async (request, hooks) => {
+          counts.push(getEventListeners(hooks.signal, 'abort').length);
+          return mw.execute(request, echo, { signal: hooks.signal });
+        },
+        telemetry: () => ({}),
+      },
+    });
+    after(async () => {
+      await server.close(0);
+      await mw.close();
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < 50; i++) assert.equal((await post(server.port, '/api/commands', { commandType: 'ECHO' }, { agent })).status, 200);
+    } finally {
+      agent.destroy();
+    }
+    assert.equal(counts.length, 50);
+    assert.deepEqual(new Set(counts), new Set([counts[0]]), `listeners per request: ${counts.join(',')}`);
   });
 
   it('serves 16 keep-alive clients at once, each answer its own', async () => {
