@@ -308,6 +308,21 @@ describe('control server: request size and slow clients', () => {
     assert.match(r.data, /^HTTP\/1\.1 413 /);
   });
 
+  it('answers Expect: 100-continue with 100 Continue for an acceptable body (curl sends it for bodies over 1 KB)', async () => {
+    const h = await harness();
+    const body = JSON.stringify({ commandType: 'ECHO', parameters: { pad: 'x'.repeat(2000) } });
+    const r = await raw(
+      h.port,
+      [
+        `POST /api/commands HTTP/1.1\r\nHost: 127.0.0.1:${h.port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+        body,
+      ],
+      300,
+    );
+    assert.match(r.data, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    assert.match(r.data, /"success":true/);
+  });
+
   it('413 and a closed connection for a chunked body that grows past 1 MiB; it stops reading', async () => {
     const h = await harness();
     const chunk = 'a'.repeat(64 * 1024);
