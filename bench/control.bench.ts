@@ -72,8 +72,9 @@ async function bareServer(): Promise<{ server: Server; url: string }> {
 }
 
 async function* run(quick: boolean): AsyncIterable<BenchResult> {
-  const seconds = quick ? 2 : 4;
-  const rounds = quick ? 2 : 3;
+  // --quick keeps the whole suite under a minute: one short round per route.
+  const seconds = quick ? 1 : 4;
+  const rounds = quick ? 1 : 3;
   const bare = await bareServer();
   const mw = createMiddleware({ sampler: new StaticSampler({ cpuPercent: 10 }), config: { maxConcurrency: 64, baseDelayMs: 0 } });
   const echo = functionExecutor({ ECHO: (p) => p });
@@ -109,9 +110,11 @@ async function* run(quick: boolean): AsyncIterable<BenchResult> {
           }),
       },
     ];
-    log('warm-up (not counted)');
-    await autocannon(bare.url, 1);
-    for (const r of routes) await r.run(1);
+    if (!quick) {
+      log('warm-up (not counted)');
+      await autocannon(bare.url, 1);
+      for (const r of routes) await r.run(1);
+    }
     const peer = `bare node:http {} (${CONNECTIONS} conn)`;
     for (const route of routes) {
       const ours: Load[] = [];

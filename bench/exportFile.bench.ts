@@ -85,7 +85,7 @@ async function parseOnly(dir: string): Promise<number> {
 }
 
 async function* run(quick: boolean): AsyncIterable<BenchResult> {
-  const perSession = quick ? 50_000 : 150_000;
+  const perSession = quick ? 15_000 : 150_000;
   const dir = mkdtempSync(join(tmpdir(), 'aios-export-bench-'));
   const outDir = mkdtempSync(join(tmpdir(), 'aios-export-out-'));
   try {
