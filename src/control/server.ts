@@ -69,7 +69,7 @@ export interface ControlServerOptions {
   /** The whole request (headers and body) must arrive within this time. Default 30 s. Not the response: a
    *  command may run longer. */
   requestTimeoutMs?: number;
-  /** Longest pause between two pieces of a body. Default 5 s. */
+  /** Longest pause between two pieces of a body (checked every quarter of it). Default 5 s. */
   bodyIdleTimeoutMs?: number;
   /** Idle keep-alive connections close after this long. Default 5 s. */
   keepAliveTimeoutMs?: number;
