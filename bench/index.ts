@@ -3,13 +3,25 @@
 import { adaptiveBench } from './adaptive.bench';
 import { admissionBench } from './admission.bench';
 import { exportBench } from './export.bench';
+import { controlBench } from './control.bench';
+import { exportFileBench } from './exportFile.bench';
 import { pipelineBench } from './pipeline.bench';
 import { pythonBench } from './python.bench';
 import { samplerBench } from './sampler.bench';
 import { telemetryBench } from './telemetry.bench';
 import { log, type Bench, type BenchResult } from './types';
 
-export const benches: Bench[] = [admissionBench, adaptiveBench, pipelineBench, telemetryBench, samplerBench, pythonBench, exportBench];
+export const benches: Bench[] = [
+  admissionBench,
+  adaptiveBench,
+  pipelineBench,
+  telemetryBench,
+  samplerBench,
+  pythonBench,
+  exportBench,
+  controlBench,
+  exportFileBench,
+];
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');

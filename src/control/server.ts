@@ -1,0 +1,761 @@
+// The control endpoint of the seed, as a loopback HTTP server: one more source of commands and control
+// operations, reaching the middleware and the Python service only through the functions it is given (the same
+// control plane and pipeline the palette uses). Plain Node (no `vscode`): the extension injects the handlers,
+// the token (kept in SecretStorage) and the port.
+//
+// Routes (JSON in, JSON out; errors are always {"error": {"code", "message"}}):
+//   GET  /healthz                         no token: {"status":"ok"} (says only that the server is up)
+//   POST /admin/control                   the seed's control shape → handlers.control
+//   POST /api/commands[?wait=false]       a command through the middleware → handlers.execute
+//   GET  /api/commands/<commandId>        a command submitted with wait=false: running, or its result
+//   GET  /api/telemetry?detail=LEVEL      handlers.telemetry(SUMMARY | DETAILED | REALTIME)
+// Refusals: 403 for a Host or Origin that is not this server's loopback address (DNS rebinding), 401 without
+// the bearer token, 404 / 405 for unknown routes and methods, 413 over maxBodyBytes, 400 for bad JSON or
+// fields, 408 and a closed connection for requests that trickle in.
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { CommandRequest, CommandResult, DetailLevel } from '../core/types';
+import { CONTROL_OPERATIONS, LOG_LEVELS, type ControlOperation } from '../python/protocol';
+
+/** A control-plane operation, as `AiosContext.control` takes it (src/context.ts ControlCall). */
+export interface ControlServerCall {
+  operation: ControlOperation;
+  value?: string;
+  parameters?: Record<string, unknown>;
+  source: string;
+}
+
+/**
+ * What the server gives `execute`. `onCommandId` must be called as soon as the middleware has assigned the
+ * command its id (before it is queued or run): `?wait=false` answers with that id at once. Calling it later
+ * (from the executor, say) still works, but the answer then waits until the command starts; a command that
+ * settles without calling it is answered with its result.
+ */
+export interface CommandHooks {
+  /** Aborted when a waiting client goes away (the command is cancelled) or the server closes. */
+  signal: AbortSignal;
+  onCommandId(commandId: string): void;
+}
+
+export interface ControlServerHandlers {
+  /** The palette's control plane: `(call, {signal}) => ctx.control(call, {signal})`. */
+  control(call: ControlServerCall, options: { signal: AbortSignal }): Promise<CommandResult>;
+  /** One command through the middleware: `(request, hooks) => ctx.run(request, hooks)` once ExecuteOptions has onCommandId. */
+  execute(request: CommandRequest, hooks: CommandHooks): Promise<CommandResult>;
+  /** `(level) => middleware.telemetry.query(level)`. */
+  telemetry(level: DetailLevel): unknown;
+}
+
+export type ControlServerLogLevel = 'info' | 'warn' | 'error';
+
+export interface ControlServerOptions {
+  /** The bearer token clients must send (`Authorization: Bearer <token>`); at least 16 characters. */
+  token: string;
+  /** 0 (the default): a free port chosen by the system, reported as `server.port`. */
+  port?: number;
+  /**
+   * Default 127.0.0.1. Anything else (0.0.0.0, a LAN address) exposes the control plane beyond this machine:
+   * the extension must warn before passing it. Requests must then name this host or one of allowedHosts.
+   */
+  host?: string;
+  /** More host names (no port) accepted in Host and Origin, e.g. the machine's name when host is 0.0.0.0. */
+  allowedHosts?: readonly string[];
+  handlers: ControlServerHandlers;
+  /** Largest request body; more is refused with 413 without reading on. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** All request headers must arrive within this time, else 408 and the connection closes. Default 10 s. */
+  headersTimeoutMs?: number;
+  /** The whole request (headers and body) must arrive within this time. Default 30 s. Not the response: a
+   *  command may run longer. */
+  requestTimeoutMs?: number;
+  /** Longest pause between two pieces of a body (checked every quarter of it). Default 5 s. */
+  bodyIdleTimeoutMs?: number;
+  /** Idle keep-alive connections close after this long. Default 5 s. */
+  keepAliveTimeoutMs?: number;
+  /** Connections at once; more are refused by the socket layer. Default 256. */
+  maxConnections?: number;
+  /** Results of `?wait=false` commands kept for GET /api/commands/<id>; the oldest go first. Default 1000. */
+  maxDetachedResults?: number;
+  /** Refused requests are logged at most once a second per kind. */
+  log?: (level: ControlServerLogLevel, message: string) => void;
+}
+
+export interface ControlServer {
+  /** The address bound and the port actually listened on (the system's choice when 0 was asked). */
+  readonly host: string;
+  readonly port: number;
+  /** e.g. http://127.0.0.1:49152 */
+  readonly url: string;
+  /** Stops listening; requests under way get `graceMs` (default 2000) to finish, then their connections close
+   *  (which cancels commands whose clients were waiting). */
+  close(graceMs?: number): Promise<void>;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const MIN_TOKEN_LENGTH = 16;
+const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
+const DETAIL_LEVELS: readonly DetailLevel[] = ['SUMMARY', 'DETAILED', 'REALTIME'];
+const MAX_SOURCE_LENGTH = 64;
+const MAX_VALUE_LENGTH = 4096;
+const CLIENT_COMMAND_ID = /^[A-Za-z0-9][A-Za-z0-9_.:{}-]{0,127}$/;
+const HEALTH_VALUES = ['healthy', 'unhealthy', 'clear'];
+/** No control characters (C0, DEL): a source ends up in logs and telemetry. */
+const PRINTABLE = /^[^\p{Cc}]+$/u;
+
+// ---- errors ----------------------------------------------------------------------------------------------------
+
+/** A refusal with an HTTP status and a stable code; the body is {"error": {"code", "message"}}. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+const badRequest = (message: string): HttpError => new HttpError(400, 'invalid_request', message);
+
+/**
+ * The HTTP status for a command's outcome, so `curl --fail` and Invoke-RestMethod notice a failure; the body
+ * is the CommandResult either way (its `error` is {code, message}).
+ */
+export function statusForResult(result: CommandResult): number {
+  if (result.success) return 200;
+  switch (result.error?.code) {
+    case 'invalid_request':
+      return 400;
+    case 'blocked':
+      return 403;
+    case 'queue_full':
+      return 429;
+    case 'invalid_params':
+    case 'unknown_command':
+    case 'unknown_command_type':
+    case 'unknown_operation':
+    case 'unknown_control_command':
+    case 'config_invalid':
+    case 'message_too_large':
+      return 422;
+    case 'cancelled':
+    case 'closed':
+    case 'service_unavailable':
+      return 503;
+    case 'timeout':
+      return 504;
+    default:
+      return 502; // the executor or the service failed (handler_failed, executor_error, …)
+  }
+}
+
+// ---- request bodies --------------------------------------------------------------------------------------------
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (v === null) return 'null';
+  return Array.isArray(v) ? 'an array' : typeof v;
+}
+
+/**
+ * Reads the named fields of a JSON object, matching names case-insensitively (the seed sends `CommandType`,
+ * JavaScript callers `commandType`); an unknown field or one given twice is an error naming it.
+ */
+function fields<K extends string>(body: unknown, names: readonly K[], byLower: ReadonlyMap<string, K>, what: string): Partial<Record<K, unknown>> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badRequest(`The body must be a JSON object (${what}); got ${describe(body)}`);
+  }
+  const out: Partial<Record<K, unknown>> = {};
+  const seen = new Map<K, string>();
+  for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+    const name = byLower.get(key.toLowerCase());
+    if (name === undefined) throw badRequest(`Unknown field ${JSON.stringify(key)}; the fields are ${names.join(', ')} (any letter case)`);
+    const earlier = seen.get(name);
+    if (earlier !== undefined) throw badRequest(`Fields ${JSON.stringify(earlier)} and ${JSON.stringify(key)} are the same field; give it once`);
+    seen.set(name, key);
+    out[name] = value;
+  }
+  return out;
+}
+
+function optionalSource(v: unknown, field: string): string {
+  if (v === undefined || v === null) return 'http';
+  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_SOURCE_LENGTH || !PRINTABLE.test(v)) {
+    throw badRequest(`${field} must be 1-${MAX_SOURCE_LENGTH} printable characters naming the caller (got ${describe(v)})`);
+  }
+  // Marked as coming over HTTP, so telemetry never mistakes a script for the palette.
+  return `http:${v}`;
+}
+
+function optionalObject(v: unknown, field: string): Record<string, unknown> | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) throw badRequest(`${field} must be a JSON object of named values (got ${describe(v)})`);
+  return v as Record<string, unknown>;
+}
+
+export interface ParsedControl {
+  call: ControlServerCall;
+  /** The caller's own CommandId, echoed back as clientCommandId (the middleware assigns the real one). */
+  clientCommandId?: string;
+  /** The caller's Timestamp, normalised to ISO 8601 UTC, echoed back as requestedAt. */
+  requestedAt?: string;
+}
+
+const CONTROL_FIELDS = ['Operation', 'Value', 'Parameters', 'Timestamp', 'Source', 'CommandId'] as const;
+const CONTROL_FIELDS_LOWER = lowerCaseIndex(CONTROL_FIELDS);
+
+function lowerCaseIndex<K extends string>(names: readonly K[]): ReadonlyMap<string, K> {
+  return new Map(names.map((n) => [n.toLowerCase(), n]));
+}
+
+/** Validates the seed's control shape {Operation, Value, Parameters, Timestamp, Source, CommandId}. */
+export function parseControlBody(body: unknown): ParsedControl {
+  const f = fields(
+    body,
+    CONTROL_FIELDS,
+    CONTROL_FIELDS_LOWER,
+    'the seed\'s control shape, e.g. {"Operation": "FLUSH_CACHE", "Parameters": {"cache_type": "all"}}',
+  );
+  const op = f.Operation;
+  if (op === undefined || op === null) throw badRequest(`Operation is required: one of ${CONTROL_OPERATIONS.join(', ')}`);
+  const operation = typeof op === 'string' ? (op.trim().toUpperCase() as ControlOperation) : undefined;
+  if (operation === undefined || !CONTROL_OPERATIONS.includes(operation)) {
+    throw badRequest(`Operation must be one of ${CONTROL_OPERATIONS.join(', ')} (got ${describe(op)})`);
+  }
+
+  let value: string | undefined;
+  if (f.Value !== undefined && f.Value !== null) {
+    if (typeof f.Value !== 'string' || f.Value.length > MAX_VALUE_LENGTH) {
+      throw badRequest(`Value must be a string of at most ${MAX_VALUE_LENGTH} characters (got ${describe(f.Value)})`);
+    }
+    value = f.Value;
+  }
+  if (operation === 'UPDATE_LOG_LEVEL') {
+    const level = value?.trim().toUpperCase();
+    const normalised = level === 'WARN' ? 'WARNING' : level;
+    if (normalised === undefined || !(LOG_LEVELS as readonly string[]).includes(normalised)) {
+      throw badRequest(`UPDATE_LOG_LEVEL needs Value, one of ${LOG_LEVELS.join(', ')} (got ${describe(f.Value)})`);
+    }
+    value = normalised;
+  } else if (operation === 'HEALTH_OVERRIDE') {
+    const status = value?.trim().toLowerCase();
+    if (status === undefined || !HEALTH_VALUES.includes(status)) {
+      throw badRequest(`HEALTH_OVERRIDE needs Value, one of ${HEALTH_VALUES.join(', ')} (got ${describe(f.Value)})`);
+    }
+    value = status;
+  }
+
+  const parameters = optionalObject(f.Parameters, 'Parameters');
+  if (operation === 'CUSTOM_COMMAND') {
+    const command = parameters?.command;
+    if (typeof command !== 'string' || command.trim() === '') {
+      throw badRequest(
+        `CUSTOM_COMMAND needs Parameters.command, the name of a control command, and optionally Parameters.arguments (got ${describe(command)})`,
+      );
+    }
+    const args = parameters?.arguments;
+    if (args !== undefined && args !== null && (typeof args !== 'object' || Array.isArray(args))) {
+      throw badRequest(`Parameters.arguments must be a JSON object (got ${describe(args)})`);
+    }
+  }
+
+  let requestedAt: string | undefined;
+  const ts = f.Timestamp;
+  if (ts !== undefined && ts !== null) {
+    const ms = typeof ts === 'number' ? ts : typeof ts === 'string' && /^\d{4}-\d{2}-\d{2}([T ]|$)/.test(ts) ? Date.parse(ts) : NaN;
+    if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) {
+      throw badRequest(`Timestamp must be an ISO 8601 time such as "2026-01-01T12:00:00Z" or epoch milliseconds (got ${describe(ts)})`);
+    }
+    requestedAt = new Date(ms).toISOString();
+  }
+
+  let clientCommandId: string | undefined;
+  const cid = f.CommandId;
+  if (cid !== undefined && cid !== null) {
+    if (typeof cid !== 'string' || !CLIENT_COMMAND_ID.test(cid)) {
+      throw badRequest(`CommandId must be 1-128 letters, digits and _ . : - { } starting with a letter or digit, e.g. a GUID (got ${describe(cid)})`);
+    }
+    clientCommandId = cid;
+  }
+
+  const call: ControlServerCall = { operation, source: optionalSource(f.Source, 'Source') };
+  if (value !== undefined) call.value = value;
+  if (parameters !== undefined) call.parameters = parameters;
+  return { call, ...(clientCommandId !== undefined ? { clientCommandId } : {}), ...(requestedAt !== undefined ? { requestedAt } : {}) };
+}
+
+const COMMAND_FIELDS = ['commandType', 'priority', 'parameters', 'source'] as const;
+const COMMAND_FIELDS_LOWER = lowerCaseIndex(COMMAND_FIELDS);
+
+/**
+ * Maps {commandType, priority, parameters, source} (or the seed's CommandType, Priority, Parameters) to a
+ * CommandRequest. The middleware validates the values themselves and says what is wrong (→ 400).
+ */
+export function parseCommandBody(body: unknown): CommandRequest {
+  const f = fields(body, COMMAND_FIELDS, COMMAND_FIELDS_LOWER, 'e.g. {"commandType": "ANALYZE", "priority": "HIGH", "parameters": {}}');
+  const request: Record<string, unknown> = { commandType: f.commandType, source: optionalSource(f.source, 'source') };
+  if (f.priority !== undefined && f.priority !== null) request.priority = typeof f.priority === 'string' ? f.priority.trim().toUpperCase() : f.priority;
+  if (f.parameters !== undefined) request.parameters = f.parameters;
+  return request as unknown as CommandRequest;
+}
+
+// ---- the server ------------------------------------------------------------------------------------------------
+
+type Route = 'healthz' | 'control' | 'commands' | 'command' | 'telemetry';
+
+const ROUTE_METHODS: Record<Route, string> = { healthz: 'GET', control: 'POST', commands: 'POST', command: 'GET', telemetry: 'GET' };
+const ROUTE_QUERY: Record<Route, readonly string[]> = { healthz: [], control: [], commands: ['wait'], command: [], telemetry: ['detail'] };
+
+function matchRoute(path: string): { route: Route; id?: string } | undefined {
+  switch (path) {
+    case '/healthz':
+      return { route: 'healthz' };
+    case '/admin/control':
+      return { route: 'control' };
+    case '/api/commands':
+      return { route: 'commands' };
+    case '/api/telemetry':
+      return { route: 'telemetry' };
+  }
+  if (path.startsWith('/api/commands/')) {
+    const id = path.slice('/api/commands/'.length);
+    if (/^[A-Za-z0-9_.:-]{1,128}$/.test(id)) return { route: 'command', id };
+  }
+  return undefined;
+}
+
+type Detached = { status: 'running'; commandId: string } | ({ status: 'done' } & CommandResult);
+
+// Lean on purpose: every answer pays for each header, and no browser page may read these answers anyway
+// (the Host/Origin checks and the bearer token keep pages out).
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' };
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  let text: string;
+  try {
+    text = JSON.stringify(body) ?? 'null';
+  } catch (e) {
+    status = 500;
+    text = JSON.stringify({ error: { code: 'internal_error', message: `The answer could not be written as JSON: ${(e as Error).message}` } });
+  }
+  res.writeHead(status, { ...JSON_HEADERS, 'Content-Length': String(Buffer.byteLength(text)), ...headers });
+  res.end(text);
+}
+
+const errorBody = (code: string, message: string): { error: { code: string; message: string } } => ({ error: { code, message } });
+
+function validatePort(port: number): number {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be an integer from 0 to 65535 (0: any free port), got ${port}`);
+  return port;
+}
+
+function positive(name: string, v: number | undefined, fallback: number): number {
+  const n = v ?? fallback;
+  if (!Number.isFinite(n) || n <= 0) throw new RangeError(`${name} must be a positive number, got ${v}`);
+  return n;
+}
+
+/** Starts the server; resolves once it listens (server.port is then the real port). */
+export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
+  const server = new ControlHttpServer(options);
+  await server.listen();
+  return server;
+}
+
+class ControlHttpServer implements ControlServer {
+  host: string;
+  port = 0;
+  private readonly server: Server;
+  private readonly token: Buffer;
+  private readonly handlers: ControlServerHandlers;
+  private readonly maxBodyBytes: number;
+  private readonly bodyIdleTimeoutMs: number;
+  private readonly maxDetached: number;
+  private readonly requestedPort: number;
+  private readonly extraHosts: string[];
+  private allowedHosts = new Set<string>();
+  private allowedOrigins = new Set<string>();
+  private readonly detached = new Map<string, Detached>();
+  /** Aborted at close (after the grace period): what detached commands run under. */
+  private readonly lifetime = new AbortController();
+  private readonly lastLogged = new Map<string, number>();
+  private readonly connectionSignals = new WeakMap<Socket, AbortController>();
+  /** Bodies being read, with when their last piece came; one sweeper instead of a timer per request. */
+  private readonly bodies = new Map<IncomingMessage, { last: number; onIdle: () => void }>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private readonly log: (level: ControlServerLogLevel, message: string) => void;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: ControlServerOptions) {
+    if (typeof options.token !== 'string' || options.token.length < MIN_TOKEN_LENGTH) {
+      throw new RangeError(`The control server's token must be a string of at least ${MIN_TOKEN_LENGTH} characters`);
+    }
+    this.token = Buffer.from(options.token, 'utf8');
+    this.handlers = options.handlers;
+    this.host = options.host ?? '127.0.0.1';
+    this.requestedPort = validatePort(options.port ?? 0);
+    this.extraHosts = (options.allowedHosts ?? []).map((h) => h.toLowerCase());
+    this.maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);
+    this.bodyIdleTimeoutMs = positive('bodyIdleTimeoutMs', options.bodyIdleTimeoutMs, 5000);
+    this.maxDetached = positive('maxDetachedResults', options.maxDetachedResults, 1000);
+    this.log = options.log ?? (() => undefined);
+    const headersTimeout = positive('headersTimeoutMs', options.headersTimeoutMs, 10_000);
+    const requestTimeout = positive('requestTimeoutMs', options.requestTimeoutMs, 30_000);
+    if (headersTimeout > requestTimeout) throw new RangeError(`headersTimeoutMs (${headersTimeout}) must not exceed requestTimeoutMs (${requestTimeout})`);
+    this.server = createServer(
+      {
+        requestTimeout,
+        keepAliveTimeout: positive('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 5000),
+        // Node checks those two timeouts on this interval (default 30 s, far too coarse for a 10 s limit).
+        connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeout / 4))),
+      },
+      (req, res) => void this.handle(req, res, false),
+    );
+    // An `Expect: 100-continue` client waits for our go-ahead before sending its body: refuse first when we will.
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res, true));
+    // Not in @types/node 20's ServerOptions, so set as the documented property.
+    this.server.headersTimeout = headersTimeout;
+    this.server.maxConnections = positive('maxConnections', options.maxConnections, 256);
+  }
+
+  get url(): string {
+    return `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException): void => {
+        const where = `${this.host}:${this.requestedPort}`;
+        const why =
+          e.code === 'EADDRINUSE'
+            ? `port ${this.requestedPort} is in use`
+            : e.code === 'EADDRNOTAVAIL'
+              ? `${this.host} is not an address of this machine`
+              : e.message;
+        reject(new Error(`The AIOS control server could not listen on ${where}: ${why}; choose another port (0 picks a free one)`));
+      };
+      this.server.once('error', onError);
+      this.server.listen({ port: this.requestedPort, host: this.host, exclusive: true }, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (e) => this.log('error', `AIOS control server: ${e.message}`));
+        this.port = (this.server.address() as AddressInfo).port;
+        this.computeAllowed();
+        resolve();
+      });
+    });
+  }
+
+  /** Host and Origin values a request may carry: this server's own authority, never a DNS name chosen by a page. */
+  private computeAllowed(): void {
+    const names = new Set(LOOPBACK_NAMES);
+    const own = this.host.toLowerCase();
+    if (!WILDCARD_HOSTS.has(own)) names.add(own.includes(':') && !own.startsWith('[') ? `[${own}]` : own);
+    for (const h of this.extraHosts) names.add(h.includes(':') && !h.startsWith('[') ? `[${h}]` : h);
+    for (const name of names) {
+      this.allowedHosts.add(`${name}:${this.port}`);
+      this.allowedOrigins.add(`http://${name}:${this.port}`);
+      if (this.port === 80) {
+        this.allowedHosts.add(name);
+        this.allowedOrigins.add(`http://${name}`);
+      }
+    }
+  }
+
+  private refuse(kind: string, message: string): void {
+    const now = Date.now();
+    if (now - (this.lastLogged.get(kind) ?? 0) < 1000) return;
+    this.lastLogged.set(kind, now);
+    this.log('warn', `AIOS control server refused a request: ${message}`);
+  }
+
+  /** Constant-time in the token's content; only its length (not a secret: 43 characters as generated) can show. */
+  private authorized(header: string | undefined): boolean {
+    const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
+    if (m === null) return false;
+    const given = Buffer.from(m[1], 'utf8');
+    return given.length === this.token.length && timingSafeEqual(given as unknown as NodeJS.ArrayBufferView, this.token as unknown as NodeJS.ArrayBufferView);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    try {
+      await this.route(req, res, expectsContinue);
+    } catch (e) {
+      if (e instanceof HttpError) {
+        if (e.status === 401 || e.status === 403) this.refuse(e.code, `${req.method} ${req.url}: ${e.message}`);
+        sendJson(res, e.status, errorBody(e.code, e.message), e.headers);
+      } else {
+        this.log('error', `AIOS control server: ${req.method} ${req.url} failed: ${(e as Error).stack ?? String(e)}`);
+        sendJson(res, 500, errorBody('internal_error', `The control server failed on this request: ${(e as Error).message}`));
+      }
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    const host = req.headers.host?.toLowerCase();
+    if (host === undefined || !this.allowedHosts.has(host)) {
+      throw new HttpError(403, 'forbidden_host', `Host ${JSON.stringify(req.headers.host ?? '')} is not this server's address; use ${this.url}`);
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.allowedOrigins.has(origin.toLowerCase())) {
+      throw new HttpError(403, 'forbidden_origin', `Origin ${JSON.stringify(origin)} may not call the AIOS control server`);
+    }
+    // Split by hand: `new URL('//x/y', base)` would read "x" as a host name.
+    const target = req.url ?? '/';
+    const q = target.indexOf('?');
+    const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
+    const match = matchRoute(url.pathname);
+    if (!match) throw new HttpError(404, 'not_found', `No route ${url.pathname}; the routes are /healthz, /admin/control, /api/commands, /api/telemetry`);
+    if (match.route !== 'healthz' && !this.authorized(req.headers.authorization)) {
+      throw new HttpError(401, 'unauthorized', 'A valid token is required: send the header "Authorization: Bearer <token>"', {
+        'WWW-Authenticate': 'Bearer realm="aios"',
+      });
+    }
+    const method = ROUTE_METHODS[match.route];
+    if (req.method !== method) throw new HttpError(405, 'method_not_allowed', `${url.pathname} takes ${method}, not ${req.method}`, { Allow: method });
+    const allowedQuery = ROUTE_QUERY[match.route];
+    for (const key of url.searchParams.keys()) {
+      if (!allowedQuery.includes(key)) {
+        throw badRequest(
+          `Unknown query parameter ${JSON.stringify(key)} on ${url.pathname}${allowedQuery.length ? `; it takes ${allowedQuery.join(', ')}` : ''}`,
+        );
+      }
+    }
+
+    switch (match.route) {
+      case 'healthz':
+        return sendJson(res, 200, { status: 'ok' });
+      case 'telemetry': {
+        const given = url.searchParams.get('detail') ?? 'SUMMARY';
+        const level = given.toUpperCase() as DetailLevel;
+        if (!DETAIL_LEVELS.includes(level)) throw badRequest(`detail must be one of ${DETAIL_LEVELS.join(', ')} (got ${JSON.stringify(given)})`);
+        return sendJson(res, 200, await this.handlers.telemetry(level));
+      }
+      case 'command': {
+        const entry = this.detached.get(match.id!);
+        if (!entry) {
+          throw new HttpError(
+            404,
+            'unknown_command',
+            `No command ${match.id} submitted with ?wait=false is known here (the newest ${this.maxDetached} are kept)`,
+          );
+        }
+        return sendJson(res, 200, entry);
+      }
+      case 'control': {
+        const parsed = parseControlBody(await this.readJson(req, res, expectsContinue));
+        const signal = this.waitingSignal(res);
+        const result = await this.handlers.control(parsed.call, { signal });
+        const extra = {
+          ...(parsed.clientCommandId ? { clientCommandId: parsed.clientCommandId } : {}),
+          ...(parsed.requestedAt ? { requestedAt: parsed.requestedAt } : {}),
+        };
+        return sendJson(res, statusForResult(result), { ...result, ...extra });
+      }
+      case 'commands': {
+        const wait = parseWait(url.searchParams.get('wait'));
+        const request = parseCommandBody(await this.readJson(req, res, expectsContinue));
+        return wait ? this.runWaiting(request, res) : this.runDetached(request, res);
+      }
+    }
+  }
+
+  /**
+   * Aborted when the client stops waiting, i.e. its connection closes before the answer (close() ends them
+   * all). One per connection, not per request: keep-alive requests on a connection come one after another,
+   * and an AbortController is among the dearest objects a request would otherwise make.
+   */
+  private waitingSignal(res: ServerResponse): AbortSignal {
+    const socket = res.socket;
+    if (socket === null) return AbortSignal.abort(new Error('the HTTP client went away'));
+    let ac = this.connectionSignals.get(socket);
+    if (ac === undefined) {
+      const created = new AbortController();
+      ac = created;
+      this.connectionSignals.set(socket, created);
+      socket.once('close', () => created.abort(new Error('the HTTP client went away')));
+    }
+    return ac.signal;
+  }
+
+  private async runWaiting(request: CommandRequest, res: ServerResponse): Promise<void> {
+    const result = await this.handlers.execute(request, { signal: this.waitingSignal(res), onCommandId: () => undefined });
+    sendJson(res, statusForResult(result), result);
+  }
+
+  private async runDetached(request: CommandRequest, res: ServerResponse): Promise<void> {
+    let onId!: (id: string) => void;
+    const idKnown = new Promise<string>((resolve) => (onId = resolve));
+    let settled: CommandResult | undefined;
+    let failure: unknown;
+    // Not tied to this connection: the client is not waiting. Only the server's close cancels it.
+    const running = this.handlers.execute(request, { signal: this.lifetime.signal, onCommandId: (id) => onId(id) }).then(
+      (r) => (settled = r),
+      (e: unknown) => {
+        failure = e;
+        throw e;
+      },
+    );
+    const first = await Promise.race([idKnown, running.then(() => undefined)]);
+    // Validation and the security policy run right after the id is assigned: give them a turn, so a refused
+    // command is answered with its refusal rather than a 202 for something that will never run.
+    if (first !== undefined) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (settled !== undefined) return sendJson(res, statusForResult(settled), settled);
+    const commandId = first!;
+    this.remember(commandId, { status: 'running', commandId });
+    running.then(
+      (r) => this.remember(commandId, { status: 'done', ...r }),
+      () => this.remember(commandId, { status: 'done', ...lostResult(commandId, failure) }),
+    );
+    sendJson(
+      res,
+      202,
+      { commandId, status: 'accepted', location: `/api/commands/${encodeURIComponent(commandId)}` },
+      { Location: `/api/commands/${encodeURIComponent(commandId)}` },
+    );
+  }
+
+  private remember(commandId: string, entry: Detached): void {
+    this.detached.delete(commandId);
+    this.detached.set(commandId, entry);
+    while (this.detached.size > this.maxDetached) this.detached.delete(this.detached.keys().next().value!);
+  }
+
+  /** Reads the body (at most maxBodyBytes, no long pauses) and parses it as JSON; a UTF-8 BOM is allowed. */
+  private async readJson(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<unknown> {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > this.maxBodyBytes) {
+      throw this.tooLarge(res, `The body is ${declared} bytes, more than the ${this.maxBodyBytes} allowed`);
+    }
+    if (expectsContinue) res.writeContinue();
+    const text = await new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const watch = {
+        last: performance.now(),
+        onIdle: (): void => {
+          done();
+          res.setHeader('Connection', 'close'); // Node closes the socket once the refusal is written
+          reject(new HttpError(408, 'request_timeout', `The body stopped arriving for ${this.bodyIdleTimeoutMs} ms; the connection is closed`));
+        },
+      };
+      const done = (): void => {
+        this.bodies.delete(req);
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('error', onFail);
+        req.off('close', onClose);
+      };
+      const onData = (chunk: Buffer): void => {
+        size += chunk.length;
+        if (size > this.maxBodyBytes) {
+          done();
+          reject(this.tooLarge(res, `The body is more than the ${this.maxBodyBytes} bytes allowed`));
+          return;
+        }
+        chunks.push(chunk);
+        watch.last = performance.now();
+      };
+      const onEnd = (): void => {
+        done();
+        resolve(Buffer.concat(chunks as unknown as readonly Uint8Array[]).toString('utf8'));
+      };
+      const onFail = (e: Error): void => {
+        done();
+        reject(e);
+      };
+      const onClose = (): void => {
+        done();
+        // Nobody is left to answer (sendJson skips a destroyed response).
+        reject(new HttpError(400, 'incomplete_body', 'The client closed the connection before its body was complete'));
+      };
+      req.on('data', onData);
+      req.on('end', onEnd);
+      req.on('error', onFail);
+      req.on('close', onClose);
+      this.watchBody(req, watch);
+    });
+    const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+    if (json.trim() === '') throw new HttpError(400, 'invalid_json', 'The body is empty; send a JSON object');
+    try {
+      return JSON.parse(json) as unknown;
+    } catch (e) {
+      throw new HttpError(400, 'invalid_json', `The body is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+
+  private watchBody(req: IncomingMessage, watch: { last: number; onIdle: () => void }): void {
+    this.bodies.set(req, watch);
+    if (this.sweeper !== undefined) return;
+    // A body is refused between bodyIdleTimeoutMs and 1.25 times that after its last piece.
+    this.sweeper = setInterval(
+      () => {
+        const now = performance.now();
+        for (const w of this.bodies.values()) if (now - w.last >= this.bodyIdleTimeoutMs) w.onIdle();
+        if (this.bodies.size === 0) {
+          clearInterval(this.sweeper);
+          this.sweeper = undefined;
+        }
+      },
+      Math.max(10, this.bodyIdleTimeoutMs / 4),
+    );
+    this.sweeper.unref();
+  }
+
+  private tooLarge(res: ServerResponse, message: string): HttpError {
+    res.setHeader('Connection', 'close'); // stop reading: Node closes the socket once the refusal is written
+    return new HttpError(413, 'payload_too_large', `${message}; send a reference (a file path, an id) instead of the data`);
+  }
+
+  close(graceMs = 2000): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      this.server.close(() => {
+        clearInterval(this.sweeper);
+        this.sweeper = undefined;
+        resolve();
+      });
+      this.server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        this.lifetime.abort(new Error('the AIOS control server closed'));
+        this.server.closeAllConnections();
+      }, graceMs);
+      timer.unref();
+      this.server.once('close', () => clearTimeout(timer));
+    });
+    return this.closing;
+  }
+}
+
+/** `?wait=` is true unless false/0/no. */
+function parseWait(v: string | null): boolean {
+  if (v === null) return true;
+  switch (v.toLowerCase()) {
+    case '':
+    case 'true':
+    case '1':
+    case 'yes':
+      return true;
+    case 'false':
+    case '0':
+    case 'no':
+      return false;
+  }
+  throw badRequest(`wait must be true or false (got ${JSON.stringify(v)})`);
+}
+
+/** What GET /api/commands/<id> says when execute() broke its promise never to reject. */
+function lostResult(commandId: string, e: unknown): CommandResult {
+  return {
+    commandId,
+    commandType: '',
+    success: false,
+    error: { code: 'internal_error', message: e instanceof Error ? e.message : String(e) },
+    durationMs: 0,
+    throttled: false,
+    delayMs: 0,
+  };
+}
