@@ -825,7 +825,9 @@ describe('control server end to end with the Python service', () => {
     assert.equal(unknownCommand.status, 422, unknownCommand.text);
     assert.equal(unknownCommand.json.error.code, 'unknown_control_command');
     const t = await call(server.port, 'GET', '/api/telemetry?detail=DETAILED');
-    assert.equal(t.json.overall.totalCommands, 3);
+    // Control operations are counted apart from commands.
+    assert.equal(t.json.overall.totalCommands, 1);
+    assert.equal(t.json.overall.controlOperations.count, 2);
     assert.deepEqual(Object.keys(t.json.byType).sort(), ['CONTROL:CUSTOM_COMMAND', 'CONTROL:UPDATE_LOG_LEVEL', 'ECHO']);
   });
 });
