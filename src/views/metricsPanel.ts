@@ -4,7 +4,7 @@
 // `ready` whenever it is (re)created, which is every time it becomes visible (no retainContextWhenHidden).
 import * as vscode from 'vscode';
 import { Coalescer } from '../webview/coalesce';
-import { PANEL_COMMANDS, parseWebviewMessage, type HostMessage, type MetricsSnapshot, type PanelCommand } from '../webview/protocol';
+import { PANEL_COMMANDS, parseWebviewMessage, type HostMessage, type InitMessage, type MetricsSnapshot, type PanelCommand } from '../webview/protocol';
 import { METRICS_PANEL_VIEW_TYPE } from '../shared/ids';
 
 export type { MetricsSnapshot } from '../webview/protocol';
@@ -12,6 +12,8 @@ export type { MetricsSnapshot } from '../webview/protocol';
 export interface MetricsSource {
   snapshot(): MetricsSnapshot;
   onDidChange(listener: () => void): { dispose(): void };
+  /** The chart history the source kept itself (sent with `init`, so charts start from what already happened). */
+  history?(): InitMessage['history'];
 }
 
 /** ≤ 4 updates/s whatever the command rate: enough for a live feel, cheap for the webview. */
@@ -143,7 +145,8 @@ export class MetricsPanel {
     const msg = parsed.value;
     if (msg.type === 'ready') {
       this.ready = true;
-      await this.post({ type: 'init', commands: await this.availableCommands() });
+      const history = this.source.history?.();
+      await this.post({ type: 'init', commands: await this.availableCommands(), ...(history ? { history } : {}) });
       this.coalescer.flushNow();
       return;
     }

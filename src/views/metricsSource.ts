@@ -2,11 +2,17 @@
 // change signal on every event (the panel coalesces; this adds no timer and no work per event).
 import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
-import type { MetricsSnapshot } from '../webview/protocol';
+import { MetricsHistory } from '../webview/history';
+import type { InitMessage, MetricsSnapshot } from '../webview/protocol';
 import type { MetricsSource } from './metricsPanel';
+
+/** The charts' history is sampled this often from activation on, whether the panel is open or not. */
+const HISTORY_SAMPLE_MS = 1000;
 
 export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable {
   private lastDelayMs = 0;
+  private readonly chartHistory = new MetricsHistory();
+  private readonly sampler: NodeJS.Timeout;
   private readonly emitter = new vscode.EventEmitter<void>();
   private readonly disposables: vscode.Disposable[];
 
@@ -19,6 +25,13 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
       }),
       ctx.supervisor.onDidChangeState(() => this.emitter.fire()),
     ];
+    this.sampler = setInterval(() => this.chartHistory.push(this.snapshot()), HISTORY_SAMPLE_MS);
+    this.sampler.unref();
+  }
+
+  history(): InitMessage['history'] {
+    this.chartHistory.prune(Date.now());
+    return this.chartHistory.toState();
   }
 
   onDidChange(listener: () => void): vscode.Disposable {
@@ -71,6 +84,7 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
   }
 
   dispose(): void {
+    clearInterval(this.sampler);
     for (const d of this.disposables.splice(0)) d.dispose();
   }
 }

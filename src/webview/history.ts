@@ -115,6 +115,18 @@ export class MetricsHistory {
     return this.points.last()?.values[INDEX[key]] ?? null;
   }
 
+  /**
+   * This history's points from before `newer` begins, then all of `newer`'s: the host's history (sampled since
+   * the extension started, hidden panel or not) completed by what a restored panel had seen before it.
+   */
+  mergedWith(newer: MetricsHistory): MetricsHistory {
+    const merged = new MetricsHistory(this.options);
+    const first = newer.points.at(0)?.t ?? Infinity;
+    for (const p of this.points.toArray()) if (p.t < first) merged.points.push(p);
+    for (const p of newer.points.toArray()) merged.points.push(p);
+    return merged;
+  }
+
   toState(): HistoryState {
     return { v: 1, rows: this.points.toArray().map((p) => [p.t, p.total, p.failed, ...p.values]) };
   }

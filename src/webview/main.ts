@@ -548,6 +548,14 @@ window.addEventListener('message', (event: MessageEvent) => {
     const msg = parsed.value;
     if (msg.type === 'init') {
       commands = msg.commands;
+      if (msg.history) {
+        // The host samples from activation on, hidden panel or not: its points replace ours where both have them.
+        history = history.mergedWith(MetricsHistory.fromState(msg.history));
+        history.prune(Date.now());
+        // For tests and a look in the devtools: where the charts begin.
+        diag.historyFrom = String(history.columns([])[0][0] ?? '');
+        renderCharts();
+      }
       renderActions();
       saveState();
       return;

@@ -67,7 +67,8 @@ export type PanelCommand = (typeof PANEL_COMMANDS)[number];
 export const isPanelCommand = (v: unknown): v is PanelCommand => typeof v === 'string' && (PANEL_COMMANDS as readonly string[]).includes(v);
 
 /** Host → webview. `init` answers every `ready` (the webview is recreated whenever it is shown again). */
-export type InitMessage = { type: 'init'; commands: PanelCommand[] };
+/** `history`: the host's own chart history (HistoryState rows), so the charts start from what already happened. */
+export type InitMessage = { type: 'init'; commands: PanelCommand[]; history?: { v: 1; rows: (number | null)[][] } };
 export type SnapshotMessage = { type: 'snapshot'; snapshot: MetricsSnapshot };
 export type HostMessage = InitMessage | SnapshotMessage;
 
@@ -80,6 +81,8 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** Bounds that keep a bad snapshot from making the webview build a huge table or string. */
 export const MAX_PER_TYPE = 1000;
+/** A chart history the host may send: five minutes at one point a second, with room to spare. */
+export const MAX_HISTORY_ROWS = 2000;
 const MAX_STRING = 500;
 
 // A tiny validator toolkit: each check returns an error path or undefined, so the first problem is reported
@@ -191,7 +194,17 @@ export function parseHostMessage(v: unknown): Parsed<HostMessage> {
     }
     case 'init': {
       const err = arrayOf((c, p) => (isPanelCommand(c) ? undefined : `${p}: not an allowed command`), PANEL_COMMANDS.length)(v.commands, 'init.commands');
-      return err ? { ok: false, error: err } : { ok: true, value: { type: 'init', commands: v.commands as PanelCommand[] } };
+      if (err) return { ok: false, error: err };
+      const history = v.history;
+      if (history !== undefined) {
+        // Rows are checked one by one where they are used (MetricsHistory.fromState skips bad ones); here, the shape and a bound.
+        const rows = isRecord(history) ? history.rows : undefined;
+        if (!isRecord(history) || history.v !== 1 || !Array.isArray(rows) || rows.length > MAX_HISTORY_ROWS) {
+          return { ok: false, error: `init.history: expected {v: 1, rows: [...]} with at most ${MAX_HISTORY_ROWS} rows` };
+        }
+        return { ok: true, value: { type: 'init', commands: v.commands as PanelCommand[], history: history as InitMessage['history'] } };
+      }
+      return { ok: true, value: { type: 'init', commands: v.commands as PanelCommand[] } };
     }
     default:
       return { ok: false, error: `message.type: unknown host message type ${JSON.stringify(String(v.type)).slice(0, 60)}` };

@@ -23,6 +23,7 @@ import {
   statusBarText,
   treeRows,
   waitFor,
+  webviewEvaluate,
 } from './ui';
 import { aios, waitUntil, withSettings, type AiosApi } from './util';
 
@@ -390,6 +391,25 @@ describe('the daily flows', function () {
       15_000,
       'the diagnostic to clear',
     );
+  });
+
+  it("the metrics panel's charts start from the history the middleware already has, not from when it opened", async function () {
+    requireUi(this);
+    // The host samples once a second from activation on; by now it has at least several seconds of history.
+    for (let i = 0; i < 5; i++) await api.run({ commandType: 'ECHO', parameters: { i } });
+    await new Promise((r) => setTimeout(r, 2500));
+    const openedAt = Date.now();
+    await vscode.commands.executeCommand(Commands.showMetricsPanel);
+    const from = await waitUntil(
+      async () => {
+        const v = await webviewEvaluate<string>(`return document.documentElement.dataset.historyFrom || '';`, undefined, 'AIOS Metrics');
+        return v ? Number(v) * 1000 : undefined;
+      },
+      15_000,
+      "the panel's chart history",
+    );
+    assert.ok(from < openedAt - 2000, `the charts begin ${openedAt - from} ms before the panel opened`);
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
 
   it('with no usable Python the status bar says so and one notification says how to fix it', async function () {

@@ -96,3 +96,19 @@ test('toState/fromState round-trips, and junk state gives an empty history', () 
   const partly = { v: 1, rows: [...state.rows, ['x'], [NaN, 0, 0, ...SERIES.map(() => 0)], state.rows[0]] };
   assert.equal(MetricsHistory.fromState(partly).length, 5, 'bad and out-of-order rows are skipped');
 });
+
+test('mergedWith keeps the older points before the newer history begins, then all of the newer ones', () => {
+  const at = (t: number, total: number) => snapshot({ at: t }, { totalCommands: total });
+  const restored = new MetricsHistory({ windowMs: 60_000, minIntervalMs: 1000, gapMs: 5000 });
+  for (const t of [1000, 2000, 3000, 4000]) restored.push(at(t, t / 1000));
+  const host = new MetricsHistory({ windowMs: 60_000, minIntervalMs: 1000, gapMs: 5000 });
+  for (const t of [3000, 4000, 5000]) host.push(at(t, 10 + t / 1000));
+  const merged = restored.mergedWith(host);
+  assert.deepEqual(merged.columns([])[0], [1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    merged.toState().rows.map((r) => r[1]),
+    [1, 2, 13, 14, 15],
+    "where both have a point, the host's counts win",
+  );
+  assert.equal(new MetricsHistory().mergedWith(host).length, 3, 'a new panel takes the host history as it is');
+});

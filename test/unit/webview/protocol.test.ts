@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { MAX_PER_TYPE, PANEL_COMMANDS, parseHostMessage, parseSnapshot, parseWebviewMessage } from '../../../src/webview/protocol';
+import { MAX_HISTORY_ROWS, MAX_PER_TYPE, PANEL_COMMANDS, parseHostMessage, parseSnapshot, parseWebviewMessage } from '../../../src/webview/protocol';
 import { snapshot } from './fixtures';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -86,4 +86,15 @@ test('webview messages: only ready and allow-listed commands pass', () => {
 test('extra fields are dropped from runCommand so nothing else reaches executeCommand', () => {
   const r = parseWebviewMessage({ type: 'runCommand', command: 'aios.showOutput', args: ['rm -rf /'] });
   assert.deepEqual(r, { ok: true, value: { type: 'runCommand', command: 'aios.showOutput' } });
+});
+
+test('init may carry the host chart history: its shape and a bound are checked, rows are checked where used', () => {
+  const ok = parseHostMessage({ type: 'init', commands: ['aios.showOutput'], history: { v: 1, rows: [[1, 0, 0]] } });
+  assert.equal(ok.ok, true);
+  const noHistory = parseHostMessage({ type: 'init', commands: [] });
+  assert.equal(noHistory.ok && noHistory.value.type === 'init' && noHistory.value.history, undefined);
+  for (const history of [{ v: 2, rows: [] }, { v: 1 }, 'rows', { v: 1, rows: new Array(MAX_HISTORY_ROWS + 1).fill([]) }]) {
+    const r = parseHostMessage({ type: 'init', commands: [], history });
+    assert.equal(r.ok, false, JSON.stringify(history).slice(0, 40));
+  }
 });
