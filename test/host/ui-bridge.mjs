@@ -5,6 +5,7 @@
 import { createServer } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { format } from 'node:util';
 
 const MAX_BODY = 1 << 20;
 
@@ -32,7 +33,40 @@ export function createUiBridge({ page, resultsDir, log }) {
   mkdirSync(resultsDir, { recursive: true });
   let suiteResult;
 
+  /** Second windows a test opened: their pages and how their suites ended. */
+  const windows = [];
+
   const ops = {
+    /**
+     * Opens a second workbench window on the same folder, running the in-host suite's phase `env.AIOS_TEST_PHASE`
+     * in its own extension host (the same user data, so the same extension storage). Returns its id.
+     */
+    async openWindow({ env }) {
+      const url = new URL(page.url());
+      const payload = JSON.parse(url.searchParams.get('payload') ?? '[]');
+      const entry = payload.find(([k]) => k === 'extensionEnvironment');
+      if (!entry) throw new Error('the page has no extension environment to copy');
+      entry[1] = JSON.stringify({ ...JSON.parse(entry[1]), ...env });
+      url.searchParams.set('payload', JSON.stringify(payload));
+      const second = await page.context().newPage();
+      const w = { page: second, exitCode: null };
+      await second.exposeFunction('codeAutomationExit', (code) => (w.exitCode = code));
+      await second.exposeFunction('codeAutomationLog', (type, args) => {
+        const line = format(...(Array.isArray(args) ? args : [args]));
+        if (!/ENOTFOUND|workbench\.js|^\[[A-Za-z]+\]|authentication provider/.test(line)) process.stdout.write(`[window ${windows.length + 1}] ${line}\n`);
+      });
+      windows.push(w);
+      await second.goto(url.toString());
+      return windows.length;
+    },
+    /** The exit code of a second window's suite, or null while it runs. */
+    async windowExit({ id }) {
+      return windows[id - 1]?.exitCode ?? null;
+    },
+    async closeWindow({ id }) {
+      await windows[id - 1]?.page.close();
+      return true;
+    },
     async screenshot({ name }) {
       if (!/^[\w.-]{1,80}$/.test(name)) throw new Error(`screenshot name must be [A-Za-z0-9_.-]{1,80}, got ${name}`);
       const file = join(resultsDir, `${name}.png`);

@@ -1,6 +1,6 @@
 // The extensionTestsPath entry: VS Code (or code-server's smoke-test driver) calls run() inside the
 // extension host. Rejecting fails the run; the counts also go to the UI bridge so `npm test` can add them up.
-// AIOS_TEST_PHASE picks what runs: unset, every *.test.js; `reload`, reload.phase.js (which reloads the
+// AIOS_TEST_PHASE picks what runs: unset, every *.test.js; a name, <name>.phase.js (`reload` reloads the
 // window once and runs again).
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ export function run(): Promise<void> {
       ).catch((err) => console.error(`screenshot failed: ${err}`));
     }
   });
-  const suffix = process.env.AIOS_TEST_PHASE ? '.phase.js' : '.test.js';
+  const suffix = process.env.AIOS_TEST_PHASE ? `${process.env.AIOS_TEST_PHASE}.phase.js` : '.test.js';
   for (const file of readdirSync(__dirname)
     .filter((f) => f.endsWith(suffix))
     .sort()) {

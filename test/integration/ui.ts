@@ -116,3 +116,9 @@ export async function expandTreeSection(label: string): Promise<void> {
   }
   throw new Error(`the tree section "${label}" did not open`);
 }
+
+/** Opens a second window whose extension host runs `<phase>.phase.js` (with `env`); resolves to its id. */
+export const openWindow = (phase: string, env: Record<string, string> = {}) => call<number>('openWindow', { env: { ...env, AIOS_TEST_PHASE: phase } });
+/** The exit code of that window's suite, or null while it runs. */
+export const windowExit = (id: number) => call<number | null>('windowExit', { id });
+export const closeWindow = (id: number) => call<boolean>('closeWindow', { id });
