@@ -377,6 +377,8 @@ export interface RuleState {
   /** describeCondition(), '' for an invalid rule. */
   condition: string;
   metric?: MetricName;
+  forSeconds?: number;
+  cooldownSeconds?: number;
   then?: string;
   restore?: string;
   /** The metric at the last tick; null before the first tick or when there was no data. */
@@ -386,6 +388,7 @@ export interface RuleState {
   /** holding: how long the condition has held; clearing: how long it has been clear. */
   forMs: number | null;
   cooldownRemainingMs: number | null;
+  /** Times it fired, failed fires included. */
   firedCount: number;
   /** ISO 8601 UTC. */
   lastFiredAt: string | null;
@@ -776,12 +779,14 @@ const IDLE = {
   actionRunning: null,
 } as const;
 
-function ruleFacts(r: Rule): Pick<RuleState, 'name' | 'index' | 'condition' | 'metric' | 'then' | 'restore'> {
+function ruleFacts(r: Rule): Pick<RuleState, 'name' | 'index' | 'condition' | 'metric' | 'forSeconds' | 'cooldownSeconds' | 'then' | 'restore'> {
   return {
     name: r.name,
     index: r.index,
     condition: describeCondition(r),
     metric: r.metric,
+    forSeconds: r.forSeconds,
+    cooldownSeconds: r.cooldownSeconds,
     then: describeAction(r.then),
     ...(r.restore ? { restore: describeAction(r.restore) } : {}),
   };

@@ -150,7 +150,7 @@ describe('RuleEngine: each metric through hold, fire, restore and cooldown', () 
       const firstHeld = trace.findIndex((x) => held(x.state));
       const fired = trace.length - 1;
       assert.equal(fired - firstHeld, forSeconds, 'fires when the condition has held for forSeconds');
-      for (const x of trace.slice(firstHeld, fired)) assert.equal(x.state.status, 'holding');
+      trace.slice(firstHeld, fired).forEach((x, i) => assert.deepEqual([x.state.status, x.state.forMs], ['holding', i * 1000]));
       for (const x of trace.slice(0, firstHeld)) assert.equal(x.state.status, 'armed');
       assert.equal(calls.notify.length, 1);
       assert.match(calls.notify[0][0], new RegExp(`^${metric}-rule: ${metric} is .+, over `));
@@ -167,7 +167,7 @@ describe('RuleEngine: each metric through hold, fire, restore and cooldown', () 
       const firstClear = trace.findIndex((x, i) => i >= clearFrom && !held(x.state));
       const restored = trace.length - 1;
       assert.equal(restored - firstClear, forSeconds, 'restores when the condition has been clear for forSeconds');
-      for (const x of trace.slice(firstClear, restored)) assert.equal(x.state.status, 'clearing');
+      trace.slice(firstClear, restored).forEach((x, i) => assert.deepEqual([x.state.status, x.state.forMs], ['clearing', i * 1000]));
       assert.deepEqual(calls.limits, [{ maxConcurrency: 4 }]);
       assert.equal(s.cooldownRemainingMs, cooldownSeconds * 1000);
 
@@ -222,6 +222,10 @@ describe('RuleEngine: the rule language', () => {
     const [s] = await second();
     assert.equal(s.status, 'cooling');
     assert.equal(s.lastValueText, 'no data');
+    assert.deepEqual(
+      [s.condition, s.then, s.restore, s.forSeconds, s.cooldownSeconds],
+      ['cpuPercent < 10% for 0 s, clear at >= 30%', 'notify', 'notify', 0, RULE_DEFAULTS.cooldownSeconds],
+    );
     assert.deepEqual(calls.notify, [
       ['idle', 'warning'],
       ['busy', 'info'],
