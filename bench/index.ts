@@ -7,6 +7,7 @@ import { controlBench } from './control.bench';
 import { exportFileBench } from './exportFile.bench';
 import { pipelineBench } from './pipeline.bench';
 import { pythonBench } from './python.bench';
+import { rulesBench } from './rules.bench';
 import { samplerBench } from './sampler.bench';
 import { telemetryBench } from './telemetry.bench';
 import { log, type Bench, type BenchResult } from './types';
@@ -21,6 +22,7 @@ export const benches: Bench[] = [
   exportBench,
   controlBench,
   exportFileBench,
+  rulesBench,
 ];
 
 async function main(): Promise<void> {

@@ -2,7 +2,7 @@
 // number of types), and a snapshot form that survives restarts.
 import { LatencyHistogram } from './histogram';
 import { round3 } from './numbers';
-import { CONTROL_PREFIX } from './types';
+import { CONTROL_PREFIX, RULE_PREFIX } from './types';
 
 const PERCENTILES = [0.5, 0.95, 0.99] as const;
 
@@ -146,7 +146,9 @@ export class CommandStats {
   private controlCounters = new Counters();
   private types = new Map<string, Counters>();
 
-  private totals(commandType: string): Counters {
+  /** Rule records (RULE:*) have no totals: they are counted in their own per-type entry only. */
+  private totals(commandType: string): Counters | undefined {
+    if (commandType.startsWith(RULE_PREFIX)) return undefined;
     return commandType.startsWith(CONTROL_PREFIX) ? this.controlCounters : this.overallCounters;
   }
 
@@ -166,12 +168,13 @@ export class CommandStats {
 
   /** Records the one terminal outcome of a command. `timed` = it reached its executor. */
   end(commandType: string, outcome: Outcome, blocked: boolean, durationMs: number, timed: boolean, epochMs: number): void {
-    this.totals(commandType).end(outcome, blocked, durationMs, timed, epochMs);
+    this.totals(commandType)?.end(outcome, blocked, durationMs, timed, epochMs);
     this.entry(commandType).end(outcome, blocked, durationMs, timed, epochMs);
   }
 
   throttled(commandType: string): void {
-    this.totals(commandType).throttledCount++;
+    const totals = this.totals(commandType);
+    if (totals) totals.throttledCount++;
     this.entry(commandType).throttledCount++;
   }
 

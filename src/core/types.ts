@@ -11,6 +11,10 @@ export const DETAIL_LEVELS: readonly DetailLevel[] = ['SUMMARY', 'DETAILED', 'RE
 /** Command types of control-plane operations (`CONTROL:RELOAD_CONFIG`…): counted apart from commands. */
 export const CONTROL_PREFIX = 'CONTROL:';
 
+/** Command types of remediation rules' records (`RULE:cpu-high`): in per-type stats only, never in the overall
+ *  figures (a rule's firing is not a command; see src/core/rules.ts). */
+export const RULE_PREFIX = 'RULE:';
+
 /** Structurally compatible with vscode.Disposable. */
 export interface Disposable {
   dispose(): void;

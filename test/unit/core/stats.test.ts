@@ -102,6 +102,26 @@ describe('CommandStats', () => {
     assert.equal(restored.overall().controlOperations.count, 2);
   });
 
+  it('counts rule records in their own entry only: neither the commands nor the control operations move', () => {
+    const s = new CommandStats();
+    s.end('ECHO', 'success', false, 1, true, 1);
+    s.end('RULE:cpu-high', 'error', false, 2, false, 2);
+    s.end('RULE:cpu-high', 'success', false, 3, false, 3);
+    s.throttled('RULE:cpu-high');
+    const o = s.overall();
+    assert.equal(o.totalCommands, 1);
+    assert.equal(o.successRate, 1);
+    assert.equal(o.failedCommands, 0);
+    assert.equal(o.throttledCommands, 0);
+    assert.equal(o.controlOperations.count, 0);
+    assert.equal(s.byType()['RULE:cpu-high'].count, 2);
+    assert.equal(s.byType()['RULE:cpu-high'].errorCount, 1);
+    const restored = new CommandStats();
+    restored.restore(JSON.parse(JSON.stringify(s.snapshot(4))));
+    assert.equal(restored.overall().totalCommands, 1);
+    assert.equal(restored.byType()['RULE:cpu-high'].count, 2);
+  });
+
   it('keeps totals consistent: total = success + failed + cancelled', () => {
     const s = new CommandStats();
     s.end('A', 'success', false, 10, true, 1);
