@@ -47,7 +47,7 @@ function exportConfig(mode: Mode): unknown {
     otlp: { endpoint: base, metricsIntervalMs: 1000, timeoutMs: 2000 },
     // Prometheus is pulled: nothing scrapes it here, it only has to exist (1 = on; the loader picks a free port).
     prometheus: { port: 1 },
-    endpoint: { url: `${base}/telemetry`, timeoutMs: 2000 },
+    http: { endpoint: `${base}/telemetry`, timeoutMs: 2000 },
   };
 }
 
@@ -153,7 +153,7 @@ async function listenerCost(n: number, port: number): Promise<{ on: number; floo
  * What a delivered event costs in the background (CPU of this process per event, the sink in another
  * process): OTLP log records (record + protobuf + HTTP) and the JSON endpoint (JSON + HTTP), each alone.
  */
-async function exportCpuPerEvent(port: number, which: 'otlpLogs' | 'endpoint', n: number): Promise<number> {
+async function exportCpuPerEvent(port: number, which: 'otlpLogs' | 'http', n: number): Promise<number> {
   let listener: ((e: TelemetryEvent) => void) | undefined;
   const telemetry = {
     onEvent: (l: (e: TelemetryEvent) => void) => {
@@ -164,7 +164,7 @@ async function exportCpuPerEvent(port: number, which: 'otlpLogs' | 'endpoint', n
   const base = `http://127.0.0.1:${port}`;
   const exporters = createExporters(
     {
-      ...(which === 'otlpLogs' ? { otlp: { endpoint: base, metricsIntervalMs: 3_600_000 } } : { endpoint: { url: `${base}/t` } }),
+      ...(which === 'otlpLogs' ? { otlp: { endpoint: base, metricsIntervalMs: 3_600_000 } } : { http: { endpoint: `${base}/t` } }),
       queue: { maxQueueSize: n, maxBatchSize: 512, flushIntervalMs: 600_000 },
     },
     {
@@ -217,8 +217,8 @@ async function heapWithReceiversDown(commands: number, port: number): Promise<{ 
   for (let i = 0; i < commands; i++) await mw.execute(request, executor);
   const growthMB = heapMB() - before;
   const h = exporters.health();
-  const queued = (h.otlpLogs?.queued ?? 0) + (h.endpoint?.queued ?? 0);
-  const dropped = (h.otlpLogs?.dropped ?? 0) + (h.endpoint?.dropped ?? 0);
+  const queued = (h.otlpLogs?.queued ?? 0) + (h.http?.queued ?? 0);
+  const dropped = (h.otlpLogs?.dropped ?? 0) + (h.http?.dropped ?? 0);
   await exporters.shutdown();
   await mw.close();
   return { growthMB, queued, dropped };
@@ -242,10 +242,10 @@ export const exportBench: Bench = {
           const { us, health: h } = await perCommand(total, mode);
           runs[mode.name].push(us);
           if (mode.name === 'on') {
-            delivered += (h.otlpLogs?.delivered ?? 0) + (h.endpoint?.delivered ?? 0);
-            dropped += (h.otlpLogs?.dropped ?? 0) + (h.endpoint?.dropped ?? 0);
+            delivered += (h.otlpLogs?.delivered ?? 0) + (h.http?.delivered ?? 0);
+            dropped += (h.otlpLogs?.dropped ?? 0) + (h.http?.dropped ?? 0);
           }
-          if (mode.name === 'down') failures += (h.otlpLogs?.failures ?? 0) + (h.endpoint?.failures ?? 0);
+          if (mode.name === 'down') failures += (h.otlpLogs?.failures ?? 0) + (h.http?.failures ?? 0);
         }
         log(`export round ${r}: off ${round(runs.off[r])} µs, on ${round(runs.on[r])} µs, receivers down ${round(runs.down[r])} µs/command`);
       }
@@ -265,7 +265,7 @@ export const exportBench: Bench = {
       const nCpu = quick ? 20_000 : 100_000;
       const logsNs = await exportCpuPerEvent(sink.port, 'otlpLogs', nCpu);
       yield { bench: 'export.otlp-logs.cpu-per-event', value: round(logsNs / 1000), unit: 'us' };
-      const endpointNs = await exportCpuPerEvent(sink.port, 'endpoint', nCpu);
+      const endpointNs = await exportCpuPerEvent(sink.port, 'http', nCpu);
       yield { bench: 'export.endpoint.cpu-per-event', value: round(endpointNs / 1000), unit: 'us' };
 
       const heap = await heapWithReceiversDown(300_000, dead);

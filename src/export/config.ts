@@ -24,8 +24,8 @@ export interface PrometheusConfig {
 }
 
 export interface EndpointConfig {
-  /** The seed's telemetry endpoint: batches of events are POSTed here as JSON. Empty: off. */
-  url: string;
+  /** The seed's telemetry endpoint (`aios.export.http.endpoint`): batches of events are POSTed here as JSON. Empty: off. */
+  endpoint: string;
   headers: Record<string, string>;
   timeoutMs: number;
 }
@@ -43,14 +43,14 @@ export interface QueueConfig {
 export interface ExportConfig {
   otlp: OtlpConfig;
   prometheus: PrometheusConfig;
-  endpoint: EndpointConfig;
+  http: EndpointConfig;
   queue: QueueConfig;
 }
 
 export const DEFAULT_EXPORT_CONFIG: Readonly<ExportConfig> = Object.freeze({
   otlp: Object.freeze({ endpoint: '', protocol: 'http/protobuf', headers: {}, metricsIntervalMs: 10_000, logs: true, timeoutMs: 10_000 }),
   prometheus: Object.freeze({ port: 0 }),
-  endpoint: Object.freeze({ url: '', headers: {}, timeoutMs: 10_000 }),
+  http: Object.freeze({ endpoint: '', headers: {}, timeoutMs: 10_000 }),
   queue: Object.freeze({ maxQueueSize: 10_000, maxBatchSize: 512, flushIntervalMs: 1000 }),
 });
 
@@ -60,28 +60,28 @@ export function cloneExportConfig(c: Readonly<ExportConfig>): ExportConfig {
   return {
     otlp: { ...c.otlp, headers: { ...c.otlp.headers } },
     prometheus: { ...c.prometheus },
-    endpoint: { ...c.endpoint, headers: { ...c.endpoint.headers } },
+    http: { ...c.http, headers: { ...c.http.headers } },
     queue: { ...c.queue },
   };
 }
 
 /** True when some exporter is configured. */
 export function exportEnabled(c: Readonly<ExportConfig>): boolean {
-  return c.otlp.endpoint !== '' || c.prometheus.port !== 0 || c.endpoint.url !== '';
+  return c.otlp.endpoint !== '' || c.prometheus.port !== 0 || c.http.endpoint !== '';
 }
 
 type NumberRule = { min: number; max: number };
 
-const RULES: { [S in keyof ExportConfig]: Partial<Record<keyof ExportConfig[S], NumberRule>> } = {
+export const EXPORT_NUMBER_RULES: { [S in keyof ExportConfig]: Partial<Record<keyof ExportConfig[S], NumberRule>> } = {
   otlp: { metricsIntervalMs: { min: 1000, max: 3_600_000 }, timeoutMs: { min: 100, max: 120_000 } },
   prometheus: { port: { min: 0, max: 65_535 } },
-  endpoint: { timeoutMs: { min: 100, max: 120_000 } },
+  http: { timeoutMs: { min: 100, max: 120_000 } },
   queue: { maxQueueSize: { min: 1, max: 1_000_000 }, maxBatchSize: { min: 1, max: 10_000 }, flushIntervalMs: { min: 10, max: 600_000 } },
 };
 const KNOWN: { [S in keyof ExportConfig]: readonly (keyof ExportConfig[S])[] } = {
   otlp: ['endpoint', 'protocol', 'headers', 'metricsIntervalMs', 'logs', 'timeoutMs'],
   prometheus: ['port'],
-  endpoint: ['url', 'headers', 'timeoutMs'],
+  http: ['endpoint', 'headers', 'timeoutMs'],
   queue: ['maxQueueSize', 'maxBatchSize', 'flushIntervalMs'],
 };
 const PROTOCOLS: readonly OtlpProtocol[] = ['http/protobuf', 'http/json'];
@@ -179,7 +179,7 @@ export function validateExportConfig(input: unknown, base: Readonly<ExportConfig
         errors.push(`unknown setting ${prefix}${key} ignored (known: ${KNOWN[section].join(', ')})`);
         continue;
       }
-      const rule = (RULES[section] as Record<string, NumberRule | undefined>)[key];
+      const rule = (EXPORT_NUMBER_RULES[section] as Record<string, NumberRule | undefined>)[key];
       const keep = `; keeping ${key === 'headers' ? 'the previous headers' : show(target[key])}`;
       let result: unknown;
       if (rule) {
@@ -187,7 +187,7 @@ export function validateExportConfig(input: unknown, base: Readonly<ExportConfig
           typeof v === 'number' && Number.isInteger(v) && v >= rule.min && v <= rule.max
             ? v
             : new Invalid(`${prefix}${key} must be an integer from ${rule.min} to ${rule.max} (got ${show(v)})`);
-      } else if (key === 'endpoint' || key === 'url') {
+      } else if (key === 'endpoint') {
         result = checkUrl(v, `${prefix}${key}`);
       } else if (key === 'headers') {
         result = checkHeaders(v, `${prefix}${key}`);

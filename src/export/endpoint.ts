@@ -105,10 +105,10 @@ export class EndpointExporter {
   private seq = 0;
 
   constructor(private readonly opts: EndpointExporterOptions) {
-    this.url = new URL(opts.config.url);
+    this.url = new URL(opts.config.endpoint);
     const secure = this.url.protocol === 'https:';
     this.agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : new http.Agent({ keepAlive: true, maxSockets: 1 });
-    this.health = new ExporterHealth(redactUrl(opts.config.url), () => this.shipper.queued);
+    this.health = new ExporterHealth(redactUrl(opts.config.endpoint), () => this.shipper.queued);
     this.shipper = new BatchShipper<TelemetryEvent>({
       ...opts.queue,
       retry: true,

@@ -26,7 +26,8 @@ export interface ExportHealthReport {
   otlpMetrics?: ExporterHealthReport;
   otlpLogs?: ExporterHealthReport;
   prometheus?: ExporterHealthReport;
-  endpoint?: ExporterHealthReport;
+  /** The seed's JSON endpoint (aios.export.http.endpoint). */
+  http?: ExporterHealthReport;
 }
 
 const MAX_ERROR = 300;

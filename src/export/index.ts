@@ -73,7 +73,7 @@ export function readExportSettings(get: (key: string) => unknown): PartialExport
     }
     return out as Partial<ExportConfig[K]>;
   };
-  return { otlp: section('otlp'), prometheus: section('prometheus'), endpoint: section('endpoint'), queue: section('queue') };
+  return { otlp: section('otlp'), prometheus: section('prometheus'), http: section('http'), queue: section('queue') };
 }
 
 export class Exporters implements Disposable {
@@ -178,7 +178,7 @@ export class Exporters implements Disposable {
       }
     }
 
-    const endpointKey = c.endpoint.url !== '' ? JSON.stringify([c.endpoint, c.queue]) : '';
+    const endpointKey = c.http.endpoint !== '' ? JSON.stringify([c.http, c.queue]) : '';
     if (endpointKey !== this.endpointKey) {
       this.endpointKey = endpointKey;
       const old = this.endpoint;
@@ -186,7 +186,7 @@ export class Exporters implements Disposable {
       if (old) void old.shutdown(this.deadlineMs);
       if (endpointKey !== '') {
         this.endpoint = new EndpointExporter({
-          config: c.endpoint,
+          config: c.http,
           queue: c.queue,
           sessionId: this.options.sessionId,
           backoff: this.options.endpointBackoff,
@@ -208,7 +208,7 @@ export class Exporters implements Disposable {
     const out: Record<string, number> = {};
     const logs = this.otel?.logsHealth;
     if (logs) out.otlpLogs = logs.dropped;
-    if (this.endpoint) out.endpoint = this.endpoint.health.dropped;
+    if (this.endpoint) out.http = this.endpoint.health.dropped;
     return out;
   }
 
@@ -239,7 +239,7 @@ export class Exporters implements Disposable {
     if (o?.metricsHealth) report.otlpMetrics = o.metricsHealth.report();
     if (o?.logsHealth) report.otlpLogs = o.logsHealth.report();
     if (o?.prometheusHealth) report.prometheus = o.prometheusHealth.report();
-    if (this.endpoint) report.endpoint = this.endpoint.health.report();
+    if (this.endpoint) report.http = this.endpoint.health.report();
     return report;
   }
 

@@ -37,18 +37,18 @@ describe('JSON endpoint (the seed telemetry endpoint)', () => {
     receiver.failEvery = 3;
     const mw = middleware('endpoint-flaky');
     const exporters = exportersFor(mw, {
-      endpoint: { url: receiver.url, headers: { Authorization: 'Bearer test-token' } },
+      http: { endpoint: receiver.url, headers: { Authorization: 'Bearer test-token' } },
       queue: { maxBatchSize: 7, flushIntervalMs: 5 },
     });
     const expected = await runScenario(mw, 20);
-    await until(() => receiver.events().length >= expected.events.length && exporters.health().endpoint!.queued === 0, 20_000, 'every event at the receiver');
+    await until(() => receiver.events().length >= expected.events.length && exporters.health().http!.queued === 0, 20_000, 'every event at the receiver');
 
     const got = receiver.events().map((e) => `${e.CommandId}|${e.EventType}`);
     assert.equal(new Set(got).size, got.length, 'no event in two batches');
     assert.deepEqual(got.sort(), expected.events.map((e) => `${e.commandId}|${e.eventType}`).sort());
     assert.ok(receiver.failures >= 2, `the receiver failed ${receiver.failures} requests`);
     assert.ok(receiver.repeats >= 1, 'a batch recorded before its answer was lost came again, with the same id');
-    const h = exporters.health().endpoint!;
+    const h = exporters.health().http!;
     assert.equal(h.dropped, 0);
     assert.equal(h.delivered, expected.events.length);
     assert.ok(h.failures >= receiver.failures - 1, `failures ${h.failures}`);
@@ -86,7 +86,7 @@ describe('JSON endpoint (the seed telemetry endpoint)', () => {
     });
     await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, r));
     const mw = middleware();
-    const exporters = exportersFor(mw, { endpoint: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, headers: { 'X-Api-Key': 'k1' } } });
+    const exporters = exportersFor(mw, { http: { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, headers: { 'X-Api-Key': 'k1' } } });
     await mw.execute({ commandType: 'ECHO' }, executor);
     await exporters.flush();
     assert.deepEqual(seen, ['k1']);
@@ -98,19 +98,19 @@ describe('JSON endpoint (the seed telemetry endpoint)', () => {
   it('an endpoint that is down: commands run, the queue stays at its bound, the oldest are dropped and counted', async () => {
     const mw = middleware();
     const exporters = exportersFor(mw, {
-      endpoint: { url: `http://127.0.0.1:${await deadPort()}/x`, timeoutMs: 500 },
+      http: { endpoint: `http://127.0.0.1:${await deadPort()}/x`, timeoutMs: 500 },
       queue: { maxQueueSize: 50, maxBatchSize: 10, flushIntervalMs: 5 },
     });
     for (let i = 0; i < 300; i++) assert.equal((await mw.execute({ commandType: 'ECHO' }, executor)).success, true);
-    await until(() => (exporters.health().endpoint?.failures ?? 0) >= 2, 5000, 'failed attempts');
-    const h = exporters.health().endpoint!;
+    await until(() => (exporters.health().http?.failures ?? 0) >= 2, 5000, 'failed attempts');
+    const h = exporters.health().http!;
     assert.ok(h.queued <= 50 + 10, `queued ${h.queued}`);
     assert.equal(h.dropped, 600 - h.queued, 'every event is either still queued or counted as dropped');
     assert.equal(h.delivered, 0);
     assert.match(h.lastError ?? '', /ECONNREFUSED/);
     assert.ok(h.consecutiveFailures >= 2);
     await exporters.shutdown();
-    assert.equal(exporters.health().endpoint, undefined);
+    assert.equal(exporters.health().http, undefined);
     await mw.close();
   });
 
@@ -118,7 +118,7 @@ describe('JSON endpoint (the seed telemetry endpoint)', () => {
     const receiver = await new EndpointReceiver().start();
     receiver.failEvery = 1; // every request fails until told otherwise
     const ex = new EndpointExporter({
-      config: { url: receiver.url, headers: {}, timeoutMs: 1000 },
+      config: { endpoint: receiver.url, headers: {}, timeoutMs: 1000 },
       queue: { maxQueueSize: 5, maxBatchSize: 3, flushIntervalMs: 20 },
       sessionId: 's',
       backoff: { initialMs: 5, maxMs: 20 },
@@ -151,13 +151,13 @@ describe('JSON endpoint (the seed telemetry endpoint)', () => {
     });
     await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, r));
     const mw = middleware();
-    const exporters = exportersFor(mw, { endpoint: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/t` } });
+    const exporters = exportersFor(mw, { http: { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}/t` } });
     await mw.execute({ commandType: 'ECHO' }, executor);
     await exporters.flush();
-    await until(() => exporters.health().endpoint!.dropped === 2, 5000, 'the batch dropped');
+    await until(() => exporters.health().http!.dropped === 2, 5000, 'the batch dropped');
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(requests, 1, 'not retried');
-    assert.match(exporters.health().endpoint!.lastError ?? '', /HTTP 400 Bad Request/);
+    assert.match(exporters.health().http!.lastError ?? '', /HTTP 400 Bad Request/);
     await exporters.shutdown();
     await close(server);
     await mw.close();

@@ -22,7 +22,7 @@ describe('export settings', () => {
     const { config, errors } = validateExportConfig({
       otlp: { endpoint: 'ftp://x', protocol: 'grpc', headers: { 'bad name': 'v', ok: 'secret-token' }, metricsIntervalMs: 5 },
       prometheus: { port: 70000 },
-      endpoint: { url: 'https://user:pw@example.com/t', timeoutMs: 'soon' },
+      http: { endpoint: 'https://user:pw@example.com/t', timeoutMs: 'soon' },
       queue: { maxQueueSize: 0 },
       nope: 1,
     });
@@ -34,8 +34,8 @@ describe('export settings', () => {
       'aios.export.otlp.headers',
       'aios.export.otlp.metricsIntervalMs',
       'aios.export.prometheus.port',
-      'aios.export.endpoint.url',
-      'aios.export.endpoint.timeoutMs',
+      'aios.export.http.endpoint',
+      'aios.export.http.timeoutMs',
       'aios.export.queue.maxQueueSize',
       'aios.export.nope',
     ])
@@ -49,7 +49,7 @@ describe('export settings', () => {
     const { config, errors } = validateExportConfig({
       otlp: { endpoint: 'http://localhost:4318', protocol: 'http/json', headers: { error: 'x', 'api-key': 'k' }, logs: false },
       prometheus: { port: 9464 },
-      endpoint: { url: 'https://collector.example/ingest?x=1' },
+      http: { endpoint: 'https://collector.example/ingest?x=1' },
       queue: { maxQueueSize: 100, maxBatchSize: 1000 },
     });
     assert.equal(errors.length, 1, errors.join('\n'));
@@ -58,13 +58,13 @@ describe('export settings', () => {
     assert.deepEqual(config.otlp.headers, { error: 'x', 'api-key': 'k' });
     assert.equal(config.otlp.protocol, 'http/json');
     assert.equal(config.otlp.logs, false);
-    assert.equal(redactUrl(config.endpoint.url), 'https://collector.example/ingest');
+    assert.equal(redactUrl(config.http.endpoint), 'https://collector.example/ingest');
   });
 
   it('read from flat VS Code keys', () => {
     const settings: Record<string, unknown> = { 'otlp.endpoint': 'http://127.0.0.1:4318', 'prometheus.port': 9464, 'queue.maxBatchSize': 10 };
     const partial = readExportSettings((k) => settings[k]);
-    assert.deepEqual(partial, { otlp: { endpoint: 'http://127.0.0.1:4318' }, prometheus: { port: 9464 }, endpoint: {}, queue: { maxBatchSize: 10 } });
+    assert.deepEqual(partial, { otlp: { endpoint: 'http://127.0.0.1:4318' }, prometheus: { port: 9464 }, http: {}, queue: { maxBatchSize: 10 } });
     assert.deepEqual(validateExportConfig(partial).errors, []);
   });
 });
