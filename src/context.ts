@@ -4,7 +4,17 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { RecentRequests } from './commands/recentRequests';
-import { createMiddleware, type CommandResult, type ExecuteOptions, type Executor, type Middleware, type Priority, type ServiceContext } from './core';
+import {
+  CommandRouter,
+  createMiddleware,
+  type CommandResult,
+  type ExecuteOptions,
+  type Executor,
+  type Middleware,
+  type Priority,
+  type ServiceContext,
+  type ShellRunOptions,
+} from './core';
 import { pythonExecutor, serviceConnection } from './python/executor';
 import { resolveInterpreter, type ResolvedInterpreter } from './python/interpreter';
 import { ControlRequest, type ControlOperation, type ControlResult, type InitializationOptions } from './python/protocol';
@@ -26,6 +36,8 @@ export class AiosContext implements vscode.Disposable {
   readonly supervisor: PythonSupervisor;
   /** Parameters of recent commands, for "Run Again" (memory only). */
   readonly recent = new RecentRequests();
+  /** Which executor runs a command type (shell spec or the Python service): the one place that decides. */
+  readonly router: CommandRouter;
   private readonly executor: Executor;
   private readonly disposables: vscode.Disposable[] = [];
   private serviceContext: ServiceContext = Object.freeze({ status: 'stopped' });
@@ -78,10 +90,8 @@ export class AiosContext implements vscode.Disposable {
       }),
     );
     const toService = pythonExecutor(this.supervisor, { timeoutMs: () => this.pythonSettings.executeTimeoutMs });
-    this.executor = (request, ectx) => {
-      this.recent.remember(ectx.commandId, request);
-      return toService(request, ectx);
-    };
+    this.router = new CommandRouter(toService);
+    this.executor = this.remembering(this.router.executor);
     this.watchPythonExtension();
   }
 
@@ -107,9 +117,17 @@ export class AiosContext implements vscode.Disposable {
     this.supervisor.start().catch(() => undefined);
   }
 
-  /** Runs one command through the middleware to the Python service. */
-  run(request: unknown, options?: ExecuteOptions): Promise<CommandResult> {
-    return this.middleware.execute(request, this.executor, options);
+  /** Runs one command through the middleware to the executor its type names; `shell` streams a program's output. */
+  run(request: unknown, options?: ExecuteOptions, shell?: ShellRunOptions): Promise<CommandResult> {
+    const executor = shell ? this.remembering(this.router.executorWithOutput(shell)) : this.executor;
+    return this.middleware.execute(this.router.withDefaultPriority(request), executor, options);
+  }
+
+  private remembering(executor: Executor): Executor {
+    return (request, ectx) => {
+      this.recent.remember(ectx.commandId, request);
+      return executor(request, ectx);
+    };
   }
 
   /** A control-plane operation, through the same pipeline (security, telemetry) at HIGH priority. */

@@ -10,7 +10,9 @@ import { MetricsPanel } from '../views/metricsPanel';
 import type { MiddlewareMetricsSource } from '../views/metricsSource';
 import type { TelemetryDocumentProvider } from '../views/telemetryDocument';
 import { copyEventJson, rerunTarget, type TelemetryTreeProvider } from '../views/telemetryTree';
+import { runBatchCommand } from './batch';
 import { runWithThrottleProgress } from './progress';
+import { shellCommandItems, shellOutputFor } from './shellRun';
 
 export interface RunCommandArgs {
   commandType: string;
@@ -35,6 +37,7 @@ type Handler = (env: CommandEnv, ...args: unknown[]) => unknown;
 const COMMAND_TABLE: Record<CommandId, Handler> = {
   [Commands.showOutput]: ({ ctx }) => ctx.log.show(true),
   [Commands.runCommand]: ({ ctx }, args) => runCommand(ctx, args),
+  [Commands.runBatch]: ({ ctx }, args) => runBatchCommand(ctx, args),
   [Commands.showMetricsPanel]: ({ ctx, extensionUri, metrics }) => MetricsPanel.createOrShow(extensionUri, metrics, ctx.log),
   [Commands.showTelemetry]: async ({ documents }, level) => {
     const chosen =
@@ -120,7 +123,7 @@ async function runCommand(ctx: AiosContext, args?: unknown): Promise<CommandResu
   if (!request) return undefined;
   const { interactive, ...command } = request;
   const result = await runWithThrottleProgress(`${command.commandType}`, (options) =>
-    ctx.run({ ...command, source: interactive ? 'telemetry-tree' : 'command-palette' }, options),
+    ctx.run({ ...command, source: interactive ? 'telemetry-tree' : 'command-palette' }, options, shellOutputFor(ctx, command.commandType)),
   );
   showResult(ctx, result);
   return result;
@@ -144,7 +147,10 @@ async function askForCommand(ctx: AiosContext): Promise<RunCommandArgs | undefin
       const { commandTypes } = await listServiceCommands(ctx);
       if (!open) return;
       items.placeholder = pickPlaceholder;
-      items.items = commandTypes.map((c) => ({ label: c.name, description: c.source === 'workspace' ? 'workspace' : undefined, detail: c.description }));
+      items.items = [
+        ...shellCommandItems(ctx),
+        ...commandTypes.map((c) => ({ label: c.name, description: c.source === 'workspace' ? 'workspace' : undefined, detail: c.description })),
+      ];
     } catch (err) {
       if (open) items.placeholder = `Could not list the service's commands (${err instanceof Error ? err.message : String(err)}); type a command type`;
     } finally {
@@ -158,7 +164,9 @@ async function askForCommand(ctx: AiosContext): Promise<RunCommandArgs | undefin
 
   const priority = await vscode.window.showQuickPick(PRIORITY_ITEMS, { title: `AIOS: Run ${commandType} (2/3): priority` });
   if (!priority) return undefined;
-  const parameters = await askJsonObject(`AIOS: Run ${commandType} (3/3): parameters`, '{"prompt": "the model"}');
+  const placeholders = ctx.router.shellCommand(commandType)?.placeholders ?? [];
+  const example = placeholders.length ? JSON.stringify(Object.fromEntries(placeholders.map((p) => [p, '']))) : '{"prompt": "the model"}';
+  const parameters = await askJsonObject(`AIOS: Run ${commandType} (3/3): parameters`, example, placeholders.length ? example : undefined);
   if (!parameters) return undefined;
   return { commandType, priority: priority.priority, parameters };
 }
@@ -170,11 +178,11 @@ async function listServiceCommands(ctx: AiosContext): Promise<CommandsResult> {
 }
 
 /** Asks for a JSON object, validated as it is typed; undefined when the user dismisses the box. */
-async function askJsonObject(title: string, example: string): Promise<Record<string, unknown> | undefined> {
+async function askJsonObject(title: string, example: string, value = '{}'): Promise<Record<string, unknown> | undefined> {
   const text = await vscode.window.showInputBox({
     title,
     prompt: `A JSON object, e.g. ${example}; leave empty for none`,
-    value: '{}',
+    value,
     validateInput: (v) => parseJsonObject(v).error,
   });
   return text === undefined ? undefined : (parseJsonObject(text).value ?? {});

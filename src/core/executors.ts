@@ -52,6 +52,8 @@ export type OutputListener = (text: string, stream: 'stdout' | 'stderr') => void
 
 export interface ShellRunOptions {
   onOutput?: OutputListener;
+  /** The program's exit code once it has exited on its own (not when stopped), success or not. */
+  onExit?: (exitCode: number) => void;
 }
 
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
@@ -255,6 +257,7 @@ export async function runShellCommand(spec: ShellCommandSpec, args: readonly str
     if (code === 'ENOENT') throw new CommandFailure('not_found', describeNotFound(spec.file, spec.cwd, spec.env));
     throw new CommandFailure('spawn_failed', `Could not run '${spec.file}': ${result.shortMessage ?? result.message}`);
   }
+  if (result.exitCode !== undefined) options?.onExit?.(result.exitCode);
   const truncated = out.cut > 0 || err.cut > 0;
   const shell: ShellResult = { exitCode: result.exitCode ?? -1, stdout: out.text(), stderr: err.text(), ...(truncated ? { truncated } : {}) };
   if (result.signal !== undefined && result.exitCode === undefined) {

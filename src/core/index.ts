@@ -23,3 +23,5 @@ export type { ShellCommandDefinition, ShellCommandType, ShellCommandOrigin, Pars
 export { CommandRouter, functionRoute, type RouteKind, type LocalRoute, type RunContext } from './router';
 export { parseJsonLines, runBatch, formatBatchResults, summarizeBatch } from './batch';
 export type { BatchItem, BatchLineError, ParsedBatch, BatchProgress, BatchItemResult, BatchOutcome, RunBatchOptions, ExecuteFn } from './batch';
+export { TerminalRecorder, programOf, terminalCommandType, TERMINAL_PREFIX, MAX_OPEN_RECORDINGS } from './terminalCommands';
+export type { TerminalRecording, TerminalRecorderOptions, TerminalPolicy, EmitFn } from './terminalCommands';

@@ -1,7 +1,7 @@
 // Which executor runs a command type: a shell spec (the core's execa executor), an in-process function (the
 // API's run(fn)), or the Python service (everything else). Every source hands the middleware the router's
 // executor, so routing is decided in one place and policy, admission and telemetry stay the pipeline's.
-import { runShellCommand, specArguments, type OutputListener, type ShellResult } from './executors';
+import { runShellCommand, specArguments, type ShellResult, type ShellRunOptions } from './executors';
 import type { ShellCommandType } from './shellCommands';
 import type { Executor, ExecutorContext, Priority, ValidatedRequest } from './types';
 
@@ -66,22 +66,24 @@ export class CommandRouter {
   }
 
   /** A request's priority: its own, else its shell definition's, else NORMAL (left to validation). */
-  withDefaultPriority<R extends { commandType?: unknown; priority?: unknown }>(request: R): R {
-    if (request.priority !== undefined || typeof request.commandType !== 'string') return request;
-    const p = this.shell.get(request.commandType)?.priority;
+  withDefaultPriority<R>(request: R): R {
+    if (this.shell.size === 0 || typeof request !== 'object' || request === null) return request;
+    const r = request as { commandType?: unknown; priority?: unknown };
+    if (r.priority !== undefined || typeof r.commandType !== 'string') return request;
+    const p = this.shell.get(r.commandType)?.priority;
     return p === undefined ? request : { ...request, priority: p };
   }
 
-  /** The router's executor, with a shell program's output streamed to `onOutput` (a terminal, a channel). */
-  executorWithOutput(onOutput: OutputListener): Executor {
+  /** The router's executor, with a shell program's output streamed and its exit code told (a task's terminal, a channel). */
+  executorWithOutput(options: ShellRunOptions): Executor {
     return (request, ctx) => {
       const shell = this.shell.get(request.commandType);
-      return shell ? this.runShell(shell, request, ctx, onOutput) : this.service(request, ctx);
+      return shell ? this.runShell(shell, request, ctx, options) : this.service(request, ctx);
     };
   }
 
-  private runShell(shell: ShellCommandType, request: ValidatedRequest, ctx: ExecutorContext, onOutput?: OutputListener): Promise<ShellResult> {
-    return runShellCommand(shell.spec, specArguments(shell.spec, request), ctx, onOutput ? { onOutput } : undefined);
+  private runShell(shell: ShellCommandType, request: ValidatedRequest, ctx: ExecutorContext, options?: ShellRunOptions): Promise<ShellResult> {
+    return runShellCommand(shell.spec, specArguments(shell.spec, request), ctx, options);
   }
 }
 

@@ -18,6 +18,7 @@ export const Commands = {
   resumeAdmission: 'aios.resumeAdmission',
   clearTelemetry: 'aios.clearTelemetry',
   showOutput: 'aios.showOutput',
+  runBatch: 'aios.runBatch',
   treeRefresh: 'aios.telemetry.refresh',
   treeRerun: 'aios.telemetry.rerun',
   treeCopyEventJson: 'aios.telemetry.copyEventJson',

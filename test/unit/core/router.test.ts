@@ -25,11 +25,8 @@ describe('the command router', () => {
     const v = await m.execute({ commandType: 'NODE_V' }, router.executor);
     assert.equal((v.result as { stdout: string }).stdout.trim(), process.version);
     const out: string[] = [];
-    await m.execute(
-      { commandType: 'NODE_V' },
-      router.executorWithOutput((t) => out.push(t)),
-    );
-    assert.equal(out.join('').trim(), process.version);
+    await m.execute({ commandType: 'NODE_V' }, router.executorWithOutput({ onOutput: (t) => out.push(t), onExit: (c) => out.push(`exit ${c}`) }));
+    assert.deepEqual(out, [`${process.version}\n`, 'exit 0']);
     assert.equal((await m.execute({ commandType: 'ECHO' }, router.executor)).result, 'from service');
     assert.deepEqual(served, ['ECHO']);
     await m.close();
