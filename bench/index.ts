@@ -4,10 +4,11 @@ import { admissionBench } from './admission.bench';
 import { pipelineBench } from './pipeline.bench';
 import { pythonBench } from './python.bench';
 import { samplerBench } from './sampler.bench';
+import { sourcesBench } from './sources.bench';
 import { telemetryBench } from './telemetry.bench';
 import { log, type Bench, type BenchResult } from './types';
 
-export const benches: Bench[] = [admissionBench, pipelineBench, telemetryBench, samplerBench, pythonBench];
+export const benches: Bench[] = [admissionBench, pipelineBench, telemetryBench, samplerBench, pythonBench, sourcesBench];
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');

@@ -16,16 +16,7 @@ import type {
   AiosTelemetryEvent,
 } from './api';
 import type { AiosContext } from './context';
-import {
-  functionRoute,
-  runBatch,
-  validateRequest,
-  type BatchItem,
-  type BatchLineError,
-  type CommandResult,
-  type DetailLevel,
-  type MiddlewareConfig,
-} from './core';
+import { batchWindow, functionRoute, runBatch, validateRequest, type BatchItem, type BatchLineError, type CommandResult, type DetailLevel } from './core';
 
 export const API_VERSION = '1.0.0' as const;
 
@@ -33,11 +24,6 @@ export const API_VERSION = '1.0.0' as const;
 const EVENT_BATCH_MS = 100;
 const MAX_PENDING_EVENTS = 5000;
 const LOAD_NOTIFY_MS = 250;
-
-/** Requests a batch keeps submitted and unfinished: enough to keep every slot busy, never the whole queue. */
-export function batchWindow(cfg: Readonly<MiddlewareConfig>): number {
-  return Math.max(1, Math.min(256, cfg.maxConcurrency * 4 + Math.floor(cfg.maxQueueSize / 2)));
-}
 
 export class PublicApi implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];

@@ -3,8 +3,7 @@
 // the end a summary notification and a read-only results document (JSON Lines, one line per request).
 import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
-import { formatBatchResults, parseJsonLines, runBatch, summarizeBatch, type BatchOutcome } from '../core';
-import { batchWindow } from '../publicApi';
+import { batchWindow, formatBatchResults, parseJsonLines, runBatch, summarizeBatch, type BatchOutcome } from '../core';
 
 export const BATCH_SCHEME = 'aios-batch';
 /** Results documents kept in memory (the newest). */

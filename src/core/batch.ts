@@ -109,6 +109,11 @@ export interface RunBatchOptions {
   now?: () => number;
 }
 
+/** Requests a batch keeps submitted and unfinished: enough to keep every slot busy, never the whole queue. */
+export function batchWindow(cfg: { readonly maxConcurrency: number; readonly maxQueueSize: number }): number {
+  return Math.max(1, Math.min(256, cfg.maxConcurrency * 4 + Math.floor(cfg.maxQueueSize / 2)));
+}
+
 export type ExecuteFn = (request: unknown, options?: ExecuteOptions) => Promise<CommandResult>;
 
 const PRIORITY_RANK: Record<string, number> = { HIGH: 0, high: 0, NORMAL: 1, normal: 1, LOW: 2, low: 2 };

@@ -21,7 +21,7 @@ export { runShellCommand, describeNotFound, DEFAULT_MAX_OUTPUT_BYTES, type Outpu
 export { parseShellCommands, mergeShellCommands, argumentBuilder, RESERVED_PREFIXES } from './shellCommands';
 export type { ShellCommandDefinition, ShellCommandType, ShellCommandOrigin, ParsedShellCommands } from './shellCommands';
 export { CommandRouter, functionRoute, type RouteKind, type LocalRoute, type RunContext } from './router';
-export { parseJsonLines, runBatch, formatBatchResults, summarizeBatch } from './batch';
+export { parseJsonLines, runBatch, formatBatchResults, summarizeBatch, batchWindow } from './batch';
 export type { BatchItem, BatchLineError, ParsedBatch, BatchProgress, BatchItemResult, BatchOutcome, RunBatchOptions, ExecuteFn } from './batch';
 export { TerminalRecorder, programOf, terminalCommandType, TERMINAL_PREFIX, MAX_OPEN_RECORDINGS } from './terminalCommands';
 export type { TerminalRecording, TerminalRecorderOptions, TerminalPolicy, EmitFn } from './terminalCommands';

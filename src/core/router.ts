@@ -87,22 +87,32 @@ export class CommandRouter {
   }
 }
 
+/** A RunContext over the pipeline's context: a class, so each command costs one small object. */
+class RunView implements RunContext {
+  // A real private field: the caller's function cannot reach the pipeline's flight through it.
+  readonly #ctx: ExecutorContext;
+  constructor(ctx: ExecutorContext) {
+    this.#ctx = ctx;
+  }
+  get commandId(): string {
+    return this.#ctx.commandId;
+  }
+  get signal(): AbortSignal {
+    return this.#ctx.signal;
+  }
+  get cancelled(): boolean {
+    return this.#ctx.cancelled;
+  }
+  onCancel(listener: (reason: unknown) => void): () => void {
+    return this.#ctx.onCancel(listener);
+  }
+}
+
 /**
  * The executor for one in-process function (the API's run(commandType, fn)): the function gets a RunContext,
  * not the pipeline's own objects.
  */
 export function functionRoute<T>(fn: (ctx: RunContext) => T | PromiseLike<T>): Executor {
-  return (_request, ctx) => {
-    const view: RunContext = {
-      commandId: ctx.commandId,
-      get signal() {
-        return ctx.signal;
-      },
-      get cancelled() {
-        return ctx.cancelled;
-      },
-      onCancel: (listener) => ctx.onCancel(listener),
-    };
-    return Promise.resolve(fn(view));
-  };
+  // The pipeline wraps what an executor returns in a promise itself; no second one here.
+  return (_request, ctx) => fn(new RunView(ctx)) as Promise<unknown>;
 }

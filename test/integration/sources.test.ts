@@ -271,9 +271,9 @@ describe('sources of commands', function () {
         assert.equal(bad.metadata?.exitCode, 7);
         await withSettings({ 'terminal.recordCommandLines': true }, async () => {
           si.executeCommand('printf "%s\\n" AIOS_DENIED');
-          const denied = await waitUntil(() => mine('TERMINAL:printf').find((e) => e.eventType === 'COMPLETE'), 20_000, 'TERMINAL:printf');
-          assert.match(String(denied.metadata?.commandLine), /AIOS_DENIED/);
+          await waitUntil(() => mine('TERMINAL:printf').find((e) => e.eventType === 'COMPLETE'), 20_000, 'TERMINAL:printf');
           const start = mine('TERMINAL:printf').find((e) => e.eventType === 'START')!;
+          assert.match(String(start.metadata?.commandLine), /AIOS_DENIED/, 'the command line with recordCommandLines');
           assert.match(String(start.metadata?.policy), /deny pattern '\*AIOS_DENIED\*'/);
         });
         if (hasUi) {
