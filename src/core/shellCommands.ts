@@ -4,7 +4,7 @@
 // An argument may hold `${name}` placeholders filled from the request's parameters. A placeholder is text
 // inside one argument: whatever its value, that argument stays one argument (never split, never given to a
 // shell). `$${` writes a literal `${`.
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { ShellCommandSpec } from './executors';
 import { CommandFailure, PRIORITIES, type Priority } from './types';
 import { RequestError, validateRequest } from './validation';
@@ -235,4 +235,41 @@ export function mergeShellCommands(
     else commands.set(c.commandType, c);
   }
   return { commands, errors };
+}
+
+export const WORKSPACE_COMMANDS_FILE = '.aios/commands.json';
+
+export interface WorkspaceCommands extends ParsedShellCommands {
+  /** True when the file exists but was not read because the workspace is not trusted. */
+  skippedUntrusted: boolean;
+}
+
+/**
+ * The workspace's `.aios/commands.json`, read only when `trusted` (an untrusted workspace must not choose
+ * programs that run on this machine: then the file is not even read, only its presence is noted).
+ * `read` returns undefined when the file does not exist; `exists` is asked only when untrusted.
+ */
+export async function readWorkspaceCommands(
+  folder: string | undefined,
+  trusted: boolean,
+  io: { read(path: string): Promise<string | undefined>; exists(path: string): Promise<boolean> },
+): Promise<WorkspaceCommands> {
+  const none = { commands: [], errors: [], skippedUntrusted: false };
+  if (folder === undefined) return none;
+  const path = join(folder, WORKSPACE_COMMANDS_FILE);
+  if (!trusted) return { ...none, skippedUntrusted: await io.exists(path) };
+  let text: string | undefined;
+  try {
+    text = await io.read(path);
+  } catch (e) {
+    return { ...none, errors: [`${WORKSPACE_COMMANDS_FILE} could not be read: ${(e as Error).message}`] };
+  }
+  if (text === undefined) return none;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return { ...none, errors: [`${WORKSPACE_COMMANDS_FILE} is not valid JSON: ${(e as Error).message}`] };
+  }
+  return { ...parseShellCommands(raw, WORKSPACE_COMMANDS_FILE, 'workspace', folder), skippedUntrusted: false };
 }

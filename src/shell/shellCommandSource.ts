@@ -4,9 +4,9 @@
 // definitions go to the router.
 import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
-import { mergeShellCommands, parseShellCommands, type ShellCommandType } from '../core';
+import { mergeShellCommands, parseShellCommands, readWorkspaceCommands, WORKSPACE_COMMANDS_FILE } from '../core';
 
-export const COMMANDS_FILE = '.aios/commands.json';
+export const COMMANDS_FILE = WORKSPACE_COMMANDS_FILE;
 export const SHELL_COMMANDS_SETTING = 'shellCommands';
 
 export class ShellCommandSource implements vscode.Disposable {
@@ -54,33 +54,10 @@ export class ShellCommandSource implements vscode.Disposable {
     const generation = ++this.generation;
     const folder = this.folder();
     const problems: string[] = [];
-    let workspace: ShellCommandType[] = [];
-    if (folder) {
-      const uri = vscode.Uri.joinPath(folder.uri, COMMANDS_FILE);
-      if (!vscode.workspace.isTrusted) {
-        if (await exists(uri)) this.ctx.log.warn(`Untrusted workspace: ${COMMANDS_FILE} is not loaded (its programs would run on this machine).`);
-      } else {
-        let text: string | undefined;
-        try {
-          text = await readText(uri);
-        } catch (e) {
-          problems.push(`${COMMANDS_FILE} could not be read: ${(e as Error).message}`);
-        }
-        if (text !== undefined) {
-          let raw: unknown;
-          try {
-            raw = JSON.parse(text);
-          } catch (e) {
-            problems.push(`${COMMANDS_FILE} is not valid JSON: ${(e as Error).message}`);
-          }
-          if (raw !== undefined) {
-            const parsed = parseShellCommands(raw, COMMANDS_FILE, 'workspace', folder.uri.fsPath);
-            workspace = parsed.commands;
-            problems.push(...parsed.errors);
-          }
-        }
-      }
-    }
+    const read = await readWorkspaceCommands(folder?.uri.fsPath, vscode.workspace.isTrusted, { read: readText, exists });
+    if (read.skippedUntrusted) this.ctx.log.warn(`Untrusted workspace: ${COMMANDS_FILE} is not loaded (its programs would run on this machine).`);
+    const workspace = read.commands;
+    problems.push(...read.errors);
     // User settings only (globalValue): a workspace's .vscode/settings.json must not choose programs.
     const userRaw = vscode.workspace.getConfiguration('aios').inspect(SHELL_COMMANDS_SETTING)?.globalValue;
     const user = parseShellCommands(userRaw, `aios.${SHELL_COMMANDS_SETTING}`, 'user', folder?.uri.fsPath);
@@ -109,18 +86,18 @@ export class ShellCommandSource implements vscode.Disposable {
   }
 }
 
-async function exists(uri: vscode.Uri): Promise<boolean> {
+async function exists(path: string): Promise<boolean> {
   try {
-    await vscode.workspace.fs.stat(uri);
+    await vscode.workspace.fs.stat(vscode.Uri.file(path));
     return true;
   } catch {
     return false;
   }
 }
 
-async function readText(uri: vscode.Uri): Promise<string | undefined> {
+async function readText(path: string): Promise<string | undefined> {
   try {
-    return new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
+    return new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.file(path)));
   } catch (e) {
     if (e instanceof vscode.FileSystemError && e.code === 'FileNotFound') return undefined;
     throw e;

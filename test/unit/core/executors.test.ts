@@ -21,6 +21,11 @@ function context(): ExecutorContext & { cancel(): void } {
       return cancelled;
     },
     onCancel(l) {
+      // As the pipeline's flight does: at once when already cancelled.
+      if (cancelled) {
+        l(new Error('x'));
+        return () => undefined;
+      }
       listeners.push(l);
       return () => listeners.splice(listeners.indexOf(l), 1);
     },

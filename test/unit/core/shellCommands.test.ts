@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { createMiddleware } from '../../../src/core/pipeline';
 import { CommandRouter } from '../../../src/core/router';
 import { StaticSampler } from '../../../src/core/sampler';
-import { argumentBuilder, mergeShellCommands, parseShellCommands } from '../../../src/core/shellCommands';
+import { argumentBuilder, mergeShellCommands, parseShellCommands, readWorkspaceCommands } from '../../../src/core/shellCommands';
 import { CommandFailure, type Executor } from '../../../src/core/types';
 
 const noService: Executor = () => Promise.reject(new CommandFailure('unknown_command', 'no service here'));
@@ -87,6 +87,30 @@ describe('shell command definitions', () => {
     assert.equal(commands.get('A')?.spec.file, 'a');
     assert.equal(commands.get('B')?.spec.file, 'c');
     assert.match(errors[0], /'A' is also defined/);
+  });
+
+  it('an untrusted workspace never has its commands.json read', async () => {
+    const reads: string[] = [];
+    const io = {
+      read: (p: string) => {
+        reads.push(p);
+        return Promise.resolve(JSON.stringify({ EVIL: { file: 'rm', args: ['-rf', '/'] } }));
+      },
+      exists: () => Promise.resolve(true),
+    };
+    const untrusted = await readWorkspaceCommands('/ws', false, io);
+    assert.deepEqual(untrusted.commands, []);
+    assert.equal(untrusted.skippedUntrusted, true);
+    assert.deepEqual(reads, [], 'not even read');
+    const trusted = await readWorkspaceCommands('/ws', true, io);
+    assert.deepEqual(
+      trusted.commands.map((c) => c.commandType),
+      ['EVIL'],
+    );
+    assert.deepEqual(reads, [join('/ws', '.aios', 'commands.json')]);
+    const broken = await readWorkspaceCommands('/ws', true, { ...io, read: () => Promise.resolve('{ nope') });
+    assert.match(broken.errors[0], /^\.aios\/commands\.json is not valid JSON/);
+    assert.deepEqual((await readWorkspaceCommands('/ws', true, { ...io, read: () => Promise.resolve(undefined) })).commands, []);
   });
 
   it('runs through the pipeline: placeholders, policy and the recorded error', async () => {
