@@ -11,7 +11,7 @@ import type { BatchRun } from '../../src/commands/batch';
 import type { CommandResult, TelemetryEvent } from '../../src/core';
 import type { ConsumerApi } from '../fixtures/api-consumer/extension';
 import { installConsumer } from './apiConsumer';
-import { NOTIFICATION_ITEM, click, evaluate, hasUi, notificationTexts, screenshot } from './ui';
+import { NOTIFICATION_ITEM, click, evaluate, fill, hasUi, notificationTexts, press, runFromPalette, screenshot, waitFor } from './ui';
 import { aios, waitUntil, withSettings, type AiosApi } from './util';
 
 const node = process.execPath;
@@ -78,6 +78,37 @@ describe('sources of commands', function () {
         // The service's types are still the service's.
         const echo = await vscode.commands.executeCommand<CommandResult>('aios.runCommand', { commandType: 'ECHO', parameters: { x: 1 } });
         assert.deepEqual(echo.result, { x: 1 });
+        if (hasUi) {
+          // As a person: Run Command lists it beside the service's types, the parameters box starts with its
+          // placeholder, and its output streams into the AIOS Commands channel.
+          await runFromPalette('AIOS: Run Command');
+          const item = await waitFor<string>(
+            `const rows = [...document.querySelectorAll('.quick-input-widget .monaco-list-row')].map((r) => r.textContent);
+             return rows.find((t) => t.includes('HOST_SAY') && t.includes('shell · settings')) ?? null;`,
+          );
+          assert.match(item, /prints its text/);
+          await screenshot('run-command-shell-types');
+          await fill('.quick-input-widget input', 'HOST_SAY');
+          await press('Enter');
+          await waitFor(`return document.querySelector('.quick-input-widget .quick-input-title')?.textContent.includes('(2/3)') || null;`);
+          await fill('.quick-input-widget input', 'NORMAL');
+          await press('Enter');
+          const value = await waitFor<string>(
+            `const t = document.querySelector('.quick-input-widget .quick-input-title')?.textContent ?? '';
+             return t.includes('(3/3)') ? document.querySelector('.quick-input-widget input').value : null;`,
+          );
+          assert.equal(value, '{"text":""}');
+          await fill('.quick-input-widget input', '{"text": "typed by a person"}');
+          await press('Enter');
+          const shown = await waitFor<string>(
+            `const panel = document.querySelector('.part.panel');
+             const text = panel && panel.offsetParent !== null ? panel.innerText.replace(/\u00a0/g, ' ') : '';
+             return /said: typed by a person/.test(text) && /HOST_SAY exited with code 0/.test(text) ? text : null;`,
+          );
+          assert.match(shown, /▶ HOST_SAY/);
+          await screenshot('shell-output-channel');
+          await vscode.commands.executeCommand('notifications.clearAll');
+        }
       },
     );
     await waitUntil(() => api.context.router.route('HOST_SAY') === 'service', 10_000, 'HOST_SAY gone with the setting');
