@@ -56,6 +56,10 @@ describe('sources of commands', function () {
     await vscode.workspace.getConfiguration('terminal.integrated').update('gpuAcceleration', 'off', vscode.ConfigurationTarget.Global);
   });
 
+  after(async () => {
+    await vscode.workspace.getConfiguration('terminal.integrated').update('gpuAcceleration', undefined, vscode.ConfigurationTarget.Global);
+  });
+
   it('sources: a shell command type from the user settings runs through the pipeline; placeholders fill one argument each', async () => {
     await withSettings(
       { shellCommands: { HOST_SAY: say, HOST_EXIT: { file: node, args: ['-e', 'process.stderr.write("no good"); process.exit(5)'] } } },
