@@ -31,6 +31,10 @@ const node = {
   external: ['vscode', 'mocha', 'playwright-core'],
 };
 
+// A production build is what gets packaged: start from an empty dist/ so no source map or stale bundle
+// of an earlier build goes into the .vsix.
+if (production) rmSync('dist', { recursive: true, force: true });
+
 const builds = [{ ...node, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' }];
 if (existsSync('src/webview/main.ts')) {
   builds.push({
@@ -53,6 +57,7 @@ if (args.has('--tests')) {
     entryPoints: [
       ...findFiles('test/unit', ['.test.ts']),
       ...findFiles('test/integration', ['.ts']),
+      ...findFiles('test/installed', ['.ts']),
       ...(existsSync('test/electron.ts') ? ['test/electron.ts'] : []),
     ],
     outdir: 'out/test',

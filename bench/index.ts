@@ -1,6 +1,8 @@
 // Bench entry: `node --expose-gc out/bench/index.js [--quick]`. Prints one JSON object per line on stdout
 // (see bench/types.ts); progress goes to stderr. Register more benches in `benches`.
+import { adaptiveBench } from './adaptive.bench';
 import { admissionBench } from './admission.bench';
+import { exportBench } from './export.bench';
 import { pipelineBench } from './pipeline.bench';
 import { pythonBench } from './python.bench';
 import { samplerBench } from './sampler.bench';
@@ -8,7 +10,7 @@ import { sourcesBench } from './sources.bench';
 import { telemetryBench } from './telemetry.bench';
 import { log, type Bench, type BenchResult } from './types';
 
-export const benches: Bench[] = [admissionBench, pipelineBench, telemetryBench, samplerBench, pythonBench, sourcesBench];
+export const benches: Bench[] = [admissionBench, adaptiveBench, pipelineBench, telemetryBench, samplerBench, pythonBench, exportBench, sourcesBench];
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');

@@ -31,7 +31,16 @@ function telemetry(sink: LineSink | undefined): Telemetry {
     service: () => service,
     realtime: () => ({
       system: EMPTY_SAMPLE,
-      admission: { active: 0, queued: { HIGH: 0, NORMAL: 0, LOW: 0 }, delayed: 0, limit: 4, paused: false, externalActive: 0 },
+      admission: {
+        active: 0,
+        queued: { HIGH: 0, NORMAL: 0, LOW: 0 },
+        delayed: 0,
+        limit: 4,
+        paused: false,
+        externalActive: 0,
+        mode: 'fixed',
+        limitReason: 'aios.maxConcurrency is 4',
+      },
       service,
     }),
     storage: () => ({ enabled: true, writtenEvents: 0, droppedEvents: 0, restored: false }),

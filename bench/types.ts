@@ -3,7 +3,7 @@
 export interface BenchResult {
   bench: string;
   value: number;
-  unit: 'ns' | 'us' | 'ms' | 'ops/s' | 'MB' | '%';
+  unit: 'ns' | 'us' | 'ms' | 'ops/s' | 'MB' | '%' | 'slots';
   /** A peer or floor measured in the same run, and how many times better ours is (> 1 = ahead). */
   peer?: string;
   peerValue?: number;

@@ -4,9 +4,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { RecentRequests } from './commands/recentRequests';
+import { interactiveShellOutput, shellCatalog } from './commands/shellRun';
+import { ResponseError, type LanguageClient } from 'vscode-languageclient/node';
 import {
   CommandRouter,
+  CONTROL_PREFIX,
   createMiddleware,
+  systemClock,
   type CommandResult,
   type ExecuteOptions,
   type Executor,
@@ -15,10 +19,19 @@ import {
   type ServiceContext,
   type ShellRunOptions,
 } from './core';
-import { pythonExecutor, serviceConnection } from './python/executor';
+import { ControlState, REPLAY_SOURCE, describeReplay } from './python/controlState';
+import { pythonExecutor, serviceConnection, serviceFailure } from './python/executor';
 import { resolveInterpreter, type ResolvedInterpreter } from './python/interpreter';
-import { ControlRequest, type ControlOperation, type ControlResult, type InitializationOptions } from './python/protocol';
-import { PythonSupervisor, servicePythonDir, type ServiceState } from './python/supervisor';
+import {
+  CommandsRequest,
+  ControlRequest,
+  SetConcurrencyRequest,
+  type CommandsResult,
+  type ControlOperation,
+  type ControlResult,
+  type InitializationOptions,
+} from './python/protocol';
+import { PythonSupervisor, servicePythonDir, type ServiceStart, type ServiceState } from './python/supervisor';
 import { WORKSPACE_DIR, serviceInitializationOptions } from './python/workspaceFiles';
 import { SECTION, readMiddlewareSettings, readPythonSettings, type PythonSettings } from './settings';
 
@@ -30,6 +43,18 @@ export interface ControlCall {
   source?: string;
 }
 
+/** A command type as pickers show it: where it comes from, what it does, what it takes. */
+export interface CatalogEntry {
+  name: string;
+  description: string;
+  /** 'builtin' or 'workspace' (the Python service), or another executor's name. */
+  source: string;
+  /** Parameter name -> a one-line hint. */
+  parameters: Record<string, string>;
+  /** Sample parameters that fit. */
+  example: Record<string, unknown>;
+}
+
 export class AiosContext implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
   readonly middleware: Middleware;
@@ -38,6 +63,9 @@ export class AiosContext implements vscode.Disposable {
   readonly recent = new RecentRequests();
   /** Which executor runs a command type (shell spec or the Python service): the one place that decides. */
   readonly router: CommandRouter;
+  /** What the user set through the control plane, re-applied to a new service process (not after a fresh restart). */
+  private readonly controlState = new ControlState({ clock: systemClock, isReplayable: (name) => this.replayable.has(name) });
+  private replayable = new Set<string>();
   private readonly executor: Executor;
   private readonly disposables: vscode.Disposable[] = [];
   private serviceContext: ServiceContext = Object.freeze({ status: 'stopped' });
@@ -69,12 +97,14 @@ export class AiosContext implements vscode.Disposable {
       settings: () => this.pythonSettings,
       resolveInterpreter: () => (this.interpreter ??= this.findInterpreter()),
       initializationOptions: () => this.initializationOptions(),
+      // Before the new process gets any command: what the user set through the control plane, again.
+      onReady: (client, start) => this.onServiceReady(client, start),
     });
     this.disposables.push(
       this.supervisor.onDidChangeState((s) => this.onServiceState(s)),
       this.supervisor.onAdjustThrottling(({ maxConcurrency, baseDelayMs, maxDelayMs, reason }) => {
         const limits = Object.fromEntries(Object.entries({ maxConcurrency, baseDelayMs, maxDelayMs }).filter(([, v]) => v !== undefined));
-        const problems = this.middleware.updateConfig(limits);
+        const problems = this.updateMiddlewareConfig(limits);
         this.log.info(`The Python service adjusted throttling (${reason}): ${JSON.stringify(limits)}`);
         this.reportSettingProblems(problems);
       }),
@@ -119,7 +149,8 @@ export class AiosContext implements vscode.Disposable {
 
   /** Runs one command through the middleware to the executor its type names; `shell` streams a program's output. */
   run(request: unknown, options?: ExecuteOptions, shell?: ShellRunOptions): Promise<CommandResult> {
-    const executor = shell ? this.remembering(this.router.executorWithOutput(shell)) : this.executor;
+    const output = shell ?? interactiveShellOutput(this, request);
+    const executor = output ? this.remembering(this.router.executorWithOutput(output)) : this.executor;
     return this.middleware.execute(this.router.withDefaultPriority(request), executor, options);
   }
 
@@ -134,29 +165,90 @@ export class AiosContext implements vscode.Disposable {
   control(req: ControlCall, options?: ExecuteOptions): Promise<CommandResult> {
     const priority: Priority = 'HIGH';
     return this.middleware.execute(
-      { commandType: `CONTROL:${req.operation}`, priority, parameters: { ...req.parameters }, source: req.source ?? 'extension' },
+      { commandType: `${CONTROL_PREFIX}${req.operation}`, priority, parameters: { ...req.parameters }, source: req.source ?? 'extension' },
       async (_request, ctx) => {
         const client = await serviceConnection(this.supervisor, ctx);
-        const reply: ControlResult = await client.sendRequest(ControlRequest, {
-          operation: req.operation,
-          ...(req.value !== undefined ? { value: req.value } : {}),
-          parameters: req.parameters ?? {},
-          timestamp: new Date().toISOString(),
-          source: req.source ?? 'extension',
-          commandId: ctx.commandId,
-        });
+        const generation = this.supervisor.currentGeneration;
+        let reply: ControlResult;
+        try {
+          reply = await client.sendRequest(ControlRequest, {
+            operation: req.operation,
+            ...(req.value !== undefined ? { value: req.value } : {}),
+            parameters: req.parameters ?? {},
+            timestamp: new Date().toISOString(),
+            source: req.source ?? 'extension',
+            commandId: ctx.commandId,
+          });
+        } catch (err) {
+          // A refused operation may still have changed state (a reload whose config applied but whose handlers
+          // did not): the error carries none, so ask for it. Its data (file, line) reaches the caller.
+          if (err instanceof ResponseError) void this.supervisor.checkHealth();
+          throw await serviceFailure(this.supervisor, client, generation, `${CONTROL_PREFIX}${req.operation}`, err);
+        }
         this.supervisor.noteHealth(reply.state);
+        this.controlState.record(req, reply);
+        // A reload may add or remove replayable control commands.
+        if (req.operation === 'RELOAD_CONFIG') void this.refreshReplayable(client);
         return reply;
       },
       options,
     );
   }
 
+  private async onServiceReady(client: LanguageClient, start: ServiceStart): Promise<void> {
+    if (start.reason === 'fresh') {
+      this.controlState.forget();
+      this.log.info('Fresh restart: the control state set earlier (log levels, health override, replayable control commands) is forgotten');
+    }
+    await this.refreshReplayable(client);
+    if (this.controlState.isEmpty) return;
+    const outcome = await this.controlState.replay(async (call) => {
+      await client.sendRequest(ControlRequest, {
+        operation: call.operation,
+        ...(call.value !== undefined ? { value: call.value } : {}),
+        parameters: call.parameters ?? {},
+        timestamp: new Date().toISOString(),
+        source: call.source ?? REPLAY_SOURCE,
+        commandId: `replay-${start.generation}`,
+      });
+    });
+    const line = describeReplay(outcome);
+    if (line) this.log.info(line);
+  }
+
+  /** Which control commands the service marks `replay: true`, read from the process that just started. */
+  private async refreshReplayable(client: LanguageClient): Promise<void> {
+    try {
+      const { controlCommands } = await client.sendRequest(CommandsRequest, {});
+      this.replayable = new Set(controlCommands.filter((c) => c.replay).map((c) => c.name));
+    } catch (err) {
+      this.log.debug(`could not list the service's control commands: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** The command types and control commands the running service offers (built-ins and the workspace's). */
+  async serviceCommands(): Promise<CommandsResult> {
+    const client = await this.supervisor.connection();
+    return client.sendRequest(CommandsRequest, {});
+  }
+
+  /** Every command type the middleware can run, for pickers (Run Command, tasks). */
+  async commandCatalog(): Promise<CatalogEntry[]> {
+    const shell = shellCatalog(this.router);
+    const { commandTypes } = await this.serviceCommands();
+    const names = new Set(shell.map((c) => c.name));
+    return [
+      ...shell,
+      ...commandTypes
+        .filter((c) => !names.has(c.name))
+        .map((c) => ({ name: c.name, description: c.description, source: c.source, parameters: c.parameters, example: c.example })),
+    ];
+  }
+
   /** Never rejects: a failed start is already logged and shown to the user by the supervisor. */
-  async restartService(reason?: string): Promise<void> {
-    if (reason) this.log.info(`Restarting the Python service: ${reason}`);
+  async restartService(reason?: string, options: { fresh?: boolean } = {}): Promise<void> {
     this.interpreter = undefined;
-    await this.supervisor.restart().catch(() => undefined);
+    await this.supervisor.restart({ why: reason, fresh: options.fresh }).catch(() => undefined);
   }
 
   async dispose(): Promise<void> {
@@ -174,7 +266,25 @@ export class AiosContext implements vscode.Disposable {
     const folder = this.workspaceFolder();
     const trusted = vscode.workspace.isTrusted;
     if (folder && !trusted) this.log.warn(`Untrusted workspace: its ${WORKSPACE_DIR}/handlers.py and ${WORKSPACE_DIR}/config.json are not loaded.`);
-    return serviceInitializationOptions(folder, trusted, existsSync);
+    // One scheduler: the service runs at least as many executes at once as admission lets through.
+    return { ...serviceInitializationOptions(folder, trusted, existsSync), maxConcurrency: this.middleware.config.maxConcurrency };
+  }
+
+  /** Applies middleware settings; a new concurrency limit also resizes the service's worker pool. */
+  private updateMiddlewareConfig(partial: unknown): string[] {
+    const before = this.middleware.config.maxConcurrency;
+    const problems = this.middleware.updateConfig(partial);
+    const after = this.middleware.config.maxConcurrency;
+    if (after !== before && this.supervisor.isReady) {
+      this.supervisor
+        .connection()
+        .then((client) => client.sendRequest(SetConcurrencyRequest, { maxConcurrency: after }))
+        .then(
+          ({ workers }) => this.log.debug(`The service's worker pool now runs up to ${workers.max} commands at once`),
+          (err: unknown) => this.log.warn(`Could not resize the service's worker pool to ${after}: ${err instanceof Error ? err.message : String(err)}`),
+        );
+    }
+    return problems;
   }
 
   private async findInterpreter(): Promise<ResolvedInterpreter> {
@@ -205,7 +315,7 @@ export class AiosContext implements vscode.Disposable {
     } else if (e.affectsConfiguration(`${SECTION}.python`)) {
       this.supervisor.settingsChanged();
     }
-    this.reportSettingProblems(this.middleware.updateConfig(readMiddlewareSettings()));
+    this.reportSettingProblems(this.updateMiddlewareConfig(readMiddlewareSettings()));
   }
 
   private rereadPythonSettings(): void {

@@ -7,8 +7,11 @@ import { AiosContext } from './context';
 import { PublicApi } from './publicApi';
 import { registerSources } from './sources';
 import { INTERNALS_COMMAND, Views } from './shared/ids';
+import { AiosFiles } from './views/aiosFiles';
 import { MetricsPanel } from './views/metricsPanel';
 import { MiddlewareMetricsSource } from './views/metricsSource';
+import { PARAMETERS_SCHEME, ParametersEditor } from './views/parametersEditor';
+import { RESULT_SCHEME, ResultDocuments } from './views/resultDocuments';
 import { ThrottleIndicator } from './views/statusBar';
 import { TELEMETRY_SCHEME, TelemetryDocumentProvider } from './views/telemetryDocument';
 import { TelemetryTreeProvider } from './views/telemetryTree';
@@ -21,6 +24,9 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
   const indicator = new ThrottleIndicator(ctx);
   const metrics = new MiddlewareMetricsSource(ctx);
   const documents = new TelemetryDocumentProvider(ctx);
+  const results = new ResultDocuments();
+  const parameters = new ParametersEditor();
+  const aiosFiles = new AiosFiles(ctx);
   const tree = new TelemetryTreeProvider(ctx);
   const treeView = vscode.window.createTreeView(Views.telemetry, { treeDataProvider: tree, showCollapseAll: true });
   tree.attach(treeView);
@@ -29,11 +35,16 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
     indicator,
     metrics,
     documents,
+    results,
+    parameters,
+    aiosFiles,
     tree,
     treeView,
     vscode.workspace.registerTextDocumentContentProvider(TELEMETRY_SCHEME, documents),
+    vscode.workspace.registerTextDocumentContentProvider(RESULT_SCHEME, results),
+    vscode.workspace.registerFileSystemProvider(PARAMETERS_SCHEME, parameters),
     MetricsPanel.registerSerializer(extension.extensionUri, metrics, ctx.log),
-    ...registerCommands({ ctx, extensionUri: extension.extensionUri, metrics, documents, tree }),
+    ...registerCommands({ ctx, extensionUri: extension.extensionUri, metrics, documents, results, parameters, tree }),
     registerSources(ctx),
   );
   // The in-host tests reach the composed services through this command; it exists only while VS Code runs

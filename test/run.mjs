@@ -1,7 +1,8 @@
 // `npm test`: every tier, in order of cost. Type check, the lint and format gate, unit tests in plain Node,
-// the Python service's own tests, then the integration suite inside a real VS Code host. Runs all tiers even after a failure,
+// the Python service's own tests, the integration suite inside a real VS Code host, then the packaged .vsix
+// installed into a fresh host and smoke-tested there. Runs all tiers even after a failure,
 // prints a summary per tier and one closing line `N passed, N failed`; exits non-zero on any failure.
-// `node test/run.mjs <tier…>` runs only the named tiers (typecheck, lint, unit, python, integration).
+// `node test/run.mjs <tier…>` runs only the named tiers (typecheck, lint, unit, python, receivers, integration, installed).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -88,6 +89,42 @@ const tiers = {
     }
     return total;
   },
+  /** The exporters against real receivers from Debian (Prometheus), installed here when missing and root. */
+  async receivers() {
+    const dir = join(repoRoot, 'test', 'receivers');
+    const sources = findFiles(dir, '.test.ts');
+    if (sources.length === 0) return { passed: 0, failed: 0 };
+    try {
+      ensureDebianPackages(['prometheus'], 'The receiver tests');
+    } catch (err) {
+      say(err.message);
+      return { passed: 0, failed: 1 };
+    }
+    // Built here (esbuild.mjs builds the unit and in-host suites); only this run's files are run.
+    const outdir = join(repoRoot, 'out', 'test', 'receivers');
+    try {
+      const esbuild = await import('esbuild');
+      await esbuild.build({
+        entryPoints: sources,
+        outdir,
+        outbase: dir,
+        bundle: true,
+        platform: 'node',
+        format: 'cjs',
+        target: 'node20',
+        sourcemap: 'linked',
+        logLevel: 'warning',
+      });
+    } catch (err) {
+      say(`receivers tier failed to build: ${err instanceof Error ? err.message : err}`);
+      return { passed: 0, failed: 1 };
+    }
+    const built = sources.map((f) => join(outdir, f.slice(dir.length).replace(/\.ts$/, '.js')));
+    const { code, out } = run(process.execPath, ['--test', '--test-reporter=spec', ...built]);
+    const count = (k) => Number(out.match(new RegExp(`^ℹ ${k} (\\d+)$`, 'm'))?.[1] ?? 0);
+    const failed = count('fail') + count('cancelled');
+    return { passed: count('pass'), failed: code !== 0 && failed === 0 ? 1 : failed };
+  },
   async integration() {
     const build = run(process.execPath, ['esbuild.mjs', '--tests']);
     if (build.code !== 0) return { passed: 0, failed: 1 };
@@ -98,6 +135,20 @@ const tiers = {
       return { passed: r.passed, failed: r.failed || (r.exitCode !== 0 ? 1 : 0), skipped: r.pending };
     } catch (err) {
       say(`integration tier failed to run: ${err instanceof Error ? err.message : err}`);
+      return { passed: 0, failed: 1 };
+    }
+  },
+  /** The .vsix as a user gets it: its entries checked, installed into a fresh code-server, smoke-tested there. */
+  async installed() {
+    const build = run(process.execPath, ['esbuild.mjs', '--tests']);
+    if (build.code !== 0) return { passed: 0, failed: 1 };
+    const { runInstalled } = await import('./host/installed.mjs');
+    try {
+      const r = await runInstalled({ grep: process.env.AIOS_TEST_GREP, verbose: process.env.AIOS_VERBOSE === '1' });
+      if (r.error) say(r.error);
+      return { passed: r.passed, failed: r.failed || (r.exitCode !== 0 ? 1 : 0), skipped: r.pending, note: r.note };
+    } catch (err) {
+      say(`installed tier failed to run: ${err instanceof Error ? err.message : err}`);
       return { passed: 0, failed: 1 };
     }
   },
@@ -117,7 +168,7 @@ for (const name of wanted.length ? wanted : Object.keys(tiers)) {
   totals.passed += r.passed;
   totals.failed += r.failed;
   totals.skipped += r.skipped ?? 0;
-  summary.push(`${name.padEnd(12)} ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}`);
+  summary.push(`${name.padEnd(12)} ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}${r.note ? ` (${r.note})` : ''}`);
 }
 say('\n=== summary ===');
 for (const line of summary) say(line);

@@ -2,7 +2,8 @@
 and again on "AIOS: Reload Python Service Config". Everything here uses the standard library only.
 
 Try from the command palette: "AIOS: Run Command" with commandType SUMMARIZE or WORD_COUNT, and
-"AIOS: Run Custom Control Command…" with warm_up.
+"AIOS: Run Custom Control Command…" with warm_up or set_summary_length. Each registration carries the hints
+the extension shows: a description, one line per parameter and an example parameters object.
 """
 
 import logging
@@ -19,6 +20,11 @@ _STOPWORDS = frozenset("""a an and are as at be but by for from has have he her 
 our she so that the their them they this to was we were what when which who will with you your not no""".split())
 
 
+# Set by set_summary_length at run time. A restart forgets it, so that command is marked replay=True: the
+# extension sends it again, with its last arguments, to a service it restarted after a crash.
+_settings = {"sentences": 3}
+
+
 def _text(params):
     text = params.get("text")
     if not isinstance(text, str) or not text.strip():
@@ -26,10 +32,13 @@ def _text(params):
     return text
 
 
-@command("SUMMARIZE", description="Extractive summary of parameters.text (sentences: how many to keep, default 3).")
+@command("SUMMARIZE", description="Extractive summary of parameters.text (sentences: how many to keep, default 3).",
+         parameters={"text": "string: the text to summarise",
+                     "sentences": "integer >= 1 (optional): sentences to keep, default 3 or set_summary_length's"},
+         example={"text": "The keeper lit the lamp. Ships saw the light. Cats slept.", "sentences": 2})
 def summarize(params, ctx):
     text = _text(params)
-    keep = params.get("sentences", 3)
+    keep = params.get("sentences", _settings["sentences"])
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise ParamsError("parameters.sentences must be a positive integer")
     sentences = [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
@@ -53,7 +62,9 @@ def summarize(params, ctx):
     }
 
 
-@command("WORD_COUNT", description="Count words, sentences, lines and characters of parameters.text, with the top words.")
+@command("WORD_COUNT", description="Count words, sentences, lines and characters of parameters.text, with the top words.",
+         parameters={"text": "string: the text to count"},
+         example={"text": "The keeper lit the lamp. The ships saw it."})
 def word_count(params):
     text = _text(params)
     words = [w.lower() for w in _WORD.findall(text)]
@@ -67,7 +78,20 @@ def word_count(params):
     }
 
 
-@control_command("warm_up", description="Load the inference model now, so the first AI_INFERENCE does not pay for training.")
+@control_command("set_summary_length", description="Set how many sentences SUMMARIZE keeps when a call does not say.",
+                 parameters={"sentences": "integer 1-50: the new default for SUMMARIZE's sentences"},
+                 example={"sentences": 2}, replay=True)
+def set_summary_length(arguments):
+    keep = arguments.get("sentences")
+    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= 50:
+        raise ParamsError("arguments.sentences must be an integer from 1 to 50")
+    previous, _settings["sentences"] = _settings["sentences"], keep
+    log.info("SUMMARIZE keeps %d sentences by default (was %d)", keep, previous)
+    return {"sentences": keep, "previous": previous}
+
+
+@control_command("warm_up", description="Load the inference model now, so the first AI_INFERENCE does not pay for training.",
+                 example={})  # no arguments; not replayed: a restarted service trains on first use anyway
 def warm_up(arguments, ctx):
     model = ctx.service.get_model()
     log.info("Model warmed up: %s", model.describe())

@@ -23,12 +23,16 @@ def _number(params, key, default=None, lo=None, hi=None, integer=False, where="p
     return value
 
 
-@command("ECHO", description="Return the parameters unchanged (connectivity and round-trip checks).")
+@command("ECHO", description="Return the parameters unchanged (connectivity and round-trip checks).",
+         parameters={"message": "any JSON value: returned as is (ECHO accepts and returns any parameters)"},
+         example={"message": "hello"})
 def echo(params):
     return params
 
 
-@command("SLEEP", description="Wait parameters.seconds (max 3600), returning early if cancelled.")
+@command("SLEEP", description="Wait parameters.seconds (max 3600), returning early if cancelled.",
+         parameters={"seconds": "number 0-3600: how long to wait; cancelling ends it early"},
+         example={"seconds": 1})
 def sleep(params, ctx):
     seconds = _number(params, "seconds", None, 0, MAX_SLEEP_S)
     if ctx.wait(seconds):
@@ -37,7 +41,12 @@ def sleep(params, ctx):
 
 
 @command("AI_INFERENCE", description="Continue parameters.prompt with the word n-gram model "
-                                     "(maxTokens, seed); results are cached per parameters.")
+                                     "(maxTokens, seed); results are cached per parameters.",
+         parameters={"prompt": "string (optional, up to 100000 characters): the text to continue",
+                     "maxTokens": "integer (optional) from 1 to inference.maxTokensLimit (400 by default): words "
+                                  "to generate, default inference.maxTokens (40), scaled by reduce_complexity",
+                     "seed": "integer (optional, default 0): the same seed gives the same text (and a cache hit)"},
+         example={"prompt": "The lighthouse keeper", "maxTokens": 20, "seed": 1})
 def ai_inference(params, ctx):
     svc = ctx.service
     prompt = params.get("prompt", "")
@@ -64,7 +73,11 @@ def ai_inference(params, ctx):
 
 
 @control_command("reduce_complexity",
-                 description="Scale AI_INFERENCE max tokens by factor (0 < factor <= 1; 1 restores full size).")
+                 description="Scale AI_INFERENCE max tokens by factor (0 < factor <= 1; 1 restores full size).",
+                 parameters={"factor": "number > 0 and <= 1: multiplies AI_INFERENCE maxTokens; 1 restores full "
+                                       "size"},
+                 example={"factor": 0.5},
+                 replay=True)  # service state: a restarted service should run at the same complexity
 def reduce_complexity(arguments, ctx):
     factor = _number(arguments, "factor", None, 0, 1, where="arguments")
     if factor <= 0:
@@ -74,7 +87,15 @@ def reduce_complexity(arguments, ctx):
 
 
 @control_command("adjust_throttling", description="Ask the extension to change admission control "
-                                                  "(new_max_concurrency, new_base_delay, new_max_delay in ms).")
+                                                  "(new_max_concurrency, new_base_delay, new_max_delay in ms).",
+                 parameters={"new_max_concurrency": "integer 1-1024 (optional): the extension's aios.maxConcurrency",
+                             "new_base_delay": "number 0-600000 (optional): aios.baseDelayMs, in milliseconds",
+                             "new_max_delay": "number 0-600000 (optional, >= new_base_delay): aios.maxDelayMs, "
+                                              "in milliseconds",
+                             "reason": "string (optional): why; sent with the request and kept in health.throttling"},
+                 example={"new_max_concurrency": 2, "new_base_delay": 200, "new_max_delay": 4000,
+                          "reason": "model server overloaded"},
+                 replay=False)  # it changes the extension's settings, not the service: nothing to re-apply
 def adjust_throttling(arguments, ctx):
     request = {}
     if "new_max_concurrency" in arguments:

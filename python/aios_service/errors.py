@@ -23,6 +23,7 @@ UNKNOWN_OPERATION = -32014
 UNKNOWN_CONTROL_COMMAND = -32015
 MESSAGE_TOO_LARGE = -32016
 QUEUE_FULL = -32017
+HANDLERS_INVALID = -32018
 
 
 class RpcError(Exception):
@@ -61,3 +62,9 @@ class Cancelled(RpcError):
 
 class ConfigError(RpcError):
     code = CONFIG_INVALID
+
+
+class HandlersError(RpcError):
+    """RELOAD_CONFIG could not import the workspace handlers module; the previous handlers stay in force."""
+
+    code = HANDLERS_INVALID

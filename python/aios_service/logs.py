@@ -7,8 +7,22 @@ UPDATE_LOG_LEVEL with `target_module` works for workspace code too.
 
 import sys
 
-# LSP MessageType: Error=1, Warning=2, Info=3, Log=4 (Debug=5 is LSP 3.18 only; older clients reject it).
-_LSP_TYPE = {"CRITICAL": 1, "ERROR": 1, "WARNING": 2, "INFO": 3, "DEBUG": 4}
+# LSP MessageType: Error=1, Warning=2, Info=3, Log=4, Debug=5 (LSP 3.18). vscode-languageclient 11 sends 1, 2, 3
+# and 5 to its LogOutputChannel's error / warn / info / debug, and anything else (Log=4 included) to
+# appendLine, which a LogOutputChannel records at info level. So DEBUG (and any level below it) goes as 5, to
+# land at debug level; a pre-3.18 client treats 5 like 4 (appendLine), so nothing is lost there either.
+LSP_ERROR, LSP_WARNING, LSP_INFO, LSP_DEBUG = 1, 2, 3, 5
+
+
+def lsp_type(levelno):
+    """The window/logMessage type for a logging level number (custom levels fall in with their neighbours)."""
+    if levelno >= 40:  # ERROR, CRITICAL
+        return LSP_ERROR
+    if levelno >= 30:
+        return LSP_WARNING
+    if levelno >= 20:
+        return LSP_INFO
+    return LSP_DEBUG
 
 
 def get_logger(name="aios_service"):
@@ -36,7 +50,7 @@ def install(send_log_message, stream=None):
                     out.write(text + "\n")
                     out.flush()
                 if self.to_client:
-                    send_log_message(_LSP_TYPE.get(record.levelname, 4), self._client_format.format(record))
+                    send_log_message(lsp_type(record.levelno), self._client_format.format(record))
             except Exception:  # a log line must never take a request down with it
                 pass
 

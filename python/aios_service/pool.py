@@ -38,12 +38,18 @@ class WorkerPool(object):
             self._queues[index].append(job)
             if self._idle > 0:
                 self._cond.notify()
-            elif self._threads < self.max_workers:
-                self._threads += 1
-                self._serial += 1
-                t = threading.Thread(target=self._work, name="%s-%d" % (self._name, self._serial))
-                t.daemon = True
-                t.start()
+            # A woken thread counts as idle until it takes its job, so compare the jobs waiting with the idle
+            # threads: in a burst, each job beyond them needs a thread of its own (up to max_workers).
+            if self.queued_locked() > self._idle and self._threads < self.max_workers:
+                self._start_thread()
+
+    def _start_thread(self):
+        """Call with `_cond` held."""
+        self._threads += 1
+        self._serial += 1
+        t = threading.Thread(target=self._work, name="%s-%d" % (self._name, self._serial))
+        t.daemon = True
+        t.start()
 
     def remove(self, job):
         """Take a job out of the queue before it starts; False if it already started (or never was queued)."""
@@ -81,10 +87,14 @@ class WorkerPool(object):
             return True
 
     def resize(self, max_workers, max_queued):
+        """Growing starts threads for queued jobs at once; shrinking lets running jobs finish (then surplus
+        threads leave)."""
         with self._cond:
             self.max_workers = max_workers
             self.max_queued = max_queued
-            self._cond.notify_all()  # surplus idle workers wake up and leave
+            for _ in range(min(self.queued_locked() - self._idle, max_workers - self._threads)):
+                self._start_thread()
+            self._cond.notify_all()  # idle workers take queued jobs; surplus ones leave
 
     def _take(self):
         with self._cond:

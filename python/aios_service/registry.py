@@ -3,8 +3,12 @@
 A handler is `def handler(params, ctx)` (or just `def handler(params)`); it returns a JSON-serialisable value.
 Built-ins register with source "builtin"; the workspace's `.aios/handlers.py` is imported while the registry's
 source is "workspace", so the same decorators serve both and `aios/commands` can say where each came from.
+Each registration carries the hints a UI shows: a one-line description, a one-line hint per parameter and an
+example parameters object; control commands also say whether a restarted service should get them again
+(`replay`).
 """
 
+import json
 import threading
 
 from .errors import Cancelled
@@ -14,13 +18,16 @@ WORKSPACE = "workspace"
 
 
 class Entry(object):
-    __slots__ = ("name", "func", "description", "source", "takes_ctx")
+    __slots__ = ("name", "func", "description", "source", "takes_ctx", "parameters", "example", "replay")
 
-    def __init__(self, name, func, description, source):
+    def __init__(self, name, func, description, source, parameters=None, example=None, replay=None):
         self.name = name
         self.func = func
         self.description = description
         self.source = source
+        self.parameters = parameters if parameters is not None else {}
+        self.example = example if example is not None else {}
+        self.replay = replay  # None for command types: only control commands are replayed
         # co_argcount is cheap; `inspect` would cost start-up time for the same answer.
         code = getattr(func, "__code__", None)
         argcount = code.co_argcount if code is not None else 2
@@ -34,12 +41,52 @@ class Entry(object):
         return self.func(params)
 
     def describe(self):
-        return {"name": self.name, "description": self.description, "source": self.source}
+        out = {"name": self.name, "description": self.description, "source": self.source,
+               "parameters": self.parameters, "example": self.example}
+        if self.replay is not None:
+            out["replay"] = self.replay
+        return out
 
 
 def _first_line(text):
     text = (text or "").strip()
     return text.splitlines()[0].strip() if text else ""
+
+
+def _check_hints(kind, name, parameters, example, replay):
+    """The registration's hints, copied (so later changes by the caller do not leak into aios/commands), or a
+    ValueError that names the command and what to write instead."""
+    where = "%s %r" % (kind, name)
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, str) and v.strip() for k, v in parameters.items()):
+        raise ValueError("%s: parameters must map each parameter name to a one-line hint string, e.g. "
+                         "{\"text\": \"string: the text to count\"} (got %s)" % (where, _show(parameters)))
+    for key, hint in parameters.items():
+        if "\n" in hint.strip():
+            raise ValueError("%s: the hint for parameter %r must be one line (got %s)" % (where, key, _show(hint)))
+    if example is None:
+        example = {}
+    if not isinstance(example, dict):
+        raise ValueError("%s: example must be a JSON object of sample parameters (got %s)"
+                         % (where, _show(example)))
+    try:
+        example = json.loads(json.dumps(example, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise ValueError("%s: example must be JSON-serialisable: %s" % (where, e))
+    unknown = sorted(set(example) - set(parameters))
+    if parameters and unknown:
+        raise ValueError("%s: example uses %s, which parameters does not describe (described: %s)"
+                         % (where, ", ".join(unknown), ", ".join(sorted(parameters))))
+    if replay is not None and not isinstance(replay, bool):
+        raise ValueError("%s: replay must be True or False (got %s)" % (where, _show(replay)))
+    return {k: v.strip() for k, v in parameters.items()}, example
+
+
+def _show(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class Registry(object):
@@ -50,29 +97,39 @@ class Registry(object):
         self.source = BUILTIN
         self.version = 0  # bumped on every change, so aios/health knows when to list the commands again
 
-    def _add(self, table, kind, name, func, description):
+    def _add(self, table, kind, name, func, description, parameters, example, replay=None):
         if not isinstance(name, str) or not name.strip():
             raise ValueError("%s name must be a non-empty string, got %r" % (kind, name))
+        if description is not None and not isinstance(description, str):
+            raise ValueError("%s %r: description must be a string (got %s)" % (kind, name, _show(description)))
+        parameters, example = _check_hints(kind, name, parameters, example, replay)
         description = _first_line(description) or _first_line(getattr(func, "__doc__", "")) or name
         with self._lock:
             old = table.get(name)
             if old is not None and old.source == BUILTIN and self.source != BUILTIN:
                 raise ValueError("%s %r is built in and cannot be replaced by the workspace module; pick another "
                                  "name" % (kind, name))
-            table[name] = Entry(name, func, description, self.source)
+            table[name] = Entry(name, func, description, self.source, parameters, example, replay)
             self.version += 1
 
-    def command(self, command_type, description=None):
-        """Decorator: register a handler for `aios/execute` requests with this commandType."""
+    def command(self, command_type, description=None, parameters=None, example=None):
+        """Decorator: register a handler for `aios/execute` requests with this commandType.
+
+        `description`: one line (default: the docstring's first line); `parameters`: {name: one-line hint,
+        e.g. "string: the text to count"}; `example`: a parameters object that fits the command. Bad hints
+        raise ValueError here, at registration."""
         def decorate(func):
-            self._add(self.commands, "command type", command_type, func, description)
+            self._add(self.commands, "command type", command_type, func, description, parameters, example)
             return func
         return decorate
 
-    def control_command(self, name, description=None):
-        """Decorator: register a custom control command, run by `aios/control` CUSTOM_COMMAND."""
+    def control_command(self, name, description=None, parameters=None, example=None, replay=False):
+        """Decorator: register a custom control command, run by `aios/control` CUSTOM_COMMAND.
+
+        Hints as for `command` (`parameters` describe its arguments). `replay=True` says the command sets state
+        a restarted service should get again with its last arguments (the extension re-sends it after a crash)."""
         def decorate(func):
-            self._add(self.controls, "control command", name, func, description)
+            self._add(self.controls, "control command", name, func, description, parameters, example, replay)
             return func
         return decorate
 

@@ -19,7 +19,9 @@ from .framing import FramingError, MessageReader, MessageWriter
 from .registry import CancelToken
 
 SERVER_NAME = "aios-service"
-METHODS = ("initialize", "shutdown", "aios/execute", "aios/control", "aios/health", "aios/commands")
+METHODS = ("initialize", "shutdown", "aios/execute", "aios/control", "aios/health", "aios/commands",
+           "aios/setConcurrency")
+MAX_CONCURRENCY = 256  # initializationOptions.maxConcurrency / aios/setConcurrency: 1..256
 PRIORITIES = ("HIGH", "NORMAL", "LOW")
 SHUTDOWN_GRACE_S = 5.0
 INLINE_CONTROL_OPERATIONS = frozenset(("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "HEALTH_OVERRIDE", "BCM_RESET"))
@@ -89,6 +91,7 @@ class Server(object):
         self._pending = {}
         self._pending_lock = threading.Lock()
         self._pool = None
+        self._pool_lock = threading.Lock()  # sizing: setConcurrency (reader) and RELOAD_CONFIG (control thread)
         self._control = None
         self._after_reply = None
         self._log_handler = None
@@ -100,6 +103,7 @@ class Server(object):
             "aios/control": self._control_request,
             "aios/health": lambda rid, params: self.send_raw_result(rid, self.service.health_json()),
             "aios/commands": lambda rid, params: self.send_result(rid, self.service.commands()),
+            "aios/setConcurrency": self._set_concurrency,
         }
 
     # ---- main loop -------------------------------------------------------------------------------------------
@@ -229,6 +233,8 @@ class Server(object):
             if value is not None and not isinstance(value, str):
                 raise ParamsError("initializationOptions.%s must be a string or null (got %s)"
                                   % (key, _describe(value)))
+        if options.get("maxConcurrency") is not None:
+            _concurrency(options["maxConcurrency"], "initializationOptions.maxConcurrency")
         problems = self.service.initialize(options)
         self.state = "running"
         self.send_result(rid, {"capabilities": {}, "serverInfo": {"name": SERVER_NAME, "version": __version__}})
@@ -335,21 +341,34 @@ class Server(object):
     def _get_pool(self):
         if self._pool is None:
             from .pool import WorkerPool
-            limits = self.service.config
-            self._pool = WorkerPool(limits["workers"], limits["limits"]["maxQueued"])
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = WorkerPool(self.service.pool_size(), self.service.config["limits"]["maxQueued"])
         return self._pool
 
     def _pool_stats(self):
         if self._pool is None:
-            return {"max": self.service.config["workers"], "busy": 0, "queued": 0}
+            return {"max": self.service.pool_size(), "busy": 0, "queued": 0}
         return self._pool.stats()
+
+    def _resize_pool(self):
+        with self._pool_lock:  # size and resize together, so the last change wins whichever thread made it
+            if self._pool is not None:
+                self._pool.resize(self.service.pool_size(), self.service.config["limits"]["maxQueued"])
+
+    def _set_concurrency(self, rid, params):
+        # On the reader thread: it only sizes the pool (growing starts queued work at once; shrinking lets
+        # running work finish), so it answers in microseconds even while every worker is busy.
+        self.service.max_concurrency = _concurrency(params.get("maxConcurrency"), "aios/setConcurrency: "
+                                                                                  "'maxConcurrency'")
+        self._resize_pool()
+        self.send_result(rid, {"workers": self._pool_stats()})
 
     def _on_config(self, cfg):
         self.reader.max_body_bytes = cfg["limits"]["maxMessageBytes"]
         if self.state != "starting":  # at start-up `_start` turns polling on, after the initialize reply
             self._apply_transport(cfg)
-        if self._pool is not None:
-            self._pool.resize(cfg["workers"], cfg["limits"]["maxQueued"])
+        self._resize_pool()
 
     def forget(self, job):
         with self._pending_lock:
@@ -404,6 +423,13 @@ class Server(object):
     def _log_exception(self, what):
         from . import logs
         logs.get_logger().error(what, exc_info=True)
+
+
+def _concurrency(value, what):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise ParamsError("%s must be an integer from 1 to %d, the extension's aios.maxConcurrency (got %s)"
+                          % (what, MAX_CONCURRENCY, _describe(value)))
+    return value
 
 
 def _binary_fds(*fds):

@@ -14,7 +14,7 @@ import time
 from . import __version__, config as config_mod, errors, logs
 from .bcm import CostMeter
 from .cache import LruCache
-from .errors import Cancelled, ConfigError, ParamsError, RpcError
+from .errors import Cancelled, ConfigError, HandlersError, ParamsError, RpcError
 from .registry import BUILTIN, REGISTRY, WORKSPACE, Context
 
 CONTROL_OPERATIONS = ("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "RELOAD_CONFIG", "HEALTH_OVERRIDE", "BCM_RESET",
@@ -70,6 +70,9 @@ class Service(object):
         self.handlers_path = None
         self.handlers_loaded = False
         self.handlers_error = None
+        self.handlers_error_location = None  # {file, line, column} of handlers_error, for a diagnostic
+        self.config_error = None  # {message, configFile, line, column}: the config file's last load failed
+        self.max_concurrency = None  # initializationOptions.maxConcurrency / aios/setConcurrency
         self.log_level = self.config["logLevel"]
         self.logger_levels = {}
         self.model_cache = LruCache(self.config["cache"]["modelMaxEntries"])
@@ -101,10 +104,12 @@ class Service(object):
                 problems.append("Could not change to the workspace folder %s: %s" % (folder, e))
         self.config_file = self._resolve(options.get("configFile"))
         self.handlers_path = self._resolve(options.get("handlersModule"))
+        self.max_concurrency = options.get("maxConcurrency")
         try:
             cfg, raw = config_mod.load(self.config_file)
         except ConfigError as e:
             problems.append("%s; using the defaults until it is fixed (then run RELOAD_CONFIG)" % e.message)
+            self._set_config_error(e)
             cfg, raw = config_mod.load(None)
         if options.get("logLevel"):
             try:
@@ -138,6 +143,20 @@ class Service(object):
 
     # ---- config ----------------------------------------------------------------------------------------------
 
+    def pool_size(self):
+        """Execute threads: enough for every command the extension lets run at once (its aios.maxConcurrency),
+        and never fewer than the config's `workers` (see python/README.md, "Workers")."""
+        workers = self.config["workers"]
+        return max(workers, self.max_concurrency) if self.max_concurrency else workers
+
+    def _set_config_error(self, error):
+        data = error.data if error is not None and isinstance(error.data, dict) else {}
+        with self._lock:
+            self.config_error = None if error is None else {
+                "message": error.message, "configFile": data.get("configFile", self.config_file),
+                "line": data.get("line"), "column": data.get("column")}
+            self._changed()
+
     def _apply_config(self, cfg, raw, initial=False):
         with self._lock:
             old = self.config
@@ -161,9 +180,10 @@ class Service(object):
 
     def load_handlers(self):
         """(Re)import the workspace module. On failure the previous registrations stay and the error is kept
-        for aios/health: a broken handlers.py must never take the service down."""
+        for aios/health (with its file and line): a broken handlers.py must never take the service down.
+        Returns None, or (exception, previous registrations) when the import failed."""
         try:
-            self._load_handlers()
+            return self._load_handlers()
         finally:
             self._changed()
 
@@ -173,10 +193,10 @@ class Service(object):
         if not path or not os.path.isfile(path):
             self.registry.replace_source(WORKSPACE, ({}, {}))
             self.handlers_loaded = False
-            self.handlers_error = None
+            self.handlers_error = self.handlers_error_location = None
             if path:
                 logs.get_logger().info("No workspace handlers module at %s", path)
-            return
+            return None
         import importlib.util
         log = logs.get_logger()
         old_module = sys.modules.get(HANDLERS_MODULE_NAME)
@@ -198,18 +218,23 @@ class Service(object):
                 sys.modules[HANDLERS_MODULE_NAME] = old_module
             else:
                 sys.modules.pop(HANDLERS_MODULE_NAME, None)
-            self.handlers_error = "%s: %s%s" % (type(e).__name__, e, _where(e, path))
+            location = _location(e, path)
+            self.handlers_error = "%s: %s (%s, line %d%s)" % (
+                type(e).__name__, e.msg if isinstance(e, SyntaxError) else e, os.path.basename(location["file"]),
+                location["line"], ", column %d" % location["column"] if location["column"] else "")
+            self.handlers_error_location = location
             self.handlers_loaded = False
             log.error("Could not load the workspace handlers module %s: %s", path, self.handlers_error,
                       exc_info=True)
-            return
+            return e, snapshot
         finally:
             self.registry.source = BUILTIN
         self.handlers_loaded = True
-        self.handlers_error = None
+        self.handlers_error = self.handlers_error_location = None
         commands, controls = self.registry.snapshot(WORKSPACE)
         log.info("Loaded workspace handlers from %s: command types [%s], control commands [%s]", path,
                  ", ".join(sorted(commands)), ", ".join(sorted(controls)))
+        return None
 
     # ---- executes --------------------------------------------------------------------------------------------
 
@@ -310,7 +335,7 @@ class Service(object):
         now = time.time()
         with self._lock:
             inf = self.config["inference"]
-            workers = self.pool_stats() if self.pool_stats else {"max": self.config["workers"], "busy": 0, "queued": 0}
+            workers = self.pool_stats() if self.pool_stats else {"max": self.pool_size(), "busy": 0, "queued": 0}
             bcm = self.bcm.snapshot()
             head = (
                 o["status"] if o is not None else "healthy",
@@ -347,11 +372,12 @@ class Service(object):
             "python": "%d.%d.%d" % sys.version_info[:3],
             "config": self.config,
             "configFile": self.config_file,
+            "configError": self.config_error,
             "commands": commands,
             "controlCommands": controls,
             "handlers": {"module": self.handlers_path, "loaded": self.handlers_loaded,
-                         "error": self.handlers_error, "commandTypes": own_commands,
-                         "controlCommands": own_controls},
+                         "error": self.handlers_error, "errorLocation": self.handlers_error_location,
+                         "commandTypes": own_commands, "controlCommands": own_controls},
         })[1:-1]
         # Keyed by the versions read before encoding: a change meanwhile leaves a stale key, so it is redone.
         self._static_cache = (key, text)
@@ -435,23 +461,48 @@ class Service(object):
         path = options.get("config_file", value if isinstance(value, str) and value else None)
         if path is not None and (not isinstance(path, str) or not path.strip()):
             raise ParamsError("parameters.config_file must be a path string (got %s)" % _type_name(path))
+        reload_handlers = options.get("reload_handlers", True)
+        if not isinstance(reload_handlers, bool):
+            raise ParamsError("parameters.reload_handlers must be true or false (got %s)"
+                              % _type_name(reload_handlers))
         if path is not None:
             path = self._resolve(path)
             if not os.path.isfile(path):
-                raise ConfigError("Config file %s does not exist; the current config stays" % path)
+                raise ConfigError("Config file %s does not exist; the current config stays" % path,
+                                  data={"configFile": path, "line": None, "column": None})
         else:
             path = self.config_file
         try:
             cfg, raw = config_mod.load(path)
         except ConfigError as e:
-            raise ConfigError("%s; the current config stays" % e.message, data={"configFile": path})
+            # Nothing changes (handlers are not re-imported either); health says what is wrong with the file.
+            if path == self.config_file:
+                self._set_config_error(e)
+            raise ConfigError("%s; the current config stays" % e.message, data=e.data)
         self.config_file = path
         self._apply_config(cfg, raw)
-        reload_handlers = options.get("reload_handlers", True)
-        if reload_handlers is not False:
-            self.load_handlers()
-        logs.get_logger().info("Config reloaded from %s", path or "defaults")
+        if self.config_error is not None:
+            self._set_config_error(None)
+        log = logs.get_logger()
+        if reload_handlers:
+            failure = self.load_handlers()
+            if failure is not None:
+                log.info("Config reloaded from %s; the handlers module failed", path or "defaults")
+                raise self._handlers_invalid(*failure)
+        log.info("Config reloaded from %s", path or "defaults")
         return {"configFile": path, "handlersError": self.handlers_error}
+
+    def _handlers_invalid(self, exc, previous):
+        location = self.handlers_error_location
+        names = sorted(previous[0]) + sorted(previous[1])
+        kept = ("the previous handlers (%s) stay in force" % ", ".join(names) if names else
+                "the previous handlers stay in force (there were none: only the built-in commands run)")
+        return HandlersError(
+            "Could not load the workspace handlers module %s: %s; %s. The config was applied. Fix the file and "
+            "run RELOAD_CONFIG again." % (self.handlers_path, self.handlers_error, kept),
+            data={"handlersModule": self.handlers_path, "file": location["file"], "line": location["line"],
+                  "column": location["column"], "exception": type(exc).__name__, "previousHandlersKept": True,
+                  "configApplied": True})
 
     def _op_health_override(self, value, options, command_id):
         status = value.strip().lower() if isinstance(value, str) else value
@@ -526,14 +577,21 @@ class Service(object):
         return {"command": name, "result": result}
 
 
-def _where(exc, path):
-    """' (handlers.py, line N)' for the innermost frame of `exc` inside the handlers file, if any."""
+def _location(exc, path):
+    """{file, line, column} (1-based; column null unless the parser gave one) of why importing the handlers
+    module at `path` failed: a syntax error's own position, else the innermost frame in the module's folder (the
+    module itself or a sibling it imports), else line 1 of the module."""
+    path = os.path.abspath(path)
     if isinstance(exc, SyntaxError) and exc.lineno:
-        return " (%s, line %d)" % (os.path.basename(path), exc.lineno)
+        name = exc.filename
+        where = os.path.abspath(name) if isinstance(name, str) and os.path.isfile(name) else path
+        return {"file": where, "line": exc.lineno, "column": exc.offset if exc.offset and exc.offset > 0 else None}
+    folder = os.path.dirname(path)
+    found = None
     tb = exc.__traceback__
-    line = None
     while tb is not None:
-        if os.path.abspath(tb.tb_frame.f_code.co_filename) == os.path.abspath(path):
-            line = tb.tb_lineno
+        name = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        if os.path.dirname(name) == folder:
+            found = {"file": name, "line": tb.tb_lineno or 1, "column": None}
         tb = tb.tb_next
-    return " (%s, line %d)" % (os.path.basename(path), line) if line else ""
+    return found or {"file": path, "line": 1, "column": None}

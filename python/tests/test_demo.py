@@ -43,6 +43,23 @@ class DemoTest(unittest.TestCase):
         warm = self.c.result("aios/control", {"operation": "CUSTOM_COMMAND", "parameters": {"command": "warm_up"}})
         self.assertTrue(warm["state"]["inference"]["modelLoaded"])
 
+        listed = self.c.result("aios/commands")
+        types = {c["name"]: c for c in listed["commandTypes"] if c["source"] == "workspace"}
+        controls = {c["name"]: c for c in listed["controlCommands"] if c["source"] == "workspace"}
+        self.assertEqual(set(types["SUMMARIZE"]["parameters"]), {"text", "sentences"})
+        self.assertEqual({name: c["replay"] for name, c in controls.items()},
+                         {"set_summary_length": True, "warm_up": False})
+        for name, info in types.items():  # the examples run as they stand
+            self.assertIn("result", self.c.request("aios/execute", {"commandType": name,
+                                                                    "parameters": info["example"]}), name)
+        self.c.result("aios/control", {"operation": "CUSTOM_COMMAND", "parameters": {
+            "command": "set_summary_length", "arguments": controls["set_summary_length"]["example"]}})
+        shorter = self.c.result("aios/execute", {"commandType": "SUMMARIZE", "parameters": {"text": TEXT}})["result"]
+        self.assertEqual(shorter["kept"], 2)
+        bad = self.c.request("aios/control", {"operation": "CUSTOM_COMMAND", "parameters": {
+            "command": "set_summary_length", "arguments": {"sentences": 0}}})
+        self.assertEqual(bad["error"]["code"], -32602)
+
 
 class SchemaTest(unittest.TestCase):
     def test_schema_documents_exactly_the_validated_keys(self):

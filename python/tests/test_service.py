@@ -7,6 +7,7 @@ import threading
 import unittest
 
 from aios_service import errors
+from aios_service.registry import REGISTRY, WORKSPACE
 from aios_service.service import CONTROL_OPERATIONS
 from tests.support import InProcess, TempDir, frame
 
@@ -17,7 +18,8 @@ HANDLERS = textwrap.dedent('''
     log = logging.getLogger(__name__)
     calls = []
 
-    @command("WORD_COUNT", description="Count words in parameters.text.")
+    @command("WORD_COUNT", description="Count words in parameters.text.",
+             parameters={"text": "string: the text to count"}, example={"text": "one two"})
     def word_count(params, ctx):
         text = params.get("text")
         if not isinstance(text, str):
@@ -39,7 +41,8 @@ HANDLERS = textwrap.dedent('''
         print("stray output from a handler")
         return "printed"
 
-    @control_command("remember", description="Store arguments.")
+    @control_command("remember", description="Store arguments.", parameters={"k": "any: stored"},
+                     example={"k": 1}, replay=True)
     def remember(arguments, ctx):
         calls.append(arguments)
         return {"stored": len(calls)}
@@ -52,6 +55,8 @@ HANDLERS = textwrap.dedent('''
 
 class ServiceTestCase(unittest.TestCase):
     def setUp(self):
+        # One registry per process (a service serves one workspace): forget earlier tests' workspace handlers.
+        REGISTRY.replace_source(WORKSPACE, ({}, {}))
         self.tmp = TempDir()
         self.host = InProcess()
         self.c = self.host.client
@@ -66,7 +71,11 @@ class ServiceTestCase(unittest.TestCase):
                                                    else json.dumps(config))
         if handlers is not None:
             options["handlersModule"] = self.tmp.write("handlers.py", handlers)
-        return self.c.initialize(**options)
+        result = self.c.initialize(**options)
+        # The reader imports the handlers right after the initialize reply, before it reads the next request: once
+        # this answers, a test may change the files without racing that import.
+        self.health()
+        return result
 
     def execute(self, command_type, parameters=None, **extra):
         params = {"commandId": extra.pop("commandId", "cmd-" + command_type), "commandType": command_type,
@@ -343,6 +352,118 @@ class ExecuteTest(ServiceTestCase):
         self.assertEqual(self.health()["bcm"]["ECHO"]["calls"], 200)
 
 
+class HintsTest(ServiceTestCase):
+    def test_every_builtin_has_hints_and_an_example_that_runs(self):
+        self.init()
+        commands = self.c.result("aios/commands")
+        builtin_types = [c for c in commands["commandTypes"] if c["source"] == "builtin"]
+        builtin_controls = [c for c in commands["controlCommands"] if c["source"] == "builtin"]
+        self.assertEqual([c["name"] for c in builtin_types], ["AI_INFERENCE", "ECHO", "SLEEP"])
+        self.assertEqual({c["name"]: c["replay"] for c in builtin_controls},
+                         {"adjust_throttling": False, "reduce_complexity": True})
+        for info in builtin_types + builtin_controls:
+            self.assertTrue(info["description"] and info["parameters"] and info["example"], info)
+            for name, hint in info["parameters"].items():
+                self.assertRegex(hint, r"^(string|number|integer|any JSON value)\b", (info["name"], name))
+        # The examples are real: each one runs as it stands (AI_INFERENCE's after reduce_complexity's, so the
+        # factor it sets shows in the result).
+        for info in builtin_controls:
+            arguments = {"command": info["name"], "arguments": info["example"]}
+            reply = self.ok_control("CUSTOM_COMMAND", parameters=arguments)
+            self.assertEqual(reply["detail"]["command"], info["name"])
+        self.assertEqual(self.health()["inference"]["complexityFactor"], 0.5)
+        self.c.wait_notification("aios/adjustThrottling")
+        for info in builtin_types:
+            reply = self.execute(info["name"], info["example"])
+            self.assertIn("result", reply, (info["name"], reply))
+        inference = next(c for c in builtin_types if c["name"] == "AI_INFERENCE")
+        generated = self.execute("AI_INFERENCE", inference["example"])["result"]["result"]
+        self.assertEqual((generated["requestedMaxTokens"], generated["maxTokens"]), (20, 10))
+
+
+class ConcurrencyTest(ServiceTestCase):
+    """The pool follows the extension's aios.maxConcurrency: max(config.workers, maxConcurrency) threads."""
+
+    BARRIER = textwrap.dedent('''
+        import threading
+        from aios_service import command
+
+        barrier = threading.Barrier(8, timeout=20)
+
+        @command("MEET", description="Return once eight MEETs run at the same time.")
+        def meet(params):
+            barrier.wait()
+            return "met"
+    ''')
+
+    def wait_workers(self, **expected):
+        for _ in range(3000):
+            workers = self.health()["workers"]
+            if all(workers[k] == v for k, v in expected.items()):
+                return workers
+            threading.Event().wait(0.01)
+        self.fail("workers never reached %r (last %r)" % (expected, workers))
+
+    def test_eight_commands_really_run_at_once_with_two_workers_configured(self):
+        self.init(config={"workers": 2}, handlers=self.BARRIER, maxConcurrency=8)
+        health = self.health()
+        self.assertEqual((health["config"]["workers"], health["workers"]["max"]), (2, 8))
+        ids = [self.c.request_async("aios/execute", {"commandType": "MEET"}) for _ in range(8)]
+        for rid in ids:  # a barrier of eight: with fewer threads every one would time out with BrokenBarrierError
+            self.assertEqual(self.c.wait_response(rid)["result"]["result"], "met")
+
+    def test_set_concurrency_grows_at_once_and_shrinks_gently(self):
+        self.init(config={"workers": 2})
+        self.assertEqual(self.health()["workers"]["max"], 2)
+        sleeps = [self.c.request_async("aios/execute", {"commandType": "SLEEP", "parameters": {"seconds": 600}})
+                  for _ in range(5)]
+        self.wait_workers(busy=2, queued=3)
+        grown = self.c.result("aios/setConcurrency", {"maxConcurrency": 4})
+        self.assertEqual(grown["workers"]["max"], 4)
+        self.wait_workers(max=4, busy=4, queued=1)  # no new request needed: the queued ones started
+        shrunk = self.c.result("aios/setConcurrency", {"maxConcurrency": 1})
+        self.assertEqual(shrunk["workers"]["max"], 2)  # never below the config's workers
+        self.assertEqual(self.wait_workers(busy=4)["max"], 2)  # running work goes on
+        for rid in sleeps:
+            self.c.notify("$/cancelRequest", {"id": rid})
+        for rid in sleeps:
+            self.assertEqual(self.c.wait_response(rid)["error"]["code"], errors.REQUEST_CANCELLED)
+        self.wait_workers(busy=0, queued=0)
+        # A reload follows the same rule: max(config.workers, maxConcurrency).
+        self.c.result("aios/setConcurrency", {"maxConcurrency": 6})
+        self.tmp.write("config.json", json.dumps({"workers": 8}))
+        self.assertEqual(self.ok_control("RELOAD_CONFIG")["state"]["workers"]["max"], 8)
+        self.tmp.write("config.json", json.dumps({"workers": 3}))
+        self.assertEqual(self.ok_control("RELOAD_CONFIG")["state"]["workers"]["max"], 6)
+
+    def test_bad_concurrency_is_refused_with_the_range(self):
+        for bad in (0, 257, 2.5, True, "4"):
+            error = self.c.error("initialize", {"initializationOptions": {"maxConcurrency": bad}})
+            self.assertEqual(error["code"], errors.INVALID_PARAMS, bad)
+            self.assertIn("initializationOptions.maxConcurrency must be an integer from 1 to 256", error["message"])
+        self.init(maxConcurrency=None)  # null: the config's workers alone
+        self.assertEqual(self.health()["workers"]["max"], 4)
+        for bad in ({}, {"maxConcurrency": 0}, {"maxConcurrency": "8"}):
+            error = self.c.error("aios/setConcurrency", bad)
+            self.assertEqual(error["code"], errors.INVALID_PARAMS, bad)
+            self.assertIn("'maxConcurrency' must be an integer from 1 to 256", error["message"])
+        self.assertEqual(self.health()["workers"]["max"], 4)
+
+
+class LogLevelTest(ServiceTestCase):
+    def test_each_level_reaches_the_client_with_its_message_type(self):
+        # window/logMessage types: vscode-languageclient 11 logs 5 at debug level (4 would land at info).
+        self.init(logLevel="DEBUG")
+        import logging
+        log = logging.getLogger("aios_handlers.levels")
+        log.setLevel(1)  # a custom level below DEBUG (5) must pass too
+        for level, expected in ((logging.DEBUG, 5), (logging.INFO, 3), (logging.WARNING, 2), (logging.ERROR, 1),
+                                (logging.CRITICAL, 1), (5, 5), (25, 3)):
+            log.log(level, "record at %d", level)
+            message = self.c.wait_notification("window/logMessage", lambda p: "record at %d" % level in p["message"])
+            self.assertEqual(message["type"], expected, level)
+
+
 class ControlTest(ServiceTestCase):
     def test_every_operation_changes_health_and_replies_with_it(self):
         cfg_path = self.tmp.write("config.json", json.dumps({"logLevel": "INFO", "workers": 3}))
@@ -446,11 +567,16 @@ class HandlersModuleTest(ServiceTestCase):
         commands = self.c.result("aios/commands")
         by_name = {c["name"]: c for c in commands["commandTypes"]}
         self.assertEqual(by_name["WORD_COUNT"], {"name": "WORD_COUNT", "description": "Count words in "
-                                                 "parameters.text.", "source": "workspace"})
-        self.assertEqual(by_name["BOOM"]["description"], "Always fails.")
+                                                 "parameters.text.", "source": "workspace",
+                                                 "parameters": {"text": "string: the text to count"},
+                                                 "example": {"text": "one two"}})
+        self.assertEqual((by_name["BOOM"]["description"], by_name["BOOM"]["parameters"], by_name["BOOM"]["example"]),
+                         ("Always fails.", {}, {}))
         self.assertEqual(by_name["ECHO"]["source"], "builtin")
-        self.assertIn({"name": "remember", "description": "Store arguments.", "source": "workspace"},
+        self.assertIn({"name": "remember", "description": "Store arguments.", "source": "workspace",
+                       "parameters": {"k": "any: stored"}, "example": {"k": 1}, "replay": True},
                       commands["controlCommands"])
+        self.assertFalse({c["name"]: c for c in commands["controlCommands"]}["explode"]["replay"])
         health = self.health()
         self.assertEqual(health["handlers"]["commandTypes"], ["BOOM", "NOT_JSON", "PRINTS", "WORD_COUNT"])
         self.assertTrue(health["handlers"]["loaded"])
@@ -476,32 +602,127 @@ class HandlersModuleTest(ServiceTestCase):
         self.c.wait_notification("window/logMessage", lambda p: "counting 3 characters" in p["message"])
 
     def test_broken_module_is_reported_not_fatal(self):
-        self.init(handlers="from aios_service import command\n\n@command('OK')\ndef ok(p):\n    return 1\n"
-                           "raise ImportError('missing dependency numpy')\n")
+        path = self.tmp.write("handlers.py", "from aios_service import command\n\n@command('OK')\ndef ok(p):\n"
+                                             "    return 1\nraise ImportError('missing dependency numpy')\n")
+        self.c.initialize(handlersModule=path)
         handlers = self.health()["handlers"]
         self.assertFalse(handlers["loaded"])
         self.assertIn("ImportError: missing dependency numpy (handlers.py, line 6)", handlers["error"])
+        self.assertEqual(handlers["errorLocation"], {"file": path, "line": 6, "column": None})
         self.assertNotIn("OK", self.health()["commands"])  # a half-imported module registers nothing
         self.c.wait_notification("window/logMessage", lambda p: p["type"] == 1 and "handlers" in p["message"])
         self.assertEqual(self.execute("ECHO", {"a": 1})["result"]["result"], {"a": 1})
 
+    def handlers_invalid(self):
+        error = self.control("RELOAD_CONFIG")["error"]
+        self.assertEqual(error["code"], errors.HANDLERS_INVALID, error)
+        data = error["data"]
+        self.assertEqual(data["handlersModule"], os.path.join(self.tmp.path, "handlers.py"))
+        self.assertEqual((data["previousHandlersKept"], data["configApplied"]), (True, True))
+        self.assertIn(data["handlersModule"], error["message"])
+        self.assertIn("line %d" % data["line"], error["message"])
+        self.assertIn("stay in force", error["message"])
+        health = self.health()["handlers"]
+        self.assertEqual(health["errorLocation"], {"file": data["file"], "line": data["line"],
+                                                   "column": data["column"]})
+        return error
+
     def test_syntax_error_and_builtin_clash(self):
-        self.init(handlers="def broken(:\n")
-        self.assertIn("SyntaxError", self.health()["handlers"]["error"])
-        self.assertIn("line 1", self.health()["handlers"]["error"])
-        self.tmp.write("handlers.py", "from aios_service import command\n@command('ECHO')\ndef e(p):\n    return 0\n")
-        state = self.ok_control("RELOAD_CONFIG")["state"]
-        self.assertIn("cannot be replaced", state["handlers"]["error"])
+        path = self.tmp.write("handlers.py", "import os\n\ndef broken(:\n")
+        self.c.initialize(handlersModule=path)
+        handlers = self.health()["handlers"]
+        self.assertIn("SyntaxError", handlers["error"])
+        self.assertIn("(handlers.py, line 3, column", handlers["error"])
+        self.assertEqual(handlers["errorLocation"]["file"], path)
+        self.assertEqual(handlers["errorLocation"]["line"], 3)
+        self.assertIsInstance(handlers["errorLocation"]["column"], int)  # where the parser stopped (varies)
+        self.tmp.write("handlers.py", "from aios_service import command\n\n@command('ECHO')\ndef e(p):\n"
+                                      "    return 0\n")
+        error = self.handlers_invalid()
+        self.assertIn("cannot be replaced", error["message"])
+        self.assertEqual(error["data"]["exception"], "ValueError")
+        self.assertIn(error["data"]["line"], (3, 4))  # the decorator's line (3.9+) or the def's (older tracebacks)
+        self.assertIn("there were none: only the built-in commands run", error["message"])
 
     def test_reload_picks_up_changes_and_keeps_old_registrations_on_failure(self):
-        self.init(handlers=HANDLERS)
+        self.init(handlers=HANDLERS, config={"workers": 2})
         self.tmp.write("handlers.py", HANDLERS + "\n@command('NEW_ONE')\ndef new_one(p):\n    return 'new'\n")
         self.ok_control("RELOAD_CONFIG")
         self.assertEqual(self.execute("NEW_ONE")["result"]["result"], "new")
-        self.tmp.write("handlers.py", "raise SystemExit(3)\n")
-        state = self.ok_control("RELOAD_CONFIG")["state"]
-        self.assertIn("SystemExit", state["handlers"]["error"])
+        self.tmp.write("handlers.py", "import os\n\nraise SystemExit(3)\n")
+        self.tmp.write("config.json", json.dumps({"workers": 3}))
+        error = self.handlers_invalid()
+        self.assertIn("SystemExit: 3 (handlers.py, line 3)", error["message"])
+        self.assertIn("the previous handlers (BOOM, NEW_ONE, NOT_JSON, PRINTS, WORD_COUNT, explode, remember) stay "
+                      "in force", error["message"])
+        self.assertEqual((error["data"]["line"], error["data"]["column"]), (3, None))
+        health = self.health()
+        self.assertEqual(health["config"]["workers"], 3)  # configApplied: the config part took effect
+        self.assertIn("SystemExit", health["handlers"]["error"])
         self.assertEqual(self.execute("NEW_ONE")["result"]["result"], "new")  # previous registrations stay
+        # A later successful reload clears the error and its location.
+        self.tmp.write("handlers.py", HANDLERS)
+        state = self.ok_control("RELOAD_CONFIG")["state"]
+        self.assertEqual((state["handlers"]["error"], state["handlers"]["errorLocation"]), (None, None))
+        self.assertNotIn("NEW_ONE", state["commands"])
+        # reload_handlers: false re-reads only the config, so a broken module cannot fail it.
+        self.tmp.write("handlers.py", "raise RuntimeError('x')\n")
+        self.assertTrue(self.ok_control("RELOAD_CONFIG", parameters={"reload_handlers": False})["ok"])
+        self.assertEqual(self.control("RELOAD_CONFIG", parameters={"reload_handlers": "no"})["error"]["code"],
+                         errors.INVALID_PARAMS)
+
+    def test_bad_hints_and_errors_in_sibling_modules_point_at_their_line(self):
+        self.init(handlers=HANDLERS)
+        self.tmp.write("handlers.py", "from aios_service import command\n\n\n@command('HINTED', parameters={'text': 3})"
+                                      "\ndef hinted(p):\n    return p\n")
+        error = self.handlers_invalid()
+        self.assertIn("command type 'HINTED': parameters must map", error["message"])
+        self.assertIn(error["data"]["line"], (4, 5))
+        self.assertNotIn("HINTED", self.health()["commands"])
+        self.assertIn("WORD_COUNT", self.health()["commands"])
+        helper = self.tmp.write("helper_mod.py", "X = 1\nY = (\n")
+        self.tmp.write("handlers.py", "import helper_mod  # noqa\n")
+        error = self.handlers_invalid()
+        self.assertEqual((error["data"]["file"], error["data"]["line"]), (helper, 2))
+        self.assertIn("(helper_mod.py, line 2", error["message"])
+        self.tmp.write("helper_mod.py", "X = 1\n\n\nraise KeyError('conf')\n")
+        sys_modules_clean = "import sys\nsys.modules.pop('helper_mod', None)\nimport helper_mod  # noqa\n"
+        self.tmp.write("handlers.py", sys_modules_clean)
+        error = self.handlers_invalid()
+        self.assertEqual((error["data"]["file"], error["data"]["line"], error["data"]["column"]), (helper, 4, None))
+
+    def test_config_errors_have_their_position_and_change_nothing(self):
+        self.init(config='{\n  "workers": 3\n}', handlers=HANDLERS)
+        self.tmp.write("config.json", '{\n  "workers": 5,\n  "cache": {\n    "maxEntries": -1\n  }\n}')
+        self.tmp.write("handlers.py", HANDLERS + "\n@command('NEW_ONE')\ndef new_one(p):\n    return 'new'\n")
+        error = self.control("RELOAD_CONFIG")["error"]
+        path = os.path.join(self.tmp.path, "config.json")
+        self.assertEqual(error["code"], errors.CONFIG_INVALID)
+        self.assertEqual(error["data"], {"configFile": path, "line": 4, "column": 5})
+        self.assertIn("config file %s, line 4, column 5: cache.maxEntries must be an integer" % path,
+                      error["message"])
+        health = self.health()
+        self.assertEqual(health["config"]["workers"], 3)  # nothing changed: not the config...
+        self.assertNotIn("NEW_ONE", health["commands"])  # ...nor the handlers
+        self.assertEqual(health["configError"], {"message": error["message"].replace("; the current config stays",
+                                                                                     ""),
+                                                 "configFile": path, "line": 4, "column": 5})
+        self.tmp.write("config.json", '{"workers": 5,\n"logLevel": "INFO",,}')
+        error = self.control("RELOAD_CONFIG")["error"]
+        self.assertEqual(error["data"], {"configFile": path, "line": 2, "column": 20})
+        self.assertIn("is not valid JSON at line 2, column 20", error["message"])
+        self.tmp.write("config.json", '{"workers": 5}')
+        self.assertIsNone(self.ok_control("RELOAD_CONFIG")["state"]["configError"])
+        absent = os.path.join(self.tmp.path, "absent.json")
+        missing = self.control("RELOAD_CONFIG", parameters={"config_file": absent})["error"]
+        self.assertEqual(missing["data"], {"configFile": absent, "line": None, "column": None})
+
+    def test_invalid_config_at_start_is_in_health_with_its_position(self):
+        self.init(config='{\n  "workers": "many"\n}')
+        error = self.health()["configError"]
+        self.assertEqual((error["line"], error["column"]), (2, 3))
+        self.assertIn("workers must be an integer", error["message"])
+        self.assertIn("line 2", error["message"])
 
     def test_missing_module_path_is_not_an_error(self):
         self.c.initialize(handlersModule=os.path.join(self.tmp.path, "absent.py"))

@@ -68,6 +68,56 @@ class ConfigTest(unittest.TestCase):
         self.assertRaises(RpcError, config.update_log_level, broken, "DEBUG")
 
 
+class ConfigLocationTest(unittest.TestCase):
+    """Config errors name the file, line and column, so the extension can put a diagnostic there."""
+
+    def setUp(self):
+        self.tmp = TempDir()
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def error(self, text, binary=False):
+        path = os.path.join(self.tmp.path, "config.json")
+        with open(path, "wb") as f:
+            f.write(text if binary else text.encode("utf-8"))
+        with self.assertRaises(ConfigError) as cm:
+            config.load(path)
+        e = cm.exception
+        self.assertEqual(e.data["configFile"], path)
+        self.assertIn(path, e.message)
+        self.assertIn("line %d" % e.data["line"], e.message)
+        return e.data["line"], e.data["column"], e.message
+
+    def test_syntax_errors_give_the_exact_position(self):
+        self.assertEqual(self.error('{\n  "workers": 2,\n  "cache": {"maxEntries" 3}\n}')[:2], (3, 26))
+        line, column, message = self.error('{\n  "logLevel": "INFO"\n  "workers": 2\n}')
+        self.assertEqual((line, column), (3, 3))
+        self.assertIn("not valid JSON at line 3, column 3: Expecting ',' delimiter", message)
+        self.assertEqual(self.error('\ufeff{"a":\n   ]}')[:2], (2, 4))  # a BOM is not a column
+        self.assertEqual(self.error('{\n "workers": NaN}')[:2], (2, 13))
+        self.assertEqual(self.error(b'{\n "comment": "\xff"}', binary=True)[:2], (2, 14))
+
+    def test_bad_values_give_the_line_of_their_member(self):
+        text = ('{\n  "$schema": "x",\n  "workers": 4,\n  "cache": {\n    "modelMaxEntries": 1,\n'
+                '    "maxEntries": "x"\n  },\n  "loggers": {"a": "INFO", "b": "LOUD"}\n}')
+        line, column, message = self.error(text)
+        self.assertEqual((line, column), (6, 5))
+        self.assertIn("line 6, column 5: cache.maxEntries must be an integer", message)
+        self.assertEqual(self.error(text.replace('"x"', "3"))[:2], (8, 28))  # loggers["b"]
+        self.assertEqual(self.error('{"workers": 2,\n"wrokers": 3}')[:2], (2, 1))  # unknown key
+        self.assertEqual(self.error('{"inference": {\n "maxTokens": 500}}')[:2], (2, 2))  # cross-check
+        self.assertEqual(self.error('{"workers": 1, "workers": 0}')[:2], (1, 16))  # the last one counts, as in json
+        self.assertEqual(self.error('[1, 2]')[:2], (1, 1))  # nothing to point at: line 1
+
+    def test_member_position_is_best_effort(self):
+        text = '{"a": [1, {"b": "s\\"}"}, true, null, -1.5e3], "c": {"d": {}}}'
+        self.assertEqual(config.member_position(text, ("c", "d")), (1, 53))
+        self.assertEqual(config.member_position(text, ("c", "missing")), (1, 47))  # the deepest key present
+        self.assertEqual(config.member_position(text, ("b",)), (1, 1))  # "b" is not a top-level member
+        self.assertEqual(config.member_position("{broken", ("a",)), (1, 1))
+
+
 class CacheAndMeterTest(unittest.TestCase):
     def test_lru_eviction_stats_and_clear(self):
         c = LruCache(2)
@@ -148,6 +198,50 @@ class PoolTest(unittest.TestCase):
         self.assertTrue(pool.wait_idle(30))
         self.assertEqual(order, ["high", "normal"])
 
+    def test_a_burst_onto_one_idle_worker_starts_more_workers(self):
+        # One thread exists and is idle (nothing ran at once before); four jobs arrive together. Waking the idle
+        # thread is not enough: every job beyond the idle threads needs one, up to max_workers.
+        pool = WorkerPool(4, 100)
+        pool.submit(lambda: None)
+        self.assertTrue(pool.wait_idle(30))
+        self.assertTrue(_wait_until(lambda: pool._idle == 1))
+        barrier = threading.Barrier(4, timeout=30)
+        passed = []
+
+        def job():
+            barrier.wait()
+            passed.append(1)
+        for _ in range(4):
+            pool.submit(job)
+        self.assertTrue(_wait_until(lambda: len(passed) == 4), "four jobs never ran at once: %r" % pool.stats())
+        self.assertTrue(pool.wait_idle(30))
+
+    def test_growing_starts_queued_jobs_at_once_and_shrinking_lets_running_ones_finish(self):
+        pool = WorkerPool(1, 100)
+        gate = threading.Event()
+        barrier = threading.Barrier(4, timeout=30)  # passes only when four jobs run at the same time
+        passed = []
+
+        def job():
+            barrier.wait()
+            passed.append(1)
+            gate.wait(30)
+        for _ in range(4):
+            pool.submit(job)
+        self.assertTrue(_wait_until(lambda: pool.stats()["busy"] == 1))
+        self.assertEqual(pool.stats()["queued"], 3)
+        pool.resize(4, 100)  # no new submit: the resize itself must start the queued jobs
+        self.assertTrue(_wait_until(lambda: len(passed) == 4))
+        self.assertEqual(pool.stats(), {"max": 4, "busy": 4, "queued": 0})
+        pool.resize(1, 100)
+        self.assertEqual(pool.stats(), {"max": 1, "busy": 4, "queued": 0})  # running jobs are not stopped
+        done = []
+        pool.submit(lambda: done.append(threading.current_thread().name))
+        gate.set()
+        self.assertTrue(pool.wait_idle(30))
+        self.assertEqual(len(done), 1)
+        self.assertTrue(_wait_until(lambda: pool._threads == 1))  # surplus workers left
+
 
 class RegistryTest(unittest.TestCase):
     def test_register_describe_and_protect_builtins(self):
@@ -163,8 +257,11 @@ class RegistryTest(unittest.TestCase):
             return ctx.command_id
 
         desc = reg.describe()
-        self.assertEqual(desc["commandTypes"], [{"name": "ONE", "description": "First line.", "source": BUILTIN}])
-        self.assertEqual(desc["controlCommands"][0]["description"], "Tweak something.")
+        self.assertEqual(desc["commandTypes"], [{"name": "ONE", "description": "First line.", "source": BUILTIN,
+                                                 "parameters": {}, "example": {}}])
+        self.assertEqual(desc["controlCommands"], [{"name": "tweak", "description": "Tweak something.",
+                                                    "source": BUILTIN, "parameters": {}, "example": {},
+                                                    "replay": False}])
         ctx = Context(None, "c9", "X", "NORMAL")
         self.assertEqual(reg.get_command("ONE").call({"a": 1}, ctx), {"a": 1})
         self.assertEqual(reg.get_control("tweak").call({}, ctx), "c9")
@@ -179,6 +276,57 @@ class RegistryTest(unittest.TestCase):
         self.assertIsNotNone(reg.get_command("TWO"))
         self.assertRaises(ValueError, reg.command(""), one)
 
+    def test_hints_are_described_and_copied(self):
+        reg = Registry()
+        params = {"text": " string: the text to count "}
+        example = {"text": "one two"}
+
+        @reg.command("COUNT", parameters=params, example=example)
+        def count(p):
+            return len(p["text"].split())
+
+        @reg.control_command("pin", description="Pin it.", parameters={"level": "integer 1-3: how hard"},
+                             example={"level": 2}, replay=True)
+        def pin(arguments):
+            return arguments
+
+        params["extra"] = "x"  # the caller's dicts are not shared with aios/commands
+        example["text"] = "changed"
+        desc = reg.describe()
+        self.assertEqual(desc["commandTypes"][0]["parameters"], {"text": "string: the text to count"})
+        self.assertEqual(desc["commandTypes"][0]["example"], {"text": "one two"})
+        self.assertNotIn("replay", desc["commandTypes"][0])  # command types are never replayed
+        self.assertEqual(desc["controlCommands"], [{"name": "pin", "description": "Pin it.", "source": BUILTIN,
+                                                    "parameters": {"level": "integer 1-3: how hard"},
+                                                    "example": {"level": 2}, "replay": True}])
+        # No parameter hints: any example goes (ECHO-like commands take anything).
+        reg.command("FREE", example={"anything": [1, None]})(count)
+        self.assertEqual(reg.get_command("FREE").example, {"anything": [1, None]})
+
+    def test_bad_hints_raise_at_registration_naming_the_command(self):
+        reg = Registry()
+        cases = [(dict(parameters=["text"]), "parameters must map each parameter name"),
+                 (dict(parameters={"text": 3}), "parameters must map each parameter name"),
+                 (dict(parameters={"text": "  "}), "parameters must map each parameter name"),
+                 (dict(parameters={1: "x"}), "parameters must map each parameter name"),
+                 (dict(parameters={"text": "string:\nthe text"}), "hint for parameter 'text' must be one line"),
+                 (dict(example=[1]), "example must be a JSON object"),
+                 (dict(example="{}"), "example must be a JSON object"),
+                 (dict(example={"x": object()}), "example must be JSON-serialisable"),
+                 (dict(example={"x": float("nan")}), "example must be JSON-serialisable"),
+                 (dict(parameters={"text": "string"}, example={"txt": "a"}),
+                  "example uses txt, which parameters does not describe (described: text)"),
+                 (dict(description=5), "description must be a string")]
+        for kwargs, message in cases:
+            with self.assertRaises(ValueError, msg=kwargs) as cm:
+                reg.command("BAD_ONE", **kwargs)(lambda p: p)
+            self.assertIn("command type 'BAD_ONE'", str(cm.exception))
+            self.assertIn(message, str(cm.exception))
+        with self.assertRaises(ValueError) as cm:
+            reg.control_command("bad_control", replay="yes")(lambda p: p)
+        self.assertIn("control command 'bad_control': replay must be True or False", str(cm.exception))
+        self.assertEqual(reg.describe(), {"commandTypes": [], "controlCommands": []})  # nothing half-registered
+
     def test_context_cancellation(self):
         ctx = Context(None, "c", "T", "LOW")
         self.assertFalse(ctx.cancelled)
@@ -191,6 +339,17 @@ class RegistryTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def _wait_until(predicate, timeout=30.0):
+    """An ordering wait with a generous failsafe (never a timing assertion)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 class IsoUtcTest(unittest.TestCase):
@@ -228,8 +387,8 @@ class HealthJsonTest(unittest.TestCase):
         svc._op_health_override("unhealthy", {"duration": 600}, None)
         health = json.loads(svc.health_json())
         expected_keys = {"status", "overridden", "overrideExpiresAt", "timestamp", "pid", "version", "python",
-                         "uptimeS", "logLevel", "loggers", "cache", "bcm", "config", "configFile", "commands",
-                         "controlCommands", "handlers", "inference", "workers", "throttling"}
+                         "uptimeS", "logLevel", "loggers", "cache", "bcm", "config", "configFile", "configError",
+                         "commands", "controlCommands", "handlers", "inference", "workers", "throttling"}
         self.assertEqual(set(health), expected_keys)
         self.assertEqual((health["status"], health["overridden"]), ("unhealthy", True))
         self.assertTrue(health["overrideExpiresAt"].endswith("Z"))
@@ -243,6 +402,9 @@ class HealthJsonTest(unittest.TestCase):
         self.assertEqual(health["throttling"], svc.throttling)
         self.assertEqual((health["commands"], health["controlCommands"]), (["ECHO"], ["tune"]))
         self.assertEqual(health["config"], svc.config)
+        self.assertIsNone(health["configError"])
+        self.assertEqual(health["handlers"], {"module": None, "loaded": False, "error": None, "errorLocation": None,
+                                              "commandTypes": [], "controlCommands": []})
         self.assertIsInstance(health["uptimeS"], float)
         svc._op_health_override("clear", {}, None)
         cleared = json.loads(svc.health_json())

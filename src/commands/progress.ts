@@ -1,12 +1,12 @@
-// Runs a command with throttle feedback: nothing is shown unless the command is delayed. A short backoff shows
-// in the window's progress area; a long one, any wait in the queue, or a wait for the Python service to
-// (re)start (neither has a known end) as a notification with Cancel, which aborts the command (ending it in
-// CANCEL). A wait that starts short and then queues is moved from the window to a notification, so Cancel is
-// there when it matters.
+// Shows a command started from the palette or the tree while it is under way, and lets the user stop it.
+// It starts in the window's progress area (quiet: most commands end within milliseconds); a command still
+// going after NOTIFICATION_DELAY_MS, a wait in the queue, a wait for the Python service to (re)start (neither
+// has a known end) or a long backoff moves to a notification with Cancel, which aborts the command (it ends in
+// CANCEL, in Python too). Once in a notification it stays there, so Cancel is where the user saw it.
 import * as vscode from 'vscode';
 import type { CommandResult, ExecuteOptions, ProgressUpdate } from '../core';
 
-/** Backoff delays at least this long get a notification with a Cancel button. */
+/** A command under way this long, or a backoff at least this long, gets a notification with Cancel. */
 export const NOTIFICATION_DELAY_MS = 1000;
 
 interface Shown {
@@ -15,8 +15,10 @@ interface Shown {
   close(): void;
 }
 
-export async function runWithThrottleProgress(title: string, run: (options: ExecuteOptions) => Promise<CommandResult>): Promise<CommandResult> {
+export async function runWithProgress(title: string, run: (options: ExecuteOptions) => Promise<CommandResult>): Promise<CommandResult> {
   const abort = new AbortController();
+  const startedAt = Date.now();
+  let last: ProgressUpdate = { stage: 'running', delayMs: 0, remainingMs: 0, queuePosition: 0, reason: '' };
   let shown: Shown | undefined;
 
   const show = (cancellable: boolean, first: ProgressUpdate): Shown => {
@@ -31,7 +33,7 @@ export async function runWithThrottleProgress(title: string, run: (options: Exec
         report = (p) => {
           // withProgress's increment is cumulative: send only the new part of the delay.
           const fraction = p.stage === 'throttled' && p.delayMs > 0 ? Math.min(1, 1 - p.remainingMs / p.delayMs) : lastFraction;
-          progress.report({ message: describe(p), increment: Math.max(0, (fraction - lastFraction) * 100) });
+          progress.report({ message: describe(p, Date.now() - startedAt), increment: Math.max(0, (fraction - lastFraction) * 100) });
           lastFraction = fraction;
         };
         report(first);
@@ -41,30 +43,37 @@ export async function runWithThrottleProgress(title: string, run: (options: Exec
     return { cancellable, report: (u) => report(u), close };
   };
 
-  const onProgress = (u: ProgressUpdate) => {
-    if (u.stage === 'running') {
-      shown?.report(u);
-      return;
-    }
-    // A queue or a wait for the service has no known end: those get Cancel at once.
-    const wantsCancel = u.stage === 'queued' || u.stage === 'waiting' || u.delayMs >= NOTIFICATION_DELAY_MS;
-    if (shown && (shown.cancellable || !wantsCancel)) {
-      shown.report(u);
-      return;
-    }
+  const escalate = (u: ProgressUpdate): void => {
+    if (shown?.cancellable) return;
     shown?.close();
-    shown = show(wantsCancel, u);
+    shown = show(true, u);
   };
+
+  const onProgress = (u: ProgressUpdate): void => {
+    last = u;
+    // A queue or a wait for the service has no known end: those get Cancel at once.
+    const wantsCancel = u.stage === 'queued' || u.stage === 'waiting' || (u.stage === 'throttled' && u.delayMs >= NOTIFICATION_DELAY_MS);
+    if (wantsCancel) escalate(u);
+    else if (shown) shown.report(u);
+    else shown = show(false, u);
+  };
+  shown = show(false, last);
+  const timer = setTimeout(() => escalate(last), NOTIFICATION_DELAY_MS);
+  // While shown, the elapsed time in the message moves on.
+  const ticker = setInterval(() => shown?.report(last), 1000);
   try {
     return await run({ signal: abort.signal, onProgress });
   } finally {
+    clearTimeout(timer);
+    clearInterval(ticker);
     shown?.close();
   }
 }
 
-function describe(u: ProgressUpdate): string {
+function describe(u: ProgressUpdate, elapsedMs: number): string {
+  const elapsed = elapsedMs >= 1000 ? ` (${Math.floor(elapsedMs / 1000)} s)` : '';
   if (u.stage === 'throttled') return `throttled for ${Math.ceil(u.remainingMs / 100) / 10} s (${u.reason})`;
-  if (u.stage === 'queued') return `queued, position ${u.queuePosition}`;
-  if (u.stage === 'waiting') return u.reason;
-  return 'running';
+  if (u.stage === 'queued') return `queued, position ${u.queuePosition}${elapsed}`;
+  if (u.stage === 'waiting') return `${u.reason}${elapsed}`;
+  return `running${elapsed}`;
 }

@@ -38,3 +38,23 @@ export async function untilAborted<T>(promise: Promise<T>, signal: CancelSignal)
   if (!settled.ok) throw settled.error;
   return settled.value as T;
 }
+
+/** `promise`, or a rejection with the cancel reason as soon as the command (an executor's context) is cancelled. */
+export function untilCancelled<T>(
+  promise: Promise<T>,
+  ctx: { readonly cancelled: boolean; onCancel(listener: (reason: unknown) => void): () => void },
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const off = ctx.onCancel(reject);
+    promise.then(
+      (v) => {
+        off();
+        resolve(v);
+      },
+      (e: unknown) => {
+        off();
+        reject(e);
+      },
+    );
+  });
+}

@@ -15,13 +15,32 @@
 // A waiting command is delayed concurrently with queueing: it holds its place in its queue from the moment
 // it arrives, and may not start before its backoff delay has passed. A queue's head that is still backing
 // off holds back the commands behind it (FIFO within a priority); other priorities are not held back.
+//
+// The limit itself is decided by a strategy (admissionStrategy.ts has the contract): `fixed` is
+// aios.maxConcurrency, `adaptive` follows latency (adaptive.ts). "The limit" below and in the backoff formula
+// is the one in force, whichever strategy set it.
 import type { CancelSignal } from './abort';
+import { AdaptiveLimit } from './adaptive';
+import { FixedLimit, type AdaptiveState, type Admission, type LimitChange, type LimitHost, type LimitStrategy } from './admissionStrategy';
 import type { Clock } from './clock';
-import type { MiddlewareConfig } from './config';
-import type { Priority, ProgressListener } from './types';
+import type { MiddlewareConfig, ThrottleConfig, ThrottleMode } from './config';
+import { Listeners } from './listeners';
+import type { Disposable, Priority, ProgressListener } from './types';
 
-/** The part of the settings admission uses: the same fields, so a setting has one name everywhere. */
-export type AdmissionLimits = Pick<MiddlewareConfig, 'maxConcurrency' | 'baseDelayMs' | 'maxDelayMs' | 'cpuThreshold' | 'maxQueueSize' | 'agingMs'>;
+/** The part of the settings admission uses: the same fields, so a setting has one name everywhere.
+ *  Without `throttle` the limit is fixed. */
+export type AdmissionLimits = Pick<MiddlewareConfig, 'maxConcurrency' | 'baseDelayMs' | 'maxDelayMs' | 'cpuThreshold' | 'maxQueueSize' | 'agingMs'> & {
+  throttle?: Readonly<ThrottleConfig>;
+};
+
+export interface AdmissionOptions {
+  /** Makes the strategy for a mode (tests and benches use their own); default: FixedLimit or AdaptiveLimit. */
+  strategy?: (mode: ThrottleMode) => LimitStrategy;
+}
+
+function defaultStrategy(mode: ThrottleMode): LimitStrategy {
+  return mode === 'adaptive' ? new AdaptiveLimit() : new FixedLimit();
+}
 
 export interface ThrottleInfo {
   delayMs: number;
@@ -50,9 +69,16 @@ export interface AdmissionState {
   queued: Record<Priority, number>;
   /** Waiting commands still inside their backoff delay (included in `queued`). */
   delayed: number;
+  /** The concurrency limit in force now (in adaptive mode, where the adaptive limit stands). */
   limit: number;
   paused: boolean;
   externalActive: number;
+  /** Who decides `limit` (aios.throttle.mode). */
+  mode: ThrottleMode;
+  /** Why `limit` has its value: the reason of its last change. */
+  limitReason: string;
+  /** Adaptive mode only: bounds, the latencies the limit follows, the last gradient. */
+  adaptive?: AdaptiveState;
 }
 
 export class AdmissionError extends Error {
@@ -74,7 +100,30 @@ export function backoffDelay(
   cpuPercent: number,
   l: Pick<AdmissionLimits, 'maxConcurrency' | 'baseDelayMs' | 'maxDelayMs' | 'cpuThreshold'>,
 ): number {
-  return Math.min(l.baseDelayMs * Math.max(active - l.maxConcurrency + 1, 1) * (cpuPercent > l.cpuThreshold ? 2 : 1), l.maxDelayMs);
+  return backoff(active, cpuPercent, l.maxConcurrency, l);
+}
+
+/** The formula with the limit in force (fixed or adaptive) in place of maxConcurrency. */
+function backoff(active: number, cpuPercent: number, limit: number, l: Pick<AdmissionLimits, 'baseDelayMs' | 'maxDelayMs' | 'cpuThreshold'>): number {
+  return Math.min(l.baseDelayMs * Math.max(active - limit + 1, 1) * (cpuPercent > l.cpuThreshold ? 2 : 1), l.maxDelayMs);
+}
+
+/** What a strategy sees of the controller; one per strategy start. */
+class StrategyHost implements LimitHost {
+  constructor(
+    readonly clock: Clock,
+    private readonly inFlightNow: () => number,
+    private readonly waitingNow: () => number,
+    readonly setLimit: (limit: number, reason: string) => void,
+  ) {}
+
+  get inFlight(): number {
+    return this.inFlightNow();
+  }
+
+  get waiting(): number {
+    return this.waitingNow();
+  }
 }
 
 /**
@@ -145,8 +194,17 @@ class Fifo {
   }
 }
 
-export class AdmissionController {
+export class AdmissionController implements Admission {
   private limits: AdmissionLimits;
+  /** The limit in force, set by the strategy; read on the fast path, so a plain field. */
+  private limit = 0;
+  private limitReason = '';
+  private strategy!: LimitStrategy;
+  /** The host handed to the current strategy: a stopped strategy's late calls find another one and are ignored. */
+  private host: LimitHost | undefined;
+  private sampling = false;
+  private readonly limitListeners = new Listeners<LimitChange>();
+  private readonly makeStrategy: (mode: ThrottleMode) => LimitStrategy;
   private inFlight = 0;
   private waiting = 0;
   private delayedCount = 0;
@@ -163,14 +221,26 @@ export class AdmissionController {
   constructor(
     limits: AdmissionLimits,
     private readonly clock: Clock,
+    options: AdmissionOptions = {},
   ) {
     this.limits = { ...limits };
+    this.makeStrategy = options.strategy ?? defaultStrategy;
+    this.useStrategy(this.makeStrategy(limits.throttle?.mode ?? 'fixed'));
   }
 
-  /** New limits apply at once: a higher concurrency starts waiting commands immediately. */
+  /** New limits apply at once: a higher concurrency starts waiting commands immediately. A new
+   *  aios.throttle.mode switches strategy; waiting commands keep their place, running ones their slot. */
   setLimits(limits: AdmissionLimits): void {
     this.limits = { ...limits };
+    const mode = limits.throttle?.mode ?? 'fixed';
+    if (this.closed) return;
+    if (mode !== this.strategy.mode) this.useStrategy(this.makeStrategy(mode));
+    else this.strategy.configure(this.limits);
     this.dispatch();
+  }
+
+  onLimitChange(listener: (change: LimitChange) => void): Disposable {
+    return this.limitListeners.add(listener);
   }
 
   /** Load measured by the sampler; `externalActive` is 0 unless external Python processes are counted. */
@@ -197,14 +267,19 @@ export class AdmissionController {
   }
 
   state(): AdmissionState {
-    return {
+    const s: AdmissionState = {
       active: this.inFlight,
       queued: { HIGH: this.queues[0].length, NORMAL: this.queues[1].length, LOW: this.queues[2].length },
       delayed: this.delayedCount,
-      limit: this.limits.maxConcurrency,
+      limit: this.limit,
       paused: this.isPaused,
       externalActive: this.externalActive,
+      mode: this.strategy.mode,
+      limitReason: this.limitReason,
     };
+    const adaptive = this.strategy.describe();
+    if (adaptive) s.adaptive = adaptive;
+    return s;
   }
 
   /** Takes a slot if one is free and nobody waits (then release() must follow); allocation-free. Callers
@@ -245,29 +320,55 @@ export class AdmissionController {
     return promise;
   }
 
-  /** Frees the slot taken by an admitted command. */
-  release(): void {
+  /** Frees the slot taken by an admitted command; `rttMs` (how long it held the slot) feeds the strategy. */
+  release(rttMs?: number): void {
     this.inFlight--;
+    if (this.sampling && rttMs !== undefined) this.strategy.sample(rttMs, this.inFlight + 1);
     if (this.waiting > 0) this.dispatch();
   }
 
   /** Settles every waiting command with 'closed'; later admits are refused. Running commands are not touched. */
   close(): void {
     this.closed = true;
+    this.strategy.stop();
+    this.host = undefined;
+    this.sampling = false;
     for (const queue of this.queues) {
       while (queue.head) this.settleRefused(queue.head, 'closed');
     }
   }
 
+  private useStrategy(next: LimitStrategy): void {
+    this.strategy?.stop(); // unset only when the constructor calls this
+    this.strategy = next;
+    this.sampling = next.wantsSamples;
+    const host: LimitHost = new StrategyHost(
+      this.clock,
+      () => this.inFlight,
+      () => this.waiting,
+      (limit, reason) => {
+        if (this.host === host) this.applyLimit(limit, reason);
+      },
+    );
+    this.host = host;
+    const { limit, reason } = next.start(host, this.limits);
+    this.applyLimit(limit, reason, true);
+  }
+
+  /** `always`: report it even when the number stays (a new strategy has its own reason). */
+  private applyLimit(limit: number, reason: string, always = false): void {
+    if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`a concurrency limit must be an integer >= 0 (got ${limit})`);
+    if (limit === this.limit && !always) return;
+    const from = this.limit;
+    this.limit = limit;
+    this.limitReason = reason;
+    if (this.limitListeners.size > 0) this.limitListeners.fire({ mode: this.strategy.mode, from, to: limit, reason });
+    if (limit > from && this.waiting > 0) this.dispatch();
+  }
+
   /** A free slot, nobody waiting, not paused, not closed: the fast path may take the slot. */
   private canStartNow(): boolean {
-    return (
-      !this.closed &&
-      this.waiting === 0 &&
-      !this.isPaused &&
-      this.inFlight < this.limits.maxConcurrency &&
-      this.inFlight + this.externalActive < this.limits.maxConcurrency
-    );
+    return !this.closed && this.waiting === 0 && !this.isPaused && this.inFlight < this.limit && this.inFlight + this.externalActive < this.limit;
   }
 
   private refusal(signal: CancelSignal | undefined): 'queue_full' | 'cancelled' | 'closed' | undefined {
@@ -287,9 +388,10 @@ export class AdmissionController {
 
   private enqueue(priority: Priority, opts: AdmitOptions | undefined, resolve: (v: unknown) => void, fn: (() => unknown) | undefined): void {
     const l = this.limits;
+    const limit = this.limit;
     const q = QUEUE_INDEX[priority];
     const active = this.inFlight + this.externalActive;
-    const delayMs = active >= l.maxConcurrency ? backoffDelay(active, this.cpuPercent, l) : 0;
+    const delayMs = active >= limit ? backoff(active, this.cpuPercent, limit, l) : 0;
     // The clock is read only when something will use it: aging, a delay or a progress bar.
     const now = l.agingMs > 0 || delayMs > 0 || opts?.onProgress ? this.clock.now() : 0;
     const ahead = this.queues[q].length;
@@ -318,7 +420,7 @@ export class AdmissionController {
           reason: x.reason,
           queuePosition: ahead + 1 + this.waitingAbove(q),
           active,
-          limit: l.maxConcurrency,
+          limit,
           cpuPercent: this.cpuPercent,
         });
       }
@@ -333,11 +435,12 @@ export class AdmissionController {
       w.extra.timer = this.clock.setTimeout(() => this.delayEnded(w), delayMs);
     }
     if (this.watcherCount > 0) this.notifyPositions(q);
+    this.strategy.onDemand?.(this.waiting);
     if (w.ready) this.dispatch();
   }
 
   private describeLoad(active: number): string {
-    const parts = [`${this.inFlight} running, limit ${this.limits.maxConcurrency}`];
+    const parts = [`${this.inFlight} running, limit ${this.limit}${this.strategy.mode === 'fixed' ? '' : ` (${this.strategy.mode})`}`];
     if (this.externalActive > 0) parts.push(`${this.externalActive} other Python processes`);
     if (this.cpuPercent > this.limits.cpuThreshold) parts.push(`CPU ${Math.round(this.cpuPercent)}% > ${this.limits.cpuThreshold}%`);
     return `over the concurrency limit (${parts.join('; ')}; load ${active})`;
@@ -360,7 +463,7 @@ export class AdmissionController {
 
   /** Starts waiting commands while slots are free. */
   private dispatch(): void {
-    while (this.waiting > 0 && !this.isPaused && this.inFlight < this.limits.maxConcurrency) {
+    while (this.waiting > 0 && !this.isPaused && this.inFlight < this.limit) {
       const w = this.pickNext();
       if (!w) return;
       this.unlink(w);

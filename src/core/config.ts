@@ -26,7 +26,20 @@ export interface SamplerConfig {
   processIntervalMs: number;
 }
 
+/** Who decides the concurrency limit: `fixed` is aios.maxConcurrency; `adaptive` follows the service's
+ *  latency within [minConcurrency, maxConcurrency], starting from aios.maxConcurrency. */
+export type ThrottleMode = 'fixed' | 'adaptive';
+export const THROTTLE_MODES: readonly ThrottleMode[] = ['fixed', 'adaptive'];
+
+export interface ThrottleConfig {
+  mode: ThrottleMode;
+  /** Bounds of the adaptive limit (adaptive mode only); minConcurrency <= maxConcurrency. */
+  minConcurrency: number;
+  maxConcurrency: number;
+}
+
 export interface MiddlewareConfig {
+  /** The concurrency limit in fixed mode; the starting limit in adaptive mode. */
   maxConcurrency: number;
   baseDelayMs: number;
   maxDelayMs: number;
@@ -43,6 +56,7 @@ export interface MiddlewareConfig {
   security: SecurityConfig;
   telemetry: TelemetryConfig;
   sampler: SamplerConfig;
+  throttle: ThrottleConfig;
 }
 
 export const DEFAULT_CONFIG: Readonly<MiddlewareConfig> = Object.freeze({
@@ -57,13 +71,15 @@ export const DEFAULT_CONFIG: Readonly<MiddlewareConfig> = Object.freeze({
   security: Object.freeze({ denyPatterns: ['*DELETE*', '*DROP*'], allowPatterns: [] as string[] }),
   telemetry: Object.freeze({ maxRecentEvents: 500, maxFileSizeMB: 5, maxTotalSizeMB: 50, flushIntervalMs: 1000 }),
   sampler: Object.freeze({ intervalMs: 1000, processIntervalMs: 10000 }),
+  throttle: Object.freeze({ mode: 'fixed', minConcurrency: 1, maxConcurrency: 64 }),
 });
 
 export type PartialConfig = Partial<
-  Omit<MiddlewareConfig, 'security' | 'telemetry' | 'sampler'> & {
+  Omit<MiddlewareConfig, 'security' | 'telemetry' | 'sampler' | 'throttle'> & {
     security: Partial<SecurityConfig>;
     telemetry: Partial<TelemetryConfig>;
     sampler: Partial<SamplerConfig>;
+    throttle: Partial<ThrottleConfig>;
   }
 >;
 
@@ -73,6 +89,7 @@ export function cloneConfig(c: MiddlewareConfig): MiddlewareConfig {
     security: { denyPatterns: [...c.security.denyPatterns], allowPatterns: [...c.security.allowPatterns] },
     telemetry: { ...c.telemetry },
     sampler: { ...c.sampler },
+    throttle: { ...c.throttle },
   };
 }
 
@@ -108,11 +125,18 @@ const SAMPLER_NUMBERS: Readonly<Record<string, NumberRule>> = {
   processIntervalMs: { min: 0, max: 600_000, integer: true },
 };
 
+// The same range as maxConcurrency: the adaptive limit moves where a fixed one could be set.
+const THROTTLE_NUMBERS: Readonly<Record<string, NumberRule>> = {
+  minConcurrency: { min: 1, max: 256, integer: true },
+  maxConcurrency: { min: 1, max: 256, integer: true },
+};
+
 /** Every numeric middleware setting by its key below `aios.` (e.g. `telemetry.maxRecentEvents`). */
 export const CONFIG_NUMBER_RULES: Readonly<Record<string, NumberRule>> = Object.freeze({
   ...TOP_NUMBERS,
   ...Object.fromEntries(Object.entries(TELEMETRY_NUMBERS).map(([k, r]) => [`telemetry.${k}`, r])),
   ...Object.fromEntries(Object.entries(SAMPLER_NUMBERS).map(([k, r]) => [`sampler.${k}`, r])),
+  ...Object.fromEntries(Object.entries(THROTTLE_NUMBERS).map(([k, r]) => [`throttle.${k}`, r])),
 });
 
 const MAX_PATTERNS = 100;
@@ -198,7 +222,7 @@ export function validateConfig(
     errors.push(`settings must be an object (got ${show(input)}); keeping the previous settings`);
     return { config, errors };
   }
-  checkKnown(input, [...Object.keys(TOP_NUMBERS), 'countExternalPythonProcesses', 'security', 'telemetry', 'sampler'], prefix, errors);
+  checkKnown(input, [...Object.keys(TOP_NUMBERS), 'countExternalPythonProcesses', 'security', 'telemetry', 'sampler', 'throttle'], prefix, errors);
   checkNumbers(input, config as unknown as Record<string, unknown>, TOP_NUMBERS, prefix, errors);
   if (input.countExternalPythonProcesses !== undefined) {
     if (typeof input.countExternalPythonProcesses === 'boolean') config.countExternalPythonProcesses = input.countExternalPythonProcesses;
@@ -221,6 +245,7 @@ export function validateConfig(
     checkKnown(section, Object.keys(rules), `${prefix}${name}.`, errors);
     checkNumbers(section, target, rules, `${prefix}${name}.`, errors);
   }
+  if (input.throttle !== undefined) checkThrottle(input.throttle, config.throttle, `${prefix}throttle.`, errors);
   const security = input.security;
   if (security !== undefined) {
     if (!isRecord(security)) {
@@ -234,4 +259,27 @@ export function validateConfig(
     }
   }
   return { config, errors };
+}
+
+/** aios.throttle.*: the mode, and bounds that must stay ordered (min <= max) whatever order they are set in. */
+function checkThrottle(input: unknown, target: ThrottleConfig, prefix: string, errors: string[]): void {
+  if (!isRecord(input)) {
+    errors.push(`${prefix.slice(0, -1)} must be an object (got ${show(input)}); keeping the previous throttle settings`);
+    return;
+  }
+  checkKnown(input, ['mode', ...Object.keys(THROTTLE_NUMBERS)], prefix, errors);
+  if (input.mode !== undefined) {
+    if (typeof input.mode === 'string' && (THROTTLE_MODES as readonly string[]).includes(input.mode)) target.mode = input.mode as ThrottleMode;
+    else errors.push(`${prefix}mode must be one of ${THROTTLE_MODES.map((m) => show(m)).join(', ')} (got ${show(input.mode)}); keeping ${show(target.mode)}`);
+  }
+  const before = { minConcurrency: target.minConcurrency, maxConcurrency: target.maxConcurrency };
+  checkNumbers(input, target as unknown as Record<string, unknown>, THROTTLE_NUMBERS, prefix, errors);
+  if (target.minConcurrency > target.maxConcurrency) {
+    errors.push(
+      `${prefix}minConcurrency (${target.minConcurrency}) must not be greater than ${prefix}maxConcurrency (${target.maxConcurrency}); ` +
+        `keeping ${before.minConcurrency}..${before.maxConcurrency}`,
+    );
+    target.minConcurrency = before.minConcurrency;
+    target.maxConcurrency = before.maxConcurrency;
+  }
 }

@@ -1,12 +1,15 @@
 // Public API of the middleware core. Plain Node: no `vscode` import anywhere under src/core.
 export * from './types';
 export { systemClock, ManualClock, type Clock } from './clock';
-export { DEFAULT_CONFIG, validateConfig, cloneConfig } from './config';
-export type { MiddlewareConfig, PartialConfig, SecurityConfig, TelemetryConfig, SamplerConfig } from './config';
+export { DEFAULT_CONFIG, THROTTLE_MODES, validateConfig, cloneConfig } from './config';
+export type { MiddlewareConfig, PartialConfig, SecurityConfig, TelemetryConfig, SamplerConfig, ThrottleConfig, ThrottleMode } from './config';
 export { validateRequest, RequestError } from './validation';
 export { SecurityPolicy, globToRegExpSource, type SecurityDecision } from './security';
 export { AdmissionController, AdmissionError, backoffDelay } from './admission';
-export type { AdmissionLimits, AdmissionState, AdmitOptions, AdmitNow, AdmitLater, ThrottleInfo } from './admission';
+export type { AdmissionLimits, AdmissionOptions, AdmissionState, AdmitOptions, AdmitNow, AdmitLater, ThrottleInfo } from './admission';
+export { FixedLimit, describeLimitChange } from './admissionStrategy';
+export type { Admission, AdaptiveState, LimitChange, LimitHost, LimitStrategy } from './admissionStrategy';
+export { AdaptiveLimit, ADAPTIVE_DEFAULTS, type AdaptiveOptions } from './adaptive';
 export { LatencyHistogram } from './histogram';
 export { CommandStats, MAX_COMMAND_TYPES, OTHER_TYPE, type OverallMetrics, type TypeStatsReport, type StatsSnapshot } from './stats';
 export { Telemetry, STATS_NOTIFY_MS } from './telemetry';
@@ -16,7 +19,8 @@ export { SystemSampler, StaticSampler, EMPTY_SAMPLE, isPythonProcessName, type S
 export { functionExecutor, shellExecutor, type CommandFunction, type ShellCommandSpec, type ShellResult } from './executors';
 export { createMiddleware, type Middleware, type MiddlewareOptions, type LogLevel } from './pipeline';
 export { Listeners } from './listeners';
-export { ABORTED, settleOrAbort, untilAborted, type Settled } from './abort';
+export type { InFlightCommand, FlightStage, CancelledBy } from './flight';
+export { ABORTED, settleOrAbort, untilAborted, untilCancelled, type CancelSignal, type Settled } from './abort';
 export { runShellCommand, describeNotFound, DEFAULT_MAX_OUTPUT_BYTES, type OutputListener, type ShellRunOptions } from './executors';
 export { parseShellCommands, mergeShellCommands, argumentBuilder, readWorkspaceCommands, RESERVED_PREFIXES, WORKSPACE_COMMANDS_FILE } from './shellCommands';
 export type { ShellCommandDefinition, ShellCommandType, ShellCommandOrigin, ParsedShellCommands, WorkspaceCommands } from './shellCommands';

@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { ABORTED, settleOrAbort, type Settled } from './abort';
 import { Flight, FlightList, type CancelledBy, type InFlightCommand } from './flight';
 import { AdmissionController, type AdmissionState, type ThrottleInfo } from './admission';
+import { describeLimitChange, type Admission, type LimitChange } from './admissionStrategy';
 import { systemClock, type Clock } from './clock';
 import { round3 } from './numbers';
 import { validateConfig, type MiddlewareConfig } from './config';
 import { SystemSampler, type Sampler } from './sampler';
-import { SecurityPolicy } from './security';
+import { SecurityPolicy, type SecurityDecision } from './security';
 import { JsonlWriter, loadLatestSnapshot, newSessionId, pruneSnapshots, safeSessionId, snapshotFileName, writeFileAtomic } from './storage';
 import { Telemetry, type StorageReport, type TelemetryApi } from './telemetry';
 import type {
@@ -31,7 +32,7 @@ import type {
 } from './types';
 import { validateRequest } from './validation';
 
-export type LogLevel = 'info' | 'warn' | 'error';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface MiddlewareOptions {
   /** Settings (a PartialConfig); invalid fields fall back to defaults and are listed in configErrors. */
@@ -59,6 +60,8 @@ export interface Middleware {
   execute(request: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult>;
   /** Merges `partial` into the current settings; applies at once; returns person-readable problems. */
   updateConfig(partial: unknown): string[];
+  /** What the security policy says of a command type, without running anything (e.g. as soon as one is picked). */
+  checkPolicy(commandType: string): SecurityDecision;
   /** Commands waiting for a slot or running, oldest first. */
   inFlight(): InFlightCommand[];
   /** Cancels a command in flight (queued, delayed or running): it ends in CANCEL. False when none has that id. */
@@ -68,6 +71,8 @@ export interface Middleware {
   resume(): void;
   readonly paused: boolean;
   readonly admission: AdmissionState;
+  /** Each change of the concurrency limit (adaptive moves, setting changes, mode switches), with its reason. */
+  onLimitChange(listener: (change: LimitChange) => void): Disposable;
   readonly telemetry: TelemetryApi;
   readonly sampler: Sampler;
   /** Writes pending events and the stats snapshot now. */
@@ -91,7 +96,10 @@ function toCommandError(e: unknown): CommandError {
     const err = e as { name?: unknown; code?: unknown; message?: unknown };
     const message = (typeof err.message === 'string' ? err.message : describeThrown(e)).slice(0, MAX_ERROR_MESSAGE);
     // Duck-typed so a CommandFailure from another bundle copy of this module is still recognised.
-    if (err.name === 'CommandFailure' && typeof err.code === 'string') return { code: err.code, message };
+    if (err.name === 'CommandFailure' && typeof err.code === 'string') {
+      const data = (e as { data?: unknown }).data;
+      return data === undefined ? { code: err.code, message } : { code: err.code, message, data };
+    }
     return { code: 'executor_error', message };
   }
   return { code: 'executor_error', message: describeThrown(e).slice(0, MAX_ERROR_MESSAGE) };
@@ -116,7 +124,7 @@ class Pipeline implements Middleware {
   private readonly settingPrefix: string;
   private readonly clock: Clock;
   private readonly security: SecurityPolicy;
-  private readonly admissionCtl: AdmissionController;
+  private readonly admissionCtl: Admission;
   private readonly writer: JsonlWriter | undefined;
   private readonly ownsSampler: boolean;
   private readonly samplerSubscription: Disposable;
@@ -146,6 +154,7 @@ class Pipeline implements Middleware {
     this.storageDir = options.storageDir;
     this.security = new SecurityPolicy(config.security.denyPatterns, config.security.allowPatterns);
     this.admissionCtl = new AdmissionController(config, this.clock);
+    this.admissionCtl.onLimitChange((c) => this.log('debug', describeLimitChange(c)));
 
     this.ownsSampler = options.sampler === undefined;
     this.sampler =
@@ -206,6 +215,10 @@ class Pipeline implements Middleware {
 
   get paused(): boolean {
     return this.admissionCtl.paused;
+  }
+
+  onLimitChange(listener: (change: LimitChange) => void): Disposable {
+    return this.admissionCtl.onLimitChange(listener);
   }
 
   pause(): void {
@@ -332,8 +345,9 @@ class Pipeline implements Middleware {
       );
       return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
     }
-    this.admissionCtl.release();
-    const durationMs = this.clock.now() - t0;
+    const endedAt = this.clock.now();
+    this.admissionCtl.release(endedAt - startedAt); // how long it held its slot: the adaptive limit's sample
+    const durationMs = endedAt - t0;
     if (settled.ok) {
       this.telemetry.emit('COMPLETE', commandId, commandType, priority, durationMs, waitMs > 0 ? { waitMs: round3(waitMs) } : undefined, true);
       return { commandId, commandType, success: true, result: settled.value, durationMs, throttled: delayMs > 0, delayMs };
@@ -343,6 +357,10 @@ class Pipeline implements Middleware {
     const error = toCommandError(settled.error);
     this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message }, true);
     return { commandId, commandType, success: false, error, durationMs, throttled: delayMs > 0, delayMs };
+  }
+
+  checkPolicy(commandType: string): SecurityDecision {
+    return this.security.check(commandType);
   }
 
   inFlight(): InFlightCommand[] {

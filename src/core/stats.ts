@@ -2,6 +2,7 @@
 // number of types), and a snapshot form that survives restarts.
 import { LatencyHistogram } from './histogram';
 import { round3 } from './numbers';
+import { CONTROL_PREFIX } from './types';
 
 const PERCENTILES = [0.5, 0.95, 0.99] as const;
 
@@ -28,7 +29,8 @@ export interface TypeStatsReport {
 }
 
 export interface OverallMetrics {
-  /** Commands that ended: successfulCommands + failedCommands + cancelledCommands. */
+  /** Commands that ended: successfulCommands + failedCommands + cancelledCommands. Control operations
+   *  (command types CONTROL:*) are not among them: see controlOperations. */
   totalCommands: number;
   successfulCommands: number;
   /** ERROR outcomes, blocked and invalid requests included. */
@@ -42,6 +44,8 @@ export interface OverallMetrics {
   p50: number;
   p95: number;
   p99: number;
+  /** The control plane's operations, counted apart from commands. */
+  controlOperations: TypeStatsReport;
 }
 
 class Counters {
@@ -105,6 +109,8 @@ class Counters {
       timedCount: this.timedCount,
       lastExecuted: this.lastExecuted,
       latency: this.latency.toJSON(),
+      latencyMin: this.latency.min,
+      latencyMax: this.latency.max,
     };
   }
 
@@ -122,7 +128,7 @@ class Counters {
     this.totalDurationMs += num('totalDurationMs');
     this.timedCount += num('timedCount');
     this.lastExecuted = Math.max(this.lastExecuted, num('lastExecuted'));
-    this.latency.merge(s.latency);
+    this.latency.merge(s.latency, s.latencyMin, s.latencyMax);
   }
 }
 
@@ -130,12 +136,19 @@ export interface StatsSnapshot {
   version: 1;
   savedAt: string;
   overall: Record<string, unknown>;
+  control?: Record<string, unknown>;
   byType: Record<string, Record<string, unknown>>;
 }
 
 export class CommandStats {
   private overallCounters = new Counters();
+  /** Control operations (command types CONTROL:*) are counted apart: they do not move the commands' figures. */
+  private controlCounters = new Counters();
   private types = new Map<string, Counters>();
+
+  private totals(commandType: string): Counters {
+    return commandType.startsWith(CONTROL_PREFIX) ? this.controlCounters : this.overallCounters;
+  }
 
   private entry(commandType: string): Counters {
     let c = this.types.get(commandType);
@@ -153,12 +166,12 @@ export class CommandStats {
 
   /** Records the one terminal outcome of a command. `timed` = it reached its executor. */
   end(commandType: string, outcome: Outcome, blocked: boolean, durationMs: number, timed: boolean, epochMs: number): void {
-    this.overallCounters.end(outcome, blocked, durationMs, timed, epochMs);
+    this.totals(commandType).end(outcome, blocked, durationMs, timed, epochMs);
     this.entry(commandType).end(outcome, blocked, durationMs, timed, epochMs);
   }
 
   throttled(commandType: string): void {
-    this.overallCounters.throttledCount++;
+    this.totals(commandType).throttledCount++;
     this.entry(commandType).throttledCount++;
   }
 
@@ -175,6 +188,7 @@ export class CommandStats {
       successRate: decided ? round3(o.successCount / decided) : 0,
       averageDurationMs: o.timedCount ? round3(o.totalDurationMs / o.timedCount) : 0,
       ...o.percentiles(),
+      controlOperations: this.controlCounters.report(),
     };
   }
 
@@ -186,13 +200,14 @@ export class CommandStats {
 
   clear(): void {
     this.overallCounters = new Counters();
+    this.controlCounters = new Counters();
     this.types = new Map();
   }
 
   snapshot(epochMs: number): StatsSnapshot {
     const byType: Record<string, Record<string, unknown>> = {};
     for (const [type, c] of this.types) byType[type] = c.toJSON();
-    return { version: 1, savedAt: new Date(epochMs).toISOString(), overall: this.overallCounters.toJSON(), byType };
+    return { version: 1, savedAt: new Date(epochMs).toISOString(), overall: this.overallCounters.toJSON(), control: this.controlCounters.toJSON(), byType };
   }
 
   /** Adds a snapshot's counts to the current ones (events recorded before the restore are kept). */
@@ -201,6 +216,8 @@ export class CommandStats {
     const s = snapshot as Partial<StatsSnapshot>;
     if (s.version !== 1 || typeof s.overall !== 'object' || s.overall === null) return false;
     this.overallCounters.merge(s.overall);
+    // Snapshots from before control operations were counted apart have no `control`: their overall has both.
+    if (typeof s.control === 'object' && s.control !== null) this.controlCounters.merge(s.control);
     if (typeof s.byType === 'object' && s.byType !== null) {
       for (const [type, c] of Object.entries(s.byType)) {
         if (typeof c === 'object' && c !== null) this.entry(type).merge(c);

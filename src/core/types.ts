@@ -8,6 +8,9 @@ export type DetailLevel = 'SUMMARY' | 'DETAILED' | 'REALTIME';
 export const PRIORITIES: readonly Priority[] = ['HIGH', 'NORMAL', 'LOW'];
 export const DETAIL_LEVELS: readonly DetailLevel[] = ['SUMMARY', 'DETAILED', 'REALTIME'];
 
+/** Command types of control-plane operations (`CONTROL:RELOAD_CONFIG`…): counted apart from commands. */
+export const CONTROL_PREFIX = 'CONTROL:';
+
 /** Structurally compatible with vscode.Disposable. */
 export interface Disposable {
   dispose(): void;
@@ -68,6 +71,8 @@ export type ErrorCode = 'invalid_request' | 'blocked' | 'queue_full' | 'cancelle
 export interface CommandError {
   code: ErrorCode;
   message: string;
+  /** What the executor attached (e.g. the file and line of a config error); never recorded in telemetry. */
+  data?: unknown;
 }
 
 export interface CommandResult {
@@ -88,6 +93,8 @@ export class CommandFailure extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** Passed on as CommandResult.error.data. */
+    readonly data?: unknown,
   ) {
     super(message);
     this.name = 'CommandFailure';

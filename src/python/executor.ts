@@ -1,8 +1,8 @@
 // The pipeline's executor for the Python service: a command becomes aios/execute. Cancellation is
 // forwarded ($/cancelRequest, through the token), and a service that dies or hangs mid-command ends that
 // command in ERROR with a message saying what happened, never in a silent hang.
-import { CancellationTokenSource, ResponseError, type LanguageClient } from 'vscode-languageclient/node';
-import { CommandFailure, untilAborted, type Executor, type ExecutorContext } from '../core';
+import { CancellationTokenSource, ConnectionError, ErrorCodes, ResponseError, type LanguageClient } from 'vscode-languageclient/node';
+import { CommandFailure, untilCancelled, type Executor, type ExecutorContext } from '../core';
 import { ExecuteRequest, serviceErrorName } from './protocol';
 import { ServiceUnavailableError, type PythonSupervisor } from './supervisor';
 
@@ -19,21 +19,46 @@ export const WAIT_NOTICE_MS = 400;
  * (so the user sees why nothing happens, with Cancel), and a cancel meanwhile means the command is never sent.
  */
 export async function serviceConnection(supervisor: PythonSupervisor, ctx: ExecutorContext): Promise<LanguageClient> {
-  // Only when the service is not up: no timer on the path of a command that does not wait.
+  // The usual case, a running service: nothing to wait for, no timer, no signal.
+  if (supervisor.isReady && !ctx.cancelled) return supervisor.connection();
   let endWait: (() => void) | undefined;
-  const notice = supervisor.isReady ? undefined : setTimeout(() => {
+  const notice = setTimeout(() => {
     endWait = ctx.waiting(`waiting for the Python service (${supervisor.state.detail ?? supervisor.state.status})`);
   }, WAIT_NOTICE_MS);
   try {
-    return await untilAborted(supervisor.connection(), ctx.signal);
+    return await untilCancelled(supervisor.connection(), ctx);
   } catch (err) {
-    if (ctx.signal.aborted) throw err;
+    if (ctx.cancelled) throw err;
     throw new CommandFailure('service_unavailable', err instanceof ServiceUnavailableError ? err.message : String(err));
   } finally {
     clearTimeout(notice);
     // A cancelled command has ended: no 'running' after that.
-    if (!ctx.signal.aborted) endWait?.();
+    if (!ctx.cancelled) endWait?.();
   }
+}
+
+/**
+ * The request failed because the connection to the service went away (the process died or was stopped): the
+ * language client rejects what was pending with these, which say nothing a person can act on.
+ */
+export function isConnectionLost(err: unknown): boolean {
+  if (err instanceof ConnectionError) return true;
+  return err instanceof ResponseError && (err.code === ErrorCodes.PendingResponseRejected || err.code === ErrorCodes.ConnectionInactive);
+}
+
+/**
+ * What a failed request to the service becomes: 'service_crashed' with how the process ended when the
+ * connection was lost (or a new process has started since `generation`), the service's own error by name, or
+ * the error as it was. For every request that goes to the service (execute, control).
+ */
+export async function serviceFailure(supervisor: PythonSupervisor, client: LanguageClient, generation: number, what: string, err: unknown): Promise<unknown> {
+  if (isConnectionLost(err) || generation !== supervisor.currentGeneration || !client.isRunning()) {
+    const how = await supervisor.describeExit();
+    const next = supervisor.state.status === 'crashed' ? 'it is not restarted again (too many failures)' : 'it is being restarted';
+    return new CommandFailure('service_crashed', `The Python service stopped while running ${what} (${how}); ${next}. Run the command again.`);
+  }
+  if (err instanceof ResponseError) return new CommandFailure(serviceErrorName(err.code), err.message, err.data);
+  return err;
 }
 
 export function pythonExecutor(supervisor: PythonSupervisor, opts: PythonExecutorOptions): Executor {
@@ -41,8 +66,8 @@ export function pythonExecutor(supervisor: PythonSupervisor, opts: PythonExecuto
     const client = await serviceConnection(supervisor, ctx);
     const generation = supervisor.currentGeneration;
     const cts = new CancellationTokenSource();
-    const onAbort = () => cts.cancel();
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    // onCancel, not ctx.signal: an AbortSignal per command would cost more than the rest of the pipeline.
+    const off = ctx.onCancel(() => cts.cancel());
     const limit = opts.timeoutMs();
     let timedOut = false;
     const timer = limit > 0 ? setTimeout(() => {
@@ -57,21 +82,14 @@ export function pythonExecutor(supervisor: PythonSupervisor, opts: PythonExecuto
       );
       return reply.result;
     } catch (err) {
-      if (ctx.signal.aborted) throw err; // the pipeline records CANCEL
+      if (ctx.cancelled) throw err; // the pipeline records CANCEL
       if (timedOut) {
         throw new CommandFailure('timeout', `The Python service did not finish ${request.commandType} within ${limit} ms; it was cancelled (setting aios.python.executeTimeoutMs).`);
       }
-      if (generation !== supervisor.currentGeneration || !client.isRunning()) {
-        throw new CommandFailure(
-          'service_crashed',
-          `The Python service stopped while running ${request.commandType} (${await supervisor.describeExit()}); it is being restarted. Run the command again.`,
-        );
-      }
-      if (err instanceof ResponseError) throw new CommandFailure(serviceErrorName(err.code), err.message);
-      throw err;
+      throw await serviceFailure(supervisor, client, generation, request.commandType, err);
     } finally {
       clearTimeout(timer);
-      ctx.signal.removeEventListener('abort', onAbort);
+      off();
       cts.dispose();
     }
   };

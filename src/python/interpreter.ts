@@ -26,7 +26,7 @@ export interface ResolvedInterpreter {
 export class InterpreterNotFoundError extends Error {
   constructor(
     readonly attempts: readonly string[],
-    advice = 'Install Python 3, or set "aios.python.interpreterPath" to an interpreter.',
+    advice = 'Install Python 3.9 or later, set "aios.python.interpreterPath" to one, or pick one with the Python extension\'s "Python: Select Interpreter".',
   ) {
     super(`No Python ${MIN_PYTHON.join('.')}+ found to run the AIOS service. Tried: ${attempts.join('; ')}. ${advice}`);
     this.name = 'InterpreterNotFoundError';
@@ -84,7 +84,10 @@ export async function resolveInterpreter(opts: ResolveOptions = {}): Promise<Res
     const chosen: InterpreterCandidate = { command: opts.setting.trim(), args: [], source: 'setting' };
     const found = await tryCandidate(chosen, probe, attempts);
     if (found) return found;
-    throw new InterpreterNotFoundError(attempts, 'Fix or clear "aios.python.interpreterPath".');
+    throw new InterpreterNotFoundError(
+      attempts,
+      'Fix or clear "aios.python.interpreterPath" (when it is empty, the interpreter picked with the Python extension\'s "Python: Select Interpreter" is used, else python3 on PATH).',
+    );
   }
   if (opts.pythonExtension) {
     try {

@@ -25,7 +25,7 @@ export type CacheType = (typeof CACHE_TYPES)[number];
 
 /**
  * JSON-RPC error codes the service answers with. Stable: never renumbered (python/aios_service/errors.py).
- * Server codes are -32010..-32017; the rest are JSON-RPC's and LSP's own.
+ * Server codes are -32010..-32018; the rest are JSON-RPC's and LSP's own.
  */
 export const ErrorCodes = {
   ParseError: -32700,
@@ -43,6 +43,7 @@ export const ErrorCodes = {
   UnknownControlCommand: -32015,
   MessageTooLarge: -32016,
   QueueFull: -32017,
+  HandlersInvalid: -32018,
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
@@ -62,6 +63,7 @@ const errorNames: ReadonlyMap<number, string> = new Map([
   [ErrorCodes.UnknownControlCommand, 'unknown_control_command'],
   [ErrorCodes.MessageTooLarge, 'message_too_large'],
   [ErrorCodes.QueueFull, 'queue_full'],
+  [ErrorCodes.HandlersInvalid, 'handlers_invalid'],
 ]);
 
 /** A short snake_case name for an error code (for telemetry reasons and logs); 'service_error' if unknown. */
@@ -69,14 +71,47 @@ export function serviceErrorName(code: number): string {
   return errorNames.get(code) ?? 'service_error';
 }
 
-/** `error.data` on execute errors (and most others where a command is involved). */
-export interface ServiceErrorData {
+/** `error.data` on execute errors (and most others where a command is involved); the members of
+ *  ConfigInvalidData and HandlersInvalidData on those two errors. */
+export interface ServiceErrorData extends Partial<ConfigInvalidData>, Partial<Omit<HandlersInvalidData, 'exception' | 'line' | 'column'>> {
   commandId?: string;
   commandType?: string;
-  /** The Python exception class when a handler raised. */
+  /** The Python exception class when a handler raised (or, on HandlersInvalid, when the module did). */
   exception?: string;
   command?: string;
-  configFile?: string | null;
+}
+
+/** A place in a file: 1-based line; 1-based column, or null when only the line is known. */
+export interface SourceLocation {
+  file: string;
+  line: number;
+  column: number | null;
+}
+
+/** `error.data` of ConfigInvalid (RELOAD_CONFIG): where the config file is wrong. line/column are 1-based; both
+ *  are null only when there is no file to point into (a `config_file` that does not exist). A syntax error gives
+ *  the exact position; a bad value the line of its member (line 1 when it cannot be found). */
+export interface ConfigInvalidData {
+  configFile: string | null;
+  line: number | null;
+  column: number | null;
+}
+
+/** `error.data` of HandlersInvalid (RELOAD_CONFIG): the workspace handlers module did not import. */
+export interface HandlersInvalidData {
+  handlersModule: string;
+  /** The file `line` is in: the module itself, or a sibling module it imports that failed. */
+  file: string;
+  line: number;
+  /** Syntax errors only; otherwise null. */
+  column: number | null;
+  /** The Python exception class (SyntaxError, ImportError, ValueError for a bad registration, ...). */
+  exception: string;
+  /** Always true: the registrations from before the reload stay in force. */
+  previousHandlersKept: true;
+  /** Whether the config part of the reload took effect. The config is read first and a bad one fails the reload
+   *  with ConfigInvalid before the module is imported, so on HandlersInvalid this is true. */
+  configApplied: boolean;
 }
 
 // ---- initialize ----------------------------------------------------------------------------------------------
@@ -90,6 +125,8 @@ export interface InitializationOptions {
   /** Start-up log level; wins over the config file's `logLevel`. */
   logLevel?: string | null;
   workspaceFolder?: string | null;
+  /** The extension's `aios.maxConcurrency` (1..256): the pool runs max(config `workers`, this) executes at once. */
+  maxConcurrency?: number | null;
 }
 
 export interface InitializeResult {
@@ -245,6 +282,9 @@ export interface HealthResult {
   bcm: Record<string, BcmCounters>;
   config: ServiceConfig;
   configFile: string | null;
+  /** Why the config file's last load failed (at start-up: the defaults are in use; on RELOAD_CONFIG: the previous
+   *  config stays), or null. Cleared by a load that succeeds. */
+  configError: (ConfigInvalidData & { message: string }) | null;
   /** Command types it can run. */
   commands: string[];
   /** Custom control commands it can run. */
@@ -252,8 +292,11 @@ export interface HealthResult {
   handlers: {
     module: string | null;
     loaded: boolean;
-    /** Why the workspace module failed to import (the service keeps running). */
+    /** Why the workspace module failed to import (the service keeps running), e.g.
+     *  "SyntaxError: invalid syntax (handlers.py, line 3, column 12)". */
     error: string | null;
+    /** Where that error is, for a diagnostic; null when the module is fine. Cleared by a reload that succeeds. */
+    errorLocation: SourceLocation | null;
     commandTypes: string[];
     controlCommands: string[];
   };
@@ -264,7 +307,8 @@ export interface HealthResult {
     order: number;
     modelLoaded: boolean;
   };
-  workers: { max: number; busy: number; queued: number };
+  /** Execute threads: `max` is the effective pool size, max(config.workers, maxConcurrency). */
+  workers: WorkerStats;
   /** The last aios/adjustThrottling the service sent, or null. */
   throttling: (AdjustThrottlingParams & { requestedAt: string }) | null;
 }
@@ -276,15 +320,50 @@ export interface CommandInfo {
   /** One line. */
   description: string;
   source: 'builtin' | 'workspace';
+  /** Parameter name -> a one-line hint, type first (e.g. "string: the text to count"); {} when the handler gave none. */
+  parameters: Record<string, string>;
+  /** Sample parameters that fit the command (the `arguments` of a control command); {} when none was given. */
+  example: Record<string, unknown>;
+}
+
+export interface ControlCommandInfo extends CommandInfo {
+  /** True: it sets service state a restarted service should get again, so the extension re-sends it with its last
+   *  arguments after a crash. */
+  replay: boolean;
 }
 
 export type CommandsParams = Record<string, never>;
 
 export interface CommandsResult {
   commandTypes: CommandInfo[];
-  controlCommands: CommandInfo[];
+  controlCommands: ControlCommandInfo[];
   controlOperations: ControlOperation[];
 }
+
+// ---- aios/setConcurrency -------------------------------------------------------------------------------------
+
+export interface WorkerStats {
+  max: number;
+  busy: number;
+  queued: number;
+}
+
+/** Follows `aios.maxConcurrency`: the pool becomes max(config.workers, maxConcurrency) threads at once (growing
+ *  starts queued work now; shrinking lets running work finish). */
+export interface SetConcurrencyParams {
+  /** 1..256 */
+  maxConcurrency: number;
+}
+
+export interface SetConcurrencyResult {
+  workers: WorkerStats;
+}
+
+// ---- window/logMessage ---------------------------------------------------------------------------------------
+
+/** The window/logMessage `type` the service sends per Python level (LSP 3.18 MessageType). vscode-languageclient 11
+ *  logs 1/2/3/5 at error/warn/info/debug on its LogOutputChannel; 4 (Log) would go through appendLine, i.e. info. */
+export const LOG_MESSAGE_TYPES: Readonly<Record<LogLevel, 1 | 2 | 3 | 5>> = { CRITICAL: 1, ERROR: 1, WARNING: 2, INFO: 3, DEBUG: 5 };
 
 // ---- server → client notifications ---------------------------------------------------------------------------
 
@@ -312,5 +391,6 @@ export const ControlRequest = new RequestType<ControlParams, ControlResult, Serv
 /** Params may be omitted: `sendRequest(HealthRequest, undefined)` is answered too. */
 export const HealthRequest = new RequestType<HealthParams | undefined, HealthResult, void>('aios/health');
 export const CommandsRequest = new RequestType<CommandsParams | undefined, CommandsResult, void>('aios/commands');
+export const SetConcurrencyRequest = new RequestType<SetConcurrencyParams, SetConcurrencyResult, void>('aios/setConcurrency');
 export const StateChangedNotification = new NotificationType<StateChangedParams>('aios/stateChanged');
 export const AdjustThrottlingNotification = new NotificationType<AdjustThrottlingParams>('aios/adjustThrottling');

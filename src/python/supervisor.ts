@@ -1,11 +1,13 @@
-// Starts, watches and restarts the Python service. vscode-languageclient speaks JSON-RPC with it over
-// stdio; we spawn the process ourselves so we own its pid: a health ping that times out (a hung service,
-// which the language client alone never notices) kills the process tree, and crashes restart it with
-// backoff until a crash-loop limit, after which one actionable notification asks the user.
+// Starts, watches and restarts the Python service: the VS Code and language-client glue around the lifecycle
+// (lifecycle.ts), which makes every decision. vscode-languageclient speaks JSON-RPC with the service over
+// stdio; we spawn the process ourselves so we own its pid: a health ping that times out (a hung service, which
+// the language client alone never notices) kills the process tree, and crashes restart it with backoff until
+// a crash-loop limit, after which one actionable notification asks the user.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import {
+  CancellationTokenSource,
   CloseAction,
   ErrorAction,
   LanguageClient,
@@ -13,10 +15,25 @@ import {
   type LanguageClientOptions,
   type MessageTransports,
 } from 'vscode-languageclient/node';
+import { systemClock } from '../core/clock';
 import { isAlive, killProcessGroup, killProcessTree } from '../core/processTree';
 import { serviceEnvironment } from './environment';
-import { serviceTransports } from './transport';
-import type { ResolvedInterpreter } from './interpreter';
+import { InterpreterNotFoundError, type ResolvedInterpreter } from './interpreter';
+import { Commands } from '../shared/ids';
+
+const PYTHON_EXTENSION_ID = 'ms-python.python';
+const SELECT_INTERPRETER = 'Select Interpreter';
+const OPEN_SETTING = 'Set aios.python.interpreterPath';
+import {
+  ServiceLifecycle,
+  StartFailure,
+  describeExitStatus,
+  isLanguageClientNoise,
+  type ExitStatus,
+  type LifecycleSnapshot,
+  type ServiceHandle,
+  type StartReason,
+} from './lifecycle';
 import {
   AdjustThrottlingNotification,
   HealthRequest,
@@ -25,6 +42,9 @@ import {
   type HealthResult,
   type InitializationOptions,
 } from './protocol';
+import { serviceTransports } from './transport';
+
+export { ServiceUnavailableError, type StartReason } from './lifecycle';
 
 export type ServiceStatus = 'starting' | 'healthy' | 'unhealthy' | 'stopped' | 'crashed';
 
@@ -38,6 +58,10 @@ export interface ServiceState {
   health?: HealthResult;
   /** Restarts after crashes or hangs since the last start the user asked for. */
   restarts: number;
+  /** Epoch ms since when the service has been down (stopped, crashed, restarting); absent while it runs. */
+  downSince?: number;
+  /** Set when the last start found no usable Python (3.9+): the fix is the user's (a setting or an install). */
+  noInterpreter?: true;
 }
 
 export interface SupervisorSettings {
@@ -48,6 +72,14 @@ export interface SupervisorSettings {
   restartWindowMs: number;
 }
 
+/** A new service process is up and ready. */
+export interface ServiceStart {
+  reason: StartReason;
+  pid?: number;
+  /** The supervisor's currentGeneration for this process. */
+  generation: number;
+}
+
 export interface SupervisorOptions {
   /** The folder that holds aios_service/. */
   pythonDir: string;
@@ -55,146 +87,131 @@ export interface SupervisorOptions {
   settings(): SupervisorSettings;
   resolveInterpreter(): Promise<ResolvedInterpreter>;
   initializationOptions(): InitializationOptions;
+  /**
+   * Runs when a new process is connected, before `connection()` hands it to anyone (commands queued meanwhile
+   * wait), e.g. to re-apply control state. Talk to the service through the `client` given: `connection()`
+   * would wait for this hook. Bounded by the start timeout; a rejection is logged and the service starts anyway.
+   */
+  onReady?(client: LanguageClient, start: ServiceStart): Promise<void>;
 }
 
 const STOP_TIMEOUT_MS = 2000;
-/** Spawn to the `initialize` answer; the service answers in well under a second. */
-const START_TIMEOUT_MS = 30_000;
-const MAX_BACKOFF_MS = 10_000;
+/** A connection closed without the process exiting (it closed its stdout): that long, then it is ended. */
+const CLOSED_GRACE_MS = 1000;
 /** Lines the service's logging handler writes; the same records reach us as window/logMessage. */
 const LOG_RECORD = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) /;
 
 export class PythonSupervisor implements vscode.Disposable {
   private readonly stateEmitter = new vscode.EventEmitter<ServiceState>();
   private readonly throttlingEmitter = new vscode.EventEmitter<AdjustThrottlingParams>();
+  private readonly startEmitter = new vscode.EventEmitter<ServiceStart>();
   readonly onDidChangeState = this.stateEmitter.event;
   /** The service's CUSTOM_COMMAND adjust_throttling asks the extension to change its limits. */
   readonly onAdjustThrottling = this.throttlingEmitter.event;
+  /** A new service process is up and ready (after `onReady`), and why it was started. */
+  readonly onDidStart = this.startEmitter.event;
 
-  private client: LanguageClient | undefined;
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private lastExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  private crashTimes: number[] = [];
-  private restartTimer: NodeJS.Timeout | undefined;
-  /** Callers waiting for the service during a restart's backoff; settled by the restart, or by stop(). */
-  private pendingRestart: { promise: Promise<LanguageClient>; resolve(c: LanguageClient): void; reject(e: unknown): void } | undefined;
-  /** The generation whose client finished starting: only its connection closing is a crash to count. */
-  private runningGeneration = 0;
-  private healthTimer: NodeJS.Timeout | undefined;
-  private healthInFlight: Promise<HealthResult | undefined> | undefined;
-  private stopping = false;
+  private readonly lifecycle: ServiceLifecycle<ServiceProcess, HealthResult>;
+  /** What the language client writes goes through here, so its connection noise stays out of sight. */
+  private readonly clientLog: vscode.LogOutputChannel;
   private disposed = false;
-  private generation = 0;
-  private launching: Promise<LanguageClient> | undefined;
   private _state: ServiceState = { status: 'stopped', restarts: 0 };
+  private noInterpreter = false;
 
-  constructor(private readonly opts: SupervisorOptions) {}
+  constructor(private readonly opts: SupervisorOptions) {
+    this.clientLog = quietChannel(opts.log);
+    this.lifecycle = new ServiceLifecycle<ServiceProcess, HealthResult>({
+      clock: systemClock,
+      settings: () => opts.settings(),
+      launch: (signal) => this.launch(signal),
+      ping: (proc, signal) => this.ping(proc, signal),
+      onReady: opts.onReady ? (proc, reason) => opts.onReady!(proc.client, { reason, pid: proc.pid, generation: this.lifecycle.generation }) : undefined,
+      log: (level, message) => opts.log[level](message),
+      onChange: (s) => this.onLifecycle(s),
+      onStarted: (proc, reason) => {
+        if (!this.disposed) this.startEmitter.fire({ reason, pid: proc.pid, generation: this.lifecycle.generation });
+      },
+      onGaveUp: (detail) => void this.notifyDown(detail),
+    });
+  }
 
   get state(): ServiceState {
     return this._state;
   }
 
   /** The running client, waiting for a start or a restart in progress; rejects when the service is down. */
-  async connection(): Promise<LanguageClient> {
-    if (this.client?.isRunning()) return this.client;
-    if (this.launching) {
-      try {
-        return await this.launching;
-      } catch (err) {
-        // A failed start may have scheduled a restart: wait for that instead of failing at once.
-        if (!this.pendingRestart) throw err instanceof ServiceUnavailableError ? err : new ServiceUnavailableError(String(err));
-      }
-    }
-    if (this.pendingRestart) return this.pendingRestart.promise;
-    throw new ServiceUnavailableError(this.unavailableMessage());
+  connection(): Promise<LanguageClient> {
+    const running = this.lifecycle.handle;
+    if (running) return Promise.resolve(running.client);
+    return this.lifecycle.ready().then((proc) => proc.client);
   }
 
-  /** A client is running: `connection()` answers at once. */
+  /** A client is running and ready: `connection()` answers at once. */
   get isReady(): boolean {
-    return this.client?.isRunning() ?? false;
+    return this.lifecycle.handle !== undefined;
   }
 
   /** A counter that changes whenever a new service process starts (lets callers tell a crash apart). */
   get currentGeneration(): number {
-    return this.generation;
+    return this.lifecycle.generation;
   }
 
   /**
    * How the last process ended. A request can fail on the closed pipe before the exit status arrives,
    * so this waits for it a little.
    */
-  async describeExit(waitMs = 1000): Promise<string> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.exited, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
-    clearTimeout(timer);
-    return this.lastExitDescription;
+  describeExit(waitMs = 1000): Promise<string> {
+    return this.lifecycle.describeExit(waitMs);
   }
 
   get lastExitDescription(): string {
-    if (!this.lastExit) return 'it stopped';
-    return this.lastExit.signal ? `it was ended by ${this.lastExit.signal}` : `it exited with code ${this.lastExit.code}`;
+    return this.lifecycle.lastExitDescription;
   }
 
-  start(): Promise<LanguageClient> {
-    if (this.disposed) return Promise.reject(new ServiceUnavailableError('AIOS is shutting down'));
-    if (this.client?.isRunning()) return Promise.resolve(this.client);
-    if (!this.launching) {
-      const launching: Promise<LanguageClient> = this.launch().finally(() => {
-        if (this.launching === launching) this.launching = undefined;
-      });
-      this.launching = launching;
-    }
-    return this.launching;
+  /** Starts the service, or joins a start in progress; settles with that start's outcome. */
+  async start(): Promise<LanguageClient> {
+    return (await this.lifecycle.start()).client;
   }
 
-  /** What the user asks for: a fresh start that also forgets earlier crashes. */
-  async restart(): Promise<void> {
-    this.opts.log.info('Restarting the Python service');
-    this.crashTimes = [];
-    await this.stop();
-    this.update({ restarts: 0 });
-    await this.start();
+  /**
+   * What the user asks for: a new process that also forgets earlier crashes. The control state is kept
+   * (the new process reports reason 'restart'), unless `fresh` (reason 'fresh'). `why` goes into the log line.
+   */
+  async restart(options: { fresh?: boolean; why?: string } = {}): Promise<void> {
+    this.opts.log.info(`Restarting the Python service${options.why ? `: ${options.why}` : ''}${options.fresh ? ' (fresh: control state forgotten)' : ''}`);
+    await this.lifecycle.restart({ fresh: options.fresh });
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    clearTimeout(this.restartTimer);
-    this.restartTimer = undefined;
-    this.pendingRestart?.reject(new ServiceUnavailableError('The Python service was stopped.'));
-    this.pendingRestart = undefined;
-    this.stopHealthChecks();
-    try {
-      // A launch in progress finishes first (bounded by START_TIMEOUT_MS), so what it started is stopped too.
-      if (this.launching) await this.launching.catch(() => undefined);
-      const client = this.client;
-      const child = this.child;
-      this.client = undefined;
-      this.runningGeneration = 0;
-      try {
-        if (client) await client.stop(STOP_TIMEOUT_MS).catch(() => undefined);
-      } finally {
-        // Whatever shutdown managed, nothing of the service outlives a stop: kill what is left of its tree
-        // (after a clean exit, orphans its handlers started may remain in its group) and wait until it is gone.
-        if (child?.pid !== undefined) {
-          if (child.exitCode === null && child.signalCode === null && isAlive(child.pid)) void killProcessTree(child.pid);
-          else if (process.platform !== 'win32') killProcessGroup(child.pid);
-          await this.describeExit(STOP_TIMEOUT_MS);
-        }
-        this.child = undefined;
-      }
-    } finally {
-      this.stopping = false;
-      if (!this.disposed) this.update({ status: 'stopped', pid: undefined, detail: 'stopped', health: undefined });
-    }
+  /** Ends the service; commands waiting for it fail. Resolves once the process is gone. */
+  stop(): Promise<void> {
+    return this.lifecycle.stop();
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
+    await this.lifecycle.dispose();
     this.disposed = true;
-    await this.stop();
     this.stateEmitter.dispose();
     this.throttlingEmitter.dispose();
+    this.startEmitter.dispose();
+  }
+
+  /** aios.python.* changed: the health-check period applies at once (restart limits are read when needed). */
+  settingsChanged(): void {
+    this.lifecycle.settingsChanged();
+  }
+
+  /** Pings aios/health (callers during a ping share it); a ping without an answer in time ends a hung service. */
+  checkHealth(): Promise<HealthResult | undefined> {
+    return this.lifecycle.checkHealth();
+  }
+
+  /** A health snapshot from the running service: a ping's answer, a control reply or an announcement. */
+  noteHealth(health: HealthResult): void {
+    if (!this.isReady) return;
+    const status: ServiceStatus = health.status === 'unhealthy' ? 'unhealthy' : 'healthy';
+    const detail = status === 'unhealthy' ? (health.overridden ? 'marked unhealthy by HEALTH_OVERRIDE' : 'the service reports itself unhealthy') : 'running';
+    this.update({ status, health, detail, pid: health.pid ?? this._state.pid });
   }
 
   private update(patch: Partial<ServiceState>): void {
@@ -202,71 +219,151 @@ export class PythonSupervisor implements vscode.Disposable {
     if (!this.disposed) this.stateEmitter.fire(this._state);
   }
 
-  private unavailableMessage(): string {
-    if (this._state.status === 'crashed') {
-      return `The Python service is not running: ${this._state.detail ?? 'it kept crashing'}. Run "AIOS: Restart Python Service".`;
-    }
-    return `The Python service is not running (${this._state.detail ?? this._state.status}). Run "AIOS: Restart Python Service".`;
+  private onLifecycle(s: LifecycleSnapshot): void {
+    const status: ServiceStatus =
+      s.phase === 'running'
+        ? 'healthy'
+        : s.phase === 'starting' || s.phase === 'backingOff' || s.restarting
+          ? 'starting'
+          : s.phase === 'gaveUp'
+            ? 'crashed'
+            : 'stopped';
+    // Replaced as a whole: a field of the old process (pid, health, downSince) never outlives it.
+    this._state = {
+      status,
+      detail: s.detail,
+      restarts: s.restarts,
+      ...(s.pid !== undefined ? { pid: s.pid } : {}),
+      ...(this._state.interpreter !== undefined ? { interpreter: this._state.interpreter } : {}),
+      ...(s.downSince !== undefined ? { downSince: s.downSince } : {}),
+      ...(this.noInterpreter && s.phase !== 'running' ? { noInterpreter: true as const } : {}),
+    };
+    if (!this.disposed) this.stateEmitter.fire(this._state);
   }
 
-  private async launch(): Promise<LanguageClient> {
-    const generation = ++this.generation;
-    const superseded = () => this.stopping || this.disposed || generation !== this.generation;
-    this.update({ status: 'starting', detail: 'starting', pid: undefined });
+  /** The lifecycle's spawn-and-connect step. */
+  private async launch(signal: AbortSignal): Promise<ServiceProcess> {
     let interpreter: ResolvedInterpreter;
     try {
       interpreter = await this.opts.resolveInterpreter();
+      this.noInterpreter = false;
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      this.opts.log.error(message);
-      if (!superseded()) {
-        this.update({ status: 'crashed', detail: message });
-        void this.notifyDown(message);
-      }
-      throw new ServiceUnavailableError(message);
+      // Retrying finds no interpreter either: the user has to fix it (the message says how).
+      this.noInterpreter = err instanceof InterpreterNotFoundError;
+      throw new StartFailure(err instanceof Error ? err.message : String(err), false);
     }
-    if (superseded()) throw new ServiceUnavailableError('The Python service was stopped while it was starting.');
+    if (signal.aborted) throw new StartFailure('abandoned');
     this.opts.log.info(`Starting the Python service with ${interpreter.description}`);
-    const client = new LanguageClient('aios', 'AIOS Python Service', () => this.spawnService(interpreter), this.clientOptions(generation));
-    this.client = client;
-    let startTimer: NodeJS.Timeout | undefined;
+    this._state = { ...this._state, interpreter: interpreter.description };
+    const proc = new ServiceProcess(this.opts, interpreter, this.clientLog);
+    const abandon = () => proc.kill();
+    signal.addEventListener('abort', abandon, { once: true });
     try {
-      // A service that never answers `initialize` would otherwise hold every caller (and stop()) forever.
-      await Promise.race([
-        client.start(),
-        new Promise<never>((_, reject) => {
-          startTimer = setTimeout(() => reject(new Error(`no answer to initialize within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
-        }),
-      ]);
+      await proc.client.start();
     } catch (err) {
-      const message = `The Python service failed to start: ${err instanceof Error ? err.message : String(err)}`;
-      this.opts.log.error(message);
-      if (this.client === client) this.client = undefined;
-      const pid = this.child?.pid;
-      if (pid !== undefined && isAlive(pid)) void killProcessTree(pid);
-      await client.dispose().catch(() => undefined);
-      if (!superseded()) this.scheduleRestart(generation, message);
-      throw new ServiceUnavailableError(message);
+      // The client only says "Pending response rejected…": how the process ended is what a person can act on.
+      proc.kill();
+      const exit = await proc.exitWithin(STOP_TIMEOUT_MS);
+      await proc.client.dispose().catch(() => undefined);
+      throw new StartFailure(exit ? `${describeExitStatus(exit)} during start-up` : err instanceof Error ? err.message : String(err));
     } finally {
-      clearTimeout(startTimer);
+      signal.removeEventListener('abort', abandon);
     }
-    // Stopped meanwhile: stop() waits for this launch, then stops this client.
-    if (superseded()) return client;
-    this.runningGeneration = generation;
-    client.onNotification(AdjustThrottlingNotification, (params) => this.throttlingEmitter.fire(params));
-    client.onNotification(StateChangedNotification, (params) => this.noteHealth(params.state));
-    this.update({ status: 'healthy', pid: this.child?.pid, interpreter: interpreter.description, detail: 'running' });
-    this.opts.log.info(`Python service running (pid ${this.child?.pid})`);
-    this.startHealthChecks();
-    void this.checkHealth();
-    return client;
+    proc.client.onNotification(AdjustThrottlingNotification, (params) => this.throttlingEmitter.fire(params));
+    proc.client.onNotification(StateChangedNotification, (params) => {
+      if (this.lifecycle.handle === proc) this.noteHealth(params.state);
+    });
+    return proc;
   }
 
-  private spawnService(interpreter: ResolvedInterpreter): Promise<MessageTransports> {
+  private async ping(proc: ServiceProcess, signal: AbortSignal): Promise<HealthResult> {
+    const cts = new CancellationTokenSource();
+    const cancel = () => cts.cancel();
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      const health = await proc.client.sendRequest(HealthRequest, {}, cts.token);
+      if (this.lifecycle.handle === proc) this.noteHealth(health);
+      return health;
+    } finally {
+      signal.removeEventListener('abort', cancel);
+      cts.dispose();
+    }
+  }
+
+  private async notifyDown(detail: string): Promise<void> {
+    if (this.disposed) return;
+    if (this.noInterpreter) {
+      // The two ways to fix it, as buttons: the setting, or the Python extension's picker when it is installed.
+      const pick = vscode.extensions.getExtension(PYTHON_EXTENSION_ID) ? [SELECT_INTERPRETER] : [];
+      const choice = await vscode.window.showErrorMessage(`AIOS: ${detail}`, ...pick, OPEN_SETTING, 'Show Output');
+      if (choice === SELECT_INTERPRETER) await vscode.commands.executeCommand('python.setInterpreter');
+      else if (choice === OPEN_SETTING) await vscode.commands.executeCommand('workbench.action.openSettings', 'aios.python.interpreterPath');
+      else if (choice === 'Show Output') this.opts.log.show(true);
+      return;
+    }
+    const choice = await vscode.window.showErrorMessage(`AIOS: ${detail}`, 'Show Output', 'Restart');
+    if (choice === 'Show Output') this.opts.log.show(true);
+    // The command, not restart(): it also finds the interpreter again (a removed venv, a changed setting).
+    else if (choice === 'Restart') await vscode.commands.executeCommand(Commands.restartPythonService);
+  }
+}
+
+/** One service process and its language client. */
+class ServiceProcess implements ServiceHandle {
+  readonly client: LanguageClient;
+  readonly exited: Promise<ExitStatus>;
+  private child: ChildProcess | undefined;
+  private exit: ExitStatus | undefined;
+  private resolveExit!: (exit: ExitStatus) => void;
+
+  constructor(
+    private readonly opts: SupervisorOptions,
+    private readonly interpreter: ResolvedInterpreter,
+    clientLog: vscode.LogOutputChannel,
+  ) {
+    this.exited = new Promise((resolve) => (this.resolveExit = resolve));
+    void this.exited.then((exit) => (this.exit = exit));
+    this.client = new LanguageClient('aios', 'AIOS Python Service', () => this.spawn(), this.clientOptions(clientLog));
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Ends the process tree now, unless it has ended already (its pid may belong to someone else by then). */
+  kill(): void {
+    const child = this.child;
+    if (child?.pid === undefined || this.exit || child.exitCode !== null || child.signalCode !== null) return;
+    void killProcessTree(child.pid);
+  }
+
+  /** Shutdown and exit when it is running (2 s at most); then nothing of it outlives the stop. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (this.client.isRunning()) await this.client.stop(STOP_TIMEOUT_MS).catch(() => undefined);
+    if (child?.pid !== undefined) {
+      // After a clean exit, orphans its handlers started may remain in its group.
+      if (child.exitCode === null && child.signalCode === null && isAlive(child.pid)) void killProcessTree(child.pid);
+      else if (process.platform !== 'win32') killProcessGroup(child.pid);
+      await this.exitWithin(STOP_TIMEOUT_MS);
+    }
+    await this.client.dispose().catch(() => undefined);
+  }
+
+  /** The exit status once known, waiting up to `ms` for it. */
+  async exitWithin(ms: number): Promise<ExitStatus | undefined> {
+    if (this.exit || !this.child) return this.exit;
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([this.exited, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))]);
+    clearTimeout(timer);
+    return exit;
+  }
+
+  private spawn(): Promise<MessageTransports> {
     const env = serviceEnvironment(process.env, this.opts.pythonDir);
     // Started in its own folder: `-m` puts the working directory first on sys.path, and a workspace must not
     // be able to shadow the service's modules (the service then changes into the workspace folder itself).
-    const child = spawn(interpreter.executable, ['-m', 'aios_service'], {
+    const child = spawn(this.interpreter.executable, ['-m', 'aios_service'], {
       cwd: this.opts.pythonDir,
       env,
       // Its own process group on POSIX, so a kill reaches anything the user's handlers started.
@@ -275,45 +372,25 @@ export class PythonSupervisor implements vscode.Disposable {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child = child;
-    this.lastExit = undefined;
-    this.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
-        this.lastExit = { code, signal };
-        resolve();
-      });
+    child.on('exit', (code, signal) => this.resolveExit({ code, signal }));
+    child.on('error', (err) => {
+      // No pid: it never started, and no 'exit' follows. Otherwise a failed kill or pipe: worth a line.
+      if (child.pid === undefined) this.resolveExit({ code: null, signal: null, error: err.message });
+      else this.opts.log.error(`Python service process error: ${err.message}`);
     });
-    child.on('error', (err) => this.opts.log.error(`Python service process error: ${err.message}`));
-    this.forwardStderr(child.stderr);
+    forwardStderr(child.stderr, this.opts.log);
     return Promise.resolve(serviceTransports(child.stdout, child.stdin));
   }
 
-  private forwardStderr(input: NodeJS.ReadableStream): void {
-    // Log records arrive as window/logMessage with their level; forward the rest (tracebacks, interpreter
-    // errors, stray writes) as errors so nothing the process says is lost.
-    const log = this.opts.log;
-    let buffered = '';
-    input.setEncoding('utf8');
-    input.on('data', (chunk: string) => {
-      buffered += chunk;
-      const lines = buffered.split(/\r?\n/);
-      buffered = lines.pop() ?? '';
-      for (const line of lines) if (line && !LOG_RECORD.test(line)) log.error(`[python] ${line}`);
-    });
-    // A last line without a newline (e.g. a crash mid-write) still reaches the log, however the stream ends.
-    const flush = () => {
-      const line = buffered.replace(/\r$/, '');
-      buffered = '';
-      if (line && !LOG_RECORD.test(line)) log.error(`[python] ${line}`);
-    };
-    input.on('end', flush);
-    input.on('close', flush);
+  /** The connection ended. The exit is what the lifecycle acts on; a process that keeps running is ended. */
+  private async connectionClosed(): Promise<void> {
+    if (!(await this.exitWithin(CLOSED_GRACE_MS))) this.kill();
   }
 
-  private clientOptions(generation: number): LanguageClientOptions {
-    const log = this.opts.log;
+  private clientOptions(clientLog: vscode.LogOutputChannel): LanguageClientOptions {
     return {
       documentSelector: [],
-      outputChannel: log,
+      outputChannel: clientLog,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       initializationOptions: this.opts.initializationOptions(),
       connectionOptions: { maxRestartCount: 0 },
@@ -321,143 +398,56 @@ export class PythonSupervisor implements vscode.Disposable {
       errorHandler: {
         error: (_error, _message, count) => ({ action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown, handled: true }),
         closed: () => {
-          this.onClosed(generation);
+          void this.connectionClosed();
           return { action: CloseAction.DoNotRestart, handled: true };
         },
       },
     };
   }
-
-  private onClosed(generation: number): void {
-    // The language client also reports a close while it is still starting; launch() handles that failure.
-    if (this.stopping || this.disposed || generation !== this.runningGeneration) return;
-    this.runningGeneration = 0;
-    this.stopHealthChecks();
-    const why = `the Python service stopped unexpectedly (${this.lastExitDescription})`;
-    this.opts.log.warn(why);
-    const client = this.client;
-    this.client = undefined;
-    void client?.dispose().catch(() => undefined);
-    this.scheduleRestart(generation, why);
-  }
-
-  private scheduleRestart(generation: number, why: string): void {
-    if (this.stopping || this.disposed || generation !== this.generation || this.restartTimer) return;
-    const { maxRestarts, restartWindowMs } = this.opts.settings();
-    const now = Date.now();
-    this.crashTimes = this.crashTimes.filter((t) => now - t < restartWindowMs);
-    this.crashTimes.push(now);
-    if (this.crashTimes.length > maxRestarts) {
-      const detail = `${why}; it failed ${this.crashTimes.length} times within ${Math.round(restartWindowMs / 1000)} s, so it was not restarted again`;
-      this.opts.log.error(detail);
-      this.update({ status: 'crashed', pid: undefined, detail });
-      void this.notifyDown(detail);
-      return;
-    }
-    const delay = Math.min(500 * 2 ** (this.crashTimes.length - 1), MAX_BACKOFF_MS);
-    this.opts.log.info(`Restarting the Python service in ${delay} ms (restart ${this.crashTimes.length} of at most ${maxRestarts})`);
-    this.update({ status: 'starting', pid: undefined, detail: `restarting: ${why}`, restarts: this._state.restarts + 1 });
-    // Callers asking for the service during the backoff wait for the restart, not an error.
-    if (!this.pendingRestart) {
-      let resolve!: (c: LanguageClient) => void;
-      let reject!: (e: unknown) => void;
-      const promise = new Promise<LanguageClient>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      promise.catch(() => undefined);
-      this.pendingRestart = { promise, resolve, reject };
-    }
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = undefined;
-      const waiting = this.pendingRestart;
-      this.pendingRestart = undefined;
-      this.start().then(
-        (client) => waiting?.resolve(client),
-        (err: unknown) => waiting?.reject(err),
-      );
-    }, delay);
-  }
-
-  private async notifyDown(detail: string): Promise<void> {
-    const choice = await vscode.window.showErrorMessage(`AIOS: ${detail}`, 'Show Output', 'Restart');
-    if (choice === 'Show Output') this.opts.log.show(true);
-    // The command, not restart(): it also finds the interpreter again (a removed venv, a changed setting).
-    else if (choice === 'Restart') await vscode.commands.executeCommand('aios.restartPythonService');
-  }
-
-  /** aios.python.* changed: the health-check period applies at once (restart limits are read when needed). */
-  settingsChanged(): void {
-    if (this.healthTimer) this.startHealthChecks();
-  }
-
-  private startHealthChecks(): void {
-    this.stopHealthChecks();
-    this.healthTimer = setInterval(() => void this.checkHealth(), this.opts.settings().healthIntervalMs);
-  }
-
-  private stopHealthChecks(): void {
-    clearInterval(this.healthTimer);
-    this.healthTimer = undefined;
-  }
-
-  /**
-   * Pings aios/health (callers during a ping share it); no answer within the timeout means the service
-   * hangs: end it, and the crash path restarts it.
-   */
-  checkHealth(): Promise<HealthResult | undefined> {
-    this.healthInFlight ??= this.ping().finally(() => {
-      this.healthInFlight = undefined;
-    });
-    return this.healthInFlight;
-  }
-
-  private async ping(): Promise<HealthResult | undefined> {
-    const client = this.client;
-    const pid = this.child?.pid;
-    if (!client?.isRunning()) return undefined;
-    const { healthTimeoutMs } = this.opts.settings();
-    const cts = new vscode.CancellationTokenSource();
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const timeout = new Promise<'timeout'>((res) => {
-        timer = setTimeout(() => res('timeout'), healthTimeoutMs);
-      });
-      const answer = await Promise.race([client.sendRequest(HealthRequest, {}, cts.token), timeout]);
-      if (answer === 'timeout') {
-        cts.cancel();
-        if (client === this.client && pid !== undefined) {
-          this.opts.log.warn(`The Python service did not answer a health check within ${healthTimeoutMs} ms: ending it (pid ${pid}) to restart it`);
-          this.update({ status: 'unhealthy', detail: `not responding (no health answer within ${healthTimeoutMs} ms)` });
-          void killProcessTree(pid);
-        }
-        return undefined;
-      }
-      this.noteHealth(answer);
-      return answer;
-    } catch (err) {
-      if (client === this.client) this.opts.log.debug(`health check failed: ${err instanceof Error ? err.message : String(err)}`);
-      return undefined;
-    } finally {
-      clearTimeout(timer);
-      cts.dispose();
-    }
-  }
-
-  /** A health snapshot from the running service: a ping's answer, a control reply or an announcement. */
-  noteHealth(health: HealthResult): void {
-    if (!this.client?.isRunning()) return;
-    const status: ServiceStatus = health.status === 'unhealthy' ? 'unhealthy' : 'healthy';
-    const detail = status === 'unhealthy' ? (health.overridden ? 'marked unhealthy by HEALTH_OVERRIDE' : 'the service reports itself unhealthy') : 'running';
-    this.update({ status, health, detail, pid: health.pid ?? this._state.pid });
-  }
 }
 
-export class ServiceUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ServiceUnavailableError';
-  }
+/**
+ * The output channel as the language client gets it: lines it writes about the connection ending (which the
+ * lifecycle reports in one clear line) go to trace, first line only; everything else, the service's own
+ * records included, passes unchanged.
+ */
+function quietChannel(log: vscode.LogOutputChannel): vscode.LogOutputChannel {
+  const levels = new Set<string | symbol>(['error', 'warn', 'info', 'debug']);
+  return new Proxy(log, {
+    get(target, prop) {
+      if (levels.has(prop)) {
+        const write = (target[prop as 'error'] as (message: string, ...args: unknown[]) => void).bind(target);
+        return (message: string | Error, ...args: unknown[]) => {
+          const text = message instanceof Error ? message.message : String(message);
+          if (isLanguageClientNoise(text)) target.trace(text.split('\n', 1)[0]);
+          else write(message as string, ...args);
+        };
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+function forwardStderr(input: NodeJS.ReadableStream, log: vscode.LogOutputChannel): void {
+  // Log records arrive as window/logMessage with their level; forward the rest (tracebacks, interpreter
+  // errors, stray writes) as errors so nothing the process says is lost.
+  let buffered = '';
+  input.setEncoding('utf8');
+  input.on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split(/\r?\n/);
+    buffered = lines.pop() ?? '';
+    for (const line of lines) if (line && !LOG_RECORD.test(line)) log.error(`[python] ${line}`);
+  });
+  // A last line without a newline (e.g. a crash mid-write) still reaches the log, however the stream ends.
+  const flush = () => {
+    const line = buffered.replace(/\r$/, '');
+    buffered = '';
+    if (line && !LOG_RECORD.test(line)) log.error(`[python] ${line}`);
+  };
+  input.on('end', flush);
+  input.on('close', flush);
 }
 
 /** Where the service's package lives inside the installed extension. */

@@ -4,6 +4,7 @@
 
 export const Commands = {
   runCommand: 'aios.runCommand',
+  cancelCommand: 'aios.cancelCommand',
   showMetricsPanel: 'aios.showMetricsPanel',
   showTelemetry: 'aios.showTelemetry',
   syncPythonState: 'aios.syncPythonState',
@@ -14,6 +15,7 @@ export const Commands = {
   resetCostMetrics: 'aios.resetCostMetrics',
   runCustomControlCommand: 'aios.runCustomControlCommand',
   restartPythonService: 'aios.restartPythonService',
+  restartPythonServiceFresh: 'aios.restartPythonServiceFresh',
   pauseAdmission: 'aios.pauseAdmission',
   resumeAdmission: 'aios.resumeAdmission',
   clearTelemetry: 'aios.clearTelemetry',
@@ -22,6 +24,7 @@ export const Commands = {
   treeRefresh: 'aios.telemetry.refresh',
   treeRerun: 'aios.telemetry.rerun',
   treeCopyEventJson: 'aios.telemetry.copyEventJson',
+  treeCancel: 'aios.telemetry.cancel',
 } as const;
 
 export type CommandName = keyof typeof Commands;

@@ -2,7 +2,7 @@
 import type { AdmissionState, SystemSample } from '../core';
 import type { ServiceStatus } from '../python/supervisor';
 
-export type IndicatorState = 'normal' | 'throttling' | 'paused' | 'unhealthy' | 'starting' | 'down';
+export type IndicatorState = 'normal' | 'throttling' | 'paused' | 'unhealthy' | 'starting' | 'down' | 'noPython';
 
 export interface IndicatorModel {
   state: IndicatorState;
@@ -11,11 +11,14 @@ export interface IndicatorModel {
 }
 
 /** Pure: what the indicator shows for these figures (kept apart from VS Code for clarity and testing). */
-export function indicatorModel(admission: AdmissionState, service: { status: ServiceStatus }, system: SystemSample): IndicatorModel {
+export function indicatorModel(admission: AdmissionState, service: { status: ServiceStatus; noInterpreter?: true }, system: SystemSample): IndicatorModel {
   const queued = admission.queued.HIGH + admission.queued.NORMAL + admission.queued.LOW;
   const load = `${admission.active}/${admission.limit}`;
   const queue = queued > 0 ? ` · ${queued} queued` : '';
   const cpu = system.sampledAt > 0 ? ` · CPU ${Math.round(system.cpuPercent)}%` : '';
+  if (service.noInterpreter && service.status !== 'healthy' && service.status !== 'unhealthy') {
+    return { state: 'noPython', text: '$(error) AIOS: no Python', background: 'statusBarItem.errorBackground' };
+  }
   if (service.status === 'stopped' || service.status === 'crashed') {
     return { state: 'down', text: `$(error) AIOS service down`, background: 'statusBarItem.errorBackground' };
   }

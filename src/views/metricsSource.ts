@@ -56,6 +56,7 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
         status: service.status,
         ...(service.pid !== undefined ? { pid: service.pid } : {}),
         ...(service.health ? { logLevel: service.health.logLevel, uptimeS: service.health.uptimeS } : {}),
+        ...(service.downSince !== undefined ? { downSince: service.downSince } : {}),
         ...(service.detail ? { detail: service.detail } : {}),
       },
       perType: Object.entries(middleware.telemetry.byType()).map(([commandType, t]) => ({

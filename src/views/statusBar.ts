@@ -2,6 +2,7 @@
 // Renders are coalesced to at most one per RENDER_INTERVAL_MS, so a burst of commands costs the UI nothing.
 import * as vscode from 'vscode';
 import type { AdmissionState, SystemSample } from '../core';
+import { formatClock } from '../webview/format';
 import { indicatorModel, type IndicatorModel } from './indicatorModel';
 import type { AiosContext } from '../context';
 import type { ServiceState } from '../python/supervisor';
@@ -85,7 +86,9 @@ function tooltip(
   md.appendMarkdown(
     `| System | ${system.sampledAt ? `CPU ${pct(system.cpuPercent)} · memory ${pct(system.memoryPercent)}` : 'sampling…'}${system.pythonProcesses >= 0 ? ` · ${system.pythonProcesses} other Python processes` : ''} |\n`,
   );
-  md.appendMarkdown(`| Service | ${service.status}${service.pid ? ` (pid ${service.pid})` : ''} |\n`);
+  const down = service.downSince !== undefined ? ` · down since ${formatClock(service.downSince)}` : '';
+  const why = service.status === 'healthy' || !service.detail ? '' : ` · ${escapeCell(service.detail)}`;
+  md.appendMarkdown(`| Service | ${service.status}${service.pid ? ` (pid ${service.pid})` : ''}${down}${why} |\n`);
   md.appendMarkdown(
     `| Commands | ${overall.totalCommands} · ${pct(overall.successRate * 100)} ok · avg ${overall.averageDurationMs.toFixed(1)} ms · ${overall.throttledCommands} throttled |\n\n`,
   );
@@ -97,4 +100,9 @@ function tooltip(
   );
   md.appendMarkdown(`[$(refresh) Restart service](${commandLink(Commands.restartPythonService)}) · [$(output) Output](${commandLink(Commands.showOutput)})`);
   return md;
+}
+
+/** Text for a Markdown table cell: no pipes or line breaks to break the row. */
+function escapeCell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }

@@ -1,12 +1,16 @@
 // The telemetry tree in the AIOS activity-bar container. It refreshes on change, debounced and only while
-// visible, so a burst of commands costs one refresh. Empty (and so showing its welcome view) until the
-// first command.
+// visible, so a burst of commands costs one refresh; while commands are in flight it also ticks once a second
+// (their elapsed time). Empty (and so showing its welcome view) until the first command.
 import * as vscode from 'vscode';
 import type { RecentRequests } from '../commands/recentRequests';
-import type { EventType, Priority, TelemetryEvent, TypeStatsReport } from '../core';
+import { describeFlight } from '../commands/cancel';
+import { CONTROL_PREFIX, type EventType, type InFlightCommand, type Priority, type TelemetryEvent, type TypeStatsReport } from '../core';
 import type { AiosContext } from '../context';
+import { round3 } from '../core/numbers';
+import { formatClock, formatDuration } from '../webview/format';
 
 const REFRESH_DEBOUNCE_MS = 500;
+const FLIGHT_TICK_MS = 1000;
 const EVENTS_PER_TYPE = 10;
 const RECENT_EVENTS = 50;
 
@@ -18,13 +22,17 @@ const EVENT_ICONS: Record<EventType, [string, string]> = {
   CANCEL: ['circle-slash', 'disabledForeground'],
 };
 
+type SectionId = 'running' | 'overview' | 'types' | 'control' | 'events' | 'service' | 'system';
+
 type Node =
-  | { kind: 'section'; id: 'overview' | 'types' | 'events' | 'service' | 'system'; label: string; icon: string }
+  | { kind: 'section'; id: SectionId; label: string; icon: string }
   | { kind: 'metric'; id: string; label: string; value: string; icon?: string; tooltip?: string }
   | { kind: 'type'; commandType: string; stats: TypeStatsReport }
-  | { kind: 'event'; event: TelemetryEvent; parent: string };
+  | { kind: 'event'; event: TelemetryEvent; parent: string }
+  | { kind: 'flight'; flight: InFlightCommand };
 
-const ms = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${n.toFixed(1)} ms`);
+/** Durations as events record them (to the µs below 10 ms), so a row and its event's JSON say the same. */
+const ms = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(2)} s` : n < 10 ? `${round3(n)} ms` : `${n.toFixed(1)} ms`);
 const pct = (n: number) => `${(n * 100).toFixed(1)}%`;
 
 export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
@@ -33,11 +41,18 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   private readonly disposables: vscode.Disposable[] = [];
   private view: vscode.TreeView<Node> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly ticker: NodeJS.Timeout;
+  private shownFlights = 0;
+  private runningShown = false;
   private stale = false;
 
   constructor(private readonly ctx: AiosContext) {
     const changed = () => this.schedule();
     this.disposables.push(this.emitter, ctx.middleware.telemetry.onEvent(changed), ctx.supervisor.onDidChangeState(changed));
+    // Queued commands emit nothing until they start, and elapsed times move on their own.
+    this.ticker = setInterval(() => {
+      if (this.shownFlights > 0 || this.ctx.middleware.inFlight().length > 0) this.schedule();
+    }, FLIGHT_TICK_MS);
   }
 
   attach(view: vscode.TreeView<Node>): void {
@@ -64,18 +79,40 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     this.emitter.fire(undefined);
   }
 
+  /** Needed by reveal(); only sections are revealed, and they sit at the root. */
+  getParent(): Node | undefined {
+    return undefined;
+  }
+
   getChildren(node?: Node): Node[] {
     const telemetry = this.ctx.middleware.telemetry;
     if (!node) {
       const report = telemetry.query('SUMMARY');
-      if (report.overall.totalCommands === 0 && telemetry.recentEvents().length === 0) return []; // welcome view
-      return [
+      const flights = this.ctx.middleware.inFlight();
+      this.shownFlights = flights.length;
+      const o = report.overall;
+      if (o.totalCommands === 0 && o.controlOperations.count === 0 && telemetry.recentEvents().length === 0 && flights.length === 0) return []; // welcome view
+      const sections: Node[] = [];
+      if (flights.length) {
+        const running: Node = { kind: 'section', id: 'running', label: `Running (${flights.length})`, icon: 'sync~spin' };
+        sections.push(running);
+        // A section added by a refresh comes in collapsed whatever its item says, hiding exactly what the user
+        // wants to see: open it once each time it appears.
+        if (!this.runningShown)
+          setTimeout(() => void this.view?.reveal(running, { expand: true, select: false, focus: false }).then(undefined, () => undefined), 0);
+      }
+      this.runningShown = flights.length > 0;
+      sections.push(
         { kind: 'section', id: 'overview', label: 'Overview', icon: 'dashboard' },
         { kind: 'section', id: 'types', label: 'Command Types', icon: 'symbol-event' },
+      );
+      if (o.controlOperations.count > 0) sections.push({ kind: 'section', id: 'control', label: 'Control Operations', icon: 'settings-gear' });
+      sections.push(
         { kind: 'section', id: 'events', label: 'Recent Events', icon: 'history' },
         { kind: 'section', id: 'service', label: 'Service', icon: 'server-process' },
         { kind: 'section', id: 'system', label: 'System', icon: 'pulse' },
-      ];
+      );
+      return sections;
     }
     if (node.kind === 'type') {
       return telemetry
@@ -87,8 +124,11 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     }
     if (node.kind !== 'section') return [];
     switch (node.id) {
+      case 'running':
+        return this.ctx.middleware.inFlight().map((flight) => ({ kind: 'flight', flight }));
       case 'overview': {
         const o = telemetry.query('SUMMARY').overall;
+        const c = o.controlOperations;
         return [
           metric('total', 'Commands', String(o.totalCommands), 'symbol-number'),
           metric('success', 'Success rate', pct(o.successRate), 'check'),
@@ -98,10 +138,19 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
           metric('throttled', 'Throttled', String(o.throttledCommands), 'watch'),
           metric('cancelled', 'Cancelled', String(o.cancelledCommands), 'circle-slash'),
           metric('blocked', 'Blocked by policy', String(o.blockedCommands), 'shield'),
+          metric(
+            'control',
+            'Control operations',
+            `${c.count}${c.errorCount ? ` · ${c.errorCount} failed` : ''}`,
+            'settings-gear',
+            'Counted apart from commands: they do not change the figures above',
+          ),
         ];
       }
       case 'types':
+      case 'control':
         return Object.entries(telemetry.byType())
+          .filter(([type]) => type.startsWith(CONTROL_PREFIX) === (node.id === 'control'))
           .sort(([, a], [, b]) => b.count - a.count)
           .map(([commandType, stats]) => ({ kind: 'type', commandType, stats }));
       case 'events':
@@ -115,10 +164,11 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         const h = s.health;
         const items = [metric('status', 'Health', s.status + (h?.overridden ? ' (overridden)' : ''), s.status === 'healthy' ? 'pass' : 'warning', s.detail)];
         if (s.pid) items.push(metric('pid', 'PID', String(s.pid), 'symbol-number'));
+        if (s.downSince !== undefined) items.push(metric('uptime', 'Down since', formatClock(s.downSince), 'clock', s.detail));
         if (h) {
           items.push(
             metric('log', 'Log level', h.logLevel, 'output'),
-            metric('uptime', 'Uptime', `${Math.round(h.uptimeS)} s`, 'clock'),
+            metric('uptime', 'Uptime', formatDuration(h.uptimeS), 'clock'),
             metric(
               'cache',
               'Model cache',
@@ -192,6 +242,16 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         item.contextValue = 'aiosCommandType';
         return item;
       }
+      case 'flight': {
+        const f = node.flight;
+        const item = new vscode.TreeItem(f.commandType, vscode.TreeItemCollapsibleState.None);
+        item.id = `flight:${f.commandId}`;
+        item.description = describeFlight(f);
+        item.tooltip = `${f.commandType} (${f.commandId}): ${describeFlight(f)}. Cancel it with the button on the right.`;
+        item.iconPath = new vscode.ThemeIcon(f.stage === 'running' ? 'sync~spin' : 'watch');
+        item.contextValue = 'aiosFlight';
+        return item;
+      }
       case 'event': {
         const e = node.event;
         const time = e.timestamp.slice(11, 23);
@@ -211,6 +271,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
 
   dispose(): void {
     clearTimeout(this.timer);
+    clearInterval(this.ticker);
     for (const d of this.disposables.splice(0)) d.dispose();
   }
 }
@@ -245,6 +306,11 @@ export function rerunTarget(
     return { commandType: node.commandType, priority: last?.priority ?? 'NORMAL', parameters: last?.parameters };
   }
   return undefined;
+}
+
+/** The command in flight a row stands for (the tree's inline Cancel). */
+export function flightOf(node: unknown): InFlightCommand | undefined {
+  return isNode(node) && node.kind === 'flight' ? node.flight : undefined;
 }
 
 function isNode(v: unknown): v is Node {

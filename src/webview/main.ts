@@ -336,6 +336,7 @@ function renderSnapshot(s: MetricsSnapshot): void {
   const details = [
     s.service.pid !== undefined ? `pid ${s.service.pid}` : '',
     s.service.uptimeS !== undefined ? `up ${formatDuration(s.service.uptimeS)}` : '',
+    s.service.downSince !== undefined ? `down since ${formatClock(s.service.downSince)}` : '',
     s.service.logLevel ? `log ${s.service.logLevel}` : '',
   ].filter(Boolean);
   setText(ui.serviceDetail, details.length ? ` · ${details.join(' · ')}` : '');

@@ -46,7 +46,8 @@ export interface MetricsSnapshot {
   };
   /** null while the sampler is off or has not measured yet. pythonProcesses is -1 when not counted. */
   system: { cpuPercent: number; memoryPercent: number; pythonProcesses: number } | null;
-  service: { status: ServiceStatus; pid?: number; logLevel?: string; uptimeS?: number; detail?: string };
+  /** downSince: epoch ms since when the service has not been running (while it is down). */
+  service: { status: ServiceStatus; pid?: number; logLevel?: string; uptimeS?: number; downSince?: number; detail?: string };
   perType: TypeSnapshot[];
 }
 
@@ -160,6 +161,7 @@ const checkSnapshot: Check = object({
     pid: optional(count),
     logLevel: optional(str),
     uptimeS: optional(count),
+    downSince: optional(count),
     detail: optional(str),
   }),
   perType: arrayOf(

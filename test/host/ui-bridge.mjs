@@ -85,12 +85,21 @@ export function createUiBridge({ page, resultsDir, log }) {
       await page.keyboard.press('F1');
       await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout: 10_000 });
       await page.keyboard.type(`${title}`, { delay: 5 });
-      await page.waitForFunction(
-        (t) => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => r.textContent.includes(t)),
-        title.replace(/^>\s*/, ''),
+      // The palette matches loosely and puts recently used commands first: pick the row whose label is the
+      // title (an ellipsis after it allowed), not whatever comes first.
+      const wanted = title.replace(/^>\s*/, '');
+      const handle = await page.waitForFunction(
+        (t) => {
+          const rows = [...document.querySelectorAll('.quick-input-list .monaco-list-row')];
+          const label = (r) => (r.querySelector('.label-name')?.textContent ?? r.textContent).replace(/\u00a0/g, ' ').trim();
+          const row = rows.find((r) => label(r).replace(/…$/, '') === t) ?? rows.find((r) => label(r).startsWith(t));
+          return row ? row.dataset.index : null;
+        },
+        wanted,
         { timeout: 10_000 },
       );
-      await page.keyboard.press('Enter');
+      const index = await handle.jsonValue();
+      await page.locator(`.quick-input-list .monaco-list-row[data-index="${index}"]`).click({ timeout: 10_000 });
       return true;
     },
     /** Evaluates a function body inside the webview whose text contains `titleHint`. */

@@ -1,13 +1,50 @@
 // The Python service under its supervisor, in the real host: commands through the middleware, every
 // control operation with its effect read back from aios/health, cancellation, crash and hang recovery.
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AiosApi } from './util';
-import type { HealthResult } from '../../src/python/protocol';
-import { hasUi, screenshot, statusBarText } from './ui';
+import { systemClock } from '../../src/core/clock';
+import { ControlState, describeReplay, type ControlStateCall } from '../../src/python/controlState';
+import { resolveInterpreter } from '../../src/python/interpreter';
+import { ControlRequest, HealthRequest, type ControlParams, type HealthResult } from '../../src/python/protocol';
+import { PythonSupervisor, servicePythonDir, type ServiceStart } from '../../src/python/supervisor';
+import { hasUi, notificationTexts, screenshot, statusBarText } from './ui';
 import { aios, waitUntil, withSettings } from './util';
+
+/** What must never reach the AIOS log when the service dies: stack frames, JSON-RPC codes, client noise. */
+const NOISE = [
+  /-32097|-32096/,
+  /Connection is disposed/i,
+  /Pending response rejected/i,
+  /connection got disposed/i,
+  /Connection to server got closed/i,
+  /Stopping server (failed|timed out)/i,
+  /Server initialization failed/i,
+  /connection to server is erroring/i,
+  /^\s+at .+:\d+:\d+\)?$/m,
+];
+
+/** The AIOS log file, as the Output view shows it (the LogOutputChannel's file under the extension's logUri). */
+function aiosLogFile(api: AiosApi): string {
+  const dir = api.context.extension.logUri.fsPath;
+  const name = readdirSync(dir).find((f) => f.endsWith('AIOS.log'));
+  assert.ok(name, `no AIOS.log in ${dir}`);
+  return join(dir, name);
+}
+
+/** Reads what the AIOS log gets from now on. */
+function logFromNow(api: AiosApi): () => string {
+  const file = aiosLogFile(api);
+  const start = statSync(file).size;
+  return () => readFileSync(file).subarray(start).toString('utf8');
+}
+
+/** The AIOS Python-service notifications in the notification center. */
+async function serviceNotifications(): Promise<string[]> {
+  return (await notificationTexts()).filter((t) => /AIOS: .*Python service|No Python/.test(t));
+}
 
 async function health(api: AiosApi): Promise<HealthResult> {
   const h = await api.context.supervisor.checkHealth();
@@ -236,32 +273,122 @@ def _stderr_probe(params):
     await waitUntil(async () => ((await health(api)).workers.busy === 0 ? true : undefined), 10_000, 'the worker to be free again');
   });
 
-  it('a service killed mid-command: that command ends in ERROR, the service comes back, the next command succeeds', async () => {
+  it('a killed service leaves one clear line in the AIOS log and none of the client noise; the command says service_crashed', async () => {
     const pid = await healthyService(api);
-    const pending = api.run({ commandType: 'SLEEP', parameters: { seconds: 30 } });
-    await waitUntil(async () => ((await health(api)).workers.busy >= 1 ? true : undefined), 10_000, 'SLEEP to run');
-    process.kill(pid, 'SIGKILL');
-    const result = await pending;
-    assert.equal(result.success, false);
-    assert.equal(result.error?.code, 'service_crashed');
-    assert.match(result.error?.message ?? '', /SIGKILL/);
-    const newPid = await waitUntil(
-      () => {
-        const s = api.context.supervisor.state;
-        return s.status === 'healthy' && s.pid && s.pid !== pid ? s.pid : undefined;
-      },
-      30_000,
-      'a new service process',
-    );
-    assert.notEqual(newPid, pid);
-    const next = await api.run({ commandType: 'ECHO', parameters: { after: 'crash' } });
-    assert.equal(next.success, true, JSON.stringify(next.error));
+    const log = logFromNow(api);
+    const starts: ServiceStart[] = [];
+    const subscription = api.context.supervisor.onDidStart((s) => starts.push(s));
+    try {
+      const pending = api.run({ commandType: 'SLEEP', parameters: { seconds: 30 } });
+      await waitUntil(async () => ((await health(api)).workers.busy >= 1 ? true : undefined), 10_000, 'SLEEP to run');
+      process.kill(pid, 'SIGKILL');
+      const result = await pending;
+      assert.equal(result.error?.code, 'service_crashed');
+      assert.match(
+        result.error?.message ?? '',
+        /^The Python service stopped while running SLEEP \(it was ended by SIGKILL\); it is being restarted\. Run the command again\.$/,
+      );
+      const newPid = await waitUntil(
+        () => {
+          const s = api.context.supervisor.state;
+          return s.status === 'healthy' && s.pid && s.pid !== pid ? s.pid : undefined;
+        },
+        30_000,
+        'a new service process',
+      );
+      // The new process's own "ready" record comes last; anything the old connection said is in by then.
+      const text = await waitUntil(() => (/\[aios_service\] .*ready \(pid \d+/.test(log()) ? log() : undefined), 10_000, 'the new process in the log');
+      await new Promise((r) => setTimeout(r, 500));
+      const lines = log().split('\n');
+      const aboutCrash = lines.filter((l) => /SIGKILL|stopped unexpectedly/i.test(l) || l.includes(`pid ${pid})`));
+      assert.equal(aboutCrash.length, 1, `one line about the crash, got:\n${text}`);
+      assert.match(
+        aboutCrash[0],
+        new RegExp(
+          `\\[warning\\] The Python service stopped unexpectedly: it was ended by SIGKILL \\(pid ${pid}\\); restarting in \\d+ ms \\(restart \\d+ of at most \\d+\\)$`,
+        ),
+      );
+      for (const re of NOISE) assert.doesNotMatch(log(), re, `the AIOS log has noise:\n${log()}`);
+      assert.deepEqual(
+        starts.map((s) => [s.reason, s.pid]),
+        [['crash', newPid]],
+      );
+      assert.equal(api.context.supervisor.state.downSince, undefined, 'running again: not down');
+      const next = await api.run({ commandType: 'ECHO', parameters: { after: 'crash' } });
+      assert.equal(next.success, true, JSON.stringify(next.error));
+    } finally {
+      subscription.dispose();
+    }
   });
 
-  it('a hung service (SIGSTOP) is detected by the health ping and restarted', async function () {
+  it('onReady re-applies the control state to a new process before a queued request reaches it; a fresh restart forgets it', async () => {
+    // A second supervisor, wired to a ControlState as the extension's context is meant to be.
+    const log = vscode.window.createOutputChannel('AIOS onReady test', { log: true });
+    const controlState = new ControlState({ clock: systemClock, isReplayable: () => false });
+    const seen: string[] = [];
+    const lines: string[] = [];
+    let n = 0;
+    const params = (call: ControlStateCall): ControlParams => ({
+      operation: call.operation,
+      ...(call.value !== undefined ? { value: call.value } : {}),
+      parameters: call.parameters ?? {},
+      timestamp: new Date().toISOString(),
+      source: call.source ?? 'test',
+      commandId: `onready-${++n}`,
+    });
+    const sup = new PythonSupervisor({
+      pythonDir: servicePythonDir(api.context.extension.extensionPath),
+      log,
+      settings: () => ({ healthIntervalMs: 60_000, healthTimeoutMs: 3000, maxRestarts: 5, restartWindowMs: 180_000 }),
+      resolveInterpreter: () => resolveInterpreter(),
+      initializationOptions: () => ({}),
+      onReady: async (client, start) => {
+        if (start.reason === 'fresh') controlState.forget();
+        const outcome = await controlState.replay(async (call) => {
+          await client.sendRequest(ControlRequest, params(call));
+          seen.push(`re-applied ${call.value}`);
+        });
+        const line = describeReplay(outcome);
+        if (line) lines.push(line);
+      },
+    });
+    try {
+      const client = await sup.start();
+      for (const call of [
+        { operation: 'UPDATE_LOG_LEVEL', value: 'DEBUG' },
+        { operation: 'UPDATE_LOG_LEVEL', value: 'ERROR', parameters: { target_module: 'aios_test.module' } },
+      ] satisfies ControlStateCall[]) {
+        controlState.record(call, await client.sendRequest(ControlRequest, params(call)));
+      }
+      const pid = sup.state.pid!;
+      process.kill(pid, 'SIGKILL');
+      await waitUntil(() => (sup.state.status === 'starting' ? true : undefined), 10_000, 'the restart');
+      // Queued while the service is down: it must see the level already back.
+      const queued = sup.connection().then((c) => {
+        seen.push('queued');
+        return c.sendRequest(HealthRequest, {});
+      });
+      const after = await queued;
+      assert.notEqual(after.pid, pid);
+      assert.equal(after.logLevel, 'DEBUG', 'the level was re-applied before the queued request');
+      assert.equal(after.loggers['aios_test.module'], 'ERROR');
+      assert.deepEqual(seen, ['re-applied DEBUG', 're-applied ERROR', 'queued'], 'the queued request waited for the whole replay');
+      assert.deepEqual(lines, ['Control state for the new Python service: re-applied log level DEBUG, log level of aios_test.module ERROR']);
+
+      await sup.restart({ fresh: true });
+      assert.equal((await sup.checkHealth())?.logLevel, 'INFO', 'a fresh restart starts from the config');
+      assert.equal(controlState.isEmpty, true);
+    } finally {
+      await sup.dispose();
+      log.dispose();
+    }
+  });
+
+  it('a hung service (SIGSTOP) is detected by the health ping and restarted, with one clear line in the AIOS log', async function () {
     if (process.platform === 'win32') this.skip(); // no SIGSTOP there
     await withSettings({ 'python.healthIntervalMs': 1000, 'python.healthTimeoutMs': 1500 }, async () => {
       const pid = await healthyService(api);
+      const log = logFromNow(api);
       process.kill(pid, 'SIGSTOP');
       const newPid = await waitUntil(
         () => {
@@ -273,6 +400,19 @@ def _stderr_probe(params):
       );
       assert.notEqual(newPid, pid);
       assert.throws(() => process.kill(pid, 0), 'the hung process was ended');
+      await waitUntil(() => (/\[aios_service\] .*ready \(pid \d+/.test(log()) ? true : undefined), 10_000, 'the new process in the log');
+      await new Promise((r) => setTimeout(r, 500));
+      const aboutHang = log()
+        .split('\n')
+        .filter((l) => /health check|SIGKILL|stopped unexpectedly/i.test(l) || l.includes(`pid ${pid})`));
+      assert.equal(aboutHang.length, 1, `one line about the hang, got:\n${log()}`);
+      assert.match(
+        aboutHang[0],
+        new RegExp(
+          `\\[warning\\] The Python service did not answer a health check within 1500 ms, so it was ended \\(pid ${pid}\\); restarting in \\d+ ms \\(restart \\d+ of at most \\d+\\)$`,
+        ),
+      );
+      for (const re of NOISE) assert.doesNotMatch(log(), re, `the AIOS log has noise:\n${log()}`);
       const next = await api.run({ commandType: 'ECHO', parameters: {} });
       assert.equal(next.success, true, JSON.stringify(next.error));
     });
@@ -332,6 +472,7 @@ def _stderr_probe(params):
   });
 
   it('an interpreter that does not exist is a clear, actionable error; fixing the setting brings the service back', async () => {
+    if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
     await withSettings({ 'python.interpreterPath': '/nonexistent/bin/python3' }, async () => {
       const state = await waitUntil(
         () => (api.context.supervisor.state.status === 'crashed' ? api.context.supervisor.state : undefined),
@@ -341,7 +482,15 @@ def _stderr_probe(params):
       assert.match(state.detail ?? '', /No Python 3\.9\+ found/);
       assert.match(state.detail ?? '', /\/nonexistent\/bin\/python3 \(from aios\.python\.interpreterPath\): not found/);
       assert.match(state.detail ?? '', /aios\.python\.interpreterPath/);
+      if (hasUi) {
+        await waitUntil(async () => ((await serviceNotifications()).length ? true : undefined), 10_000, 'the notification');
+        await new Promise((r) => setTimeout(r, 1000));
+        const shown = await serviceNotifications();
+        assert.equal(shown.length, 1, `one notification, got: ${JSON.stringify(shown)}`);
+        assert.match(shown[0], /No Python 3\.9\+ found/);
+      }
     });
+    if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
     await healthyService(api);
     const ok = await api.run({ commandType: 'ECHO', parameters: {} });
     assert.equal(ok.success, true, JSON.stringify(ok.error));
@@ -350,6 +499,8 @@ def _stderr_probe(params):
   it('stops after too many crashes in the window, tells the user once, and "Restart Python Service" recovers', async () => {
     await withSettings({ 'python.maxRestarts': 1 }, async () => {
       await vscode.commands.executeCommand('aios.restartPythonService'); // forget earlier crashes
+      if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
+      const log = logFromNow(api);
       for (let i = 0; i < 2; i++) {
         const pid = await healthyService(api);
         process.kill(pid, 'SIGKILL');
@@ -361,6 +512,37 @@ def _stderr_probe(params):
         'the crash-loop stop',
       );
       assert.match(state.detail ?? '', /2 times/);
+      assert.ok(state.downSince && state.downSince <= Date.now(), 'down since the crash');
+      await waitUntil(() => (/not restarted again/.test(log()) ? true : undefined), 10_000, 'the crash-loop line in the log');
+      const lines = log()
+        .split('\n')
+        .filter((l) => /\[(warning|error)\]/.test(l));
+      assert.equal(lines.length, 2, `one line per crash:\n${log()}`);
+      assert.match(
+        lines[0],
+        /\[warning\] The Python service stopped unexpectedly: it was ended by SIGKILL \(pid \d+\); restarting in 500 ms \(restart 1 of at most 1\)$/,
+      );
+      assert.match(
+        lines[1],
+        /\[error\] The Python service stopped unexpectedly: it was ended by SIGKILL \(pid \d+\); it failed 2 times within 180 s, so it was not restarted again$/,
+      );
+      for (const re of NOISE) assert.doesNotMatch(log(), re, `the AIOS log has noise:\n${log()}`);
+      if (hasUi) {
+        const shown = await waitUntil(
+          async () => {
+            const n = await serviceNotifications();
+            return n.length ? n : undefined;
+          },
+          10_000,
+          'the crash-loop notification',
+        );
+        await new Promise((r) => setTimeout(r, 1000)); // a second one would have come by now
+        const again = await serviceNotifications();
+        assert.equal(again.length, 1, `one notification, got: ${JSON.stringify(again)}`);
+        assert.match(shown[0], /not restarted again/);
+        assert.match(shown[0], /Show Output/);
+        assert.match(shown[0], /Restart/);
+      }
       const refused = await api.run({ commandType: 'ECHO', parameters: {} });
       assert.equal(refused.success, false);
       assert.equal(refused.error?.code, 'service_unavailable');
@@ -374,5 +556,6 @@ def _stderr_probe(params):
       const ok = await api.run({ commandType: 'ECHO', parameters: {} });
       assert.equal(ok.success, true, JSON.stringify(ok.error));
     });
+    if (hasUi) await vscode.commands.executeCommand('notifications.clearAll'); // nothing left for later suites
   });
 });

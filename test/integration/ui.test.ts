@@ -11,13 +11,13 @@ import {
   NOTIFICATION_ITEM,
   click,
   evaluate,
-  fill,
+  expandTreeSection,
   hasUi,
   notificationTexts,
   press,
   requireUi,
   rightClick,
-  runFromPalette,
+  runCommandFromPalette,
   screenshot,
   statusBarText,
   treeRows,
@@ -25,29 +25,6 @@ import {
   webviewEvaluate,
 } from './ui';
 import { aios, waitUntil, withSettings } from './util';
-
-/** The quick input's title while it is showing, else null (a script for `waitFor`/`evaluate`). */
-const QUICK_INPUT_TITLE = `const w = document.querySelector('.quick-input-widget');
-  return w && w.offsetParent !== null ? (w.querySelector('.quick-input-title')?.textContent ?? '') : null;`;
-
-/** Waits for the quick input's title to show `title` (a step of a multi-step command), then answers it. */
-async function answerQuickInput(title: RegExp, answer: string): Promise<void> {
-  // The title, not the whole widget: a list item's description may contain the next step's word.
-  await waitFor(`const t = (() => { ${QUICK_INPUT_TITLE} })(); return t !== null && new RegExp(arg).test(t) ? true : null;`, title.source);
-  // Typing key by key can lose a key while the widget switches steps; set the value at once, then accept.
-  await fill('.quick-input-widget input', answer);
-  await press('Enter');
-}
-
-/** "AIOS: Run Command…" from the palette, answering its three steps as a user types them. */
-async function runCommandFromPalette(commandType: string, priority: string, parameters: string): Promise<void> {
-  await runFromPalette('AIOS: Run Command');
-  await answerQuickInput(/\(1\/3\): command type/, commandType);
-  await answerQuickInput(/\(2\/3\): priority/, priority);
-  await answerQuickInput(/\(3\/3\): parameters/, parameters);
-  // Accepted: the last step has closed (the command has been submitted).
-  await waitFor(`const t = (() => { ${QUICK_INPUT_TITLE} })(); return t === null || !/\\(3\\/3\\)/.test(t) ? true : null;`);
-}
 
 /**
  * Runs ECHO from the palette, waits for its progress notification (`notice`), clicks the notification's
@@ -70,21 +47,21 @@ async function cancelEchoFromItsNotification(api: AiosApi, priority: string, par
 }
 
 /**
- * With one slot and the given backoff, runs `body` while a SLEEP of `seconds` holds the slot, then checks
- * that the SLEEP itself still succeeded.
+ * With one slot and the given backoff, runs `body` while a SLEEP holds the slot. The SLEEP is long and is
+ * cancelled when `body` is done, so a slow machine (palette steps taking seconds) cannot free the slot early.
  */
-async function withTheOnlySlotBusy(
-  api: AiosApi,
-  delays: { baseDelayMs: number; maxDelayMs: number },
-  seconds: number,
-  body: () => Promise<void>,
-): Promise<void> {
+async function withTheOnlySlotBusy(api: AiosApi, delays: { baseDelayMs: number; maxDelayMs: number }, body: () => Promise<void>): Promise<void> {
   await withSettings({ maxConcurrency: 1, ...delays }, async () => {
     await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'limit 1');
-    const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds } });
+    const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds: 120 } });
     await waitUntil(() => api.context.middleware.admission.active === 1, 5000, 'the slot to be taken');
-    await body();
-    assert.equal((await blocker).success, true);
+    try {
+      await body();
+    } finally {
+      const flight = api.context.middleware.inFlight().find((f) => f.commandType === 'SLEEP' && f.stage === 'running');
+      if (flight) api.context.middleware.cancel(flight.commandId, 'the test is done with the slot');
+    }
+    assert.equal((await blocker).error?.code, 'cancelled', 'the slot was held until the test let it go');
   });
 }
 
@@ -118,8 +95,7 @@ describe('the user interface', function () {
     assert.equal(event?.eventType, 'COMPLETE');
     assert.equal(event?.priority, 'HIGH');
 
-    await vscode.commands.executeCommand('workbench.view.extension.aios');
-    await click('.pane .monaco-list-row', 'Recent Events');
+    await expandTreeSection('Recent Events');
     const rows = await waitUntil(
       async () => {
         const r = await treeRows('Telemetry');
@@ -201,14 +177,14 @@ describe('the user interface', function () {
 
   it('a throttled command run from the palette shows a cancellable progress notification; Cancel ends it in CANCEL', async function () {
     requireUi(this);
-    await withTheOnlySlotBusy(api, { baseDelayMs: 4000, maxDelayMs: 8000 }, 3, () =>
+    await withTheOnlySlotBusy(api, { baseDelayMs: 4000, maxDelayMs: 8000 }, () =>
       cancelEchoFromItsNotification(api, 'NORMAL', '{}', /throttled for/, 'the throttle progress', 'ui-throttle-progress'),
     );
   });
 
   it('a short backoff then a wait in the queue moves the progress to a notification whose Cancel works', async function () {
     requireUi(this);
-    await withTheOnlySlotBusy(api, { baseDelayMs: 200, maxDelayMs: 400 }, 4, () =>
+    await withTheOnlySlotBusy(api, { baseDelayMs: 200, maxDelayMs: 400 }, () =>
       cancelEchoFromItsNotification(api, 'LOW', '{}', /queued, position 1/, 'the queued notification'),
     );
     await vscode.commands.executeCommand('notifications.clearAll');
@@ -252,12 +228,7 @@ describe('the user interface', function () {
   it("the tree's context menu copies an event as JSON", async function () {
     requireUi(this);
     await api.run({ commandType: 'ECHO', parameters: { copy: 'me' } });
-    await vscode.commands.executeCommand('workbench.view.extension.aios');
-    const expanded = await evaluate<string | null>(
-      `const row = [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.textContent.includes('Recent Events'));
-       return row ? row.getAttribute('aria-expanded') : null;`,
-    );
-    if (expanded !== 'true') await click('.pane .monaco-list-row', 'Recent Events');
+    await expandTreeSection('Recent Events');
     await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => /COMPLETE ECHO/.test(l)) ? true : undefined), 10_000, 'an ECHO event row');
     await vscode.env.clipboard.writeText('');
     // The newest event (the one just run) is the first COMPLETE ECHO under Recent Events. Rows of a virtual

@@ -75,3 +75,44 @@ export function statusBarText(itemId: string, pattern?: RegExp, timeoutMs = 20_0
 }
 
 export const reportResult = (r: { passed: number; failed: number; pending: number }) => (bridgeUrl ? call<boolean>('result', r) : Promise.resolve(true));
+
+/** The quick input's title while it is showing, else null (a script for `waitFor`/`evaluate`). */
+export const QUICK_INPUT_TITLE = `const w = document.querySelector('.quick-input-widget');
+  return w && w.offsetParent !== null ? (w.querySelector('.quick-input-title')?.textContent ?? '') : null;`;
+
+/** Waits for the quick input's title to show `title` (a step of a multi-step command), then answers it. */
+export async function answerQuickInput(title: RegExp, answer: string): Promise<void> {
+  // The title, not the whole widget: a list item's description may contain the next step's word.
+  await waitFor(`const t = (() => { ${QUICK_INPUT_TITLE} })(); return t !== null && new RegExp(arg).test(t) ? true : null;`, title.source);
+  // Typing key by key can lose a key while the widget switches steps; set the value at once, then accept.
+  await fill('.quick-input-widget input', answer);
+  await press('Enter');
+}
+
+/** "AIOS: Run Command…" from the palette, answering its three steps as a user types them. */
+export async function runCommandFromPalette(commandType: string, priority: string, parameters: string): Promise<void> {
+  await runFromPalette('AIOS: Run Command');
+  await answerQuickInput(/\(1\/3\): command type/, commandType);
+  await answerQuickInput(/\(2\/3\): priority/, priority);
+  await answerQuickInput(/\(3\/3\): parameters/, parameters);
+  // Accepted: the last step has closed (the command has been submitted).
+  await waitFor(`const t = (() => { ${QUICK_INPUT_TITLE} })(); return t === null || !/\\(3\\/3\\)/.test(t) ? true : null;`);
+}
+
+/** Opens the tree section titled `label` in the AIOS view (a click on its row when it is collapsed) and waits until it is. */
+export async function expandTreeSection(label: string): Promise<void> {
+  await vscode.commands.executeCommand('workbench.view.extension.aios');
+  const state = `const row = [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === arg);
+    return row ? row.getAttribute('aria-expanded') : null;`;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if ((await waitFor<string>(`return (() => { ${state} })() ?? null;`, label)) === 'true') return;
+    await click('.pane .monaco-list-row', label);
+    try {
+      await waitFor(`return (() => { ${state} })() === 'true' || null;`, label, 3000);
+      return;
+    } catch {
+      // The tree re-rendered under the click: look again.
+    }
+  }
+  throw new Error(`the tree section "${label}" did not open`);
+}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AdmissionController, AdmissionError, backoffDelay, type AdmissionLimits } from '../../../src/core/admission';
+import { describeLimitChange, type LimitHost, type LimitStrategy } from '../../../src/core/admissionStrategy';
 import { ManualClock } from '../../../src/core/clock';
 import type { Priority, ProgressUpdate } from '../../../src/core/types';
 
@@ -312,5 +313,94 @@ describe('AdmissionController', () => {
       /x/,
     );
     assert.equal(c.active, 0);
+  });
+});
+
+/** A strategy whose slots are leases granted later (the shape of a shared limit in Redis): it starts with none,
+ *  hears of demand when commands queue, and raises the limit when the test grants leases. */
+class Leases implements LimitStrategy {
+  readonly mode = 'fixed' as const;
+  readonly wantsSamples = false;
+  host: LimitHost | undefined;
+  readonly demand: number[] = [];
+  stopped = false;
+
+  start(host: LimitHost): { limit: number; reason: string } {
+    this.host = host;
+    return { limit: 0, reason: 'no lease yet' };
+  }
+
+  configure(): void {}
+  sample(): void {}
+
+  onDemand(waiting: number): void {
+    this.demand.push(waiting);
+  }
+
+  grant(held: number): void {
+    this.host?.setLimit(held, `${held} leases held`);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  describe(): undefined {
+    return undefined;
+  }
+}
+
+describe('a strategy that acquires its slots asynchronously (the contract a shared limit builds on)', () => {
+  it('commands queue until it holds slots, hear of demand, then start in priority order; the fast path uses only held slots', async () => {
+    const leases = new Leases();
+    const c = new AdmissionController(limits(), new ManualClock(), { strategy: () => leases });
+    const changes: string[] = [];
+    c.onLimitChange((ch) => changes.push(describeLimitChange(ch)));
+    assert.equal(c.tryAdmit(), false, 'no lease: the fast path admits nothing');
+    const order: string[] = [];
+    const all = (['LOW', 'NORMAL', 'HIGH'] as Priority[]).map((p) => (c.admit(p) as Promise<string>).then((o) => order.push(`${p} ${o}`)));
+    assert.deepEqual(leases.demand, [1, 2, 3]);
+    await tick();
+    assert.deepEqual(order, []);
+    leases.grant(2);
+    await tick();
+    assert.deepEqual(order, ['HIGH admitted', 'NORMAL admitted']);
+    c.release();
+    await tick();
+    assert.deepEqual(order, ['HIGH admitted', 'NORMAL admitted', 'LOW admitted'], 'a released slot is reused while held');
+    await Promise.all(all);
+    c.release();
+    c.release();
+    assert.equal(c.tryAdmit(), true, 'held slots serve the fast path');
+    leases.grant(0); // leases given back: the running command finishes, nothing new starts
+    c.release();
+    assert.equal(c.tryAdmit(), false);
+    assert.deepEqual(changes, ['limit 0 -> 2 (fixed): 2 leases held', 'limit 2 -> 0 (fixed): 0 leases held']);
+    c.close();
+    assert.equal(leases.stopped, true);
+  });
+
+  it('ignores a stopped strategy: a lease granted after a mode switch changes nothing', () => {
+    const old = new Leases();
+    const made: Leases[] = [];
+    const c = new AdmissionController(limits(), new ManualClock(), {
+      strategy: () => {
+        const l = made.length === 0 ? old : new Leases();
+        made.push(l);
+        return l;
+      },
+    });
+    c.setLimits({ ...limits(), throttle: { mode: 'adaptive', minConcurrency: 1, maxConcurrency: 4 } });
+    assert.equal(old.stopped, true);
+    old.grant(5);
+    assert.equal(c.state().limit, 0);
+    made[1].grant(3);
+    assert.equal(c.state().limit, 3);
+  });
+
+  it('refuses a limit that is not a whole number >= 0, naming it', () => {
+    const leases = new Leases();
+    new AdmissionController(limits(), new ManualClock(), { strategy: () => leases });
+    assert.throws(() => leases.grant(1.5), /a concurrency limit must be an integer >= 0 \(got 1\.5\)/);
   });
 });

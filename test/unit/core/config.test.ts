@@ -63,4 +63,39 @@ describe('validateConfig', () => {
     config.security.denyPatterns.push('X');
     assert.deepEqual(DEFAULT_CONFIG.security.denyPatterns, ['*DELETE*', '*DROP*']);
   });
+
+  describe('throttle', () => {
+    it('defaults: fixed, adaptive bounds 1..64', () => assert.deepEqual(DEFAULT_CONFIG.throttle, { mode: 'fixed', minConcurrency: 1, maxConcurrency: 64 }));
+
+    it('takes a mode and bounds', () => {
+      const { config, errors } = validateConfig({ throttle: { mode: 'adaptive', minConcurrency: 2, maxConcurrency: 16 } });
+      assert.deepEqual(errors, []);
+      assert.deepEqual(config.throttle, { mode: 'adaptive', minConcurrency: 2, maxConcurrency: 16 });
+    });
+
+    it('refuses an unknown mode, naming the accepted ones', () => {
+      const { config, errors } = validateConfig({ throttle: { mode: 'auto' } }, undefined, 'aios.');
+      assert.equal(config.throttle.mode, 'fixed');
+      assert.deepEqual(errors, ['aios.throttle.mode must be one of "fixed", "adaptive" (got "auto"); keeping "fixed"']);
+    });
+
+    it('refuses min > max with both names and keeps the bounds in force', () => {
+      const base = validateConfig({ throttle: { minConcurrency: 2, maxConcurrency: 16 } }).config;
+      const { config, errors } = validateConfig({ throttle: { minConcurrency: 20 } }, base, 'aios.');
+      assert.deepEqual(config.throttle, { mode: 'fixed', minConcurrency: 2, maxConcurrency: 16 });
+      assert.deepEqual(errors, ['aios.throttle.minConcurrency (20) must not be greater than aios.throttle.maxConcurrency (16); keeping 2..16']);
+      // Both at once, in an order that is fine: accepted.
+      assert.deepEqual(validateConfig({ throttle: { minConcurrency: 20, maxConcurrency: 40 } }, base).config.throttle.maxConcurrency, 40);
+    });
+
+    it('checks the range of each bound and unknown keys', () => {
+      const { errors } = validateConfig({ throttle: { maxConcurrency: 0, minConcurrency: 1.5, step: 2 } }, undefined, 'aios.');
+      assert.deepEqual(errors, [
+        'unknown setting aios.throttle.step ignored (known: mode, minConcurrency, maxConcurrency)',
+        'aios.throttle.minConcurrency must be an integer from 1 to 256 (got 1.5); keeping 1',
+        'aios.throttle.maxConcurrency must be an integer from 1 to 256 (got 0); keeping 64',
+      ]);
+      assert.match(validateConfig({ throttle: 'adaptive' }).errors[0], /throttle must be an object/);
+    });
+  });
 });

@@ -454,6 +454,59 @@ describe('pipeline', () => {
   });
 });
 
+describe('adaptive admission through the pipeline', () => {
+  it('feeds each command’s running time (not its wait) and logs every limit change at debug level', async () => {
+    const clock = new ManualClock();
+    const logs: string[] = [];
+    const m = mw({
+      clock,
+      log: (level, message) => logs.push(`${level}: ${message}`),
+      config: { maxConcurrency: 2, baseDelayMs: 0, throttle: { mode: 'adaptive', minConcurrency: 1, maxConcurrency: 8 } },
+    });
+    const changes: string[] = [];
+    m.onLimitChange((c) => changes.push(`${c.from}->${c.to}`));
+    assert.equal(m.admission.mode, 'adaptive');
+    assert.equal(m.admission.limit, 2);
+    const c = controlled();
+    // 12 commands on 2 slots, each running 30 ms: 10 wait in the queue first, up to 150 ms.
+    const results = Array.from({ length: 12 }, () => m.execute({ commandType: 'A' }, c.executor));
+    await tick();
+    while (c.running.size > 0) {
+      clock.advance(30);
+      for (const [id, r] of [...c.running]) {
+        c.running.delete(id);
+        r.resolve(1);
+      }
+      await tick();
+    }
+    const durations = (await Promise.all(results)).map((r) => r.durationMs);
+    assert.equal(Math.max(...durations), 180, 'the last one waited 150 ms and ran 30');
+    clock.advance(1000); // the window ends
+    assert.equal(m.admission.adaptive?.shortRttMs, 30);
+    // The first window is only a guess at the no-load latency: a probe at half the limit measures it.
+    assert.deepEqual(changes, ['2->1']);
+    assert.deepEqual(logs, ['debug: limit 2 -> 1 (adaptive): probing the no-load latency at 1 (long RTT 30 ms)']);
+    assert.equal(m.telemetry.query('REALTIME').admission.mode, 'adaptive');
+    // A mode switch applies at once, and is logged too.
+    m.updateConfig({ throttle: { mode: 'fixed' } });
+    assert.equal(m.admission.mode, 'fixed');
+    assert.equal(m.admission.limit, 2);
+    assert.equal(logs.at(-1), 'debug: limit 1 -> 2 (fixed): aios.maxConcurrency is 2');
+    await m.close();
+    assert.equal(clock.pendingTimers, 0);
+  });
+
+  it('refuses min > max from updateConfig with a message naming both settings', async () => {
+    const m = mw({ settingPrefix: 'aios.' });
+    assert.deepEqual(m.updateConfig({ throttle: { mode: 'adaptive', minConcurrency: 9, maxConcurrency: 3 } }), [
+      'aios.throttle.minConcurrency (9) must not be greater than aios.throttle.maxConcurrency (3); keeping 1..64',
+    ]);
+    assert.equal(m.admission.mode, 'adaptive');
+    assert.deepEqual(m.admission.adaptive && [m.admission.adaptive.minLimit, m.admission.adaptive.maxLimit], [1, 64]);
+    await m.close();
+  });
+});
+
 describe('executors', () => {
   it('functionExecutor passes parameters, the id and the signal', async () => {
     const m = mw();

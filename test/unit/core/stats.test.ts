@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { LatencyHistogram } from '../../../src/core/histogram';
 import { CommandStats, MAX_COMMAND_TYPES, OTHER_TYPE } from '../../../src/core/stats';
 
@@ -40,6 +41,38 @@ describe('LatencyHistogram', () => {
     assert.ok(h.quantile(1) > 4e6);
   });
 
+  it('one sample: p50 = p95 = p99 = that sample', () => {
+    const h = new LatencyHistogram();
+    h.record(12.345);
+    assert.deepEqual(h.quantiles([0.5, 0.95, 0.99]), [12.345, 12.345, 12.345]);
+    assert.equal(h.min, 12.345);
+    assert.equal(h.max, 12.345);
+  });
+
+  it('a percentile never lies outside the observed minimum and maximum (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: 0, max: 1e7, noNaN: true }), { minLength: 1, maxLength: 200 }), (values) => {
+        const h = new LatencyHistogram();
+        for (const v of values) h.record(v);
+        const lo = Math.min(...values);
+        const hi = Math.max(...values);
+        for (const q of h.quantiles([0, 0.5, 0.95, 0.99, 1])) {
+          // round3 may move a value by half a microsecond.
+          assert.ok(q >= lo - 0.0005 && q <= hi + 0.0005, `${q} outside [${lo}, ${hi}]`);
+        }
+      }),
+    );
+  });
+
+  it('keeps its extremes through a stats snapshot', () => {
+    const s = new CommandStats();
+    s.end('A', 'success', false, 7.5, true, 1);
+    const restored = new CommandStats();
+    restored.restore(JSON.parse(JSON.stringify(s.snapshot(2))));
+    const a = restored.byType().A;
+    assert.deepEqual([a.p50, a.p95, a.p99], [7.5, 7.5, 7.5]);
+  });
+
   it('round-trips through its JSON form and ignores junk', () => {
     const h = new LatencyHistogram();
     for (let i = 1; i <= 100; i++) h.record(i);
@@ -52,6 +85,23 @@ describe('LatencyHistogram', () => {
 });
 
 describe('CommandStats', () => {
+  it('counts control operations apart: they do not move the commands success rate', () => {
+    const s = new CommandStats();
+    s.end('ECHO', 'success', false, 1, true, 1);
+    s.end('CONTROL:RELOAD_CONFIG', 'error', false, 2, true, 2);
+    s.end('CONTROL:FLUSH_CACHE', 'success', false, 3, true, 3);
+    const o = s.overall();
+    assert.equal(o.totalCommands, 1);
+    assert.equal(o.successRate, 1);
+    assert.equal(o.controlOperations.count, 2);
+    assert.equal(o.controlOperations.errorCount, 1);
+    assert.equal(s.byType()['CONTROL:RELOAD_CONFIG'].errorCount, 1, 'per-type figures keep them');
+    const restored = new CommandStats();
+    restored.restore(JSON.parse(JSON.stringify(s.snapshot(4))));
+    assert.equal(restored.overall().totalCommands, 1);
+    assert.equal(restored.overall().controlOperations.count, 2);
+  });
+
   it('keeps totals consistent: total = success + failed + cancelled', () => {
     const s = new CommandStats();
     s.end('A', 'success', false, 10, true, 1);

@@ -17,7 +17,16 @@ function make(clock = new ManualClock(), maxRecentEvents = 3, sink?: LineSink): 
     service: () => service,
     realtime: () => ({
       system: EMPTY_SAMPLE,
-      admission: { active: 1, queued: { HIGH: 0, NORMAL: 2, LOW: 0 }, delayed: 0, limit: 4, paused: false, externalActive: 0 },
+      admission: {
+        active: 1,
+        queued: { HIGH: 0, NORMAL: 2, LOW: 0 },
+        delayed: 0,
+        limit: 4,
+        paused: false,
+        externalActive: 0,
+        mode: 'fixed',
+        limitReason: 'aios.maxConcurrency is 4',
+      },
       service,
     }),
     storage: () => ({ enabled: false, writtenEvents: 0, droppedEvents: 0, restored: false }),

@@ -3,7 +3,16 @@ import { describe, it } from 'node:test';
 import type { AdmissionState, SystemSample } from '../../../src/core';
 import { indicatorModel } from '../../../src/views/indicatorModel';
 
-const idle: AdmissionState = { active: 0, queued: { HIGH: 0, NORMAL: 0, LOW: 0 }, delayed: 0, limit: 4, paused: false, externalActive: 0 };
+const idle: AdmissionState = {
+  active: 0,
+  queued: { HIGH: 0, NORMAL: 0, LOW: 0 },
+  delayed: 0,
+  limit: 4,
+  paused: false,
+  externalActive: 0,
+  mode: 'fixed',
+  limitReason: 'aios.maxConcurrency is 4',
+};
 const sample: SystemSample = { cpuPercent: 42.4, memoryPercent: 60, pythonProcesses: 2, sampledAt: 1 };
 
 describe('status-bar indicator model', () => {
@@ -28,6 +37,14 @@ describe('status-bar indicator model', () => {
     assert.equal(indicatorModel(busy, { status: 'unhealthy' }, sample).state, 'unhealthy');
     assert.equal(indicatorModel(busy, { status: 'healthy' }, sample).state, 'throttling');
     assert.equal(indicatorModel(idle, { status: 'stopped' }, sample).background, 'statusBarItem.errorBackground');
+  });
+
+  it('says so when no usable Python was found, until a service runs', () => {
+    const m = indicatorModel(idle, { status: 'crashed', noInterpreter: true }, sample);
+    assert.equal(m.state, 'noPython');
+    assert.equal(m.text, '$(error) AIOS: no Python');
+    assert.equal(m.background, 'statusBarItem.errorBackground');
+    assert.equal(indicatorModel(idle, { status: 'healthy', noInterpreter: true }, sample).state, 'normal');
   });
 
   it('leaves CPU out until the sampler has measured', () => {

@@ -1,0 +1,234 @@
+// "AIOS: Run Command…": pick a command type, a priority and parameters, then run it with progress and show the
+// result in full. From code (`executeCommand('aios.runCommand', {commandType, …})`) it asks nothing and
+// returns the result.
+//
+// It remembers: the last priority and parameters per command type are offered again (workspace state), a
+// typed name that is not in the list is offered as an item, the security policy is checked as soon as a type
+// is picked (a blocked type goes no further), and each type's description and parameter hints come from its
+// handler.
+import * as vscode from 'vscode';
+import type { CommandResult, Priority } from '../core';
+import type { AiosContext } from '../context';
+import type { CatalogEntry } from '../context';
+import type { ParametersEditor } from '../views/parametersEditor';
+import type { ResultDocuments } from '../views/resultDocuments';
+import { askJsonObject } from './jsonInput';
+import { runWithProgress } from './progress';
+
+export interface RunCommandArgs {
+  commandType: string;
+  priority?: Priority;
+  parameters?: Record<string, unknown>;
+  /** Show progress and the result as from the palette (the tree's Run Again). */
+  interactive?: boolean;
+}
+
+export interface RunCommandEnv {
+  readonly ctx: AiosContext;
+  readonly results: ResultDocuments;
+  readonly parameters: ParametersEditor;
+}
+
+const PRIORITY_ITEMS: (vscode.QuickPickItem & { priority: Priority })[] = [
+  { label: 'NORMAL', description: 'the default', priority: 'NORMAL' },
+  { label: 'HIGH', description: 'served before NORMAL and LOW', priority: 'HIGH' },
+  { label: 'LOW', description: 'served last (aging keeps it from waiting forever)', priority: 'LOW' },
+];
+
+export async function runCommand(env: RunCommandEnv, args?: unknown): Promise<CommandResult | undefined> {
+  const given = args as RunCommandArgs | undefined;
+  if (given !== undefined && !given.interactive) {
+    // From code: no questions, no notifications; the caller gets the result.
+    return env.ctx.run({ source: 'api', ...given });
+  }
+  const request = given ?? (await askForCommand(env));
+  if (!request) return undefined;
+  return runInteractively(env, request, given?.interactive ? 'telemetry-tree' : 'command-palette');
+}
+
+/** Runs with progress and shows the result; remembers the request for next time. */
+export async function runInteractively(env: RunCommandEnv, request: RunCommandArgs, source: string): Promise<CommandResult> {
+  const { ctx } = env;
+  const { commandType, priority, parameters } = request;
+  void remember(ctx, commandType, priority ?? 'NORMAL', parameters ?? {});
+  const result = await runWithProgress(commandType, (options) => ctx.run({ commandType, priority, parameters, source }, options));
+  showResult(env, result);
+  return result;
+}
+
+// ---- asking -----------------------------------------------------------------------------------------------
+
+type TypeItem = vscode.QuickPickItem & { commandType: string; blocked?: string };
+
+async function askForCommand(env: RunCommandEnv): Promise<RunCommandArgs | undefined> {
+  const { ctx } = env;
+  const picked = await pickCommandType(ctx);
+  if (!picked) return undefined;
+  const { commandType, entry } = picked;
+  const policy = ctx.middleware.checkPolicy(commandType);
+  if (!policy.allowed) {
+    // Said now, not after two more questions: the command would only end in ERROR (blocked).
+    void vscode.window.showErrorMessage(`AIOS: ${policy.reason}. It was not run.`, 'Open Settings').then((c) => {
+      if (c) void vscode.commands.executeCommand('workbench.action.openSettings', 'aios.security');
+    });
+    return undefined;
+  }
+  const last = lastRequest(ctx, commandType);
+  const priorities = [...PRIORITY_ITEMS].sort((a, b) => (a.priority === last?.priority ? -1 : b.priority === last?.priority ? 1 : 0));
+  if (last) priorities[0] = { ...priorities[0], description: `${priorities[0].description ?? ''} · used last time`.replace(/^ · /, '') };
+  const priority = await vscode.window.showQuickPick(priorities, { title: `AIOS: Run ${commandType} (2/3): priority` });
+  if (!priority) return undefined;
+  const hints = entry && Object.keys(entry.parameters).length ? Object.entries(entry.parameters).map(([k, v]) => `${k}: ${v}`) : [];
+  const start = last?.parameters ?? entry?.example ?? {};
+  const parameters = await askJsonObject({
+    title: `AIOS: Run ${commandType} (3/3): parameters`,
+    prompt: hints.length ? `A JSON object. ${hints.join(' · ')}` : 'A JSON object; leave {} for none',
+    value: start,
+    editor: {
+      editor: env.parameters,
+      name: commandType,
+      onSubmit: (value) => void runInteractively(env, { commandType, priority: priority.priority, parameters: value }, 'command-palette'),
+    },
+  });
+  if (!parameters) return undefined;
+  return { commandType, priority: priority.priority, parameters };
+}
+
+async function pickCommandType(ctx: AiosContext): Promise<{ commandType: string; entry?: CatalogEntry } | undefined> {
+  const qp = vscode.window.createQuickPick<TypeItem>();
+  qp.title = 'AIOS: Run Command (1/3): command type';
+  const pickPlaceholder = 'Pick a command type, or type another';
+  qp.placeholder = ctx.supervisor.isReady ? pickPlaceholder : 'The Python service is starting: type a command type, or wait for its list';
+  // The label is what people type: matching on the detail (a handler's description) would let "ECHO" pick
+  // another type whose description happens to hold those letters.
+  let known: TypeItem[] = [];
+  const entries = new Map<string, CatalogEntry>();
+  // A typed name that is in no list is offered as an item of its own, so Enter runs exactly what was typed.
+  const refresh = () => {
+    const typed = qp.value.trim();
+    const typedItem: TypeItem[] =
+      typed && !known.some((i) => i.commandType === typed)
+        ? [{ label: typed, commandType: typed, description: 'run this command type', alwaysShow: true, ...blockedMark(ctx, typed) }]
+        : [];
+    qp.items = [...typedItem, ...known];
+    // A name typed in full is the one Enter runs.
+    const exact = known.find((i) => i.commandType === typed);
+    if (exact) qp.activeItems = [exact];
+  };
+  qp.onDidChangeValue(refresh);
+  // Listening before the list arrives: while the service starts, a typed name and Enter must still count.
+  const chosen = new Promise<string | undefined>((resolve) => {
+    qp.onDidAccept(() => resolve(qp.selectedItems[0]?.commandType ?? (qp.value.trim() || undefined)));
+    qp.onDidHide(() => resolve(undefined));
+  });
+  let open = true;
+  qp.busy = true;
+  qp.show();
+  void (async () => {
+    try {
+      const catalog = await ctx.commandCatalog();
+      if (!open) return;
+      for (const e of catalog) entries.set(e.name, e);
+      const recent = recentTypes(ctx);
+      known = catalog
+        .map((e) => ({
+          label: e.name,
+          commandType: e.name,
+          description:
+            [e.source === 'builtin' ? undefined : e.source, recent.includes(e.name) ? 'recently used' : undefined].filter(Boolean).join(' · ') || undefined,
+          detail: [e.description, Object.keys(e.parameters).join(', ')].filter(Boolean).join(' — parameters: '),
+          ...blockedMark(ctx, e.name),
+        }))
+        .sort((a, b) => rank(recent, a.commandType) - rank(recent, b.commandType));
+      qp.placeholder = pickPlaceholder;
+      refresh();
+    } catch (err) {
+      if (open) qp.placeholder = `Could not list the command types (${err instanceof Error ? err.message : String(err)}); type one`;
+    } finally {
+      if (open) qp.busy = false;
+    }
+  })();
+  const commandType = await chosen;
+  open = false;
+  qp.dispose();
+  return commandType ? { commandType, entry: entries.get(commandType) } : undefined;
+}
+
+function blockedMark(ctx: AiosContext, commandType: string): Partial<TypeItem> {
+  const policy = ctx.middleware.checkPolicy(commandType);
+  return policy.allowed ? {} : { blocked: policy.reason, iconPath: new vscode.ThemeIcon('shield'), description: 'blocked by the security policy' };
+}
+
+function rank(recent: readonly string[], type: string): number {
+  const i = recent.indexOf(type);
+  return i < 0 ? recent.length : i;
+}
+
+// ---- remembering (workspace state: the user's own input for this workspace) ------------------------------
+
+const MEMORY_KEY = 'aios.runCommand.last';
+const MEMORY_TYPES = 50;
+const MEMORY_MAX_BYTES = 64 * 1024;
+
+interface Remembered {
+  priority: Priority;
+  parameters: Record<string, unknown>;
+}
+
+function memory(ctx: AiosContext): Record<string, Remembered> {
+  return ctx.extension.workspaceState.get<Record<string, Remembered>>(MEMORY_KEY) ?? {};
+}
+
+function lastRequest(ctx: AiosContext, commandType: string): Remembered | undefined {
+  return memory(ctx)[commandType];
+}
+
+/** Most recently used first. */
+function recentTypes(ctx: AiosContext): string[] {
+  return Object.keys(memory(ctx)).reverse();
+}
+
+async function remember(ctx: AiosContext, commandType: string, priority: Priority, parameters: Record<string, unknown>): Promise<void> {
+  if (JSON.stringify(parameters).length > MEMORY_MAX_BYTES) return;
+  const all = memory(ctx);
+  delete all[commandType];
+  all[commandType] = { priority, parameters };
+  const types = Object.keys(all);
+  for (const old of types.slice(0, Math.max(0, types.length - MEMORY_TYPES))) delete all[old];
+  await ctx.extension.workspaceState.update(MEMORY_KEY, all);
+}
+
+// ---- the result --------------------------------------------------------------------------------------------
+
+/** The result notification: a preview, "Show Result" (the whole JSON) and "Copy"; errors offer the log. */
+export function showResult(env: RunCommandEnv, result: CommandResult): void {
+  const { ctx, results } = env;
+  ctx.log.info(`${result.commandType} ${result.success ? 'succeeded' : `failed (${result.error?.code})`} in ${formatDuration(result.durationMs)}`);
+  if (result.success) {
+    results.keep(result.commandId, result.result);
+    const preview = JSON.stringify(result.result);
+    void vscode.window
+      .showInformationMessage(
+        `AIOS: ${result.commandType} done in ${result.durationMs.toFixed(0)} ms${preview ? `: ${preview.length > 120 ? `${preview.slice(0, 117)}…` : preview}` : ''}`,
+        'Show Result',
+        'Copy',
+      )
+      .then((choice) => resultAction(env, result, choice));
+  } else if (result.error?.code === 'cancelled') {
+    void vscode.window.showInformationMessage(`AIOS: ${result.commandType} was cancelled.`);
+  } else {
+    void vscode.window.showErrorMessage(`AIOS: ${result.commandType} failed: ${result.error?.message}`, 'Show Output').then((c) => c && ctx.log.show(true));
+  }
+}
+
+export async function resultAction(env: RunCommandEnv, result: CommandResult, choice: string | undefined): Promise<void> {
+  if (choice === 'Show Result') await env.results.show(result.commandId, result.commandType);
+  else if (choice === 'Copy') {
+    await vscode.env.clipboard.writeText(JSON.stringify(result.result, null, 2) ?? 'null');
+    void vscode.window.setStatusBarMessage(`AIOS: the result of ${result.commandType} was copied`, 3000);
+  }
+}
+
+function formatDuration(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
+}

@@ -1,0 +1,67 @@
+// A middleware running real commands of every outcome, with the events it emitted recorded, for export tests
+// to compare what a receiver got against the middleware's own counts.
+import { functionExecutor } from '../../../src/core/executors';
+import { createMiddleware, type Middleware } from '../../../src/core/pipeline';
+import { StaticSampler } from '../../../src/core/sampler';
+import type { Priority, TelemetryEvent } from '../../../src/core/types';
+
+export const SECRET_PARAMETER = 'hunter2-parameter-value';
+
+export const executor = functionExecutor({
+  ECHO: (p) => p,
+  SLOW: () => new Promise((r) => setTimeout(r, 15)),
+  FAIL: () => {
+    throw new Error('kaput');
+  },
+});
+
+export function middleware(sessionId = 'export-test'): Middleware {
+  return createMiddleware({
+    sessionId,
+    sampler: new StaticSampler({ cpuPercent: 12, memoryPercent: 40, pythonProcesses: 0, sampledAt: Date.now() }),
+    service: () => SERVICE,
+    // One slot and a small backoff: the second of two concurrent commands is throttled.
+    config: { maxConcurrency: 1, baseDelayMs: 2, maxDelayMs: 5 },
+  });
+}
+
+const SERVICE = Object.freeze({ status: 'healthy', pid: 4242 });
+
+/** What the scenario ran, by the attributes the exporters use. */
+export interface Expected {
+  /** `${commandType}|${priority}|${outcome}` → count */
+  ends: Map<string, number>;
+  events: TelemetryEvent[];
+}
+
+/** Runs `rounds` of: ECHO at each priority, FAIL, a blocked DROP_TABLE, a cancelled ECHO, two concurrent SLOWs (one throttled). */
+export async function runScenario(mw: Middleware, rounds: number): Promise<Expected> {
+  const events: TelemetryEvent[] = [];
+  const sub = mw.telemetry.onEvent((e) => events.push(e));
+  const ends = new Map<string, number>();
+  const count = (type: string, priority: Priority, outcome: string) => {
+    const k = `${type}|${priority}|${outcome}`;
+    ends.set(k, (ends.get(k) ?? 0) + 1);
+  };
+  for (let i = 0; i < rounds; i++) {
+    for (const priority of ['HIGH', 'NORMAL', 'LOW'] as const) {
+      const r = await mw.execute({ commandType: 'ECHO', priority, parameters: { secret: SECRET_PARAMETER } }, executor);
+      if (!r.success) throw new Error(`ECHO failed: ${r.error?.message}`);
+      count('ECHO', priority, 'success');
+    }
+    await mw.execute({ commandType: 'FAIL', priority: 'LOW' }, executor);
+    count('FAIL', 'LOW', 'error');
+    await mw.execute({ commandType: 'DROP_TABLE', priority: 'HIGH' }, executor);
+    count('DROP_TABLE', 'HIGH', 'blocked');
+    const ac = new AbortController();
+    ac.abort();
+    await mw.execute({ commandType: 'ECHO', priority: 'NORMAL' }, executor, { signal: ac.signal });
+    count('ECHO', 'NORMAL', 'cancelled');
+    const both = await Promise.all([mw.execute({ commandType: 'SLOW' }, executor), mw.execute({ commandType: 'SLOW' }, executor)]);
+    if (!both.every((r) => r.success)) throw new Error('SLOW failed');
+    count('SLOW', 'NORMAL', 'success');
+    count('SLOW', 'NORMAL', 'success');
+  }
+  sub.dispose();
+  return { ends, events };
+}
