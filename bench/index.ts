@@ -9,6 +9,7 @@ import { pipelineBench } from './pipeline.bench';
 import { pythonBench } from './python.bench';
 import { rulesBench } from './rules.bench';
 import { samplerBench } from './sampler.bench';
+import { sourcesBench } from './sources.bench';
 import { telemetryBench } from './telemetry.bench';
 import { log, type Bench, type BenchResult } from './types';
 
@@ -23,6 +24,7 @@ export const benches: Bench[] = [
   controlBench,
   exportFileBench,
   rulesBench,
+  sourcesBench,
 ];
 
 async function main(): Promise<void> {

@@ -3,8 +3,10 @@
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { RecentRequests } from './commands/recentRequests';
+import { interactiveShellOutput, shellCatalog } from './commands/shellRun';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import {
+  CommandRouter,
   CONTROL_PREFIX,
   createMiddleware,
   systemClock,
@@ -14,6 +16,7 @@ import {
   type Middleware,
   type Priority,
   type ServiceContext,
+  type ShellRunOptions,
 } from './core';
 import { ControlState, REPLAY_SOURCE, describeReplay } from './python/controlState';
 import { pythonExecutor, serviceConnection, serviceFailure } from './python/executor';
@@ -58,6 +61,8 @@ export class AiosContext implements vscode.Disposable {
   readonly supervisor: PythonSupervisor;
   /** Parameters of recent commands, for "Run Again" (memory only). */
   readonly recent = new RecentRequests();
+  /** Which executor runs a command type (shell spec or the Python service): the one place that decides. */
+  readonly router: CommandRouter;
   /** What the user set through the control plane, re-applied to a new service process (not after a fresh restart). */
   private readonly controlState = new ControlState({ clock: systemClock, isReplayable: (name) => this.replayable.has(name) });
   private replayable = new Set<string>();
@@ -115,10 +120,8 @@ export class AiosContext implements vscode.Disposable {
       }),
     );
     const toService = pythonExecutor(this.supervisor, { timeoutMs: () => this.pythonSettings.executeTimeoutMs });
-    this.executor = (request, ectx) => {
-      this.recent.remember(ectx.commandId, request);
-      return toService(request, ectx);
-    };
+    this.router = new CommandRouter(toService);
+    this.executor = this.remembering(this.router.executor);
     this.watchPythonExtension();
   }
 
@@ -144,9 +147,18 @@ export class AiosContext implements vscode.Disposable {
     this.supervisor.start().catch(() => undefined);
   }
 
-  /** Runs one command through the middleware to the Python service. */
-  run(request: unknown, options?: ExecuteOptions): Promise<CommandResult> {
-    return this.middleware.execute(request, this.executor, options);
+  /** Runs one command through the middleware to the executor its type names; `shell` streams a program's output. */
+  run(request: unknown, options?: ExecuteOptions, shell?: ShellRunOptions): Promise<CommandResult> {
+    const output = shell ?? interactiveShellOutput(this, request);
+    const executor = output ? this.remembering(this.router.executorWithOutput(output)) : this.executor;
+    return this.middleware.execute(this.router.withDefaultPriority(request), executor, options);
+  }
+
+  private remembering(executor: Executor): Executor {
+    return (request, ectx) => {
+      this.recent.remember(ectx.commandId, request);
+      return executor(request, ectx);
+    };
   }
 
   /** A control-plane operation, through the same pipeline (security, telemetry) at HIGH priority. */
@@ -222,8 +234,15 @@ export class AiosContext implements vscode.Disposable {
 
   /** Every command type the middleware can run, for pickers (Run Command, tasks). */
   async commandCatalog(): Promise<CatalogEntry[]> {
+    const shell = shellCatalog(this.router);
     const { commandTypes } = await this.serviceCommands();
-    return commandTypes.map((c) => ({ name: c.name, description: c.description, source: c.source, parameters: c.parameters, example: c.example }));
+    const names = new Set(shell.map((c) => c.name));
+    return [
+      ...shell,
+      ...commandTypes
+        .filter((c) => !names.has(c.name))
+        .map((c) => ({ name: c.name, description: c.description, source: c.source, parameters: c.parameters, example: c.example })),
+    ];
   }
 
   /** Never rejects: a failed start is already logged and shown to the user by the supervisor. */

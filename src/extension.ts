@@ -4,7 +4,8 @@ import * as vscode from 'vscode';
 import type { AiosApi } from './api';
 import { registerCommands } from './commands';
 import { AiosContext } from './context';
-import type { DetailLevel } from './core';
+import { PublicApi } from './publicApi';
+import { registerSources } from './sources';
 import { INTERNALS_COMMAND, Views } from './shared/ids';
 import { AiosFiles } from './views/aiosFiles';
 import { GettingStarted } from './views/gettingStarted';
@@ -47,6 +48,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
     vscode.workspace.registerFileSystemProvider(PARAMETERS_SCHEME, parameters),
     MetricsPanel.registerSerializer(extension.extensionUri, metrics, ctx.log),
     ...registerCommands({ ctx, extensionUri: extension.extensionUri, metrics, documents, results, parameters, tree }),
+    registerSources(ctx),
   );
   // The in-host tests reach the composed services through this command; it exists only while VS Code runs
   // the extension's own tests, so nothing internal is reachable by other extensions.
@@ -58,11 +60,9 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
   const { version } = extension.extension.packageJSON as { version: string };
   ctx.log.info(`AIOS Middleware ${version} activated`);
 
-  return {
-    version,
-    run: (request, options) => ctx.run({ source: 'api', ...request }, options),
-    telemetry: ((level: DetailLevel) => ctx.middleware.telemetry.query(level)) as AiosApi['telemetry'],
-  };
+  const api = new PublicApi(ctx, version);
+  extension.subscriptions.push(api);
+  return api.build();
 }
 
 /** VS Code awaits this: the service gets its shutdown (2 s at most, then its process tree is killed). */

@@ -12,6 +12,7 @@ import type { ParametersEditor } from '../views/parametersEditor';
 import type { ResultDocuments } from '../views/resultDocuments';
 import type { TelemetryDocumentProvider } from '../views/telemetryDocument';
 import { copyEventJson, flightOf, rerunTarget, type TelemetryTreeProvider } from '../views/telemetryTree';
+import { runBatchCommand } from './batch';
 import { cancelRunningCommand } from './cancel';
 import { syncPythonState, withOperation, type ControlArgs } from './control';
 import { askJsonObject } from './jsonInput';
@@ -38,6 +39,7 @@ const COMMAND_TABLE: Record<CommandId, Handler> = {
   [Commands.getStarted]: () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false),
   [Commands.addWorkspaceHandler]: () => addWorkspaceHandler(),
   [Commands.runCommand]: (env, args) => runCommand(env, args),
+  [Commands.runBatch]: ({ ctx }, args) => runBatchCommand(ctx, args),
   [Commands.cancelCommand]: ({ ctx }, commandId) => cancelRunningCommand(ctx, commandId),
   [Commands.showMetricsPanel]: ({ ctx, extensionUri, metrics }) => MetricsPanel.createOrShow(extensionUri, metrics, ctx.log),
   [Commands.showTelemetry]: async ({ documents }, level) => {

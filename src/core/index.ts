@@ -21,3 +21,11 @@ export { createMiddleware, type Middleware, type MiddlewareOptions, type LogLeve
 export { Listeners } from './listeners';
 export type { InFlightCommand, FlightStage, CancelledBy } from './flight';
 export { ABORTED, settleOrAbort, untilAborted, untilCancelled, type CancelSignal, type Settled } from './abort';
+export { runShellCommand, describeNotFound, DEFAULT_MAX_OUTPUT_BYTES, type OutputListener, type ShellRunOptions } from './executors';
+export { parseShellCommands, mergeShellCommands, argumentBuilder, readWorkspaceCommands, RESERVED_PREFIXES, WORKSPACE_COMMANDS_FILE } from './shellCommands';
+export type { ShellCommandDefinition, ShellCommandType, ShellCommandOrigin, ParsedShellCommands, WorkspaceCommands } from './shellCommands';
+export { CommandRouter, functionRoute, type RouteKind, type LocalRoute, type RunContext } from './router';
+export { parseJsonLines, runBatch, formatBatchResults, summarizeBatch, batchWindow } from './batch';
+export type { BatchItem, BatchLineError, ParsedBatch, BatchProgress, BatchItemResult, BatchOutcome, RunBatchOptions, ExecuteFn } from './batch';
+export { TerminalRecorder, programOf, terminalCommandType, TERMINAL_PREFIX, MAX_OPEN_RECORDINGS } from './terminalCommands';
+export type { TerminalRecording, TerminalRecorderOptions, TerminalPolicy, EmitFn } from './terminalCommands';

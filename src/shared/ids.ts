@@ -22,6 +22,7 @@ export const Commands = {
   showOutput: 'aios.showOutput',
   getStarted: 'aios.getStarted',
   addWorkspaceHandler: 'aios.addWorkspaceHandler',
+  runBatch: 'aios.runBatch',
   treeRefresh: 'aios.telemetry.refresh',
   treeRerun: 'aios.telemetry.rerun',
   treeCopyEventJson: 'aios.telemetry.copyEventJson',

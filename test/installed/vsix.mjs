@@ -35,6 +35,7 @@ const ALLOWED = [
   // The walkthrough's step pages.
   /^media\/walkthrough\/[\w.-]+\.md$/,
   /^python\/aios_service\/([\w-]+\/)*[\w.-]+\.(py|json|txt)$/,
+  /^schemas\/[\w.-]+\.json$/,
 ];
 const VSCE_FILES = new Set(['[Content_Types].xml', 'extension.vsixmanifest']);
 

@@ -1,0 +1,126 @@
+// "AIOS: Run Batch…": a JSON Lines file (one request per line) or the active editor's text, submitted through
+// the pipeline with the requests' priorities. One notification shows done / failed / waiting and Cancel; at
+// the end a summary notification and a read-only results document (JSON Lines, one line per request).
+import * as vscode from 'vscode';
+import type { AiosContext } from '../context';
+import { batchWindow, formatBatchResults, parseJsonLines, runBatch, summarizeBatch, type BatchOutcome } from '../core';
+
+export const BATCH_SCHEME = 'aios-batch';
+/** Results documents kept in memory (the newest). */
+const KEPT_RESULTS = 5;
+
+export interface RunBatchArgs {
+  /** A JSON Lines file. */
+  uri?: vscode.Uri | string;
+  /** JSON Lines text (instead of a file). */
+  text?: string;
+  /** Open the results document and show the summary (the palette does; code may not want it). */
+  interactive?: boolean;
+  /** For tests: the batch's own signal instead of the notification's Cancel. */
+  signal?: AbortSignal;
+}
+
+export interface BatchRun extends BatchOutcome {
+  /** Where its results document is (aios-batch:…). */
+  resultsUri: string;
+  source: string;
+}
+
+/** The read-only results documents, by URI. */
+export class BatchResultsProvider implements vscode.TextDocumentContentProvider {
+  private readonly docs = new Map<string, string>();
+  private counter = 0;
+
+  add(name: string, content: string): vscode.Uri {
+    const uri = vscode.Uri.from({ scheme: BATCH_SCHEME, path: `/${++this.counter}-${name.replace(/[^\w.-]+/g, '_')}.results.jsonl` });
+    this.docs.set(uri.toString(), content);
+    while (this.docs.size > KEPT_RESULTS) this.docs.delete(this.docs.keys().next().value!);
+    return uri;
+  }
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.docs.get(uri.toString()) ?? '// These batch results are no longer kept; run the batch again.';
+  }
+}
+
+export const batchResults = new BatchResultsProvider();
+
+async function pickInput(args: RunBatchArgs | undefined): Promise<{ text: string; name: string } | undefined> {
+  if (args?.text !== undefined) return { text: args.text, name: 'text' };
+  if (args?.uri !== undefined) {
+    const uri = typeof args.uri === 'string' ? vscode.Uri.file(args.uri) : args.uri;
+    return { text: new TextDecoder().decode(await vscode.workspace.fs.readFile(uri)), name: uri.path.split('/').pop() ?? 'batch' };
+  }
+  const editor = vscode.window.activeTextEditor;
+  const items: (vscode.QuickPickItem & { id: 'editor' | 'file' })[] = [];
+  if (editor)
+    items.push({ id: 'editor', label: 'The active editor', description: vscode.workspace.asRelativePath(editor.document.uri), detail: 'one request per line' });
+  items.push({ id: 'file', label: 'A JSON Lines file…', detail: 'one request per line, like {"commandType": "ECHO", "priority": "HIGH", "parameters": {}}' });
+  const choice = items.length === 1 ? items[0] : await vscode.window.showQuickPick(items, { title: 'AIOS: Run Batch: requests from' });
+  if (!choice) return undefined;
+  if (choice.id === 'editor' && editor) return { text: editor.document.getText(), name: editor.document.uri.path.split('/').pop() ?? 'editor' };
+  const picked = await vscode.window.showOpenDialog({
+    title: 'AIOS: Run Batch',
+    canSelectMany: false,
+    filters: { 'JSON Lines': ['jsonl', 'ndjson', 'txt'], All: ['*'] },
+  });
+  if (!picked?.[0]) return undefined;
+  return pickInput({ uri: picked[0] });
+}
+
+export async function runBatchCommand(ctx: AiosContext, args?: unknown): Promise<BatchRun | undefined> {
+  const given = args as RunBatchArgs | undefined;
+  const interactive = given === undefined || given.interactive === true;
+  let input: { text: string; name: string } | undefined;
+  try {
+    input = await pickInput(given);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`AIOS: Run Batch: could not read the requests: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+  if (!input) return undefined;
+  const cfg = ctx.middleware.config;
+  const parsed = parseJsonLines(input.text, cfg.maxParameterBytes);
+  for (const e of parsed.errors) ctx.log.warn(`Batch ${input.name}: line ${e.line} skipped: ${e.message}`);
+  if (parsed.items.length === 0 && parsed.errors.length === 0) {
+    void vscode.window.showWarningMessage('AIOS: Run Batch: there are no requests (one JSON object per line).');
+    return undefined;
+  }
+  const outcome = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `AIOS: Batch ${input.name}`, cancellable: true },
+    (progress, token) => {
+      const abort = new AbortController();
+      token.onCancellationRequested(() => abort.abort(new Error('batch cancelled by the user')));
+      given?.signal?.addEventListener('abort', () => abort.abort(given.signal!.reason), { once: true });
+      let reported = 0;
+      return runBatch((r, o) => ctx.run(r, o), parsed.items, {
+        signal: abort.signal,
+        window: batchWindow(cfg),
+        skipped: parsed.errors,
+        onProgress: (p) => {
+          const finished = p.done + p.failed + p.cancelled;
+          const bad = parsed.errors.length ? ` · ${parsed.errors.length} bad line${parsed.errors.length > 1 ? 's' : ''} skipped` : '';
+          // withProgress's increment is cumulative: send only what is new.
+          const increment = p.total ? ((finished - reported) / p.total) * 100 : 0;
+          reported = finished;
+          progress.report({
+            message: `${p.done} done · ${p.failed} failed${p.cancelled ? ` · ${p.cancelled} cancelled` : ''} · ${p.waiting} waiting${bad}`,
+            increment,
+          });
+        },
+      });
+    },
+  );
+  const summary = summarizeBatch(outcome);
+  ctx.log.info(`Batch ${input.name}: ${summary}`);
+  const resultsUri = batchResults.add(input.name, formatBatchResults(outcome));
+  if (interactive) {
+    const doc = await vscode.workspace.openTextDocument(resultsUri);
+    await vscode.window.showTextDocument(doc, { preview: false });
+    const firstBad = parsed.errors[0];
+    const detail = firstBad ? ` First bad line: ${firstBad.line} (${firstBad.message.slice(0, 120)}).` : '';
+    const show = outcome.failed || outcome.skipped || outcome.cancelled ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    void show(`AIOS: Batch ${input.name}: ${summary}.${detail}`, 'Show Output').then((c) => c && ctx.log.show(true));
+  }
+  return { ...outcome, resultsUri: resultsUri.toString(), source: input.name };
+}
