@@ -46,6 +46,8 @@ const CHUNKS = {
   systeminformation: 'systeminformation',
   execa: 'execa',
   jsonrpc: 'vscode-jsonrpc/node',
+  // The OpenTelemetry SDK and exporters, required only once an OTLP endpoint or a Prometheus port is set.
+  export: './src/export/otel.ts',
 };
 /** Resolves imports of chunked modules to the chunk file, relative to the output file at `dir`. */
 const chunkImports = (dir, { lazy }) => ({

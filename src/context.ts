@@ -3,6 +3,9 @@
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { RecentRequests } from './commands/recentRequests';
+import { ControlServerIntegration } from './integrations/controlServer';
+import { ExportIntegration } from './integrations/exporters';
+import { RulesIntegration } from './integrations/rules';
 import { interactiveShellOutput, shellCatalog } from './commands/shellRun';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import {
@@ -59,6 +62,12 @@ export class AiosContext implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
   readonly middleware: Middleware;
   readonly supervisor: PythonSupervisor;
+  /** aios.rules: remediation on the sampler's tick. */
+  readonly rules: RulesIntegration;
+  /** aios.export.*: OTLP, Prometheus and the seed's JSON endpoint. */
+  readonly exports: ExportIntegration;
+  /** aios.controlServer.*: the seed's control endpoint on loopback. */
+  readonly controlServer: ControlServerIntegration;
   /** Parameters of recent commands, for "Run Again" (memory only). */
   readonly recent = new RecentRequests();
   /** Which executor runs a command type (shell spec or the Python service): the one place that decides. */
@@ -123,6 +132,21 @@ export class AiosContext implements vscode.Disposable {
     this.router = new CommandRouter(toService);
     this.executor = this.remembering(this.router.executor);
     this.watchPythonExtension();
+    this.rules = new RulesIntegration({
+      middleware: this.middleware,
+      log: this.log,
+      control: (call) => this.control(call),
+      applyLimits: (limits) => this.updateMiddlewareConfig(limits),
+      reportSettingProblems: (p) => this.reportSettingProblems(p),
+    });
+    this.exports = new ExportIntegration({
+      middleware: this.middleware,
+      log: this.log,
+      version: (extension.extension.packageJSON as { version: string }).version,
+      serviceStatus: () => this.supervisor.state.status,
+      reportSettingProblems: (p) => this.reportSettingProblems(p),
+    });
+    this.controlServer = new ControlServerIntegration(this);
   }
 
   /** When the Python extension's active environment is the one in use, follow its changes. */
@@ -252,8 +276,12 @@ export class AiosContext implements vscode.Disposable {
   }
 
   async dispose(): Promise<void> {
+    this.controlServer.dispose();
+    // Rules act through the service: they go before it; exporters send what is left after the last commands.
+    this.rules.dispose();
     await this.supervisor.dispose();
     await this.middleware.close();
+    this.exports.dispose();
     for (const d of this.disposables.splice(0)) d.dispose();
   }
 
@@ -315,7 +343,8 @@ export class AiosContext implements vscode.Disposable {
     } else if (e.affectsConfiguration(`${SECTION}.python`)) {
       this.supervisor.settingsChanged();
     }
-    this.reportSettingProblems(this.updateMiddlewareConfig(readMiddlewareSettings()));
+    // A rule that is firing holds its limits: a settings edit must not silently undo them.
+    this.reportSettingProblems(this.updateMiddlewareConfig({ ...readMiddlewareSettings(), ...this.rules.activeLimits() }));
   }
 
   private rereadPythonSettings(): void {

@@ -2,7 +2,7 @@
 // (`executeCommand(id, args)` skips the questions and returns the result), so other extensions and tests
 // drive exactly what users drive.
 import * as vscode from 'vscode';
-import { CONTROL_PREFIX, DETAIL_LEVELS, type DetailLevel } from '../core';
+import { CONTROL_PREFIX, DETAIL_LEVELS, RULE_PREFIX, type DetailLevel } from '../core';
 import type { AiosContext } from '../context';
 import { Commands, type CommandId } from '../shared/ids';
 import { WALKTHROUGH_ID, addWorkspaceHandler } from '../views/gettingStarted';
@@ -13,6 +13,7 @@ import type { ResultDocuments } from '../views/resultDocuments';
 import type { TelemetryDocumentProvider } from '../views/telemetryDocument';
 import { copyEventJson, flightOf, rerunTarget, type TelemetryTreeProvider } from '../views/telemetryTree';
 import { runBatchCommand } from './batch';
+import { exportTelemetryCommand } from '../integrations/exportCommand';
 import { cancelRunningCommand } from './cancel';
 import { syncPythonState, withOperation, type ControlArgs } from './control';
 import { askJsonObject } from './jsonInput';
@@ -36,6 +37,8 @@ type Handler = (env: CommandEnv, ...args: unknown[]) => unknown;
 /** Every command the extension contributes, by id: the type makes a missing or unknown id a compile error. */
 const COMMAND_TABLE: Record<CommandId, Handler> = {
   [Commands.showOutput]: ({ ctx }) => ctx.log.show(true),
+  [Commands.exportTelemetry]: ({ ctx }, args) => exportTelemetryCommand(ctx, args),
+  [Commands.copyControlToken]: ({ ctx }) => ctx.controlServer.copyToken(),
   [Commands.getStarted]: () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false),
   [Commands.addWorkspaceHandler]: () => addWorkspaceHandler(),
   [Commands.runCommand]: (env, args) => runCommand(env, args),
@@ -82,6 +85,7 @@ const COMMAND_TABLE: Record<CommandId, Handler> = {
       )) === 'Clear';
     if (!confirmed) return false;
     ctx.middleware.telemetry.clear();
+    ctx.rules.metrics.clear();
     ctx.log.info('Telemetry statistics cleared');
     return true;
   },
@@ -90,6 +94,10 @@ const COMMAND_TABLE: Record<CommandId, Handler> = {
   [Commands.treeRerun]: async (env, node) => {
     const target = rerunTarget(node, env.ctx.recent);
     if (!target) return undefined;
+    if (target.commandType.startsWith(RULE_PREFIX)) {
+      void vscode.window.showInformationMessage('AIOS: a rule acts on its own when its condition holds (aios.rules); its events cannot be run again.');
+      return undefined;
+    }
     if (target.commandType.startsWith(CONTROL_PREFIX)) {
       void vscode.window.showInformationMessage('AIOS: control operations are re-run from "AIOS: Sync Python State…".');
       return undefined;

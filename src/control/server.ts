@@ -93,6 +93,9 @@ export interface ControlServer {
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+/** Bounds of aios.controlServer.port (package.json says the same: test/unit/manifest.test.ts). */
+export const CONTROL_SERVER_NUMBER_RULES = Object.freeze({ port: Object.freeze({ min: 0, max: 65_535, integer: true }) });
 const MIN_TOKEN_LENGTH = 16;
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);

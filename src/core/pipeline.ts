@@ -15,7 +15,7 @@ import { validateConfig, type MiddlewareConfig } from './config';
 import { SystemSampler, type Sampler } from './sampler';
 import { SecurityPolicy, type SecurityDecision } from './security';
 import { JsonlWriter, loadLatestSnapshot, newSessionId, pruneSnapshots, safeSessionId, snapshotFileName, writeFileAtomic } from './storage';
-import { Telemetry, type StorageReport, type TelemetryApi } from './telemetry';
+import { Telemetry, type RealtimeState, type StorageReport, type TelemetryApi } from './telemetry';
 import type {
   CommandError,
   CommandResult,
@@ -60,6 +60,16 @@ export interface Middleware {
   execute(request: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult>;
   /** Merges `partial` into the current settings; applies at once; returns person-readable problems. */
   updateConfig(partial: unknown): string[];
+  /**
+   * Records an event of something that ran outside admission (a command typed in a terminal, a rule's action):
+   * it reaches stats, the event files and every exporter like the pipeline's own. Same arguments as
+   * Telemetry.emit; `timed` means the duration belongs in the latency figures.
+   */
+  record: Telemetry['emit'];
+  /** A fresh command id, in this middleware's sequence (for events recorded with record()). */
+  newCommandId(): string;
+  /** Adds `name` to REALTIME reports, read at each query (e.g. the exporters' health); dispose to remove it. */
+  addRealtimeSection(name: string, read: () => unknown): Disposable;
   /** What the security policy says of a command type, without running anything (e.g. as soon as one is picked). */
   checkPolicy(commandType: string): SecurityDecision;
   /** Commands waiting for a slot or running, oldest first. */
@@ -190,7 +200,11 @@ class Pipeline implements Middleware {
       user: Object.freeze({ ...options.user, sessionId: this.sessionId }),
       system: () => this.systemContext,
       service: this.service,
-      realtime: () => ({ system: this.sampler.latest(), admission: this.admissionCtl.state(), service: this.service() }),
+      realtime: () => {
+        const state: RealtimeState = { system: this.sampler.latest(), admission: this.admissionCtl.state(), service: this.service() };
+        for (const [name, read] of this.realtimeSections) state[name] = read();
+        return state;
+      },
       storage: () => this.storageReport(),
       sink: writer,
     });
@@ -253,7 +267,14 @@ class Pipeline implements Middleware {
     const t0 = this.clock.now();
     // Backpressure instead of lost events: when the disk is behind by megabytes, new commands wait for it.
     if (this.writer?.backlogged) await this.writer.flush();
-    const commandId = `${this.idPrefix}-${(++this.idCounter).toString(36)}`;
+    const commandId = this.newCommandId();
+    if (options?.onCommandId) {
+      try {
+        options.onCommandId(commandId);
+      } catch {
+        // A caller's listener must not break its command.
+      }
+    }
     if (this.closed) {
       return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'closed', message: 'The AIOS middleware is shut down; the command was not run' });
     }
@@ -357,6 +378,20 @@ class Pipeline implements Middleware {
     const error = toCommandError(settled.error);
     this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message }, true);
     return { commandId, commandType, success: false, error, durationMs, throttled: delayMs > 0, delayMs };
+  }
+
+  readonly record: Telemetry['emit'] = (...args) => this.telemetry.emit(...args);
+
+  newCommandId(): string {
+    return `${this.idPrefix}-${(++this.idCounter).toString(36)}`;
+  }
+
+  private readonly realtimeSections = new Map<string, () => unknown>();
+
+  addRealtimeSection(name: string, read: () => unknown): Disposable {
+    if (['system', 'admission', 'service'].includes(name) || this.realtimeSections.has(name)) throw new Error(`the REALTIME section ${name} exists already`);
+    this.realtimeSections.set(name, read);
+    return { dispose: () => void this.realtimeSections.delete(name) };
   }
 
   checkPolicy(commandType: string): SecurityDecision {

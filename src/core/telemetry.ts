@@ -35,6 +35,8 @@ export interface RealtimeState {
   system: SystemSample;
   admission: AdmissionState;
   service: ServiceContext;
+  /** Sections other parts add (Middleware.addRealtimeSection): exporters' health, rules, the control server. */
+  [section: string]: unknown;
 }
 
 export interface RealtimeReport extends DetailedReport, RealtimeState {}

@@ -122,6 +122,8 @@ export type ProgressListener = (update: ProgressUpdate) => void;
 export interface ExecuteOptions {
   signal?: AbortSignal;
   onProgress?: ProgressListener;
+  /** Called with the command's id as soon as it has one, before it may queue (e.g. to answer "accepted" at once). */
+  onCommandId?: (commandId: string) => void;
 }
 
 /** Latest background measurement of the machine; never taken on the command path. */

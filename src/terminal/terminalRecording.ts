@@ -4,7 +4,7 @@
 // naming the pattern: it is already running and AIOS cannot stop it.
 import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
-import { Telemetry, TerminalRecorder, type TerminalRecording } from '../core';
+import { TerminalRecorder, type TerminalRecording } from '../core';
 
 export const RECORD_SETTING = 'terminal.recordCommands';
 export const RECORD_LINES_SETTING = 'terminal.recordCommandLines';
@@ -13,19 +13,15 @@ export class TerminalRecordingSource implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private listening: vscode.Disposable[] = [];
   private readonly open = new Map<vscode.TerminalShellExecution, { recording: TerminalRecording; terminal: vscode.Terminal }>();
-  private readonly recorder: TerminalRecorder | undefined;
+  private readonly recorder: TerminalRecorder;
 
   constructor(private readonly ctx: AiosContext) {
-    const telemetry = ctx.middleware.telemetry;
     // Terminal commands already run: they are recorded, never queued (no admission slot for them).
-    this.recorder =
-      telemetry instanceof Telemetry
-        ? new TerminalRecorder({
-            emit: (...args) => telemetry.emit(...args),
-            policy: () => ctx.middleware.config.security,
-            recordCommandLines: () => vscode.workspace.getConfiguration('aios').get<boolean>(RECORD_LINES_SETTING, false),
-          })
-        : undefined;
+    this.recorder = new TerminalRecorder({
+      emit: ctx.middleware.record,
+      policy: () => ctx.middleware.config.security,
+      recordCommandLines: () => vscode.workspace.getConfiguration('aios').get<boolean>(RECORD_LINES_SETTING, false),
+    });
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration(`aios.${RECORD_SETTING}`)) this.apply();

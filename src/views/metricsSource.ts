@@ -60,6 +60,7 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
       admission: {
         active: a.active,
         limit: a.limit,
+        mode: a.mode,
         queued: { ...a.queued },
         paused: a.paused,
         lastDelayMs: a.delayed > 0 || a.queued.HIGH + a.queued.NORMAL + a.queued.LOW > 0 ? this.lastDelayMs : 0,

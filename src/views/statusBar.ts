@@ -30,6 +30,8 @@ export class ThrottleIndicator implements vscode.Disposable {
       this.item,
       telemetry.onEvent(schedule),
       ctx.supervisor.onDidChangeState(schedule),
+      ctx.middleware.onLimitChange(schedule),
+      ctx.controlServer.onDidChange(schedule),
       vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('aios') && schedule()),
     );
     this.idleTimer = setInterval(schedule, IDLE_REFRESH_MS);
@@ -55,7 +57,7 @@ export class ThrottleIndicator implements vscode.Disposable {
     this.item.text = model.text;
     this.item.backgroundColor = model.background ? new vscode.ThemeColor(model.background) : undefined;
     this.item.accessibilityInformation = { label: `AIOS ${model.state}: ${model.text.replace(/\$\([^)]*\)\s*/g, '')}`, role: 'button' };
-    this.item.tooltip = tooltip(admission, service, system, middleware.telemetry.query('SUMMARY').overall);
+    this.item.tooltip = tooltip(admission, service, system, middleware.telemetry.query('SUMMARY').overall, this.ctx.controlServer.url);
   }
 
   dispose(): void {
@@ -70,6 +72,7 @@ function tooltip(
   service: ServiceState,
   system: SystemSample,
   overall: { totalCommands: number; successRate: number; averageDurationMs: number; throttledCommands: number },
+  controlEndpoint: string | undefined,
 ): vscode.MarkdownString {
   const pct = (n: number) => `${Math.round(n)}%`;
   const md = new vscode.MarkdownString(undefined, true);
@@ -80,6 +83,8 @@ function tooltip(
   md.appendMarkdown(`**AIOS Middleware**${admission.paused ? ' — admission paused' : ''}\n\n`);
   md.appendMarkdown('| | |\n|---|---|\n');
   md.appendMarkdown(`| Running | ${admission.active} of ${admission.limit} |\n`);
+  const limitWhy = admission.limitReason ? `: ${escapeCell(admission.limitReason)}` : '';
+  md.appendMarkdown(`| Limit | ${admission.limit}, ${admission.mode}${limitWhy} |\n`);
   md.appendMarkdown(
     `| Queued | HIGH ${admission.queued.HIGH} · NORMAL ${admission.queued.NORMAL} · LOW ${admission.queued.LOW}${admission.delayed ? ` (${admission.delayed} in backoff)` : ''} |\n`,
   );
@@ -90,8 +95,10 @@ function tooltip(
   const why = service.status === 'healthy' || !service.detail ? '' : ` · ${escapeCell(service.detail)}`;
   md.appendMarkdown(`| Service | ${service.status}${service.pid ? ` (pid ${service.pid})` : ''}${down}${why} |\n`);
   md.appendMarkdown(
-    `| Commands | ${overall.totalCommands} · ${pct(overall.successRate * 100)} ok · avg ${overall.averageDurationMs.toFixed(1)} ms · ${overall.throttledCommands} throttled |\n\n`,
+    `| Commands | ${overall.totalCommands} · ${pct(overall.successRate * 100)} ok · avg ${overall.averageDurationMs.toFixed(1)} ms · ${overall.throttledCommands} throttled |\n`,
   );
+  if (controlEndpoint) md.appendMarkdown(`| Control endpoint | ${controlEndpoint} |\n`);
+  md.appendMarkdown('\n');
   md.appendMarkdown(`[$(graph) Metrics](${commandLink(Commands.showMetricsPanel)}) · `);
   md.appendMarkdown(
     admission.paused

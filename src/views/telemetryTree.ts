@@ -4,9 +4,11 @@
 import * as vscode from 'vscode';
 import type { RecentRequests } from '../commands/recentRequests';
 import { describeFlight } from '../commands/cancel';
-import { CONTROL_PREFIX, type EventType, type InFlightCommand, type Priority, type TelemetryEvent, type TypeStatsReport } from '../core';
+import { CONTROL_PREFIX, RULE_PREFIX, type EventType, type InFlightCommand, type Priority, type TelemetryEvent, type TypeStatsReport } from '../core';
 import type { AiosContext } from '../context';
 import { round3 } from '../core/numbers';
+import type { RuleState } from '../core/rules';
+import type { ExporterHealthReport } from '../export';
 import { formatClock, formatDuration } from '../webview/format';
 
 const REFRESH_DEBOUNCE_MS = 500;
@@ -22,14 +24,15 @@ const EVENT_ICONS: Record<EventType, [string, string]> = {
   CANCEL: ['circle-slash', 'disabledForeground'],
 };
 
-type SectionId = 'running' | 'overview' | 'types' | 'control' | 'events' | 'service' | 'system';
+type SectionId = 'running' | 'overview' | 'types' | 'control' | 'events' | 'service' | 'system' | 'rules' | 'export';
 
 type Node =
   | { kind: 'section'; id: SectionId; label: string; icon: string }
   | { kind: 'metric'; id: string; label: string; value: string; icon?: string; tooltip?: string }
   | { kind: 'type'; commandType: string; stats: TypeStatsReport }
   | { kind: 'event'; event: TelemetryEvent; parent: string }
-  | { kind: 'flight'; flight: InFlightCommand };
+  | { kind: 'flight'; flight: InFlightCommand }
+  | { kind: 'rule'; rule: RuleState };
 
 /** Durations as events record them (to the µs below 10 ms), so a row and its event's JSON say the same. */
 const ms = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(2)} s` : n < 10 ? `${round3(n)} ms` : `${n.toFixed(1)} ms`);
@@ -48,10 +51,17 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
 
   constructor(private readonly ctx: AiosContext) {
     const changed = () => this.schedule();
-    this.disposables.push(this.emitter, ctx.middleware.telemetry.onEvent(changed), ctx.supervisor.onDidChangeState(changed));
+    this.disposables.push(
+      this.emitter,
+      ctx.middleware.telemetry.onEvent(changed),
+      ctx.supervisor.onDidChangeState(changed),
+      ctx.rules.onDidChange(changed),
+      ctx.controlServer.onDidChange(changed),
+    );
     // Queued commands emit nothing until they start, and elapsed times move on their own.
     this.ticker = setInterval(() => {
-      if (this.shownFlights > 0 || this.ctx.middleware.inFlight().length > 0) this.schedule();
+      // Rules' values (CPU, queue…) move every tick too.
+      if (this.shownFlights > 0 || this.ctx.middleware.inFlight().length > 0 || this.ctx.rules.states().length > 0) this.schedule();
     }, FLIGHT_TICK_MS);
   }
 
@@ -112,6 +122,8 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         { kind: 'section', id: 'service', label: 'Service', icon: 'server-process' },
         { kind: 'section', id: 'system', label: 'System', icon: 'pulse' },
       );
+      if (this.ctx.rules.states().length) sections.push({ kind: 'section', id: 'rules', label: 'Rules', icon: 'law' });
+      if (this.exportRows().length) sections.push({ kind: 'section', id: 'export', label: 'Export', icon: 'cloud-upload' });
       return sections;
     }
     if (node.kind === 'type') {
@@ -150,7 +162,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       case 'types':
       case 'control':
         return Object.entries(telemetry.byType())
-          .filter(([type]) => type.startsWith(CONTROL_PREFIX) === (node.id === 'control'))
+          .filter(([type]) => !type.startsWith(RULE_PREFIX) && type.startsWith(CONTROL_PREFIX) === (node.id === 'control'))
           .sort(([, a], [, b]) => b.count - a.count)
           .map(([commandType, stats]) => ({ kind: 'type', commandType, stats }));
       case 'events':
@@ -203,10 +215,41 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
           metric('memory', 'Memory', s.sampledAt ? `${s.memoryPercent.toFixed(0)}%` : 'sampling…', 'server'),
           metric('python', 'Other Python processes', s.pythonProcesses >= 0 ? String(s.pythonProcesses) : 'not counted', 'symbol-misc'),
           metric('admission', 'Running / limit', `${a.active} / ${a.limit}${a.paused ? ' (paused)' : ''}`, 'dashboard'),
+          metric('limit', 'Concurrency limit', `${a.limit} (${a.mode})`, a.mode === 'adaptive' ? 'graph-line' : 'lock', a.limitReason || undefined),
           metric('queue', 'Queued HIGH / NORMAL / LOW', `${a.queued.HIGH} / ${a.queued.NORMAL} / ${a.queued.LOW}`, 'list-ordered'),
         ];
       }
+      case 'rules':
+        return this.ctx.rules.states().map((rule) => ({ kind: 'rule', rule }));
+      case 'export':
+        return this.exportRows();
     }
+  }
+
+  /** The control endpoint and each configured exporter's health; none when nothing is configured. */
+  private exportRows(): Node[] {
+    const rows: Node[] = [];
+    const url = this.ctx.controlServer.url;
+    if (url)
+      rows.push(
+        metric(
+          'controlServer',
+          'Control endpoint',
+          url,
+          'plug',
+          'The seed\'s control endpoint (aios.controlServer): the token is copied by "AIOS: Copy Control Endpoint Token"',
+        ),
+      );
+    const health = this.ctx.exports.health();
+    const names: Record<string, string> = { otlpMetrics: 'OTLP metrics', otlpLogs: 'OTLP logs', prometheus: 'Prometheus', http: 'Telemetry endpoint' };
+    for (const [key, h] of Object.entries(health) as [string, ExporterHealthReport | undefined][]) {
+      if (!h) continue;
+      const last = h.lastSuccess ? `ok ${formatClock(Date.parse(h.lastSuccess))}` : 'nothing sent yet';
+      const value = `${last} · ${h.failures} failures · ${h.dropped} dropped${h.queued ? ` · ${h.queued} queued` : ''}`;
+      const tip = `${names[key] ?? key} → ${h.target}\n${value}${h.lastError ? `\nlast error (${h.lastErrorAt ?? ''}): ${h.lastError}` : ''}`;
+      rows.push(metric(`export-${key}`, names[key] ?? key, value, h.consecutiveFailures ? 'warning' : 'pass', tip));
+    }
+    return rows;
   }
 
   getTreeItem(node: Node): vscode.TreeItem {
@@ -240,6 +283,30 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         item.tooltip = md;
         item.iconPath = new vscode.ThemeIcon(s.errorCount > 0 ? 'warning' : 'symbol-event');
         item.contextValue = 'aiosCommandType';
+        return item;
+      }
+      case 'rule': {
+        const r = node.rule;
+        const item = new vscode.TreeItem(r.name, vscode.TreeItemCollapsibleState.None);
+        item.id = `rule:${r.index}:${r.name}`;
+        item.description = describeRule(r);
+        const md = new vscode.MarkdownString(`**${r.name}** (${r.status})\n\n`);
+        if (r.problem) md.appendText(r.problem);
+        else {
+          md.appendMarkdown(`| | |\n|---|---|\n| When | ${r.condition} |\n| Then | ${r.then ?? '—'} |\n| Restore | ${r.restore ?? '—'} |\n`);
+          md.appendMarkdown(`| Fired | ${r.firedCount} time${r.firedCount === 1 ? '' : 's'}${r.lastFiredAt ? `, last ${r.lastFiredAt}` : ''} |\n`);
+          if (r.lastRestoredAt) md.appendMarkdown(`| Restored | ${r.lastRestoredAt} |\n`);
+          if (r.lastError) md.appendMarkdown(`| Last error | ${r.lastError.replace(/\|/g, '\\|')} (${r.lastErrorAt ?? ''}) |\n`);
+        }
+        item.tooltip = md;
+        item.iconPath =
+          r.status === 'invalid'
+            ? new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed'))
+            : r.actionRunning
+              ? new vscode.ThemeIcon('sync~spin')
+              : r.status === 'firing'
+                ? new vscode.ThemeIcon('flame', new vscode.ThemeColor('charts.yellow'))
+                : new vscode.ThemeIcon(r.lastError ? 'warning' : r.status === 'disabled' ? 'circle-slash' : 'law');
         return item;
       }
       case 'flight': {
@@ -306,6 +373,27 @@ export function rerunTarget(
     return { commandType: node.commandType, priority: last?.priority ?? 'NORMAL', parameters: last?.parameters };
   }
   return undefined;
+}
+
+/** A rule's state in a few words: armed · 45.2%, holding 4/10 s, firing since …, cooling down 42 s. */
+function describeRule(r: RuleState): string {
+  const secs = (ms: number | null) => Math.floor((ms ?? 0) / 1000);
+  switch (r.status) {
+    case 'armed':
+      return `armed · ${r.lastValueText}`;
+    case 'holding':
+      return `holding ${secs(r.forMs)}/${r.forSeconds ?? 0} s · ${r.lastValueText}`;
+    case 'firing':
+      return `firing since ${r.lastFiredAt ? formatClock(Date.parse(r.lastFiredAt)) : '?'} · ${r.lastValueText}`;
+    case 'clearing':
+      return `clearing ${secs(r.forMs)}/${r.forSeconds ?? 0} s · ${r.lastValueText}`;
+    case 'cooling':
+      return `cooling down ${secs(r.cooldownRemainingMs)} s`;
+    case 'disabled':
+      return 'disabled';
+    case 'invalid':
+      return 'invalid';
+  }
 }
 
 /** The command in flight a row stands for (the tree's inline Cancel). */

@@ -14,6 +14,7 @@ export const SERIES = [
   'queuedNormal',
   'queuedLow',
   'active',
+  'limit', // the concurrency limit in force (it moves in adaptive mode)
   'delayMs',
   'cpuPercent',
   'memoryPercent',
@@ -87,6 +88,7 @@ export class MetricsHistory {
     values[INDEX.queuedNormal] = s.admission.queued.NORMAL;
     values[INDEX.queuedLow] = s.admission.queued.LOW;
     values[INDEX.active] = s.admission.active;
+    values[INDEX.limit] = s.admission.limit;
     values[INDEX.delayMs] = s.admission.lastDelayMs;
     values[INDEX.cpuPercent] = s.system ? s.system.cpuPercent : null;
     values[INDEX.memoryPercent] = s.system ? s.system.memoryPercent : null;

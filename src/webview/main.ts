@@ -52,6 +52,7 @@ type CounterKey =
   | 'cancelledCommands'
   | 'blockedCommands'
   | 'active'
+  | 'limit'
   | 'queued'
   | 'lastDelayMs'
   | 'cpuPercent'
@@ -90,7 +91,7 @@ const COUNTERS: CounterDef[] = [
     read: (s) => ({
       value: s.admission.active,
       text: `${formatCount(s.admission.active)} / ${formatCount(s.admission.limit)}`,
-      hint: 'running / concurrency limit',
+      hint: `running / concurrency limit${s.admission.mode ? ` (${s.admission.mode})` : ''}`,
     }),
   },
   {
@@ -164,6 +165,7 @@ const CHARTS: ChartDef[] = [
       { key: 'queuedNormal', label: 'NORMAL', hue: 'blue' },
       { key: 'queuedLow', label: 'LOW', hue: 'purple' },
       { key: 'active', label: 'running', hue: 'green', dash: [4, 3] },
+      { key: 'limit', label: 'limit', hue: 'foreground', dash: [2, 4] },
     ],
   },
   {

@@ -43,6 +43,8 @@ export interface MetricsSnapshot {
     queued: { HIGH: number; NORMAL: number; LOW: number };
     paused: boolean;
     lastDelayMs: number;
+    /** Who sets the limit: fixed (aios.maxConcurrency), adaptive (follows latency) or shared (with other windows). */
+    mode?: string;
   };
   /** null while the sampler is off or has not measured yet. pythonProcesses is -1 when not counted. */
   system: { cpuPercent: number; memoryPercent: number; pythonProcesses: number } | null;
@@ -157,6 +159,7 @@ const checkSnapshot: Check = object({
     queued: object({ HIGH: count, NORMAL: count, LOW: count }),
     paused: bool,
     lastDelayMs: count,
+    mode: optional(str),
   }),
   system: nullable(object({ cpuPercent: num(0, 100), memoryPercent: num(0, 100), pythonProcesses: num(-1) })),
   service: object({

@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CONFIG_NUMBER_RULES, DEFAULT_CONFIG, type NumberRule } from '../../src/core/config';
+import { CONTROL_SERVER_NUMBER_RULES } from '../../src/control/server';
+import { DEFAULT_EXPORT_CONFIG, EXPORT_NUMBER_RULES } from '../../src/export/config';
 import { DEFAULT_PYTHON_SETTINGS, PYTHON_NUMBER_RULES } from '../../src/python/pythonSettings';
 import { Commands, EXTENSION_ID, Views } from '../../src/shared/ids';
 
@@ -39,11 +41,18 @@ function flatten(value: object, prefix = ''): Record<string, unknown> {
 
 const codeDefaults: Record<string, unknown> = {
   ...flatten(DEFAULT_CONFIG),
+  ...flatten(DEFAULT_EXPORT_CONFIG, 'export.'),
   ...Object.fromEntries(Object.entries(DEFAULT_PYTHON_SETTINGS).map(([k, v]) => [`python.${k}`, v])),
 };
 const numberRules: Record<string, NumberRule> = {
   ...CONFIG_NUMBER_RULES,
   ...Object.fromEntries(Object.entries(PYTHON_NUMBER_RULES).map(([k, v]) => [`python.${k}`, v])),
+  ...Object.fromEntries(
+    Object.entries(EXPORT_NUMBER_RULES).flatMap(([section, rules]) =>
+      Object.entries(rules as Record<string, { min: number; max: number }>).map(([k, r]) => [`export.${section}.${k}`, { ...r, integer: true }]),
+    ),
+  ),
+  ...Object.fromEntries(Object.entries(CONTROL_SERVER_NUMBER_RULES).map(([k, v]) => [`controlServer.${k}`, v])),
 };
 
 describe('package.json settings match the code', () => {
