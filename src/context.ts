@@ -185,7 +185,11 @@ export class AiosContext implements vscode.Disposable {
     };
   }
 
-  /** A control-plane operation, through the same pipeline (security, telemetry) at HIGH priority. */
+  /**
+   * A control-plane operation, through the same pipeline (security, telemetry) at HIGH priority, without an
+   * admission slot: a pause or a full limit must not hold the control plane (the service runs control
+   * operations on its own thread, apart from the commands' pool).
+   */
   control(req: ControlCall, options?: ExecuteOptions): Promise<CommandResult> {
     const priority: Priority = 'HIGH';
     return this.middleware.execute(
@@ -215,7 +219,7 @@ export class AiosContext implements vscode.Disposable {
         if (req.operation === 'RELOAD_CONFIG') void this.refreshReplayable(client);
         return reply;
       },
-      options,
+      { ...options, bypassAdmission: true },
     );
   }
 

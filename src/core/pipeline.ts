@@ -297,7 +297,7 @@ class Pipeline implements Middleware {
     const onCallerAbort = signal ? () => flight.cancel('caller', signal.reason) : undefined;
     if (signal) signal.addEventListener('abort', onCallerAbort!, { once: true });
     try {
-      return await this.fly(flight, request, executor, t0, onProgress);
+      return await this.fly(flight, request, executor, t0, onProgress, options?.bypassAdmission === true);
     } finally {
       this.flights.remove(flight);
       if (signal) signal.removeEventListener('abort', onCallerAbort!);
@@ -310,10 +310,13 @@ class Pipeline implements Middleware {
     executor: Executor,
     t0: number,
     onProgress: ProgressListener | undefined,
+    bypass: boolean,
   ): Promise<CommandResult> {
     const { commandId, commandType, priority } = flight;
     let queued = false;
-    if (!this.admissionCtl.tryAdmit()) {
+    // Without a slot when bypassing: release() must then never be called for this command.
+    const release = bypass ? noRelease : (rttMs?: number) => this.admissionCtl.release(rttMs);
+    if (!bypass && !this.admissionCtl.tryAdmit()) {
       queued = true;
       const outcome = await this.admissionCtl.admit(priority, {
         signal: flight,
@@ -361,13 +364,13 @@ class Pipeline implements Middleware {
     if (settled === ABORTED) {
       // Answer the caller now; the slot stays taken until the executor (told through its context) stops.
       running.then(
-        () => this.admissionCtl.release(),
-        () => this.admissionCtl.release(),
+        () => release(),
+        () => release(),
       );
       return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
     }
     const endedAt = this.clock.now();
-    this.admissionCtl.release(endedAt - startedAt); // how long it held its slot: the adaptive limit's sample
+    release(endedAt - startedAt); // how long it held its slot: the adaptive limit's sample
     const durationMs = endedAt - t0;
     if (settled.ok) {
       this.telemetry.emit('COMPLETE', commandId, commandType, priority, durationMs, waitMs > 0 ? { waitMs: round3(waitMs) } : undefined, true);
@@ -508,6 +511,8 @@ class Pipeline implements Middleware {
 }
 
 type CancelStage = 'submitted' | 'queued' | 'delayed' | 'running';
+
+const noRelease = (): void => undefined;
 
 function cancelMessage(stage: CancelStage, by: CancelledBy): string {
   if (by === 'shutdown')

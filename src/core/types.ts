@@ -122,6 +122,13 @@ export type ProgressListener = (update: ProgressUpdate) => void;
 export interface ExecuteOptions {
   signal?: AbortSignal;
   onProgress?: ProgressListener;
+  /**
+   * Run without taking an admission slot (not queued, not throttled, not counted against the limit, and not held
+   * by a pause); the security policy and telemetry still apply. For the control plane: its operations run on the
+   * service's control thread, not in the worker pool admission guards, and a remedy must not wait behind the load
+   * it is meant to relieve.
+   */
+  bypassAdmission?: boolean;
   /** Called with the command's id as soon as it has one, before it may queue (e.g. to answer "accepted" at once). */
   onCommandId?: (commandId: string) => void;
 }

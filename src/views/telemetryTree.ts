@@ -60,8 +60,8 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     );
     // Queued commands emit nothing until they start, and elapsed times move on their own.
     this.ticker = setInterval(() => {
-      // Rules' values (CPU, queue…) move every tick too.
-      if (this.shownFlights > 0 || this.ctx.middleware.inFlight().length > 0 || this.ctx.rules.states().length > 0) this.schedule();
+      // Rules' values (CPU, queue…) and exporters' health move every tick too.
+      if (this.shownFlights > 0 || this.ctx.middleware.inFlight().length > 0 || this.ctx.rules.states().length > 0 || this.exporting()) this.schedule();
     }, FLIGHT_TICK_MS);
   }
 
@@ -226,6 +226,10 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     }
   }
 
+  private exporting(): boolean {
+    return Object.keys(this.ctx.exports.health()).length > 0;
+  }
+
   /** The control endpoint and each configured exporter's health; none when nothing is configured. */
   private exportRows(): Node[] {
     const rows: Node[] = [];
@@ -268,6 +272,8 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         item.id = `metric:${node.id}`;
         item.description = node.value;
         item.tooltip = node.tooltip ?? `${node.label}: ${node.value}`;
+        // A screen reader hears the row as it reads, not the longer tooltip.
+        item.accessibilityInformation = { label: `${node.label}: ${node.value}` };
         if (node.icon) item.iconPath = new vscode.ThemeIcon(node.icon);
         return item;
       }

@@ -86,6 +86,11 @@ export function createUiBridge({ page, resultsDir, log }) {
       );
       return handle.jsonValue();
     },
+    /** Moves the mouse over the first visible element matching `selector` (tooltips, hovers). */
+    async hover({ selector, timeoutMs = 10_000 }) {
+      await page.locator(selector).filter({ visible: true }).first().hover({ timeout: timeoutMs });
+      return true;
+    },
     async press({ keys }) {
       for (const key of [].concat(keys)) await page.keyboard.press(key);
       return true;

@@ -122,3 +122,15 @@ export const openWindow = (phase: string, env: Record<string, string> = {}) => c
 /** The exit code of that window's suite, or null while it runs. */
 export const windowExit = (id: number) => call<number | null>('windowExit', { id });
 export const closeWindow = (id: number) => call<boolean>('closeWindow', { id });
+
+/** Hovers the status-bar entry whose id ends with `itemId` and returns the hover's text once it shows. */
+export async function statusBarTooltip(itemId: string, pattern?: RegExp, timeoutMs = 10_000): Promise<string> {
+  await call<boolean>('hover', { selector: `.statusbar-item[id$="${itemId}"]` });
+  return waitFor<string>(
+    `const h = [...document.querySelectorAll('.monaco-hover, .workbench-hover')].find((e) => e.offsetParent !== null);
+     const t = h ? h.textContent.replace(/\u00a0/g, ' ') : null;
+     return t && (!arg.source || new RegExp(arg.source, arg.flags).test(t)) ? t : null;`,
+    { source: pattern?.source, flags: pattern?.flags },
+    timeoutMs,
+  );
+}

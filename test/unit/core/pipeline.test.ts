@@ -297,6 +297,26 @@ describe('pipeline', () => {
     );
   });
 
+  it('bypassAdmission runs a command while admission is paused and the only slot is busy, and takes no slot', async () => {
+    const { m, c, a, b } = await twoOnOneSlot();
+    m.pause();
+    const before = m.admission;
+    const r = await m.execute({ commandType: 'CONTROL:UPDATE_LOG_LEVEL' }, functionExecutor({ 'CONTROL:UPDATE_LOG_LEVEL': () => 'applied' }), {
+      bypassAdmission: true,
+    });
+    assert.equal(r.success, true);
+    assert.equal(r.result, 'applied');
+    assert.deepEqual(m.admission, before, 'the limit, the queue and the running count are as they were');
+    m.resume();
+    c.running.get(m.inFlight()[0].commandId)!.resolve('a');
+    await a;
+    await tick();
+    c.running.get(m.inFlight()[0].commandId)!.resolve('b');
+    assert.equal((await b).success, true);
+    assert.equal(m.admission.active, 0, 'no slot was released that was not taken');
+    await m.close();
+  });
+
   it('updateConfig applies at once and returns readable errors', async () => {
     const { m, c, a, b } = await twoOnOneSlot();
     assert.equal(m.admission.active, 1);

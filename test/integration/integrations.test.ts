@@ -1,0 +1,290 @@
+// Telemetry and control beyond the window, and admission that reacts, in the real host: the control endpoint
+// from a script's side (real HTTP), Prometheus (Debian's real one) scraping the extension host, the seed's
+// telemetry endpoint, an export file, a remediation rule that fires and restores, and the adaptive limit under
+// AI_INFERENCE load (figures in test-results/host-adaptive.json).
+import * as assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import { Commands } from '../../src/shared/ids';
+import { Prometheus, freePort } from '../support/prometheus';
+import { expandTreeSection, hasUi, screenshot, statusBarTooltip, treeRows } from './ui';
+import { aios, waitUntil, withSettings, type AiosApi } from './util';
+
+async function http(url: string, init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+  const res = await fetch(url, {
+    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+    headers: {
+      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+      ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...init.headers,
+    },
+    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json: json as Record<string, any>, text };
+}
+
+/** GET /healthz with a Host header of our choosing (fetch may not set Host; node:http may). */
+function statusWithHost(url: string, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/healthz`, { headers: { host } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A receiver for the seed's telemetry endpoint: records each batch by its id. */
+async function seedReceiver(): Promise<{ url: string; batches: Map<string, { events: Record<string, unknown>[] }>; close(): Promise<void> }> {
+  const batches = new Map<string, { events: Record<string, unknown>[] }>();
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    let text = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (text += c));
+    req.on('end', () => {
+      const body = JSON.parse(text) as { batchId: string; events: Record<string, unknown>[] };
+      batches.set(body.batchId, body);
+      res.writeHead(200).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/telemetry`,
+    batches,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+describe('beyond the window', function () {
+  this.timeout(180_000);
+  let api: AiosApi;
+
+  before(async () => {
+    api = await aios();
+    await waitUntil(() => api.context.supervisor.state.status === 'healthy', 30_000, 'the service');
+  });
+
+  it("the seed's control endpoint: loopback, a token from secret storage, the palette's control plane and pipeline", async function () {
+    await withSettings({ 'controlServer.enabled': true }, async () => {
+      const url = await waitUntil(() => api.context.controlServer.url, 15_000, 'the control endpoint to listen');
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      await vscode.env.clipboard.writeText('');
+      await vscode.commands.executeCommand(Commands.copyControlToken);
+      const token = await waitUntil(async () => (await vscode.env.clipboard.readText()) || undefined, 5000, 'the token on the clipboard');
+      assert.ok(token.length >= 32);
+
+      assert.equal((await http(`${url}/healthz`)).status, 200);
+      assert.equal((await http(`${url}/api/telemetry?detail=SUMMARY`)).status, 401, 'no token');
+      assert.equal((await http(`${url}/api/telemetry?detail=SUMMARY`, { token: 'wrong-token-wrong-token' })).status, 401, 'a wrong token');
+      assert.equal(await statusWithHost(url, 'evil.example'), 403, 'a Host that is not loopback (DNS rebinding)');
+
+      const level = await http(`${url}/admin/control`, { token, body: { Operation: 'UPDATE_LOG_LEVEL', Value: 'WARNING', Source: 'PowerShell' } });
+      assert.equal(level.status, 200, level.text);
+      assert.equal((await api.context.supervisor.checkHealth())?.logLevel, 'WARNING', 'Sync-PythonState reached the service');
+      const echo = await http(`${url}/api/commands`, { token, body: { CommandType: 'ECHO', Priority: 'HIGH', Parameters: { from: 'curl' } } });
+      assert.equal(echo.status, 200, echo.text);
+      assert.deepEqual(echo.json.result, { from: 'curl' });
+      const event = api
+        .telemetry('DETAILED')
+        .recentEvents.filter((e) => e.eventType === 'START' && e.commandType === 'ECHO')
+        .pop();
+      assert.match(String(event?.metadata?.source), /^http/, 'recorded as coming from the endpoint');
+      const realtime = api.telemetry('REALTIME') as unknown as { controlServer: { url: string } };
+      assert.equal(realtime.controlServer.url, url);
+      if (hasUi) {
+        const tip = await statusBarTooltip('aios.status', /Control endpoint/);
+        assert.ok(tip.includes(url), tip);
+        await screenshot('integrations-tooltip-endpoint');
+      }
+      await api.context.control({ operation: 'UPDATE_LOG_LEVEL', value: 'INFO' });
+    });
+    await waitUntil(() => api.context.controlServer.url === undefined || undefined, 10_000, 'the endpoint to stop');
+  });
+
+  it("Debian's Prometheus scrapes the extension host: its command counter equals the extension's own count", async function () {
+    const port = await freePort();
+    const prometheus = new Prometheus();
+    await withSettings({ 'export.prometheus.port': port }, async () => {
+      await waitUntil(() => api.context.exports.health().prometheus, 30_000, 'the Prometheus exporter');
+      for (let i = 0; i < 7; i++) assert.equal((await api.run({ commandType: 'ECHO', priority: i % 2 ? 'LOW' : 'HIGH', parameters: { i } })).success, true);
+      await prometheus.start(`127.0.0.1:${port}`);
+      try {
+        const own = () => api.telemetry('DETAILED').byType.ECHO.successCount;
+        const seen = await waitUntil(
+          async () => {
+            const v = await prometheus.value('sum(aios_commands_total{commandType="ECHO",outcome="success"})');
+            return v === own() ? v : undefined;
+          },
+          30_000,
+          'Prometheus to hold the extension host count',
+        );
+        assert.equal(seen, own());
+        const total = await prometheus.value('sum(aios_commands_total)');
+        assert.ok(total !== undefined && total >= seen);
+      } finally {
+        await prometheus.stop();
+      }
+    });
+  });
+
+  it("the seed's telemetry endpoint gets every event in the seed's field names, and the tree shows its health", async function () {
+    const receiver = await seedReceiver();
+    try {
+      await withSettings({ 'export.http.endpoint': receiver.url, 'export.queue.flushIntervalMs': 100 }, async () => {
+        await waitUntil(() => api.context.exports.health().http, 10_000, 'the endpoint exporter');
+        const marker = `seed-${Date.now()}`;
+        const r = await api.run({ commandType: 'ECHO', parameters: { marker } });
+        const events = await waitUntil(
+          () => {
+            const all = [...receiver.batches.values()].flatMap((b) => b.events).filter((e) => e.CommandId === r.commandId);
+            return all.length >= 2 ? all : undefined;
+          },
+          15_000,
+          'START and COMPLETE at the receiver',
+        );
+        assert.deepEqual(events.map((e) => e.EventType).sort(), ['COMPLETE', 'START']);
+        for (const key of ['Timestamp', 'EventType', 'CommandId', 'CommandType', 'Priority', 'UserContext', 'SystemContext', 'AIOSContext']) {
+          assert.ok(key in events[0], `${key} in ${JSON.stringify(events[0]).slice(0, 200)}`);
+        }
+        assert.ok(!JSON.stringify(events).includes(marker), 'parameters never leave the machine');
+        if (hasUi) {
+          await expandTreeSection('Export');
+          let rows: string[] = [];
+          await waitUntil(
+            async () => {
+              rows = await treeRows('Telemetry');
+              return rows.some((l) => /Telemetry endpoint.*ok \d/.test(l)) || undefined;
+            },
+            10_000,
+            'the Export row',
+          ).catch((err: Error) => {
+            throw new Error(`${err.message}: ${rows.join(' | ')}`);
+          });
+          await screenshot('integrations-tree-export');
+        }
+      });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('"AIOS: Export Telemetry" writes the events of a time range as CSV, from the logs on disk', async () => {
+    const from = Date.now();
+    for (let i = 0; i < 5; i++) await api.run({ commandType: 'ECHO', parameters: { i } });
+    const out = join(tmpdir(), `aios-export-${process.pid}-${Date.now()}.csv`);
+    const result = await vscode.commands.executeCommand<{ eventsWritten: number; skippedLines: number; outputPath: string }>(Commands.exportTelemetry, {
+      outputPath: out,
+      format: 'csv',
+      from,
+    });
+    assert.ok(result.eventsWritten >= 10, `START and COMPLETE of five commands at least (${result.eventsWritten})`);
+    const lines = readFileSync(out, 'utf8').trim().split(/\r\n/);
+    assert.match(lines[0], /^timestamp,eventType,commandId,commandType,priority,durationMs/);
+    assert.equal(lines.length - 1, result.eventsWritten);
+    assert.ok(lines.slice(1).every((l) => Date.parse(l.split(',')[0]) >= from - 1000));
+  });
+
+  it('a rule fires when its metric holds and restores when it clears, through the control plane, recorded as RULE events', async function () {
+    const rule = {
+      name: 'queue-high',
+      when: { metric: 'queueDepth', above: 2, forSeconds: 1 },
+      then: { control: { operation: 'CUSTOM_COMMAND', parameters: { command: 'reduce_complexity', arguments: { factor: 0.5 } } } },
+      restore: { control: { operation: 'CUSTOM_COMMAND', parameters: { command: 'reduce_complexity', arguments: { factor: 1 } } } },
+      cooldownSeconds: 0,
+    };
+    await withSettings({ rules: [rule] }, async () => {
+      await waitUntil(() => api.context.rules.states()[0]?.status === 'armed' || undefined, 10_000, 'the rule to be armed');
+      api.context.middleware.pause();
+      const held = Array.from({ length: 4 }, (_, i) => api.run({ commandType: 'ECHO', parameters: { held: i } }));
+      try {
+        await waitUntil(
+          async () => ((await api.context.supervisor.checkHealth())?.inference.complexityFactor === 0.5 ? true : undefined),
+          20_000,
+          'the rule to fire',
+        );
+        assert.equal(api.context.rules.states()[0].status, 'firing');
+        if (hasUi) {
+          await expandTreeSection('Rules');
+          await waitUntil(
+            async () => ((await treeRows('Telemetry')).some((l) => /queue-high.*firing/.test(l)) ? true : undefined),
+            10_000,
+            'the firing rule in the tree',
+          );
+          await screenshot('integrations-tree-rule-firing');
+        }
+      } finally {
+        api.context.middleware.resume();
+      }
+      for (const r of await Promise.all(held)) assert.equal(r.success, true);
+      await waitUntil(
+        async () => ((await api.context.supervisor.checkHealth())?.inference.complexityFactor === 1 ? true : undefined),
+        20_000,
+        'the rule to restore',
+      );
+      const events = api
+        .telemetry('DETAILED')
+        .recentEvents.filter((e) => e.commandType === 'RULE:queue-high')
+        .map((e) => e.metadata?.action);
+      assert.deepEqual(events.slice(-2), ['fire', 'restore']);
+      const o = api.telemetry('SUMMARY').overall;
+      assert.equal(api.telemetry('DETAILED').byType['RULE:queue-high'].count, 2);
+      assert.ok(o.totalCommands >= 4, 'rule events are not commands');
+    });
+  });
+
+  it('the adaptive limit under AI_INFERENCE load against the real service (figures, not assertions)', async function () {
+    const resultsDir = process.env.AIOS_TEST_RESULTS ?? tmpdir();
+    await withSettings(
+      { 'throttle.mode': 'adaptive', 'throttle.minConcurrency': 1, 'throttle.maxConcurrency': 16, maxConcurrency: 8, baseDelayMs: 0 },
+      async () => {
+        await waitUntil(() => api.context.middleware.admission.mode === 'adaptive' || undefined, 10_000, 'adaptive mode');
+        const limits: { t: number; limit: number; reason: string }[] = [];
+        const sub = api.context.middleware.onLimitChange((c) => limits.push({ t: Date.now(), limit: c.to, reason: c.reason }));
+        const t0 = Date.now();
+        let done = 0;
+        const latencies: number[] = [];
+        const until = t0 + 15_000;
+        await Promise.all(
+          Array.from({ length: 24 }, async (_, w) => {
+            while (Date.now() < until) {
+              const r = await api.run({ commandType: 'AI_INFERENCE', parameters: { prompt: `load ${w}`, seed: done, maxTokens: 30 } });
+              if (r.success) {
+                done++;
+                latencies.push(r.durationMs);
+              }
+            }
+          }),
+        );
+        sub.dispose();
+        latencies.sort((a, b) => a - b);
+        const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
+        const figures = {
+          seconds: (Date.now() - t0) / 1000,
+          commandsPerSecond: Math.round(done / ((Date.now() - t0) / 1000)),
+          p50Ms: Math.round(q(0.5)),
+          p99Ms: Math.round(q(0.99)),
+          finalLimit: api.context.middleware.admission.limit,
+          adaptive: api.context.middleware.admission.adaptive,
+          limitChanges: limits,
+        };
+        writeFileSync(join(resultsDir, 'host-adaptive.json'), JSON.stringify(figures, null, 2));
+        console.log(
+          `      adaptive under AI_INFERENCE load: ${figures.commandsPerSecond}/s, p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms, limit now ${figures.finalLimit} after ${limits.length} changes`,
+        );
+        assert.ok(done > 0, 'the load ran');
+      },
+    );
+  });
+});
