@@ -24,7 +24,8 @@ const [what, ...rest] = process.argv.slice(2);
 process.argv = [process.argv[0], process.argv[1], ...rest];
 if (what === 'start') await import('./start.mjs');
 else if (what === 'test') await import('../run.mjs');
+else if (what === 'screenshots') await import('./screenshots.mjs');
 else {
-  process.stderr.write(`usage: bootstrap.mjs start|test [args]\n`);
+  process.stderr.write(`usage: bootstrap.mjs start|test|screenshots [args]\n`);
   process.exit(2);
 }

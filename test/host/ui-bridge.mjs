@@ -73,6 +73,27 @@ export function createUiBridge({ page, resultsDir, log }) {
       await page.screenshot({ path: file });
       return file;
     },
+    /**
+     * Saves a picture of the smallest box around the first visible element of each of `selectors`, with
+     * `padding` pixels around it (within the page), to `<name>.png`.
+     */
+    async screenshotOf({ name, selectors, padding = 0, timeoutMs = 10_000 }) {
+      if (!/^[\w.-]{1,80}$/.test(name)) throw new Error(`screenshot name must be [A-Za-z0-9_.-]{1,80}, got ${name}`);
+      const boxes = [];
+      for (const selector of [].concat(selectors)) {
+        const box = await page.locator(selector).filter({ visible: true }).first().boundingBox({ timeout: timeoutMs });
+        if (!box) throw new Error(`nothing visible matches ${selector}`);
+        boxes.push(box);
+      }
+      const { width, height } = page.viewportSize();
+      const x = Math.max(0, Math.min(...boxes.map((b) => b.x)) - padding);
+      const y = Math.max(0, Math.min(...boxes.map((b) => b.y)) - padding);
+      const right = Math.min(width, Math.max(...boxes.map((b) => b.x + b.width)) + padding);
+      const bottom = Math.min(height, Math.max(...boxes.map((b) => b.y + b.height)) + padding);
+      const file = join(resultsDir, `${name}.png`);
+      await page.screenshot({ path: file, clip: { x, y, width: right - x, height: bottom - y } });
+      return file;
+    },
     /** Evaluates a function body (string) in the workbench page with `arg`, returns its JSON result. */
     async evaluate({ fn, arg }) {
       return page.evaluate(({ source, value }) => new Function('arg', source)(value), { source: fn, value: arg });
@@ -89,6 +110,12 @@ export function createUiBridge({ page, resultsDir, log }) {
     /** Moves the mouse over the first visible element matching `selector` (tooltips, hovers). */
     async hover({ selector, timeoutMs = 10_000 }) {
       await page.locator(selector).filter({ visible: true }).first().hover({ timeout: timeoutMs });
+      return true;
+    },
+    /** Turns the mouse wheel over the first visible element matching `selector` (scrolls virtual lists). */
+    async wheel({ selector, deltaY, timeoutMs = 10_000 }) {
+      await page.locator(selector).filter({ visible: true }).first().hover({ timeout: timeoutMs });
+      await page.mouse.wheel(0, deltaY);
       return true;
     },
     async press({ keys }) {

@@ -22,6 +22,8 @@ export function requireUi(ctx: Context): void {
 
 /** Saves test-results/<name>.png. */
 export const screenshot = (name: string) => call<string>('screenshot', { name });
+/** Saves test-results/<name>.png: the box around the first visible element of each selector, plus padding. */
+export const screenshotOf = (name: string, selectors: string[], padding = 0) => call<string>('screenshotOf', { name, selectors, padding });
 
 /** Evaluates `fnBody` (the body of `function (arg) {…}`) in the workbench page. */
 export const evaluate = <T>(fnBody: string, arg?: unknown) => call<T>('evaluate', { fn: fnBody, arg });
@@ -99,13 +101,28 @@ export async function runCommandFromPalette(commandType: string, priority: strin
   await waitFor(`const t = (() => { ${QUICK_INPUT_TITLE} })(); return t === null || !/\\(3\\/3\\)/.test(t) ? true : null;`);
 }
 
-/** Opens the tree section titled `label` in the AIOS view (a click on its row when it is collapsed) and waits until it is. */
+/**
+ * Opens the tree section titled `label` in the AIOS view (a click on its row when it is collapsed) and waits
+ * until it is. The tree is a virtual list: a row scrolled out of sight is not in the page, so it scrolls
+ * from the top down until the row shows, as a user would.
+ */
 export async function expandTreeSection(label: string): Promise<void> {
   await vscode.commands.executeCommand('workbench.view.extension.aios');
+  const LIST = '.pane .monaco-list';
   const state = `const row = [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === arg);
     return row ? row.getAttribute('aria-expanded') : null;`;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    if ((await waitFor<string>(`return (() => { ${state} })() ?? null;`, label)) === 'true') return;
+  await waitFor(`return document.querySelector('${LIST} .monaco-list-row') ? true : null;`);
+  let scrolled = 0;
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const expanded = await evaluate<string | null>(state, label);
+    if (expanded === 'true') return;
+    if (expanded === null) {
+      // Not rendered: from the top, then a screenful at a time.
+      await call<boolean>('wheel', { selector: LIST, deltaY: scrolled === 0 ? -100_000 : 300 });
+      scrolled++;
+      await new Promise((r) => setTimeout(r, 150));
+      continue;
+    }
     await click('.pane .monaco-list-row', label);
     try {
       await waitFor(`return (() => { ${state} })() === 'true' || null;`, label, 3000);
@@ -114,7 +131,7 @@ export async function expandTreeSection(label: string): Promise<void> {
       // The tree re-rendered under the click: look again.
     }
   }
-  throw new Error(`the tree section "${label}" did not open`);
+  throw new Error(`the tree section "${label}" did not open (not found after scrolling the whole view)`);
 }
 
 /** Opens a second window whose extension host runs `<phase>.phase.js` (with `env`); resolves to its id. */
