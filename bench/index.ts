@@ -2,6 +2,7 @@
 // (see bench/types.ts); progress goes to stderr. Register more benches in `benches`.
 import { adaptiveBench } from './adaptive.bench';
 import { admissionBench } from './admission.bench';
+import { clusterBench } from './cluster.bench';
 import { exportBench } from './export.bench';
 import { pipelineBench } from './pipeline.bench';
 import { pythonBench } from './python.bench';
@@ -9,7 +10,7 @@ import { samplerBench } from './sampler.bench';
 import { telemetryBench } from './telemetry.bench';
 import { log, type Bench, type BenchResult } from './types';
 
-export const benches: Bench[] = [admissionBench, adaptiveBench, pipelineBench, telemetryBench, samplerBench, pythonBench, exportBench];
+export const benches: Bench[] = [admissionBench, adaptiveBench, pipelineBench, telemetryBench, samplerBench, pythonBench, exportBench, clusterBench];
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
