@@ -37,6 +37,9 @@ function member(
   return mw;
 }
 
+/** No test may hang the tier: a lost slot shows as a failure, not as a run that never ends. */
+const LIMITED = { timeout: 30_000 };
+
 const clusterName = (): string => `t-${randomBytes(4).toString('hex')}`;
 
 async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -74,7 +77,7 @@ afterEach(async () => {
 after(() => redis.dispose());
 
 describe('a limit shared through Redis', () => {
-  it('two middlewares sharing a limit of 4 never run more than 4 commands together over 10,000', async () => {
+  it('two middlewares sharing a limit of 4 never run more than 4 commands together over 10,000', LIMITED, async () => {
     const name = clusterName();
     const limit = 4;
     const logs: Logged[] = [];
@@ -116,7 +119,7 @@ describe('a limit shared through Redis', () => {
     );
   });
 
-  it('a HIGH command waiting on one host gets the next free slot before a LOW one that waited longer on another', async () => {
+  it('a HIGH command waiting on one host gets the next free slot before a LOW one that waited longer on another', LIMITED, async () => {
     const name = clusterName();
     const holder = member({ name }, 2);
     const low = member({ name }, 2);
@@ -144,7 +147,7 @@ describe('a limit shared through Redis', () => {
     await Promise.all([...holding, lowRun, highRun]);
   });
 
-  it('a holder killed mid-lease (SIGKILL) gives its slots back within the lease', async () => {
+  it('a holder killed mid-lease (SIGKILL) gives its slots back within the lease', LIMITED, async () => {
     const name = clusterName();
     const leaseMs = 1500;
     const child = spawn(process.execPath, [join(__dirname, 'holder.js'), redis.url, name, String(leaseMs), '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -181,7 +184,7 @@ describe('a limit shared through Redis', () => {
     }
   });
 
-  it('Redis stopped: one warning, queued and new commands run under the local limit; Redis back: shared again', async () => {
+  it('Redis stopped: one warning, queued and new commands run under the local limit; Redis back: shared again', LIMITED, async () => {
     const name = clusterName();
     const logs: Logged[] = [];
     const warnings = () => logs.filter((l) => l.level === 'warn');
@@ -238,7 +241,7 @@ describe('a limit shared through Redis', () => {
     await Promise.all([...againRuns, lateRun]);
   });
 
-  it('shows the holders and their leases, and a middleware that closes gives its slots back at once', async () => {
+  it('shows the holders and their leases, and a middleware that closes gives its slots back at once', LIMITED, async () => {
     const name = clusterName();
     const leaseMs = 1500;
     const a = member({ name, leaseMs }, 3);
