@@ -48,6 +48,8 @@ const CHUNKS = {
   jsonrpc: 'vscode-jsonrpc/node',
   // The OpenTelemetry SDK and exporters, required only once an OTLP endpoint or a Prometheus port is set.
   export: './src/export/otel.ts',
+  // The Redis client of the shared limit, required only once aios.cluster.redisUrl is set.
+  ioredis: 'ioredis',
 };
 /** Resolves imports of chunked modules to the chunk file, relative to the output file at `dir`. */
 const chunkImports = (dir, { lazy }) => ({
@@ -55,7 +57,7 @@ const chunkImports = (dir, { lazy }) => ({
   setup(b) {
     b.onResolve({ filter: /^vscode-jsonrpc(\/node)?$/ }, () => ({ path: `${dir}jsonrpc.js`, external: true }));
     if (!lazy) return;
-    b.onResolve({ filter: /^(\.\/clientLib|systeminformation|execa)$/ }, (args) => ({ path: `${dir}${args.path.replace(/^\.\//, '')}.js`, external: true }));
+    b.onResolve({ filter: /^(\.\/clientLib|systeminformation|execa|ioredis)$/ }, (args) => ({ path: `${dir}${args.path.replace(/^\.\//, '')}.js`, external: true }));
   },
 });
 const builds = [

@@ -2,6 +2,7 @@
 // (see bench/types.ts); progress goes to stderr. Register more benches in `benches`.
 import { adaptiveBench } from './adaptive.bench';
 import { admissionBench } from './admission.bench';
+import { clusterBench } from './cluster.bench';
 import { exportBench } from './export.bench';
 import { controlBench } from './control.bench';
 import { exportFileBench } from './exportFile.bench';
@@ -25,6 +26,7 @@ export const benches: Bench[] = [
   exportFileBench,
   rulesBench,
   sourcesBench,
+  clusterBench,
 ];
 
 async function main(): Promise<void> {

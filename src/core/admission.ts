@@ -17,29 +17,35 @@
 // off holds back the commands behind it (FIFO within a priority); other priorities are not held back.
 //
 // The limit itself is decided by a strategy (admissionStrategy.ts has the contract): `fixed` is
-// aios.maxConcurrency, `adaptive` follows latency (adaptive.ts). "The limit" below and in the backoff formula
-// is the one in force, whichever strategy set it.
+// aios.maxConcurrency, `adaptive` follows latency (adaptive.ts), `shared` is one limit that several extension
+// hosts share through Redis (cluster/sharedLimit.ts), in force whenever aios.cluster.redisUrl is set. "The
+// limit" below and in the backoff formula is the one in force, whichever strategy set it.
 import type { CancelSignal } from './abort';
 import { AdaptiveLimit } from './adaptive';
-import { FixedLimit, type AdaptiveState, type Admission, type LimitChange, type LimitHost, type LimitStrategy } from './admissionStrategy';
+import { FixedLimit, type AdaptiveState, type Admission, type LimitChange, type LimitHost, type LimitMode, type LimitStrategy } from './admissionStrategy';
 import type { Clock } from './clock';
-import type { MiddlewareConfig, ThrottleConfig, ThrottleMode } from './config';
+import { SharedLimit, type SharedState } from './cluster/sharedLimit';
+import type { ClusterConfig, MiddlewareConfig, ThrottleConfig } from './config';
 import { Listeners } from './listeners';
 import type { Disposable, Priority, ProgressListener } from './types';
 
 /** The part of the settings admission uses: the same fields, so a setting has one name everywhere.
- *  Without `throttle` the limit is fixed. */
+ *  Without `throttle` the limit is fixed; with a `cluster.redisUrl` it is shared. */
 export type AdmissionLimits = Pick<MiddlewareConfig, 'maxConcurrency' | 'baseDelayMs' | 'maxDelayMs' | 'cpuThreshold' | 'maxQueueSize' | 'agingMs'> & {
   throttle?: Readonly<ThrottleConfig>;
+  cluster?: Readonly<ClusterConfig>;
 };
 
 export interface AdmissionOptions {
-  /** Makes the strategy for a mode (tests and benches use their own); default: FixedLimit or AdaptiveLimit. */
-  strategy?: (mode: ThrottleMode) => LimitStrategy;
+  /** Makes the strategy for a mode (tests and benches use their own); default: FixedLimit, AdaptiveLimit or SharedLimit. */
+  strategy?: (mode: LimitMode) => LimitStrategy;
+  /** Where the default strategies say what a person should know (the shared limit: Redis lost and back). */
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 }
 
-function defaultStrategy(mode: ThrottleMode): LimitStrategy {
-  return mode === 'adaptive' ? new AdaptiveLimit() : new FixedLimit();
+/** A Redis URL makes the limit shared (aios.throttle.mode is then not applied); else aios.throttle.mode. */
+export function limitMode(limits: AdmissionLimits): LimitMode {
+  return limits.cluster?.redisUrl ? 'shared' : (limits.throttle?.mode ?? 'fixed');
 }
 
 export interface ThrottleInfo {
@@ -73,12 +79,14 @@ export interface AdmissionState {
   limit: number;
   paused: boolean;
   externalActive: number;
-  /** Who decides `limit` (aios.throttle.mode). */
-  mode: ThrottleMode;
+  /** Who decides `limit` (aios.throttle.mode, or `shared` while aios.cluster.redisUrl is set). */
+  mode: LimitMode;
   /** Why `limit` has its value: the reason of its last change. */
   limitReason: string;
   /** Adaptive mode only: bounds, the latencies the limit follows, the last gradient. */
   adaptive?: AdaptiveState;
+  /** Shared mode only: Redis reachable or not, slots held here and in the cluster, the hosts holding them. */
+  shared?: SharedState;
 }
 
 export class AdmissionError extends Error {
@@ -112,17 +120,24 @@ function backoff(active: number, cpuPercent: number, limit: number, l: Pick<Admi
 class StrategyHost implements LimitHost {
   constructor(
     readonly clock: Clock,
-    private readonly inFlightNow: () => number,
-    private readonly waitingNow: () => number,
-    readonly setLimit: (limit: number, reason: string) => void,
+    private readonly controller: { readonly active: number; readonly paused: boolean; waitingCount(): number; waitingAt(priority: Priority): number },
+    readonly setLimit: (limit: number, reason: string, announce?: boolean) => void,
   ) {}
 
   get inFlight(): number {
-    return this.inFlightNow();
+    return this.controller.active;
   }
 
   get waiting(): number {
-    return this.waitingNow();
+    return this.controller.waitingCount();
+  }
+
+  get paused(): boolean {
+    return this.controller.paused;
+  }
+
+  waitingAt(priority: Priority): number {
+    return this.controller.waitingAt(priority);
   }
 }
 
@@ -204,7 +219,7 @@ export class AdmissionController implements Admission {
   private host: LimitHost | undefined;
   private sampling = false;
   private readonly limitListeners = new Listeners<LimitChange>();
-  private readonly makeStrategy: (mode: ThrottleMode) => LimitStrategy;
+  private readonly makeStrategy: (mode: LimitMode) => LimitStrategy;
   private inFlight = 0;
   private waiting = 0;
   private delayedCount = 0;
@@ -224,15 +239,17 @@ export class AdmissionController implements Admission {
     options: AdmissionOptions = {},
   ) {
     this.limits = { ...limits };
-    this.makeStrategy = options.strategy ?? defaultStrategy;
-    this.useStrategy(this.makeStrategy(limits.throttle?.mode ?? 'fixed'));
+    const log = options.log;
+    this.makeStrategy =
+      options.strategy ?? ((mode) => (mode === 'adaptive' ? new AdaptiveLimit() : mode === 'shared' ? new SharedLimit({ log }) : new FixedLimit()));
+    this.useStrategy(this.makeStrategy(limitMode(limits)));
   }
 
   /** New limits apply at once: a higher concurrency starts waiting commands immediately. A new
    *  aios.throttle.mode switches strategy; waiting commands keep their place, running ones their slot. */
   setLimits(limits: AdmissionLimits): void {
     this.limits = { ...limits };
-    const mode = limits.throttle?.mode ?? 'fixed';
+    const mode = limitMode(limits);
     if (this.closed) return;
     if (mode !== this.strategy.mode) this.useStrategy(this.makeStrategy(mode));
     else this.strategy.configure(this.limits);
@@ -256,6 +273,7 @@ export class AdmissionController implements Admission {
   resume(): void {
     this.isPaused = false;
     this.dispatch();
+    if (this.waiting > 0 && !this.closed) this.strategy.onDemand?.(this.waiting);
   }
 
   get paused(): boolean {
@@ -279,7 +297,19 @@ export class AdmissionController implements Admission {
     };
     const adaptive = this.strategy.describe();
     if (adaptive) s.adaptive = adaptive;
+    const shared = this.strategy.describeShared?.();
+    if (shared) s.shared = shared;
     return s;
+  }
+
+  /** Commands waiting now (for strategies). */
+  waitingCount(): number {
+    return this.waiting;
+  }
+
+  /** Commands of one priority waiting now (for strategies). */
+  waitingAt(priority: Priority): number {
+    return this.queues[QUEUE_INDEX[priority]].length;
   }
 
   /** Takes a slot if one is free and nobody waits (then release() must follow); allocation-free. Callers
@@ -342,21 +372,16 @@ export class AdmissionController implements Admission {
     this.strategy?.stop(); // unset only when the constructor calls this
     this.strategy = next;
     this.sampling = next.wantsSamples;
-    const host: LimitHost = new StrategyHost(
-      this.clock,
-      () => this.inFlight,
-      () => this.waiting,
-      (limit, reason) => {
-        if (this.host === host) this.applyLimit(limit, reason);
-      },
-    );
+    const host: LimitHost = new StrategyHost(this.clock, this, (limit, reason, announce) => {
+      if (this.host === host) this.applyLimit(limit, reason, announce);
+    });
     this.host = host;
     const { limit, reason } = next.start(host, this.limits);
     this.applyLimit(limit, reason, true);
   }
 
   /** `always`: report it even when the number stays (a new strategy has its own reason). */
-  private applyLimit(limit: number, reason: string, always = false): void {
+  private applyLimit(limit: number, reason: string, always: boolean | undefined = false): void {
     if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`a concurrency limit must be an integer >= 0 (got ${limit})`);
     if (limit === this.limit && !always) return;
     const from = this.limit;
@@ -388,7 +413,7 @@ export class AdmissionController implements Admission {
 
   private enqueue(priority: Priority, opts: AdmitOptions | undefined, resolve: (v: unknown) => void, fn: (() => unknown) | undefined): void {
     const l = this.limits;
-    const limit = this.limit;
+    const limit = this.strategy.backoffLimit?.() ?? this.limit;
     const q = QUEUE_INDEX[priority];
     const active = this.inFlight + this.externalActive;
     const delayMs = active >= limit ? backoff(active, this.cpuPercent, limit, l) : 0;
@@ -402,7 +427,7 @@ export class AdmissionController implements Admission {
       const x: WaiterExtra = (w.extra = {
         delayMs,
         readyAt: now + delayMs,
-        reason: delayMs > 0 ? this.describeLoad(active) : this.isPaused ? 'paused' : 'waiting for a free slot',
+        reason: delayMs > 0 ? this.describeLoad(active, limit) : this.isPaused ? 'paused' : 'waiting for a free slot',
         seq: ++this.seq,
         ahead,
         lastPosition: 0,
@@ -439,8 +464,8 @@ export class AdmissionController implements Admission {
     if (w.ready) this.dispatch();
   }
 
-  private describeLoad(active: number): string {
-    const parts = [`${this.inFlight} running, limit ${this.limit}${this.strategy.mode === 'fixed' ? '' : ` (${this.strategy.mode})`}`];
+  private describeLoad(active: number, limit: number): string {
+    const parts = [`${this.inFlight} running, limit ${limit}${this.strategy.mode === 'fixed' ? '' : ` (${this.strategy.mode})`}`];
     if (this.externalActive > 0) parts.push(`${this.externalActive} other Python processes`);
     if (this.cpuPercent > this.limits.cpuThreshold) parts.push(`CPU ${Math.round(this.cpuPercent)}% > ${this.limits.cpuThreshold}%`);
     return `over the concurrency limit (${parts.join('; ')}; load ${active})`;

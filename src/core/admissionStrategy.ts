@@ -21,12 +21,19 @@
 //   are fungible, so nothing is tied to a command: to give permits back, the strategy lowers the limit (it
 //   may read `host.inFlight` and `host.waiting` to decide) and running commands finish first. The fast path
 //   stays synchronous: it only uses slots the strategy already holds.
+//   A shared limit also needs to know what waits, per priority (`host.waitingAt`), so that the cluster can
+//   order hosts by their most urgent commands, and whether admission is paused (`host.paused`: paused
+//   commands must not hold slots other hosts could use); `resume()` calls `onDemand` again. Its limit
+//   moves with every slot it takes or gives back, so the backoff formula asks it (`backoffLimit()`) for
+//   the slots it could have now rather than the ones it holds. A change of its state that leaves the
+//   number as it is (Redis lost: the local limit applies) is still announced (`setLimit(…, true)`).
 // - Switching strategies (a setting change) calls `stop()` on the old one (timers cleared, permits
 //   returned) and `start()` on the new one, whose limit applies at once. Queued commands keep their place and
 //   running ones keep their slots: the controller's counts do not change hands.
 import type { Clock } from './clock';
 import type { ThrottleMode } from './config';
 import type { AdmissionLimits, AdmissionState, AdmitLater, AdmitNow, AdmitOptions } from './admission';
+import type { SharedState } from './cluster/sharedLimit';
 import type { Disposable, Priority } from './types';
 
 /** The admission the pipeline uses: queues and priorities, with a strategy deciding the limit. */
@@ -53,8 +60,12 @@ export interface Admission {
   close(): void;
 }
 
+/** Who decides the limit: aios.throttle.mode, or `shared` while aios.cluster.redisUrl is set. */
+export type LimitMode = ThrottleMode | 'shared';
+
+/** `from === to`: the same limit for a new reason (e.g. a shared limit fell back to the local one). */
 export interface LimitChange {
-  mode: ThrottleMode;
+  mode: LimitMode;
   from: number;
   to: number;
   reason: string;
@@ -72,8 +83,13 @@ export interface LimitHost {
   readonly inFlight: number;
   /** Commands waiting in the queues now. */
   readonly waiting: number;
-  /** Sets the limit (an integer >= 0), applied at once; `reason` goes to the change listeners. */
-  setLimit(limit: number, reason: string): void;
+  /** Commands of one priority waiting now (queued or in backoff). */
+  waitingAt(priority: Priority): number;
+  /** Admission is paused: waiting commands will not start whatever the limit. */
+  readonly paused: boolean;
+  /** Sets the limit (an integer >= 0), applied at once; `reason` goes to the change listeners. `announce`:
+   *  tell the listeners even when the number stays (the reason changed). */
+  setLimit(limit: number, reason: string, announce?: boolean): void;
 }
 
 /** What an adaptive strategy shows about itself, for tooltips, trees and charts. */
@@ -93,7 +109,7 @@ export interface AdaptiveState {
 }
 
 export interface LimitStrategy {
-  readonly mode: ThrottleMode;
+  readonly mode: LimitMode;
   /** Begins deciding for `host`; returns the limit to start with and why. Calls host.setLimit() later, never in here. */
   start(host: LimitHost, limits: AdmissionLimits): { limit: number; reason: string };
   /** Settings changed (any of them: compare with what it had); applies at once through host.setLimit(). */
@@ -102,12 +118,17 @@ export interface LimitStrategy {
   readonly wantsSamples: boolean;
   /** O(1), no allocation: a command ran `rttMs`; `inFlight` commands were running when it ended (itself included). */
   sample(rttMs: number, inFlight: number): void;
-  /** A command queued because no slot was free (queueing path only); for strategies that acquire slots. */
+  /** A command queued because no slot was free (queueing path only), or admission resumed with commands
+   *  waiting; for strategies that acquire slots. */
   onDemand?(waiting: number): void;
+  /** The limit the backoff formula compares with, when it is not the one in force (queueing path only). */
+  backoffLimit?(): number;
   /** Stops for good: timers cleared, permits given back. */
   stop(): void;
   /** Extra state for views; undefined when there is nothing beyond the limit. */
   describe(): AdaptiveState | undefined;
+  /** A shared limit's state for views (AdmissionState.shared). */
+  describeShared?(): SharedState;
 }
 
 /** The seed's behaviour: the limit is aios.maxConcurrency. */

@@ -38,6 +38,19 @@ export interface ThrottleConfig {
   maxConcurrency: number;
 }
 
+/** aios.cluster.*: one concurrency limit shared through Redis by every extension host with the same Redis and
+ *  name (src/core/cluster/sharedLimit.ts). Off while redisUrl is empty. */
+export interface ClusterConfig {
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS); empty: no shared limit. */
+  redisUrl: string;
+  /** Hosts with the same Redis and name share one limit; letters, digits, `.`, `_`, `-`. */
+  name: string;
+  /** A slot held by a host that stops renewing it (a killed window) is given back after this long. */
+  leaseMs: number;
+  /** Longest wait for any one Redis call (at most a third of leaseMs is used); then the local limit applies. */
+  timeoutMs: number;
+}
+
 export interface MiddlewareConfig {
   /** The concurrency limit in fixed mode; the starting limit in adaptive mode. */
   maxConcurrency: number;
@@ -57,6 +70,7 @@ export interface MiddlewareConfig {
   telemetry: TelemetryConfig;
   sampler: SamplerConfig;
   throttle: ThrottleConfig;
+  cluster: ClusterConfig;
 }
 
 export const DEFAULT_CONFIG: Readonly<MiddlewareConfig> = Object.freeze({
@@ -72,14 +86,16 @@ export const DEFAULT_CONFIG: Readonly<MiddlewareConfig> = Object.freeze({
   telemetry: Object.freeze({ maxRecentEvents: 500, maxFileSizeMB: 5, maxTotalSizeMB: 50, flushIntervalMs: 1000 }),
   sampler: Object.freeze({ intervalMs: 1000, processIntervalMs: 10000 }),
   throttle: Object.freeze({ mode: 'fixed', minConcurrency: 1, maxConcurrency: 64 }),
+  cluster: Object.freeze({ redisUrl: '', name: 'default', leaseMs: 10_000, timeoutMs: 1000 }),
 });
 
 export type PartialConfig = Partial<
-  Omit<MiddlewareConfig, 'security' | 'telemetry' | 'sampler' | 'throttle'> & {
+  Omit<MiddlewareConfig, 'security' | 'telemetry' | 'sampler' | 'throttle' | 'cluster'> & {
     security: Partial<SecurityConfig>;
     telemetry: Partial<TelemetryConfig>;
     sampler: Partial<SamplerConfig>;
     throttle: Partial<ThrottleConfig>;
+    cluster: Partial<ClusterConfig>;
   }
 >;
 
@@ -90,6 +106,7 @@ export function cloneConfig(c: MiddlewareConfig): MiddlewareConfig {
     telemetry: { ...c.telemetry },
     sampler: { ...c.sampler },
     throttle: { ...c.throttle },
+    cluster: { ...c.cluster },
   };
 }
 
@@ -131,12 +148,19 @@ const THROTTLE_NUMBERS: Readonly<Record<string, NumberRule>> = {
   maxConcurrency: { min: 1, max: 256, integer: true },
 };
 
+// A lease under a second would need renewals faster than a slow link answers; a day is "until restarted".
+const CLUSTER_NUMBERS: Readonly<Record<string, NumberRule>> = {
+  leaseMs: { min: 1000, max: 86_400_000, integer: true },
+  timeoutMs: { min: 10, max: 60_000, integer: true },
+};
+
 /** Every numeric middleware setting by its key below `aios.` (e.g. `telemetry.maxRecentEvents`). */
 export const CONFIG_NUMBER_RULES: Readonly<Record<string, NumberRule>> = Object.freeze({
   ...TOP_NUMBERS,
   ...Object.fromEntries(Object.entries(TELEMETRY_NUMBERS).map(([k, r]) => [`telemetry.${k}`, r])),
   ...Object.fromEntries(Object.entries(SAMPLER_NUMBERS).map(([k, r]) => [`sampler.${k}`, r])),
   ...Object.fromEntries(Object.entries(THROTTLE_NUMBERS).map(([k, r]) => [`throttle.${k}`, r])),
+  ...Object.fromEntries(Object.entries(CLUSTER_NUMBERS).map(([k, r]) => [`cluster.${k}`, r])),
 });
 
 const MAX_PATTERNS = 100;
@@ -222,7 +246,7 @@ export function validateConfig(
     errors.push(`settings must be an object (got ${show(input)}); keeping the previous settings`);
     return { config, errors };
   }
-  checkKnown(input, [...Object.keys(TOP_NUMBERS), 'countExternalPythonProcesses', 'security', 'telemetry', 'sampler', 'throttle'], prefix, errors);
+  checkKnown(input, [...Object.keys(TOP_NUMBERS), 'countExternalPythonProcesses', 'security', 'telemetry', 'sampler', 'throttle', 'cluster'], prefix, errors);
   checkNumbers(input, config as unknown as Record<string, unknown>, TOP_NUMBERS, prefix, errors);
   if (input.countExternalPythonProcesses !== undefined) {
     if (typeof input.countExternalPythonProcesses === 'boolean') config.countExternalPythonProcesses = input.countExternalPythonProcesses;
@@ -246,6 +270,7 @@ export function validateConfig(
     checkNumbers(section, target, rules, `${prefix}${name}.`, errors);
   }
   if (input.throttle !== undefined) checkThrottle(input.throttle, config.throttle, `${prefix}throttle.`, errors);
+  if (input.cluster !== undefined) checkCluster(input.cluster, config.cluster, `${prefix}cluster.`, errors);
   const security = input.security;
   if (security !== undefined) {
     if (!isRecord(security)) {
@@ -282,4 +307,47 @@ function checkThrottle(input: unknown, target: ThrottleConfig, prefix: string, e
     target.minConcurrency = before.minConcurrency;
     target.maxConcurrency = before.maxConcurrency;
   }
+}
+
+const CLUSTER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** aios.cluster.*: a redis:// or rediss:// URL (or empty: off), a name that is safe inside Redis key names,
+ *  and the lease and timeout. Messages never repeat a password that the URL holds. */
+function checkCluster(input: unknown, target: ClusterConfig, prefix: string, errors: string[]): void {
+  if (!isRecord(input)) {
+    errors.push(`${prefix.slice(0, -1)} must be an object (got ${show(input)}); keeping the previous cluster settings`);
+    return;
+  }
+  checkKnown(input, ['redisUrl', 'name', ...Object.keys(CLUSTER_NUMBERS)], prefix, errors);
+  if (input.redisUrl !== undefined) {
+    const problem = redisUrlProblem(input.redisUrl);
+    if (problem === undefined) target.redisUrl = (input.redisUrl as string).trim();
+    else errors.push(`${prefix}redisUrl ${problem}; keeping ${show(redactRedisUrl(target.redisUrl))}`);
+  }
+  if (input.name !== undefined) {
+    if (typeof input.name === 'string' && CLUSTER_NAME.test(input.name)) target.name = input.name;
+    else errors.push(`${prefix}name must be 1 to 64 letters, digits, ".", "_" or "-" (got ${show(input.name)}); keeping ${show(target.name)}`);
+  }
+  checkNumbers(input, target as unknown as Record<string, unknown>, CLUSTER_NUMBERS, prefix, errors);
+}
+
+/** Why `v` is no Redis URL (undefined: it is one, or empty). */
+function redisUrlProblem(v: unknown): string | undefined {
+  if (typeof v !== 'string') return `must be a string such as "redis://127.0.0.1:6379" (got ${show(v)})`;
+  const s = v.trim();
+  if (s === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    return `must be a URL such as "redis://127.0.0.1:6379" (got ${show(redactRedisUrl(s))})`;
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return `must start with redis:// or rediss:// (got ${show(redactRedisUrl(s))})`;
+  if (url.hostname === '') return `must name a host (got ${show(redactRedisUrl(s))})`;
+  return undefined;
+}
+
+/** The URL without its password (as written otherwise), for messages, logs and views. */
+export function redactRedisUrl(s: string): string {
+  return s.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
 }

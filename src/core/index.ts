@@ -1,14 +1,15 @@
 // Public API of the middleware core. Plain Node: no `vscode` import anywhere under src/core.
 export * from './types';
 export { systemClock, ManualClock, type Clock } from './clock';
-export { DEFAULT_CONFIG, THROTTLE_MODES, validateConfig, cloneConfig } from './config';
-export type { MiddlewareConfig, PartialConfig, SecurityConfig, TelemetryConfig, SamplerConfig, ThrottleConfig, ThrottleMode } from './config';
+export { DEFAULT_CONFIG, THROTTLE_MODES, validateConfig, cloneConfig, redactRedisUrl } from './config';
+export type { MiddlewareConfig, PartialConfig, SecurityConfig, TelemetryConfig, SamplerConfig, ThrottleConfig, ThrottleMode, ClusterConfig } from './config';
 export { validateRequest, RequestError } from './validation';
 export { SecurityPolicy, globToRegExpSource, type SecurityDecision } from './security';
-export { AdmissionController, AdmissionError, backoffDelay } from './admission';
+export { AdmissionController, AdmissionError, backoffDelay, limitMode } from './admission';
 export type { AdmissionLimits, AdmissionOptions, AdmissionState, AdmitOptions, AdmitNow, AdmitLater, ThrottleInfo } from './admission';
 export { FixedLimit, describeLimitChange } from './admissionStrategy';
-export type { Admission, AdaptiveState, LimitChange, LimitHost, LimitStrategy } from './admissionStrategy';
+export type { Admission, AdaptiveState, LimitChange, LimitHost, LimitMode, LimitStrategy } from './admissionStrategy';
+export { SharedLimit, type SharedLimitOptions, type SharedState, type SharedStatus, type ClusterHolder } from './cluster/sharedLimit';
 export { AdaptiveLimit, ADAPTIVE_DEFAULTS, type AdaptiveOptions } from './adaptive';
 export { LatencyHistogram } from './histogram';
 export { CommandStats, MAX_COMMAND_TYPES, OTHER_TYPE, type OverallMetrics, type TypeStatsReport, type StatsSnapshot } from './stats';

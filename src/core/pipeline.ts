@@ -163,7 +163,7 @@ class Pipeline implements Middleware {
     this.service = options.service ?? (() => EMPTY_SERVICE);
     this.storageDir = options.storageDir;
     this.security = new SecurityPolicy(config.security.denyPatterns, config.security.allowPatterns);
-    this.admissionCtl = new AdmissionController(config, this.clock);
+    this.admissionCtl = new AdmissionController(config, this.clock, { log: this.log });
     this.admissionCtl.onLimitChange((c) => this.log('debug', describeLimitChange(c)));
 
     this.ownsSampler = options.sampler === undefined;

@@ -50,6 +50,12 @@ class Loop implements LimitHost {
     return Math.max(0, this.demand - this.inFlight);
   }
 
+  readonly paused = false;
+
+  waitingAt(): number {
+    return 0; // the adaptive limit does not look at priorities
+  }
+
   setLimit(limit: number, reason: string): void {
     this.limit = limit;
     this.limits.push(limit);
