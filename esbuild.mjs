@@ -57,7 +57,10 @@ const chunkImports = (dir, { lazy }) => ({
   setup(b) {
     b.onResolve({ filter: /^vscode-jsonrpc(\/node)?$/ }, () => ({ path: `${dir}jsonrpc.js`, external: true }));
     if (!lazy) return;
-    b.onResolve({ filter: /^(\.\/clientLib|systeminformation|execa|ioredis)$/ }, (args) => ({ path: `${dir}${args.path.replace(/^\.\//, '')}.js`, external: true }));
+    b.onResolve({ filter: /^(\.\/clientLib|systeminformation|execa|ioredis)$/ }, (args) => ({
+      path: `${dir}${args.path.replace(/^\.\//, '')}.js`,
+      external: true,
+    }));
   },
 });
 const builds = [

@@ -120,6 +120,7 @@ export class AiosContext implements vscode.Disposable {
       vscode.workspace.onDidChangeConfiguration((e) => this.onSettingsChanged(e)),
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         this.rereadPythonSettings(); // a workspace's interpreterPath now counts
+        this.rereadMiddlewareSettings(); // and its aios.cluster.redisUrl
         void this.restartService('the workspace is now trusted');
       }),
       // The service's folder and its .aios/ files are chosen at start.
@@ -347,6 +348,10 @@ export class AiosContext implements vscode.Disposable {
     } else if (e.affectsConfiguration(`${SECTION}.python`)) {
       this.supervisor.settingsChanged();
     }
+    this.rereadMiddlewareSettings();
+  }
+
+  private rereadMiddlewareSettings(): void {
     // A rule that is firing holds its limits: a settings edit must not silently undo them.
     this.reportSettingProblems(this.updateMiddlewareConfig({ ...readMiddlewareSettings(), ...this.rules.activeLimits() }));
   }

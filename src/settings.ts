@@ -8,18 +8,23 @@ export type { PythonSettings };
 
 export const SECTION = 'aios';
 
+/** Settings an untrusted workspace may not set: only the user's value counts there (a workspace must not
+ *  point the window at a Redis of its choosing). package.json lists them in restrictedConfigurations too. */
+const USER_ONLY_WHEN_UNTRUSTED = new Set(['cluster.redisUrl']);
+
 /** The middleware part of the settings, as the core's PartialConfig (the core validates it). Each key of
  *  the core's DEFAULT_CONFIG is the setting `aios.<key>`, or `aios.<section>.<key>` inside a section. */
-export function readMiddlewareSettings(): PartialConfig {
+export function readMiddlewareSettings(trusted = vscode.workspace.isTrusted): PartialConfig {
   const cfg = vscode.workspace.getConfiguration(SECTION);
+  const get = (key: string): unknown => (trusted || !USER_ONLY_WHEN_UNTRUSTED.has(key) ? cfg.get(key) : cfg.inspect(key)?.globalValue);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(DEFAULT_CONFIG)) {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      out[key] = cfg.get(key);
+      out[key] = get(key);
       continue;
     }
     const part: Record<string, unknown> = {};
-    for (const sub of Object.keys(value)) part[sub] = cfg.get(`${key}.${sub}`);
+    for (const sub of Object.keys(value)) part[sub] = get(`${key}.${sub}`);
     out[key] = part;
   }
   return out;

@@ -165,8 +165,9 @@ const tiers = {
     const build = run(process.execPath, ['esbuild.mjs', '--tests']);
     if (build.code !== 0) return { passed: 0, failed: 1 };
     try {
-      // The in-host suite has Debian's Prometheus scrape the extension host; without it that test says how to get it.
-      ensureDebianPackages(['prometheus'], 'The in-host Prometheus test');
+      // The in-host suite has Debian's Prometheus scrape the extension host and shares a limit through Debian's
+      // redis-server; without them those tests say how to get them.
+      ensureDebianPackages(['prometheus', 'redis-server'], 'The in-host Prometheus and shared-limit tests');
     } catch (err) {
       say(err.message);
     }

@@ -3,7 +3,7 @@
 import * as vscode from 'vscode';
 import type { AdmissionState, SystemSample } from '../core';
 import { formatClock } from '../webview/format';
-import { indicatorModel, type IndicatorModel } from './indicatorModel';
+import { describeSharedLimit, indicatorModel, type IndicatorModel } from './indicatorModel';
 import type { AiosContext } from '../context';
 import type { ServiceState } from '../python/supervisor';
 import { Commands, STATUS_BAR_ITEM, commandLink } from '../shared/ids';
@@ -83,8 +83,12 @@ function tooltip(
   md.appendMarkdown(`**AIOS Middleware**${admission.paused ? ' — admission paused' : ''}\n\n`);
   md.appendMarkdown('| | |\n|---|---|\n');
   md.appendMarkdown(`| Running | ${admission.active} of ${admission.limit} |\n`);
-  const limitWhy = admission.limitReason ? `: ${escapeCell(admission.limitReason)}` : '';
-  md.appendMarkdown(`| Limit | ${admission.limit}, ${admission.mode}${limitWhy} |\n`);
+  if (admission.shared) {
+    md.appendMarkdown(`| Limit | ${escapeCell(describeSharedLimit(admission.shared, formatClock))} |\n`);
+  } else {
+    const limitWhy = admission.limitReason ? `: ${escapeCell(admission.limitReason)}` : '';
+    md.appendMarkdown(`| Limit | ${admission.limit}, ${admission.mode}${limitWhy} |\n`);
+  }
   md.appendMarkdown(
     `| Queued | HIGH ${admission.queued.HIGH} · NORMAL ${admission.queued.NORMAL} · LOW ${admission.queued.LOW}${admission.delayed ? ` (${admission.delayed} in backoff)` : ''} |\n`,
   );

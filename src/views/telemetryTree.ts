@@ -6,6 +6,7 @@ import type { RecentRequests } from '../commands/recentRequests';
 import { describeFlight } from '../commands/cancel';
 import { CONTROL_PREFIX, RULE_PREFIX, type EventType, type InFlightCommand, type Priority, type TelemetryEvent, type TypeStatsReport } from '../core';
 import type { AiosContext } from '../context';
+import { describeSharedHolders, describeSharedLimit } from './indicatorModel';
 import { round3 } from '../core/numbers';
 import type { RuleState } from '../core/rules';
 import type { ExporterHealthReport } from '../export';
@@ -61,7 +62,15 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     // Queued commands emit nothing until they start, and elapsed times move on their own.
     this.ticker = setInterval(() => {
       // Rules' values (CPU, queue…) and exporters' health move every tick too.
-      if (this.shownFlights > 0 || this.ctx.middleware.inFlight().length > 0 || this.ctx.rules.states().length > 0 || this.exporting()) this.schedule();
+      // So do the windows sharing a limit.
+      if (
+        this.shownFlights > 0 ||
+        this.ctx.middleware.inFlight().length > 0 ||
+        this.ctx.rules.states().length > 0 ||
+        this.exporting() ||
+        this.ctx.middleware.admission.mode === 'shared'
+      )
+        this.schedule();
     }, FLIGHT_TICK_MS);
   }
 
@@ -215,7 +224,13 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
           metric('memory', 'Memory', s.sampledAt ? `${s.memoryPercent.toFixed(0)}%` : 'sampling…', 'server'),
           metric('python', 'Other Python processes', s.pythonProcesses >= 0 ? String(s.pythonProcesses) : 'not counted', 'symbol-misc'),
           metric('admission', 'Running / limit', `${a.active} / ${a.limit}${a.paused ? ' (paused)' : ''}`, 'dashboard'),
-          metric('limit', 'Concurrency limit', `${a.limit} (${a.mode})`, a.mode === 'adaptive' ? 'graph-line' : 'lock', a.limitReason || undefined),
+          a.shared
+            ? metric('limit', 'Concurrency limit', describeSharedLimit(a.shared, formatClock), a.shared.status === 'fallback' ? 'warning' : 'organization')
+            : metric('limit', 'Concurrency limit', `${a.limit} (${a.mode})`, a.mode === 'adaptive' ? 'graph-line' : 'lock', a.limitReason || undefined),
+          // The windows sharing the limit (read at most once per renewal period while this is shown).
+          ...(a.shared?.status === 'shared'
+            ? describeSharedHolders(a.shared).map((h, i) => metric(`holder-${i}`, h.label, h.value, h.self ? 'window' : 'remote'))
+            : []),
           metric('queue', 'Queued HIGH / NORMAL / LOW', `${a.queued.HIGH} / ${a.queued.NORMAL} / ${a.queued.LOW}`, 'list-ordered'),
         ];
       }

@@ -9,7 +9,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { createMiddleware, type LogLevel, type Middleware } from '../../src/core/pipeline';
 import { StaticSampler } from '../../src/core/sampler';
 import type { Priority } from '../../src/core/types';
-import { RedisServer } from './redis';
+import { RedisServer } from '../support/redis';
 
 const redis = new RedisServer();
 const open: Middleware[] = [];

@@ -1,7 +1,8 @@
 // Telemetry and control beyond the window, and admission that reacts, in the real host: the control endpoint
 // from a script's side (real HTTP), Prometheus (Debian's real one) scraping the extension host, the seed's
-// telemetry endpoint, an export file, a remediation rule that fires and restores, and the adaptive limit under
-// AI_INFERENCE load (figures in test-results/host-adaptive.json).
+// telemetry endpoint, an export file, a remediation rule that fires and restores, the adaptive limit under
+// AI_INFERENCE load (figures in test-results/host-adaptive.json), and a limit shared with another member of
+// the cluster through Debian's real redis-server.
 import * as assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
@@ -9,9 +10,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { Commands } from '../../src/shared/ids';
-import { Prometheus, freePort } from '../support/prometheus';
-import { expandTreeSection, hasUi, screenshot, statusBarTooltip, treeRows } from './ui';
+import { createMiddleware } from '../../src/core/pipeline';
+import { StaticSampler } from '../../src/core/sampler';
+import { Commands, STATUS_BAR_ITEM } from '../../src/shared/ids';
+import { freePort } from '../support/net';
+import { Prometheus } from '../support/prometheus';
+import { RedisServer } from '../support/redis';
+import { expandTreeSection, hasUi, screenshot, statusBarText, statusBarTooltip, treeRows } from './ui';
 import { aios, waitUntil, withSettings, type AiosApi } from './util';
 
 async function http(url: string, init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
@@ -289,5 +294,69 @@ describe('beyond the window', function () {
         assert.ok(done > 0, 'the load ran');
       },
     );
+  });
+
+  it('a limit shared through Redis with another member: this window waits for its slot, shows who holds them, and keeps to its own limit while Redis is down', async function () {
+    this.timeout(120_000);
+    const redis = new RedisServer();
+    await redis.start();
+    const name = `inhost-${Date.now()}`;
+    // The other member: a middleware of its own in this process (as another window would be), two slots.
+    const other = createMiddleware({ sampler: new StaticSampler(), config: { maxConcurrency: 2, baseDelayMs: 0, cluster: { redisUrl: redis.url, name } } });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    try {
+      const holding = [0, 1].map(() => other.execute({ commandType: 'HOLD' }, () => released));
+      await waitUntil(
+        () => (other.admission.shared?.status === 'shared' && other.admission.active === 2) || undefined,
+        15_000,
+        'the other member to hold 2 slots',
+      );
+      await withSettings({ 'cluster.redisUrl': redis.url, 'cluster.name': name, maxConcurrency: 2, baseDelayMs: 0 }, async () => {
+        await waitUntil(() => api.context.middleware.admission.shared?.status === 'shared' || undefined, 15_000, 'this window in the cluster');
+        // Both slots are the other member's: ours waits in the queue, although nothing runs here.
+        const mine = api.run({ commandType: 'ECHO', parameters: { shared: true } });
+        await waitUntil(() => api.context.middleware.admission.queued.NORMAL === 1 || undefined, 10_000, 'our ECHO to wait');
+        assert.equal(api.context.middleware.admission.active, 0);
+        if (hasUi) {
+          const label = await statusBarText(STATUS_BAR_ITEM, /cluster 2\/2/);
+          assert.match(label, /AIOS 0 · cluster 2\/2 · 1 queued/);
+          const tip = await statusBarTooltip(STATUS_BAR_ITEM, /slots in use/);
+          assert.match(tip, new RegExp(`shared '${name}' on redis://127\\.0\\.0\\.1:${redis.port}: 2 of 2 slots in use by 2 windows; this window holds 0`));
+          await expandTreeSection('System');
+          const rows = await waitUntil(
+            async () => {
+              const r = await treeRows('Telemetry');
+              return r.some((l) => /\(this window\)/.test(l)) && r.some((l) => /2 slots · lease/.test(l)) ? r : undefined;
+            },
+            15_000,
+            'the holders in the tree',
+          );
+          assert.ok(
+            rows.some((l) => /waiting HIGH 0 \/ NORMAL 1 \/ LOW 0/.test(l)),
+            rows.join('\n'),
+          );
+          await screenshot('integrations-shared-limit');
+        }
+        release();
+        const r = await mine;
+        assert.equal(r.success, true, JSON.stringify(r.error));
+        await Promise.all(holding);
+
+        // Redis goes away: this window keeps to its own limit, says so once, and runs at once.
+        await redis.stop();
+        await waitUntil(() => api.context.middleware.admission.shared?.status === 'fallback' || undefined, 15_000, 'the fallback');
+        if (hasUi) assert.match(await statusBarText(STATUS_BAR_ITEM, /Redis unreachable/), /AIOS \d\/2 · Redis unreachable/);
+        assert.equal((await api.run({ commandType: 'ECHO', parameters: { fallback: true } })).success, true);
+        if (hasUi) await screenshot('integrations-shared-limit-fallback');
+        await redis.start();
+        await waitUntil(() => api.context.middleware.admission.shared?.status === 'shared' || undefined, 30_000, 'the shared limit again');
+      });
+      await waitUntil(() => api.context.middleware.admission.mode !== 'shared' || undefined, 10_000, 'this window to leave the cluster');
+    } finally {
+      release();
+      await other.close();
+      await redis.dispose();
+    }
   });
 });

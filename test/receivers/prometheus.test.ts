@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createExporters, type Exporters } from '../../src/export';
 import * as otel from '../../src/export/otel';
-import { Prometheus, freePort } from '../support/prometheus';
+import { freePort } from '../support/net';
+import { Prometheus } from '../support/prometheus';
 import { middleware, runScenario } from '../unit/export/scenario';
 
 describe('Debian prometheus scrapes /metrics', () => {

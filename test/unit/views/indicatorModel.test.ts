@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AdmissionState, SystemSample } from '../../../src/core';
-import { indicatorModel } from '../../../src/views/indicatorModel';
+import type { AdmissionState, SharedState, SystemSample } from '../../../src/core';
+import { describeSharedHolders, describeSharedLimit, indicatorModel } from '../../../src/views/indicatorModel';
 
 const idle: AdmissionState = {
   active: 0,
@@ -51,5 +51,60 @@ describe('status-bar indicator model', () => {
     const m = indicatorModel(idle, { status: 'starting' }, { ...sample, sampledAt: 0 });
     assert.equal(m.state, 'starting');
     assert.doesNotMatch(m.text, /CPU/);
+  });
+
+  describe('with a shared limit', () => {
+    const shared: SharedState = {
+      status: 'shared',
+      cluster: 'team',
+      redis: 'redis://:***@10.0.0.5:6379',
+      clusterLimit: 8,
+      held: 3,
+      inUse: 7,
+      waitingElsewhere: 2,
+      hosts: 3,
+      holders: [
+        { hostId: 'a', label: 'laptop · pid 10', slots: 3, leaseLeftMs: 9200, waiting: { HIGH: 0, NORMAL: 0, LOW: 0 }, self: true },
+        { hostId: 'b', label: 'build · pid 22', slots: 4, leaseLeftMs: 400, waiting: { HIGH: 1, NORMAL: 0, LOW: 1 }, self: false },
+      ],
+      holdersAt: 1,
+      leaseMs: 10_000,
+      hostId: 'a',
+      label: 'laptop · pid 10',
+      since: Date.UTC(2026, 11, 1, 9, 30),
+    };
+    const inShared: AdmissionState = { ...idle, mode: 'shared', limit: 3, active: 2, shared };
+    const clock = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+
+    it("shows what runs here and the cluster's slots in use of its limit", () => {
+      assert.equal(indicatorModel(inShared, { status: 'healthy' }, sample).text, '$(pulse) AIOS 2 · cluster 7/8 · CPU 42%');
+      const connecting = indicatorModel({ ...inShared, shared: { ...shared, status: 'connecting' } }, { status: 'healthy' }, sample);
+      assert.equal(connecting.text, '$(pulse) AIOS 2 · cluster …/8 · CPU 42%');
+      assert.match(
+        describeSharedLimit(shared, clock),
+        /^shared 'team' on redis:\/\/:\*\*\*@10\.0\.0\.5:6379: 7 of 8 slots in use by 3 windows; this window holds 3; 2 waiting elsewhere$/,
+      );
+    });
+
+    it('warns when Redis is unreachable: the local limit applies, since when and why', () => {
+      const fallback = { ...shared, status: 'fallback' as const, lastError: 'connect ECONNREFUSED 10.0.0.5:6379' };
+      const m = indicatorModel({ ...inShared, limit: 8, shared: fallback }, { status: 'healthy' }, sample);
+      assert.equal(m.state, 'clusterFallback');
+      assert.equal(m.text, '$(warning) AIOS 2/8 · Redis unreachable');
+      assert.equal(m.background, 'statusBarItem.warningBackground');
+      assert.equal(
+        describeSharedLimit(fallback, clock),
+        'Redis unreachable since 09:30:00 (connect ECONNREFUSED 10.0.0.5:6379): this window keeps to its own limit, 8',
+      );
+      // A service that is down still says so first.
+      assert.equal(indicatorModel({ ...inShared, shared: fallback }, { status: 'crashed' }, sample).state, 'down');
+    });
+
+    it('lists the windows holding slots, this one marked, with their leases and what they wait for', () => {
+      assert.deepEqual(describeSharedHolders(shared), [
+        { label: 'laptop · pid 10 (this window)', value: '3 slots · lease 10 s', self: true },
+        { label: 'build · pid 22', value: '4 slots · lease 1 s · waiting HIGH 1 / NORMAL 0 / LOW 1', self: false },
+      ]);
+    });
   });
 });

@@ -1,23 +1,13 @@
-// Debian's real redis-server for the cluster tier: on 127.0.0.1, a free port, no persistence, its folder in a
+// Debian's real redis-server for the cluster tier and the in-host suite: on 127.0.0.1, a free port, no persistence, its folder in a
 // temp dir; stopped (and started again on the same port) by the test. The tier installs the package when root.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './net';
 
 const REDIS_SERVER = process.env.AIOS_REDIS_SERVER ?? '/usr/bin/redis-server';
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** One PING over a raw socket: true when the server answers +PONG. */
 function ping(port: number): Promise<boolean> {
