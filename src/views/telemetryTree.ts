@@ -223,9 +223,18 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
           metric('cpu', 'CPU', s.sampledAt ? `${s.cpuPercent.toFixed(0)}%` : 'sampling…', 'pulse'),
           metric('memory', 'Memory', s.sampledAt ? `${s.memoryPercent.toFixed(0)}%` : 'sampling…', 'server'),
           metric('python', 'Other Python processes', s.pythonProcesses >= 0 ? String(s.pythonProcesses) : 'not counted', 'symbol-misc'),
-          metric('admission', 'Running / limit', `${a.active} / ${a.limit}${a.paused ? ' (paused)' : ''}`, 'dashboard'),
+          // Shared: this window's own limit is only the slots it holds; the limit row says the rest.
           a.shared
-            ? metric('limit', 'Concurrency limit', describeSharedLimit(a.shared, formatClock), a.shared.status === 'fallback' ? 'warning' : 'organization')
+            ? metric('admission', 'Running here', `${a.active}${a.paused ? ' (paused)' : ''}`, 'dashboard')
+            : metric('admission', 'Running / limit', `${a.active} / ${a.limit}${a.paused ? ' (paused)' : ''}`, 'dashboard'),
+          a.shared
+            ? metric(
+                'limit',
+                'Concurrency limit',
+                describeSharedLimit(a.shared, formatClock),
+                a.shared.status === 'fallback' ? 'warning' : 'organization',
+                describeSharedLimit(a.shared, formatClock),
+              )
             : metric('limit', 'Concurrency limit', `${a.limit} (${a.mode})`, a.mode === 'adaptive' ? 'graph-line' : 'lock', a.limitReason || undefined),
           // The windows sharing the limit (read at most once per renewal period while this is shown).
           ...(a.shared?.status === 'shared'
