@@ -74,17 +74,21 @@ export function createUiBridge({ page, resultsDir, log }) {
       return file;
     },
     /**
-     * Saves a picture of the smallest box around the first visible element of each of `selectors`, with
-     * `padding` pixels around it (within the page), to `<name>.png`.
+     * Saves a picture of the smallest box around every visible element matching `selectors` (each must match
+     * one), with `padding` pixels around it (within the page), to `<name>.png`.
      */
     async screenshotOf({ name, selectors, padding = 0, timeoutMs = 10_000 }) {
       if (!/^[\w.-]{1,80}$/.test(name)) throw new Error(`screenshot name must be [A-Za-z0-9_.-]{1,80}, got ${name}`);
       const boxes = [];
       for (const selector of [].concat(selectors)) {
-        const box = await page.locator(selector).filter({ visible: true }).first().boundingBox({ timeout: timeoutMs });
-        if (!box) throw new Error(`nothing visible matches ${selector}`);
-        boxes.push(box);
+        const visible = page.locator(selector).filter({ visible: true });
+        await visible.first().waitFor({ timeout: timeoutMs });
+        for (const el of await visible.all()) {
+          const box = await el.boundingBox();
+          if (box) boxes.push(box);
+        }
       }
+      if (boxes.length === 0) throw new Error(`nothing visible matches ${[].concat(selectors).join(', ')}`);
       const { width, height } = page.viewportSize();
       const x = Math.max(0, Math.min(...boxes.map((b) => b.x)) - padding);
       const y = Math.max(0, Math.min(...boxes.map((b) => b.y)) - padding);

@@ -3,7 +3,7 @@
 // test of its own (the *.test.ts suites check what these show); it fails only when a view does not appear.
 import * as vscode from 'vscode';
 import { Commands, STATUS_BAR_ITEM, Views } from '../../src/shared/ids';
-import { expandTreeSection, requireUi, screenshotOf, statusBarTooltip, waitFor, webviewEvaluate } from './ui';
+import { expandTreeSection, hover, requireUi, screenshotOf, statusBarTooltip, waitFor, webviewEvaluate } from './ui';
 import { aios, waitUntil } from './util';
 
 const THEMES = [
@@ -56,9 +56,9 @@ describe('README screenshots', function () {
         // The tree: Running, Overview and Command Types open.
         await vscode.commands.executeCommand('workbench.action.closeAllEditors');
         await vscode.commands.executeCommand(`workbench.view.extension.${Views.container}`);
-        await expandTreeSection('Command Types');
+        await expandTreeSection('Command Types', { alone: false });
         await sleep(500);
-        await screenshotOf(`readme-tree-${name}`, ['.part.sidebar']);
+        await screenshotOf(`readme-tree-${name}`, ['.part.sidebar .composite.title', '.part.sidebar .monaco-list-row'], 4);
 
         // The panel, once its charts have points.
         await vscode.commands.executeCommand(Commands.showMetricsPanel);
@@ -66,7 +66,9 @@ describe('README screenshots', function () {
         await sleep(1500);
         await screenshotOf(`readme-panel-${name}`, ['.part.editor']);
 
-        // The status bar's item and its tooltip.
+        // The status bar's item and its tooltip (the mouse leaves it first: a hover shows once per entry).
+        await hover('.part.editor');
+        await sleep(500);
         await statusBarTooltip(STATUS_BAR_ITEM, /Limit/);
         await sleep(300);
         await screenshotOf(`readme-status-bar-${name}`, [`.statusbar-item[id$="${STATUS_BAR_ITEM}"]`, '.workbench-hover, .monaco-hover'], 8);

@@ -24,7 +24,7 @@ import {
   waitFor,
   webviewEvaluate,
 } from './ui';
-import { aios, waitUntil, withSettings } from './util';
+import { healthyAios, waitUntil, withSettings } from './util';
 
 /**
  * Runs ECHO from the palette, waits for its progress notification (`notice`), clicks the notification's
@@ -75,8 +75,7 @@ describe('the user interface', function () {
   let api: AiosApi;
 
   before(async () => {
-    api = await aios();
-    await waitUntil(() => api.context.supervisor.state.status === 'healthy', 30_000, 'the service');
+    api = await healthyAios();
   });
 
   afterEach(async () => {
@@ -108,10 +107,8 @@ describe('the user interface', function () {
       rows.some((l) => /^Overview/.test(l)),
       'Overview section',
     );
-    assert.ok(
-      rows.some((l) => /^ECHO/.test(l)),
-      'ECHO under Command Types',
-    );
+    await expandTreeSection('Command Types');
+    await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => /^ECHO/.test(l)) ? true : undefined), 10_000, 'ECHO under Command Types');
     await screenshot('ui-tree-after-palette-run');
     const notes = await waitUntil(
       async () => {

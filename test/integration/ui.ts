@@ -2,6 +2,7 @@
 // through the real browser. Without a bridge (e.g. under @vscode/test-electron) screen checks skip.
 import type { Context } from 'mocha';
 import * as vscode from 'vscode';
+import { Views } from '../../src/shared/ids';
 
 const bridgeUrl = process.env.AIOS_UI_BRIDGE;
 
@@ -22,7 +23,7 @@ export function requireUi(ctx: Context): void {
 
 /** Saves test-results/<name>.png. */
 export const screenshot = (name: string) => call<string>('screenshot', { name });
-/** Saves test-results/<name>.png: the box around the first visible element of each selector, plus padding. */
+/** Saves test-results/<name>.png: the box around every visible element matching the selectors, plus padding. */
 export const screenshotOf = (name: string, selectors: string[], padding = 0) => call<string>('screenshotOf', { name, selectors, padding });
 
 /** Evaluates `fnBody` (the body of `function (arg) {…}`) in the workbench page. */
@@ -31,6 +32,8 @@ export const evaluate = <T>(fnBody: string, arg?: unknown) => call<T>('evaluate'
 /** Waits until `fnBody` returns something truthy in the workbench page, and returns it. */
 export const waitFor = <T>(fnBody: string, arg?: unknown, timeoutMs = 20_000) => call<T>('waitFor', { fn: fnBody, arg, timeoutMs });
 
+/** Moves the mouse over the first visible element matching `selector`. */
+export const hover = (selector: string) => call<boolean>('hover', { selector });
 export const press = (...keys: string[]) => call<boolean>('press', { keys });
 export const type = (text: string) => call<boolean>('type', { text });
 /** Clicks the first visible element matching `selector` (and containing `text`). */
@@ -103,11 +106,14 @@ export async function runCommandFromPalette(commandType: string, priority: strin
 
 /**
  * Opens the tree section titled `label` in the AIOS view (a click on its row when it is collapsed) and waits
- * until it is. The tree is a virtual list: a row scrolled out of sight is not in the page, so it scrolls
- * from the top down until the row shows, as a user would.
+ * until it is. The tree is a virtual list: a row scrolled out of sight is not in the page. So, as a user
+ * would, it first collapses the other sections (unless `alone` is false: then a long "Recent Events" can
+ * push the section's rows out of sight) and scrolls from the top down until the row shows.
  */
-export async function expandTreeSection(label: string): Promise<void> {
-  await vscode.commands.executeCommand('workbench.view.extension.aios');
+export async function expandTreeSection(label: string, { alone = true } = {}): Promise<void> {
+  await vscode.commands.executeCommand(`workbench.view.extension.${Views.container}`);
+  // The view's own "Collapse All" (createTreeView's showCollapseAll).
+  if (alone) await vscode.commands.executeCommand(`workbench.actions.treeView.${Views.telemetry}.collapseAll`);
   const LIST = '.pane .monaco-list';
   const state = `const row = [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === arg);
     return row ? row.getAttribute('aria-expanded') : null;`;
