@@ -29,6 +29,51 @@ function findFiles(dir, suffix) {
   });
 }
 
+/** Runs `files` with node's test runner; its tally. */
+function nodeTest(files) {
+  const { code, out } = run(process.execPath, ['--test', '--test-reporter=spec', ...files]);
+  const count = (k) => Number(out.match(new RegExp(`^ℹ ${k} (\\d+)$`, 'm'))?.[1] ?? 0);
+  const failed = count('fail') + count('cancelled');
+  return { passed: count('pass'), failed: code !== 0 && failed === 0 ? 1 : failed, skipped: count('skipped') + count('todo') };
+}
+
+/**
+ * A tier of node:test suites under test/<name> that need real servers from Debian (`packages`, installed
+ * here when missing and root). Built here, not by esbuild.mjs: every .ts file is built (tests start some
+ * as child processes) and only the .test.ts files are run.
+ */
+async function nodeTestTier(name, packages, purpose) {
+  const dir = join(repoRoot, 'test', name);
+  const sources = findFiles(dir, '.ts');
+  const tests = sources.filter((f) => f.endsWith('.test.ts'));
+  if (tests.length === 0) return { passed: 0, failed: 0 };
+  try {
+    ensureDebianPackages(packages, purpose);
+  } catch (err) {
+    say(err.message);
+    return { passed: 0, failed: 1 };
+  }
+  const outdir = join(repoRoot, 'out', 'test', name);
+  try {
+    const esbuild = await import('esbuild');
+    await esbuild.build({
+      entryPoints: sources,
+      outdir,
+      outbase: dir,
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      sourcemap: 'linked',
+      logLevel: 'warning',
+    });
+  } catch (err) {
+    say(`${name} tier failed to build: ${err instanceof Error ? err.message : err}`);
+    return { passed: 0, failed: 1 };
+  }
+  return nodeTest(tests.map((f) => join(outdir, f.slice(dir.length).replace(/\.ts$/, '.js'))));
+}
+
 const tiers = {
   typecheck() {
     const { code } = run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.', '--noEmit']);
@@ -62,10 +107,7 @@ const tiers = {
     if (build.code !== 0) return { passed: 0, failed: 1 };
     const files = findFiles(join(repoRoot, 'out', 'test', 'unit'), '.test.js');
     if (files.length === 0) return { passed: 0, failed: 0 };
-    const { code, out } = run(process.execPath, ['--test', '--test-reporter=spec', ...files]);
-    const count = (k) => Number(out.match(new RegExp(`^ℹ ${k} (\\d+)$`, 'm'))?.[1] ?? 0);
-    const failed = count('fail') + count('cancelled');
-    return { passed: count('pass'), failed: code !== 0 && failed === 0 ? 1 : failed, skipped: count('skipped') + count('todo') };
+    return nodeTest(files);
   },
   python() {
     if (!existsSync(join(repoRoot, 'python', 'tests'))) return { passed: 0, failed: 0 };
@@ -90,77 +132,9 @@ const tiers = {
     return total;
   },
   /** The exporters against real receivers from Debian (Prometheus), installed here when missing and root. */
-  async receivers() {
-    const dir = join(repoRoot, 'test', 'receivers');
-    const sources = findFiles(dir, '.test.ts');
-    if (sources.length === 0) return { passed: 0, failed: 0 };
-    try {
-      ensureDebianPackages(['prometheus'], 'The receiver tests');
-    } catch (err) {
-      say(err.message);
-      return { passed: 0, failed: 1 };
-    }
-    // Built here (esbuild.mjs builds the unit and in-host suites); only this run's files are run.
-    const outdir = join(repoRoot, 'out', 'test', 'receivers');
-    try {
-      const esbuild = await import('esbuild');
-      await esbuild.build({
-        entryPoints: sources,
-        outdir,
-        outbase: dir,
-        bundle: true,
-        platform: 'node',
-        format: 'cjs',
-        target: 'node20',
-        sourcemap: 'linked',
-        logLevel: 'warning',
-      });
-    } catch (err) {
-      say(`receivers tier failed to build: ${err instanceof Error ? err.message : err}`);
-      return { passed: 0, failed: 1 };
-    }
-    const built = sources.map((f) => join(outdir, f.slice(dir.length).replace(/\.ts$/, '.js')));
-    const { code, out } = run(process.execPath, ['--test', '--test-reporter=spec', ...built]);
-    const count = (k) => Number(out.match(new RegExp(`^ℹ ${k} (\\d+)$`, 'm'))?.[1] ?? 0);
-    const failed = count('fail') + count('cancelled');
-    return { passed: count('pass'), failed: code !== 0 && failed === 0 ? 1 : failed };
-  },
+  receivers: () => nodeTestTier('receivers', ['prometheus'], 'The receiver tests'),
   /** The shared limit against Debian's real redis-server (installed here when missing and root). */
-  async cluster() {
-    const dir = join(repoRoot, 'test', 'cluster');
-    const sources = findFiles(dir, '.ts');
-    if (!sources.some((f) => f.endsWith('.test.ts'))) return { passed: 0, failed: 0 };
-    try {
-      ensureDebianPackages(['redis-server'], 'The cluster tests');
-    } catch (err) {
-      say(err.message);
-      return { passed: 0, failed: 1 };
-    }
-    // Every file is built (the tests start some as child processes); only the .test files are run.
-    const outdir = join(repoRoot, 'out', 'test', 'cluster');
-    try {
-      const esbuild = await import('esbuild');
-      await esbuild.build({
-        entryPoints: sources,
-        outdir,
-        outbase: dir,
-        bundle: true,
-        platform: 'node',
-        format: 'cjs',
-        target: 'node20',
-        sourcemap: 'linked',
-        logLevel: 'warning',
-      });
-    } catch (err) {
-      say(`cluster tier failed to build: ${err instanceof Error ? err.message : err}`);
-      return { passed: 0, failed: 1 };
-    }
-    const built = sources.filter((f) => f.endsWith('.test.ts')).map((f) => join(outdir, f.slice(dir.length).replace(/\.ts$/, '.js')));
-    const { code, out } = run(process.execPath, ['--test', '--test-reporter=spec', ...built]);
-    const count = (k) => Number(out.match(new RegExp(`^ℹ ${k} (\\d+)$`, 'm'))?.[1] ?? 0);
-    const failed = count('fail') + count('cancelled');
-    return { passed: count('pass'), failed: code !== 0 && failed === 0 ? 1 : failed };
-  },
+  cluster: () => nodeTestTier('cluster', ['redis-server'], 'The cluster tests'),
   async integration() {
     const build = run(process.execPath, ['esbuild.mjs', '--tests']);
     if (build.code !== 0) return { passed: 0, failed: 1 };

@@ -25,7 +25,7 @@ import {
   waitFor,
   webviewEvaluate,
 } from './ui';
-import { aios, waitUntil, withSettings, type AiosApi } from './util';
+import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
 /** The rows of the open quick pick, as a user reads them. */
 const quickPickRows = () =>
@@ -55,8 +55,7 @@ describe('the daily flows', function () {
   let api: AiosApi;
 
   before(async () => {
-    api = await aios();
-    await waitUntil(() => api.context.supervisor.state.status === 'healthy', 30_000, 'the service');
+    api = await healthyAios();
   });
 
   afterEach(async () => {

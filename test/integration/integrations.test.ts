@@ -17,7 +17,7 @@ import { freePort } from '../support/net';
 import { Prometheus } from '../support/prometheus';
 import { RedisServer } from '../support/redis';
 import { expandTreeSection, hasUi, screenshot, statusBarText, statusBarTooltip, treeRows } from './ui';
-import { aios, waitUntil, withSettings, type AiosApi } from './util';
+import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
 async function http(url: string, init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
   const res = await fetch(url, {
@@ -77,8 +77,7 @@ describe('beyond the window', function () {
   let api: AiosApi;
 
   before(async () => {
-    api = await aios();
-    await waitUntil(() => api.context.supervisor.state.status === 'healthy', 30_000, 'the service');
+    api = await healthyAios();
   });
 
   it("the seed's control endpoint: loopback, a token from secret storage, the palette's control plane and pipeline", async function () {

@@ -18,6 +18,13 @@ export async function aios(): Promise<AiosApi> {
   return { ...api, context };
 }
 
+/** The API once the Python service is healthy (the suites that run commands start from there). */
+export async function healthyAios(timeoutMs = 30_000): Promise<AiosApi> {
+  const api = await aios();
+  await waitUntil(() => api.context.supervisor.state.status === 'healthy', timeoutMs, 'the service');
+  return api;
+}
+
 /** Polls `probe` until it returns something other than undefined/false; fails naming `what`. */
 export async function waitUntil<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
