@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
 import { batchWindow, formatBatchResults, parseJsonLines, runBatch, summarizeBatch, type BatchOutcome } from '../core';
+import { showVirtualDocument } from '../views/virtualDocument';
 
 export const BATCH_SCHEME = 'aios-batch';
 /** Results documents kept in memory (the newest). */
@@ -115,8 +116,7 @@ export async function runBatchCommand(ctx: AiosContext, args?: unknown): Promise
   ctx.log.info(`Batch ${input.name}: ${summary}`);
   const resultsUri = batchResults.add(input.name, formatBatchResults(outcome));
   if (interactive) {
-    const doc = await vscode.workspace.openTextDocument(resultsUri);
-    await vscode.window.showTextDocument(doc, { preview: false });
+    await showVirtualDocument(resultsUri);
     const firstBad = parsed.errors[0];
     const detail = firstBad ? ` First bad line: ${firstBad.line} (${firstBad.message.slice(0, 120)}).` : '';
     const show = outcome.failed || outcome.skipped || outcome.cancelled ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;

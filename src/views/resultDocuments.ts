@@ -1,6 +1,7 @@
 // "Show Result": a command's whole result as a read-only JSON document (a virtual document, so it can't be
 // edited or saved by mistake). The last RESULTS_KEPT results are kept in memory only.
 import * as vscode from 'vscode';
+import { showVirtualDocument } from './virtualDocument';
 
 export const RESULT_SCHEME = 'aios-result';
 const RESULTS_KEPT = 50;
@@ -28,10 +29,7 @@ export class ResultDocuments implements vscode.TextDocumentContentProvider, vsco
   /** Opens the kept result of `commandId` (named after its command type in the tab). */
   async show(commandId: string, commandType: string): Promise<vscode.TextDocument> {
     const uri = vscode.Uri.from({ scheme: RESULT_SCHEME, path: `/${commandType.replace(/[^\w.:-]+/g, '_')}/${commandId}.json` });
-    const doc = await vscode.workspace.openTextDocument(uri);
-    await vscode.languages.setTextDocumentLanguage(doc, 'json');
-    await vscode.window.showTextDocument(doc, { preview: false });
-    return doc;
+    return showVirtualDocument(uri, 'json');
   }
 
   dispose(): void {

@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { DETAIL_LEVELS, type DetailLevel } from '../core';
 import type { AiosContext } from '../context';
+import { showVirtualDocument } from './virtualDocument';
 
 export const TELEMETRY_SCHEME = 'aios-telemetry';
 
@@ -29,10 +30,7 @@ export class TelemetryDocumentProvider implements vscode.TextDocumentContentProv
   async show(level: DetailLevel): Promise<vscode.TextDocument> {
     const uri = TelemetryDocumentProvider.uri(level);
     this.emitter.fire(uri);
-    const doc = await vscode.workspace.openTextDocument(uri);
-    await vscode.languages.setTextDocumentLanguage(doc, 'json');
-    await vscode.window.showTextDocument(doc, { preview: false });
-    return doc;
+    return showVirtualDocument(uri, 'json');
   }
 
   dispose(): void {
