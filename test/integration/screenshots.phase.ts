@@ -3,7 +3,7 @@
 // test of its own (the *.test.ts suites check what these show); it fails only when a view does not appear.
 import * as vscode from 'vscode';
 import { Commands, STATUS_BAR_ITEM, Views } from '../../src/shared/ids';
-import { expandTreeSection, hover, requireUi, screenshotOf, statusBarTooltip, waitFor, webviewEvaluate } from './ui';
+import { expandTreeSection, hover, press, requireUi, screenshotOf, statusBarTooltip, waitFor, webviewEvaluate } from './ui';
 import { aios, waitUntil } from './util';
 
 const THEMES = [
@@ -67,11 +67,15 @@ describe('README screenshots', function () {
         await screenshotOf(`readme-panel-${name}`, ['.part.editor']);
 
         // The status bar's item and its tooltip (the mouse leaves it first: a hover shows once per entry).
-        await hover('.part.editor');
+        await hover('.part.sidebar .composite.title');
         await sleep(500);
         await statusBarTooltip(STATUS_BAR_ITEM, /Limit/);
         await sleep(300);
         await screenshotOf(`readme-status-bar-${name}`, [`.statusbar-item[id$="${STATUS_BAR_ITEM}"]`, '.workbench-hover, .monaco-hover'], 8);
+        // The tooltip (it holds while the mouse is over it) must not show in the next theme's pictures.
+        await hover('.part.sidebar .composite.title');
+        await press('Escape');
+        await waitFor(`return [...document.querySelectorAll('.monaco-hover, .workbench-hover')].every((e) => e.offsetParent === null) || null;`);
         await vscode.commands.executeCommand('workbench.action.focusActiveEditorGroup');
       }
     } finally {
