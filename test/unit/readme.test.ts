@@ -66,4 +66,15 @@ describe('README', () => {
     }
     assert.ok(checked > 15, `only ${checked} settings checked`);
   });
+
+  it('shows only pictures that are in the repository, each a small PNG', () => {
+    const images = [...readme.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]);
+    assert.ok(images.length >= 6, `only ${images.length} pictures`);
+    for (const image of images) {
+      assert.match(image, /^docs\/images\/[\w-]+\.png$/, `${image}: a picture of the README lives in docs/images`);
+      const bytes = readFileSync(join(root, image));
+      assert.equal(bytes.subarray(1, 4).toString('latin1'), 'PNG', `${image} is not a PNG`);
+      assert.ok(bytes.length <= 200 * 1024, `${image} is ${Math.round(bytes.length / 1024)} KB (at most 200)`);
+    }
+  });
 });
