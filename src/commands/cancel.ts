@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import type { InFlightCommand } from '../core';
 import type { AiosContext } from '../context';
 
-export function describeElapsed(ms: number): string {
+function describeElapsed(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;

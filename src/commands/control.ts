@@ -37,7 +37,7 @@ export async function syncPythonState(env: RunCommandEnv, given?: ControlArgs): 
 }
 
 /** What the service did, in words; a custom command's result can be opened or copied in full. */
-export function showControlResult(env: RunCommandEnv, call: ControlCall, result: CommandResult): void {
+function showControlResult(env: RunCommandEnv, call: ControlCall, result: CommandResult): void {
   if (!result.success && call.operation === 'RELOAD_CONFIG' && result.error?.code !== 'cancelled') {
     void showReloadError(result);
     return;

@@ -201,7 +201,7 @@ async function remember(ctx: AiosContext, commandType: string, priority: Priorit
 // ---- the result --------------------------------------------------------------------------------------------
 
 /** The result notification: a preview, "Show Result" (the whole JSON) and "Copy"; errors offer the log. */
-export function showResult(env: RunCommandEnv, result: CommandResult): void {
+function showResult(env: RunCommandEnv, result: CommandResult): void {
   const { ctx, results } = env;
   ctx.log.info(`${result.commandType} ${result.success ? 'succeeded' : `failed (${result.error?.code})`} in ${formatDuration(result.durationMs)}`);
   if (result.success) {

@@ -38,7 +38,7 @@ export function interactiveShellOutput(ctx: AiosContext, request: unknown): Shel
 }
 
 /** Streams the program's output to the channel (shown), with a line at the start and one at the end. */
-export function shellOutputFor(ctx: AiosContext, commandType: string): ShellRunOptions | undefined {
+function shellOutputFor(ctx: AiosContext, commandType: string): ShellRunOptions | undefined {
   const shell = ctx.router.shellCommand(commandType);
   if (!shell) return undefined;
   const out = outputChannel(ctx);

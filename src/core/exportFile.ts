@@ -156,7 +156,7 @@ export function csvField(value: unknown): string {
 }
 
 /** One CSV record (without its CRLF) for an event; `sessionId` falls back to the file's session. */
-export function csvRow(e: TelemetryEvent, fileSession: string): string {
+function csvRow(e: TelemetryEvent, fileSession: string): string {
   const m = (e.metadata ?? {}) as Record<string, unknown>;
   const sessionId = (e.user as Record<string, unknown> | undefined)?.sessionId ?? fileSession;
   const values: unknown[] = [

@@ -56,7 +56,7 @@ export const DEFAULT_EXPORT_CONFIG: Readonly<ExportConfig> = Object.freeze({
 
 export type PartialExportConfig = { [K in keyof ExportConfig]?: Partial<ExportConfig[K]> };
 
-export function cloneExportConfig(c: Readonly<ExportConfig>): ExportConfig {
+function cloneExportConfig(c: Readonly<ExportConfig>): ExportConfig {
   return {
     otlp: { ...c.otlp, headers: { ...c.otlp.headers } },
     prometheus: { ...c.prometheus },

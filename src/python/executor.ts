@@ -42,7 +42,7 @@ export async function serviceConnection(supervisor: PythonSupervisor, ctx: Execu
  * The request failed because the connection to the service went away (the process died or was stopped): the
  * language client rejects what was pending with these, which say nothing a person can act on.
  */
-export function isConnectionLost(err: unknown): boolean {
+function isConnectionLost(err: unknown): boolean {
   const { ConnectionError, ErrorCodes, ResponseError } = clientLib();
   if (err instanceof ConnectionError) return true;
   return err instanceof ResponseError && (err.code === ErrorCodes.PendingResponseRejected || err.code === ErrorCodes.ConnectionInactive);
