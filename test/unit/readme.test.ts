@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { parseRules } from '../../src/core/rules';
 
 const root = join(__dirname, '..', '..', '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
@@ -76,5 +77,24 @@ describe('README', () => {
       assert.equal(bytes.subarray(1, 4).toString('latin1'), 'PNG', `${image} is not a PNG`);
       assert.ok(bytes.length <= 200 * 1024, `${image} is ${Math.round(bytes.length / 1024)} KB (at most 200)`);
     }
+  });
+
+  it("ships the seed's two rules as they are in the settings' snippets, and they parse", () => {
+    const start = readme.indexOf('**Remediation rules.**');
+    const block = readme.slice(start).match(/```json\n([\s\S]*?)\n```/);
+    assert.ok(start >= 0 && block, 'the rules example');
+    const shown = (JSON.parse(`{${block[1]}}`) as { 'aios.rules': unknown[] })['aios.rules'];
+    const parsed = parseRules(shown);
+    assert.deepEqual(parsed.invalid, []);
+    assert.deepEqual(
+      parsed.rules.map((r) => r.name),
+      ['cpu-high', 'throttling-high'],
+    );
+    const snippets = (manifest.contributes.configuration.properties['aios.rules'] as unknown as { items: { defaultSnippets: { body: unknown }[] } }).items
+      .defaultSnippets;
+    assert.deepEqual(
+      shown,
+      snippets.map((s) => s.body),
+    );
   });
 });
