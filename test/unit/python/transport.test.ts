@@ -37,6 +37,23 @@ describe('FramedMessageWriter', () => {
     });
   });
 
+  it('sends the frames written in one turn in one writev, whole and in order, and the next turn in another', async () => {
+    const calls: string[][] = [];
+    const stream = new Writable({
+      writev(chunks, done) {
+        calls.push(chunks.map((c) => (Buffer.isBuffer(c.chunk) ? c.chunk.toString('utf8') : String(c.chunk))));
+        done();
+      },
+    });
+    const writer = new FramedMessageWriter(stream);
+    await Promise.all([1, 2, 3].map((i) => writer.write(request(i, { i }))));
+    await writer.write(request(4, {}));
+    assert.deepEqual(
+      calls.map((frames) => frames.map((f) => (JSON.parse(f.slice(f.indexOf('\r\n\r\n') + 4)) as RequestMessage).id)),
+      [[1, 2, 3], [4]],
+    );
+  });
+
   it("is read back whole and in order by vscode-jsonrpc's StreamMessageReader", async () => {
     const pipe = new PassThrough();
     const { reader, writer } = serviceTransports(pipe, pipe);
