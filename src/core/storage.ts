@@ -79,6 +79,8 @@ export class JsonlWriter {
   private pendingLines = 0;
   private readonly spares: Buffer[] = [];
   private pumping: Promise<void> | undefined;
+  /** A flush waits: the pump writes until nothing is pending. */
+  private draining = false;
   private fd: number | undefined;
   private fileBytes = 0;
   private seq = -1;
@@ -170,8 +172,10 @@ export class JsonlWriter {
 
   /** Writes everything pending, including lines appended while it runs. */
   flush(): Promise<void> {
-    if (!this.pumping && this.pendingLines > 0) this.pumping = this.pump();
-    return this.pumping ?? Promise.resolve();
+    if (this.pendingLines === 0) return this.pumping ?? Promise.resolve();
+    this.draining = true;
+    this.pumping ??= this.pump();
+    return this.pumping;
   }
 
   async close(): Promise<void> {
@@ -182,10 +186,14 @@ export class JsonlWriter {
     await this.closeFile().catch((e: Error) => this.opts.onError?.(e));
   }
 
-  /** One writev per turn of everything pending: a burst is written as fast as it is produced. */
+  /**
+   * One writev of everything pending, again while a batch's worth has piled up meanwhile (or a flush asked
+   * for all): a steady stream of events is written in batchBytes pieces, not a few lines per syscall, and
+   * what is left waits for the next batch, flush or tick of the flush interval.
+   */
   private async pump(): Promise<void> {
     try {
-      while (this.pendingLines > 0) {
+      while (this.pendingLines > 0 && (this.draining || this.pendingBytes >= this.batchBytes)) {
         this.seal();
         const batch = this.chunks;
         const lines = this.pendingLines;
@@ -209,6 +217,7 @@ export class JsonlWriter {
       }
     } finally {
       this.pumping = undefined;
+      this.draining = false;
     }
   }
 

@@ -28,6 +28,27 @@ describe('JsonlWriter', () => {
     assert.equal(w.stats.writtenLines, 10);
   });
 
+  it('writes a steady stream in batches: what comes in during a write waits for a batch, a flush or the interval', async () => {
+    const dir = tempDir();
+    const w = writer(dir, { batchBytes: 4096 });
+    let i = 0;
+    // A batch's worth starts a write; two more lines come in while it runs.
+    for (let bytes = 0; bytes < 4096; i++) {
+      const line = event(i, 'x'.repeat(400));
+      w.append(line);
+      bytes += Buffer.byteLength(line) + 1;
+    }
+    const batch = i;
+    w.append(event(i++));
+    w.append(event(i++));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(w.stats.writtenLines, batch, 'the two lines are not written on their own after the batch');
+    await w.flush();
+    assert.equal(w.stats.writtenLines, i, 'a flush writes all');
+    await w.close();
+    assert.equal((await readTelemetry(dir)).events.length, i);
+  });
+
   it('rotates by size, keeps whole lines per file, and bounds the folder total', async () => {
     const dir = tempDir();
     const w = writer(dir, { maxFileBytes: 2000, maxTotalBytes: 6000, batchBytes: 500 });
