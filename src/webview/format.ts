@@ -1,7 +1,11 @@
 // How numbers read in the panel. Pure, so the counters' text is unit-tested and identical in every chart.
 
-const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-const oneDecimal = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
+// Made when first used: the first Intl formatter loads locale data (~10 ms), which the extension's
+// activation must not pay before its first paint (the tree and the status bar share these).
+let integerFormat: Intl.NumberFormat | undefined;
+let oneDecimalFormat: Intl.NumberFormat | undefined;
+const integer = { format: (n: number) => (integerFormat ??= new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })).format(n) };
+const oneDecimal = { format: (n: number) => (oneDecimalFormat ??= new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 })).format(n) };
 
 export function formatCount(n: number): string {
   return integer.format(n);
