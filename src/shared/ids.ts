@@ -49,6 +49,8 @@ export const Views = {
 export const INTERNALS_COMMAND = '_aios.internals';
 
 export const STATUS_BAR_ITEM = 'aios.status';
+/** Context key: some command is running or waiting (the palette offers Cancel Running Command only then). */
+export const COMMANDS_IN_FLIGHT_CONTEXT = 'aios.commandsInFlight';
 export const METRICS_PANEL_VIEW_TYPE = 'aios.metrics';
 /** The extension's own id (`publisher.name` in package.json). */
 export const EXTENSION_ID = 'aios.aios-middleware';

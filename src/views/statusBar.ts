@@ -6,7 +6,7 @@ import { formatClock } from '../webview/format';
 import { describeSharedLimit, indicatorModel, type IndicatorModel } from './indicatorModel';
 import type { AiosContext } from '../context';
 import type { ServiceState } from '../python/supervisor';
-import { Commands, STATUS_BAR_ITEM, commandLink } from '../shared/ids';
+import { COMMANDS_IN_FLIGHT_CONTEXT, Commands, STATUS_BAR_ITEM, commandLink } from '../shared/ids';
 
 const RENDER_INTERVAL_MS = 250;
 /** CPU and memory change without events; re-read them this often. */
@@ -17,6 +17,7 @@ export class ThrottleIndicator implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private renderTimer: NodeJS.Timeout | undefined;
   private readonly idleTimer: NodeJS.Timeout;
+  private inFlight: boolean | undefined;
   /** The last state rendered, for tests and the tree. */
   lastModel: IndicatorModel | undefined;
 
@@ -58,6 +59,13 @@ export class ThrottleIndicator implements vscode.Disposable {
     this.item.backgroundColor = model.background ? new vscode.ThemeColor(model.background) : undefined;
     this.item.accessibilityInformation = { label: `AIOS ${model.state}: ${model.text.replace(/\$\([^)]*\)\s*/g, '')}`, role: 'button' };
     this.item.tooltip = tooltip(admission, service, system, middleware.telemetry.query('SUMMARY').overall, this.ctx.controlServer.url);
+    // The palette sorts by name: an idle "Cancel Running Command…" would come before "Run Command…" for
+    // someone typing "AIOS: Run Command". It shows while there is something to cancel.
+    const inFlight = middleware.inFlight().length > 0;
+    if (inFlight !== this.inFlight) {
+      this.inFlight = inFlight;
+      void vscode.commands.executeCommand('setContext', COMMANDS_IN_FLIGHT_CONTEXT, inFlight);
+    }
   }
 
   dispose(): void {

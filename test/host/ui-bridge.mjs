@@ -156,20 +156,16 @@ export function createUiBridge({ page, resultsDir, log }) {
       await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout: 10_000 });
       await page.keyboard.type(`${title}`, { delay: 5 });
       // The palette matches loosely and puts recently used commands first: pick the row whose label is the
-      // title (an ellipsis after it allowed), not whatever comes first.
+      // title (an ellipsis after it allowed), not whatever comes first. By its label, found again when
+      // clicked: the list re-renders when a context key changes (a command that ends hides Cancel Running
+      // Command…), and a row's index then names another command.
       const wanted = title.replace(/^>\s*/, '');
-      const handle = await page.waitForFunction(
-        (t) => {
-          const rows = [...document.querySelectorAll('.quick-input-list .monaco-list-row')];
-          const label = (r) => (r.querySelector('.label-name')?.textContent ?? r.textContent).replace(/\u00a0/g, ' ').trim();
-          const row = rows.find((r) => label(r).replace(/…$/, '') === t) ?? rows.find((r) => label(r).startsWith(t));
-          return row ? row.dataset.index : null;
-        },
-        wanted,
-        { timeout: 10_000 },
-      );
-      const index = await handle.jsonValue();
-      await page.locator(`.quick-input-list .monaco-list-row[data-index="${index}"]`).click({ timeout: 10_000 });
+      const escaped = wanted.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/ /g, '[\\s\\u00a0]');
+      const row = page
+        .locator('.quick-input-list .monaco-list-row')
+        .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${escaped}…?\\s*$`) }) })
+        .first();
+      await row.click({ timeout: 10_000 });
       return true;
     },
     /** Evaluates a function body inside the webview whose text contains `titleHint`. */

@@ -41,6 +41,25 @@ async function closeQuickInput(): Promise<void> {
   await waitFor(`const t = (() => { ${QUICK_INPUT_TITLE} })(); return t === null ? true : null;`);
 }
 
+/** The palette's rows, in order, for `text` typed as a user types it (the palette is closed again). */
+async function paletteRows(text: string): Promise<string[]> {
+  await press('F1');
+  await waitFor(
+    `return document.querySelector('.quick-input-widget input') && document.querySelector('.quick-input-widget').offsetParent !== null ? true : null;`,
+  );
+  await fill('.quick-input-widget input', `>${text}`);
+  // The list settles once the matches are rendered (rows sorted by data-index, as they show).
+  const rows = await waitFor<string[]>(
+    `const rows = [...document.querySelectorAll('.quick-input-widget .quick-input-list .monaco-list-row[data-index]')]
+       .sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index))
+       .map((r) => (r.querySelector('.label-name')?.textContent ?? r.textContent).replace(/\u00a0/g, ' ').trim());
+     return rows.length > 0 && rows.some((r) => r.startsWith(arg)) ? rows : null;`,
+    text.split(' ')[0],
+  );
+  await press('Escape');
+  return rows;
+}
+
 async function clearNotifications(): Promise<void> {
   await vscode.commands.executeCommand('notifications.clearAll');
 }
@@ -103,11 +122,28 @@ describe('the daily flows', function () {
 
   it('"AIOS: Cancel Running Command…" lists what runs and waits, and cancels the chosen one', async function () {
     requireUi(this);
+    // With nothing to cancel the palette leaves it out: "AIOS: Run Command" typed in full is Run Command.
+    await waitUntil(() => api.context.middleware.inFlight().length === 0 || undefined, 10_000, 'no command in flight');
+    let idle: string[] = [];
+    await waitUntil(
+      async () => {
+        idle = await paletteRows('AIOS: Run Command');
+        return !idle.some((r) => r.startsWith('AIOS: Cancel Running Command')) || undefined;
+      },
+      5000,
+      'the palette without Cancel Running Command while nothing runs',
+    ).catch(() => assert.fail(idle.join('\n')));
+    assert.ok(idle.includes('AIOS: Run Command…'), idle.join('\n'));
     await withSettings({ maxConcurrency: 1, baseDelayMs: 0 }, async () => {
       await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'limit 1');
       const running = api.run({ commandType: 'SLEEP', priority: 'HIGH', parameters: { seconds: 60 } });
       const queued = api.run({ commandType: 'ECHO', priority: 'LOW', parameters: { waiting: true } });
       await waitUntil(() => api.context.middleware.inFlight().length === 2, 5000, 'two commands in flight');
+      await waitUntil(
+        async () => ((await paletteRows('AIOS: Cancel')).some((r) => r.startsWith('AIOS: Cancel Running Command')) ? true : undefined),
+        5000,
+        'Cancel Running Command in the palette while commands run',
+      );
       await runFromPalette('AIOS: Cancel Running Command');
       await waitFor(`const t = (() => { ${QUICK_INPUT_TITLE} })(); return t !== null && /Cancel Running Command/.test(t) ? true : null;`);
       const items = await quickPickRows();
