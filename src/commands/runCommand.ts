@@ -111,9 +111,11 @@ async function pickCommandType(ctx: AiosContext): Promise<{ commandType: string;
         ? [{ label: typed, commandType: typed, description: 'run this command type', alwaysShow: true, ...blockedMark(ctx, typed) }]
         : [];
     qp.items = [...typedItem, ...known];
-    // A name typed in full is the one Enter runs.
-    const exact = known.find((i) => i.commandType === typed);
-    if (exact) qp.activeItems = [exact];
+    // A name typed in full is the one Enter runs; so is the first type it begins ("AI_INF" and Enter runs
+    // AI_INFERENCE, as a quick pick picks its best match), while the typed name stays one row up.
+    const lower = typed.toLowerCase();
+    const best = known.find((i) => i.commandType === typed) ?? (lower ? known.find((i) => i.commandType.toLowerCase().startsWith(lower)) : undefined);
+    if (best) qp.activeItems = [best];
   };
   qp.onDidChangeValue(refresh);
   // Listening before the list arrives: while the service starts, a typed name and Enter must still count.
