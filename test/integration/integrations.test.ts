@@ -318,7 +318,8 @@ describe('beyond the window', function () {
         await waitUntil(() => api.context.middleware.admission.queued.NORMAL === 1 || undefined, 10_000, 'our ECHO to wait');
         assert.equal(api.context.middleware.admission.active, 0);
         if (hasUi) {
-          const label = await statusBarText(STATUS_BAR_ITEM, /cluster 2\/2/);
+          // The indicator renders a few times a second: wait for the render after our ECHO queued.
+          const label = await statusBarText(STATUS_BAR_ITEM, /cluster 2\/2 · 1 queued/);
           assert.match(label, /AIOS 0 · cluster 2\/2 · 1 queued/);
           const tip = await statusBarTooltip(STATUS_BAR_ITEM, /slots in use/);
           assert.match(tip, new RegExp(`shared '${name}' on redis://127\\.0\\.0\\.1:${redis.port}: 2 of 2 slots in use by 2 windows; this window holds 0`));
