@@ -11,11 +11,14 @@ import { COMMANDS_IN_FLIGHT_CONTEXT, Commands, STATUS_BAR_ITEM, commandLink } fr
 const RENDER_INTERVAL_MS = 250;
 /** CPU and memory change without events; re-read them this often. */
 const IDLE_REFRESH_MS = 2000;
+/** A command that joins the queue emits no event until it starts: while any are in flight, look this often. */
+const FLIGHT_REFRESH_MS = 500;
 
 export class ThrottleIndicator implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
   private readonly disposables: vscode.Disposable[] = [];
   private renderTimer: NodeJS.Timeout | undefined;
+  private flightTimer: NodeJS.Timeout | undefined;
   private readonly idleTimer: NodeJS.Timeout;
   private inFlight: boolean | undefined;
   /** The last state rendered, for tests and the tree. */
@@ -66,10 +69,16 @@ export class ThrottleIndicator implements vscode.Disposable {
       this.inFlight = inFlight;
       void vscode.commands.executeCommand('setContext', COMMANDS_IN_FLIGHT_CONTEXT, inFlight);
     }
+    if (inFlight)
+      this.flightTimer ??= setTimeout(() => {
+        this.flightTimer = undefined;
+        this.schedule();
+      }, FLIGHT_REFRESH_MS);
   }
 
   dispose(): void {
     clearTimeout(this.renderTimer);
+    clearTimeout(this.flightTimer);
     clearInterval(this.idleTimer);
     for (const d of this.disposables.splice(0)) d.dispose();
   }
