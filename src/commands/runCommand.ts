@@ -14,6 +14,7 @@ import type { ParametersEditor } from '../views/parametersEditor';
 import type { ResultDocuments } from '../views/resultDocuments';
 import { askJsonObject } from './jsonInput';
 import { runWithProgress } from './progress';
+import { acceptedType } from './typeChoice';
 
 export interface RunCommandArgs {
   commandType: string;
@@ -103,24 +104,26 @@ async function pickCommandType(ctx: AiosContext): Promise<{ commandType: string;
   // another type whose description happens to hold those letters.
   let known: TypeItem[] = [];
   const entries = new Map<string, CatalogEntry>();
-  // A typed name that is in no list is offered as an item of its own, so Enter runs exactly what was typed.
-  const refresh = () => {
+  // A typed name that begins no listed type is offered as an item of its own, so Enter runs exactly what was
+  // typed. While it begins one ("AI_INF"), the list is left alone: the quick pick's own filter makes the best
+  // match active, as anywhere in VS Code. Replacing the items at each key also moves the focus to the first
+  // item until the new list is filtered: an Enter in between ran another type.
+  let shownTyped: string | undefined;
+  const refresh = (force = false) => {
     const typed = qp.value.trim();
-    const typedItem: TypeItem[] =
-      typed && !known.some((i) => i.commandType === typed)
-        ? [{ label: typed, commandType: typed, description: 'run this command type', alwaysShow: true, ...blockedMark(ctx, typed) }]
-        : [];
-    qp.items = [...typedItem, ...known];
-    // A name typed in full is the one Enter runs; so is the first type it begins ("AI_INF" and Enter runs
-    // AI_INFERENCE, as a quick pick picks its best match), while the typed name stays one row up.
     const lower = typed.toLowerCase();
-    const best = known.find((i) => i.commandType === typed) ?? (lower ? known.find((i) => i.commandType.toLowerCase().startsWith(lower)) : undefined);
-    if (best) qp.activeItems = [best];
+    const offer = typed && !known.some((i) => i.commandType.toLowerCase().startsWith(lower)) ? typed : undefined;
+    if (!force && offer === shownTyped) return;
+    shownTyped = offer;
+    const typedItem: TypeItem[] = offer
+      ? [{ label: offer, commandType: offer, description: 'run this command type', alwaysShow: true, ...blockedMark(ctx, offer) }]
+      : [];
+    qp.items = [...typedItem, ...known];
   };
-  qp.onDidChangeValue(refresh);
+  qp.onDidChangeValue(() => refresh());
   // Listening before the list arrives: while the service starts, a typed name and Enter must still count.
   const chosen = new Promise<string | undefined>((resolve) => {
-    qp.onDidAccept(() => resolve(qp.selectedItems[0]?.commandType ?? (qp.value.trim() || undefined)));
+    qp.onDidAccept(() => resolve(acceptedType(qp.value.trim(), qp.selectedItems[0], known)));
     qp.onDidHide(() => resolve(undefined));
   });
   let open = true;
@@ -143,7 +146,7 @@ async function pickCommandType(ctx: AiosContext): Promise<{ commandType: string;
         }))
         .sort((a, b) => rank(recent, a.commandType) - rank(recent, b.commandType));
       qp.placeholder = pickPlaceholder;
-      refresh();
+      refresh(true);
     } catch (err) {
       if (open) qp.placeholder = `Could not list the command types (${err instanceof Error ? err.message : String(err)}); type one`;
     } finally {
