@@ -4,62 +4,17 @@
 // - two windows contending for the limit (more callers than slots on each): every freed slot goes through
 //   Redis's waiting room, so each handoff costs round trips.
 // Skipped (with a note on stderr) where redis-server is not installed.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { createMiddleware, type Middleware } from '../src/core/pipeline';
 import { StaticSampler } from '../src/core/sampler';
+import { REDIS_SERVER, RedisServer } from '../test/support/redis';
 import { log, lowerIsBetter, higherIsBetter, type Bench, type BenchResult } from './types';
 
-const REDIS_SERVER = process.env.AIOS_REDIS_SERVER ?? '/usr/bin/redis-server';
 const LIMIT = 4;
 const request = { commandType: 'NOOP', priority: 'NORMAL' as const };
 // A command that yields to the event loop once, as any real one does (I/O): one that only chains promises
 // would never let the strategy's calls to Redis run, and would measure nothing of the shared limit.
 const noop = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('PING\r\n'));
-    sock.once('data', (d) => done(d.toString().startsWith('+PONG')));
-  });
-}
-
-async function startRedis(dir: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(
-    REDIS_SERVER,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  const deadline = Date.now() + 10_000;
-  while (!(await answers(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return { url: `redis://127.0.0.1:${port}`, child };
-}
 
 function middleware(redisUrl: string | undefined, name: string): Middleware {
   return createMiddleware({
@@ -106,9 +61,9 @@ export const clusterBench: Bench = {
       log(`cluster: skipped, no redis-server at ${REDIS_SERVER} (apt-get install redis-server)`);
       return;
     }
-    const dir = mkdtempSync(join(tmpdir(), 'aios-bench-redis-'));
-    const redis = await startRedis(dir);
+    const redis = new RedisServer();
     try {
+      await redis.start();
       const sequential = quick ? 5_000 : 20_000;
       const contended = quick ? 2_000 : 10_000;
 
@@ -140,10 +95,7 @@ export const clusterBench: Bench = {
       yield lowerIsBetter('cluster.two-windows-contended.p99', percentile(s2.us, 0.99), 'us', 'local limit, same load', percentile(l2.us, 0.99));
       yield higherIsBetter('cluster.two-windows-contended.throughput', s2.opsPerS, 'ops/s', 'local limit, same load', l2.opsPerS);
     } finally {
-      const gone = new Promise((r) => redis.child.once('exit', r));
-      redis.child.kill('SIGTERM');
-      await gone;
-      rmSync(dir, { recursive: true, force: true });
+      await redis.dispose();
     }
   },
 };

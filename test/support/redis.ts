@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './net';
 
-const REDIS_SERVER = process.env.AIOS_REDIS_SERVER ?? '/usr/bin/redis-server';
+export const REDIS_SERVER = process.env.AIOS_REDIS_SERVER ?? '/usr/bin/redis-server';
 
 /** One PING over a raw socket: true when the server answers +PONG. */
 function ping(port: number): Promise<boolean> {
