@@ -13,6 +13,7 @@ import type { ConsumerApi } from '../fixtures/api-consumer/extension';
 import { installConsumer } from './apiConsumer';
 import { NOTIFICATION_ITEM, click, evaluate, fill, hasUi, notificationTexts, press, runFromPalette, screenshot, waitFor } from './ui';
 import { aios, waitUntil, withSettings, type AiosApi } from './util';
+import { running } from '../support/process';
 
 const node = process.execPath;
 const workspace = () => process.env.AIOS_TEST_WORKSPACE ?? vscode.workspace.workspaceFolders![0].uri.fsPath;
@@ -20,19 +21,6 @@ const results = () => process.env.AIOS_TEST_RESULTS ?? join(tmpdir(), 'aios-test
 
 function eventsOf(api: AiosApi, pred: (e: TelemetryEvent) => boolean): TelemetryEvent[] {
   return api.context.middleware.telemetry.recentEvents().filter(pred);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
 }
 
 /** Text of the terminal panel as rendered (DOM renderer), for screen checks. */
@@ -273,7 +261,7 @@ describe('sources of commands', function () {
       await held;
       await waitUntil(() => existsSync(pids) && readFileSync(pids, 'utf8').includes(' '), 15_000, 'the program to start');
       const [parent, child] = readFileSync(pids, 'utf8').split(' ').map(Number);
-      assert.ok(alive(parent) && alive(child));
+      assert.ok(running(parent) && running(child));
       if (hasUi) {
         await waitUntil(async () => /running, child/.test(await terminalText()), 10_000, 'the live output');
         await screenshot('task-terminal-running');
@@ -281,7 +269,7 @@ describe('sources of commands', function () {
       execution.terminate();
       const cancel = await waitUntil(() => eventsOf(api, (e) => e.commandType === 'HOST_HANG' && e.eventType === 'CANCEL')[0], 10_000, 'CANCEL for the task');
       assert.equal(cancel.metadata?.stage, 'running');
-      await waitUntil(() => !alive(parent) && !alive(child), 10_000, 'the program and its child to end');
+      await waitUntil(() => !running(parent) && !running(child), 10_000, 'the program and its child to end');
     });
     rmSync(dir, { recursive: true, force: true });
   });

@@ -10,6 +10,7 @@ import { StaticSampler } from '../../../src/core/sampler';
 import { readTelemetry } from '../../../src/core/storage';
 import { CommandFailure, type CommandResult, type Executor, type Priority, type ProgressUpdate, type TelemetryEvent } from '../../../src/core/types';
 import { tempDir, tick } from './helpers';
+import { running } from '../../support/process';
 
 function mw(over: MiddlewareOptions = {}): Middleware {
   return createMiddleware({ sampler: new StaticSampler({ cpuPercent: 10 }), clock: new ManualClock(), ...over });
@@ -576,19 +577,6 @@ describe('executors', () => {
     async () => {
       const m = createMiddleware({ sampler: new StaticSampler(), config: { baseDelayMs: 0 } });
       const dir = tempDir();
-      const isAlive = (pid: number) => {
-        try {
-          process.kill(pid, 0);
-        } catch {
-          return false;
-        }
-        try {
-          // Linux: an ended orphan stays a zombie until init reaps it, which can take a while in a container.
-          return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-        } catch {
-          return true; // no /proc (macOS): kill(pid, 0) said it exists
-        }
-      };
       // A program that starts a grandchild and waits for it, writing the grandchild's pid first. A grandchild
       // that lives its whole life leaves a marker, so a regression fails (slowly) instead of passing.
       const natural = join(dir, 'natural');
@@ -607,7 +595,7 @@ describe('executors', () => {
       const ac = new AbortController();
       const cancelled = m.execute({ commandType: 'CANCEL' }, ex, { signal: ac.signal });
       const first = await grandchild(join(dir, 'cancel.pid'));
-      assert.ok(isAlive(first));
+      assert.ok(running(first));
       ac.abort();
       assert.equal((await cancelled).error?.code, 'cancelled');
       const timedOut = await m.execute({ commandType: 'TIMEOUT' }, ex);
@@ -619,10 +607,10 @@ describe('executors', () => {
       ac2.abort();
       assert.equal((await left).error?.code, 'cancelled');
       // The pipeline answers a cancel at once; the executor ends the group as soon as the program exits.
-      for (let i = 0; i < 100 && (isAlive(first) || isAlive(second) || isAlive(third)); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(isAlive(first), false, "the cancelled program's grandchild was ended");
-      assert.equal(isAlive(second), false, "the timed-out program's grandchild was ended");
-      assert.equal(isAlive(third), false, 'a grandchild ignoring SIGTERM, left by a program that had exited, was ended');
+      for (let i = 0; i < 100 && (running(first) || running(second) || running(third)); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(running(first), false, "the cancelled program's grandchild was ended");
+      assert.equal(running(second), false, "the timed-out program's grandchild was ended");
+      assert.equal(running(third), false, 'a grandchild ignoring SIGTERM, left by a program that had exited, was ended');
       // A slot is released when the executor has finished (its output pipes closed), just after the tree ended.
       for (let i = 0; i < 100 && m.admission.active > 0; i++) await new Promise((r) => setTimeout(r, 50));
       assert.equal(m.admission.active, 0, 'every slot was released');
