@@ -9,6 +9,7 @@ import { EMPTY_SAMPLE, StaticSampler } from '../src/core/sampler';
 import { Telemetry } from '../src/core/telemetry';
 import type { EventType, SystemContext, TelemetryEvent } from '../src/core/types';
 import { log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';
+import { IDLE_ADMISSION } from '../test/support/admission';
 
 const system: SystemContext = Object.freeze({
   platform: 'linux',
@@ -28,20 +29,10 @@ function telemetry(): Telemetry {
     user: Object.freeze({ sessionId: 'bench' }),
     system: () => system,
     service: () => Object.freeze({}),
-    realtime: () => ({ system: EMPTY_SAMPLE, admission: { ...DEFAULT_ADMISSION }, service: {} }),
+    realtime: () => ({ system: EMPTY_SAMPLE, admission: { ...IDLE_ADMISSION }, service: {} }),
     storage: () => ({ enabled: false, writtenEvents: 0, droppedEvents: 0, restored: false }),
   });
 }
-const DEFAULT_ADMISSION = {
-  active: 0,
-  queued: { HIGH: 0, NORMAL: 0, LOW: 0 },
-  delayed: 0,
-  limit: 4,
-  paused: false,
-  externalActive: 0,
-  mode: 'fixed' as const,
-  limitReason: '',
-};
 
 /** The event mix of a busy service: a START and an end per command, some throttles and errors. */
 const MIX: [EventType, number | undefined, Record<string, unknown> | undefined][] = [

@@ -9,6 +9,7 @@ import { JsonlWriter } from '../src/core/storage';
 import { Telemetry, type LineSink } from '../src/core/telemetry';
 import type { SystemContext } from '../src/core/types';
 import { log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';
+import { IDLE_ADMISSION } from '../test/support/admission';
 
 const user = Object.freeze({ sessionId: 'bench', userName: 'dev', workspace: 'aios-demo', uiKind: 'desktop' });
 const system: SystemContext = Object.freeze({
@@ -31,16 +32,7 @@ function telemetry(sink: LineSink | undefined): Telemetry {
     service: () => service,
     realtime: () => ({
       system: EMPTY_SAMPLE,
-      admission: {
-        active: 0,
-        queued: { HIGH: 0, NORMAL: 0, LOW: 0 },
-        delayed: 0,
-        limit: 4,
-        paused: false,
-        externalActive: 0,
-        mode: 'fixed',
-        limitReason: 'aios.maxConcurrency is 4',
-      },
+      admission: IDLE_ADMISSION,
       service,
     }),
     storage: () => ({ enabled: true, writtenEvents: 0, droppedEvents: 0, restored: false }),

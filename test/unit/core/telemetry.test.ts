@@ -4,6 +4,7 @@ import { ManualClock } from '../../../src/core/clock';
 import { EMPTY_SAMPLE } from '../../../src/core/sampler';
 import { STATS_NOTIFY_MS, Telemetry, type LineSink, type SummaryReport } from '../../../src/core/telemetry';
 import type { SystemContext, TelemetryEvent } from '../../../src/core/types';
+import { IDLE_ADMISSION } from '../../support/admission';
 
 const system: SystemContext = { platform: 'linux', arch: 'x64', nodeVersion: 'v20', cpuCount: 2, cpuPercent: 1, memoryPercent: 2, pythonProcesses: 0 };
 
@@ -17,16 +18,7 @@ function make(clock = new ManualClock(), maxRecentEvents = 3, sink?: LineSink): 
     service: () => service,
     realtime: () => ({
       system: EMPTY_SAMPLE,
-      admission: {
-        active: 1,
-        queued: { HIGH: 0, NORMAL: 2, LOW: 0 },
-        delayed: 0,
-        limit: 4,
-        paused: false,
-        externalActive: 0,
-        mode: 'fixed',
-        limitReason: 'aios.maxConcurrency is 4',
-      },
+      admission: { ...IDLE_ADMISSION, active: 1, queued: { HIGH: 0, NORMAL: 2, LOW: 0 } },
       service,
     }),
     storage: () => ({ enabled: false, writtenEvents: 0, droppedEvents: 0, restored: false }),

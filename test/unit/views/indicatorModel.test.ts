@@ -2,17 +2,9 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AdmissionState, SharedState, SystemSample } from '../../../src/core';
 import { describeSharedHolders, describeSharedLimit, indicatorModel } from '../../../src/views/indicatorModel';
+import { IDLE_ADMISSION } from '../../support/admission';
 
-const idle: AdmissionState = {
-  active: 0,
-  queued: { HIGH: 0, NORMAL: 0, LOW: 0 },
-  delayed: 0,
-  limit: 4,
-  paused: false,
-  externalActive: 0,
-  mode: 'fixed',
-  limitReason: 'aios.maxConcurrency is 4',
-};
+const idle: AdmissionState = IDLE_ADMISSION;
 const sample: SystemSample = { cpuPercent: 42.4, memoryPercent: 60, pythonProcesses: 2, sampledAt: 1 };
 
 describe('status-bar indicator model', () => {
