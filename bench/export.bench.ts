@@ -4,7 +4,6 @@
 // events with the receivers down (10 minutes at 1,000 events/s).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { functionExecutor } from '../src/core/executors';
@@ -13,9 +12,10 @@ import { StaticSampler } from '../src/core/sampler';
 import type { TelemetryEvent } from '../src/core/types';
 import { createExporters, type ExportHealthReport, type Exporters } from '../src/export';
 import * as otel from '../src/export/otel';
+import { freePort } from '../test/support/net';
+import { benchMiddleware, callersPerCommand } from './pipeline.bench';
 import { heapMB, log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';
 
-const CALLERS = 64;
 const executor = functionExecutor({ NOOP: () => undefined });
 const request = { commandType: 'NOOP', priority: 'NORMAL' as const };
 
@@ -28,14 +28,6 @@ async function startSink(): Promise<{ port: number; child: ChildProcess }> {
     child.once('exit', (code) => reject(new Error(`sink exited ${code}`)));
   });
   return { port, child };
-}
-
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen({ host: '127.0.0.1', port: 0 }, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 type Mode = { name: 'off' } | { name: 'on' | 'down'; port: number };
@@ -62,34 +54,15 @@ function withExporters(mw: Middleware, mode: Mode): Exporters {
   });
 }
 
-function middleware(dir: string): Middleware {
-  return createMiddleware({
-    storageDir: dir,
-    sessionId: 'bench',
-    sampler: new StaticSampler({ cpuPercent: 10, memoryPercent: 40, pythonProcesses: 0, sampledAt: Date.now() }),
-    config: { maxConcurrency: 8, baseDelayMs: 0 },
-  });
-}
-
 /** pipeline.per-command as bench/pipeline.bench.ts takes it (64 callers, events on disk), with `mode` exporters. */
 async function perCommand(total: number, mode: Mode): Promise<{ us: number; health: ExportHealthReport }> {
   const dir = mkdtempSync(join(tmpdir(), 'aios-bench-export-'));
-  const mw = middleware(dir);
+  const mw = benchMiddleware(dir);
   const exporters = withExporters(mw, mode);
   await exporters.ready();
   try {
-    const perCaller = Math.floor(total / CALLERS);
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: CALLERS }, async () => {
-        for (let i = 0; i < perCaller; i++) {
-          const r = await mw.execute(request, executor);
-          if (!r.success) throw new Error(`bench command failed: ${r.error?.message}`);
-        }
-      }),
-    );
-    await mw.close();
-    return { us: ((performance.now() - t0) * 1000) / (perCaller * CALLERS), health: exporters.health() };
+    const { us } = await callersPerCommand(mw, total);
+    return { us, health: exporters.health() };
   } finally {
     await exporters.shutdown();
     rmSync(dir, { recursive: true, force: true });
@@ -228,7 +201,7 @@ export const exportBench: Bench = {
   name: 'export',
   async *run({ quick }): AsyncIterable<BenchResult> {
     const sink = await startSink();
-    const dead = await deadPort();
+    const dead = await freePort();
     try {
       const total = quick ? 100_000 : 300_000;
       const runs: Record<'off' | 'on' | 'down', number[]> = { off: [], on: [], down: [] };

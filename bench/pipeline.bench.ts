@@ -13,7 +13,8 @@ const CALLERS = 64;
 const executor = functionExecutor({ NOOP: () => undefined });
 const request = { commandType: 'NOOP', priority: 'NORMAL' as const };
 
-function middleware(dir: string): Middleware {
+/** The bench's middleware: 8 slots, events on disk in `dir`. */
+export function benchMiddleware(dir: string): Middleware {
   // No backoff: with 64 callers on 8 slots every queued command would wait baseDelayMs and the figure
   // would measure the delay, not the pipeline. Queueing itself is exercised.
   return createMiddleware({
@@ -23,25 +24,35 @@ function middleware(dir: string): Middleware {
     config: { maxConcurrency: 8, baseDelayMs: 0 },
   });
 }
+const middleware = benchMiddleware;
+
+/**
+ * pipeline.per-command: about `total` no-op commands from 64 callers through `mw`, then mw.close() (every
+ * event on disk: the figure includes persistence). µs per command, and how many ran.
+ */
+export async function callersPerCommand(mw: Middleware, total: number): Promise<{ us: number; commands: number }> {
+  const perCaller = Math.floor(total / CALLERS);
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CALLERS }, async () => {
+      for (let i = 0; i < perCaller; i++) {
+        const r = await mw.execute(request, executor);
+        if (!r.success) throw new Error(`bench command failed: ${r.error?.message}`);
+      }
+    }),
+  );
+  await mw.close();
+  const commands = perCaller * CALLERS;
+  return { us: ((performance.now() - t0) * 1000) / commands, commands };
+}
 
 async function perCommand(total: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'aios-bench-'));
   const mw = middleware(dir);
   try {
-    const perCaller = Math.floor(total / CALLERS);
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: CALLERS }, async () => {
-        for (let i = 0; i < perCaller; i++) {
-          const r = await mw.execute(request, executor);
-          if (!r.success) throw new Error(`bench command failed: ${r.error?.message}`);
-        }
-      }),
-    );
-    await mw.close(); // every event on disk: the figure includes persistence
-    const us = ((performance.now() - t0) * 1000) / (perCaller * CALLERS);
+    const { us, commands } = await callersPerCommand(mw, total);
     const written = mw.telemetry.query('SUMMARY').storage.writtenEvents;
-    if (written !== 2 * perCaller * CALLERS) throw new Error(`expected ${2 * perCaller * CALLERS} events on disk, got ${written}`);
+    if (written !== 2 * commands) throw new Error(`expected ${2 * commands} events on disk, got ${written}`);
     return us;
   } finally {
     rmSync(dir, { recursive: true, force: true });
