@@ -24,7 +24,6 @@ export function benchMiddleware(dir: string): Middleware {
     config: { maxConcurrency: 8, baseDelayMs: 0 },
   });
 }
-const middleware = benchMiddleware;
 
 /**
  * pipeline.per-command: about `total` no-op commands from 64 callers through `mw`, then mw.close() (every
@@ -48,7 +47,7 @@ export async function callersPerCommand(mw: Middleware, total: number): Promise<
 
 async function perCommand(total: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'aios-bench-'));
-  const mw = middleware(dir);
+  const mw = benchMiddleware(dir);
   try {
     const { us, commands } = await callersPerCommand(mw, total);
     const written = mw.telemetry.query('SUMMARY').storage.writtenEvents;
@@ -61,7 +60,7 @@ async function perCommand(total: number): Promise<number> {
 
 async function sequentialHeap(n: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'aios-bench-'));
-  const mw = middleware(dir);
+  const mw = benchMiddleware(dir);
   try {
     for (let i = 0; i < 10_000; i++) await mw.execute(request, executor); // warm up: ring, caches, JIT
     await mw.flush();
