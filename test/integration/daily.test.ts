@@ -298,8 +298,14 @@ describe('the daily flows', function () {
        return after[0].dataset.index;`,
     );
     await click(`.pane .monaco-list-row[data-index="${index}"]`);
-    // The focused row shows its inline actions (a refresh may renumber the rows, the focus stays).
-    await click('.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]');
+    // The focused row shows its inline actions (a refresh may renumber the rows, the focus stays). A click
+    // while the tree re-renders can land on a row being replaced: click again until the rerun has started.
+    const started = () => api.telemetry('SUMMARY').overall.totalCommands;
+    const before = started();
+    for (let attempt = 0; attempt < 3 && started() === before; attempt++) {
+      await click('.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]');
+      await waitUntil(() => started() > before || undefined, 3000, 'the rerun to run').catch(() => undefined);
+    }
     const note = await waitUntil(async () => (await notificationTexts()).find((t) => /ECHO done in/.test(t)), 10_000, 'the rerun result');
     assert.ok(note.includes(marker), `rerun with the same parameters: ${note}`);
   });
