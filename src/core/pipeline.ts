@@ -15,7 +15,7 @@ import { validateConfig, type MiddlewareConfig } from './config';
 import { SystemSampler, type Sampler } from './sampler';
 import { SecurityPolicy, type SecurityDecision } from './security';
 import { JsonlWriter, loadLatestSnapshot, newSessionId, pruneSnapshots, safeSessionId, snapshotFileName, writeFileAtomic } from './storage';
-import { Telemetry, type RealtimeState, type StorageReport, type TelemetryApi } from './telemetry';
+import { constantMetadata, Telemetry, type RealtimeState, type StorageReport, type TelemetryApi } from './telemetry';
 import type {
   CommandError,
   CommandResult,
@@ -522,8 +522,20 @@ function cancelMessage(stage: CancelStage, by: CancelledBy): string {
   return stage === 'running' ? `The command was cancelled while running${who}` : `The command was cancelled before it started${who}`;
 }
 
-function startMetadata(waitMs: number, source: string | undefined): Record<string, unknown> | undefined {
+/** START's metadata for commands that did not wait, one constant object per source. */
+const sourceOnly = new Map<string, Readonly<Record<string, string>>>();
+
+function startMetadata(waitMs: number, source: string | undefined): Readonly<Record<string, unknown>> | undefined {
   if (waitMs <= 0 && source === undefined) return undefined;
+  if (waitMs <= 0) {
+    let m = sourceOnly.get(source!);
+    if (m === undefined) {
+      // Sources are a few fixed names (palette, api, batch…); a caller inventing many just misses the cache.
+      m = constantMetadata({ source: source! });
+      if (sourceOnly.size < 64) sourceOnly.set(source!, m);
+    }
+    return m;
+  }
   const m: Record<string, unknown> = {};
   if (waitMs > 0) m.waitMs = round3(waitMs);
   if (source !== undefined) m.source = source;

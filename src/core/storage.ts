@@ -62,6 +62,8 @@ export interface WriterStats {
 const CHUNK_BYTES = 256 * 1024;
 /** Written chunks kept for reuse, so a steady stream allocates nothing. */
 const SPARE_CHUNKS = 4;
+/** Queued lines are encoded into a chunk once this much text has piled up (or at a write). */
+const TEXT_CHARS = 16 * 1024;
 
 function writevFd(fd: number, buffers: Buffer[]): Promise<number> {
   // The cast bridges @types/node 20's Buffer and TypeScript 5.9's stricter Uint8Array<ArrayBuffer>.
@@ -70,9 +72,12 @@ function writevFd(fd: number, buffers: Buffer[]): Promise<number> {
 }
 
 export class JsonlWriter {
-  // Each line is copied into a Buffer chunk at once (no string is kept), and full chunks go to the kernel
-  // together in one writev. Keeping megabytes of small strings queued instead cost ~50% of CPU in GC.
+  // Lines are copied into Buffer chunks a few KB at a time (at most TEXT_CHARS of strings is kept), and full
+  // chunks go to the kernel together in one writev. Keeping megabytes of small strings queued instead cost
+  // ~50% of CPU in GC.
   private chunks: Buffer[] = [];
+  /** Lines not yet encoded, each with its newline. */
+  private text = '';
   private chunk: Buffer | undefined;
   private offset = 0;
   private pendingBytes = 0;
@@ -130,40 +135,38 @@ export class JsonlWriter {
 
   /** Queues one line (without its newline). Never blocks and never does I/O itself. */
   append(line: string): void {
-    this.appendPieces(line, undefined, undefined);
-  }
-
-  /**
-   * Queues one line made of `head`, pre-encoded `middle` bytes and `tail` (no newline): a producer that
-   * repeats the same bytes in every line encodes them once instead of once per line.
-   */
-  appendPieces(head: string, middle: Uint8Array | undefined, tail: string | undefined): void {
     if (this.closed || this.pendingBytes > this.maxPendingBytes) {
       this.dropped++;
       return;
     }
-    // UTF-8 needs at most 3 bytes per UTF-16 unit.
-    const worst = head.length * 3 + (middle?.length ?? 0) + (tail?.length ?? 0) * 3 + 1;
-    if (this.chunk === undefined || this.offset + worst > this.chunk.length) {
-      this.seal();
-      this.chunk = worst > CHUNK_BYTES ? Buffer.allocUnsafeSlow(worst) : (this.spares.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES));
-    }
-    const c = this.chunk;
-    const start = this.offset;
-    let o = start + c.write(head, start, 'utf8');
-    if (middle !== undefined) {
-      c.set(middle, o);
-      o += middle.length;
-    }
-    if (tail !== undefined) o += c.write(tail, o, 'utf8');
-    c[o++] = 10;
-    this.offset = o;
-    this.pendingBytes += o - start;
+    // Appending makes a rope (no copy); a few KB of lines are then encoded in one go. One Buffer.write per
+    // line cost more than building the line itself.
+    this.text = this.text + line + '\n';
+    this.pendingBytes += line.length + 1; // corrected to the real byte count when encoded
     this.pendingLines++;
+    if (this.text.length >= TEXT_CHARS) this.encodeText();
     if (this.pendingBytes >= this.batchBytes && !this.pumping) this.pumping = this.pump();
   }
 
+  /** Copies the queued text into the current chunk (a new one when it does not fit). */
+  private encodeText(): void {
+    const text = this.text;
+    if (text === '') return;
+    this.text = '';
+    // UTF-8 needs at most 3 bytes per UTF-16 unit; the exact length is only worked out near a chunk's end.
+    const room = this.chunk === undefined ? 0 : this.chunk.length - this.offset;
+    if (text.length * 3 > room && Buffer.byteLength(text) > room) {
+      this.seal();
+      const need = Buffer.byteLength(text);
+      this.chunk = need > CHUNK_BYTES ? Buffer.allocUnsafeSlow(need) : (this.spares.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES));
+    }
+    const written = this.chunk!.write(text, this.offset, 'utf8');
+    this.offset += written;
+    this.pendingBytes += written - text.length;
+  }
+
   private seal(): void {
+    if (this.text !== '') this.encodeText();
     if (this.chunk !== undefined && this.offset > 0) this.chunks.push(this.chunk.subarray(0, this.offset));
     else if (this.chunk !== undefined) this.spares.push(this.chunk);
     this.chunk = undefined;

@@ -57,10 +57,9 @@ export interface TelemetryOptions {
   sink?: LineSink;
 }
 
-/** Where persisted events go (a JsonlWriter): a line as a string, or as head + shared bytes + tail. */
+/** Where persisted events go (a JsonlWriter): one JSON line per event, without its newline. */
 export interface LineSink {
   append(line: string): void;
-  appendPieces(head: string, middle: Uint8Array | undefined, tail: string | undefined): void;
 }
 
 /** The public face of telemetry on a Middleware. */
@@ -82,27 +81,69 @@ export interface TelemetryApi {
 }
 
 /**
- * The `,"user":…,"system":…,"service":…` part of an event line, serialised and UTF-8 encoded once per
- * identity of the three context objects (they change about once a second, events come far more often).
+ * The `,"user":…,"system":…,"service":…` part of an event line, serialised once per identity of the three
+ * context objects (they change about once a second, events come far more often).
  */
 class ContextCache {
   private user: object | undefined;
   private system: object | undefined;
   private service: object | undefined;
-  private bytes: Uint8Array = new Uint8Array(0);
+  private json = '';
 
-  private refresh(user: object, system: object, service: object): void {
-    if (user === this.user && system === this.system && service === this.service) return;
-    this.user = user;
-    this.system = system;
-    this.service = service;
-    this.bytes = new TextEncoder().encode(`,"user":${JSON.stringify(user)},"system":${JSON.stringify(system)},"service":${JSON.stringify(service)}`);
+  of(e: TelemetryEvent): string {
+    if (e.user !== this.user || e.system !== this.system || e.service !== this.service) {
+      this.user = e.user;
+      this.system = e.system;
+      this.service = e.service;
+      this.json = `,"user":${JSON.stringify(e.user)},"system":${JSON.stringify(e.system)},"service":${JSON.stringify(e.service)}`;
+    }
+    return this.json;
   }
+}
 
-  encoded(e: TelemetryEvent): Uint8Array {
-    this.refresh(e.user, e.system, e.service);
-    return this.bytes;
+const constants = new WeakSet<object>();
+
+/**
+ * Marks metadata that never changes (frozen, primitives only), so its JSON is reused when the same object
+ * comes again: the pipeline passes the same few over and over.
+ */
+export function constantMetadata<T extends Record<string, string | number | boolean>>(metadata: T): Readonly<T> {
+  constants.add(Object.freeze(metadata));
+  return metadata;
+}
+
+/** Command types seen, with their line fragment; cleared past this many (terminal programs are open-ended). */
+const MAX_TYPE_FRAGMENTS = 1024;
+
+/** Whether JSON.stringify would write the string as it is between quotes (ids and types do). */
+function plainJson(s: string): boolean {
+  if (s.length > 64) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return false;
   }
+  return true;
+}
+
+/** The JSON of a string, at a fraction of JSON.stringify's cost per event for ids and command types. */
+export function jsonString(s: string): string {
+  return plainJson(s) ? `"${s}"` : JSON.stringify(s);
+}
+
+/**
+ * The JSON of a duration already rounded to 3 decimals, as JSON.stringify writes it: from the integer
+ * thousandths (printing a double is the costliest step of an event line). A thousandth apart is far above
+ * a double's spacing below 1e9, so the trimmed decimal is also the shortest one that reads back the same.
+ */
+export function jsonMs(n: number): string {
+  const m = Math.round(n * 1000);
+  if (!(m >= 0 && m < 1e12)) return JSON.stringify(n);
+  const whole = Math.floor(m / 1000);
+  const frac = m - whole * 1000;
+  if (frac === 0) return `${whole}`;
+  if (frac % 100 === 0) return `${whole}.${frac / 100}`;
+  if (frac % 10 === 0) return `${whole}.${frac < 100 ? '0' : ''}${frac / 10}`;
+  return `${whole}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
 }
 
 export class Telemetry implements TelemetryApi {
@@ -115,6 +156,14 @@ export class Telemetry implements TelemetryApi {
   private lastEpoch = -1;
   private lastIso = '';
   private readonly context = new ContextCache();
+  /** `","commandType":…,"priority":"…"` by command type and priority. */
+  private readonly typeFragments = new Map<string, Partial<Record<Priority, string>>>();
+  /** `{"timestamp":…,"eventType":…,"commandId":"` by event type, for the current timestamp. */
+  private readonly prefixes = new Map<EventType, string>();
+  private prefixIso = '';
+  /** The last constant metadata object (constantMetadata) and its line tail. */
+  private lastMetadata: object | undefined;
+  private lastTail = '';
   /** Events since the last stats snapshot was taken. */
   dirty = false;
 
@@ -175,7 +224,7 @@ export class Telemetry implements TelemetryApi {
     }
     this.dirty = true;
     this.ring?.push(event);
-    if (this.opts.sink) this.opts.sink.appendPieces(this.lineHead(event), this.context.encoded(event), this.lineTail(event));
+    if (this.opts.sink) this.opts.sink.append(this.lineHead(event) + this.context.of(event) + this.lineTail(event.metadata));
     if (this.events.size > 0) this.events.fire(event);
     if (this.statsListeners.size > 0 && this.statsTimer === undefined) {
       this.statsTimer = this.opts.clock.setTimeout(() => {
@@ -186,15 +235,42 @@ export class Telemetry implements TelemetryApi {
     return event;
   }
 
+  /**
+   * The line up to the contexts, exactly as JSON.stringify(event) writes it (a unit test holds them equal),
+   * from fragments cached per millisecond and per command type: a line is a rope of a few pieces, and
+   * encoding it later costs per piece as well as per byte.
+   */
   private lineHead(e: TelemetryEvent): string {
-    const head = `{"timestamp":"${e.timestamp}","eventType":"${e.eventType}","commandId":${JSON.stringify(e.commandId)},"commandType":${JSON.stringify(
-      e.commandType,
-    )},"priority":"${e.priority}"`;
-    return e.durationMs === undefined ? head : `${head},"durationMs":${e.durationMs}`;
+    if (e.timestamp !== this.prefixIso) {
+      this.prefixIso = e.timestamp;
+      this.prefixes.clear();
+    }
+    let prefix = this.prefixes.get(e.eventType);
+    if (prefix === undefined) {
+      prefix = `{"timestamp":"${e.timestamp}","eventType":"${e.eventType}","commandId":"`;
+      this.prefixes.set(e.eventType, prefix);
+    }
+    let byPriority = this.typeFragments.get(e.commandType);
+    if (byPriority === undefined) {
+      if (this.typeFragments.size >= MAX_TYPE_FRAGMENTS) this.typeFragments.clear();
+      byPriority = {};
+      this.typeFragments.set(e.commandType, byPriority);
+    }
+    const typed = (byPriority[e.priority] ??= `","commandType":${jsonString(e.commandType)},"priority":"${e.priority}"`);
+    const id = plainJson(e.commandId) ? e.commandId : JSON.stringify(e.commandId).slice(1, -1);
+    const head = prefix + id + typed;
+    return e.durationMs === undefined ? head : head + ',"durationMs":' + jsonMs(e.durationMs);
   }
 
-  private lineTail(e: TelemetryEvent): string {
-    return e.metadata === undefined ? '}' : `,"metadata":${JSON.stringify(e.metadata)}}`;
+  private lineTail(metadata: object | undefined): string {
+    if (metadata === undefined) return '}';
+    if (metadata === this.lastMetadata) return this.lastTail;
+    const tail = `,"metadata":${JSON.stringify(metadata)}}`;
+    if (constants.has(metadata)) {
+      this.lastMetadata = metadata;
+      this.lastTail = tail;
+    }
+    return tail;
   }
 
   recentEvents(): TelemetryEvent[] {

@@ -49,6 +49,26 @@ describe('JsonlWriter', () => {
     assert.equal((await readTelemetry(dir)).events.length, i);
   });
 
+  it('keeps every byte of multi-byte lines across chunk ends, and a line larger than a chunk', async () => {
+    const dir = tempDir();
+    const w = writer(dir, { maxFileBytes: 1 << 24 });
+    const pads = ['é', '€', '😀', 'a', 'ü"\\'];
+    const lines: string[] = [];
+    for (let i = 0; i < 3000; i++) lines.push(event(i, pads[i % pads.length].repeat(1 + ((i * 37) % 300))));
+    lines.push(event(3000, '€'.repeat(200_000))); // 600 KB in UTF-8: more than a 256 KB chunk
+    lines.push(event(3001, 'ok'));
+    for (const line of lines) w.append(line);
+    await w.close();
+    const [file] = readdirSync(dir);
+    const text = readFileSync(join(dir, file), 'utf8');
+    assert.equal(text, lines.join('\n') + '\n');
+    assert.equal(
+      statSync(join(dir, file)).size,
+      lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0),
+    );
+    assert.equal(w.stats.writtenLines, lines.length);
+  });
+
   it('rotates by size, keeps whole lines per file, and bounds the folder total', async () => {
     const dir = tempDir();
     const w = writer(dir, { maxFileBytes: 2000, maxTotalBytes: 6000, batchBytes: 500 });

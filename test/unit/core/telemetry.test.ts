@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../../src/core/clock';
 import { EMPTY_SAMPLE } from '../../../src/core/sampler';
-import { STATS_NOTIFY_MS, Telemetry, type LineSink, type SummaryReport } from '../../../src/core/telemetry';
+import { round3 } from '../../../src/core/numbers';
+import { constantMetadata, jsonMs, jsonString, STATS_NOTIFY_MS, Telemetry, type LineSink, type SummaryReport } from '../../../src/core/telemetry';
 import type { SystemContext, TelemetryEvent } from '../../../src/core/types';
 import { IDLE_ADMISSION } from '../../support/admission';
 
@@ -33,9 +34,6 @@ class MemorySink implements LineSink {
   append(line: string): void {
     this.lines.push(line);
   }
-  appendPieces(head: string, middle: Uint8Array | undefined, tail: string | undefined): void {
-    this.lines.push(head + (middle ? new TextDecoder().decode(middle) : '') + (tail ?? ''));
-  }
 }
 
 describe('Telemetry', () => {
@@ -48,6 +46,81 @@ describe('Telemetry', () => {
     assert.deepEqual(sink.lines, [JSON.stringify(a), JSON.stringify(b)]);
     assert.equal(JSON.parse(sink.lines[1]).service.status, 'degraded');
     assert.equal(b.durationMs, 12.346);
+  });
+
+  it('lines equal JSON.stringify(event) for any id, type, duration and metadata, cached fragments included', () => {
+    const sink = new MemorySink();
+    const t = make(new ManualClock(), 0, sink);
+    const constant = constantMetadata({ source: 'api' });
+    const ids = ['a1b2c3d4-1', 'id "quoted"', 'back\\slash', 'tab\tnew\nline', 'ünï', '\u007f', 'x'.repeat(65), '', '\ud800 lone'];
+    const types = ['ECHO', 'TERMINAL:git', 'ÄRGER', 'a"b', 'T'.repeat(70)];
+    const durations = [
+      0,
+      -0,
+      0.001,
+      0.01,
+      0.1,
+      0.5,
+      1,
+      1.2,
+      1.23,
+      1.234,
+      12.34,
+      99.999,
+      100,
+      1234.5,
+      999_999_999.999,
+      1e9,
+      3e12,
+      -1,
+      0.0004,
+      0.0005,
+      undefined,
+    ];
+    const metadata = [undefined, constant, { waitMs: 1.5 }, { code: 'x', message: 'ünïcode "q"' }, constant];
+    const events: TelemetryEvent[] = [];
+    let i = 0;
+    for (const id of ids)
+      for (const type of types)
+        for (const d of durations) {
+          const m = metadata[i++ % metadata.length];
+          events.push(t.emit(i % 2 ? 'START' : 'COMPLETE', id, type, 'LOW', d, m, true));
+        }
+    assert.equal(sink.lines.length, events.length);
+    events.forEach((e, k) => assert.equal(sink.lines[k], JSON.stringify(e), `line ${k}`));
+    // Fragments are cached per type: past the cap the cache starts over and lines stay right.
+    for (let n = 0; n < 1100; n++) t.emit('COMPLETE', `id-${n}`, `T_${n}`, 'HIGH', n / 7, undefined);
+    const e = t.emit('COMPLETE', 'last', 'T_3', 'HIGH', 2.5, constant);
+    assert.equal(sink.lines.at(-1), JSON.stringify(e));
+  });
+
+  it('jsonString and jsonMs write exactly what JSON.stringify writes', () => {
+    for (const s of [
+      '',
+      'plain-id_1.2:3/4',
+      'a"b',
+      'a\\b',
+      '\u0000',
+      '\u001f',
+      ' ',
+      '~',
+      '\u007f',
+      'é',
+      '\ud83d\ude00',
+      '\udc00',
+      'y'.repeat(64),
+      'y'.repeat(65),
+    ])
+      assert.equal(jsonString(s), JSON.stringify(s), JSON.stringify(s));
+    const rng = (seed: number) => () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const r = rng(7);
+    for (let n = 0; n < 20_000; n++) {
+      const scale = 10 ** Math.floor(r() * 10);
+      const x = round3(r() * scale);
+      assert.equal(jsonMs(x), JSON.stringify(x), String(x));
+    }
+    for (const x of [0, -0, 0.001, 0.009, 0.01, 0.09, 0.1, 0.101, 0.11, 9.99, 10.01, 1e9 - 0.001, 1e9, 1e12, 1e21, -5, NaN, Infinity])
+      assert.equal(jsonMs(x), JSON.stringify(x), String(x));
   });
 
   it('events carry the documented shape and nothing from the environment', () => {
