@@ -354,19 +354,18 @@ class Pipeline implements Middleware {
     this.telemetry.emit('START', commandId, commandType, priority, undefined, startMetadata(waitMs, request.source));
     const delayMs = flight.delayMs;
     onProgress?.({ stage: 'running', delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
-    let running: Promise<unknown>;
-    try {
-      running = Promise.resolve(executor(request, flight));
-    } catch (e) {
-      running = Promise.reject(e);
-    }
-    const settled: Settled | typeof ABORTED = await settleOrAbort(running, flight);
+    // An executor that answers synchronously (a plain function under run(fn)) is settled at once: racing it
+    // against a cancel would only cost a promise, a listener and two turns.
+    const out = startExecutor(executor, request, flight);
+    const settled: Settled | typeof ABORTED = out instanceof Promise ? await settleOrAbort(out, flight) : flight.aborted ? ABORTED : out;
     if (settled === ABORTED) {
       // Answer the caller now; the slot stays taken until the executor (told through its context) stops.
-      running.then(
-        () => release(),
-        () => release(),
-      );
+      if (out instanceof Promise)
+        out.then(
+          () => release(),
+          () => release(),
+        );
+      else release();
       return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
     }
     const endedAt = this.clock.now();
@@ -513,6 +512,17 @@ class Pipeline implements Middleware {
 type CancelStage = 'submitted' | 'queued' | 'delayed' | 'running';
 
 const noRelease = (): void => undefined;
+
+/** Calls the executor: a promise when it answers asynchronously, else its outcome at once. */
+function startExecutor(executor: Executor, request: ValidatedRequest, ctx: Flight): Promise<unknown> | Settled {
+  try {
+    const out: unknown = executor(request, ctx);
+    const thenable = (typeof out === 'object' || typeof out === 'function') && out !== null && typeof (out as { then?: unknown }).then === 'function';
+    return thenable ? Promise.resolve(out) : { ok: true, value: out };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
 
 function cancelMessage(stage: CancelStage, by: CancelledBy): string {
   if (by === 'shutdown')

@@ -79,6 +79,28 @@ describe('pipeline', () => {
     assert.equal((await m.execute({ commandType: 'ECHO' }, ex)).error?.code, 'closed');
   });
 
+  it('an executor that answers synchronously: its value, its throw, a cancel during it, a thenable; each frees its slot', async () => {
+    const m = mw({ config: { maxConcurrency: 1, baseDelayMs: 0 } });
+    const events: string[] = [];
+    m.telemetry.onEvent((e) => events.push(`${e.commandType}:${e.eventType}`));
+    assert.equal((await m.execute({ commandType: 'V' }, () => 42)).result, 42);
+    const thrown = await m.execute({ commandType: 'T' }, () => {
+      throw new CommandFailure('service_unavailable', 'nope');
+    });
+    assert.deepEqual(thrown.error, { code: 'service_unavailable', message: 'nope' });
+    const cancelled = await m.execute({ commandType: 'C' }, (_r, ctx) => {
+      m.cancel(ctx.commandId);
+      return 'not the answer';
+    });
+    assert.equal(cancelled.error?.code, 'cancelled');
+    assert.match(cancelled.error.message, /while running/);
+    const thenable = { then: (resolve: (v: unknown) => void) => resolve('later') };
+    assert.equal((await m.execute({ commandType: 'P' }, () => thenable as unknown as Promise<unknown>)).result, 'later');
+    assert.deepEqual(events, ['V:START', 'V:COMPLETE', 'T:START', 'T:ERROR', 'C:START', 'C:CANCEL', 'P:START', 'P:COMPLETE']);
+    assert.equal(m.telemetry.query('REALTIME').admission.active, 0, 'every slot given back (one slot: P could not have run otherwise)');
+    await m.close();
+  });
+
   it('a blocked command never reaches its executor and is recorded as ERROR with reason blocked', async () => {
     const m = mw();
     let called = false;
