@@ -114,5 +114,5 @@ class RunView implements RunContext {
  */
 export function functionRoute<T>(fn: (ctx: RunContext) => T | PromiseLike<T>): Executor {
   // The pipeline wraps what an executor returns in a promise itself; no second one here.
-  return (_request, ctx) => fn(new RunView(ctx)) as Promise<unknown>;
+  return (_request, ctx) => fn(new RunView(ctx));
 }

@@ -58,7 +58,8 @@ export interface ExecutorContext {
   waiting(reason: string): () => void;
 }
 
-export type Executor = (request: ValidatedRequest, ctx: ExecutorContext) => Promise<unknown>;
+/** Runs a command: its result, or a promise of it (a synchronous answer is settled at once, without a turn). */
+export type Executor = (request: ValidatedRequest, ctx: ExecutorContext) => unknown;
 
 /**
  * Stable error codes in CommandResult.error.code:
