@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { jsonMs, jsonString } from '../core/telemetry';
 import type { ServiceContext, SystemContext, TelemetryEvent, UserContext } from '../core/types';
 import type { EndpointConfig, QueueConfig } from './config';
 import { redactUrl } from './config';
@@ -69,11 +70,11 @@ export class SeedSerializer {
     const parts: string[] = [];
     for (const e of events) {
       parts.push(
-        `{"Timestamp":${JSON.stringify(e.timestamp)},"EventType":${JSON.stringify(e.eventType)},"CommandId":${JSON.stringify(e.commandId)},"CommandType":${JSON.stringify(
+        `{"Timestamp":${jsonString(e.timestamp)},"EventType":${jsonString(e.eventType)},"CommandId":${jsonString(e.commandId)},"CommandType":${jsonString(
           e.commandType,
-        )},"Priority":${JSON.stringify(e.priority)},"Duration":${e.durationMs ?? null},"UserContext":${this.context(e.user)},"SystemContext":${this.context(
-          e.system,
-        )},"AIOSContext":${this.context(e.service)},"Metadata":${e.metadata === undefined ? '{}' : JSON.stringify(e.metadata)}}`,
+        )},"Priority":${jsonString(e.priority)},"Duration":${e.durationMs === undefined ? 'null' : jsonMs(e.durationMs)},"UserContext":${this.context(
+          e.user,
+        )},"SystemContext":${this.context(e.system)},"AIOSContext":${this.context(e.service)},"Metadata":${e.metadata === undefined ? '{}' : JSON.stringify(e.metadata)}}`,
       );
     }
     return `{"batchId":${JSON.stringify(batchId)},"sessionId":${JSON.stringify(sessionId)},"events":[${parts.join(',')}]}`;
