@@ -263,10 +263,24 @@ class Pipeline implements Middleware {
     return errors;
   }
 
-  async execute(input: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult> {
+  execute(input: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult> {
     const t0 = this.clock.now();
     // Backpressure instead of lost events: when the disk is behind by megabytes, new commands wait for it.
-    if (this.writer?.backlogged) await this.writer.flush();
+    if (this.writer?.backlogged) return this.writer.flush().then(() => this.submit(input, executor, options, t0));
+    try {
+      const out = this.submit(input, executor, options, t0);
+      return out instanceof Promise ? out : Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * From validation to the result. A command that is admitted at once and whose executor answers
+   * synchronously (a function under run(fn)) is answered without a single await: each async step costs a
+   * promise and a turn, a fifth of such a command's time.
+   */
+  private submit(input: unknown, executor: Executor, options: ExecuteOptions | undefined, t0: number): CommandResult | Promise<CommandResult> {
     const commandId = this.newCommandId();
     if (options?.onCommandId) {
       try {
@@ -296,28 +310,53 @@ class Pipeline implements Middleware {
     // The caller's signal cancels the flight; the flight is what admission and the executor watch.
     const onCallerAbort = signal ? () => flight.cancel('caller', signal.reason) : undefined;
     if (signal) signal.addEventListener('abort', onCallerAbort!, { once: true });
+    const bypass = options?.bypassAdmission === true;
+    // No slot free: the queued path lands the flight itself (one async step fewer than wrapping it here).
+    if (!bypass && !this.admissionCtl.tryAdmit()) return this.queue(flight, request, executor, t0, onProgress, signal, onCallerAbort);
+    let out: Promise<unknown> | Settled | undefined;
     try {
-      return await this.fly(flight, request, executor, t0, onProgress, options?.bypassAdmission === true);
+      // Without a slot when bypassing: release() must then never be called for this command.
+      out = this.begin(flight, request, executor, t0, t0, onProgress);
+      if (!(out instanceof Promise)) return this.end(flight, t0, t0, bypass, out, flight.aborted ? ABORTED : out);
     } finally {
-      this.flights.remove(flight);
-      if (signal) signal.removeEventListener('abort', onCallerAbort!);
+      if (!(out instanceof Promise)) this.landed(flight, signal, onCallerAbort);
+    }
+    return this.awaitRun(out, flight, t0, bypass, signal, onCallerAbort);
+  }
+
+  /** The executor answered with a promise: waits for it (or a cancel), then ends the command and lands it. */
+  private async awaitRun(
+    out: Promise<unknown>,
+    flight: Flight,
+    t0: number,
+    bypass: boolean,
+    signal: AbortSignal | undefined,
+    onCallerAbort: (() => void) | undefined,
+  ): Promise<CommandResult> {
+    try {
+      return this.end(flight, t0, t0, bypass, out, await settleOrAbort(out, flight));
+    } finally {
+      this.landed(flight, signal, onCallerAbort);
     }
   }
 
-  private async fly(
+  private landed(flight: Flight, signal: AbortSignal | undefined, onCallerAbort: (() => void) | undefined): void {
+    this.flights.remove(flight);
+    if (signal) signal.removeEventListener('abort', onCallerAbort!);
+  }
+
+  /** No slot was free: waits in admission's queue (backoff, priorities, cancel), then runs; lands the flight. */
+  private async queue(
     flight: Flight,
     request: ValidatedRequest,
     executor: Executor,
     t0: number,
     onProgress: ProgressListener | undefined,
-    bypass: boolean,
+    signal: AbortSignal | undefined,
+    onCallerAbort: (() => void) | undefined,
   ): Promise<CommandResult> {
-    const { commandId, commandType, priority } = flight;
-    let queued = false;
-    // Without a slot when bypassing: release() must then never be called for this command.
-    const release = bypass ? noRelease : (rttMs?: number) => this.admissionCtl.release(rttMs);
-    if (!bypass && !this.admissionCtl.tryAdmit()) {
-      queued = true;
+    try {
+      const { commandId, commandType, priority } = flight;
       const outcome = await this.admissionCtl.admit(priority, {
         signal: flight,
         onProgress,
@@ -344,33 +383,58 @@ class Pipeline implements Middleware {
         const by: CancelledBy = outcome === 'closed' ? 'shutdown' : (flight.cancelledBy ?? 'caller');
         return this.ended(commandId, commandType, priority, t0, flight.delayMs, flight.delayMs > 0 ? 'delayed' : 'queued', by);
       }
+      const startedAt = this.clock.now();
+      const out = this.begin(flight, request, executor, t0, startedAt, onProgress);
+      return this.end(flight, t0, startedAt, false, out, out instanceof Promise ? await settleOrAbort(out, flight) : flight.aborted ? ABORTED : out);
+    } finally {
+      this.landed(flight, signal, onCallerAbort);
     }
+  }
 
-    // Holding a slot from here: release() exactly once, when the executor has really finished.
-    const startedAt = queued ? this.clock.now() : t0;
+  /**
+   * The command starts: START, then the executor is called, holding a slot (taken at `startedAt`) unless the
+   * command bypasses admission. A promise when it answers asynchronously, else its outcome.
+   */
+  private begin(
+    flight: Flight,
+    request: ValidatedRequest,
+    executor: Executor,
+    t0: number,
+    startedAt: number,
+    onProgress: ProgressListener | undefined,
+  ): Promise<unknown> | Settled {
     const waitMs = startedAt - t0;
     flight.stage = 'running';
-    flight.startedAt = queued ? this.clock.epochMs() : flight.submittedAt;
-    this.telemetry.emit('START', commandId, commandType, priority, undefined, startMetadata(waitMs, request.source));
-    const delayMs = flight.delayMs;
-    onProgress?.({ stage: 'running', delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
+    flight.startedAt = waitMs > 0 ? this.clock.epochMs() : flight.submittedAt;
+    this.telemetry.emit('START', flight.commandId, flight.commandType, flight.priority, undefined, startMetadata(waitMs, request.source));
+    onProgress?.({ stage: 'running', delayMs: flight.delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
     // An executor that answers synchronously (a plain function under run(fn)) is settled at once: racing it
     // against a cancel would only cost a promise, a listener and two turns.
-    const out = startExecutor(executor, request, flight);
-    const settled: Settled | typeof ABORTED = out instanceof Promise ? await settleOrAbort(out, flight) : flight.aborted ? ABORTED : out;
+    return startExecutor(executor, request, flight);
+  }
+
+  /** How the executor ended (or ABORTED: the command was cancelled first): the slot goes back exactly once. */
+  private end(
+    flight: Flight,
+    t0: number,
+    startedAt: number,
+    bypass: boolean,
+    out: Promise<unknown> | Settled,
+    settled: Settled | typeof ABORTED,
+  ): CommandResult {
+    const { commandId, commandType, priority, delayMs } = flight;
     if (settled === ABORTED) {
       // Answer the caller now; the slot stays taken until the executor (told through its context) stops.
-      if (out instanceof Promise)
-        out.then(
-          () => release(),
-          () => release(),
-        );
-      else release();
+      if (!bypass && out instanceof Promise) {
+        const release = (): void => this.admissionCtl.release();
+        out.then(release, release);
+      } else if (!bypass) this.admissionCtl.release();
       return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
     }
     const endedAt = this.clock.now();
-    release(endedAt - startedAt); // how long it held its slot: the adaptive limit's sample
+    if (!bypass) this.admissionCtl.release(endedAt - startedAt); // how long it held its slot: the adaptive limit's sample
     const durationMs = endedAt - t0;
+    const waitMs = startedAt - t0;
     if (settled.ok) {
       this.telemetry.emit('COMPLETE', commandId, commandType, priority, durationMs, waitMs > 0 ? { waitMs: round3(waitMs) } : undefined, true);
       return { commandId, commandType, success: true, result: settled.value, durationMs, throttled: delayMs > 0, delayMs };
@@ -510,8 +574,6 @@ class Pipeline implements Middleware {
 }
 
 type CancelStage = 'submitted' | 'queued' | 'delayed' | 'running';
-
-const noRelease = (): void => undefined;
 
 /** Calls the executor: a promise when it answers asynchronously, else its outcome at once. */
 function startExecutor(executor: Executor, request: ValidatedRequest, ctx: Flight): Promise<unknown> | Settled {
