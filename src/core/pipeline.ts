@@ -10,12 +10,11 @@ import { Flight, FlightList, type CancelledBy, type InFlightCommand } from './fl
 import { AdmissionController, type AdmissionState, type ThrottleInfo } from './admission';
 import { describeLimitChange, type Admission, type LimitChange } from './admissionStrategy';
 import { systemClock, type Clock } from './clock';
-import { round3 } from './numbers';
 import { validateConfig, type MiddlewareConfig } from './config';
 import { SystemSampler, type Sampler } from './sampler';
 import { SecurityPolicy, type SecurityDecision } from './security';
 import { JsonlWriter, loadLatestSnapshot, newSessionId, pruneSnapshots, safeSessionId, snapshotFileName, writeFileAtomic } from './storage';
-import { constantMetadata, Telemetry, type RealtimeState, type StorageReport, type TelemetryApi } from './telemetry';
+import { constantMetadata, Telemetry, WaitMetadata, type RealtimeState, type StorageReport, type TelemetryApi } from './telemetry';
 import type {
   CommandError,
   CommandResult,
@@ -436,7 +435,7 @@ class Pipeline implements Middleware {
     const durationMs = endedAt - t0;
     const waitMs = startedAt - t0;
     if (settled.ok) {
-      this.telemetry.emit('COMPLETE', commandId, commandType, priority, durationMs, waitMs > 0 ? { waitMs: round3(waitMs) } : undefined, true);
+      this.telemetry.emit('COMPLETE', commandId, commandType, priority, durationMs, waitMs > 0 ? new WaitMetadata(waitMs, undefined) : undefined, true);
       return { commandId, commandType, success: true, result: settled.value, durationMs, throttled: delayMs > 0, delayMs };
     }
     // An executor that failed because it was told to stop ended in a cancel, not an error.
@@ -608,8 +607,5 @@ function startMetadata(waitMs: number, source: string | undefined): Readonly<Rec
     }
     return m;
   }
-  const m: Record<string, unknown> = {};
-  if (waitMs > 0) m.waitMs = round3(waitMs);
-  if (source !== undefined) m.source = source;
-  return m;
+  return new WaitMetadata(waitMs, source);
 }

@@ -112,6 +112,22 @@ export function constantMetadata<T extends Record<string, string | number | bool
   return metadata;
 }
 
+/**
+ * The metadata of a command that waited for its slot: `waitMs`, and on START its `source`. A class so that a
+ * line writes it without JSON.stringify (printing the double was a fifth of a queued command's telemetry);
+ * it serialises, spreads and clones as the plain object `{ waitMs, source }`.
+ */
+export class WaitMetadata {
+  readonly waitMs: number;
+  declare readonly source?: string;
+  [key: string]: unknown;
+
+  constructor(waitMs: number, source: string | undefined) {
+    this.waitMs = round3(waitMs);
+    if (source !== undefined) (this as { source?: string }).source = source;
+  }
+}
+
 /** Command types seen, with their line fragment; cleared past this many (terminal programs are open-ended). */
 const MAX_TYPE_FRAGMENTS = 1024;
 
@@ -265,6 +281,10 @@ export class Telemetry implements TelemetryApi {
   private lineTail(metadata: object | undefined): string {
     if (metadata === undefined) return '}';
     if (metadata === this.lastMetadata) return this.lastTail;
+    if (metadata instanceof WaitMetadata) {
+      const wait = `,"metadata":{"waitMs":${jsonMs(metadata.waitMs)}`;
+      return metadata.source === undefined ? `${wait}}}` : `${wait},"source":${jsonString(metadata.source)}}}`;
+    }
     const tail = `,"metadata":${JSON.stringify(metadata)}}`;
     if (constants.has(metadata)) {
       this.lastMetadata = metadata;

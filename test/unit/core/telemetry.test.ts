@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ManualClock } from '../../../src/core/clock';
 import { EMPTY_SAMPLE } from '../../../src/core/sampler';
 import { round3 } from '../../../src/core/numbers';
-import { constantMetadata, jsonMs, jsonString, STATS_NOTIFY_MS, Telemetry, type LineSink, type SummaryReport } from '../../../src/core/telemetry';
+import { constantMetadata, jsonMs, jsonString, STATS_NOTIFY_MS, Telemetry, WaitMetadata, type LineSink, type SummaryReport } from '../../../src/core/telemetry';
 import type { SystemContext, TelemetryEvent } from '../../../src/core/types';
 import { IDLE_ADMISSION } from '../../support/admission';
 
@@ -77,7 +77,8 @@ describe('Telemetry', () => {
       0.0005,
       undefined,
     ];
-    const metadata = [undefined, constant, { waitMs: 1.5 }, { code: 'x', message: 'ünïcode "q"' }, constant];
+    const waited = [new WaitMetadata(0.0104, undefined), new WaitMetadata(12.3456, 'batch'), new WaitMetadata(3, 'ä "q"')];
+    const metadata = [undefined, constant, { waitMs: 1.5 }, { code: 'x', message: 'ünïcode "q"' }, constant, ...waited];
     const events: TelemetryEvent[] = [];
     let i = 0;
     for (const id of ids)
@@ -92,6 +93,18 @@ describe('Telemetry', () => {
     for (let n = 0; n < 1100; n++) t.emit('COMPLETE', `id-${n}`, `T_${n}`, 'HIGH', n / 7, undefined);
     const e = t.emit('COMPLETE', 'last', 'T_3', 'HIGH', 2.5, constant);
     assert.equal(sink.lines.at(-1), JSON.stringify(e));
+  });
+
+  it('WaitMetadata is, to every reader, the plain object { waitMs, source }', () => {
+    for (const [m, plain] of [
+      [new WaitMetadata(1.23456, undefined), { waitMs: 1.235 }],
+      [new WaitMetadata(0.5, 'api'), { waitMs: 0.5, source: 'api' }],
+    ] as const) {
+      assert.deepEqual(Object.keys(m), Object.keys(plain));
+      assert.equal(JSON.stringify(m), JSON.stringify(plain));
+      assert.deepEqual({ ...m }, plain);
+      assert.deepEqual(structuredClone(m), plain);
+    }
   });
 
   it('jsonString and jsonMs write exactly what JSON.stringify writes', () => {
