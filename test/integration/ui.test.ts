@@ -230,18 +230,27 @@ describe('the user interface', function () {
     await vscode.env.clipboard.writeText('');
     // The newest event (the one just run) is the first COMPLETE ECHO under Recent Events. Rows of a virtual
     // list are not in visual order in the DOM: pick by data-index.
-    const index = await evaluate<string>(
-      `const rows = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')];
-       const header = rows.find((r) => r.textContent.includes('Recent Events'));
-       const after = rows.filter((r) => Number(r.dataset.index) > Number(header.dataset.index) && r.textContent.includes('COMPLETE ECHO'));
-       after.sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index));
-       return after[0].dataset.index;`,
-    );
-    await rightClick(`.pane .monaco-list-row[data-index="${index}"]`);
-    // The menu lists Run Again, then Copy Event JSON; a keyboard user picks it the same way.
-    await waitFor(`return document.querySelector('.context-view') && document.querySelector('.context-view').offsetParent !== null || null;`);
-    await press('ArrowDown', 'ArrowDown', 'Enter');
-    const copied = await waitUntil(async () => (await vscode.env.clipboard.readText()) || undefined, 5000, 'the clipboard');
+    const newestEcho = () =>
+      evaluate<string>(
+        `const rows = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')];
+         const header = rows.find((r) => r.textContent.includes('Recent Events'));
+         const after = rows.filter((r) => Number(r.dataset.index) > Number(header.dataset.index) && r.textContent.includes('COMPLETE ECHO'));
+         after.sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index));
+         return after[0].dataset.index;`,
+      );
+    // The menu lists Run Again, then Copy Event JSON; a keyboard user picks it the same way. After a full
+    // run other events still arrive, and a tree refresh between finding the row and the keys can move the
+    // row or close the menu (CI saw it once): find the row and open the menu again until the clipboard
+    // holds the event.
+    const clipboard = async () => (await vscode.env.clipboard.readText()) || undefined;
+    for (let attempt = 0; attempt < 3 && !(await clipboard()); attempt++) {
+      if (attempt > 0) await press('Escape');
+      await rightClick(`.pane .monaco-list-row[data-index="${await newestEcho()}"]`);
+      await waitFor(`return document.querySelector('.context-view') && document.querySelector('.context-view').offsetParent !== null || null;`);
+      await press('ArrowDown', 'ArrowDown', 'Enter');
+      await waitUntil(clipboard, 3000, 'the clipboard').catch(() => undefined);
+    }
+    const copied = await waitUntil(clipboard, 5000, 'the clipboard');
     const event = JSON.parse(copied);
     assert.equal(event.eventType, 'COMPLETE');
     assert.equal(event.commandType, 'ECHO');
