@@ -8,15 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { functionExecutor } from '../src/core/executors';
 import { createMiddleware, type Middleware } from '../src/core/pipeline';
-import { systemClock } from '../src/core/clock';
-import { EMPTY_SAMPLE, StaticSampler } from '../src/core/sampler';
-import { Telemetry } from '../src/core/telemetry';
+import { StaticSampler } from '../src/core/sampler';
 import type { TelemetryEvent } from '../src/core/types';
 import { createExporters, type ExportHealthReport, type Exporters } from '../src/export';
 import * as otel from '../src/export/otel';
-import { IDLE_ADMISSION } from '../test/support/admission';
 import { freePort } from '../test/support/net';
 import { benchMiddleware, callersPerCommand } from './pipeline.bench';
+import { benchTelemetry } from './telemetry.bench';
 import { heapMB, log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';
 
 const executor = functionExecutor({ NOOP: () => undefined });
@@ -92,18 +90,9 @@ async function listenerCost(n: number, port: number): Promise<{ on: number; floo
     },
   );
   await exporters.ready();
-  const system = { platform: 'linux', arch: 'x64', nodeVersion: 'v20', cpuCount: 2, cpuPercent: 1, memoryPercent: 1, pythonProcesses: 0 };
   // Events made by Telemetry.emit itself: what a listener costs depends on the objects' shape. Built by
   // spreading a base object, the same events cost the metrics ~10x more to read (570 against 50-70 ns).
-  const made = new Telemetry({
-    clock: systemClock,
-    maxRecentEvents: 0,
-    user: {},
-    system: () => system,
-    service: () => ({}),
-    realtime: () => ({ system: EMPTY_SAMPLE, admission: IDLE_ADMISSION, service: {} }),
-    storage: () => ({ enabled: false, writtenEvents: 0, droppedEvents: 0, restored: false }),
-  });
+  const made = benchTelemetry();
   const events: TelemetryEvent[] = [];
   for (let i = 0; i < 1024; i++) {
     events.push(

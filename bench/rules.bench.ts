@@ -1,38 +1,17 @@
 // Remediation rules' costs. Per event: the MetricSource listener (called inside Telemetry.emit, the hot path)
 // on its own, against the emit itself; events 1 ms apart, so each has a new timestamp string. Per tick: one RuleEngine evaluation of 100 rules (the setting's maximum) over a
 // full window (4096 durations to sort for p95Ms), against the sampler's period, the budget it runs in.
-import { ManualClock, systemClock, type Clock } from '../src/core/clock';
+import { ManualClock, systemClock } from '../src/core/clock';
 import { DEFAULT_CONFIG } from '../src/core/config';
 import { METRIC_MAX_DURATIONS, METRICS, MetricSource } from '../src/core/metrics';
 import { RuleEngine } from '../src/core/rules';
-import { EMPTY_SAMPLE, StaticSampler } from '../src/core/sampler';
-import { Telemetry } from '../src/core/telemetry';
-import type { EventType, SystemContext, TelemetryEvent } from '../src/core/types';
+import { StaticSampler } from '../src/core/sampler';
+import type { Telemetry } from '../src/core/telemetry';
+import type { EventType, TelemetryEvent } from '../src/core/types';
+import { benchTelemetry } from './telemetry.bench';
 import { log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';
-import { IDLE_ADMISSION } from '../test/support/admission';
 
-const system: SystemContext = Object.freeze({
-  platform: 'linux',
-  arch: 'x64',
-  nodeVersion: process.version,
-  cpuCount: 2,
-  cpuPercent: 1,
-  memoryPercent: 1,
-  pythonProcesses: 0,
-});
 const admission = { queued: { HIGH: 0, NORMAL: 3, LOW: 0 } };
-
-function telemetry(clock: Clock = systemClock): Telemetry {
-  return new Telemetry({
-    clock,
-    maxRecentEvents: 500,
-    user: Object.freeze({ sessionId: 'bench' }),
-    system: () => system,
-    service: () => Object.freeze({}),
-    realtime: () => ({ system: EMPTY_SAMPLE, admission: { ...IDLE_ADMISSION }, service: {} }),
-    storage: () => ({ enabled: false, writtenEvents: 0, droppedEvents: 0, restored: false }),
-  });
-}
 
 /** The event mix of a busy service: a START and an end per command, some throttles and errors. */
 const MIX: [EventType, number | undefined, Record<string, unknown> | undefined][] = [
@@ -65,11 +44,11 @@ export const rulesBench: Bench = {
   run({ quick }): Promise<BenchResult[]> {
     const n = quick ? 200_000 : 1_000_000;
     const rounds = quick ? 5 : 9;
-    const bare = telemetry();
+    const bare = benchTelemetry();
     emitCost(bare, n / 4, 2); // warm up
     const emitNs = emitCost(bare, n / rounds, rounds);
 
-    const watched = telemetry();
+    const watched = benchTelemetry();
     const sampler = new StaticSampler({ cpuPercent: 50, memoryPercent: 40, sampledAt: 1 });
     const source = new MetricSource({ sampler, telemetry: watched, admission: () => admission, clock: systemClock });
     let listener: ((e: TelemetryEvent) => void) | undefined;
@@ -82,7 +61,7 @@ export const rulesBench: Bench = {
     // Events 1 ms apart, made by Telemetry.emit itself: a listener's cost depends on the objects' shape (built
     // by spreading an event, the same fields are several times slower to read).
     const clock = new ManualClock(0, Date.UTC(2026, 0, 1));
-    const maker = telemetry(clock);
+    const maker = benchTelemetry({ clock });
     const events: TelemetryEvent[] = Array.from({ length: 4000 }, (_, i) => {
       const [eventType, durationMs, metadata] = MIX[i & 7];
       const e = maker.emit(eventType, `c-${i >> 1}`, 'ANALYZE', 'NORMAL', durationMs, metadata, durationMs !== undefined);

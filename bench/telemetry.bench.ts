@@ -3,7 +3,7 @@
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { systemClock } from '../src/core/clock';
+import { systemClock, type Clock } from '../src/core/clock';
 import { EMPTY_SAMPLE } from '../src/core/sampler';
 import { JsonlWriter } from '../src/core/storage';
 import { Telemetry, type LineSink } from '../src/core/telemetry';
@@ -23,9 +23,10 @@ const system: SystemContext = Object.freeze({
 });
 const service = Object.freeze({ status: 'healthy', pid: 4242, version: '0.1.0', uptimeS: 120 });
 
-function telemetry(sink: LineSink | undefined): Telemetry {
+/** A Telemetry with fixed contexts, for benches: events on `sink` when given, timestamps from `clock`. */
+export function benchTelemetry({ sink, clock = systemClock }: { sink?: LineSink; clock?: Clock } = {}): Telemetry {
   return new Telemetry({
-    clock: systemClock,
+    clock,
     maxRecentEvents: 500,
     user,
     system: () => system,
@@ -44,7 +45,7 @@ async function ours(n: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'aios-bench-'));
   try {
     const writer = new JsonlWriter({ dir, sessionId: 'bench', maxFileBytes: 1 << 30, maxTotalBytes: 1 << 31, flushIntervalMs: 1000 });
-    const t = telemetry(writer);
+    const t = benchTelemetry({ sink: writer });
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       t.emit('COMPLETE', `a1b2c3d4-${i.toString(36)}`, 'ANALYZE_DATA', 'NORMAL', 1.234, undefined, true);
@@ -62,7 +63,7 @@ async function writeStreamPerEvent(n: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'aios-bench-'));
   try {
     const stream = createWriteStream(join(dir, 'events.jsonl'), { flags: 'a' });
-    const t = telemetry(undefined);
+    const t = benchTelemetry();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       const e = t.emit('COMPLETE', `a1b2c3d4-${i.toString(36)}`, 'ANALYZE_DATA', 'NORMAL', 1.234, undefined, true);
