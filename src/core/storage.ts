@@ -155,9 +155,9 @@ export class JsonlWriter {
     this.text = '';
     // UTF-8 needs at most 3 bytes per UTF-16 unit; the exact length is only worked out near a chunk's end.
     const room = this.chunk === undefined ? 0 : this.chunk.length - this.offset;
-    if (text.length * 3 > room && Buffer.byteLength(text) > room) {
+    const need = text.length * 3 > room ? Buffer.byteLength(text) : 0;
+    if (need > room) {
       this.seal();
-      const need = Buffer.byteLength(text);
       this.chunk = need > CHUNK_BYTES ? Buffer.allocUnsafeSlow(need) : (this.spares.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES));
     }
     const written = this.chunk!.write(text, this.offset, 'utf8');
