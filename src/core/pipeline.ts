@@ -424,10 +424,11 @@ class Pipeline implements Middleware {
     const { commandId, commandType, priority, delayMs } = flight;
     if (settled === ABORTED) {
       // Answer the caller now; the slot stays taken until the executor (told through its context) stops.
-      if (!bypass && out instanceof Promise) {
+      if (!bypass) {
         const release = (): void => this.admissionCtl.release();
-        out.then(release, release);
-      } else if (!bypass) this.admissionCtl.release();
+        if (out instanceof Promise) out.then(release, release);
+        else release();
+      }
       return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
     }
     const endedAt = this.clock.now();
