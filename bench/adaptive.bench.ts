@@ -8,9 +8,9 @@
 // within ±30 % of C), its goodput (completions per simulated second; target >= 90 % of the best fixed limit of
 // {1, 4, 16, 64} in the same run) and its p99 command latency, queue wait included (target <= 1.5x that fixed
 // limit's). The best fixed limit is the one with the highest goodput; within 1 % of it, the lowest p99.
-import { createMiddleware, type Middleware } from '../src/core/pipeline';
+import { createMiddleware, type Middleware } from '../src/core/pipeline/pipeline';
 import type { Clock } from '../src/core/clock';
-import { StaticSampler } from '../src/core/sampler';
+import { StaticSampler } from '../src/core/system/sampler';
 import type { Executor } from '../src/core/types';
 import { higherIsBetter, log, lowerIsBetter, round, type Bench, type BenchResult } from './types';
 

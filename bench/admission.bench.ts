@@ -1,7 +1,7 @@
 // Admission alone: closed-loop throughput against p-queue with priorities, and 1e6 commands queued at once
 // (heap growth and drain throughput) against p-queue. Same tasks, same concurrency, same run.
 import PQueue from 'p-queue';
-import { AdmissionController } from '../src/core/admission';
+import { AdmissionController } from '../src/core/admission/admission';
 import { systemClock } from '../src/core/clock';
 import { PRIORITIES, type Priority } from '../src/core/types';
 import { heapMB, higherIsBetter, log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';

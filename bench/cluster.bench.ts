@@ -5,8 +5,8 @@
 //   Redis's waiting room, so each handoff costs round trips.
 // Skipped (with a note on stderr) where redis-server is not installed.
 import { existsSync } from 'node:fs';
-import { createMiddleware, type Middleware } from '../src/core/pipeline';
-import { StaticSampler } from '../src/core/sampler';
+import { createMiddleware, type Middleware } from '../src/core/pipeline/pipeline';
+import { StaticSampler } from '../src/core/system/sampler';
 import { REDIS_SERVER, RedisServer } from '../test/support/redis';
 import { log, lowerIsBetter, higherIsBetter, type Bench, type BenchResult } from './types';
 

@@ -11,9 +11,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { startControlServer, type ControlServer } from '../src/control/server';
-import { functionExecutor } from '../src/core/executors';
-import { createMiddleware } from '../src/core/pipeline';
-import { StaticSampler } from '../src/core/sampler';
+import { functionExecutor } from '../src/core/execution/executors';
+import { createMiddleware } from '../src/core/pipeline/pipeline';
+import { StaticSampler } from '../src/core/system/sampler';
 import { higherIsBetter, log, lowerIsBetter, median, type Bench, type BenchResult } from './types';
 
 const AUTOCANNON = resolve(__dirname, '..', '..', 'node_modules', 'autocannon', 'autocannon.js');

@@ -8,8 +8,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportTelemetry } from '../src/core/exportFile';
-import { eventsFileName } from '../src/core/storage';
+import { exportTelemetry } from '../src/core/telemetry/exportFile';
+import { eventsFileName } from '../src/core/telemetry/storage';
 import { gc, higherIsBetter, log, round, type Bench, type BenchResult } from './types';
 
 const SESSIONS = 4;

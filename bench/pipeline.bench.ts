@@ -4,9 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { functionExecutor } from '../src/core/executors';
-import { createMiddleware, type Middleware } from '../src/core/pipeline';
-import { StaticSampler } from '../src/core/sampler';
+import { functionExecutor } from '../src/core/execution/executors';
+import { createMiddleware, type Middleware } from '../src/core/pipeline/pipeline';
+import { StaticSampler } from '../src/core/system/sampler';
 import { heapMB, log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';
 
 const CALLERS = 64;

@@ -3,10 +3,10 @@
 // full window (4096 durations to sort for p95Ms), against the sampler's period, the budget it runs in.
 import { ManualClock, systemClock } from '../src/core/clock';
 import { DEFAULT_CONFIG } from '../src/core/config';
-import { METRIC_MAX_DURATIONS, METRICS, MetricSource } from '../src/core/metrics';
-import { RuleEngine } from '../src/core/rules';
-import { StaticSampler } from '../src/core/sampler';
-import type { Telemetry } from '../src/core/telemetry';
+import { METRIC_MAX_DURATIONS, METRICS, MetricSource } from '../src/core/rules/metrics';
+import { RuleEngine } from '../src/core/rules/rules';
+import { StaticSampler } from '../src/core/system/sampler';
+import type { Telemetry } from '../src/core/telemetry/telemetry';
 import type { EventType, TelemetryEvent } from '../src/core/types';
 import { benchTelemetry } from './telemetry.bench';
 import { log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';

@@ -2,7 +2,7 @@
 // Python process count (including the child processes systeminformation spawns, on Linux), scaled to the
 // default intervals, as a percentage of one core.
 import { DEFAULT_CONFIG } from '../src/core/config';
-import { SystemSampler } from '../src/core/sampler';
+import { SystemSampler } from '../src/core/system/sampler';
 import { log, median, procCpuMs, round, type Bench, type BenchResult } from './types';
 
 /** Own plus reaped children's CPU ms. Children are only visible on Linux (/proc); elsewhere own CPU only. */

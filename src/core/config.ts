@@ -39,7 +39,7 @@ export interface ThrottleConfig {
 }
 
 /** aios.cluster.*: one concurrency limit shared through Redis by every extension host with the same Redis and
- *  name (src/core/cluster/sharedLimit.ts). Off while redisUrl is empty. */
+ *  name (src/core/admission/cluster/sharedLimit.ts). Off while redisUrl is empty. */
 export interface ClusterConfig {
   /** `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS); empty: no shared limit. */
   redisUrl: string;

@@ -1,32 +1,14 @@
-// Public API of the middleware core. Plain Node: no `vscode` import anywhere under src/core.
+// Public API of the middleware core. Plain Node: no `vscode` import anywhere under src/core (a lint rule holds
+// it). Each folder is one job with its own barrel; code outside src/core imports from here or a folder's barrel.
 export * from './types';
-export { systemClock, ManualClock, type Clock } from './clock';
-export { DEFAULT_CONFIG, THROTTLE_MODES, validateConfig, cloneConfig, redactRedisUrl } from './config';
-export type { MiddlewareConfig, PartialConfig, SecurityConfig, TelemetryConfig, SamplerConfig, ThrottleConfig, ThrottleMode, ClusterConfig } from './config';
-export { validateRequest, RequestError } from './validation';
-export { SecurityPolicy, globToRegExpSource, type SecurityDecision } from './security';
-export { AdmissionController, AdmissionError, backoffDelay, limitMode } from './admission';
-export type { AdmissionLimits, AdmissionOptions, AdmissionState, AdmitOptions, AdmitNow, AdmitLater, ThrottleInfo } from './admission';
-export { FixedLimit, describeLimitChange } from './admissionStrategy';
-export type { Admission, AdaptiveState, LimitChange, LimitHost, LimitMode, LimitStrategy } from './admissionStrategy';
-export { SharedLimit, type SharedLimitOptions, type SharedState, type SharedStatus, type ClusterHolder } from './cluster/sharedLimit';
-export { AdaptiveLimit, ADAPTIVE_DEFAULTS, type AdaptiveOptions } from './adaptive';
-export { LatencyHistogram } from './histogram';
-export { CommandStats, MAX_COMMAND_TYPES, OTHER_TYPE, type OverallMetrics, type TypeStatsReport, type StatsSnapshot } from './stats';
-export { Telemetry, STATS_NOTIFY_MS } from './telemetry';
-export type { TelemetryApi, TelemetryReport, SummaryReport, DetailedReport, RealtimeReport, RealtimeState, StorageReport } from './telemetry';
-export { JsonlWriter, readTelemetry, writeFileAtomic, loadLatestSnapshot, newSessionId, safeSessionId, type ReadResult, type WriterStats } from './storage';
-export { SystemSampler, StaticSampler, EMPTY_SAMPLE, isPythonProcessName, type Sampler, type SystemInfoSource } from './sampler';
-export { functionExecutor, shellExecutor, type CommandFunction, type ShellCommandSpec, type ShellResult } from './executors';
-export { createMiddleware, type Middleware, type MiddlewareOptions, type LogLevel } from './pipeline';
-export { Listeners } from './listeners';
-export type { InFlightCommand, FlightStage, CancelledBy } from './flight';
-export { ABORTED, settleOrAbort, untilAborted, untilCancelled, type CancelSignal, type Settled } from './abort';
-export { runShellCommand, describeNotFound, DEFAULT_MAX_OUTPUT_BYTES, type OutputListener, type ShellRunOptions } from './executors';
-export { parseShellCommands, mergeShellCommands, argumentBuilder, readWorkspaceCommands, RESERVED_PREFIXES, WORKSPACE_COMMANDS_FILE } from './shellCommands';
-export type { ShellCommandDefinition, ShellCommandType, ShellCommandOrigin, ParsedShellCommands, WorkspaceCommands } from './shellCommands';
-export { CommandRouter, functionRoute, type RouteKind, type LocalRoute, type RunContext } from './router';
-export { parseJsonLines, runBatch, formatBatchResults, summarizeBatch, batchWindow } from './batch';
-export type { BatchItem, BatchLineError, ParsedBatch, BatchProgress, BatchItemResult, BatchOutcome, RunBatchOptions, ExecuteFn } from './batch';
-export { TerminalRecorder, programOf, terminalCommandType, TERMINAL_PREFIX, MAX_OPEN_RECORDINGS } from './terminalCommands';
-export type { TerminalRecording, TerminalRecorderOptions, TerminalPolicy, EmitFn } from './terminalCommands';
+export * from './clock';
+export * from './config';
+export * from './abort';
+export * from './listeners';
+export * from './numbers';
+export * from './pipeline';
+export * from './admission';
+export * from './telemetry';
+export * from './execution';
+export * from './rules';
+export * from './system';

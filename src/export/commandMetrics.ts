@@ -3,7 +3,7 @@
 // import. The OpenTelemetry SDK's own instruments cost 2-3 µs per add() here (attribute hashing), more than
 // a whole command; so the middleware keeps its own cumulative counts and the SDK reads them at collection
 // time through a MetricProducer (src/export/otel.ts), for OTLP and Prometheus alike.
-import { MAX_COMMAND_TYPES, OTHER_TYPE } from '../core/stats';
+import { MAX_COMMAND_TYPES, OTHER_TYPE } from '../core/telemetry';
 import type { AdmissionState } from '../core/admission';
 import { PRIORITIES, type Priority, type TelemetryEvent } from '../core/types';
 
@@ -26,7 +26,7 @@ const ERROR = 1;
 const BLOCKED = 2;
 const CANCELLED = 3;
 /**
- * The codes of the ERRORs the pipeline gives before a command reaches its executor (src/core/pipeline.ts,
+ * The codes of the ERRORs the pipeline gives before a command reaches its executor (src/core/pipeline/pipeline.ts,
  * fail()): those have no latency, as in the core's stats. Tracking START events per commandId instead cost
  * ~1 µs per command in a Set (its table shrinks and grows as ids come and go).
  */

@@ -1,10 +1,10 @@
 // "AIOS: Export Telemetry…": the events of every window session between two times, read from the on-disk logs
-// (src/core/exportFile.ts, read-only: the logs and the stats snapshot stay as they are), written as JSON Lines
+// (src/core/telemetry/exportFile.ts, read-only: the logs and the stats snapshot stay as they are), written as JSON Lines
 // or CSV with progress and Cancel; torn or corrupt lines are skipped, counted and reported at the end.
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
-import { exportTelemetry, parseTimeBound, type ExportFormat, type ExportResult } from '../core/exportFile';
+import { exportTelemetry, parseTimeBound, type ExportFormat, type ExportResult } from '../core/telemetry';
 
 export interface ExportArgs {
   /** From code: no questions. */

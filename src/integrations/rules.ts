@@ -1,4 +1,4 @@
-// aios.rules in the extension: the core's RuleEngine (src/core/rules.ts) fed by the middleware's metrics on the
+// aios.rules in the extension: the core's RuleEngine (src/core/rules/rules.ts) fed by the middleware's metrics on the
 // sampler's tick, acting through the same control plane and limit settings as the palette, recording each firing
 // and restore as RULE:<name> telemetry. Rules are settings from the user (a workspace cannot set them: see
 // capabilities.untrustedWorkspaces.restrictedConfigurations), never code.
@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { ControlCall } from '../context';
 import type { Disposable, Middleware } from '../core';
 import { systemClock } from '../core/clock';
-import { MetricSource } from '../core/metrics';
+import { MetricSource } from '../core/rules';
 import { RuleEngine, type RuleLimits, type RuleState } from '../core/rules';
 
 export const RULES_SETTING = 'rules';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { LanguageClient, LanguageClientOptions, MessageTransports } from 'vscode-languageclient/node';
 import { systemClock } from '../core/clock';
-import { isAlive, killProcessGroup, killProcessTree } from '../core/processTree';
+import { isAlive, killProcessGroup, killProcessTree } from '../core/execution';
 import { serviceEnvironment } from './environment';
 import { InterpreterNotFoundError, type ResolvedInterpreter } from './interpreter';
 import { Commands } from '../shared/ids';

@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { createMiddleware, type LogLevel, type Middleware } from '../../src/core/pipeline';
-import { StaticSampler } from '../../src/core/sampler';
+import { createMiddleware, type LogLevel, type Middleware } from '../../src/core/pipeline/pipeline';
+import { StaticSampler } from '../../src/core/system/sampler';
 import type { Priority } from '../../src/core/types';
 import { RedisServer } from '../support/redis';
 

@@ -1,8 +1,8 @@
 // A child process for cluster.test.ts: a middleware in the cluster that takes `N` slots with commands that
 // never end, prints "holding <n>" once it holds them, and waits to be killed (SIGKILL: no goodbye to Redis).
 // argv: redisUrl, cluster name, leaseMs, slots.
-import { createMiddleware } from '../../src/core/pipeline';
-import { StaticSampler } from '../../src/core/sampler';
+import { createMiddleware } from '../../src/core/pipeline/pipeline';
+import { StaticSampler } from '../../src/core/system/sampler';
 
 const [redisUrl, name, leaseMs, slots] = process.argv.slice(2);
 const n = Number(slots);

@@ -21,9 +21,9 @@ import {
   type ControlServerCall,
   type ControlServerOptions,
 } from '../../../src/control/server';
-import { functionExecutor } from '../../../src/core/executors';
-import { createMiddleware, type Middleware } from '../../../src/core/pipeline';
-import { StaticSampler } from '../../../src/core/sampler';
+import { functionExecutor } from '../../../src/core/execution/executors';
+import { createMiddleware, type Middleware } from '../../../src/core/pipeline/pipeline';
+import { StaticSampler } from '../../../src/core/system/sampler';
 import { CommandFailure, type CommandResult, type Executor, type TelemetryEvent } from '../../../src/core/types';
 import { serviceEnvironment } from '../../../src/python/environment';
 import { ControlRequest, ExecuteRequest, serviceErrorName } from '../../../src/python/protocol';

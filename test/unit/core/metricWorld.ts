@@ -1,9 +1,9 @@
 // A real Telemetry, a StaticSampler and an admission state the test sets: what a MetricSource reads.
-import type { AdmissionState } from '../../../src/core/admission';
+import type { AdmissionState } from '../../../src/core/admission/admission';
 import { ManualClock } from '../../../src/core/clock';
-import { MetricSource } from '../../../src/core/metrics';
-import { StaticSampler } from '../../../src/core/sampler';
-import { Telemetry } from '../../../src/core/telemetry';
+import { MetricSource } from '../../../src/core/rules/metrics';
+import { StaticSampler } from '../../../src/core/system/sampler';
+import { Telemetry } from '../../../src/core/telemetry/telemetry';
 import type { EventType } from '../../../src/core/types';
 
 /** A real Telemetry, a StaticSampler and an admission state the test sets: the parts a MetricSource reads. */

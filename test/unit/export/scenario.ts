@@ -1,8 +1,8 @@
 // A middleware running real commands of every outcome, with the events it emitted recorded, for export tests
 // to compare what a receiver got against the middleware's own counts.
-import { functionExecutor } from '../../../src/core/executors';
-import { createMiddleware, type Middleware } from '../../../src/core/pipeline';
-import { StaticSampler } from '../../../src/core/sampler';
+import { functionExecutor } from '../../../src/core/execution/executors';
+import { createMiddleware, type Middleware } from '../../../src/core/pipeline/pipeline';
+import { StaticSampler } from '../../../src/core/system/sampler';
 import type { Priority, TelemetryEvent } from '../../../src/core/types';
 
 export const SECRET_PARAMETER = 'hunter2-parameter-value';

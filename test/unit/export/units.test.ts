@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { MAX_COMMAND_TYPES, OTHER_TYPE } from '../../../src/core/stats';
+import { MAX_COMMAND_TYPES, OTHER_TYPE } from '../../../src/core/telemetry/stats';
 import type { TelemetryEvent } from '../../../src/core/types';
 import { CommandMetrics } from '../../../src/export/commandMetrics';
 import { DEFAULT_EXPORT_CONFIG, exportEnabled, redactUrl, validateExportConfig } from '../../../src/export/config';

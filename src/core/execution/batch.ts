@@ -1,0 +1,217 @@
+// Batches: many requests submitted through the pipeline with their priorities, a bounded number at a time so
+// a batch never fills the admission queue on its own. A bad line is reported with its number and skipped;
+// the rest run. Cancel stops what has not finished (each ends in CANCEL, recorded like any other).
+import { setMaxListeners } from 'node:events';
+import type { CommandResult, ErrorCode, ExecuteOptions, Priority } from '../types';
+import { validateRequest } from '../pipeline';
+
+/** One request of a batch and where it came from (its line in a JSON Lines text, or its index). */
+export interface BatchItem {
+  /** 1-based line number, or the 0-based index of an array the API was given. */
+  readonly line: number;
+  readonly request: unknown;
+}
+
+export interface BatchLineError {
+  readonly line: number;
+  readonly message: string;
+}
+
+export interface ParsedBatch {
+  items: BatchItem[];
+  /** Lines that are not a valid request (bad JSON, or the request checks failed): skipped. */
+  errors: BatchLineError[];
+  /** Non-blank lines seen. */
+  lines: number;
+}
+
+/**
+ * Parses JSON Lines: one request object per line; blank lines are ignored. Each line is checked like a
+ * request is (so its error names the field), and the ones that fail are listed with their line number.
+ */
+export function parseJsonLines(text: string, maxParameterBytes: number, source = 'batch'): ParsedBatch {
+  const items: BatchItem[] = [];
+  const errors: BatchLineError[] = [];
+  let lines = 0;
+  let start = 0;
+  let lineNo = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    lineNo++;
+    const raw = text.slice(start, end).trim();
+    start = end + 1;
+    if (!raw) continue;
+    lines++;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (e) {
+      errors.push({ line: lineNo, message: `not valid JSON (${(e as Error).message})` });
+      continue;
+    }
+    try {
+      validateRequest(value, maxParameterBytes);
+    } catch (e) {
+      errors.push({ line: lineNo, message: (e as Error).message });
+      continue;
+    }
+    const request = value as Record<string, unknown>;
+    items.push({ line: lineNo, request: request.source === undefined ? { ...request, source } : request });
+  }
+  return { items, errors, lines };
+}
+
+export interface BatchProgress {
+  readonly total: number;
+  /** Finished successfully. */
+  readonly done: number;
+  /** Finished with an error (not a cancel). */
+  readonly failed: number;
+  readonly cancelled: number;
+  /** Not finished yet: queued, delayed, running or not yet submitted. */
+  readonly waiting: number;
+}
+
+export interface BatchItemResult {
+  readonly line: number;
+  readonly commandId?: string;
+  readonly commandType: string;
+  readonly success: boolean;
+  readonly durationMs: number;
+  readonly error?: { readonly code: ErrorCode; readonly message: string };
+  /** The line was never submitted (it is not a valid request). */
+  readonly skipped?: boolean;
+  readonly result?: unknown;
+}
+
+export interface BatchOutcome {
+  readonly results: BatchItemResult[];
+  readonly total: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly cancelled: number;
+  readonly skipped: number;
+  readonly durationMs: number;
+}
+
+export interface RunBatchOptions {
+  signal?: AbortSignal;
+  /** Requests submitted and not yet finished at most (default 64). */
+  window?: number;
+  onProgress?: (progress: BatchProgress) => void;
+  /** onProgress is called at most this often while commands finish, and once at the end (default 200). */
+  progressIntervalMs?: number;
+  /** Lines reported by parseJsonLines: they appear in the results as skipped. */
+  skipped?: readonly BatchLineError[];
+  /** Keep each command's result value in the outcome (the API wants it; a results document does not). */
+  keepResults?: boolean;
+  now?: () => number;
+}
+
+/** Requests a batch keeps submitted and unfinished: enough to keep every slot busy, never the whole queue. */
+export function batchWindow(cfg: { readonly maxConcurrency: number; readonly maxQueueSize: number }): number {
+  return Math.max(1, Math.min(256, cfg.maxConcurrency * 4 + Math.floor(cfg.maxQueueSize / 2)));
+}
+
+export type ExecuteFn = (request: unknown, options?: ExecuteOptions) => Promise<CommandResult>;
+
+const PRIORITY_RANK: Record<string, number> = { HIGH: 0, high: 0, NORMAL: 1, normal: 1, LOW: 2, low: 2 };
+
+function rank(request: unknown): number {
+  const p = (request as { priority?: Priority } | null)?.priority;
+  return p === undefined ? 1 : (PRIORITY_RANK[p] ?? 1);
+}
+
+/**
+ * Submits every item through `execute` (the middleware with its router), HIGH before NORMAL before LOW (in
+ * order within one priority), with at most `window` outstanding; the pipeline's queues order them further
+ * against other sources. Never rejects: each item's outcome is in the results, in line order.
+ */
+export async function runBatch(execute: ExecuteFn, items: readonly BatchItem[], options: RunBatchOptions = {}): Promise<BatchOutcome> {
+  const now = options.now ?? (() => performance.now());
+  const t0 = now();
+  const n = items.length;
+  const order = items.map((_, i) => i);
+  order.sort((a, b) => rank(items[a].request) - rank(items[b].request) || a - b);
+  const results: (BatchItemResult | undefined)[] = new Array<BatchItemResult | undefined>(n);
+  const window = Math.max(1, Math.min(options.window ?? 64, n || 1));
+  const signal = options.signal;
+  // Each outstanding command listens on the batch's signal: allow that many without Node's leak warning.
+  if (signal) setMaxListeners(window + 16, signal);
+  const execOptions: ExecuteOptions | undefined = signal ? { signal } : undefined;
+  const keep = options.keepResults === true;
+  let next = 0;
+  let done = 0;
+  let failed = 0;
+  let cancelled = 0;
+  const interval = options.progressIntervalMs ?? 200;
+  let lastReport = -Infinity;
+  const onProgress = options.onProgress;
+  const report = (force: boolean) => {
+    if (!onProgress) return;
+    const t = now();
+    if (!force && t - lastReport < interval) return;
+    lastReport = t;
+    onProgress({ total: n, done, failed, cancelled, waiting: n - done - failed - cancelled });
+  };
+  report(true);
+
+  const worker = async (): Promise<void> => {
+    while (next < n) {
+      const i = order[next++];
+      const item = items[i];
+      const r = await execute(item.request, execOptions);
+      if (r.success) done++;
+      else if (r.error?.code === 'cancelled') cancelled++;
+      else failed++;
+      results[i] = {
+        line: item.line,
+        commandId: r.commandId,
+        commandType: r.commandType,
+        success: r.success,
+        durationMs: r.durationMs,
+        ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}),
+        ...(keep && r.success ? { result: r.result } : {}),
+      };
+      report(false);
+    }
+  };
+  const workers: Promise<void>[] = [];
+  for (let w = 0; w < window; w++) workers.push(worker());
+  await Promise.all(workers);
+  report(true);
+
+  const all = results as BatchItemResult[];
+  const skipped = options.skipped ?? [];
+  for (const s of skipped) {
+    all.push({ line: s.line, commandType: '(invalid)', success: false, durationMs: 0, skipped: true, error: { code: 'invalid_request', message: s.message } });
+  }
+  if (skipped.length) all.sort((a, b) => a.line - b.line);
+  return { results: all, total: n + skipped.length, succeeded: done, failed, cancelled, skipped: skipped.length, durationMs: now() - t0 };
+}
+
+/** The results document: one JSON object per line (line, commandId, commandType, success, durationMs, error). */
+export function formatBatchResults(outcome: BatchOutcome): string {
+  let out = '';
+  for (const r of outcome.results) {
+    const line: Record<string, unknown> = { line: r.line };
+    if (r.commandId !== undefined) line.commandId = r.commandId;
+    line.commandType = r.commandType;
+    line.success = r.success;
+    line.durationMs = Math.round(r.durationMs * 1000) / 1000;
+    if (r.skipped) line.skipped = true;
+    if (r.error) line.error = { code: r.error.code, message: r.error.message };
+    out += `${JSON.stringify(line)}\n`;
+  }
+  return out;
+}
+
+/** One sentence for the end of a batch. */
+export function summarizeBatch(outcome: BatchOutcome): string {
+  const parts = [`${outcome.succeeded} succeeded`];
+  if (outcome.failed) parts.push(`${outcome.failed} failed`);
+  if (outcome.cancelled) parts.push(`${outcome.cancelled} cancelled`);
+  if (outcome.skipped) parts.push(`${outcome.skipped} bad line${outcome.skipped > 1 ? 's' : ''} skipped`);
+  return `${outcome.total} request${outcome.total === 1 ? '' : 's'}: ${parts.join(', ')} in ${(outcome.durationMs / 1000).toFixed(1)} s`;
+}

@@ -1,0 +1,157 @@
+// A command on its way through the pipeline, from admission to its end: what "Cancel Running Command…" lists,
+// and the context its executor gets. Cancelling a flight (its caller's signal, the UI, or shutdown) tells the
+// admission queue and the executor alike.
+//
+// No AbortSignal is made per command unless an executor reads `ctx.signal`: in Node 20 creating one costs
+// several microseconds, as much as the rest of the pipeline. The flight is its own minimal, signal-shaped
+// cancellation (aborted, reason, add/removeEventListener('abort')), which admission and settleOrAbort accept.
+import type { CancelSignal } from '../abort';
+import type { ExecutorContext, Priority, ProgressListener } from '../types';
+
+/** Where a command is: waiting for a slot (queued, or delayed by backoff), running, or running but waiting on
+ *  something outside the middleware (the Python service starting). */
+export type FlightStage = 'queued' | 'delayed' | 'running' | 'waiting';
+
+/** Who cancelled: the caller's AbortSignal, `Middleware.cancel` (the UI), or the middleware shutting down. */
+export type CancelledBy = 'caller' | 'user' | 'shutdown';
+
+/** A read-only view of a command in flight, for lists and trees. */
+export interface InFlightCommand {
+  readonly commandId: string;
+  readonly commandType: string;
+  readonly priority: Priority;
+  readonly source?: string;
+  readonly stage: FlightStage;
+  /** Epoch ms when it was submitted. */
+  readonly submittedAt: number;
+  /** Epoch ms when it started running, if it has. */
+  readonly startedAt?: number;
+}
+
+type Listener = (reason: unknown) => void;
+
+export class Flight implements ExecutorContext, CancelSignal, InFlightCommand {
+  prev: Flight | null = null;
+  next: Flight | null = null;
+  stage: FlightStage = 'queued';
+  startedAt: number | undefined;
+  aborted = false;
+  reason: unknown;
+  cancelledBy: CancelledBy | undefined;
+  /** Backoff given at admission, for progress updates. */
+  delayMs = 0;
+  private listeners: Listener[] | undefined;
+  private controller: AbortController | undefined;
+
+  constructor(
+    readonly commandId: string,
+    readonly commandType: string,
+    readonly priority: Priority,
+    readonly source: string | undefined,
+    readonly submittedAt: number,
+    private readonly onProgress: ProgressListener | undefined,
+  ) {}
+
+  /** An AbortSignal for executors that need one (execa, fetch): made on first read. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  get cancelled(): boolean {
+    return this.aborted;
+  }
+
+  onCancel(listener: Listener): () => void {
+    if (this.aborted) {
+      listener(this.reason);
+      return noop;
+    }
+    (this.listeners ??= []).push(listener);
+    return () => this.removeListener(listener);
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (!this.aborted) (this.listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    this.removeListener(listener);
+  }
+
+  /** Cancels once; later calls return false. Listeners run synchronously, each isolated from the others. */
+  cancel(by: CancelledBy, reason: unknown): boolean {
+    if (this.aborted) return false;
+    this.aborted = true;
+    this.cancelledBy = by;
+    this.reason = reason;
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    this.controller?.abort(reason);
+    if (listeners) {
+      for (const l of listeners) {
+        try {
+          l(reason);
+        } catch {
+          // One failing listener must not keep the others (or the pipeline) from hearing of the cancel.
+        }
+      }
+    }
+    return true;
+  }
+
+  waiting(reason: string): () => void {
+    this.stage = 'waiting';
+    this.onProgress?.({ stage: 'waiting', delayMs: this.delayMs, remainingMs: 0, queuePosition: 0, reason });
+    return () => {
+      if (this.stage !== 'waiting') return;
+      this.stage = 'running';
+      this.onProgress?.({ stage: 'running', delayMs: this.delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
+    };
+  }
+
+  private removeListener(listener: Listener): void {
+    const ls = this.listeners;
+    if (!ls) return;
+    const i = ls.indexOf(listener);
+    if (i >= 0) ls.splice(i, 1);
+  }
+}
+
+const noop = (): void => undefined;
+
+/** The flights of a middleware, oldest first: O(1) add and remove, no allocation beyond the flight. */
+export class FlightList {
+  private head: Flight | null = null;
+  private tail: Flight | null = null;
+  size = 0;
+
+  add(f: Flight): void {
+    f.prev = this.tail;
+    if (this.tail) this.tail.next = f;
+    else this.head = f;
+    this.tail = f;
+    this.size++;
+  }
+
+  remove(f: Flight): void {
+    if (f.prev) f.prev.next = f.next;
+    else if (this.head === f) this.head = f.next;
+    else return; // not in the list
+    if (f.next) f.next.prev = f.prev;
+    else this.tail = f.prev;
+    f.prev = f.next = null;
+    this.size--;
+  }
+
+  *[Symbol.iterator](): IterableIterator<Flight> {
+    for (let f = this.head; f;) {
+      const next = f.next; // f may leave the list while the caller looks at it
+      yield f;
+      f = next;
+    }
+  }
+}

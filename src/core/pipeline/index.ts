@@ -1,0 +1,5 @@
+// The pipeline folder's public names: code outside it imports them from here.
+export * from './flight';
+export * from './pipeline';
+export * from './security';
+export * from './validation';

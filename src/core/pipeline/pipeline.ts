@@ -1,0 +1,612 @@
+// The pipeline: validation → security → admission → START → executor → COMPLETE | ERROR | CANCEL.
+// Invariant: every execute() call ends in exactly one of COMPLETE, ERROR (blocked and invalid included) or
+// CANCEL, and resolves (never rejects) with a CommandResult saying which.
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { ABORTED, settleOrAbort, type Settled } from '../abort';
+import { Flight, FlightList, type CancelledBy, type InFlightCommand } from './flight';
+import { AdmissionController, type AdmissionState, type ThrottleInfo } from '../admission';
+import { describeLimitChange, type Admission, type LimitChange } from '../admission';
+import { systemClock, type Clock } from '../clock';
+import { validateConfig, type MiddlewareConfig } from '../config';
+import { SystemSampler, type Sampler } from '../system';
+import { SecurityPolicy, type SecurityDecision } from './security';
+import { JsonlWriter, loadLatestSnapshot, newSessionId, pruneSnapshots, safeSessionId, snapshotFileName, writeFileAtomic } from '../telemetry';
+import { constantMetadata, Telemetry, WaitMetadata, type RealtimeState, type StorageReport, type TelemetryApi } from '../telemetry';
+import type {
+  CommandError,
+  CommandResult,
+  Disposable,
+  ExecuteOptions,
+  Executor,
+  Priority,
+  ProgressListener,
+  ServiceContext,
+  SystemContext,
+  SystemSample,
+  UserContext,
+  ValidatedRequest,
+} from '../types';
+import { validateRequest } from './validation';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface MiddlewareOptions {
+  /** Settings (a PartialConfig); invalid fields fall back to defaults and are listed in configErrors. */
+  config?: unknown;
+  /** Put before setting names in configErrors and updateConfig's messages (the extension: 'aios.'). */
+  settingPrefix?: string;
+  /** Folder for telemetry files and the stats snapshot; omit to keep telemetry in memory only. */
+  storageDir?: string;
+  /** One per window (never two writers on one file); part of file names. Default: newSessionId(). */
+  sessionId?: string;
+  /** Default: a SystemSampler (systeminformation) owned and disposed by the middleware. */
+  sampler?: Sampler;
+  user?: UserContext;
+  /** Current service state for telemetry and REALTIME queries; return the same object until it changes. */
+  service?: () => ServiceContext;
+  clock?: Clock;
+  log?: (level: LogLevel, message: string) => void;
+}
+
+export interface Middleware {
+  readonly sessionId: string;
+  readonly config: Readonly<MiddlewareConfig>;
+  /** Problems found in options.config at creation. */
+  readonly configErrors: readonly string[];
+  execute(request: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult>;
+  /** Merges `partial` into the current settings; applies at once; returns person-readable problems. */
+  updateConfig(partial: unknown): string[];
+  /**
+   * Records an event of something that ran outside admission (a command typed in a terminal, a rule's action):
+   * it reaches stats, the event files and every exporter like the pipeline's own. Same arguments as
+   * Telemetry.emit; `timed` means the duration belongs in the latency figures.
+   */
+  record: Telemetry['emit'];
+  /** A fresh command id, in this middleware's sequence (for events recorded with record()). */
+  newCommandId(): string;
+  /** Adds `name` to REALTIME reports, read at each query (e.g. the exporters' health); dispose to remove it. */
+  addRealtimeSection(name: string, read: () => unknown): Disposable;
+  /** What the security policy says of a command type, without running anything (e.g. as soon as one is picked). */
+  checkPolicy(commandType: string): SecurityDecision;
+  /** Commands waiting for a slot or running, oldest first. */
+  inFlight(): InFlightCommand[];
+  /** Cancels a command in flight (queued, delayed or running): it ends in CANCEL. False when none has that id. */
+  cancel(commandId: string, reason?: string): boolean;
+  /** Admission pause: queued commands wait and nothing new starts; running commands go on. */
+  pause(): void;
+  resume(): void;
+  readonly paused: boolean;
+  readonly admission: AdmissionState;
+  /** Each change of the concurrency limit (adaptive moves, setting changes, mode switches), with its reason. */
+  onLimitChange(listener: (change: LimitChange) => void): Disposable;
+  readonly telemetry: TelemetryApi;
+  readonly sampler: Sampler;
+  /** Writes pending events and the stats snapshot now. */
+  flush(): Promise<void>;
+  /** Cancels queued commands, aborts running executors, flushes and stops every timer. */
+  close(): Promise<void>;
+}
+
+export function createMiddleware(options: MiddlewareOptions = {}): Middleware {
+  return new Pipeline(options);
+}
+
+/** How often the stats snapshot is rewritten while stats change. */
+const SNAPSHOT_INTERVAL_MS = 5000;
+const MAX_ERROR_MESSAGE = 1000;
+const INVALID_TYPE = '(invalid)';
+const EMPTY_SERVICE: ServiceContext = Object.freeze({});
+
+function toCommandError(e: unknown): CommandError {
+  if (typeof e === 'object' && e !== null) {
+    const err = e as { name?: unknown; code?: unknown; message?: unknown };
+    const message = (typeof err.message === 'string' ? err.message : describeThrown(e)).slice(0, MAX_ERROR_MESSAGE);
+    // Duck-typed so a CommandFailure from another bundle copy of this module is still recognised.
+    if (err.name === 'CommandFailure' && typeof err.code === 'string') {
+      const data = (e as { data?: unknown }).data;
+      return data === undefined ? { code: err.code, message } : { code: err.code, message, data };
+    }
+    return { code: 'executor_error', message };
+  }
+  return { code: 'executor_error', message: describeThrown(e).slice(0, MAX_ERROR_MESSAGE) };
+}
+
+/** Words for a thrown value that is not an Error: its JSON where it has one, else its type. */
+function describeThrown(e: unknown): string {
+  if (typeof e !== 'object' || e === null) return String(e);
+  try {
+    return JSON.stringify(e) ?? Object.prototype.toString.call(e);
+  } catch {
+    return Object.prototype.toString.call(e);
+  }
+}
+
+class Pipeline implements Middleware {
+  readonly sessionId: string;
+  readonly configErrors: readonly string[];
+  readonly telemetry: Telemetry;
+  readonly sampler: Sampler;
+  private cfg: MiddlewareConfig;
+  private readonly settingPrefix: string;
+  private readonly clock: Clock;
+  private readonly security: SecurityPolicy;
+  private readonly admissionCtl: Admission;
+  private readonly writer: JsonlWriter | undefined;
+  private readonly ownsSampler: boolean;
+  private readonly samplerSubscription: Disposable;
+  private readonly flights = new FlightList();
+  private readonly idPrefix = randomBytes(4).toString('hex');
+  private idCounter = 0;
+  private systemContext: SystemContext;
+  private readonly staticSystem = { platform: process.platform, arch: process.arch, nodeVersion: process.version, cpuCount: cpus().length };
+  private readonly service: () => ServiceContext;
+  private readonly log: (level: LogLevel, message: string) => void;
+  private readonly storageDir: string | undefined;
+  private restored = false;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private snapshotChain: Promise<void> = Promise.resolve();
+  private snapshotsPruned = false;
+  private closed = false;
+
+  constructor(options: MiddlewareOptions) {
+    this.settingPrefix = options.settingPrefix ?? '';
+    const { config, errors } = validateConfig(options.config, undefined, this.settingPrefix);
+    this.cfg = config;
+    this.configErrors = errors;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? (() => undefined);
+    this.sessionId = safeSessionId(options.sessionId ?? newSessionId());
+    this.service = options.service ?? (() => EMPTY_SERVICE);
+    this.storageDir = options.storageDir;
+    this.security = new SecurityPolicy(config.security.denyPatterns, config.security.allowPatterns);
+    this.admissionCtl = new AdmissionController(config, this.clock, { log: this.log });
+    this.admissionCtl.onLimitChange((c) => this.log('debug', describeLimitChange(c)));
+
+    this.ownsSampler = options.sampler === undefined;
+    this.sampler =
+      options.sampler ??
+      new SystemSampler(config.sampler, {
+        ownPids: () => {
+          const pid = this.service().pid;
+          return typeof pid === 'number' ? [pid] : [];
+        },
+        onError: (e) => this.log('warn', e.message),
+      });
+    this.systemContext = this.toSystemContext(this.sampler.latest());
+    this.applyLoad(this.sampler.latest());
+    this.samplerSubscription = this.sampler.onSample((s) => {
+      this.systemContext = this.toSystemContext(s);
+      this.applyLoad(s);
+    });
+
+    if (this.storageDir) {
+      this.writer = new JsonlWriter({
+        dir: this.storageDir,
+        sessionId: this.sessionId,
+        maxFileBytes: config.telemetry.maxFileSizeMB * 1024 * 1024,
+        maxTotalBytes: config.telemetry.maxTotalSizeMB * 1024 * 1024,
+        flushIntervalMs: config.telemetry.flushIntervalMs,
+        onError: (e) => this.log('warn', e.message),
+      });
+    }
+    const writer = this.writer;
+    this.telemetry = new Telemetry({
+      clock: this.clock,
+      maxRecentEvents: config.telemetry.maxRecentEvents,
+      user: Object.freeze({ ...options.user, sessionId: this.sessionId }),
+      system: () => this.systemContext,
+      service: this.service,
+      realtime: () => {
+        const state: RealtimeState = { system: this.sampler.latest(), admission: this.admissionCtl.state(), service: this.service() };
+        for (const [name, read] of this.realtimeSections) state[name] = read();
+        return state;
+      },
+      storage: () => this.storageReport(),
+      sink: writer,
+    });
+    if (this.storageDir) {
+      const snapshot = loadLatestSnapshot(this.storageDir, (e) => this.log('warn', e.message));
+      if (snapshot !== undefined) {
+        this.restored = this.telemetry.stats.restore(snapshot);
+        if (!this.restored) this.log('warn', `ignoring a stats snapshot in ${this.storageDir} with an unknown format`);
+      }
+      this.snapshotTimer = setInterval(() => void this.saveSnapshot(), SNAPSHOT_INTERVAL_MS);
+      this.snapshotTimer.unref();
+    }
+  }
+
+  get config(): Readonly<MiddlewareConfig> {
+    return this.cfg;
+  }
+
+  get admission(): AdmissionState {
+    return this.admissionCtl.state();
+  }
+
+  get paused(): boolean {
+    return this.admissionCtl.paused;
+  }
+
+  onLimitChange(listener: (change: LimitChange) => void): Disposable {
+    return this.admissionCtl.onLimitChange(listener);
+  }
+
+  pause(): void {
+    this.admissionCtl.pause();
+  }
+
+  resume(): void {
+    this.admissionCtl.resume();
+  }
+
+  updateConfig(partial: unknown): string[] {
+    const previous = this.cfg;
+    const { config, errors } = validateConfig(partial, previous, this.settingPrefix);
+    this.cfg = config;
+    this.admissionCtl.setLimits(config);
+    this.applyLoad(this.sampler.latest());
+    const sec = config.security;
+    if (
+      sec.denyPatterns.join('\n') !== previous.security.denyPatterns.join('\n') ||
+      sec.allowPatterns.join('\n') !== previous.security.allowPatterns.join('\n')
+    ) {
+      this.security.update(sec.denyPatterns, sec.allowPatterns);
+    }
+    if (config.telemetry.maxRecentEvents !== previous.telemetry.maxRecentEvents) this.telemetry.setMaxRecentEvents(config.telemetry.maxRecentEvents);
+    const t = config.telemetry;
+    this.writer?.setLimits(t.maxFileSizeMB * 1024 * 1024, t.maxTotalSizeMB * 1024 * 1024, t.flushIntervalMs);
+    this.sampler.configure?.(config.sampler);
+    return errors;
+  }
+
+  execute(input: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult> {
+    const t0 = this.clock.now();
+    // Backpressure instead of lost events: when the disk is behind by megabytes, new commands wait for it.
+    if (this.writer?.backlogged) return this.writer.flush().then(() => this.submit(input, executor, options, t0));
+    try {
+      const out = this.submit(input, executor, options, t0);
+      return out instanceof Promise ? out : Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * From validation to the result. A command that is admitted at once and whose executor answers
+   * synchronously (a function under run(fn)) is answered without a single await: each async step costs a
+   * promise and a turn, a fifth of such a command's time.
+   */
+  private submit(input: unknown, executor: Executor, options: ExecuteOptions | undefined, t0: number): CommandResult | Promise<CommandResult> {
+    const commandId = this.newCommandId();
+    if (options?.onCommandId) {
+      try {
+        options.onCommandId(commandId);
+      } catch {
+        // A caller's listener must not break its command.
+      }
+    }
+    if (this.closed) {
+      return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'closed', message: 'The AIOS middleware is shut down; the command was not run' });
+    }
+    let request: ValidatedRequest;
+    try {
+      request = validateRequest(input, this.cfg.maxParameterBytes);
+    } catch (e) {
+      return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'invalid_request', message: (e as Error).message });
+    }
+    const { commandType, priority } = request;
+    const decision = this.security.check(commandType);
+    if (!decision.allowed) return this.fail(commandId, commandType, priority, t0, { code: 'blocked', message: decision.reason! });
+
+    const signal = options?.signal;
+    const onProgress = options?.onProgress;
+    if (signal?.aborted) return this.ended(commandId, commandType, priority, t0, 0, 'submitted', 'caller');
+    const flight = new Flight(commandId, commandType, priority, request.source, this.clock.epochMs(), onProgress);
+    this.flights.add(flight);
+    // The caller's signal cancels the flight; the flight is what admission and the executor watch.
+    const onCallerAbort = signal ? () => flight.cancel('caller', signal.reason) : undefined;
+    if (signal) signal.addEventListener('abort', onCallerAbort!, { once: true });
+    const bypass = options?.bypassAdmission === true;
+    // No slot free: the queued path lands the flight itself (one async step fewer than wrapping it here).
+    if (!bypass && !this.admissionCtl.tryAdmit()) return this.queue(flight, request, executor, t0, onProgress, signal, onCallerAbort);
+    let out: Promise<unknown> | Settled | undefined;
+    try {
+      // Without a slot when bypassing: release() must then never be called for this command.
+      out = this.begin(flight, request, executor, t0, t0, onProgress);
+      if (!(out instanceof Promise)) return this.end(flight, t0, t0, bypass, out, flight.aborted ? ABORTED : out);
+    } finally {
+      if (!(out instanceof Promise)) this.landed(flight, signal, onCallerAbort);
+    }
+    return this.awaitRun(out, flight, t0, bypass, signal, onCallerAbort);
+  }
+
+  /** The executor answered with a promise: waits for it (or a cancel), then ends the command and lands it. */
+  private async awaitRun(
+    out: Promise<unknown>,
+    flight: Flight,
+    t0: number,
+    bypass: boolean,
+    signal: AbortSignal | undefined,
+    onCallerAbort: (() => void) | undefined,
+  ): Promise<CommandResult> {
+    try {
+      return this.end(flight, t0, t0, bypass, out, await settleOrAbort(out, flight));
+    } finally {
+      this.landed(flight, signal, onCallerAbort);
+    }
+  }
+
+  private landed(flight: Flight, signal: AbortSignal | undefined, onCallerAbort: (() => void) | undefined): void {
+    this.flights.remove(flight);
+    if (signal) signal.removeEventListener('abort', onCallerAbort!);
+  }
+
+  /** No slot was free: waits in admission's queue (backoff, priorities, cancel), then runs; lands the flight. */
+  private async queue(
+    flight: Flight,
+    request: ValidatedRequest,
+    executor: Executor,
+    t0: number,
+    onProgress: ProgressListener | undefined,
+    signal: AbortSignal | undefined,
+    onCallerAbort: (() => void) | undefined,
+  ): Promise<CommandResult> {
+    try {
+      const { commandId, commandType, priority } = flight;
+      const outcome = await this.admissionCtl.admit(priority, {
+        signal: flight,
+        onProgress,
+        onThrottle: (info: ThrottleInfo) => {
+          flight.delayMs = info.delayMs;
+          flight.stage = 'delayed';
+          this.telemetry.emit('THROTTLE', commandId, commandType, priority, undefined, {
+            delayMs: info.delayMs,
+            reason: info.reason,
+            queuePosition: info.queuePosition,
+            active: info.active,
+            limit: info.limit,
+            cpuPercent: info.cpuPercent,
+          });
+        },
+      });
+      if (outcome === 'queue_full') {
+        return this.fail(commandId, commandType, priority, t0, {
+          code: 'queue_full',
+          message: `The command queue is full (${this.cfg.maxQueueSize} waiting); try again when running commands finish, or raise aios.maxQueueSize`,
+        });
+      }
+      if (outcome !== 'admitted') {
+        const by: CancelledBy = outcome === 'closed' ? 'shutdown' : (flight.cancelledBy ?? 'caller');
+        return this.ended(commandId, commandType, priority, t0, flight.delayMs, flight.delayMs > 0 ? 'delayed' : 'queued', by);
+      }
+      const startedAt = this.clock.now();
+      const out = this.begin(flight, request, executor, t0, startedAt, onProgress);
+      return this.end(flight, t0, startedAt, false, out, out instanceof Promise ? await settleOrAbort(out, flight) : flight.aborted ? ABORTED : out);
+    } finally {
+      this.landed(flight, signal, onCallerAbort);
+    }
+  }
+
+  /**
+   * The command starts: START, then the executor is called, holding a slot (taken at `startedAt`) unless the
+   * command bypasses admission. A promise when it answers asynchronously, else its outcome.
+   */
+  private begin(
+    flight: Flight,
+    request: ValidatedRequest,
+    executor: Executor,
+    t0: number,
+    startedAt: number,
+    onProgress: ProgressListener | undefined,
+  ): Promise<unknown> | Settled {
+    const waitMs = startedAt - t0;
+    flight.stage = 'running';
+    flight.startedAt = waitMs > 0 ? this.clock.epochMs() : flight.submittedAt;
+    this.telemetry.emit('START', flight.commandId, flight.commandType, flight.priority, undefined, startMetadata(waitMs, request.source));
+    onProgress?.({ stage: 'running', delayMs: flight.delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
+    // An executor that answers synchronously (a plain function under run(fn)) is settled at once: racing it
+    // against a cancel would only cost a promise, a listener and two turns.
+    return startExecutor(executor, request, flight);
+  }
+
+  /** How the executor ended (or ABORTED: the command was cancelled first): the slot goes back exactly once. */
+  private end(
+    flight: Flight,
+    t0: number,
+    startedAt: number,
+    bypass: boolean,
+    out: Promise<unknown> | Settled,
+    settled: Settled | typeof ABORTED,
+  ): CommandResult {
+    const { commandId, commandType, priority, delayMs } = flight;
+    if (settled === ABORTED) {
+      // Answer the caller now; the slot stays taken until the executor (told through its context) stops.
+      if (!bypass) {
+        const release = (): void => this.admissionCtl.release();
+        if (out instanceof Promise) out.then(release, release);
+        else release();
+      }
+      return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
+    }
+    const endedAt = this.clock.now();
+    if (!bypass) this.admissionCtl.release(endedAt - startedAt); // how long it held its slot: the adaptive limit's sample
+    const durationMs = endedAt - t0;
+    const waitMs = startedAt - t0;
+    if (settled.ok) {
+      this.telemetry.emit('COMPLETE', commandId, commandType, priority, durationMs, waitMs > 0 ? new WaitMetadata(waitMs, undefined) : undefined, true);
+      return { commandId, commandType, success: true, result: settled.value, durationMs, throttled: delayMs > 0, delayMs };
+    }
+    // An executor that failed because it was told to stop ended in a cancel, not an error.
+    if (flight.aborted) return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
+    const error = toCommandError(settled.error);
+    this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message }, true);
+    return { commandId, commandType, success: false, error, durationMs, throttled: delayMs > 0, delayMs };
+  }
+
+  readonly record: Telemetry['emit'] = (...args) => this.telemetry.emit(...args);
+
+  newCommandId(): string {
+    return `${this.idPrefix}-${(++this.idCounter).toString(36)}`;
+  }
+
+  private readonly realtimeSections = new Map<string, () => unknown>();
+
+  addRealtimeSection(name: string, read: () => unknown): Disposable {
+    if (['system', 'admission', 'service'].includes(name) || this.realtimeSections.has(name)) throw new Error(`the REALTIME section ${name} exists already`);
+    this.realtimeSections.set(name, read);
+    return { dispose: () => void this.realtimeSections.delete(name) };
+  }
+
+  checkPolicy(commandType: string): SecurityDecision {
+    return this.security.check(commandType);
+  }
+
+  inFlight(): InFlightCommand[] {
+    const out: InFlightCommand[] = [];
+    for (const f of this.flights) {
+      out.push({
+        commandId: f.commandId,
+        commandType: f.commandType,
+        priority: f.priority,
+        stage: f.stage,
+        submittedAt: f.submittedAt,
+        ...(f.source !== undefined ? { source: f.source } : {}),
+        ...(f.startedAt !== undefined ? { startedAt: f.startedAt } : {}),
+      });
+    }
+    return out;
+  }
+
+  cancel(commandId: string, reason = 'cancelled by the user'): boolean {
+    for (const f of this.flights) if (f.commandId === commandId) return f.cancel('user', new Error(reason));
+    return false;
+  }
+
+  private fail(commandId: string, commandType: string, priority: Priority, t0: number, error: CommandError): CommandResult {
+    const durationMs = this.clock.now() - t0;
+    this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message });
+    return { commandId, commandType, success: false, error, durationMs, throttled: false, delayMs: 0 };
+  }
+
+  /** Records CANCEL and answers the caller; the message says when and by whom. */
+  private ended(commandId: string, commandType: string, priority: Priority, t0: number, delayMs: number, stage: CancelStage, by: CancelledBy): CommandResult {
+    const durationMs = this.clock.now() - t0;
+    this.telemetry.emit('CANCEL', commandId, commandType, priority, durationMs, { code: 'cancelled', stage, by });
+    return {
+      commandId,
+      commandType,
+      success: false,
+      error: { code: 'cancelled', message: cancelMessage(stage, by) },
+      durationMs,
+      throttled: delayMs > 0,
+      delayMs,
+    };
+  }
+
+  private applyLoad(s: SystemSample): void {
+    this.admissionCtl.setLoad(s.cpuPercent, this.cfg.countExternalPythonProcesses ? Math.max(0, s.pythonProcesses) : 0);
+  }
+
+  private toSystemContext(s: SystemSample): SystemContext {
+    return Object.freeze({
+      ...this.staticSystem,
+      cpuPercent: s.cpuPercent,
+      memoryPercent: s.memoryPercent,
+      pythonProcesses: s.pythonProcesses,
+    });
+  }
+
+  private storageReport(): StorageReport {
+    const w = this.writer?.stats;
+    return {
+      enabled: this.writer !== undefined,
+      directory: this.storageDir,
+      writtenEvents: w?.writtenLines ?? 0,
+      droppedEvents: w?.droppedLines ?? 0,
+      restored: this.restored,
+    };
+  }
+
+  private saveSnapshot(): Promise<void> {
+    const dir = this.storageDir;
+    if (!dir) return Promise.resolve();
+    this.snapshotChain = this.snapshotChain
+      .then(async () => {
+        if (!this.telemetry.dirty) return;
+        this.telemetry.dirty = false;
+        const name = snapshotFileName(this.sessionId);
+        const data = JSON.stringify(this.telemetry.stats.snapshot(this.clock.epochMs()));
+        await mkdir(dir, { recursive: true });
+        await writeFileAtomic(join(dir, name), data);
+        if (!this.snapshotsPruned) {
+          this.snapshotsPruned = true;
+          await pruneSnapshots(dir, name);
+        }
+      })
+      .catch((e: Error) => {
+        this.telemetry.dirty = true;
+        this.log('warn', `could not save the telemetry stats snapshot in ${dir}: ${e.message}`);
+      });
+    return this.snapshotChain;
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all([this.writer?.flush(), this.saveSnapshot()]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.snapshotTimer);
+    this.admissionCtl.close();
+    for (const f of this.flights) f.cancel('shutdown', new Error('the AIOS middleware shut down'));
+    // Let the commands settled above record their CANCEL before the last write.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.samplerSubscription.dispose();
+    if (this.ownsSampler) this.sampler.dispose();
+    this.telemetry.dispose();
+    await this.saveSnapshot();
+    await this.writer?.close();
+  }
+}
+
+type CancelStage = 'submitted' | 'queued' | 'delayed' | 'running';
+
+/** Calls the executor: a promise when it answers asynchronously, else its outcome at once. */
+function startExecutor(executor: Executor, request: ValidatedRequest, ctx: Flight): Promise<unknown> | Settled {
+  try {
+    const out: unknown = executor(request, ctx);
+    const thenable = (typeof out === 'object' || typeof out === 'function') && out !== null && typeof (out as { then?: unknown }).then === 'function';
+    return thenable ? Promise.resolve(out) : { ok: true, value: out };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function cancelMessage(stage: CancelStage, by: CancelledBy): string {
+  if (by === 'shutdown')
+    return stage === 'running' ? 'The AIOS middleware shut down while the command was running' : 'The AIOS middleware shut down before the command started';
+  const who = by === 'user' ? ' from the list of running commands' : '';
+  if (stage === 'submitted') return 'The command was cancelled before it was submitted';
+  return stage === 'running' ? `The command was cancelled while running${who}` : `The command was cancelled before it started${who}`;
+}
+
+/** START's metadata for commands that did not wait, one constant object per source. */
+const sourceOnly = new Map<string, Readonly<Record<string, string>>>();
+
+function startMetadata(waitMs: number, source: string | undefined): Readonly<Record<string, unknown>> | undefined {
+  if (waitMs <= 0 && source === undefined) return undefined;
+  if (waitMs <= 0) {
+    let m = sourceOnly.get(source!);
+    if (m === undefined) {
+      // Sources are a few fixed names (palette, api, batch…); a caller inventing many just misses the cache.
+      m = constantMetadata({ source: source! });
+      if (sourceOnly.size < 64) sourceOnly.set(source!, m);
+    }
+    return m;
+  }
+  return new WaitMetadata(waitMs, source);
+}

@@ -1,0 +1,3 @@
+// The rules folder's public names: code outside it imports them from here.
+export * from './metrics';
+export * from './rules';

@@ -1,0 +1,6 @@
+// The telemetry folder's public names: code outside it imports them from here.
+export * from './exportFile';
+export * from './histogram';
+export * from './stats';
+export * from './storage';
+export * from './telemetry';

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatBatchResults, parseJsonLines, runBatch, summarizeBatch } from '../../../../src/core/execution/batch';
+import { createMiddleware } from '../../../../src/core/pipeline/pipeline';
+import { StaticSampler } from '../../../../src/core/system/sampler';
+import type { Executor } from '../../../../src/core/types';
+
+describe('batches', () => {
+  it('parses JSON Lines, reporting each bad line with its number', () => {
+    const text = [
+      '{"commandType":"ECHO","parameters":{"n":1}}',
+      '',
+      'not json',
+      '{"commandType":"ECHO","priority":"URGENT"}',
+      '[1,2]',
+      '  {"commandType":"LOW_ONE","priority":"LOW","source":"mine"}  ',
+      '{"priority":"HIGH"}',
+    ].join('\r\n');
+    const { items, errors, lines } = parseJsonLines(text, 65536);
+    assert.equal(lines, 6);
+    assert.deepEqual(
+      items.map((i) => i.line),
+      [1, 6],
+    );
+    assert.equal((items[0].request as { source: string }).source, 'batch');
+    assert.equal((items[1].request as { source: string }).source, 'mine');
+    assert.deepEqual(
+      errors.map((e) => e.line),
+      [3, 4, 5, 7],
+    );
+    assert.match(errors[0].message, /not valid JSON/);
+    assert.match(errors[1].message, /priority must be HIGH, NORMAL or LOW/);
+    assert.match(errors[3].message, /commandType/);
+  });
+
+  it('runs every request through the pipeline with their priorities, a window at a time', async () => {
+    const m = createMiddleware({ sampler: new StaticSampler(), config: { maxConcurrency: 2, baseDelayMs: 0, maxQueueSize: 10 } });
+    const order: string[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const ex: Executor = async (req) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      order.push(String(req.parameters.id));
+      await new Promise((r) => setTimeout(r, 1));
+      inFlight--;
+      if (req.commandType === 'FAIL') throw new Error('it failed');
+      return req.parameters.id;
+    };
+    const lines: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const priority = i % 3 === 0 ? 'LOW' : i % 3 === 1 ? 'HIGH' : 'NORMAL';
+      lines.push(JSON.stringify({ commandType: i === 59 ? 'FAIL' : 'WORK', priority, parameters: { id: `${priority}${i}` } }));
+    }
+    lines.splice(10, 0, '{oops');
+    const parsed = parseJsonLines(lines.join('\n'), 65536);
+    const progress: number[] = [];
+    const outcome = await runBatch((r, o) => m.execute(r, ex, o), parsed.items, {
+      window: 6,
+      skipped: parsed.errors,
+      progressIntervalMs: 0,
+      onProgress: (p) => {
+        assert.equal(p.done + p.failed + p.cancelled + p.waiting, p.total);
+        progress.push(p.done);
+      },
+    });
+    assert.equal(outcome.total, 61);
+    assert.equal(outcome.succeeded, 59);
+    assert.equal(outcome.failed, 1);
+    assert.equal(outcome.skipped, 1);
+    assert.equal(m.telemetry.query('SUMMARY').overall.totalCommands, 60, 'the bad line never reached the pipeline');
+    assert.ok(maxInFlight <= 2);
+    // HIGH lines are submitted before NORMAL, NORMAL before LOW.
+    const firstLow = order.findIndex((id) => id.startsWith('LOW'));
+    const lastHigh = order.map((id) => id.startsWith('HIGH')).lastIndexOf(true);
+    assert.ok(lastHigh < firstLow, order.join(','));
+    assert.deepEqual(
+      outcome.results.map((r) => r.line),
+      Array.from({ length: 61 }, (_, i) => i + 1),
+    );
+    const doc = formatBatchResults(outcome)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(doc.length, 61);
+    assert.deepEqual(Object.keys(doc[0]), ['line', 'commandId', 'commandType', 'success', 'durationMs']);
+    assert.equal(doc[10].skipped, true);
+    assert.equal((doc[10].error as { code: string }).code, 'invalid_request');
+    assert.equal((doc[60].error as { message: string }).message, 'it failed');
+    assert.ok(progress.length > 2 && progress.at(-1) === 59);
+    assert.match(summarizeBatch(outcome), /^61 requests: 59 succeeded, 1 failed, 1 bad line skipped in/);
+    await m.close();
+  });
+
+  it('cancel ends what has not finished in CANCEL, recorded, and what finished stays', async () => {
+    const m = createMiddleware({ sampler: new StaticSampler(), config: { maxConcurrency: 4, baseDelayMs: 0 } });
+    let started = 0;
+    const ex: Executor = (_req, ctx) =>
+      new Promise((resolve, reject) => {
+        started++;
+        const t = setTimeout(resolve, 5);
+        ctx.onCancel(() => {
+          clearTimeout(t);
+          reject(new Error('stopped'));
+        });
+      });
+    const items = Array.from({ length: 500 }, (_, i) => ({ line: i + 1, request: { commandType: 'SLOW' } }));
+    const ac = new AbortController();
+    const run = runBatch((r, o) => m.execute(r, ex, o), items, { signal: ac.signal, window: 16 });
+    setTimeout(() => ac.abort(), 40);
+    const outcome = await run;
+    assert.ok(outcome.succeeded > 0 && outcome.succeeded < 500, String(outcome.succeeded));
+    assert.equal(outcome.succeeded + outcome.cancelled, 500);
+    assert.ok(started < 500, 'nothing new started after the cancel');
+    const s = m.telemetry.query('SUMMARY').overall;
+    assert.equal(s.cancelledCommands, outcome.cancelled, 'every cancelled line is recorded');
+    assert.equal(s.successfulCommands, outcome.succeeded);
+    await m.close();
+  });
+});

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { createMiddleware } from '../../../../src/core/pipeline/pipeline';
+import { CommandRouter } from '../../../../src/core/execution/router';
+import { StaticSampler } from '../../../../src/core/system/sampler';
+import { argumentBuilder, mergeShellCommands, parseShellCommands, readWorkspaceCommands } from '../../../../src/core/execution/shellCommands';
+import { CommandFailure, type Executor } from '../../../../src/core/types';
+
+const noService: Executor = () => Promise.reject(new CommandFailure('unknown_command', 'no service here'));
+
+describe('shell command definitions', () => {
+  it('compiles placeholders so that one placeholder gives exactly one argument', () => {
+    const { build, placeholders } = argumentBuilder('GREP', ['-n', '${pattern}', '--file=${path}', '$${literal}', '${pattern}']);
+    assert.deepEqual(placeholders, ['pattern', 'path']);
+    assert.equal(typeof build, 'function');
+    const args = (build as (p: Record<string, unknown>) => string[])({ pattern: 'a b; rm -rf / $(x)', path: 'my file.txt' });
+    assert.deepEqual(args, ['-n', 'a b; rm -rf / $(x)', '--file=my file.txt', '${literal}', 'a b; rm -rf / $(x)']);
+  });
+
+  it('reuses fixed arguments as they are', () => {
+    const { build, placeholders } = argumentBuilder('LS', ['-la', 'x']);
+    assert.deepEqual(placeholders, []);
+    assert.deepEqual(build, ['-la', 'x']);
+  });
+
+  it('a missing placeholder is invalid_request naming it', () => {
+    const { build } = argumentBuilder('COPY', ['${from}', '${to}']);
+    const fn = build as (p: Record<string, unknown>) => string[];
+    assert.throws(
+      () => fn({ from: 'a' }),
+      (e: unknown) =>
+        e instanceof CommandFailure && e.code === 'invalid_request' && /'to'/.test(e.message) && /argument 2/.test(e.message) && /'from'/.test(e.message),
+    );
+    assert.throws(
+      () => fn({ from: 'a', to: { x: 1 } }),
+      (e: unknown) => e instanceof CommandFailure && /must be a string, number or boolean/.test(e.message),
+    );
+    assert.deepEqual(fn({ from: 1, to: true }), ['1', 'true']);
+  });
+
+  it('reports every bad definition by source, type and field, and keeps the good ones', () => {
+    const { commands, errors } = parseShellCommands(
+      {
+        $schema: './x.json',
+        GOOD: { file: 'node', args: ['-v'], description: 'Node version', priority: 'HIGH', cwd: 'sub', env: { TOKEN: 'secret-value' }, timeoutMs: 1000 },
+        'bad name!': { file: 'x' },
+        'CONTROL:X': { file: 'x' },
+        NOFILE: { args: [] },
+        ARGS: { file: 'x', args: 'not a list' },
+        EXTRA: { file: 'x', shell: true },
+        PRIO: { file: 'x', priority: 'URGENT' },
+        ENV: { file: 'x', env: { A: 1, SECRET: 'hunter2' } },
+        TIME: { file: 'x', timeoutMs: -1 },
+        PH: { file: 'x', args: ['${not valid}'] },
+      },
+      '.aios/commands.json',
+      'workspace',
+      '/ws',
+    );
+    assert.deepEqual(
+      commands.map((c) => c.commandType),
+      ['GOOD'],
+    );
+    const good = commands[0];
+    assert.equal(good.spec.cwd, join('/ws', 'sub'));
+    assert.equal(good.priority, 'HIGH');
+    assert.equal(good.spec.timeoutMs, 1000);
+    const text = errors.join('\n');
+    for (const t of ['bad name!', 'CONTROL:X', 'NOFILE', 'ARGS', 'EXTRA', 'PRIO', 'ENV', 'TIME', 'PH'])
+      assert.match(text, new RegExp(`'${t.replace(/[!:]/g, '.')}'`));
+    assert.match(text, /unknown field 'shell'/);
+    assert.match(text, /not: A/);
+    assert.doesNotMatch(text, /hunter2|secret-value/, 'env values are never in messages');
+    assert.ok(errors.every((e) => e.startsWith('.aios/commands.json: ')));
+  });
+
+  it('refuses a relative cwd without a folder, and a non-object file', () => {
+    assert.match(parseShellCommands({ A: { file: 'x', cwd: 'rel' } }, 'aios.shellCommands', 'user', undefined).errors[0], /relative/);
+    assert.match(parseShellCommands([], 'aios.shellCommands', 'user', undefined).errors[0], /must be an object/);
+  });
+
+  it('the workspace definition wins over the user one, with a note', () => {
+    const ws = parseShellCommands({ A: { file: 'a' } }, 'w', 'workspace', '/ws').commands;
+    const user = parseShellCommands({ A: { file: 'b' }, B: { file: 'c' } }, 'u', 'user', undefined).commands;
+    const { commands, errors } = mergeShellCommands(ws, user);
+    assert.equal(commands.get('A')?.spec.file, 'a');
+    assert.equal(commands.get('B')?.spec.file, 'c');
+    assert.match(errors[0], /'A' is also defined/);
+  });
+
+  it('an untrusted workspace never has its commands.json read', async () => {
+    const reads: string[] = [];
+    const io = {
+      read: (p: string) => {
+        reads.push(p);
+        return Promise.resolve(JSON.stringify({ EVIL: { file: 'rm', args: ['-rf', '/'] } }));
+      },
+      exists: () => Promise.resolve(true),
+    };
+    const untrusted = await readWorkspaceCommands('/ws', false, io);
+    assert.deepEqual(untrusted.commands, []);
+    assert.equal(untrusted.skippedUntrusted, true);
+    assert.deepEqual(reads, [], 'not even read');
+    const trusted = await readWorkspaceCommands('/ws', true, io);
+    assert.deepEqual(
+      trusted.commands.map((c) => c.commandType),
+      ['EVIL'],
+    );
+    assert.deepEqual(reads, [join('/ws', '.aios', 'commands.json')]);
+    const broken = await readWorkspaceCommands('/ws', true, { ...io, read: () => Promise.resolve('{ nope') });
+    assert.match(broken.errors[0], /^\.aios\/commands\.json is not valid JSON/);
+    assert.deepEqual((await readWorkspaceCommands('/ws', true, { ...io, read: () => Promise.resolve(undefined) })).commands, []);
+  });
+
+  it('runs through the pipeline: placeholders, policy and the recorded error', async () => {
+    const m = createMiddleware({ sampler: new StaticSampler(), config: { security: { denyPatterns: ['*DELETE*'], allowPatterns: [] } } });
+    const router = new CommandRouter(noService);
+    const { commands } = parseShellCommands(
+      {
+        SAY: { file: process.execPath, args: ['-e', 'process.stdout.write(process.argv[1])', '${text}'] },
+        DELETE_ALL: { file: process.execPath, args: ['-e', '0'] },
+      },
+      'test',
+      'user',
+      undefined,
+    );
+    router.setShellCommands(new Map(commands.map((c) => [c.commandType, c])));
+    const ok = await m.execute({ commandType: 'SAY', parameters: { text: '"quoted" $HOME `x`' } }, router.executor);
+    assert.equal(ok.success, true, ok.error?.message);
+    assert.equal((ok.result as { stdout: string }).stdout, '"quoted" $HOME `x`');
+    const missing = await m.execute({ commandType: 'SAY' }, router.executor);
+    assert.equal(missing.error?.code, 'invalid_request');
+    assert.match(missing.error.message, /'text'/);
+    const blocked = await m.execute({ commandType: 'DELETE_ALL' }, router.executor);
+    assert.equal(blocked.error?.code, 'blocked');
+    const other = await m.execute({ commandType: 'ECHO' }, router.executor);
+    assert.equal(other.error?.code, 'unknown_command', 'other types go to the service executor');
+    const events = m.telemetry.recentEvents().filter((e) => e.commandType === 'SAY');
+    assert.deepEqual(
+      events.map((e) => e.eventType),
+      ['START', 'COMPLETE', 'START', 'ERROR'],
+    );
+    assert.ok(events[1].durationMs! > 0);
+    await m.close();
+  });
+});
