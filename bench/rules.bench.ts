@@ -4,7 +4,7 @@
 import { ManualClock, systemClock } from '../src/core/clock';
 import { DEFAULT_CONFIG } from '../src/core/config';
 import { METRIC_MAX_DURATIONS, METRICS, MetricSource } from '../src/core/rules/metrics';
-import { RuleEngine } from '../src/core/rules/rules';
+import { RuleEngine } from '../src/core/rules';
 import { StaticSampler } from '../src/core/system/sampler';
 import type { Telemetry } from '../src/core/telemetry/telemetry';
 import type { EventType, TelemetryEvent } from '../src/core/types';

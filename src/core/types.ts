@@ -12,7 +12,7 @@ export const DETAIL_LEVELS: readonly DetailLevel[] = ['SUMMARY', 'DETAILED', 'RE
 export const CONTROL_PREFIX = 'CONTROL:';
 
 /** Command types of remediation rules' records (`RULE:cpu-high`): in per-type stats only, never in the overall
- *  figures (a rule's firing is not a command; see src/core/rules/rules.ts). */
+ *  figures (a rule's firing is not a command; see src/core/rules/engine.ts). */
 export const RULE_PREFIX = 'RULE:';
 
 /** Structurally compatible with vscode.Disposable. */

@@ -1,4 +1,4 @@
-// aios.rules in the extension: the core's RuleEngine (src/core/rules/rules.ts) fed by the middleware's metrics on the
+// aios.rules in the extension: the core's RuleEngine (src/core/rules/engine.ts) fed by the middleware's metrics on the
 // sampler's tick, acting through the same control plane and limit settings as the palette, recording each firing
 // and restore as RULE:<name> telemetry. Rules are settings from the user (a workspace cannot set them: see
 // capabilities.untrustedWorkspaces.restrictedConfigurations), never code.

@@ -2,9 +2,7 @@
 // Invariant: every execute() call ends in exactly one of COMPLETE, ERROR (blocked and invalid included) or
 // CANCEL, and resolves (never rejects) with a CommandResult saying which.
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import { ABORTED, settleOrAbort, type Settled } from '../abort';
 import { Flight, FlightList, type CancelledBy, type InFlightCommand } from './flight';
 import { AdmissionController, type AdmissionState, type ThrottleInfo } from '../admission';
@@ -13,7 +11,7 @@ import { systemClock, type Clock } from '../clock';
 import { validateConfig, type MiddlewareConfig } from '../config';
 import { SystemSampler, type Sampler } from '../system';
 import { SecurityPolicy, type SecurityDecision } from './security';
-import { JsonlWriter, loadLatestSnapshot, newSessionId, pruneSnapshots, safeSessionId, snapshotFileName, writeFileAtomic } from '../telemetry';
+import { JsonlWriter, newSessionId, safeSessionId, StatsSnapshots } from '../telemetry';
 import { constantMetadata, Telemetry, WaitMetadata, type RealtimeState, type StorageReport, type TelemetryApi } from '../telemetry';
 import type {
   CommandError,
@@ -29,6 +27,7 @@ import type {
   UserContext,
   ValidatedRequest,
 } from '../types';
+import { RealtimeSections } from './realtime';
 import { validateRequest } from './validation';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -94,8 +93,6 @@ export function createMiddleware(options: MiddlewareOptions = {}): Middleware {
   return new Pipeline(options);
 }
 
-/** How often the stats snapshot is rewritten while stats change. */
-const SNAPSHOT_INTERVAL_MS = 5000;
 const MAX_ERROR_MESSAGE = 1000;
 const INVALID_TYPE = '(invalid)';
 const EMPTY_SERVICE: ServiceContext = Object.freeze({});
@@ -145,10 +142,8 @@ class Pipeline implements Middleware {
   private readonly service: () => ServiceContext;
   private readonly log: (level: LogLevel, message: string) => void;
   private readonly storageDir: string | undefined;
-  private restored = false;
-  private snapshotTimer: NodeJS.Timeout | undefined;
-  private snapshotChain: Promise<void> = Promise.resolve();
-  private snapshotsPruned = false;
+  private readonly snapshots: StatsSnapshots | undefined;
+  private readonly realtimeSections = new RealtimeSections();
   private closed = false;
 
   constructor(options: MiddlewareOptions) {
@@ -201,20 +196,14 @@ class Pipeline implements Middleware {
       service: this.service,
       realtime: () => {
         const state: RealtimeState = { system: this.sampler.latest(), admission: this.admissionCtl.state(), service: this.service() };
-        for (const [name, read] of this.realtimeSections) state[name] = read();
+        this.realtimeSections.readInto(state);
         return state;
       },
       storage: () => this.storageReport(),
       sink: writer,
     });
     if (this.storageDir) {
-      const snapshot = loadLatestSnapshot(this.storageDir, (e) => this.log('warn', e.message));
-      if (snapshot !== undefined) {
-        this.restored = this.telemetry.stats.restore(snapshot);
-        if (!this.restored) this.log('warn', `ignoring a stats snapshot in ${this.storageDir} with an unknown format`);
-      }
-      this.snapshotTimer = setInterval(() => void this.saveSnapshot(), SNAPSHOT_INTERVAL_MS);
-      this.snapshotTimer.unref();
+      this.snapshots = new StatsSnapshots(this.storageDir, this.sessionId, this.telemetry, this.clock, (m) => this.log('warn', m));
     }
   }
 
@@ -452,12 +441,8 @@ class Pipeline implements Middleware {
     return `${this.idPrefix}-${(++this.idCounter).toString(36)}`;
   }
 
-  private readonly realtimeSections = new Map<string, () => unknown>();
-
   addRealtimeSection(name: string, read: () => unknown): Disposable {
-    if (['system', 'admission', 'service'].includes(name) || this.realtimeSections.has(name)) throw new Error(`the REALTIME section ${name} exists already`);
-    this.realtimeSections.set(name, read);
-    return { dispose: () => void this.realtimeSections.delete(name) };
+    return this.realtimeSections.add(name, read);
   }
 
   checkPolicy(commandType: string): SecurityDecision {
@@ -526,41 +511,17 @@ class Pipeline implements Middleware {
       directory: this.storageDir,
       writtenEvents: w?.writtenLines ?? 0,
       droppedEvents: w?.droppedLines ?? 0,
-      restored: this.restored,
+      restored: this.snapshots?.restored ?? false,
     };
   }
 
-  private saveSnapshot(): Promise<void> {
-    const dir = this.storageDir;
-    if (!dir) return Promise.resolve();
-    this.snapshotChain = this.snapshotChain
-      .then(async () => {
-        if (!this.telemetry.dirty) return;
-        this.telemetry.dirty = false;
-        const name = snapshotFileName(this.sessionId);
-        const data = JSON.stringify(this.telemetry.stats.snapshot(this.clock.epochMs()));
-        await mkdir(dir, { recursive: true });
-        await writeFileAtomic(join(dir, name), data);
-        if (!this.snapshotsPruned) {
-          this.snapshotsPruned = true;
-          await pruneSnapshots(dir, name);
-        }
-      })
-      .catch((e: Error) => {
-        this.telemetry.dirty = true;
-        this.log('warn', `could not save the telemetry stats snapshot in ${dir}: ${e.message}`);
-      });
-    return this.snapshotChain;
-  }
-
   async flush(): Promise<void> {
-    await Promise.all([this.writer?.flush(), this.saveSnapshot()]);
+    await Promise.all([this.writer?.flush(), this.snapshots?.save()]);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.snapshotTimer);
     this.admissionCtl.close();
     for (const f of this.flights) f.cancel('shutdown', new Error('the AIOS middleware shut down'));
     // Let the commands settled above record their CANCEL before the last write.
@@ -568,7 +529,7 @@ class Pipeline implements Middleware {
     this.samplerSubscription.dispose();
     if (this.ownsSampler) this.sampler.dispose();
     this.telemetry.dispose();
-    await this.saveSnapshot();
+    await this.snapshots?.close();
     await this.writer?.close();
   }
 }

@@ -2,5 +2,6 @@
 export * from './exportFile';
 export * from './histogram';
 export * from './stats';
+export * from './snapshots';
 export * from './storage';
 export * from './telemetry';

@@ -12,15 +12,8 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ResponseError } from 'vscode-jsonrpc';
 import { createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
-import {
-  parseCommandBody,
-  parseControlBody,
-  startControlServer,
-  statusForResult,
-  type ControlServer,
-  type ControlServerCall,
-  type ControlServerOptions,
-} from '../../../src/control/server';
+import { parseCommandBody, parseControlBody, statusForResult } from '../../../src/control/requests';
+import { startControlServer, type ControlServer, type ControlServerCall, type ControlServerOptions } from '../../../src/control/server';
 import { functionExecutor } from '../../../src/core/execution/executors';
 import { createMiddleware, type Middleware } from '../../../src/core/pipeline/pipeline';
 import { StaticSampler } from '../../../src/core/system/sampler';

@@ -19,7 +19,7 @@ import {
   type RuleLimits,
   type RuleRecord,
   type RuleState,
-} from '../../../../src/core/rules/rules';
+} from '../../../../src/core/rules';
 import { StaticSampler } from '../../../../src/core/system/sampler';
 import { CONTROL_PREFIX, type CommandResult, type Executor } from '../../../../src/core/types';
 import { CONTROL_OPERATIONS } from '../../../../src/python/protocol';
