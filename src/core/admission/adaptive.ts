@@ -45,8 +45,7 @@
 //   in use already queues.
 // Limitation: latency that rises gently with concurrency long before throughput stops growing (contention)
 // is taken for queueing once past the tolerance (10 %); the limit then settles below the best throughput.
-import type { AdmissionLimits } from './admission';
-import type { AdaptiveState, LimitHost, LimitStrategy } from './admissionStrategy';
+import type { AdaptiveState, AdmissionLimits, LimitHost, LimitStrategy } from './types';
 import { DEFAULT_CONFIG } from '../config';
 
 export interface AdaptiveOptions {

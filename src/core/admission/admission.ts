@@ -22,19 +22,12 @@
 // limit" below and in the backoff formula is the one in force, whichever strategy set it.
 import type { CancelSignal } from '../abort';
 import { AdaptiveLimit } from './adaptive';
-import { FixedLimit, type AdaptiveState, type Admission, type LimitChange, type LimitHost, type LimitMode, type LimitStrategy } from './admissionStrategy';
+import { FixedLimit } from './admissionStrategy';
 import type { Clock } from '../clock';
-import { SharedLimit, type SharedState } from './cluster';
-import type { ClusterConfig, MiddlewareConfig, ThrottleConfig } from '../config';
+import { SharedLimit } from './cluster';
 import { Listeners } from '../listeners';
 import type { Disposable, Priority, ProgressListener } from '../types';
-
-/** The part of the settings admission uses: the same fields, so a setting has one name everywhere.
- *  Without `throttle` the limit is fixed; with a `cluster.redisUrl` it is shared. */
-export type AdmissionLimits = Pick<MiddlewareConfig, 'maxConcurrency' | 'baseDelayMs' | 'maxDelayMs' | 'cpuThreshold' | 'maxQueueSize' | 'agingMs'> & {
-  throttle?: Readonly<ThrottleConfig>;
-  cluster?: Readonly<ClusterConfig>;
-};
+import type { Admission, AdmissionLimits, AdmissionState, AdmitLater, AdmitNow, AdmitOptions, LimitChange, LimitHost, LimitMode, LimitStrategy } from './types';
 
 export interface AdmissionOptions {
   /** Makes the strategy for a mode (tests and benches use their own); default: FixedLimit, AdaptiveLimit or SharedLimit. */
@@ -46,47 +39,6 @@ export interface AdmissionOptions {
 /** A Redis URL makes the limit shared (aios.throttle.mode is then not applied); else aios.throttle.mode. */
 export function limitMode(limits: AdmissionLimits): LimitMode {
   return limits.cluster?.redisUrl ? 'shared' : (limits.throttle?.mode ?? 'fixed');
-}
-
-export interface ThrottleInfo {
-  delayMs: number;
-  reason: string;
-  /** 1-based place among waiting commands in priority order at arrival. */
-  queuePosition: number;
-  active: number;
-  limit: number;
-  cpuPercent: number;
-}
-
-export interface AdmitOptions {
-  signal?: CancelSignal;
-  onProgress?: ProgressListener;
-  /** Called synchronously inside admit() when the command is given a backoff delay. */
-  onThrottle?: (info: ThrottleInfo) => void;
-}
-
-/** Immediate answer of admit(); 'admitted' means a slot is held and release() must be called. */
-export type AdmitNow = 'admitted' | 'queue_full' | 'cancelled' | 'closed';
-/** Later answer for a queued command; 'admitted' means a slot is held and release() must be called. */
-export type AdmitLater = 'admitted' | 'cancelled' | 'closed';
-
-export interface AdmissionState {
-  active: number;
-  queued: Record<Priority, number>;
-  /** Waiting commands still inside their backoff delay (included in `queued`). */
-  delayed: number;
-  /** The concurrency limit in force now (in adaptive mode, where the adaptive limit stands). */
-  limit: number;
-  paused: boolean;
-  externalActive: number;
-  /** Who decides `limit` (aios.throttle.mode, or `shared` while aios.cluster.redisUrl is set). */
-  mode: LimitMode;
-  /** Why `limit` has its value: the reason of its last change. */
-  limitReason: string;
-  /** Adaptive mode only: bounds, the latencies the limit follows, the last gradient. */
-  adaptive?: AdaptiveState;
-  /** Shared mode only: Redis reachable or not, slots held here and in the cluster, the hosts holding them. */
-  shared?: SharedState;
 }
 
 export class AdmissionError extends Error {

@@ -3,3 +3,4 @@ export * from './adaptive';
 export * from './admission';
 export * from './admissionStrategy';
 export * from './cluster';
+export * from './types';

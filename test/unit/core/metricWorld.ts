@@ -1,5 +1,5 @@
 // A real Telemetry, a StaticSampler and an admission state the test sets: what a MetricSource reads.
-import type { AdmissionState } from '../../../src/core/admission/admission';
+import type { AdmissionState } from '../../../src/core/admission/types';
 import { ManualClock } from '../../../src/core/clock';
 import { MetricSource } from '../../../src/core/rules/metrics';
 import { StaticSampler } from '../../../src/core/system/sampler';

@@ -39,48 +39,12 @@
 // aios.cluster.redisUrl is set, aios.throttle.mode is not applied.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { AdmissionLimits } from '../admission';
-import type { LimitHost, LimitStrategy } from '../admissionStrategy';
+import type { AdmissionLimits, LimitHost, LimitStrategy, SharedState, SharedStatus } from '../types';
 import { DEFAULT_CONFIG, redactRedisUrl, type ClusterConfig } from '../../config';
 import { PRIORITIES } from '../../types';
-import { ClusterConnection, type ClusterHolder, type SyncReply } from './connection';
+import { ClusterConnection, type SyncReply } from './connection';
 
 export type { ClusterHolder } from './connection';
-
-/** `connecting`: no answer from Redis yet (nothing starts); `shared`: Redis answers, its limit applies;
- *  `fallback`: Redis cannot be reached, the local limit aios.maxConcurrency applies. */
-export type SharedStatus = 'connecting' | 'shared' | 'fallback';
-
-/** What views show of a shared limit (AdmissionState.shared). */
-export interface SharedState {
-  status: SharedStatus;
-  /** aios.cluster.name */
-  cluster: string;
-  /** aios.cluster.redisUrl without its password. */
-  redis: string;
-  /** The cluster's limit as this host applies it: aios.maxConcurrency. */
-  clusterLimit: number;
-  /** Slots this host holds (shared status only; in fallback it holds none). */
-  held: number;
-  /** Slots held in the whole cluster, at the last answer from Redis. */
-  inUse: number;
-  /** Commands waiting for a slot on other hosts, at the last answer. */
-  waitingElsewhere: number;
-  /** Hosts that hold or want slots, at the last answer. */
-  hosts: number;
-  /** The hosts and their leases, read at most once per renewal period while views look; [] before. */
-  holders: readonly (ClusterHolder & { self: boolean })[];
-  /** Epoch ms when `holders` was read; 0: never. */
-  holdersAt: number;
-  leaseMs: number;
-  /** This host in the cluster: its id (a random hex string per start) and its label. */
-  hostId: string;
-  label: string;
-  /** Epoch ms of the last change of status. */
-  since: number;
-  /** Why Redis could not be used, in fallback (and the last trouble otherwise). */
-  lastError?: string;
-}
 
 export interface SharedLimitOptions {
   /** Where "Redis lost" (warn, once per outage) and "Redis back" (info) go. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AdmissionController, AdmissionError, backoffDelay, type AdmissionLimits } from '../../../../src/core/admission/admission';
-import { describeLimitChange, type LimitHost, type LimitStrategy } from '../../../../src/core/admission/admissionStrategy';
+import { AdmissionController, AdmissionError, backoffDelay } from '../../../../src/core/admission/admission';
+import { describeLimitChange } from '../../../../src/core/admission/admissionStrategy';
+import type { AdmissionLimits, LimitHost, LimitStrategy } from '../../../../src/core/admission/types';
 import { ManualClock } from '../../../../src/core/clock';
 import type { Priority, ProgressUpdate } from '../../../../src/core/types';
 
