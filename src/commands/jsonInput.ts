@@ -1,19 +1,8 @@
 // Asking for a JSON object: a one-line input box validated as it is typed, with a button that opens the
 // object as a JSON document for anything longer (saving the document submits it).
 import * as vscode from 'vscode';
+import { parseJsonObject } from '../shared/jsonObject';
 import type { ParametersEditor } from '../views/parametersEditor';
-
-/** Parses user-typed JSON that must be an object; the error says what is wrong in words. */
-export function parseJsonObject(text: string): { value?: Record<string, unknown>; error?: string } {
-  if (!text.trim()) return { value: {} };
-  try {
-    const value: unknown = JSON.parse(text);
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return { error: 'Parameters must be a JSON object, like {"key": "value"}' };
-    return { value: value as Record<string, unknown> };
-  } catch (err) {
-    return { error: `Not valid JSON: ${err instanceof Error ? err.message : String(err)}` };
-  }
-}
 
 export interface JsonObjectQuestion {
   title: string;

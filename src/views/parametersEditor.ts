@@ -2,7 +2,7 @@
 // opens in an ordinary editor (with JSON highlighting and validation), and each save submits it. The document
 // stays open, so editing and saving again reruns the command with the new parameters.
 import * as vscode from 'vscode';
-import { parseJsonObject } from '../commands/jsonInput';
+import { parseJsonObject } from '../shared/jsonObject';
 
 export const PARAMETERS_SCHEME = 'aios-params';
 
