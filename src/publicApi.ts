@@ -18,6 +18,9 @@ import type {
 import type { AiosContext } from './context';
 import { batchWindow, functionRoute, runBatch, validateRequest, type BatchItem, type BatchLineError, type CommandResult, type DetailLevel } from './core';
 
+/** The part of the extension's services this file uses. */
+export type ApiHost = Pick<AiosContext, 'control' | 'middleware' | 'run' | 'supervisor'>;
+
 export const API_VERSION = '1.0.0' as const;
 
 /** Events handed to onDidRecordEvent listeners at most this often (and at once past MAX_PENDING). */
@@ -37,7 +40,7 @@ export class PublicApi implements vscode.Disposable {
   private recordListeners = 0;
 
   constructor(
-    private readonly ctx: AiosContext,
+    private readonly ctx: ApiHost,
     private readonly version: string,
   ) {
     this.disposables.push(this.recorded, this.health, this.load);

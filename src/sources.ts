@@ -2,17 +2,19 @@
 // results): built from the context, all Disposables, registered by extension.ts in one line.
 import * as vscode from 'vscode';
 import { BATCH_SCHEME, batchResults } from './commands/batch';
-import type { AiosContext } from './context';
-import { ShellCommandSource } from './shell/shellCommandSource';
-import { AiosTaskProvider, TASK_TYPE } from './tasks/taskProvider';
-import { TerminalRecordingSource } from './terminal/terminalRecording';
+import { ShellCommandSource, type ShellSourceHost } from './shell/shellCommandSource';
+import { AiosTaskProvider, TASK_TYPE, type TaskHost } from './tasks/taskProvider';
+import { TerminalRecordingSource, type TerminalRecordingHost } from './terminal/terminalRecording';
+
+/** The part of the extension's services this file uses. */
+export type SourcesHost = ShellSourceHost & TerminalRecordingHost & TaskHost;
 
 export interface CommandSources extends vscode.Disposable {
   readonly shellCommands: ShellCommandSource;
   readonly terminals: TerminalRecordingSource;
 }
 
-export function registerSources(ctx: AiosContext): CommandSources {
+export function registerSources(ctx: SourcesHost): CommandSources {
   const shellCommands = new ShellCommandSource(ctx);
   const terminals = new TerminalRecordingSource(ctx);
   const disposables: vscode.Disposable[] = [

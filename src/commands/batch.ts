@@ -6,6 +6,9 @@ import type { AiosContext } from '../context';
 import { batchWindow, formatBatchResults, parseJsonLines, runBatch, summarizeBatch, type BatchOutcome } from '../core';
 import { showVirtualDocument } from '../views/virtualDocument';
 
+/** The part of the extension's services this file uses. */
+export type BatchHost = Pick<AiosContext, 'log' | 'middleware' | 'run'>;
+
 export const BATCH_SCHEME = 'aios-batch';
 /** Results documents kept in memory (the newest). */
 const KEPT_RESULTS = 5;
@@ -69,7 +72,7 @@ async function pickInput(args: RunBatchArgs | undefined): Promise<{ text: string
   return pickInput({ uri: picked[0] });
 }
 
-export async function runBatchCommand(ctx: AiosContext, args?: unknown): Promise<BatchRun | undefined> {
+export async function runBatchCommand(ctx: BatchHost, args?: unknown): Promise<BatchRun | undefined> {
   const given = args as RunBatchArgs | undefined;
   const interactive = given === undefined || given.interactive === true;
   let input: { text: string; name: string } | undefined;

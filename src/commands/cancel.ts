@@ -4,6 +4,9 @@ import * as vscode from 'vscode';
 import type { InFlightCommand } from '../core';
 import type { AiosContext } from '../context';
 
+/** The part of the extension's services this file uses. */
+export type CancelHost = Pick<AiosContext, 'log' | 'middleware'>;
+
 function describeElapsed(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
@@ -16,7 +19,7 @@ export function describeFlight(f: InFlightCommand, now = Date.now()): string {
 }
 
 /** From code: `executeCommand('aios.cancelCommand', commandId)` returns whether it was cancelled. */
-export async function cancelRunningCommand(ctx: AiosContext, commandId?: unknown): Promise<boolean> {
+export async function cancelRunningCommand(ctx: CancelHost, commandId?: unknown): Promise<boolean> {
   if (typeof commandId === 'string') return ctx.middleware.cancel(commandId);
   const flights = ctx.middleware.inFlight();
   if (flights.length === 0) {

@@ -3,11 +3,16 @@
 // what the service did (a custom control command's own result, not only "applied").
 import * as vscode from 'vscode';
 import type { CommandResult } from '../core';
-import type { AiosContext, ControlCall } from '../context';
+import type { AiosContext } from '../context';
+import type { ControlCall } from '../python/controlState';
 import { CACHE_TYPES, CONTROL_OPERATIONS, LOG_LEVELS, type ControlDetailByOperation, type ControlOperation, type ControlResult } from '../python/protocol';
 import { showReloadError } from '../views/aiosFiles';
 import { askJsonObject } from './jsonInput';
 import { resultAction, type RunCommandEnv } from './runCommand';
+
+/** The part of the extension's services this file uses. */
+export type ControlCommandHost = Pick<AiosContext, 'control' | 'log' | 'serviceCommands' | 'supervisor'>;
+type ControlCommandEnv = RunCommandEnv & { readonly ctx: ControlCommandHost };
 
 const OPERATION_ITEMS: Record<ControlOperation, string> = {
   UPDATE_LOG_LEVEL: "Change the service's log level",
@@ -26,7 +31,7 @@ export function withOperation(operation: ControlOperation, args: unknown): Contr
   return { ...given, operation, partial: !args };
 }
 
-export async function syncPythonState(env: RunCommandEnv, given?: ControlArgs): Promise<CommandResult | undefined> {
+export async function syncPythonState(env: ControlCommandEnv, given?: ControlArgs): Promise<CommandResult | undefined> {
   const { ctx } = env;
   const fromCode = given !== undefined && !given.partial;
   const call = fromCode ? given : await askForControl(ctx, given?.operation);
@@ -37,7 +42,7 @@ export async function syncPythonState(env: RunCommandEnv, given?: ControlArgs): 
 }
 
 /** What the service did, in words; a custom command's result can be opened or copied in full. */
-function showControlResult(env: RunCommandEnv, call: ControlCall, result: CommandResult): void {
+function showControlResult(env: ControlCommandEnv, call: ControlCall, result: CommandResult): void {
   if (!result.success && call.operation === 'RELOAD_CONFIG' && result.error?.code !== 'cancelled') {
     void showReloadError(result);
     return;
@@ -100,7 +105,7 @@ function summarize(operation: ControlOperation, reply: ControlResult | undefined
   }
 }
 
-async function askForControl(ctx: AiosContext, preset?: ControlOperation): Promise<ControlCall | undefined> {
+async function askForControl(ctx: ControlCommandHost, preset?: ControlOperation): Promise<ControlCall | undefined> {
   const operation =
     preset ??
     (
@@ -134,7 +139,7 @@ async function askForControl(ctx: AiosContext, preset?: ControlOperation): Promi
 }
 
 /** Control commands with their descriptions and argument hints; the sample arguments fit the chosen one. */
-async function askForCustomCommand(ctx: AiosContext): Promise<ControlCall | undefined> {
+async function askForCustomCommand(ctx: ControlCommandHost): Promise<ControlCall | undefined> {
   let commands: { name: string; description: string; parameters: Record<string, string>; example: Record<string, unknown>; source: string }[] = [];
   try {
     // Not while the service starts: asking would leave the user looking at nothing until it is up.

@@ -12,18 +12,26 @@ import type { ParametersEditor } from '../views/parametersEditor';
 import type { ResultDocuments } from '../views/resultDocuments';
 import type { TelemetryDocumentProvider } from '../views/telemetryDocument';
 import { copyEventJson, flightOf, rerunTarget, type TelemetryTreeProvider } from '../views/telemetryTree';
-import { runBatchCommand } from './batch';
-import { exportTelemetryCommand } from '../integrations/exportCommand';
-import { cancelRunningCommand } from './cancel';
-import { syncPythonState, withOperation, type ControlArgs } from './control';
+import { runBatchCommand, type BatchHost } from './batch';
+import { exportTelemetryCommand, type ExportCommandHost } from '../integrations/exportCommand';
+import { cancelRunningCommand, type CancelHost } from './cancel';
+import { syncPythonState, withOperation, type ControlArgs, type ControlCommandHost } from './control';
 import { askJsonObject } from './jsonInput';
-import { runCommand, runInteractively } from './runCommand';
+import { runCommand, runInteractively, type RunCommandHost } from './runCommand';
+
+/** The part of the extension's services this file uses. */
+export type CommandsHost = Pick<AiosContext, 'controlServer' | 'log' | 'middleware' | 'recent' | 'restartService' | 'rules' | 'supervisor'> &
+  RunCommandHost &
+  ControlCommandHost &
+  BatchHost &
+  CancelHost &
+  ExportCommandHost;
 
 export type { RunCommandArgs } from './runCommand';
 
 /** What a command handler may use: the context and the views extension.ts built. */
 export interface CommandEnv {
-  readonly ctx: AiosContext;
+  readonly ctx: CommandsHost;
   readonly extensionUri: vscode.Uri;
   readonly metrics: MiddlewareMetricsSource;
   readonly documents: TelemetryDocumentProvider;

@@ -9,12 +9,16 @@
 import * as vscode from 'vscode';
 import type { CommandResult, Priority } from '../core';
 import type { AiosContext } from '../context';
-import type { CatalogEntry } from '../context';
+import { commandCatalog, type CatalogEntry, type CatalogHost } from './catalog';
 import type { ParametersEditor } from '../views/parametersEditor';
 import type { ResultDocuments } from '../views/resultDocuments';
 import { askJsonObject } from './jsonInput';
 import { runWithProgress } from './progress';
+import { interactiveShellOutput, type ShellOutputHost } from './shellRun';
 import { acceptedType } from './typeChoice';
+
+/** The part of the extension's services this file uses. */
+export type RunCommandHost = Pick<AiosContext, 'extension' | 'log' | 'middleware' | 'run' | 'supervisor'> & ShellOutputHost & CatalogHost;
 
 export interface RunCommandArgs {
   commandType: string;
@@ -25,7 +29,7 @@ export interface RunCommandArgs {
 }
 
 export interface RunCommandEnv {
-  readonly ctx: AiosContext;
+  readonly ctx: RunCommandHost;
   readonly results: ResultDocuments;
   readonly parameters: ParametersEditor;
 }
@@ -52,7 +56,8 @@ export async function runInteractively(env: RunCommandEnv, request: RunCommandAr
   const { ctx } = env;
   const { commandType, priority, parameters } = request;
   void remember(ctx, commandType, priority ?? 'NORMAL', parameters ?? {});
-  const result = await runWithProgress(commandType, (options) => ctx.run({ commandType, priority, parameters, source }, options));
+  const run = { commandType, priority, parameters, source };
+  const result = await runWithProgress(commandType, (options) => ctx.run(run, options, interactiveShellOutput(ctx, run)));
   showResult(env, result);
   return result;
 }
@@ -95,7 +100,7 @@ async function askForCommand(env: RunCommandEnv): Promise<RunCommandArgs | undef
   return { commandType, priority: priority.priority, parameters };
 }
 
-async function pickCommandType(ctx: AiosContext): Promise<{ commandType: string; entry?: CatalogEntry } | undefined> {
+async function pickCommandType(ctx: RunCommandHost): Promise<{ commandType: string; entry?: CatalogEntry } | undefined> {
   const qp = vscode.window.createQuickPick<TypeItem>();
   qp.title = 'AIOS: Run Command (1/3): command type';
   const pickPlaceholder = 'Pick a command type, or type another';
@@ -131,7 +136,7 @@ async function pickCommandType(ctx: AiosContext): Promise<{ commandType: string;
   qp.show();
   void (async () => {
     try {
-      const catalog = await ctx.commandCatalog();
+      const catalog = await commandCatalog(ctx);
       if (!open) return;
       for (const e of catalog) entries.set(e.name, e);
       const recent = recentTypes(ctx);
@@ -159,7 +164,7 @@ async function pickCommandType(ctx: AiosContext): Promise<{ commandType: string;
   return commandType ? { commandType, entry: entries.get(commandType) } : undefined;
 }
 
-function blockedMark(ctx: AiosContext, commandType: string): Partial<TypeItem> {
+function blockedMark(ctx: RunCommandHost, commandType: string): Partial<TypeItem> {
   const policy = ctx.middleware.checkPolicy(commandType);
   return policy.allowed ? {} : { blocked: policy.reason, iconPath: new vscode.ThemeIcon('shield'), description: 'blocked by the security policy' };
 }
@@ -180,20 +185,20 @@ interface Remembered {
   parameters: Record<string, unknown>;
 }
 
-function memory(ctx: AiosContext): Record<string, Remembered> {
+function memory(ctx: RunCommandHost): Record<string, Remembered> {
   return ctx.extension.workspaceState.get<Record<string, Remembered>>(MEMORY_KEY) ?? {};
 }
 
-function lastRequest(ctx: AiosContext, commandType: string): Remembered | undefined {
+function lastRequest(ctx: RunCommandHost, commandType: string): Remembered | undefined {
   return memory(ctx)[commandType];
 }
 
 /** Most recently used first. */
-function recentTypes(ctx: AiosContext): string[] {
+function recentTypes(ctx: RunCommandHost): string[] {
   return Object.keys(memory(ctx)).reverse();
 }
 
-async function remember(ctx: AiosContext, commandType: string, priority: Priority, parameters: Record<string, unknown>): Promise<void> {
+async function remember(ctx: RunCommandHost, commandType: string, priority: Priority, parameters: Record<string, unknown>): Promise<void> {
   if (JSON.stringify(parameters).length > MEMORY_MAX_BYTES) return;
   const all = memory(ctx);
   delete all[commandType];

@@ -4,8 +4,18 @@
 // the same control plane and pipeline as the palette.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import type { AiosContext } from '../context';
 import { startControlServer, type ControlServer } from '../control/server';
+import type { CommandResult, ExecuteOptions, Middleware } from '../core';
+import type { ControlCall } from '../python/controlState';
+
+/** What the endpoint reaches: the pipeline and the control plane, as the palette does; the token's store. */
+export interface ControlServerHost {
+  readonly middleware: Middleware;
+  readonly log: vscode.LogOutputChannel;
+  readonly extension: Pick<vscode.ExtensionContext, 'secrets'>;
+  run(request: unknown, options?: ExecuteOptions): Promise<CommandResult>;
+  control(call: ControlCall, options?: ExecuteOptions): Promise<CommandResult>;
+}
 
 const TOKEN_KEY = 'aios.controlServer.token';
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -30,7 +40,7 @@ export class ControlServerIntegration implements vscode.Disposable {
   /** Fires when the server starts or stops (the status-bar tooltip shows its address). */
   readonly onDidChange = this.emitter.event;
 
-  constructor(private readonly ctx: AiosContext) {
+  constructor(private readonly ctx: ControlServerHost) {
     this.disposables.push(
       this.emitter,
       vscode.workspace.onDidChangeConfiguration((e) => {

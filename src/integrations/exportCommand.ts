@@ -6,6 +6,9 @@ import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
 import { exportTelemetry, parseTimeBound, type ExportFormat, type ExportResult } from '../core/telemetry';
 
+/** The part of the extension's services this file uses. */
+export type ExportCommandHost = Pick<AiosContext, 'extension' | 'log' | 'middleware'>;
+
 export interface ExportArgs {
   /** From code: no questions. */
   outputPath: string;
@@ -22,7 +25,7 @@ const RANGES: { label: string; ms?: number; detail?: string }[] = [
   { label: 'Between two times…', detail: 'ISO 8601 (2026-12-01T09:00) or epoch milliseconds' },
 ];
 
-export async function exportTelemetryCommand(ctx: AiosContext, args?: unknown): Promise<ExportResult | undefined> {
+export async function exportTelemetryCommand(ctx: ExportCommandHost, args?: unknown): Promise<ExportResult | undefined> {
   const given = args as ExportArgs | undefined;
   const storageDir = join(ctx.extension.globalStorageUri.fsPath, 'telemetry');
   // What this window recorded a moment ago is in the export too.

@@ -3,7 +3,7 @@
 // and restore as RULE:<name> telemetry. Rules are settings from the user (a workspace cannot set them: see
 // capabilities.untrustedWorkspaces.restrictedConfigurations), never code.
 import * as vscode from 'vscode';
-import type { ControlCall } from '../context';
+import type { ControlCall } from '../python/controlState';
 import type { Disposable, Middleware } from '../core';
 import { systemClock } from '../core/clock';
 import { MetricSource } from '../core/rules';

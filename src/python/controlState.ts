@@ -6,16 +6,17 @@
 import type { Clock } from '../core/clock';
 import type { ControlOperation, ControlResult, HealthResult } from './protocol';
 
-/** A control call as the extension makes it (the shape of AiosContext's ControlCall). */
-export interface ControlStateCall {
+/** A control-plane operation as the extension makes it (palette, panel, rules, the endpoint, the API). */
+export interface ControlCall {
   operation: ControlOperation;
   value?: string;
   parameters?: Record<string, unknown>;
+  /** Who asked: 'command-palette', 'panel', an extension id… */
   source?: string;
 }
 
 export interface ReplayedCall {
-  call: ControlStateCall;
+  call: ControlCall;
   /** Short words for the log, e.g. "log level DEBUG", "health override unhealthy (42 s left)". */
   label: string;
 }
@@ -67,7 +68,7 @@ export class ControlState {
   }
 
   /** Notes a control call that succeeded, with the service's reply. Calls that set no lasting state are ignored. */
-  record(call: ControlStateCall, result: ControlResult): void {
+  record(call: ControlCall, result: ControlResult): void {
     const params = call.parameters ?? {};
     switch (call.operation) {
       case 'UPDATE_LOG_LEVEL': {
@@ -163,7 +164,7 @@ export class ControlState {
    * and kept (the next new process tries it again; a fresh restart forgets it); an override that expired
    * meanwhile is dropped. Never rejects.
    */
-  async replay(send: (call: ControlStateCall) => Promise<unknown>): Promise<ReplayOutcome> {
+  async replay(send: (call: ControlCall) => Promise<unknown>): Promise<ReplayOutcome> {
     const outcome: ReplayOutcome = { applied: [], failed: [], expired: [] };
     if (this.override && this.hasExpired(this.override)) {
       outcome.expired.push({ call: { operation: 'HEALTH_OVERRIDE', value: this.override.status, source: REPLAY_SOURCE }, label: `health override ${this.override.status}` });

@@ -6,6 +6,9 @@ import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
 import { mergeShellCommands, parseShellCommands, readWorkspaceCommands, WORKSPACE_COMMANDS_FILE } from '../core';
 
+/** The part of the extension's services this file uses. */
+export type ShellSourceHost = Pick<AiosContext, 'log' | 'router'>;
+
 export const COMMANDS_FILE = WORKSPACE_COMMANDS_FILE;
 export const SHELL_COMMANDS_SETTING = 'shellCommands';
 
@@ -19,7 +22,7 @@ export class ShellCommandSource implements vscode.Disposable {
   /** Settles when the first read is done (tests and the task provider wait for it). */
   ready: Promise<void>;
 
-  constructor(private readonly ctx: AiosContext) {
+  constructor(private readonly ctx: ShellSourceHost) {
     this.disposables.push(
       this.changed,
       vscode.workspace.onDidChangeConfiguration((e) => {

@@ -7,6 +7,9 @@ import type { AiosContext } from '../context';
 import type { CommandResult, Priority, ProgressUpdate } from '../core';
 import { CommandsRequest } from '../python/protocol';
 
+/** The part of the extension's services this file uses. */
+export type TaskHost = Pick<AiosContext, 'log' | 'router' | 'run' | 'supervisor'>;
+
 export const TASK_TYPE = 'aios';
 
 export interface AiosTaskDefinition extends vscode.TaskDefinition {
@@ -20,7 +23,7 @@ export interface AiosTaskDefinition extends vscode.TaskDefinition {
 const SERVICE_LIST_TIMEOUT_MS = 3000;
 
 export class AiosTaskProvider implements vscode.TaskProvider<vscode.Task> {
-  constructor(private readonly ctx: AiosContext) {}
+  constructor(private readonly ctx: TaskHost) {}
 
   async provideTasks(): Promise<vscode.Task[]> {
     const seen = new Set<string>();
@@ -93,7 +96,7 @@ export class AiosTaskTerminal implements vscode.Pseudoterminal {
   private atLineStart = true;
 
   constructor(
-    private readonly ctx: AiosContext,
+    private readonly ctx: TaskHost,
     private readonly definition: AiosTaskDefinition,
   ) {}
 

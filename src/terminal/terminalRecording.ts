@@ -6,6 +6,9 @@ import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
 import { TerminalRecorder, type TerminalRecording } from '../core';
 
+/** The part of the extension's services this file uses. */
+export type TerminalRecordingHost = Pick<AiosContext, 'log' | 'middleware'>;
+
 export const RECORD_SETTING = 'terminal.recordCommands';
 export const RECORD_LINES_SETTING = 'terminal.recordCommandLines';
 
@@ -15,7 +18,7 @@ export class TerminalRecordingSource implements vscode.Disposable {
   private readonly open = new Map<vscode.TerminalShellExecution, { recording: TerminalRecording; terminal: vscode.Terminal }>();
   private readonly recorder: TerminalRecorder;
 
-  constructor(private readonly ctx: AiosContext) {
+  constructor(private readonly ctx: TerminalRecordingHost) {
     // Terminal commands already run: they are recorded, never queued (no admission slot for them).
     this.recorder = new TerminalRecorder({
       emit: ctx.middleware.record,

@@ -10,6 +10,9 @@ import type { HealthResult, SourceLocation } from '../python/protocol';
 import { WORKSPACE_DIR } from '../python/workspaceFiles';
 import { Commands } from '../shared/ids';
 
+/** The part of the extension's services this file uses. */
+export type AiosFilesHost = Pick<AiosContext, 'control' | 'log' | 'supervisor'>;
+
 /** Saves within this long are one reload (an editor's "save all", a formatter writing twice). */
 const SAVE_DEBOUNCE_MS = 300;
 
@@ -20,7 +23,7 @@ export class AiosFiles implements vscode.Disposable {
   private savedFiles = new Set<string>();
   private lastHealthKey = '';
 
-  constructor(private readonly ctx: AiosContext) {
+  constructor(private readonly ctx: AiosFilesHost) {
     this.disposables.push(
       ctx.supervisor.onDidChangeState((s) => {
         if (s.health) this.showProblems(s.health);

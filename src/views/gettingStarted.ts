@@ -9,6 +9,9 @@ import type { AiosContext } from '../context';
 import { WORKSPACE_DIR } from '../python/workspaceFiles';
 import { EXTENSION_ID } from '../shared/ids';
 
+/** The part of the extension's services this file uses. */
+export type GettingStartedHost = Pick<AiosContext, 'extension' | 'middleware' | 'supervisor'>;
+
 export const WALKTHROUGH_ID = `${EXTENSION_ID}#aios.gettingStarted`;
 const WELCOMED_KEY = 'aios.walkthroughShown';
 
@@ -34,7 +37,7 @@ export class GettingStarted implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly keys = new Map<string, boolean>();
 
-  constructor(private readonly ctx: AiosContext) {
+  constructor(private readonly ctx: GettingStartedHost) {
     this.disposables.push(
       ctx.supervisor.onDidChangeState((s) => {
         this.set('aios.serviceRunning', s.status === 'healthy' || s.status === 'unhealthy');

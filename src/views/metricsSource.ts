@@ -6,6 +6,9 @@ import { MetricsHistory } from '../webview/history';
 import type { InitMessage, MetricsSnapshot } from '../webview/protocol';
 import type { MetricsSource } from './metricsPanel';
 
+/** The part of the extension's services this file uses. */
+export type MetricsHost = Pick<AiosContext, 'middleware' | 'supervisor'>;
+
 /** The charts' history is sampled this often from activation on, whether the panel is open or not. */
 const HISTORY_SAMPLE_MS = 1000;
 
@@ -16,7 +19,7 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
   private readonly emitter = new vscode.EventEmitter<void>();
   private readonly disposables: vscode.Disposable[];
 
-  constructor(private readonly ctx: AiosContext) {
+  constructor(private readonly ctx: MetricsHost) {
     this.disposables = [
       this.emitter,
       ctx.middleware.telemetry.onEvent((e) => {

@@ -8,6 +8,9 @@ import type { AiosContext } from '../context';
 import type { ServiceState } from '../python/supervisor';
 import { COMMANDS_IN_FLIGHT_CONTEXT, Commands, STATUS_BAR_ITEM, commandLink } from '../shared/ids';
 
+/** The part of the extension's services this file uses. */
+export type IndicatorHost = Pick<AiosContext, 'controlServer' | 'middleware' | 'supervisor'>;
+
 const RENDER_INTERVAL_MS = 250;
 /** CPU and memory change without events; re-read them this often. */
 const IDLE_REFRESH_MS = 2000;
@@ -24,7 +27,7 @@ export class ThrottleIndicator implements vscode.Disposable {
   /** The last state rendered, for tests and the tree. */
   lastModel: IndicatorModel | undefined;
 
-  constructor(private readonly ctx: AiosContext) {
+  constructor(private readonly ctx: IndicatorHost) {
     this.item = vscode.window.createStatusBarItem(STATUS_BAR_ITEM, vscode.StatusBarAlignment.Left, 100);
     this.item.name = 'AIOS Throttle';
     this.item.command = Commands.showMetricsPanel;

@@ -5,13 +5,16 @@ import { DETAIL_LEVELS, type DetailLevel } from '../core';
 import type { AiosContext } from '../context';
 import { showVirtualDocument } from './virtualDocument';
 
+/** The part of the extension's services this file uses. */
+export type DocumentHost = Pick<AiosContext, 'middleware'>;
+
 export const TELEMETRY_SCHEME = 'aios-telemetry';
 
 export class TelemetryDocumentProvider implements vscode.TextDocumentContentProvider {
   private readonly emitter = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.emitter.event;
 
-  constructor(private readonly ctx: AiosContext) {}
+  constructor(private readonly ctx: DocumentHost) {}
 
   provideTextDocumentContent(uri: vscode.Uri): string {
     const level = uri.path

@@ -12,6 +12,9 @@ import type { RuleState } from '../core/rules';
 import type { ExporterHealthReport } from '../export';
 import { formatClock, formatDuration } from '../webview/format';
 
+/** The part of the extension's services this file uses. */
+export type TreeHost = Pick<AiosContext, 'controlServer' | 'exports' | 'middleware' | 'rules' | 'supervisor'>;
+
 const REFRESH_DEBOUNCE_MS = 500;
 const FLIGHT_TICK_MS = 1000;
 const EVENTS_PER_TYPE = 10;
@@ -50,7 +53,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   private runningShown = false;
   private stale = false;
 
-  constructor(private readonly ctx: AiosContext) {
+  constructor(private readonly ctx: TreeHost) {
     const changed = () => this.schedule();
     this.disposables.push(
       this.emitter,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AiosApi } from './util';
 import { systemClock } from '../../src/core/clock';
-import { ControlState, describeReplay, type ControlStateCall } from '../../src/python/controlState';
+import { ControlState, describeReplay, type ControlCall } from '../../src/python/controlState';
 import { resolveInterpreter } from '../../src/python/interpreter';
 import { ControlRequest, HealthRequest, type ControlParams, type HealthResult } from '../../src/python/protocol';
 import { PythonSupervisor, servicePythonDir, type ServiceStart } from '../../src/python/supervisor';
@@ -328,7 +328,7 @@ def _stderr_probe(params):
     const seen: string[] = [];
     const lines: string[] = [];
     let n = 0;
-    const params = (call: ControlStateCall): ControlParams => ({
+    const params = (call: ControlCall): ControlParams => ({
       operation: call.operation,
       ...(call.value !== undefined ? { value: call.value } : {}),
       parameters: call.parameters ?? {},
@@ -357,7 +357,7 @@ def _stderr_probe(params):
       for (const call of [
         { operation: 'UPDATE_LOG_LEVEL', value: 'DEBUG' },
         { operation: 'UPDATE_LOG_LEVEL', value: 'ERROR', parameters: { target_module: 'aios_test.module' } },
-      ] satisfies ControlStateCall[]) {
+      ] satisfies ControlCall[]) {
         controlState.record(call, await client.sendRequest(ControlRequest, params(call)));
       }
       const pid = sup.state.pid!;

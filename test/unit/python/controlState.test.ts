@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../../src/core/clock';
-import { ControlState, REPLAY_SOURCE, describeReplay, type ControlStateCall } from '../../../src/python/controlState';
+import { ControlState, REPLAY_SOURCE, describeReplay, type ControlCall } from '../../../src/python/controlState';
 import type { ControlResult, HealthResult } from '../../../src/python/protocol';
 
 /** The parts of a health state ControlState reads; the rest does not matter here. */
@@ -19,8 +19,8 @@ function store(replayable: string[] = ['reduce_complexity', 'set_mode']) {
 }
 
 /** replay() through a send that records the calls and fails those `fail` picks. */
-async function replayed(cs: ControlState, fail: (c: ControlStateCall) => string | undefined = () => undefined) {
-  const sent: ControlStateCall[] = [];
+async function replayed(cs: ControlState, fail: (c: ControlCall) => string | undefined = () => undefined) {
+  const sent: ControlCall[] = [];
   const outcome = await cs.replay((call) => {
     sent.push(call);
     const why = fail(call);

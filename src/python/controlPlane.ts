@@ -1,0 +1,108 @@
+// The control plane: operations that change the running service's state without a restart (log level, caches,
+// config, health override, cost counters, custom control commands). Every call goes through the pipeline
+// (security, telemetry) at HIGH priority without an admission slot; what the user set is kept and sent again
+// to each new service process before it gets any command.
+import type { LanguageClient } from 'vscode-languageclient/node';
+import { CONTROL_PREFIX, systemClock, type CommandResult, type ExecuteOptions, type Middleware, type Priority } from '../core';
+import { ControlState, REPLAY_SOURCE, describeReplay, type ControlCall } from './controlState';
+import { serviceConnection, serviceFailure } from './executor';
+import { clientLib } from './lazyClient';
+import { CommandsRequest, ControlRequest, SetConcurrencyRequest, type ControlParams, type ControlResult } from './protocol';
+import type { PythonSupervisor, ServiceStart } from './supervisor';
+
+export type { ControlCall };
+
+export interface ControlPlaneHost {
+  readonly middleware: Middleware;
+  readonly supervisor: PythonSupervisor;
+  readonly log: { info(message: string): void; debug(message: string): void; warn(message: string): void };
+}
+
+export class ControlPlane {
+  /** What the user set through the control plane, re-applied to a new service process (not after a fresh restart). */
+  private readonly state = new ControlState({ clock: systemClock, isReplayable: (name) => this.replayable.has(name) });
+  private replayable = new Set<string>();
+
+  constructor(private readonly host: ControlPlaneHost) {}
+
+  /**
+   * A control-plane operation, through the same pipeline (security, telemetry) at HIGH priority, without an
+   * admission slot: a pause or a full limit must not hold the control plane (the service runs control
+   * operations on its own thread, apart from the commands' pool).
+   */
+  control(req: ControlCall, options?: ExecuteOptions): Promise<CommandResult> {
+    const { middleware, supervisor } = this.host;
+    const priority: Priority = 'HIGH';
+    return middleware.execute(
+      { commandType: `${CONTROL_PREFIX}${req.operation}`, priority, parameters: { ...req.parameters }, source: req.source ?? 'extension' },
+      async (_request, ctx) => {
+        const client = await serviceConnection(supervisor, ctx);
+        const generation = supervisor.currentGeneration;
+        let reply: ControlResult;
+        try {
+          reply = await client.sendRequest(ControlRequest, controlParams(req, req.source ?? 'extension', ctx.commandId));
+        } catch (err) {
+          // A refused operation may still have changed state (a reload whose config applied but whose handlers
+          // did not): the error carries none, so ask for it. Its data (file, line) reaches the caller.
+          if (err instanceof clientLib().ResponseError) void supervisor.checkHealth();
+          throw await serviceFailure(supervisor, client, generation, `${CONTROL_PREFIX}${req.operation}`, err);
+        }
+        supervisor.noteHealth(reply.state);
+        this.state.record(req, reply);
+        // A reload may add or remove replayable control commands.
+        if (req.operation === 'RELOAD_CONFIG') void this.refreshReplayable(client);
+        return reply;
+      },
+      { ...options, bypassAdmission: true },
+    );
+  }
+
+  /** The supervisor's onReady: before the new process gets any command, what the user set, again. */
+  async onServiceReady(client: LanguageClient, start: ServiceStart): Promise<void> {
+    if (start.reason === 'fresh') {
+      this.state.forget();
+      this.host.log.info('Fresh restart: the control state set earlier (log levels, health override, replayable control commands) is forgotten');
+    }
+    await this.refreshReplayable(client);
+    if (this.state.isEmpty) return;
+    const outcome = await this.state.replay(async (call) => {
+      await client.sendRequest(ControlRequest, controlParams(call, call.source ?? REPLAY_SOURCE, `replay-${start.generation}`));
+    });
+    const line = describeReplay(outcome);
+    if (line) this.host.log.info(line);
+  }
+
+  /** Tells the service's worker pool the middleware's new concurrency limit (one scheduler for both). */
+  resizeWorkerPool(maxConcurrency: number): void {
+    const { supervisor, log } = this.host;
+    if (!supervisor.isReady) return;
+    supervisor
+      .connection()
+      .then((client) => client.sendRequest(SetConcurrencyRequest, { maxConcurrency }))
+      .then(
+        ({ workers }) => log.debug(`The service's worker pool now runs up to ${workers.max} commands at once`),
+        (err: unknown) => log.warn(`Could not resize the service's worker pool to ${maxConcurrency}: ${err instanceof Error ? err.message : String(err)}`),
+      );
+  }
+
+  /** Which control commands the service marks `replay: true`, read from the process that just started. */
+  private async refreshReplayable(client: LanguageClient): Promise<void> {
+    try {
+      const { controlCommands } = await client.sendRequest(CommandsRequest, {});
+      this.replayable = new Set(controlCommands.filter((c) => c.replay).map((c) => c.name));
+    } catch (err) {
+      this.host.log.debug(`could not list the service's control commands: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
+function controlParams(call: ControlCall, source: string, commandId: string): ControlParams {
+  return {
+    operation: call.operation,
+    ...(call.value !== undefined ? { value: call.value } : {}),
+    parameters: call.parameters ?? {},
+    timestamp: new Date().toISOString(),
+    source,
+    commandId,
+  };
+}
