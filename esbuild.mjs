@@ -2,7 +2,7 @@
 // (an IIFE for the panel, loaded under a nonce CSP), and on request the unit tests, the in-host suite and
 // the benchmarks. Flags: --watch, --production (minified, no source maps), --tests, --bench.
 import * as esbuild from 'esbuild';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = new Set(process.argv.slice(2));
@@ -38,29 +38,32 @@ if (production) rmSync('dist', { recursive: true, force: true });
 // What the first paint does not need lives in chunks of its own, required when first used: the language
 // client (when the service first starts), systeminformation (the first background sample) and execa (the
 // interpreter probe, shell commands). Compiling them cost more than the rest of activation together. The
-// extension imports them with import(); here those imports become require('./chunks/<name>.js').
-// vscode-jsonrpc is a chunk of its own that the main bundle and the client chunk share: the protocol's
-// RequestType objects and the client must come from one copy (it compares parameter structures by identity).
+// extension imports them with import(`specifier`); here exactly those specifiers become
+// require('./chunks/<name>.js'). vscode-jsonrpc is a chunk of its own that the main bundle and the client chunk
+// share: the protocol's RequestType objects and the client must come from one copy (it compares parameter
+// structures by identity). A heavy package imported any other way would be inlined into the main bundle:
+// test/unit/bundle.test.ts reads the build's metafile and fails when one is.
 const CHUNKS = {
-  clientLib: './src/python/clientLib.ts',
-  systeminformation: 'systeminformation',
-  execa: 'execa',
-  jsonrpc: 'vscode-jsonrpc/node',
-  // The OpenTelemetry SDK and exporters, required only once an OTLP endpoint or a Prometheus port is set.
-  export: './src/export/otel.ts',
+  clientLib: { entry: './src/python/clientLib.ts', specifier: './clientLib', lazy: true },
+  systeminformation: { entry: 'systeminformation', specifier: 'systeminformation', lazy: true },
+  execa: { entry: 'execa', specifier: 'execa', lazy: true },
+  jsonrpc: { entry: 'vscode-jsonrpc/node', specifiers: ['vscode-jsonrpc', 'vscode-jsonrpc/node'], lazy: false },
+  // The OpenTelemetry SDK and exporters, required (by a computed path) only once an OTLP endpoint or a
+  // Prometheus port is set.
+  export: { entry: './src/export/otel.ts', lazy: false },
   // The Redis client of the shared limit, required only once aios.cluster.redisUrl is set.
-  ioredis: 'ioredis',
+  ioredis: { entry: 'ioredis', specifier: 'ioredis', lazy: true },
 };
+const exactly = (specifiers) => new RegExp(`^(${specifiers.map((x) => x.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$`);
+const lazySpecifiers = Object.entries(CHUNKS).filter(([, c]) => c.lazy);
 /** Resolves imports of chunked modules to the chunk file, relative to the output file at `dir`. */
 const chunkImports = (dir, { lazy }) => ({
   name: 'chunk-imports',
   setup(b) {
-    b.onResolve({ filter: /^vscode-jsonrpc(\/node)?$/ }, () => ({ path: `${dir}jsonrpc.js`, external: true }));
+    b.onResolve({ filter: exactly(CHUNKS.jsonrpc.specifiers) }, () => ({ path: `${dir}jsonrpc.js`, external: true }));
     if (!lazy) return;
-    b.onResolve({ filter: /^(\.\/clientLib|systeminformation|execa|ioredis)$/ }, (args) => ({
-      path: `${dir}${args.path.replace(/^\.\//, '')}.js`,
-      external: true,
-    }));
+    const byName = new Map(lazySpecifiers.map(([name, c]) => [c.specifier, name]));
+    b.onResolve({ filter: exactly([...byName.keys()]) }, (args) => ({ path: `${dir}${byName.get(args.path)}.js`, external: true }));
   },
 });
 const builds = [
@@ -71,8 +74,9 @@ const builds = [
     outfile: 'dist/extension.js',
     plugins: [chunkImports('./chunks/', { lazy: true })],
     supported: { 'dynamic-import': false },
+    metafile: true,
   },
-  ...Object.entries(CHUNKS).map(([name, entry]) => ({
+  ...Object.entries(CHUNKS).map(([name, { entry }]) => ({
     ...node,
     stdin: { contents: `export * from ${JSON.stringify(entry)};`, resolveDir: '.', loader: 'ts' },
     outfile: `dist/chunks/${name}.js`,
@@ -117,5 +121,8 @@ if (watch) {
   await Promise.all(contexts.map((c) => c.watch()));
   console.log('[esbuild] watching for changes…');
 } else {
-  await Promise.all(builds.map((b) => esbuild.build(b)));
+  const [main] = await Promise.all(builds.map((b) => esbuild.build(b)));
+  // What the main bundle holds, for the bundle test (out/ is neither committed nor packaged).
+  mkdirSync('out', { recursive: true });
+  writeFileSync('out/extension.meta.json', JSON.stringify(main.metafile));
 }

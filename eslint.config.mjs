@@ -32,6 +32,20 @@ export default tseslint.config(
     },
   },
   {
+    // The middleware core is plain Node (docs/ARCHITECTURE.md); test/unit/architecture.test.ts holds the rest
+    // of the layering (no cycles, other core folders only through their barrels).
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'vscode', message: 'src/core is plain Node: take what it needs as a parameter instead.' }],
+          patterns: [{ group: ['vscode-languageclient', 'vscode-languageclient/*'], message: 'src/core is plain Node.' }],
+        },
+      ],
+    },
+  },
+  {
     // Tests read JSON back (files, reports, webview state) and fake async APIs with plain functions: checking
     // the shape is what their assertions do.
     files: ['test/**/*.ts'],
