@@ -32,21 +32,47 @@ export interface AiosCommandRequest {
   parameters?: Record<string, unknown>;
 }
 
-/** Stable error codes (more may be added in a minor version; treat unknown ones as failures). */
-export type AiosErrorCode =
+/**
+ * The error codes a result can carry (src/core/errors.ts is the vocabulary; a test holds this copy to it). More
+ * may be added in a minor version: treat an unknown one as a failure.
+ * - before the command runs: invalid_request, blocked (the security policy), queue_full, cancelled, closed;
+ * - from an executor: executor_error (it threw without a code), unknown_command_type, exit_code / exit_unknown /
+ *   not_found / spawn_failed / timeout (shell programs and terminals), abandoned, service_unavailable,
+ *   service_crashed (the Python service's process);
+ * - from the Python service: its JSON-RPC errors by name (invalid_params, handler_failed, config_invalid…).
+ */
+export type AiosKnownErrorCode =
   | 'invalid_request'
   | 'blocked'
   | 'queue_full'
   | 'cancelled'
   | 'closed'
   | 'executor_error'
-  | 'unknown_command'
+  | 'unknown_command_type'
   | 'exit_code'
+  | 'exit_unknown'
   | 'not_found'
+  | 'spawn_failed'
   | 'timeout'
+  | 'abandoned'
   | 'service_unavailable'
   | 'service_crashed'
-  | (string & {});
+  | 'parse_error'
+  | 'method_not_found'
+  | 'invalid_params'
+  | 'internal_error'
+  | 'server_not_initialized'
+  | 'request_cancelled'
+  | 'handler_failed'
+  | 'config_invalid'
+  | 'config_write_failed'
+  | 'unknown_operation'
+  | 'unknown_control_command'
+  | 'message_too_large'
+  | 'handlers_invalid'
+  | 'service_error';
+
+export type AiosErrorCode = AiosKnownErrorCode | (string & {});
 
 export interface AiosCommandError {
   code: AiosErrorCode;

@@ -49,7 +49,6 @@ export function statusForResult(result: CommandResult): number {
     case 'queue_full':
       return 429;
     case 'invalid_params':
-    case 'unknown_command':
     case 'unknown_command_type':
     case 'unknown_operation':
     case 'unknown_control_command':

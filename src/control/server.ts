@@ -331,7 +331,7 @@ class ControlHttpServer implements ControlServer {
         if (!entry) {
           throw new HttpError(
             404,
-            'unknown_command',
+            'unknown_command_id',
             `No command ${match.id} submitted with ?wait=false is known here (the newest ${this.maxDetached} are kept)`,
           );
         }

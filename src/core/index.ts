@@ -1,6 +1,7 @@
 // Public API of the middleware core. Plain Node: no `vscode` import anywhere under src/core (a lint rule holds
 // it). Each folder is one job with its own barrel; code outside src/core imports from here or a folder's barrel.
 export * from './types';
+export * from './errors';
 export * from './clock';
 export * from './config';
 export * from './abort';

@@ -1,5 +1,6 @@
-// Shared vocabulary of the middleware core. Names follow DESIGN.md: one name for one thing across
+// Shared vocabulary of the middleware core: one name for one thing across
 // TypeScript, Python, settings and docs.
+import type { KnownErrorCode } from './errors';
 
 export type Priority = 'HIGH' | 'NORMAL' | 'LOW';
 export type EventType = 'START' | 'COMPLETE' | 'ERROR' | 'THROTTLE' | 'CANCEL';
@@ -69,9 +70,10 @@ export type Executor = (request: ValidatedRequest, ctx: ExecutorContext) => unkn
  * - cancelled: the caller's AbortSignal fired (while queued, delayed or running) or the middleware closed.
  * - closed: execute() was called after close().
  * - executor_error: the executor threw or rejected without a code of its own.
- * - any code an executor gives by throwing CommandError (e.g. 'unknown_command', 'exit_code', 'timeout').
+ * - any code an executor gives by throwing CommandError (e.g. 'unknown_command_type', 'exit_code', 'timeout').
+ * The whole vocabulary is errors.ts.
  */
-export type ErrorCode = 'invalid_request' | 'blocked' | 'queue_full' | 'cancelled' | 'closed' | 'executor_error' | (string & {});
+export type ErrorCode = KnownErrorCode | (string & {});
 
 export interface CommandError {
   code: ErrorCode;

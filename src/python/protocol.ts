@@ -3,7 +3,9 @@
 // prose version. No `vscode` import: the unit tests drive the real service with plain vscode-jsonrpc, and
 // vscode-languageclient re-exports these same vscode-jsonrpc types, so the constants work with its client.
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
-import type { Priority } from '../core/types';
+import type { Priority, SERVICE_ERROR_CODES } from '../core';
+
+type ServiceErrorCode = (typeof SERVICE_ERROR_CODES)[number];
 
 // ---- shared vocabulary ---------------------------------------------------------------------------------------
 
@@ -47,7 +49,8 @@ export const ErrorCodes = {
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
-const errorNames: ReadonlyMap<number, string> = new Map([
+/** The service's error numbers by name: names from the core's vocabulary (errors.ts), numbers from errors.py. */
+const errorNames: ReadonlyMap<number, ServiceErrorCode> = new Map<number, ServiceErrorCode>([
   [ErrorCodes.ParseError, 'parse_error'],
   [ErrorCodes.InvalidRequest, 'invalid_request'],
   [ErrorCodes.MethodNotFound, 'method_not_found'],
@@ -67,7 +70,7 @@ const errorNames: ReadonlyMap<number, string> = new Map([
 ]);
 
 /** A short snake_case name for an error code (for telemetry reasons and logs); 'service_error' if unknown. */
-export function serviceErrorName(code: number): string {
+export function serviceErrorName(code: number): ServiceErrorCode {
   return errorNames.get(code) ?? 'service_error';
 }
 

@@ -9,7 +9,7 @@ export type CommandFunction = (parameters: Readonly<Record<string, unknown>>, ct
 
 /**
  * Runs in-process functions by command type. A function should watch `ctx.onCancel` if it can take long.
- * Unknown types fail with 'unknown_command'.
+ * Unknown types fail with 'unknown_command_type'.
  */
 export function functionExecutor(functions: Readonly<Record<string, CommandFunction>>): Executor {
   const table = new Map(Object.entries(functions));
@@ -17,7 +17,7 @@ export function functionExecutor(functions: Readonly<Record<string, CommandFunct
     const fn = table.get(request.commandType);
     if (!fn) {
       throw new CommandFailure(
-        'unknown_command',
+        'unknown_command_type',
         `No in-process handler for command type '${request.commandType}' (known: ${[...table.keys()].join(', ') || 'none'})`,
       );
     }
@@ -281,14 +281,14 @@ export function specArguments(spec: ShellCommandSpec, request: ValidatedRequest)
 
 /**
  * Runs configured programs by command type (see runShellCommand). Only command types listed in `commands`
- * run; others fail with 'unknown_command'.
+ * run; others fail with 'unknown_command_type'.
  */
 export function shellExecutor(commands: Readonly<Record<string, ShellCommandSpec>>, options?: ShellRunOptions): Executor {
   const table = new Map(Object.entries(commands));
   return async (request, ctx) => {
     const spec = table.get(request.commandType);
     if (!spec) {
-      throw new CommandFailure('unknown_command', `No shell command is configured for command type '${request.commandType}'`);
+      throw new CommandFailure('unknown_command_type', `No shell command is configured for command type '${request.commandType}'`);
     }
     return runShellCommand(spec, specArguments(spec, request), ctx, options);
   };

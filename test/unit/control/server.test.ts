@@ -416,7 +416,7 @@ describe('control server: /api/commands', () => {
     assert.equal(blocked.json.error.code, 'blocked');
     const unknown = await post(h.port, '/api/commands', { commandType: 'NOPE' });
     assert.equal(unknown.status, 422);
-    assert.equal(unknown.json.error.code, 'unknown_command');
+    assert.equal(unknown.json.error.code, 'unknown_command_type');
     const failed = await post(h.port, '/api/commands', { commandType: 'FAIL' });
     assert.equal(failed.status, 502);
     assert.deepEqual(failed.json.error, { code: 'handler_failed', message: 'it broke' });
@@ -453,7 +453,7 @@ describe('control server: /api/commands', () => {
     assert.deepEqual(done.json.result, { released: 'd1' });
     const missing = await call(h.port, 'GET', '/api/commands/nope-1');
     assert.equal(missing.status, 404);
-    assert.equal(missing.json.error.code, 'unknown_command');
+    assert.equal(missing.json.error.code, 'unknown_command_id');
   });
 
   it('?wait=false still answers a refused command with its refusal, not a 202; a bad wait value is a 400', async () => {

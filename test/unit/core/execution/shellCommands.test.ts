@@ -7,7 +7,7 @@ import { StaticSampler } from '../../../../src/core/system/sampler';
 import { argumentBuilder, mergeShellCommands, parseShellCommands, readWorkspaceCommands } from '../../../../src/core/execution/shellCommands';
 import { CommandFailure, type Executor } from '../../../../src/core/types';
 
-const noService: Executor = () => Promise.reject(new CommandFailure('unknown_command', 'no service here'));
+const noService: Executor = () => Promise.reject(new CommandFailure('unknown_command_type', 'no service here'));
 
 describe('shell command definitions', () => {
   it('compiles placeholders so that one placeholder gives exactly one argument', () => {
@@ -135,7 +135,7 @@ describe('shell command definitions', () => {
     const blocked = await m.execute({ commandType: 'DELETE_ALL' }, router.executor);
     assert.equal(blocked.error?.code, 'blocked');
     const other = await m.execute({ commandType: 'ECHO' }, router.executor);
-    assert.equal(other.error?.code, 'unknown_command', 'other types go to the service executor');
+    assert.equal(other.error?.code, 'unknown_command_type', 'other types go to the service executor');
     const events = m.telemetry.recentEvents().filter((e) => e.commandType === 'SAY');
     assert.deepEqual(
       events.map((e) => e.eventType),

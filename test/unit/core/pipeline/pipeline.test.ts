@@ -67,7 +67,7 @@ describe('pipeline', () => {
     assert.equal((await m.execute({ commandType: 'x y' }, ex)).error?.code, 'invalid_request');
     assert.equal((await m.execute({ commandType: 'BOOM' }, ex)).error?.code, 'executor_error');
     assert.deepEqual((await m.execute({ commandType: 'CODED' }, ex)).error, { code: 'service_unavailable', message: 'The service is restarting' });
-    assert.equal((await m.execute({ commandType: 'NOPE' }, ex)).error?.code, 'unknown_command');
+    assert.equal((await m.execute({ commandType: 'NOPE' }, ex)).error?.code, 'unknown_command_type');
     const hold = controlled();
     const first = m.execute({ commandType: 'SLOW' }, hold.executor);
     const full = await m.execute({ commandType: 'SLOW' }, hold.executor);
@@ -587,7 +587,7 @@ describe('executors', () => {
     const hang = m.execute({ commandType: 'HANG' }, ex, { signal: ac.signal });
     setTimeout(() => ac.abort(), 100);
     assert.equal((await hang).error?.code, 'cancelled');
-    assert.equal((await m.execute({ commandType: 'OTHER' }, ex)).error?.code, 'unknown_command');
+    assert.equal((await m.execute({ commandType: 'OTHER' }, ex)).error?.code, 'unknown_command_type');
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(m.admission.active, 0, 'the killed process released its slot');
     await m.close();
