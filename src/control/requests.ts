@@ -1,12 +1,11 @@
 // The control endpoint's request bodies and refusals: the seed's control shape and a command, validated into
 // the middleware's own request types with messages a person can act on. Plain functions, no HTTP.
-import type { CommandRequest, CommandResult } from '../core/types';
+import { HEALTH_OVERRIDE_VALUES, type CommandRequest, type CommandResult } from '../core/types';
 import { CONTROL_OPERATIONS, LOG_LEVELS, type ControlOperation } from '../python/protocol';
 
 const MAX_SOURCE_LENGTH = 64;
 const MAX_VALUE_LENGTH = 4096;
 const CLIENT_COMMAND_ID = /^[A-Za-z0-9][A-Za-z0-9_.:{}-]{0,127}$/;
-const HEALTH_VALUES = ['healthy', 'unhealthy', 'clear'];
 /** A control-plane operation, as the extension's control plane takes it. */
 export interface ControlServerCall {
   operation: ControlOperation;
@@ -156,8 +155,8 @@ export function parseControlBody(body: unknown): ParsedControl {
     value = normalised;
   } else if (operation === 'HEALTH_OVERRIDE') {
     const status = value?.trim().toLowerCase();
-    if (status === undefined || !HEALTH_VALUES.includes(status)) {
-      throw badRequest(`HEALTH_OVERRIDE needs Value, one of ${HEALTH_VALUES.join(', ')} (got ${describe(f.Value)})`);
+    if (status === undefined || !(HEALTH_OVERRIDE_VALUES as readonly string[]).includes(status)) {
+      throw badRequest(`HEALTH_OVERRIDE needs Value, one of ${HEALTH_OVERRIDE_VALUES.join(', ')} (got ${describe(f.Value)})`);
     }
     value = status;
   }

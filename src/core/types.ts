@@ -7,6 +7,10 @@ export type EventType = 'START' | 'COMPLETE' | 'ERROR' | 'THROTTLE' | 'CANCEL';
 export type DetailLevel = 'SUMMARY' | 'DETAILED' | 'REALTIME';
 
 export const PRIORITIES: readonly Priority[] = ['HIGH', 'NORMAL', 'LOW'];
+
+/** HEALTH_OVERRIDE's values (the Python service checks the same three: a unit test holds them together). */
+export const HEALTH_OVERRIDE_VALUES = ['healthy', 'unhealthy', 'clear'] as const;
+export type HealthOverrideValue = (typeof HEALTH_OVERRIDE_VALUES)[number];
 export const DETAIL_LEVELS: readonly DetailLevel[] = ['SUMMARY', 'DETAILED', 'REALTIME'];
 
 /** Command types of control-plane operations (`CONTROL:RELOAD_CONFIG`…): counted apart from commands. */

@@ -194,7 +194,7 @@ export interface ControlParametersByOperation {
 
 export interface ControlParams<Op extends ControlOperation = ControlOperation> {
   operation: Op;
-  /** UPDATE_LOG_LEVEL: a LogLevel; HEALTH_OVERRIDE: 'unhealthy' | 'healthy' | 'clear'. */
+  /** UPDATE_LOG_LEVEL: a LogLevel; HEALTH_OVERRIDE: one of HEALTH_OVERRIDE_VALUES. */
   value?: string | null;
   parameters?: ControlParametersByOperation[Op];
   /** ISO 8601 UTC. */

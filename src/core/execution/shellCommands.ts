@@ -45,10 +45,10 @@ export interface ParsedShellCommands {
   errors: string[];
 }
 
-const FIELDS = new Set(['file', 'args', 'cwd', 'env', 'timeoutMs', 'priority', 'description']);
+export const SHELL_COMMAND_FIELDS = new Set(['file', 'args', 'cwd', 'env', 'timeoutMs', 'priority', 'description']);
 /** Types the extension itself records under these prefixes: a shell command must not pose as one. */
 export const RESERVED_PREFIXES = ['CONTROL:', 'TERMINAL:'];
-const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
+export const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
 const PLACEHOLDER = /\$(\$?)\{([^}]*)\}/g;
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
@@ -169,9 +169,11 @@ function parseOne(commandType: string, def: unknown, origin: ShellCommandOrigin,
   if (typeof def !== 'object' || def === null || Array.isArray(def))
     throw new Error(`must be an object like {"file": "npm", "args": ["test"]} (got ${describeValue(def)})`);
   const d = def as Record<string, unknown>;
-  const unknown = Object.keys(d).filter((k) => !FIELDS.has(k));
+  const unknown = Object.keys(d).filter((k) => !SHELL_COMMAND_FIELDS.has(k));
   if (unknown.length)
-    throw new Error(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${[...FIELDS].join(', ')})`);
+    throw new Error(
+      `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${[...SHELL_COMMAND_FIELDS].join(', ')})`,
+    );
   if (typeof d.file !== 'string' || d.file.trim() === '') throw new Error(`'file' must name a program, like "npm" or "/usr/bin/make"`);
   const args = d.args ?? [];
   if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) throw new Error(`'args' must be a list of strings`);

@@ -3,7 +3,7 @@
 import type { CommandRequest, Priority, ValidatedRequest } from '../types';
 
 /** Letters, digits and `_ . : / -`, starting with a letter or digit: safe in file names, logs and JSON. */
-const COMMAND_TYPE = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
+export const COMMAND_TYPE = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
 const MAX_SOURCE_LENGTH = 128;
 const EMPTY_PARAMETERS: Readonly<Record<string, unknown>> = Object.freeze({});
 

@@ -2,6 +2,7 @@
 // readable problems, and the text that describes a rule (logs, the tree). No state: the engine is engine.ts.
 import { CONFIG_NUMBER_RULES, show } from '../config';
 import { METRICS, type MetricName } from './metrics';
+import { HEALTH_OVERRIDE_VALUES } from '../types';
 
 /** The control plane's operations (src/python/protocol.ts CONTROL_OPERATIONS; a unit test keeps them equal). */
 export const RULE_CONTROL_OPERATIONS = ['UPDATE_LOG_LEVEL', 'FLUSH_CACHE', 'RELOAD_CONFIG', 'HEALTH_OVERRIDE', 'BCM_RESET', 'CUSTOM_COMMAND'] as const;
@@ -28,7 +29,6 @@ export const MAX_RULES = 100;
 export const MAX_MESSAGE = 1000;
 /** A rule's name is part of its records' command type, RULE:<name>: the characters a command type allows. */
 const RULE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const HEALTH_VALUES = ['healthy', 'unhealthy', 'clear'];
 
 export interface RuleControlCall {
   operation: RuleControlOperation;
@@ -143,8 +143,8 @@ function parseAction(v: unknown, where: string, out: string[]): RuleAction | und
       out.push(`${where}.control.parameters.arguments must be an object (got ${show(parameters.arguments)})`);
   } else if (op === 'UPDATE_LOG_LEVEL' && (value === undefined || value === '')) {
     out.push(`${where}.control.value must name the log level for UPDATE_LOG_LEVEL (e.g. "WARNING")`);
-  } else if (op === 'HEALTH_OVERRIDE' && !HEALTH_VALUES.includes(value?.trim().toLowerCase() ?? '')) {
-    out.push(`${where}.control.value must be one of ${HEALTH_VALUES.join(', ')} for HEALTH_OVERRIDE (got ${show(c.value)})`);
+  } else if (op === 'HEALTH_OVERRIDE' && !(HEALTH_OVERRIDE_VALUES as readonly string[]).includes(value?.trim().toLowerCase() ?? '')) {
+    out.push(`${where}.control.value must be one of ${HEALTH_OVERRIDE_VALUES.join(', ')} for HEALTH_OVERRIDE (got ${show(c.value)})`);
   }
   if (out.length !== before) return undefined;
   const control: RuleControlCall = { operation: op as RuleControlOperation };
