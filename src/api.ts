@@ -1,7 +1,8 @@
 // The public API: what other extensions get from `vscode.extensions.getExtension('aios.aios-middleware')
 // .activate()`. This file is the contract they compile against. It imports nothing, so the declaration file
-// built from it (`npm run build:api` → dist/api.d.ts) stands alone; the extension's own objects are checked
-// against these types where the API is built (src/extension.ts), so a change of shape breaks the build.
+// built from it (`npm run build:api` → dist/api.d.ts, shipped in the .vsix as dist/api.d.ts) stands alone;
+// the extension's own objects are checked against these types where the API is built (src/publicApi.ts,
+// without casts), so a change of shape breaks the build.
 //
 // Versioning: `apiVersion` follows semver. A new member is a minor change; a changed or removed member
 // (or a changed meaning) is a major one. Check the major before using the API:
@@ -279,8 +280,6 @@ export interface AiosApi {
    * `executor_error` result with its message.
    */
   run<T>(commandType: string, fn: (ctx: AiosRunContext) => T | PromiseLike<T>, options?: AiosRunOptions): Promise<AiosCommandResult<Awaited<T>>>;
-  /** @deprecated since 1.0.0: use execute(request, options). Kept for callers of the unversioned API. */
-  run(request: AiosCommandRequest, options?: { signal?: AbortSignal }): Promise<AiosCommandResult>;
   /** A control-plane operation on the Python service, through the same pipeline at HIGH priority. */
   control(operation: AiosControlOperation, value?: string, parameters?: Record<string, unknown>): Promise<AiosCommandResult<AiosControlReply>>;
 
@@ -290,7 +289,14 @@ export interface AiosApi {
   telemetry(level: 'REALTIME'): AiosRealtimeReport;
   telemetry(level: AiosDetailLevel): AiosSummaryReport | AiosDetailedReport | AiosRealtimeReport;
 
-  /** Recorded events, delivered asynchronously in batches (in order), never on the command's path. */
+  /** Settles once the Python service has started (healthy) or has given up starting (health() says why). Never rejects. */
+  readonly ready: Promise<void>;
+  /** The Python service's health now (onDidChangeHealth tells when it changes). */
+  health(): AiosHealth;
+  /** Admission and the machine now (onDidChangeLoad tells when they change). */
+  load(): AiosLoad;
+
+  /** Recorded events, delivered asynchronously in batches (in order), never on the command's path; frozen copies. */
   readonly onDidRecordEvent: AiosEvent<readonly AiosTelemetryEvent[]>;
   /** The Python service's health changed. */
   readonly onDidChangeHealth: AiosEvent<AiosHealth>;

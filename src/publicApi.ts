@@ -1,5 +1,6 @@
-// Builds the public API (src/api.ts) from the extension's context. Only the contract's types leave here:
-// the objects handed out are made for callers, never the pipeline's own (a RunContext, not a Flight).
+// Builds the public API (src/api.ts) from the extension's services, checked against the contract's types with
+// no cast, so a changed report or result shape breaks the build. What callers get is theirs: a RunContext, not
+// a Flight; events as frozen copies (a listener that edits one cannot change what the tree and reports keep).
 import * as vscode from 'vscode';
 import type {
   AiosApi,
@@ -9,14 +10,19 @@ import type {
   AiosControlOperation,
   AiosControlReply,
   AiosCommandResult,
+  AiosDetailLevel,
+  AiosDetailedReport,
   AiosHealth,
   AiosLoad,
   AiosRunContext,
+  AiosRealtimeReport,
   AiosRunOptions,
+  AiosSummaryReport,
   AiosTelemetryEvent,
 } from './api';
 import type { AiosContext } from './context';
-import { batchWindow, functionRoute, runBatch, validateRequest, type BatchItem, type BatchLineError, type CommandResult, type DetailLevel } from './core';
+import { batchWindow, functionRoute, runBatch, validateRequest, type BatchItem, type BatchLineError, type CommandResult } from './core';
+import type { ServiceState } from './python/supervisor';
 
 /** The part of the extension's services this file uses. */
 export type ApiHost = Pick<AiosContext, 'control' | 'middleware' | 'run' | 'supervisor'>;
@@ -38,6 +44,7 @@ export class PublicApi implements vscode.Disposable {
   private flushTimer: NodeJS.Timeout | undefined;
   private loadTimer: NodeJS.Timeout | undefined;
   private recordListeners = 0;
+  private readonly ready: Promise<void>;
 
   constructor(
     private readonly ctx: ApiHost,
@@ -45,9 +52,14 @@ export class PublicApi implements vscode.Disposable {
   ) {
     this.disposables.push(this.recorded, this.health, this.load);
     let last = '';
+    let settle: () => void = () => undefined;
+    this.ready = new Promise<void>((resolve) => (settle = resolve));
+    const started = (s: ServiceState) => s.status === 'healthy' || s.status === 'unhealthy' || s.status === 'crashed';
+    if (started(ctx.supervisor.state)) settle();
     this.disposables.push(
       ctx.supervisor.onDidChangeState((s) => {
-        const h: AiosHealth = { status: s.status, ...(s.pid !== undefined ? { pid: s.pid } : {}), ...(s.detail !== undefined ? { detail: s.detail } : {}) };
+        if (started(s)) settle();
+        const h = healthOf(s);
         const key = JSON.stringify(h);
         if (key === last) return;
         last = key;
@@ -60,11 +72,19 @@ export class PublicApi implements vscode.Disposable {
 
   build(): AiosApi {
     const ctx = this.ctx;
-    const telemetry = ((level: DetailLevel) => ctx.middleware.telemetry.query(level)) as AiosApi['telemetry'];
-    const run = ((first: string | AiosCommandRequest, fn?: unknown, options?: AiosRunOptions) => {
-      if (typeof first !== 'string') return ctx.run({ ...first, source: 'api' }, fn as { signal?: AbortSignal } | undefined);
-      return this.runFunction(first, fn as (c: AiosRunContext) => unknown, options);
-    }) as AiosApi['run'];
+    const reports = ctx.middleware.telemetry;
+    // Each report is checked against the contract's type here: a changed shape is a compile error.
+    function telemetry(level: 'SUMMARY'): AiosSummaryReport;
+    function telemetry(level: 'DETAILED'): AiosDetailedReport;
+    function telemetry(level: 'REALTIME'): AiosRealtimeReport;
+    function telemetry(level: AiosDetailLevel): AiosSummaryReport | AiosDetailedReport | AiosRealtimeReport;
+    function telemetry(level: AiosDetailLevel): AiosSummaryReport | AiosDetailedReport | AiosRealtimeReport {
+      if (level === 'REALTIME') return reports.query('REALTIME') satisfies AiosRealtimeReport;
+      if (level === 'DETAILED') return reports.query('DETAILED') satisfies AiosDetailedReport;
+      return reports.query('SUMMARY') satisfies AiosSummaryReport;
+    }
+    const run = <T>(commandType: string, fn: (c: AiosRunContext) => T | PromiseLike<T>, options?: AiosRunOptions) =>
+      this.runFunction(commandType, fn, options).then((r) => withResult<Awaited<T>>(r));
     const onDidRecordEvent: AiosApi['onDidRecordEvent'] = (listener, thisArgs, disposables) => {
       this.recordListeners++;
       this.eventSubscription ??= toDisposable(ctx.middleware.telemetry.onEvent((e) => this.buffer(e)));
@@ -93,10 +113,13 @@ export class PublicApi implements vscode.Disposable {
       executeBatch: (requests, options) => this.executeBatch(requests, options),
       run,
       control: (operation: AiosControlOperation, value?: string, parameters?: Record<string, unknown>) =>
-        ctx.control({ operation, ...(value !== undefined ? { value } : {}), ...(parameters ? { parameters } : {}), source: 'api' }) as Promise<
-          AiosCommandResult<AiosControlReply>
-        >,
+        ctx
+          .control({ operation, ...(value !== undefined ? { value } : {}), ...(parameters ? { parameters } : {}), source: 'api' })
+          .then((r) => withResult<AiosControlReply>(r)),
       telemetry,
+      ready: this.ready,
+      health: () => healthOf(ctx.supervisor.state),
+      load: () => this.currentLoad(),
       onDidRecordEvent,
       onDidChangeHealth: this.health.event,
       onDidChangeLoad: this.load.event,
@@ -105,7 +128,7 @@ export class PublicApi implements vscode.Disposable {
   }
 
   /** The caller's own function under the middleware: policy on its type, an admission slot, telemetry. */
-  private runFunction(commandType: string, fn: (c: AiosRunContext) => unknown, options?: AiosRunOptions): Promise<CommandResult> {
+  private runFunction<T>(commandType: string, fn: (c: AiosRunContext) => T | PromiseLike<T>, options?: AiosRunOptions): Promise<CommandResult> {
     const request = { commandType, priority: options?.priority, parameters: options?.parameters, source: 'api' };
     return this.ctx.middleware.execute(request, functionRoute(fn), options?.signal ? { signal: options.signal } : undefined);
   }
@@ -149,7 +172,8 @@ export class PublicApi implements vscode.Disposable {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.pending.length === 0) return;
-    const batch = Object.freeze(this.pending);
+    // Copies, made here off the command's path: the originals are the ones the tree and the reports keep.
+    const batch = Object.freeze(this.pending.map((e) => deepFreeze(structuredClone(e))));
     this.pending = [];
     this.recorded.fire(batch);
   }
@@ -157,19 +181,23 @@ export class PublicApi implements vscode.Disposable {
   private loadChanged(): void {
     this.loadTimer ??= setTimeout(() => {
       this.loadTimer = undefined;
-      const m = this.ctx.middleware;
-      const a = m.admission;
-      const s = m.sampler.latest();
-      this.load.fire({
-        active: a.active,
-        queued: { ...a.queued },
-        delayed: a.delayed,
-        limit: a.limit,
-        paused: a.paused,
-        cpuPercent: s.cpuPercent,
-        memoryPercent: s.memoryPercent,
-      });
+      this.load.fire(this.currentLoad());
     }, LOAD_NOTIFY_MS);
+  }
+
+  private currentLoad(): AiosLoad {
+    const m = this.ctx.middleware;
+    const a = m.admission;
+    const s = m.sampler.latest();
+    return {
+      active: a.active,
+      queued: { ...a.queued },
+      delayed: a.delayed,
+      limit: a.limit,
+      paused: a.paused,
+      cpuPercent: s.cpuPercent,
+      memoryPercent: s.memoryPercent,
+    };
   }
 
   dispose(): void {
@@ -178,6 +206,28 @@ export class PublicApi implements vscode.Disposable {
     this.eventSubscription?.dispose();
     for (const d of this.disposables.splice(0)) d.dispose();
   }
+}
+
+function healthOf(s: ServiceState): AiosHealth {
+  return { status: s.status, ...(s.pid !== undefined ? { pid: s.pid } : {}), ...(s.detail !== undefined ? { detail: s.detail } : {}) };
+}
+
+/**
+ * The pipeline's result typed with what its executor answered: `result` is that answer, passed through
+ * unchanged (the caller's function for run(), the service's ControlResult for control()). Every other field
+ * is checked against the contract.
+ */
+function withResult<T>(r: CommandResult): AiosCommandResult<T> {
+  const { result, ...rest } = r;
+  return result === undefined ? rest : { ...rest, result: result as T };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 function toDisposable(d: { dispose(): void }): vscode.Disposable {

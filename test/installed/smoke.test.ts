@@ -91,7 +91,7 @@ describe('the extension installed from the .vsix', function () {
     requireUi(this);
     const ext = installed();
     const api = await ext.activate();
-    await api.run({ commandType: 'ECHO', parameters: { panel: true } });
+    await api.execute({ commandType: 'ECHO', parameters: { panel: true } });
     await vscode.commands.executeCommand('aios.showMetricsPanel');
     const folder = basename(ext.extensionPath);
     const seen = await waitUntil(

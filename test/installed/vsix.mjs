@@ -13,7 +13,7 @@ const EXT = 'extension/';
 
 /** Entries no installed copy may hold, each with the reason given for it. The first match names it. */
 const FORBIDDEN = [
-  [/\.(c|m)?tsx?$/, 'a TypeScript source'],
+  [/(?<!^dist\/api\.d)\.(c|m)?tsx?$/, 'a TypeScript source'],
   [/\.map$/, 'a source map'],
   [/__pycache__\/|\.py[co]$/, 'Python bytecode'],
   [/(^|\/)(test|tests|__tests__)\/|\.(test|spec|phase)\.[cm]?[jt]s$|(^|\/)test_[^/]*\.py$/, 'a test'],
@@ -31,6 +31,8 @@ const ALLOWED = [
   /^(readme|changelog)\.md$/,
   /^LICENSE\.txt$/,
   /^dist\/([\w.-]+\/)*[\w.-]+\.(js|css)$/,
+  // The public API's declaration file, for other extensions to compile against (README: Public API).
+  /^dist\/api\.d\.ts$/,
   /^media\/[\w.-]+\.(svg|png|css)$/,
   // The walkthrough's step pages.
   /^media\/walkthrough\/[\w.-]+\.md$/,
@@ -52,7 +54,7 @@ function filesUnder(root, dir) {
 function requiredEntries(root) {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const clean = (p) => posix.normalize(p.replace(/^\.\//, ''));
-  const required = new Set(['package.json', 'readme.md', 'changelog.md', 'LICENSE.txt']);
+  const required = new Set(['package.json', 'readme.md', 'changelog.md', 'LICENSE.txt', 'dist/api.d.ts']);
   required.add(clean(pkg.main));
   if (pkg.icon) required.add(clean(pkg.icon));
   for (const v of pkg.contributes?.jsonValidation ?? []) if (!/^\w+:/.test(v.url)) required.add(clean(v.url));

@@ -136,8 +136,8 @@ describe('the daily flows', function () {
     assert.ok(idle.includes('AIOS: Run Command…'), idle.join('\n'));
     await withSettings({ maxConcurrency: 1, baseDelayMs: 0 }, async () => {
       await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'limit 1');
-      const running = api.run({ commandType: 'SLEEP', priority: 'HIGH', parameters: { seconds: 60 } });
-      const queued = api.run({ commandType: 'ECHO', priority: 'LOW', parameters: { waiting: true } });
+      const running = api.execute({ commandType: 'SLEEP', priority: 'HIGH', parameters: { seconds: 60 } });
+      const queued = api.execute({ commandType: 'ECHO', priority: 'LOW', parameters: { waiting: true } });
       await waitUntil(() => api.context.middleware.inFlight().length === 2, 5000, 'two commands in flight');
       await waitUntil(
         async () => ((await paletteRows('AIOS: Cancel')).some((r) => r.startsWith('AIOS: Cancel Running Command')) ? true : undefined),
@@ -286,7 +286,7 @@ describe('the daily flows', function () {
   it("the tree's Run Again reruns a command with the parameters it ran with", async function () {
     requireUi(this);
     const marker = `again-${Date.now()}`;
-    await api.run({ commandType: 'ECHO', parameters: { marker } });
+    await api.execute({ commandType: 'ECHO', parameters: { marker } });
     await expandTreeSection('Recent Events');
     await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => /COMPLETE ECHO/.test(l)) ? true : undefined), 10_000, 'an ECHO row');
     await clearNotifications();
@@ -314,7 +314,7 @@ describe('the daily flows', function () {
     await serviceIdle(api, 'earlier commands to be gone from the service');
     await withSettings({ maxConcurrency: 9 }, async () => {
       await waitUntil(async () => ((await api.context.supervisor.checkHealth())?.workers.max ?? 0) >= 9 || undefined, 10_000, 'a pool of 9');
-      const sleeps = Array.from({ length: 9 }, () => api.run({ commandType: 'SLEEP', parameters: { seconds: 30 } }));
+      const sleeps = Array.from({ length: 9 }, () => api.execute({ commandType: 'SLEEP', parameters: { seconds: 30 } }));
       let last: unknown;
       await waitUntil(
         async () => {
@@ -408,7 +408,7 @@ describe('the daily flows', function () {
         rows.join('\n'),
       );
       await screenshot('daily-reload-problems');
-      const stillThere = await api.run({ commandType: 'WORD_COUNT', parameters: { text: 'the handlers from before still run' } });
+      const stillThere = await api.execute({ commandType: 'WORD_COUNT', parameters: { text: 'the handlers from before still run' } });
       assert.equal(stillThere.success, true, JSON.stringify(stillThere.error));
     });
     const cleared = await waitUntil(
@@ -440,7 +440,7 @@ describe('the daily flows', function () {
   it("the metrics panel's charts start from the history the middleware already has, not from when it opened", async function () {
     requireUi(this);
     // The host samples once a second from activation on; by now it has at least several seconds of history.
-    for (let i = 0; i < 5; i++) await api.run({ commandType: 'ECHO', parameters: { i } });
+    for (let i = 0; i < 5; i++) await api.execute({ commandType: 'ECHO', parameters: { i } });
     await new Promise((r) => setTimeout(r, 2500));
     const openedAt = Date.now();
     await vscode.commands.executeCommand(Commands.showMetricsPanel);

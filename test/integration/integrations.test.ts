@@ -125,7 +125,7 @@ describe('beyond the window', function () {
     const before = echoes();
     await withSettings({ 'export.prometheus.port': port }, async () => {
       await waitUntil(() => api.context.exports.health().prometheus, 30_000, 'the Prometheus exporter');
-      for (let i = 0; i < 7; i++) assert.equal((await api.run({ commandType: 'ECHO', priority: i % 2 ? 'LOW' : 'HIGH', parameters: { i } })).success, true);
+      for (let i = 0; i < 7; i++) assert.equal((await api.execute({ commandType: 'ECHO', priority: i % 2 ? 'LOW' : 'HIGH', parameters: { i } })).success, true);
       await prometheus.start(`127.0.0.1:${port}`);
       try {
         const own = () => echoes() - before;
@@ -152,7 +152,7 @@ describe('beyond the window', function () {
       await withSettings({ 'export.http.endpoint': receiver.url, 'export.queue.flushIntervalMs': 100 }, async () => {
         await waitUntil(() => api.context.exports.health().http, 10_000, 'the endpoint exporter');
         const marker = `seed-${Date.now()}`;
-        const r = await api.run({ commandType: 'ECHO', parameters: { marker } });
+        const r = await api.execute({ commandType: 'ECHO', parameters: { marker } });
         const events = await waitUntil(
           () => {
             const all = [...receiver.batches.values()].flatMap((b) => b.events).filter((e) => e.CommandId === r.commandId);
@@ -189,7 +189,7 @@ describe('beyond the window', function () {
 
   it('"AIOS: Export Telemetry" writes the events of a time range as CSV, from the logs on disk', async () => {
     const from = Date.now();
-    for (let i = 0; i < 5; i++) await api.run({ commandType: 'ECHO', parameters: { i } });
+    for (let i = 0; i < 5; i++) await api.execute({ commandType: 'ECHO', parameters: { i } });
     const out = join(tmpdir(), `aios-export-${process.pid}-${Date.now()}.csv`);
     const result = await vscode.commands.executeCommand<{ eventsWritten: number; skippedLines: number; outputPath: string }>(Commands.exportTelemetry, {
       outputPath: out,
@@ -214,7 +214,7 @@ describe('beyond the window', function () {
     await withSettings({ rules: [rule] }, async () => {
       await waitUntil(() => api.context.rules.states()[0]?.status === 'armed' || undefined, 10_000, 'the rule to be armed');
       api.context.middleware.pause();
-      const held = Array.from({ length: 4 }, (_, i) => api.run({ commandType: 'ECHO', parameters: { held: i } }));
+      const held = Array.from({ length: 4 }, (_, i) => api.execute({ commandType: 'ECHO', parameters: { held: i } }));
       try {
         await waitUntil(
           async () => ((await api.context.supervisor.checkHealth())?.inference.complexityFactor === 0.5 ? true : undefined),
@@ -266,7 +266,7 @@ describe('beyond the window', function () {
         await Promise.all(
           Array.from({ length: 24 }, async (_, w) => {
             while (Date.now() < until) {
-              const r = await api.run({ commandType: 'AI_INFERENCE', parameters: { prompt: `load ${w}`, seed: done, maxTokens: 30 } });
+              const r = await api.execute({ commandType: 'AI_INFERENCE', parameters: { prompt: `load ${w}`, seed: done, maxTokens: 30 } });
               if (r.success) {
                 done++;
                 latencies.push(r.durationMs);
@@ -314,7 +314,7 @@ describe('beyond the window', function () {
       await withSettings({ 'cluster.redisUrl': redis.url, 'cluster.name': name, maxConcurrency: 2, baseDelayMs: 0 }, async () => {
         await waitUntil(() => api.context.middleware.admission.shared?.status === 'shared' || undefined, 15_000, 'this window in the cluster');
         // Both slots are the other member's: ours waits in the queue, although nothing runs here.
-        const mine = api.run({ commandType: 'ECHO', parameters: { shared: true } });
+        const mine = api.execute({ commandType: 'ECHO', parameters: { shared: true } });
         await waitUntil(() => api.context.middleware.admission.queued.NORMAL === 1 || undefined, 10_000, 'our ECHO to wait');
         assert.equal(api.context.middleware.admission.active, 0);
         if (hasUi) {
@@ -347,7 +347,7 @@ describe('beyond the window', function () {
         await redis.stop();
         await waitUntil(() => api.context.middleware.admission.shared?.status === 'fallback' || undefined, 15_000, 'the fallback');
         if (hasUi) assert.match(await statusBarText(STATUS_BAR_ITEM, /Redis unreachable/), /AIOS \d\/2 · Redis unreachable/);
-        assert.equal((await api.run({ commandType: 'ECHO', parameters: { fallback: true } })).success, true);
+        assert.equal((await api.execute({ commandType: 'ECHO', parameters: { fallback: true } })).success, true);
         if (hasUi) await screenshot('integrations-shared-limit-fallback');
         await redis.start();
         await waitUntil(() => api.context.middleware.admission.shared?.status === 'shared' || undefined, 30_000, 'the shared limit again');

@@ -40,7 +40,7 @@ describe('host under load (measurement)', function () {
       await new Promise<void>((resolve) => {
         const timer = setInterval(() => {
           const due = Math.min(RATE_PER_S * SECONDS, Math.floor(((performance.now() - started) / 1000) * RATE_PER_S));
-          while (pending.length < due) pending.push(api.run({ commandType: 'ECHO', parameters: { i: pending.length } }));
+          while (pending.length < due) pending.push(api.execute({ commandType: 'ECHO', parameters: { i: pending.length } }));
           if (pending.length >= RATE_PER_S * SECONDS) {
             clearInterval(timer);
             resolve();

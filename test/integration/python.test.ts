@@ -76,7 +76,7 @@ describe('the Python service under the supervisor', function () {
   it('starts the real service and runs ECHO through the middleware', async () => {
     const pid = await healthyService(api);
     assert.notEqual(pid, process.pid);
-    const result = await api.run({ commandType: 'ECHO', parameters: { hello: 'world', n: 3 } });
+    const result = await api.execute({ commandType: 'ECHO', parameters: { hello: 'world', n: 3 } });
     assert.equal(result.success, true, JSON.stringify(result.error));
     assert.deepEqual(result.result, { hello: 'world', n: 3 });
     const h = await health(api);
@@ -87,9 +87,9 @@ describe('the Python service under the supervisor', function () {
   it('runs AI_INFERENCE on the model, loading it once into the model cache', async () => {
     await api.context.control({ operation: 'FLUSH_CACHE', parameters: { cache_type: 'all' } });
     const before = (await health(api)).cache.model_cache;
-    const first = await api.run({ commandType: 'AI_INFERENCE', parameters: { prompt: 'the service', maxTokens: 12, seed: 1 } });
+    const first = await api.execute({ commandType: 'AI_INFERENCE', parameters: { prompt: 'the service', maxTokens: 12, seed: 1 } });
     assert.equal(first.success, true, JSON.stringify(first.error));
-    const second = await api.run({ commandType: 'AI_INFERENCE', parameters: { prompt: 'a command', maxTokens: 12, seed: 2 } });
+    const second = await api.execute({ commandType: 'AI_INFERENCE', parameters: { prompt: 'a command', maxTokens: 12, seed: 2 } });
     assert.equal(second.success, true, JSON.stringify(second.error));
     const after = (await health(api)).cache.model_cache;
     assert.equal(after.misses - before.misses, 1, 'the model is trained once');
@@ -98,7 +98,7 @@ describe('the Python service under the supervisor', function () {
   });
 
   it('runs the workspace handlers module (demo .aios/handlers.py)', async () => {
-    const result = await api.run({ commandType: 'WORD_COUNT', parameters: { text: 'one two two three three three' } });
+    const result = await api.execute({ commandType: 'WORD_COUNT', parameters: { text: 'one two two three three three' } });
     assert.equal(result.success, true, JSON.stringify(result.error));
     assert.equal((result.result as { words: number }).words, 6);
     const h = await health(api);
@@ -107,7 +107,7 @@ describe('the Python service under the supervisor', function () {
   });
 
   it('blocks a denied command type before it reaches Python', async () => {
-    const result = await api.run({ commandType: 'DROP_TABLES', parameters: {} });
+    const result = await api.execute({ commandType: 'DROP_TABLES', parameters: {} });
     assert.equal(result.success, false);
     assert.equal(result.error?.code, 'blocked');
     const h = await health(api);
@@ -134,7 +134,7 @@ describe('the Python service under the supervisor', function () {
   });
 
   it('FLUSH_CACHE empties the chosen cache', async () => {
-    await api.run({ commandType: 'AI_INFERENCE', parameters: { prompt: 'cache me', maxTokens: 5, seed: 3 } });
+    await api.execute({ commandType: 'AI_INFERENCE', parameters: { prompt: 'cache me', maxTokens: 5, seed: 3 } });
     assert.ok((await health(api)).cache.model_cache.entries >= 1);
     const r = await api.context.control({ operation: 'FLUSH_CACHE', parameters: { cache_type: 'model_cache' } });
     assert.equal(r.success, true, JSON.stringify(r.error));
@@ -190,7 +190,7 @@ def _stderr_probe(params):
       const reload = await api.context.control({ operation: 'RELOAD_CONFIG' });
       assert.equal(reload.success, true, JSON.stringify(reload.error));
       await healthyService(api);
-      const r = await api.run({ commandType: 'STDERR_PROBE', parameters: { tag } });
+      const r = await api.execute({ commandType: 'STDERR_PROBE', parameters: { tag } });
       assert.equal(r.success, true, JSON.stringify(r.error));
       await waitUntil(() => errors.includes(`[python] ${tag} whole line`), 10_000, 'the whole line in the log');
       assert.ok(!errors.some((e) => e.includes(`${tag} unterminated`)), 'an unterminated line waits for its end');
@@ -225,7 +225,7 @@ def _stderr_probe(params):
   });
 
   it('BCM_RESET returns the counters as they were and zeroes them', async () => {
-    await api.run({ commandType: 'ECHO', parameters: { x: 1 } });
+    await api.execute({ commandType: 'ECHO', parameters: { x: 1 } });
     const before = (await health(api)).bcm.ECHO;
     assert.ok(before && before.calls >= 1);
     const r = await api.context.control({ operation: 'BCM_RESET' });
@@ -264,7 +264,7 @@ def _stderr_probe(params):
 
   it('cancelling a running command reaches Python and ends it in CANCEL', async () => {
     const abort = new AbortController();
-    const pending = api.run({ commandType: 'SLEEP', parameters: { seconds: 30 } }, { signal: abort.signal });
+    const pending = api.execute({ commandType: 'SLEEP', parameters: { seconds: 30 } }, { signal: abort.signal });
     await waitUntil(async () => ((await health(api)).workers.busy >= 1 ? true : undefined), 10_000, 'SLEEP to run in the service');
     abort.abort();
     const result = await pending;
@@ -279,7 +279,7 @@ def _stderr_probe(params):
     const starts: ServiceStart[] = [];
     const subscription = api.context.supervisor.onDidStart((s) => starts.push(s));
     try {
-      const pending = api.run({ commandType: 'SLEEP', parameters: { seconds: 30 } });
+      const pending = api.execute({ commandType: 'SLEEP', parameters: { seconds: 30 } });
       await waitUntil(async () => ((await health(api)).workers.busy >= 1 ? true : undefined), 10_000, 'SLEEP to run');
       process.kill(pid, 'SIGKILL');
       const result = await pending;
@@ -314,7 +314,7 @@ def _stderr_probe(params):
         [['crash', newPid]],
       );
       assert.equal(api.context.supervisor.state.downSince, undefined, 'running again: not down');
-      const next = await api.run({ commandType: 'ECHO', parameters: { after: 'crash' } });
+      const next = await api.execute({ commandType: 'ECHO', parameters: { after: 'crash' } });
       assert.equal(next.success, true, JSON.stringify(next.error));
     } finally {
       subscription.dispose();
@@ -413,7 +413,7 @@ def _stderr_probe(params):
         ),
       );
       for (const re of NOISE) assert.doesNotMatch(log(), re, `the AIOS log has noise:\n${log()}`);
-      const next = await api.run({ commandType: 'ECHO', parameters: {} });
+      const next = await api.execute({ commandType: 'ECHO', parameters: {} });
       assert.equal(next.success, true, JSON.stringify(next.error));
     });
   });
@@ -432,7 +432,7 @@ def _stderr_probe(params):
     await api.context.supervisor.stop();
     const starting = api.context.supervisor.start();
     const abort = new AbortController();
-    const pending = api.run({ commandType: 'ECHO', parameters: { never: 'sent' } }, { signal: abort.signal });
+    const pending = api.execute({ commandType: 'ECHO', parameters: { never: 'sent' } }, { signal: abort.signal });
     abort.abort();
     const result = await pending;
     assert.equal(result.error?.code, 'cancelled');
@@ -452,7 +452,7 @@ def _stderr_probe(params):
     try {
       await vscode.commands.executeCommand('aios.restartPythonService');
       await healthyService(api);
-      const r = await api.run({ commandType: 'ECHO', parameters: { safe: true } });
+      const r = await api.execute({ commandType: 'ECHO', parameters: { safe: true } });
       assert.equal(r.success, true, JSON.stringify(r.error));
       assert.equal(existsSync(marker), false, 'workspace code ran in place of the service');
     } finally {
@@ -492,7 +492,7 @@ def _stderr_probe(params):
     });
     if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
     await healthyService(api);
-    const ok = await api.run({ commandType: 'ECHO', parameters: {} });
+    const ok = await api.execute({ commandType: 'ECHO', parameters: {} });
     assert.equal(ok.success, true, JSON.stringify(ok.error));
   });
 
@@ -543,7 +543,7 @@ def _stderr_probe(params):
         assert.match(shown[0], /Show Output/);
         assert.match(shown[0], /Restart/);
       }
-      const refused = await api.run({ commandType: 'ECHO', parameters: {} });
+      const refused = await api.execute({ commandType: 'ECHO', parameters: {} });
       assert.equal(refused.success, false);
       assert.equal(refused.error?.code, 'service_unavailable');
       assert.match(refused.error?.message ?? '', /Restart Python Service/);
@@ -553,7 +553,7 @@ def _stderr_probe(params):
       }
       await vscode.commands.executeCommand('aios.restartPythonService');
       await healthyService(api);
-      const ok = await api.run({ commandType: 'ECHO', parameters: {} });
+      const ok = await api.execute({ commandType: 'ECHO', parameters: {} });
       assert.equal(ok.success, true, JSON.stringify(ok.error));
     });
     if (hasUi) await vscode.commands.executeCommand('notifications.clearAll'); // nothing left for later suites

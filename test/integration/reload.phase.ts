@@ -42,7 +42,7 @@ if (!reloaded) {
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
       await vscode.commands.executeCommand('aios.showMetricsPanel');
       for (let i = 0; i < 20; i++) {
-        await api.run({ commandType: 'ECHO', parameters: { i } });
+        await api.execute({ commandType: 'ECHO', parameters: { i } });
         await new Promise((r) => setTimeout(r, 150));
       }
       const total = String(api.telemetry('SUMMARY').overall.totalCommands);
@@ -84,7 +84,7 @@ if (reloaded) {
       );
       assert.equal(restored.restored, 'true', 'the webview came back with its saved state');
       assert.ok(restored.points >= before.points, `chart history survived the reload: ${before.points} → ${restored.points} points`);
-      await api.run({ commandType: 'ECHO', parameters: { after: 'reload' } });
+      await api.execute({ commandType: 'ECHO', parameters: { after: 'reload' } });
       const total = String(api.telemetry('SUMMARY').overall.totalCommands);
       await waitUntil(async () => ((await panelData()).total === total ? true : undefined), 30_000, `the revived panel to show ${total} commands`);
       assert.equal((await panelData()).service, 'healthy');

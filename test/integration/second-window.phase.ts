@@ -15,7 +15,7 @@ describe('a second window on the same telemetry folder', function () {
     const until = Date.now() + Number(process.env.AIOS_WINDOW_RUN_MS ?? 8000);
     let commands = 0;
     while (Date.now() < until) {
-      const r = await api.run({ commandType: 'ECHO', parameters: { window: 2, n: commands } });
+      const r = await api.execute({ commandType: 'ECHO', parameters: { window: 2, n: commands } });
       assert.equal(r.success, true, JSON.stringify(r.error));
       commands++;
     }

@@ -28,7 +28,7 @@ describe('telemetry files with two windows open', function () {
       const until = Date.now() + 4000;
       let ran = 0;
       while (Date.now() < until) {
-        assert.equal((await api.run({ commandType: 'ECHO', parameters: { window: 1, n: ran } })).success, true);
+        assert.equal((await api.execute({ commandType: 'ECHO', parameters: { window: 1, n: ran } })).success, true);
         ran++;
       }
       const exit = await waitUntil(async () => (await windowExit(id)) ?? undefined, 90_000, 'the second window to finish');

@@ -53,7 +53,7 @@ async function cancelEchoFromItsNotification(api: AiosApi, priority: string, par
 async function withTheOnlySlotBusy(api: AiosApi, delays: { baseDelayMs: number; maxDelayMs: number }, body: () => Promise<void>): Promise<void> {
   await withSettings({ maxConcurrency: 1, ...delays }, async () => {
     await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'limit 1');
-    const blocker = api.run({ commandType: 'SLEEP', parameters: { seconds: 120 } });
+    const blocker = api.execute({ commandType: 'SLEEP', parameters: { seconds: 120 } });
     await waitUntil(() => api.context.middleware.admission.active === 1, 5000, 'the slot to be taken');
     try {
       await body();
@@ -129,7 +129,9 @@ describe('the user interface', function () {
     await withSettings({ maxConcurrency: 1, baseDelayMs: 200 }, async () => {
       await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'the limit to apply');
       const throttledBefore = api.telemetry('SUMMARY').overall.throttledCommands;
-      const burst = Array.from({ length: 6 }, (_, i) => api.run({ commandType: 'SLEEP', priority: i % 2 ? 'LOW' : 'NORMAL', parameters: { seconds: 0.4 } }));
+      const burst = Array.from({ length: 6 }, (_, i) =>
+        api.execute({ commandType: 'SLEEP', priority: i % 2 ? 'LOW' : 'NORMAL', parameters: { seconds: 0.4 } }),
+      );
       if (hasUi) {
         const label = await statusBarText('aios.status', /queued/);
         assert.match(label, /1\/1/);
@@ -224,7 +226,7 @@ describe('the user interface', function () {
 
   it("the tree's context menu copies an event as JSON", async function () {
     requireUi(this);
-    await api.run({ commandType: 'ECHO', parameters: { copy: 'me' } });
+    await api.execute({ commandType: 'ECHO', parameters: { copy: 'me' } });
     await expandTreeSection('Recent Events');
     await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => /COMPLETE ECHO/.test(l)) ? true : undefined), 10_000, 'an ECHO event row');
     await vscode.env.clipboard.writeText('');
@@ -261,8 +263,8 @@ describe('the user interface', function () {
   it("the metrics panel shows the middleware's own figures as commands run", async function () {
     requireUi(this);
     await vscode.commands.executeCommand('aios.showMetricsPanel');
-    for (let i = 0; i < 3; i++) await api.run({ commandType: 'ECHO', parameters: { i } });
-    await api.run({ commandType: 'DROP_EVERYTHING' });
+    for (let i = 0; i < 3; i++) await api.execute({ commandType: 'ECHO', parameters: { i } });
+    await api.execute({ commandType: 'DROP_EVERYTHING' });
     const overall = api.telemetry('SUMMARY').overall;
     const shown = await waitUntil(
       async () => {
@@ -296,7 +298,7 @@ describe('the user interface', function () {
 
   it('pausing admission holds new commands until resumed', async () => {
     await vscode.commands.executeCommand('aios.pauseAdmission');
-    const pending = api.run({ commandType: 'ECHO', parameters: { paused: true } });
+    const pending = api.execute({ commandType: 'ECHO', parameters: { paused: true } });
     await waitUntil(() => api.context.middleware.admission.queued.NORMAL === 1, 5000, 'the command to wait');
     if (hasUi) assert.match(await statusBarText('aios.status', /paused/), /paused/);
     await vscode.commands.executeCommand('aios.resumeAdmission');
@@ -325,7 +327,7 @@ describe('the user interface', function () {
       );
       await screenshot('ui-tree-welcome');
     }
-    const r = await api.run({ commandType: 'ECHO', parameters: {} });
+    const r = await api.execute({ commandType: 'ECHO', parameters: {} });
     assert.equal(r.success, true);
     assert.equal(api.telemetry('SUMMARY').overall.totalCommands, 1);
   });

@@ -36,7 +36,19 @@ describe('the public API declaration file', () => {
     assert.doesNotMatch(dts, /^\s*import\b|require\(/m, 'the declaration file stands alone');
     assert.match(dts, /readonly apiVersion: AiosApiVersion;/);
     assert.match(dts, /export type AiosApiVersion = '1\.0\.0';/);
-    for (const member of ['execute(', 'executeBatch(', 'run<T>(', 'control(', 'telemetry(', 'onDidRecordEvent', 'onDidChangeHealth', 'onDidChangeLoad']) {
+    for (const member of [
+      'execute(',
+      'executeBatch(',
+      'run<T>(',
+      'control(',
+      'telemetry(',
+      'ready:',
+      'health()',
+      'load()',
+      'onDidRecordEvent',
+      'onDidChangeHealth',
+      'onDidChangeLoad',
+    ]) {
       assert.ok(dts.includes(member), `the contract has ${member}`);
     }
   });
@@ -50,13 +62,15 @@ export async function use(api: AiosApi, signal: AbortSignal): Promise<number> {
   if (!api.apiVersion.startsWith('1.')) return 0;
   const r = await api.execute({ commandType: 'ECHO', priority: 'HIGH', parameters: { a: 1 } }, { signal, onProgress: (p) => p.queuePosition });
   const mine = await api.run('MINE', (ctx) => (ctx.cancelled ? 0 : 41 + 1), { priority: 'LOW', signal });
-  const old = await api.run({ commandType: 'ECHO' });
+  await api.ready;
+  const h = api.health().status === 'healthy' ? 1 : 0;
+  const q = api.load().queued.LOW;
   const b = await api.executeBatch([{ commandType: 'ECHO' }], { onProgress: (p) => p.waiting });
   const c = await api.control('FLUSH_CACHE', undefined, { cache_type: 'all' });
   const s = api.telemetry('SUMMARY').overall.successRate;
   const d = api.onDidRecordEvent((events) => events.length);
   d.dispose();
-  return (mine.result ?? 0) + b.total + s + (r.success ? 1 : 0) + (old.success ? 1 : 0) + (c.result?.ok ? 1 : 0);
+  return (mine.result ?? 0) + b.total + s + (r.success ? 1 : 0) + h + q + (c.result?.ok ? 1 : 0);
 }
 `,
     );
@@ -71,11 +85,12 @@ export async function misuse(api: AiosApi): Promise<void> {
   const r = await api.run('MINE', () => 'text');
   const n: number | undefined = r.result;
   void n;
+  await api.run({ commandType: 'ECHO' });
 }
 `,
     );
     const errors = compile([bad], options);
-    assert.equal(errors.length, 2, errors.join('\n'));
+    assert.equal(errors.length, 3, errors.join('\n'));
     assert.match(errors.join('\n'), /URGENT/);
   });
 });
