@@ -12,3 +12,4 @@ export * from './telemetry';
 export * from './execution';
 export * from './rules';
 export * from './system';
+export * from './learning';
