@@ -102,7 +102,8 @@ async function throughPipeline(offers: readonly Offer[], dir: string | undefined
     clock,
     sampler: new StaticSampler({ cpuPercent: 12, memoryPercent: 40, pythonProcesses: 0, sampledAt: 0 }),
     ...(dir ? { storageDir: dir, sessionId: 'day' } : {}),
-    config: { maxConcurrency: 8, baseDelayMs: 0, telemetry: { maxRecentEvents: 0 } },
+    // A day's events (~70 MB) exceed the default 50 MB retention: keep them all.
+    config: { maxConcurrency: 8, baseDelayMs: 0, telemetry: { maxRecentEvents: 0, maxTotalSizeMB: 500 } },
   });
   let running = 0;
   let done = 0;
@@ -146,6 +147,7 @@ export const learningBench: Bench = {
       let t0 = performance.now();
       const workload = await loadWorkload(dir);
       const loadMs = performance.now() - t0;
+      if (workload.commands.length !== offers.length) throw new Error(`${workload.commands.length} of ${offers.length} commands were read back`);
       t0 = performance.now();
       const result = await tune(workload, { current: tunableSettings(DEFAULT_CONFIG) });
       const tuneMs = performance.now() - t0;
