@@ -1,4 +1,5 @@
 // The learning folder's public names: code outside it imports them from here.
+export * from './attach';
 export * from './knee';
 export * from './model';
 export * from './predictions';

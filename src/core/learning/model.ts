@@ -54,10 +54,19 @@ export interface TypeModel {
   maxRunningSeen: number;
 }
 
+/** What the model knows and how its predictions fared: for the DETAILED report and as metrics. */
+export interface LearningReport {
+  /** Events fed in. */
+  events: number;
+  /** Every type that predicts. */
+  models: TypeModel[];
+  accuracy: PredictionAccuracy;
+}
+
 export interface RestoreOptions {
   /** Newest events read at most (default 20,000): bounded work however large the logs are. */
   maxEvents?: number;
-  /** Only events newer than this many ms before `nowMs` (default 7 days). */
+  /** Only events newer than this many ms before `nowMs` (default 7 days; Infinity: all). */
   maxAgeMs?: number;
   nowMs?: number;
   /** Events of this session are skipped (the window's own, which arrive live). */
@@ -309,6 +318,10 @@ export class LearningModel {
     return this.scorer.report();
   }
 
+  report(): LearningReport {
+    return { events: this.events, models: this.models(), accuracy: this.accuracy() };
+  }
+
   /**
    * Learns from the telemetry on disk (every window's files): the newest maxEvents within maxAgeMs, in time
    * order, through the same observe() as live events. Read with readTelemetry (bounded memory).
@@ -316,7 +329,7 @@ export class LearningModel {
   async restore(dir: string, options: RestoreOptions = {}): Promise<RestoreResult> {
     const read = await readTelemetry(dir, { maxEvents: options.maxEvents ?? 20_000 });
     const since = (options.nowMs ?? Date.now()) - (options.maxAgeMs ?? 7 * 24 * 3600_000);
-    const sinceIso = new Date(since).toISOString();
+    const sinceIso = Number.isFinite(since) ? new Date(Math.max(0, since)).toISOString() : '';
     let fed = 0;
     for (const e of read.events) {
       if (e.timestamp < sinceIso) continue;

@@ -152,16 +152,23 @@ export async function workloadFromEvents(
 
 export interface LoadWorkloadOptions extends WorkloadOptions {
   signal?: AbortSignal;
+  /**
+   * Events up to this long after `to` are read too (default 1 h), so that a command that arrived before `to`
+   * keeps its START and its end: one that waited or ran longer than this past `to` is left out (`unfinished`).
+   */
+  marginMs?: number;
 }
 
 /**
- * The workload of a period from the telemetry on disk: every window's files merged by time (exportTelemetry,
- * bounded memory, into a temporary JSON Lines file that is deleted after), read back a line at a time.
+ * The workload of a period (commands that arrived in [from, to)) from the telemetry on disk: every window's
+ * files merged by time (exportTelemetry, bounded memory, into a temporary JSON Lines file that is deleted
+ * after), read back a line at a time.
  */
 export async function loadWorkload(storageDir: string, options: LoadWorkloadOptions = {}): Promise<RecordedWorkload> {
   const tmp = join(tmpdir(), `aios-replay-${randomBytes(6).toString('hex')}.jsonl`);
   try {
-    await exportTelemetry({ storageDir, outputPath: tmp, format: 'jsonl', from: options.from, to: options.to, signal: options.signal });
+    const to = options.to === undefined ? undefined : parseTimeBound(options.to, 'to') + (options.marginMs ?? 3600_000);
+    await exportTelemetry({ storageDir, outputPath: tmp, format: 'jsonl', from: options.from, to, signal: options.signal });
     return await workloadFromEvents(readJsonl(tmp, options.signal), options);
   } finally {
     await fsp.rm(tmp, { force: true });

@@ -163,6 +163,14 @@ describe('LearningModel', () => {
     assert.ok(Math.abs(a.durations.p90Coverage - 0.9) <= 0.05, `the last 500: ${a.durations.p90Coverage} (sd 0.013)`);
     assert.ok(Math.abs(a.durations.p50Coverage - 0.5) <= 0.08, `the last 500's p50: ${a.durations.p50Coverage} (sd 0.022)`);
     assert.ok(a.durations.medianRelativeError > 0.1 && a.durations.medianRelativeError < 0.8);
+    const report = m.report();
+    assert.equal(report.events, events.length);
+    assert.deepEqual(
+      report.models.map((t) => t.commandType),
+      ['WORK'],
+    );
+    assert.equal(report.models[0].knee, undefined, 'capacity 64, never more than 8 running: no knee');
+    assert.ok(report.models[0].p90Ms / report.models[0].p50Ms > 2.4 && report.models[0].p90Ms / report.models[0].p50Ms < 3.3, 'lognormal 0.8: p90/p50 = 2.8');
   });
 
   it('restores from the files of every window on disk, the newest within bounds, leaving out its own session', async () => {

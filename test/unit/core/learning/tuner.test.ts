@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DEFAULT_CONFIG } from '../../../../src/core/config';
 import {
@@ -62,6 +63,41 @@ describe('workloadFromEvents', () => {
       const want = load[i].workMs * Math.max(1, c.running / 4);
       assert.ok(Math.abs(c.serviceMs - want) < 0.01, `service ${i}: ${c.serviceMs} vs ${want} (running ${c.running})`);
     }
+  });
+});
+
+describe('loadWorkload', () => {
+  it('reads a period back from disk: two halves hold every command once, even those queued across the boundary', async () => {
+    const dir = tempDir();
+    // 300 commands at 12 /s on 2 slots of ~100 ms (60 % load): some wait across any boundary.
+    const load = offered(9, 300, 12, 100, 0.3);
+    await record(load, 8, { storageDir: dir, sessionId: 'disk', config: { maxConcurrency: 2, baseDelayMs: 0 } });
+    const t0 = Date.UTC(2026, 0, 1);
+    const all = await loadWorkload(dir);
+    assert.equal(all.commands.length, 300);
+    assert.ok(all.commands.some((c) => c.waitMs > 0));
+    // A boundary between two arrivals far enough apart for arrivals recorded to the millisecond.
+    let i = 150;
+    while (load[i].atMs - load[i - 1].atMs < 10) i++;
+    const mid = t0 + (load[i - 1].atMs + load[i].atMs) / 2;
+    const first = await loadWorkload(dir, { to: mid });
+    const second = await loadWorkload(dir, { from: mid });
+    assert.equal(first.commands.length, i);
+    assert.equal(second.commands.length, 300 - i);
+    assert.equal(first.unfinished + second.unfinished, 0);
+    assert.ok(
+      first.commands.some((c) => c.arrivalMs + c.waitMs + c.serviceMs > mid),
+      'some of the first half ended after its end (read thanks to the margin)',
+    );
+    const cut = await loadWorkload(dir, { to: mid, marginMs: 0 });
+    assert.ok(cut.unfinished > 0 && cut.commands.length < i, 'without the margin they would be lost');
+    const ids = new Set([...first.commands, ...second.commands].map((c) => c.commandId));
+    assert.equal(ids.size, 300);
+  });
+
+  it('says what is wrong with a missing folder or a bad bound', async () => {
+    await assert.rejects(loadWorkload(join(tempDir(), 'nope')), /telemetry folder .*nope does not exist/);
+    await assert.rejects(loadWorkload(tempDir(), { from: 'yesterday' }), /from must be an ISO 8601 time/);
   });
 });
 
