@@ -10,6 +10,8 @@ import {
   tunableSettings,
   tune,
   workloadFromEvents,
+  type RecordedCommand,
+  type RecordedWorkload,
   type TunableSettings,
   type TuningRow,
 } from '../../../../src/core/learning';
@@ -201,6 +203,45 @@ describe('tune', () => {
     const tuned = await tune(workload, { current: tunableSettings(mw.config) });
     const predicted = tuned.current.p99LatencyMs;
     assert.ok(Math.abs(predicted - measured) / measured <= 0.25, `predicted p99 ${predicted} ms vs measured ${measured} ms`);
+  });
+
+  it('tries never doubling the backoff when the CPU was over the threshold, and a longer queue when commands were refused', async () => {
+    // Hand-made: bursts of 6 commands every second on 2 slots of 100 ms, CPU at 95 %, queue of 3.
+    const commands: RecordedCommand[] = [];
+    for (let b = 0; b < 60; b++) {
+      for (let k = 0; k < 6; k++) {
+        const refusedOne = k >= 5;
+        commands.push({
+          session: 's',
+          commandId: `c${b}-${k}`,
+          commandType: 'T',
+          priority: 'NORMAL',
+          arrivalMs: b * 1000 + k,
+          serviceMs: refusedOne ? NaN : 100,
+          running: refusedOne ? 0 : Math.min(2, k + 1),
+          waitMs: refusedOne ? NaN : 0,
+          outcome: refusedOne ? 'refused' : 'completed',
+          cpuPercent: 95,
+        });
+      }
+    }
+    const workload: RecordedWorkload = { commands, sessions: 1, fromMs: 0, toMs: 60_000, abandoned: 0, unfinished: 0, bypassed: 0, maxRunning: 2 };
+    const current: TunableSettings = { ...CURRENT, maxConcurrency: 2, baseDelayMs: 100, cpuThreshold: 85, maxQueueSize: 3 };
+    const r = await tune(workload, { current, grid: { limits: [2], adaptive: false, baseDelayMs: [100] } });
+    assert.deepEqual(
+      r.rows.map((row) => [row.settings.cpuThreshold, row.settings.maxQueueSize]),
+      [
+        [85, 3],
+        [85, 30],
+        [100, 3],
+        [100, 30],
+      ],
+    );
+    const [cur, longQueue, noDoubling, both] = r.rows;
+    assert.ok(cur.refused > 0 && longQueue.refused === 0, `refused ${cur.refused} -> ${longQueue.refused}`);
+    assert.ok(noDoubling.p99WaitMs < cur.p99WaitMs, `p99 wait ${cur.p99WaitMs} -> ${noDoubling.p99WaitMs} without doubling`);
+    assert.equal(r.recommended, both);
+    assert.deepEqual(both.changes, { cpuThreshold: 100, maxQueueSize: 30 });
   });
 
   it('recommends within the recording when it can, and refuses an empty period', async () => {
