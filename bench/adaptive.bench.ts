@@ -1,15 +1,16 @@
 // The adaptive limit against fixed limits, through the whole pipeline, on a simulated service whose latency
 // grows past a knee: with `inFlight` commands running, each takes base * max(1, inFlight / C) (times a
 // seeded ±10 % jitter), so throughput is flat at C / base beyond C and only latency grows. A closed loop of
-// CLIENTS callers (more than the largest C) keeps it loaded. Time is simulated (a deterministic event loop
-// implementing the core's Clock: no real timer), so every figure is the same on every run and machine.
+// CLIENTS callers (more than the largest C) keeps it loaded. Time is simulated (SimClock, the deterministic
+// event loop of src/core/learning/simulator.ts that the tuner shares: no real timer), so every figure is the
+// same on every run and machine.
 //
 // For each C in {2, 8, 32}: where the adaptive limit settles (time-weighted mean over the measured part; target
 // within ±30 % of C), its goodput (completions per simulated second; target >= 90 % of the best fixed limit of
 // {1, 4, 16, 64} in the same run) and its p99 command latency, queue wait included (target <= 1.5x that fixed
 // limit's). The best fixed limit is the one with the highest goodput; within 1 % of it, the lowest p99.
 import { createMiddleware, type Middleware } from '../src/core/pipeline/pipeline';
-import type { Clock } from '../src/core/clock';
+import { SimClock, seeded } from '../src/core/learning';
 import { StaticSampler } from '../src/core/system/sampler';
 import type { Executor } from '../src/core/types';
 import { higherIsBetter, log, lowerIsBetter, round, type Bench, type BenchResult } from './types';
@@ -20,97 +21,6 @@ const CAPACITIES = [2, 8, 32];
 const FIXED = [1, 4, 16, 64];
 /** The adaptive limit starts from the default aios.maxConcurrency. */
 const START = 4;
-
-interface SimEvent {
-  at: number;
-  seq: number;
-  fn: () => void;
-  live: boolean;
-}
-
-/** A binary heap of timers ordered by (time, arrival): a deterministic event loop behind the Clock interface. */
-class SimClock implements Clock {
-  private time = 0;
-  private seq = 0;
-  private readonly heap: SimEvent[] = [];
-
-  now(): number {
-    return this.time;
-  }
-
-  epochMs(): number {
-    return Date.UTC(2026, 0, 1) + this.time;
-  }
-
-  setTimeout(fn: () => void, ms: number): unknown {
-    const e: SimEvent = { at: this.time + Math.max(0, ms), seq: this.seq++, fn, live: true };
-    const h = this.heap;
-    h.push(e);
-    for (let i = h.length - 1; i > 0;) {
-      const parent = (i - 1) >> 1;
-      if (!before(h[i], h[parent])) break;
-      [h[i], h[parent]] = [h[parent], h[i]];
-      i = parent;
-    }
-    return e;
-  }
-
-  clearTimeout(handle: unknown): void {
-    (handle as SimEvent).live = false;
-  }
-
-  /** Runs events in order until `done()`; between instants, lets every promise reaction run (setImmediate). */
-  async run(done: () => boolean): Promise<void> {
-    for (;;) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (done()) return;
-      const first = this.pop();
-      if (!first) throw new Error('the simulation ran out of events before it was done');
-      this.time = first.at;
-      first.fn();
-      while (this.heap.length > 0 && this.heap[0].at === this.time) this.pop()!.fn();
-    }
-  }
-
-  private pop(): SimEvent | undefined {
-    const h = this.heap;
-    while (h.length > 0) {
-      const top = h[0];
-      const last = h.pop()!;
-      if (h.length > 0) {
-        h[0] = last;
-        for (let i = 0; ;) {
-          const l = 2 * i + 1;
-          const r = l + 1;
-          let m = i;
-          if (l < h.length && before(h[l], h[m])) m = l;
-          if (r < h.length && before(h[r], h[m])) m = r;
-          if (m === i) break;
-          [h[i], h[m]] = [h[m], h[i]];
-          i = m;
-        }
-      }
-      if (top.live) return top;
-    }
-    return undefined;
-  }
-}
-
-function before(a: SimEvent, b: SimEvent): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-}
-
-/** mulberry32: a small seeded generator, so the jitter is the same on every run. */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface RunResult {
   goodput: number;

@@ -6,6 +6,7 @@ import { clusterBench } from './cluster.bench';
 import { exportBench } from './export.bench';
 import { controlBench } from './control.bench';
 import { exportFileBench } from './exportFile.bench';
+import { learningBench } from './learning.bench';
 import { pipelineBench } from './pipeline.bench';
 import { pythonBench } from './python.bench';
 import { rulesBench } from './rules.bench';
@@ -27,6 +28,7 @@ export const benches: Bench[] = [
   rulesBench,
   sourcesBench,
   clusterBench,
+  learningBench,
 ];
 
 async function main(): Promise<void> {

@@ -13,3 +13,4 @@ export * from './telemetry';
 export * from './execution';
 export * from './rules';
 export * from './system';
+export * from './learning';
