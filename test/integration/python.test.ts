@@ -41,6 +41,13 @@ function logFromNow(api: AiosApi): () => string {
   return () => readFileSync(file).subarray(start).toString('utf8');
 }
 
+/** Writes a marker to the AIOS log and waits until the file holds it: everything logged before it is in the file then. */
+async function logCaughtUp(api: AiosApi, log: () => string): Promise<void> {
+  const marker = `test marker ${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  api.context.log.info(marker);
+  await waitUntil(() => (log().includes(marker) ? true : undefined), 10_000, 'the log to catch up');
+}
+
 /** The AIOS Python-service notifications in the notification center. */
 async function serviceNotifications(): Promise<string[]> {
   return (await notificationTexts()).filter((t) => /AIOS: .*Python service|No Python/.test(t));
@@ -297,8 +304,9 @@ def _stderr_probe(params):
         'a new service process',
       );
       // The new process's own "ready" record comes last; anything the old connection said is in by then.
-      const text = await waitUntil(() => (/\[aios_service\] .*ready \(pid \d+/.test(log()) ? log() : undefined), 10_000, 'the new process in the log');
-      await new Promise((r) => setTimeout(r, 500));
+      await waitUntil(() => (/\[aios_service\] .*ready \(pid \d+/.test(log()) ? true : undefined), 10_000, 'the new process in the log');
+      await logCaughtUp(api, log);
+      const text = log();
       const lines = log().split('\n');
       const aboutCrash = lines.filter((l) => /SIGKILL|stopped unexpectedly/i.test(l) || l.includes(`pid ${pid})`));
       assert.equal(aboutCrash.length, 1, `one line about the crash, got:\n${text}`);
@@ -401,7 +409,7 @@ def _stderr_probe(params):
       assert.notEqual(newPid, pid);
       assert.throws(() => process.kill(pid, 0), 'the hung process was ended');
       await waitUntil(() => (/\[aios_service\] .*ready \(pid \d+/.test(log()) ? true : undefined), 10_000, 'the new process in the log');
-      await new Promise((r) => setTimeout(r, 500));
+      await logCaughtUp(api, log);
       const aboutHang = log()
         .split('\n')
         .filter((l) => /health check|SIGKILL|stopped unexpectedly/i.test(l) || l.includes(`pid ${pid})`));

@@ -9,16 +9,6 @@ describe('validateConfig', () => {
     assert.deepEqual(errors, []);
   });
 
-  it('documented defaults', () => {
-    assert.equal(DEFAULT_CONFIG.maxConcurrency, 4);
-    assert.equal(DEFAULT_CONFIG.baseDelayMs, 100);
-    assert.equal(DEFAULT_CONFIG.maxDelayMs, 5000);
-    assert.equal(DEFAULT_CONFIG.cpuThreshold, 85);
-    assert.equal(DEFAULT_CONFIG.maxQueueSize, 1000);
-    assert.equal(DEFAULT_CONFIG.agingMs, 10000);
-    assert.deepEqual(DEFAULT_CONFIG.security.denyPatterns, ['*DELETE*', '*DROP*']);
-  });
-
   it('keeps the previous value of an invalid field and says why', () => {
     const { config, errors } = validateConfig({ maxConcurrency: 0, baseDelayMs: 250 });
     assert.equal(config.maxConcurrency, 4);
