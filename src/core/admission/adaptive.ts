@@ -17,34 +17,7 @@
 // Admission enforces the integer part. The gradient reported is Gradient2's clamp(tolerance * long / short,
 // 0.5, 1) when queueing, else 1.
 //
-// Where this departs from Gradient2, and why (bench/adaptive.bench.ts, and a sweep over knees 1..100,
-// jitter, heavy tails, start points, open-loop load, capacity and baseline changes; bench/README.md):
-// - `long` is the measured no-load latency, not an average of every window. Gradient2's long average
-//   follows the latency it is compared with: under sustained overload it rises to meet `short` and the limit
-//   creeps up, and a start above the knee takes queueing for the baseline. Here `long` falls when a window
-//   is significantly faster, and is otherwise measured by probes: the limit is held at half of what is in
-//   use until probeSamples commands that started at that level have ended (those still running when the
-//   count is reached are waited for: they are the slow ones), then restored. A probe runs after the first
-//   window, and when a window shows queueing and the last probe is probeIntervalMs old (stretched so that
-//   probes take about probeShare of the time): a service that does not queue needs none, and under light
-//   load a probe would only hold back commands the service had room for. Windows with at most
-//   minConcurrency in flight count as probes. (Envoy's gradient controller measures its minRTT the same
-//   way, at a pinned low limit.)
-// - Little's law finds a knee far below the start: a probe that held well under the mean concurrency in use
-//   and kept (nearly) the same throughput shows that the slots above its level only queued. The limit drops
-//   to that level at once, and the next probe, a few windows later, goes lower.
-// - Noise: a comparison counts only beyond twice the standard error of the means in it, so scattered
-//   latencies (an LLM's) cost precision, never the limit itself.
-// - A cut goes to the concurrency that showed no queueing (used * long / short) plus the allowance, faster
-//   than growth. Gradient2's `limit * gradient + queueSize` settles near tolerance * knee + queueSize: with
-//   integer limits and knees of 1..8 that kept the limit a slot above a knee of 2 half of the time, and its
-//   defaults (tolerance 1.5, queueSize 4, for limits of 20..200) settle at 1.5 * knee + 4.
-// - Growth is Gradient2's +queueSize a window right after queueing, and +10 % a window after calmWindows
-//   calm ones, so that the limit climbs from 4 to 64 in about 30 windows.
-// - With under half the limit in use the limit does not grow (Gradient2), but it falls when the concurrency
-//   in use already queues.
-// Limitation: latency that rises gently with concurrency long before throughput stops growing (contention)
-// is taken for queueing once past the tolerance (10 %); the limit then settles below the best throughput.
+// Where this departs from Gradient2, and why, with the figures behind it: docs/ADMISSION.md.
 import type { AdaptiveState, AdmissionLimits, LimitHost, LimitStrategy } from './types';
 import { DEFAULT_CONFIG } from '../config';
 
