@@ -23,6 +23,7 @@ METHODS = ("initialize", "shutdown", "aios/execute", "aios/control", "aios/healt
            "aios/setConcurrency")
 MAX_CONCURRENCY = 256  # initializationOptions.maxConcurrency / aios/setConcurrency: 1..256
 PRIORITIES = ("HIGH", "NORMAL", "LOW")
+PROCESS_MODES = ("off", "opt-in", "all")  # the aios.python.processWorkers setting; config.PROCESS_MODES
 SHUTDOWN_GRACE_S = 5.0
 INLINE_CONTROL_OPERATIONS = frozenset(("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "HEALTH_OVERRIDE", "BCM_RESET"))
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -45,9 +46,9 @@ class _Job(object):
     """One aios/execute in flight; callable by the pool. Identity equality, so the pool can remove it."""
 
     __slots__ = ("server", "rid", "key", "entry", "command_id", "command_type", "priority", "parameters",
-                 "cancel_event")
+                 "cancel_event", "in_process", "on_cancel")
 
-    def __init__(self, server, rid, entry, command_id, command_type, priority, parameters):
+    def __init__(self, server, rid, entry, command_id, command_type, priority, parameters, in_process=False):
         self.server = server
         self.rid = rid
         self.key = (type(rid).__name__, rid)
@@ -57,14 +58,19 @@ class _Job(object):
         self.priority = priority
         self.parameters = parameters
         self.cancel_event = CancelToken()
+        self.in_process = in_process
+        self.on_cancel = None  # set while a worker process runs it (or while it waits for one)
 
     def __call__(self):
         server = self.server
         try:
             if self.cancel_event.is_set():
                 raise Cancelled()
-            text, duration_ms = server.service.run_command(self.entry, self.command_id, self.command_type,
-                                                           self.priority, self.parameters, self.cancel_event)
+            if self.in_process:
+                text, duration_ms = server.service.run_in_process(server.get_procs(), self)
+            else:
+                text, duration_ms = server.service.run_command(self.entry, self.command_id, self.command_type,
+                                                               self.priority, self.parameters, self.cancel_event)
             server.send_raw_result(self.rid, '{"success":true,"result":%s,"durationMs":%r}' % (text, duration_ms))
         except RpcError as e:
             data = e.data if e.data is not None else {"commandId": self.command_id, "commandType": self.command_type}
@@ -92,6 +98,9 @@ class Server(object):
         self._pending_lock = threading.Lock()
         self._pool = None
         self._pool_lock = threading.Lock()  # sizing: setConcurrency (reader) and RELOAD_CONFIG (control thread)
+        self._procs = None  # procpool.ProcessPool, made by the first process handler's first call
+        self.service.on_handlers = self._on_handlers
+        self.service.process_stats = lambda: self._procs.stats() if self._procs is not None else None
         self._control = None
         self._after_reply = None
         self._log_handler = None
@@ -131,6 +140,8 @@ class Server(object):
 
     def close(self):
         self._cancel_all()
+        if self._procs is not None:
+            self._procs.close()
         if self._log_handler is not None:
             from . import logs
             logs.uninstall(self._log_handler)
@@ -228,11 +239,14 @@ class Server(object):
             options = {}
         if not isinstance(options, dict):
             raise ParamsError("initializationOptions must be an object (got %s)" % _describe(options))
-        for key in ("configFile", "handlersModule", "logLevel", "workspaceFolder"):
+        for key in ("configFile", "handlersModule", "logLevel", "workspaceFolder", "processWorkers"):
             value = options.get(key)
             if value is not None and not isinstance(value, str):
                 raise ParamsError("initializationOptions.%s must be a string or null (got %s)"
                                   % (key, _describe(value)))
+        if options.get("processWorkers") not in (None,) + PROCESS_MODES:
+            raise ParamsError("initializationOptions.processWorkers must be one of %s, or null (got %s)"
+                              % (", ".join(PROCESS_MODES), _describe(options["processWorkers"])))
         if options.get("maxConcurrency") is not None:
             _concurrency(options["maxConcurrency"], "initializationOptions.maxConcurrency")
         problems = self.service.initialize(options)
@@ -297,7 +311,8 @@ class Server(object):
             raise RpcError("Unknown commandType %r. Available: %s. Add one with @command(%r) in .aios/handlers.py."
                            % (command_type, ", ".join(sorted(self.service.registry.commands)), command_type),
                            errors.UNKNOWN_COMMAND_TYPE, {"commandId": command_id, "commandType": command_type})
-        job = _Job(self, rid, entry, command_id, command_type, priority, parameters)
+        job = _Job(self, rid, entry, command_id, command_type, priority, parameters,
+                   self.service.runs_in_process(entry))
         with self._pending_lock:
             if job.key in self._pending:
                 raise RpcError("Request id %r is already in flight; ids must be unique." % (rid,),
@@ -346,6 +361,19 @@ class Server(object):
                     self._pool = WorkerPool(self.service.pool_size(), self.service.config["limits"]["maxQueued"])
         return self._pool
 
+    def get_procs(self):
+        """The worker processes (procpool imports multiprocessing: only once a process handler runs)."""
+        if self._procs is None:
+            with self._pool_lock:
+                if self._procs is None:
+                    from .procpool import ProcessPool
+                    self._procs = ProcessPool(self.service)
+        return self._procs
+
+    def _on_handlers(self):
+        if self._procs is not None:
+            self._procs.recycle()
+
     def _pool_stats(self):
         if self._pool is None:
             return {"max": self.service.pool_size(), "busy": 0, "queued": 0}
@@ -355,6 +383,8 @@ class Server(object):
         with self._pool_lock:  # size and resize together, so the last change wins whichever thread made it
             if self._pool is not None:
                 self._pool.resize(self.service.pool_size(), self.service.config["limits"]["maxQueued"])
+            if self._procs is not None:
+                self._procs.resize()
 
     def _set_concurrency(self, rid, params):
         # On the reader thread: it only sizes the pool (growing starts queued work at once; shrinking lets
@@ -381,6 +411,9 @@ class Server(object):
         if job is None:
             return  # already answered (or never existed): LSP says ignore
         job.cancel_event.set()
+        on_cancel = job.on_cancel
+        if on_cancel is not None:
+            on_cancel()  # a process handler: tell its worker (or wake its wait for one)
         if self._pool is not None and self._pool.remove(job):
             # It had not started: answer now instead of when a worker frees up.
             self.forget(job)

@@ -15,7 +15,7 @@ from . import __version__, config as config_mod, errors, logs
 from .bcm import CostMeter
 from .cache import LruCache
 from .errors import Cancelled, ConfigError, HandlersError, ParamsError, RpcError
-from .registry import BUILTIN, REGISTRY, WORKSPACE, Context
+from .registry import BUILTIN, REGISTRY, WORKSPACE, Context, exec_module_file
 
 CONTROL_OPERATIONS = ("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "RELOAD_CONFIG", "HEALTH_OVERRIDE", "BCM_RESET",
                       "CUSTOM_COMMAND")
@@ -30,7 +30,7 @@ _HEALTH_JSON = ('{"status":"%s","overridden":%s,"overrideExpiresAt":%s,"timestam
                 '"cache":{"model_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d},'
                 '"result_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d}},'
                 '"bcm":%s,"inference":{"complexityFactor":%s,"maxTokens":%d,"effectiveMaxTokens":%d,"order":%d,'
-                '"modelLoaded":%s},"workers":{"max":%d,"busy":%d,"queued":%d},"throttling":%s,%s}')
+                '"modelLoaded":%s},"workers":{"max":%d,"busy":%d,"queued":%d},"processWorkers":%s,"throttling":%s,%s}')
 
 
 _last_second = (None, "")
@@ -50,6 +50,17 @@ def iso_utc(t):
 def _utf8_len(text):
     """Bytes of `text` in UTF-8, without encoding it when it is ASCII (isascii is O(1))."""
     return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def usable_cores():
+    """CPU cores this process may run on (its affinity where the platform says, else all of them)."""
+    if hasattr(os, "process_cpu_count"):  # 3.13
+        n = os.process_cpu_count()
+    elif hasattr(os, "sched_getaffinity"):
+        n = len(os.sched_getaffinity(0))
+    else:
+        n = os.cpu_count()
+    return max(1, n or 1)
 
 
 def _type_name(value):
@@ -82,7 +93,10 @@ class Service(object):
         self.throttling = None
         self._override = None  # {"status", "expires" (epoch or None), "token"}
         self.on_config = None  # server hook: resize the pool and the message limit
+        self.on_handlers = None  # server hook: the workspace module was (re)loaded; worker processes reload it
         self.pool_stats = None
+        self.process_stats = None  # server hook: the worker processes' counters, once they exist
+        self.process_mode_option = None  # initializationOptions.processWorkers: wins over the config file
         self._static_version = 0
         self._static_cache = None  # (key, JSON) of the rarely changing part of aios/health
 
@@ -105,6 +119,7 @@ class Service(object):
         self.config_file = self._resolve(options.get("configFile"))
         self.handlers_path = self._resolve(options.get("handlersModule"))
         self.max_concurrency = options.get("maxConcurrency")
+        self.process_mode_option = options.get("processWorkers")
         try:
             cfg, raw = config_mod.load(self.config_file)
         except ConfigError as e:
@@ -149,6 +164,40 @@ class Service(object):
         workers = self.config["workers"]
         return max(workers, self.max_concurrency) if self.max_concurrency else workers
 
+    def process_mode(self):
+        """processWorkers.mode in force: initializationOptions.processWorkers when given, else the config's."""
+        return self.process_mode_option or self.config["processWorkers"]["mode"]
+
+    def runs_in_process(self, entry):
+        """Whether this command type's handler runs in a worker process (see python/README.md, "Threads or
+        processes"): process=True under "opt-in" and "all", every workspace handler not marked process=False
+        under "all", never under "off" nor for a built-in."""
+        if entry.process is False or entry.source != WORKSPACE:
+            return False
+        mode = self.process_mode()
+        return mode != "off" and (entry.process is True or mode == "all")
+
+    def process_pool_size(self):
+        """Worker processes at most: processWorkers.max, else the usable cores but no more than the execute
+        pool (a process handler holds a pool thread while it runs, so more could never be busy)."""
+        configured = self.config["processWorkers"]["max"]
+        return configured if configured else min(usable_cores(), self.pool_size())
+
+    def run_in_process(self, procs, job):
+        """Run a process handler's call in a worker (procpool.ProcessPool); returns (result JSON, durationMs) or
+        raises RpcError. Cost counters are recorded either way, with the worker's CPU time."""
+        wall0 = time.perf_counter()
+        cpu_s, nbytes, failed = 0.0, 0, True
+        try:
+            text, duration_ms, cpu_s, nbytes = procs.run(job)
+            failed = False
+            return text, duration_ms
+        except RpcError as e:
+            cpu_s, nbytes = getattr(e, "cost", (0.0, 0))
+            raise
+        finally:
+            self.bcm.record(job.command_type, cpu_s, time.perf_counter() - wall0, nbytes, failed)
+
     def _set_config_error(self, error):
         data = error.data if error is not None and isinstance(error.data, dict) else {}
         with self._lock:
@@ -183,7 +232,10 @@ class Service(object):
         for aios/health (with its file and line): a broken handlers.py must never take the service down.
         Returns None, or (exception, previous registrations) when the import failed."""
         try:
-            return self._load_handlers()
+            failure = self._load_handlers()
+            if failure is None and self.on_handlers is not None:
+                self.on_handlers()
+            return failure
         finally:
             self._changed()
 
@@ -197,21 +249,12 @@ class Service(object):
             if path:
                 logs.get_logger().info("No workspace handlers module at %s", path)
             return None
-        import importlib.util
         log = logs.get_logger()
         old_module = sys.modules.get(HANDLERS_MODULE_NAME)
         self.registry.replace_source(WORKSPACE, ({}, {}))
         self.registry.source = WORKSPACE
         try:
-            spec = importlib.util.spec_from_file_location(HANDLERS_MODULE_NAME, path)
-            if spec is None or spec.loader is None:
-                raise ImportError("not an importable Python file")
-            module = importlib.util.module_from_spec(spec)
-            folder = os.path.dirname(path)
-            if folder not in sys.path:
-                sys.path.append(folder)  # lets handlers.py import its sibling modules
-            sys.modules[HANDLERS_MODULE_NAME] = module
-            spec.loader.exec_module(module)
+            exec_module_file(HANDLERS_MODULE_NAME, path)
         except (Exception, SystemExit) as e:
             self.registry.replace_source(WORKSPACE, snapshot)
             if old_module is not None:
@@ -354,10 +397,23 @@ class Service(object):
                 inf["order"],
                 _JSON_BOOL[len(self.model_cache) > 0],
                 workers["max"], workers["busy"], workers["queued"],
+                self._process_workers_json(),
                 _dumps(self.throttling) if self.throttling is not None else "null",
                 self._static_json(),
             )
             return _HEALTH_JSON % (head + self.model_cache.counts() + self.result_cache.counts() + tail)
+
+    def _process_workers_json(self):
+        """health.processWorkers: mode and start method in force, the largest number of worker processes, and
+        how many are alive and busy, have started, crashed or were terminated after ignoring a cancellation."""
+        stats = self.process_stats() if self.process_stats else None
+        if stats is None:
+            stats = {"max": self.process_pool_size(), "alive": 0, "busy": 0, "started": 0, "crashed": 0,
+                     "terminated": 0}
+        return '{"mode":"%s","startMethod":"%s","max":%d,"alive":%d,"busy":%d,"started":%d,"crashed":%d,' \
+            '"terminated":%d}' % (self.process_mode(), stats.get("startMethod") or
+                                  self.config["processWorkers"]["startMethod"], stats["max"], stats["alive"],
+                                  stats["busy"], stats["started"], stats["crashed"], stats["terminated"])
 
     def _static_json(self):
         """The members of aios/health that change only through `_changed()` or a registry change, as JSON
