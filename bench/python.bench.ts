@@ -129,6 +129,51 @@ async function throughput(send: () => Promise<unknown>, total: number, inFlight:
   return total / ((performance.now() - t0) / 1000);
 }
 
+/** The same handlers on the execute pool's threads and in worker processes (python/README.md, "Threads or
+ *  processes"), from python/tests/fixtures/process_handlers.py: `CPU_WORK` (process=True) and `CPU_WORK_THREAD`
+ *  (process=False) run the same pure-Python spin; `NOOP_PROCESS` / `NOOP_THREAD` return their parameters.
+ *  Four CPU-bound calls at once (as many as 2 cores' worth of workers by default: min(cores, pool)), timed
+ *  from the first send to the last reply, threads and processes alternating; and the sequential round trip of
+ *  a no-op, the per-call price of crossing to a worker. Workers are started (warm) before anything is timed. */
+async function processWorkers(python: string, quick: boolean): Promise<BenchResult[]> {
+  const svc = connect(python, ['-m', 'aios_service']);
+  try {
+    await svc.connection.sendRequest('initialize', {
+      processId: process.pid,
+      capabilities: {},
+      initializationOptions: { handlersModule: resolve(PYTHON_DIR, 'tests', 'fixtures', 'process_handlers.py'), maxConcurrency: 4 },
+    });
+    let id = 0;
+    const exec = (commandType: string, parameters: Record<string, unknown> = {}) =>
+      svc.connection.sendRequest(ExecuteRequest, { commandId: `p${id++}`, commandType, priority: 'NORMAL', parameters });
+    const iterations = quick ? 1_000_000 : 3_000_000;
+    const four = async (commandType: string) => {
+      const t0 = performance.now();
+      await Promise.all([0, 1, 2, 3].map(() => exec(commandType, { iterations })));
+      return performance.now() - t0;
+    };
+    await four('CPU_WORK'); // starts the workers and imports the module in each
+    await four('CPU_WORK_THREAD');
+    const rounds = quick ? 3 : 5;
+    const threads: number[] = [];
+    const procs: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      threads.push(await four('CPU_WORK_THREAD'));
+      procs.push(await four('CPU_WORK'));
+    }
+    const health = await svc.connection.sendRequest(HealthRequest, undefined);
+    log(`process workers: ${JSON.stringify((health as unknown as { processWorkers: unknown }).processWorkers)}`);
+    const out: BenchResult[] = [lowerIsBetter('python.process-workers.4-cpu-bound', median(procs), 'ms', 'the same on threads', median(threads))];
+    const n = quick ? 300 : 2000;
+    const [viaProcess, viaThread] = await roundTrips([() => exec('NOOP_PROCESS', { n: 1 }), () => exec('NOOP_THREAD', { n: 1 })], n);
+    out.push(lowerIsBetter('python.process-workers.noop-roundtrip.p50', viaProcess.p50, 'us', 'a thread handler', viaThread.p50));
+    out.push(lowerIsBetter('python.process-workers.noop-roundtrip.p99', viaProcess.p99, 'us', 'a thread handler', viaThread.p99));
+    return out;
+  } finally {
+    await close(svc);
+  }
+}
+
 export const pythonBench: Bench = {
   name: 'python',
   async run({ quick }): Promise<BenchResult[]> {
@@ -201,6 +246,7 @@ export const pythonBench: Bench = {
       await close(svc);
       await close(floor);
     }
+    results.push(...(await processWorkers(executable, quick)));
     return results.map((r) => ({ ...r, value: round(r.value) }));
   },
 };
