@@ -8,6 +8,7 @@
 // The service polls its pipe briefly while requests come back to back (python/aios_service/pipe.py); the
 // CPU that costs per call and the round trip of a call after an idle pause (no polling) are reported too.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import { serviceEnvironment } from '../src/python/environment';
@@ -16,7 +17,9 @@ import { ControlRequest, ExecuteRequest, HealthRequest } from '../src/python/pro
 import { serviceTransports } from '../src/python/transport';
 import { higherIsBetter, log, lowerIsBetter, median, procCpuMs, round, type Bench, type BenchResult } from './types';
 
-const PYTHON_DIR = resolve(__dirname, '..', '..', 'python');
+// AIOS_BENCH_PYTHON_DIR: another copy of python/ (e.g. an earlier commit's) for an A/B run.
+const PYTHON_DIR = resolve(process.env.AIOS_BENCH_PYTHON_DIR ?? resolve(__dirname, '..', '..', 'python'));
+const PROCESS_HANDLERS = resolve(PYTHON_DIR, 'tests', 'fixtures', 'process_handlers.py');
 
 const FLOOR_SERVER = String.raw`
 import json, sys
@@ -141,7 +144,7 @@ async function processWorkers(python: string, quick: boolean): Promise<BenchResu
     await svc.connection.sendRequest('initialize', {
       processId: process.pid,
       capabilities: {},
-      initializationOptions: { handlersModule: resolve(PYTHON_DIR, 'tests', 'fixtures', 'process_handlers.py'), maxConcurrency: 4 },
+      initializationOptions: { handlersModule: PROCESS_HANDLERS, maxConcurrency: 4 },
     });
     let id = 0;
     const exec = (commandType: string, parameters: Record<string, unknown> = {}) =>
@@ -246,7 +249,7 @@ export const pythonBench: Bench = {
       await close(svc);
       await close(floor);
     }
-    results.push(...(await processWorkers(executable, quick)));
+    if (existsSync(PROCESS_HANDLERS)) results.push(...(await processWorkers(executable, quick)));
     return results.map((r) => ({ ...r, value: round(r.value) }));
   },
 };
