@@ -90,8 +90,9 @@ class Server(object):
         self.service.on_config = self._on_config
         self.service.pool_stats = self._pool_stats
         self._read = read
-        self.reader = MessageReader(read, self.service.config["limits"]["maxMessageBytes"])
         self.writer = MessageWriter(write)
+        # Replies made on the reader thread leave together, when it next reads (see MessageWriter).
+        self.reader = MessageReader(read, self.service.config["limits"]["maxMessageBytes"], self.writer.flush)
         self.state = "starting"  # -> "running" after initialize -> "shutdown" after shutdown
         self.exit_code = None
         self._pending = {}
@@ -120,6 +121,7 @@ class Server(object):
     def serve(self):
         """Read and dispatch until `exit` or end of input; returns the process exit code (LSP: 0 only if
         `shutdown` came first)."""
+        self.writer.hold()
         try:
             while self.exit_code is None:
                 item = self.reader.read_message()
@@ -131,9 +133,11 @@ class Server(object):
                 self.handle_body(item)
                 if self._after_reply is not None:
                     work, self._after_reply = self._after_reply, None
+                    self.writer.flush()
                     work()
         finally:
             self.close()
+            self.writer.flush()
         if self.exit_code is not None:
             return self.exit_code
         return 0 if self.state == "shutdown" else 1
@@ -282,6 +286,7 @@ class Server(object):
         # before `shutdown` gets its reply (bounded: a handler ignoring cancellation cannot hold exit hostage).
         self.state = "shutdown"
         self._cancel_all()
+        self.writer.flush()  # what was answered already leaves before the wait
         for pool in (self._control, self._pool):
             if pool is not None:
                 pool.wait_idle(SHUTDOWN_GRACE_S)
@@ -311,6 +316,9 @@ class Server(object):
             raise RpcError("Unknown commandType %r. Available: %s. Add one with @command(%r) in .aios/handlers.py."
                            % (command_type, ", ".join(sorted(self.service.registry.commands)), command_type),
                            errors.UNKNOWN_COMMAND_TYPE, {"commandId": command_id, "commandType": command_type})
+        if entry.inline and (self._pool is None or not self._pool.has_queued()):
+            self._execute_inline(rid, entry, command_id, command_type, priority, parameters)
+            return
         job = _Job(self, rid, entry, command_id, command_type, priority, parameters,
                    self.service.runs_in_process(entry))
         with self._pending_lock:
@@ -325,6 +333,22 @@ class Server(object):
             self.forget(job)
             raise RpcError("Too many queued executes (limits.maxQueued = %d); retry later."
                            % pool.max_queued, errors.QUEUE_FULL, {"commandId": command_id})
+
+    def _execute_inline(self, rid, entry, command_id, command_type, priority, parameters):
+        """Run a built-in O(1) handler (`inline=True`, e.g. ECHO) here on the reader thread: no hand-off to a
+        pool thread and back. Only while no execute is queued, so it never overtakes work waiting for a thread
+        (HIGH before NORMAL before LOW still holds); it has answered before the next message is read, so there is
+        nothing a $/cancelRequest could still stop."""
+        if (type(rid).__name__, rid) in self._pending:
+            raise RpcError("Request id %r is already in flight; ids must be unique." % (rid,), errors.INVALID_REQUEST)
+        try:
+            text, duration_ms = self.service.run_command(entry, command_id, command_type, priority, parameters,
+                                                         CancelToken())
+        except RpcError as e:
+            data = e.data if e.data is not None else {"commandId": command_id, "commandType": command_type}
+            self.send_error(rid, e.code, e.message, data)
+            return
+        self.send_raw_result(rid, '{"success":true,"result":%s,"durationMs":%r}' % (text, duration_ms))
 
     def _control_request(self, rid, params):
         def run():
