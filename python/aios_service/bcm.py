@@ -1,12 +1,16 @@
 """Cost counters per commandType ("BCM"): calls, errors, thread CPU seconds, wall seconds, bytes in+out."""
 
+import json
 import threading
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 class CostMeter(object):
     def __init__(self):
         self._lock = threading.Lock()
         self._by_type = {}
+        self._json = "{}"  # snapshot_json() while nothing was recorded since; None: encode again
 
     def record(self, command_type, cpu_s, wall_s, nbytes, failed):
         with self._lock:
@@ -19,14 +23,24 @@ class CostMeter(object):
             row["cpuSeconds"] += cpu_s
             row["wallSeconds"] += wall_s
             row["bytes"] += nbytes
+            self._json = None
 
     def snapshot(self):
         with self._lock:
             return {k: _rounded(v) for k, v in self._by_type.items()}
 
+    def snapshot_json(self):
+        """`snapshot()` as JSON, encoded again only after a change: health rides on every control reply."""
+        text = self._json
+        if text is None:
+            with self._lock:
+                text = self._json = _dumps({k: _rounded(v) for k, v in self._by_type.items()})
+        return text
+
     def reset(self, command_type=None):
         """Clear the counters (all, or one type); returns them as they were."""
         with self._lock:
+            self._json = None
             if command_type is None:
                 before, self._by_type = self._by_type, {}
             else:

@@ -52,15 +52,20 @@ def _utf8_len(text):
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
+_cores = []
+
+
 def usable_cores():
-    """CPU cores this process may run on (its affinity where the platform says, else all of them)."""
-    if hasattr(os, "process_cpu_count"):  # 3.13
-        n = os.process_cpu_count()
-    elif hasattr(os, "sched_getaffinity"):
-        n = len(os.sched_getaffinity(0))
-    else:
-        n = os.cpu_count()
-    return max(1, n or 1)
+    """CPU cores this process may run on (its affinity where the platform says, else all of them), read once."""
+    if not _cores:
+        if hasattr(os, "process_cpu_count"):  # 3.13
+            n = os.process_cpu_count()
+        elif hasattr(os, "sched_getaffinity"):
+            n = len(os.sched_getaffinity(0))
+        else:
+            n = os.cpu_count()
+        _cores.append(max(1, n or 1))
+    return _cores[0]
 
 
 def _type_name(value):
@@ -97,6 +102,7 @@ class Service(object):
         self.pool_stats = None
         self.process_stats = None  # server hook: the worker processes' counters, once they exist
         self.process_mode_option = None  # initializationOptions.processWorkers: wins over the config file
+        self._process_json = None  # (key, JSON) of health.processWorkers before any worker exists
         self._static_version = 0
         self._static_cache = None  # (key, JSON) of the rarely changing part of aios/health
 
@@ -379,7 +385,6 @@ class Service(object):
         with self._lock:
             inf = self.config["inference"]
             workers = self.pool_stats() if self.pool_stats else {"max": self.pool_size(), "busy": 0, "queued": 0}
-            bcm = self.bcm.snapshot()
             head = (
                 o["status"] if o is not None else "healthy",
                 _JSON_BOOL[o is not None],
@@ -390,7 +395,7 @@ class Service(object):
                 _dumps(self.logger_levels) if self.logger_levels else "{}",
             )
             tail = (
-                _dumps(bcm) if bcm else "{}",
+                self.bcm.snapshot_json(),
                 repr(float(self.complexity_factor)),
                 inf["maxTokens"],
                 self.effective_max_tokens(),
@@ -407,9 +412,14 @@ class Service(object):
         """health.processWorkers: mode and start method in force, the largest number of worker processes, and
         how many are alive and busy, have started, crashed or were terminated after ignoring a cancellation."""
         stats = self.process_stats() if self.process_stats else None
-        if stats is None:
-            stats = {"max": self.process_pool_size(), "alive": 0, "busy": 0, "started": 0, "crashed": 0,
-                     "terminated": 0}
+        if stats is None:  # no worker yet (most services): the same few values every time
+            key = (self.process_mode(), self.config["processWorkers"]["startMethod"], self.process_pool_size())
+            cached = self._process_json
+            if cached is None or cached[0] != key:
+                text = ('{"mode":"%s","startMethod":"%s","max":%d,"alive":0,"busy":0,"started":0,"crashed":0,'
+                        '"terminated":0}' % key)
+                cached = self._process_json = (key, text)
+            return cached[1]
         return '{"mode":"%s","startMethod":"%s","max":%d,"alive":%d,"busy":%d,"started":%d,"crashed":%d,' \
             '"terminated":%d}' % (self.process_mode(), stats.get("startMethod") or
                                   self.config["processWorkers"]["startMethod"], stats["max"], stats["alive"],
