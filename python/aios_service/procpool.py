@@ -2,18 +2,21 @@
 
 Imported on the first process handler's first call, never at start-up (multiprocessing costs start-up time).
 Not concurrent.futures.ProcessPoolExecutor: it cannot cancel a running call, does not say which call a dead
-worker took down, and replaces its whole pool when one worker dies. Here each worker has two one-way pipes and
-a reader thread in the service:
+worker took down, and replaces its whole pool when one worker dies. Here each worker has three one-way pipes
+(calls in, cancellations in, answers out):
 
 - the executes' pool thread that runs a process handler takes an idle worker (HIGH before NORMAL before LOW
-  among those waiting; a new worker starts on demand while fewer than `max` exist), sends it the call and waits
-  for its answer, so admission, priorities and queue limits stay the thread pool's;
-- `$/cancelRequest` sends ("cancel", job): the worker's ctx.cancelled becomes true. A handler that has not
-  answered `cancelGraceMs` later has its worker terminated; the call is answered -32800 and the next call starts
-  a fresh worker;
-- a worker that dies (os._exit, a crash in native code, kill -9) is seen as the end of its pipe: its call fails
-  with -32019 WorkerCrashed and a new worker starts for the next call;
-- a worker's log records and ctx.notify() come back over its pipe and leave the service as its own would.
+  among those waiting; a new worker starts on demand while fewer than `max` exist), sends it the call and reads
+  the answer itself (one wake-up on each side), so admission, priorities and queue limits stay the thread
+  pool's;
+- `$/cancelRequest` sends the call's key on the cancellation pipe: the worker's ctx.cancelled becomes true. A
+  handler that has not answered `cancelGraceMs` later has its worker terminated; the call is answered -32800
+  and the next call starts a fresh worker;
+- a worker that dies (os._exit, a crash in native code, kill -9) is seen as the end of its answers pipe: its
+  call fails with -32019 WorkerCrashed. One found dead while idle is dropped when next taken. Either way a new
+  worker starts for the next call;
+- a worker's log records and ctx.notify() come back on its answers pipe, read while it runs a call (so what a
+  handler's own background thread logs between calls arrives with the next call).
 """
 
 import heapq
@@ -42,62 +45,99 @@ def _exit_description(code):
 
 
 class _Call(object):
-    """One call in a worker: its answer, set by the worker's reader thread."""
+    """One call in a worker."""
 
-    __slots__ = ("job", "done", "reply", "terminated")
+    __slots__ = ("job", "done", "terminated")
 
     def __init__(self, job):
         self.job = job
-        self.done = threading.Event()
-        self.reply = None
+        self.done = False
         self.terminated = False  # the worker was terminated because the handler ignored cancellation
 
 
 class _Worker(object):
+    """A worker process and its three one-way pipes: calls in, cancellations in, answers (and logs) out. The
+    thread that runs a call sends it and reads the answer itself, so a call costs one wake-up on each side."""
+
     def __init__(self, pool, generation):
         self.pool = pool
         self.generation = generation
-        self.levels = None
         self.call = None
         self.alive = True
         ctx = pool.mp
         from_worker, worker_out = ctx.Pipe(duplex=False)
         worker_in, to_worker = ctx.Pipe(duplex=False)
+        worker_cancels, cancels = ctx.Pipe(duplex=False)
         self._to_worker = to_worker
+        self._cancels = cancels
         self._from_worker = from_worker
+        self._cancel_lock = threading.Lock()
         self._send_lock = threading.Lock()
-        self.process = ctx.Process(target=procworker.main, args=(worker_in, worker_out, pool.setup()),
-                                   name="aios-process-worker")
+        self.process = ctx.Process(target=procworker.main, args=(worker_in, worker_cancels, worker_out,
+                                                                 pool.setup()), name="aios-process-worker")
         self.process.start()
-        # Only the worker may hold its ends: then its death closes our reading end at once (EOF).
+        # Only the worker may hold its ends: then its death ends our reading end at once (EOF).
         worker_in.close()
+        worker_cancels.close()
         worker_out.close()
         self.pid = self.process.pid
         self.levels = pool.levels()
-        self._reader = threading.Thread(target=self._read_loop, name="aios-process-reader-%d" % self.pid,
-                                        daemon=True)
-        self._reader.start()
 
-    def send(self, message):
-        with self._send_lock:
-            self._to_worker.send(message)
+    def is_alive(self):
+        if self.alive and not self.process.is_alive():
+            self.alive = False
+        return self.alive
 
     def run(self, job, job_key, levels):
+        """Send the call and read until its answer: ("done", ...), ("error", ...) or ("exit", exit code)."""
         call = self.call = _Call(job)
+        pool = self.pool
         try:
-            self.send(("run", job_key, job.command_type, job.command_id, job.priority, job.parameters,
-                       levels if levels != self.levels else None))
+            with self._send_lock:
+                self._to_worker.send(("run", job_key, job.command_type, job.command_id, job.priority,
+                                      job.parameters, levels if levels != self.levels else None))
             self.levels = levels
-        except (OSError, ValueError):
-            pass  # the worker is gone: the reader thread answers the call as a crash
-        return call
+            while True:
+                message = self._from_worker.recv()
+                kind = message[0]
+                if kind == "log":
+                    pool.forward_log(*message[1:])
+                elif kind == "notify":
+                    pool.notify(message[1], message[2])
+                elif kind in ("done", "error"):
+                    call.done = True
+                    return call, message
+        except (EOFError, OSError, ValueError):
+            pass
+        except Exception:  # an unpicklable message is a bug here, not the handler's: say so and retire it
+            logs.get_logger().error("Bad message from worker process %d", self.pid, exc_info=True)
+            self.terminate()
+        call.done = True
+        return call, ("exit", self._ended())
+
+    def _ended(self):
+        """The worker's pipe ended: its exit code (None if it did not exit within 2 s)."""
+        self.alive = False
+        try:
+            self.process.join(2.0)
+        except (OSError, ValueError, AttributeError):
+            pass
+        for conn in (self._from_worker, self._to_worker, self._cancels):
+            try:
+                conn.close()
+            except OSError:
+                pass
+        code = self.process.exitcode
+        self.pool.gone(self, code)
+        return code
 
     def cancel(self, job_key, grace_s):
+        call = self.call
         try:
-            self.send(("cancel", job_key))
+            with self._cancel_lock:
+                self._cancels.send(job_key)
         except (OSError, ValueError):
             return
-        call = self.call
         if call is None:
             return
         timer = threading.Timer(grace_s, self._terminate_if_running, (call,))
@@ -105,7 +145,7 @@ class _Worker(object):
         timer.start()
 
     def _terminate_if_running(self, call):
-        if self.call is call and not call.done.is_set():
+        if self.call is call and not call.done:
             call.terminated = True
             self.terminate()
 
@@ -119,48 +159,20 @@ class _Worker(object):
         except (OSError, ValueError, AttributeError):
             pass
 
-    def stop(self):
+    def stop(self, idle=True):
+        """Ask the worker to leave once it is idle. For an idle one our pipe ends close too (the end of its
+        input says the same); a busy one's are the running call's, which closes them when it ends."""
         try:
-            self.send(("stop",))
+            with self._send_lock:
+                self._to_worker.send(("stop",))
         except (OSError, ValueError):
             pass
-
-    def _read_loop(self):
-        pool = self.pool
-        try:
-            while True:
-                message = self._from_worker.recv()
-                kind = message[0]
-                if kind == "log":
-                    pool.forward_log(*message[1:])
-                elif kind == "notify":
-                    pool.notify(message[1], message[2])
-                elif kind in ("done", "error"):
-                    call = self.call
-                    if call is not None:
-                        call.reply = message
-                        call.done.set()
-        except (EOFError, OSError, ValueError):
-            pass
-        except Exception:  # an unpicklable message is a bug here, not the handler's: say so and retire it
-            logs.get_logger().error("Bad message from worker process %d", self.pid, exc_info=True)
-            self.terminate()
-        self.alive = False
-        try:
-            self.process.join(2.0)
-        except (OSError, ValueError, AttributeError):
-            pass
-        code = self.process.exitcode
-        try:
-            self._from_worker.close()
-            self._to_worker.close()
-        except OSError:
-            pass
-        pool.gone(self, code)
-        call = self.call
-        if call is not None and not call.done.is_set():
-            call.reply = ("exit", code)
-            call.done.set()
+        if idle:
+            for conn in (self._to_worker, self._cancels, self._from_worker):
+                try:
+                    conn.close()
+                except OSError:
+                    pass
 
 
 class ProcessPool(object):
@@ -189,6 +201,7 @@ class ProcessPool(object):
         self.crashed = 0
         self.terminated = 0
         self._closed = False
+        self._retired = []  # workers asked to stop, until they have exited
 
     # ---- what workers get ------------------------------------------------------------------------------------
 
@@ -215,13 +228,11 @@ class ProcessPool(object):
         call = None
         try:
             key = next(self._job_keys)
-            call = worker.run(job, key, self.levels())
             job.on_cancel = lambda: worker.cancel(key, self.service.config["processWorkers"]["cancelGraceMs"] / 1e3)
             if job.cancel_event.is_set():
                 job.on_cancel()
-            call.done.wait()
+            call, reply = worker.run(job, key, self.levels())
             job.on_cancel = None
-            reply = call.reply
             duration_ms = round((time.perf_counter() - wall0) * 1000.0, 3)
             if reply[0] == "done":
                 return reply[2], duration_ms, reply[3], reply[4]
@@ -262,9 +273,12 @@ class ProcessPool(object):
                     if self._waiting[0] is entry:
                         while self._idle:
                             worker = self._idle.pop()
-                            if worker.alive and worker.generation == self.generation:
+                            if worker.generation == self.generation and worker.is_alive():
                                 return worker
-                            self._retire_locked(worker)
+                            if not worker.alive:
+                                self._died_idle_locked(worker)
+                            else:
+                                self._retire_locked(worker)
                         if len(self._workers) + self._starting < self.max_workers():
                             self._starting += 1
                             break
@@ -303,6 +317,21 @@ class ProcessPool(object):
     def _retire_locked(self, worker):
         self._workers.discard(worker)
         worker.stop()
+        self._retired.append(worker)
+        self._reap_locked()
+
+    def _reap_locked(self):
+        """Collect the exit status of retired workers that have left (is_alive() reaps them)."""
+        self._retired = [w for w in self._retired if w.process.is_alive()]
+
+    def _died_idle_locked(self, worker):
+        """An idle worker found dead (killed between calls): nobody's call failed, but say so."""
+        if worker in self._workers:
+            self._workers.discard(worker)
+            self.crashed += 1
+            worker.process.join(0)
+            logs.get_logger().warning("Worker process %d exited between calls (%s)", worker.pid,
+                                      _exit_description(worker.process.exitcode))
 
     def _wake(self):
         with self._cond:
@@ -364,12 +393,14 @@ class ProcessPool(object):
         """Stop every worker: those that do not leave within STOP_GRACE_S are terminated."""
         with self._cond:
             self._closed = True
-            workers = list(self._workers)
+            idle = set(self._idle)
+            workers = list(self._workers) + self._retired
             self._workers.clear()
             self._idle = []
             self._cond.notify_all()
         for worker in workers:
-            worker.stop()
+            if worker not in self._retired:
+                worker.stop(idle=worker in idle)
         deadline = time.monotonic() + STOP_GRACE_S
         for worker in workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))

@@ -6,9 +6,10 @@ handlers module by path exactly as the service does (registry.exec_module_file),
 module-level state (a model loaded at import or on first use) lives as long as the worker and serves every call
 it runs. Only plain data crosses the pipes: the handler is looked up here by its command type.
 
-Messages, each a tuple:
-- service -> worker: ("run", job, commandType, commandId, priority, parameters, levels or None), ("cancel", job),
-  ("stop",). `levels` is (root level, {logger: level}) when it changed since the last run.
+Pipes, one way each: calls (read by the main thread, which runs them one at a time), cancellations (read by a
+thread of their own while a handler runs) and answers. Messages:
+- calls: ("run", job, commandType, commandId, priority, parameters, levels or None), ("stop",). `levels` is
+  (root level, {logger: level}) when it changed since the last run. Cancellations: the job key.
 - worker -> service: ("log", levelno, logger name, text, created), ("notify", method, params),
   ("done", job, result JSON, cpu seconds, bytes), ("error", job, {code, message, data?}, cpu seconds, bytes).
 """
@@ -42,15 +43,15 @@ class _ServiceView(object):
 
 
 class _Worker(object):
-    def __init__(self, inbox, outbox, setup):
+    def __init__(self, inbox, cancels, outbox, setup):
         self.inbox = inbox
+        self.cancels = cancels
         self.outbox = outbox
         self.setup = setup
         self._send_lock = threading.Lock()
-        self._cond = threading.Condition(threading.Lock())
-        self._jobs = []  # ("run", ...) messages not started yet
-        self._tokens = {}  # job -> CancelToken, from "run" until answered
-        self._stopping = False
+        self._lock = threading.Lock()
+        self._job = None  # (key, CancelToken) of the call running
+        self._cancelled = set()  # keys cancelled before their call was read
         self.service = _ServiceView(setup.get("config"), self.notify)
         self.load_error = None
 
@@ -61,54 +62,44 @@ class _Worker(object):
     def notify(self, method, params):
         self.send(("notify", method, params))
 
-    # ---- the reader thread: runs, cancellations, stop --------------------------------------------------------
-
-    def read_loop(self):
+    def read_cancels(self):
+        """The cancellation thread: sets the running call's token (or remembers a key not started yet)."""
         try:
             while True:
-                message = self.inbox.recv()
-                kind = message[0]
-                with self._cond:
-                    if kind == "run":
-                        self._tokens[message[1]] = CancelToken()
-                        self._jobs.append(message)
-                        self._cond.notify()
-                    elif kind == "cancel":
-                        token = self._tokens.get(message[1])
-                        if token is not None:
-                            token.set()
-                    elif kind == "stop":
-                        self._stopping = True
-                        self._cond.notify()
+                key = self.cancels.recv()
+                with self._lock:
+                    job = self._job
+                    if job is not None and job[0] == key:
+                        job[1].set()
+                    else:
+                        self._cancelled.add(key)
         except (EOFError, OSError):
             # The service is gone (or closed our pipe): nobody is left to answer, so do not finish the handler.
             os._exit(0)
 
-    def _next(self):
-        with self._cond:
-            while not self._jobs and not self._stopping:
-                self._cond.wait()
-            if self._jobs:
-                return self._jobs.pop(0)
-            return None
-
-    # ---- the main thread: one handler at a time --------------------------------------------------------------
-
     def serve(self):
+        """The main thread: one call at a time, read straight from the pipe."""
         while True:
-            message = self._next()
-            if message is None:
-                return
-            _, job, command_type, command_id, priority, parameters, levels = message
+            try:
+                message = self.inbox.recv()
+            except (EOFError, OSError):
+                return  # the service is gone, or retired this worker
+            if message[0] != "run":
+                return  # ("stop",)
+            _, key, command_type, command_id, priority, parameters, levels = message
             if levels is not None:
                 _set_levels(levels)
-            with self._cond:
-                token = self._tokens[job]
+            token = CancelToken()
+            with self._lock:
+                if key in self._cancelled:
+                    token.set()
+                self._cancelled = {k for k in self._cancelled if k > key}  # keys only grow
+                self._job = (key, token)
             try:
-                self.send(self._run(job, command_type, command_id, priority, parameters, token))
+                self.send(self._run(key, command_type, command_id, priority, parameters, token))
             finally:
-                with self._cond:
-                    self._tokens.pop(job, None)
+                with self._lock:
+                    self._job = None
 
     def _run(self, job, command_type, command_id, priority, parameters, token):
         cpu0 = time.thread_time()
@@ -184,13 +175,13 @@ def _install_logging(worker):
     root.addHandler(Forward())
 
 
-def main(inbox, outbox, setup):
+def main(inbox, cancels, outbox, setup):
     """Entry point of a worker process: load the handlers module, then run what the service sends."""
     import signal
     if hasattr(signal, "SIGINT"):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the service's to handle
     sys.stdout = sys.stderr  # fd 1 is the service's stderr already; never the protocol pipe
-    worker = _Worker(inbox, outbox, setup)
+    worker = _Worker(inbox, cancels, outbox, setup)
     _install_logging(worker)
     _set_levels(setup["levels"])
     path = setup.get("handlers")
@@ -202,6 +193,5 @@ def main(inbox, outbox, setup):
             worker.load_error = "%s: %s" % (type(e).__name__, e)
         finally:
             REGISTRY.source = "builtin"
-    reader = threading.Thread(target=worker.read_loop, name="aios-worker-reader", daemon=True)
-    reader.start()
+    threading.Thread(target=worker.read_cancels, name="aios-worker-cancels", daemon=True).start()
     worker.serve()
