@@ -21,7 +21,7 @@ DEFAULTS = {
     "cache": {"maxEntries": 256, "modelMaxEntries": 2},
     "inference": {"maxTokens": 40, "maxTokensLimit": 400, "order": 2, "corpus": None},
     "limits": {"maxMessageBytes": 8 * 1024 * 1024, "maxQueued": 1000},
-    "transport": {"pollMicroseconds": 250},
+    "transport": {"pollMicroseconds": 0},  # polling is opt-in: see python/README.md, "Polling the pipe"
     "processWorkers": {"mode": "opt-in", "max": None, "startMethod": "spawn", "cancelGraceMs": 2000},
 }
 
