@@ -1,9 +1,8 @@
 """Cost counters per commandType ("BCM"): calls, errors, thread CPU seconds, wall seconds, bytes in+out."""
 
-import json
 import threading
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+from .jsonenc import dumps_own
 
 
 class CostMeter(object):
@@ -34,7 +33,7 @@ class CostMeter(object):
         text = self._json
         if text is None:
             with self._lock:
-                text = self._json = _dumps({k: _rounded(v) for k, v in self._by_type.items()})
+                text = self._json = dumps_own({k: _rounded(v) for k, v in self._by_type.items()})
         return text
 
     def reset(self, command_type=None):

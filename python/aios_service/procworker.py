@@ -14,7 +14,6 @@ thread of their own while a handler runs) and answers. Messages:
   ("done", job, result JSON, cpu seconds, bytes), ("error", job, {code, message, data?}, cpu seconds, bytes).
 """
 
-import json
 import os
 import sys
 import threading
@@ -22,9 +21,8 @@ import time
 
 from . import errors
 from .errors import Cancelled, RpcError
+from .jsonenc import dumps, dumps_own
 from .registry import REGISTRY, WORKSPACE, CancelToken, Context, exec_module_file
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 class _ServiceView(object):
@@ -106,7 +104,7 @@ class _Worker(object):
         nbytes = 0
         where = {"commandId": command_id, "commandType": command_type}
         try:
-            nbytes = len(_dumps(parameters).encode("utf-8"))
+            nbytes = len(dumps_own(parameters).encode("utf-8"))
             if self.load_error is not None:
                 raise RpcError("The workspace handlers module could not be imported in a worker process: %s"
                                % self.load_error, errors.HANDLER_FAILED, dict(where, exception="ImportError"))
@@ -133,7 +131,7 @@ class _Worker(object):
             if token.is_set():
                 raise Cancelled()
             try:
-                text = _dumps(result)
+                text = dumps(result)
             except (TypeError, ValueError) as e:
                 raise RpcError("Handler for %s returned a value that is not JSON-serialisable: %s"
                                % (command_type, e), errors.HANDLER_FAILED, where)

@@ -16,6 +16,7 @@ import threading
 from . import __version__, errors
 from .errors import Cancelled, ParamsError, RpcError
 from .framing import FramingError, MessageReader, MessageWriter
+from .jsonenc import dumps_own
 from .registry import CancelToken
 
 SERVER_NAME = "aios-service"
@@ -26,7 +27,6 @@ PRIORITIES = ("HIGH", "NORMAL", "LOW")
 PROCESS_MODES = ("off", "opt-in", "all")  # the aios.python.processWorkers setting; config.PROCESS_MODES
 SHUTDOWN_GRACE_S = 5.0
 INLINE_CONTROL_OPERATIONS = frozenset(("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "HEALTH_OVERRIDE", "BCM_RESET"))
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 def _reject_constant(name):
@@ -454,9 +454,9 @@ class Server(object):
 
     def _send(self, message):
         try:
-            body = _dumps(message)
-        except (TypeError, ValueError) as e:
-            body = _dumps({"jsonrpc": "2.0", "id": message.get("id"), "error": {
+            body = dumps_own(message)
+        except (TypeError, ValueError, RecursionError) as e:  # a handler's ctx.notify params, say
+            body = dumps_own({"jsonrpc": "2.0", "id": message.get("id"), "error": {
                 "code": errors.INTERNAL_ERROR, "message": "Reply could not be serialised: %s" % e}})
         self.writer.write_body(body.encode("utf-8"))
 
@@ -465,7 +465,7 @@ class Server(object):
 
     def send_raw_result(self, rid, result_json):
         """Send a result already serialised (executes serialise once, on their worker, and count the bytes)."""
-        rid_json = str(rid) if type(rid) is int else _dumps(rid)
+        rid_json = str(rid) if type(rid) is int else dumps_own(rid)
         self.writer.write_body(('{"jsonrpc":"2.0","id":%s,"result":%s}' % (rid_json, result_json)).encode("utf-8"))
 
     def send_error(self, rid, code, message, data=None):

@@ -15,6 +15,7 @@ from . import __version__, config as config_mod, errors, logs
 from .bcm import CostMeter
 from .cache import LruCache
 from .errors import Cancelled, ConfigError, HandlersError, ParamsError, RpcError
+from .jsonenc import dumps, dumps_own
 from .registry import BUILTIN, REGISTRY, WORKSPACE, Context, exec_module_file
 
 CONTROL_OPERATIONS = ("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "RELOAD_CONFIG", "HEALTH_OVERRIDE", "BCM_RESET",
@@ -22,11 +23,11 @@ CONTROL_OPERATIONS = ("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "RELOAD_CONFIG", "HEALT
 _OP_METHODS = {name: "_op_" + name.lower() for name in CONTROL_OPERATIONS}
 CACHE_TYPES = ("model_cache", "result_cache", "all")
 HANDLERS_MODULE_NAME = "aios_handlers"
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _JSON_BOOL = ("false", "true")
-# aios/health's members that change between calls, then (%s at the end) the rarely changing ones.
-_HEALTH_JSON = ('{"status":"%s","overridden":%s,"overrideExpiresAt":%s,"timestamp":"%s","uptimeS":%.3f,'
-                '"logLevel":"%s","loggers":%s,'
+# aios/health: the members that change on every call, then (_HEALTH_REST, kept while it stays the same) the state,
+# and at its end (%s) the rarely changing members.
+_HEALTH_HEAD = '{"status":"%s","overridden":%s,"overrideExpiresAt":%s,"timestamp":"%s","uptimeS":%.3f,%s'
+_HEALTH_REST = ('"logLevel":"%s","loggers":%s,'
                 '"cache":{"model_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d},'
                 '"result_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d}},'
                 '"bcm":%s,"inference":{"complexityFactor":%s,"maxTokens":%d,"effectiveMaxTokens":%d,"order":%d,'
@@ -103,6 +104,7 @@ class Service(object):
         self.process_stats = None  # server hook: the worker processes' counters, once they exist
         self.process_mode_option = None  # initializationOptions.processWorkers: wins over the config file
         self._process_json = None  # (key, JSON) of health.processWorkers before any worker exists
+        self._health_rest = None  # (key, JSON) of aios/health after uptimeS: see health_json
         self._static_version = 0
         self._static_cache = None  # (key, JSON) of the rarely changing part of aios/health
 
@@ -298,7 +300,7 @@ class Service(object):
         nbytes = 0
         failed = True
         try:
-            nbytes = _utf8_len(_dumps(parameters))
+            nbytes = _utf8_len(dumps_own(parameters))  # decoded JSON: never cyclic
             try:
                 result = entry.call(parameters, ctx)
             except RpcError:
@@ -312,7 +314,8 @@ class Service(object):
             if cancel_event.is_set():
                 raise Cancelled()
             try:
-                text = _dumps(result)
+                # An inline built-in's result is the service's own (ECHO's is decoded JSON): never cyclic.
+                text = dumps_own(result) if entry.inline else dumps(result)
             except (TypeError, ValueError) as e:
                 raise RpcError("Handler for %s returned a value that is not JSON-serialisable: %s"
                                % (command_type, e), errors.HANDLER_FAILED,
@@ -383,30 +386,25 @@ class Service(object):
         o = self._override_now()
         now = time.time()
         with self._lock:
-            inf = self.config["inference"]
             workers = self.pool_stats() if self.pool_stats else {"max": self.pool_size(), "busy": 0, "queued": 0}
-            head = (
-                o["status"] if o is not None else "healthy",
-                _JSON_BOOL[o is not None],
-                '"%s"' % iso_utc(o["expires"]) if o is not None and o["expires"] else "null",
-                iso_utc(now),
-                now - self.started,
-                self.log_level,
-                _dumps(self.logger_levels) if self.logger_levels else "{}",
-            )
-            tail = (
-                self.bcm.snapshot_json(),
-                repr(float(self.complexity_factor)),
-                inf["maxTokens"],
-                self.effective_max_tokens(),
-                inf["order"],
-                _JSON_BOOL[len(self.model_cache) > 0],
-                workers["max"], workers["busy"], workers["queued"],
-                self._process_workers_json(),
-                _dumps(self.throttling) if self.throttling is not None else "null",
-                self._static_json(),
-            )
-            return _HEALTH_JSON % (head + self.model_cache.counts() + self.result_cache.counts() + tail)
+            model_counts = self.model_cache.counts()
+            # Everything the rest of the reply is made of (the config, throttling and the JSON texts by
+            # identity, the counters by value): while it stays the same, so does the text.
+            key = (self.log_level, dumps_own(self.logger_levels) if self.logger_levels else "{}", model_counts,
+                   self.result_cache.counts(), self.bcm.snapshot_json(), self.complexity_factor, self.config,
+                   workers["max"], workers["busy"], workers["queued"], self._process_workers_json(),
+                   self.throttling, self._static_json())
+            cached = self._health_rest
+            if cached is None or cached[0] != key:
+                inf = self.config["inference"]
+                rest = _HEALTH_REST % (key[:2] + model_counts + key[3] + (
+                    key[4], repr(float(self.complexity_factor)), inf["maxTokens"], self.effective_max_tokens(),
+                    inf["order"], _JSON_BOOL[model_counts[0] > 0], key[7], key[8], key[9], key[10],
+                    dumps_own(self.throttling) if self.throttling is not None else "null", key[12]))
+                cached = self._health_rest = (key, rest)
+            return _HEALTH_HEAD % (o["status"] if o is not None else "healthy", _JSON_BOOL[o is not None],
+                                   '"%s"' % iso_utc(o["expires"]) if o is not None and o["expires"] else "null",
+                                   iso_utc(now), now - self.started, cached[1])
 
     def _process_workers_json(self):
         """health.processWorkers: mode and start method in force, the largest number of worker processes, and
@@ -432,7 +430,7 @@ class Service(object):
         if self._static_cache is not None and self._static_cache[0] == key:
             return self._static_cache[1]
         commands, controls, own_commands, own_controls = self.registry.names(WORKSPACE)
-        text = _dumps({
+        text = dumps_own({
             "pid": os.getpid(),
             "version": __version__,
             "python": "%d.%d.%d" % sys.version_info[:3],
@@ -474,9 +472,10 @@ class Service(object):
         if not isinstance(options, dict):
             raise ParamsError("'parameters' must be an object (got %s)" % _type_name(options))
         command_id = params.get("commandId")
+        # A custom command's result was checked with `dumps` already: the rest is the service's own.
         detail = getattr(self, _OP_METHODS[operation])(params.get("value"), options, command_id)
         state = self.health_json()
-        return '{"ok":true,"state":%s%s}' % (state, "" if detail is None else ',"detail":' + _dumps(detail))
+        return '{"ok":true,"state":%s%s}' % (state, "" if detail is None else ',"detail":' + dumps_own(detail))
 
     def _op_update_log_level(self, value, options, command_id):
         try:
@@ -636,7 +635,7 @@ class Service(object):
             raise RpcError("Control command %s failed: %s: %s" % (name, type(e).__name__, e),
                            errors.HANDLER_FAILED, {"command": name, "exception": type(e).__name__})
         try:
-            _dumps(result)
+            dumps(result)
         except (TypeError, ValueError) as e:
             raise RpcError("Control command %s returned a value that is not JSON-serialisable: %s" % (name, e),
                            errors.HANDLER_FAILED)
