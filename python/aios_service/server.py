@@ -34,7 +34,18 @@ def _reject_constant(name):
 
 
 # Made once: json.loads with any keyword argument builds a new decoder (and scanner) on every call.
-_loads = json.JSONDecoder(parse_constant=_reject_constant).decode
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+_scan = _decoder.scan_once
+
+
+def _loads(text):
+    """`_decoder.decode(text)`, straight to the scanner for a message with no space around it (what clients
+    send); anything else, errors included, goes the whole way, so the messages are json's own."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        return _decoder.decode(text)
+    return value if end == len(text) else _decoder.decode(text)
 
 
 def _describe(value):
