@@ -8,6 +8,7 @@
 // The service polls its pipe briefly while requests come back to back (python/aios_service/pipe.py); the
 // CPU that costs per call and the round trip of a call after an idle pause (no polling) are reported too.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import { serviceEnvironment } from '../src/python/environment';
@@ -16,7 +17,9 @@ import { ControlRequest, ExecuteRequest, HealthRequest } from '../src/python/pro
 import { serviceTransports } from '../src/python/transport';
 import { higherIsBetter, log, lowerIsBetter, median, procCpuMs, round, type Bench, type BenchResult } from './types';
 
-const PYTHON_DIR = resolve(__dirname, '..', '..', 'python');
+// AIOS_BENCH_PYTHON_DIR: another copy of python/ (e.g. an earlier commit's) for an A/B run.
+const PYTHON_DIR = resolve(process.env.AIOS_BENCH_PYTHON_DIR ?? resolve(__dirname, '..', '..', 'python'));
+const PROCESS_HANDLERS = resolve(PYTHON_DIR, 'tests', 'fixtures', 'process_handlers.py');
 
 const FLOOR_SERVER = String.raw`
 import json, sys
@@ -129,6 +132,51 @@ async function throughput(send: () => Promise<unknown>, total: number, inFlight:
   return total / ((performance.now() - t0) / 1000);
 }
 
+/** The same handlers on the execute pool's threads and in worker processes (python/README.md, "Threads or
+ *  processes"), from python/tests/fixtures/process_handlers.py: `CPU_WORK` (process=True) and `CPU_WORK_THREAD`
+ *  (process=False) run the same pure-Python spin; `NOOP_PROCESS` / `NOOP_THREAD` return their parameters.
+ *  Four CPU-bound calls at once (as many as 2 cores' worth of workers by default: min(cores, pool)), timed
+ *  from the first send to the last reply, threads and processes alternating; and the sequential round trip of
+ *  a no-op, the per-call price of crossing to a worker. Workers are started (warm) before anything is timed. */
+async function processWorkers(python: string, quick: boolean): Promise<BenchResult[]> {
+  const svc = connect(python, ['-m', 'aios_service']);
+  try {
+    await svc.connection.sendRequest('initialize', {
+      processId: process.pid,
+      capabilities: {},
+      initializationOptions: { handlersModule: PROCESS_HANDLERS, maxConcurrency: 4 },
+    });
+    let id = 0;
+    const exec = (commandType: string, parameters: Record<string, unknown> = {}) =>
+      svc.connection.sendRequest(ExecuteRequest, { commandId: `p${id++}`, commandType, priority: 'NORMAL', parameters });
+    const iterations = quick ? 1_000_000 : 3_000_000;
+    const four = async (commandType: string) => {
+      const t0 = performance.now();
+      await Promise.all([0, 1, 2, 3].map(() => exec(commandType, { iterations })));
+      return performance.now() - t0;
+    };
+    await four('CPU_WORK'); // starts the workers and imports the module in each
+    await four('CPU_WORK_THREAD');
+    const rounds = quick ? 3 : 5;
+    const threads: number[] = [];
+    const procs: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      threads.push(await four('CPU_WORK_THREAD'));
+      procs.push(await four('CPU_WORK'));
+    }
+    const health = await svc.connection.sendRequest(HealthRequest, undefined);
+    log(`process workers: ${JSON.stringify((health as unknown as { processWorkers: unknown }).processWorkers)}`);
+    const out: BenchResult[] = [lowerIsBetter('python.process-workers.4-cpu-bound', median(procs), 'ms', 'the same on threads', median(threads))];
+    const n = quick ? 300 : 2000;
+    const [viaProcess, viaThread] = await roundTrips([() => exec('NOOP_PROCESS', { n: 1 }), () => exec('NOOP_THREAD', { n: 1 })], n);
+    out.push(lowerIsBetter('python.process-workers.noop-roundtrip.p50', viaProcess.p50, 'us', 'a thread handler', viaThread.p50));
+    out.push(lowerIsBetter('python.process-workers.noop-roundtrip.p99', viaProcess.p99, 'us', 'a thread handler', viaThread.p99));
+    return out;
+  } finally {
+    await close(svc);
+  }
+}
+
 export const pythonBench: Bench = {
   name: 'python',
   async run({ quick }): Promise<BenchResult[]> {
@@ -193,14 +241,21 @@ export const pythonBench: Bench = {
       }
 
       const echo = () => svc.connection.sendRequest(ExecuteRequest, { commandId: `e${id++}`, commandType: 'ECHO', priority: 'NORMAL', parameters: { n: id } });
-      const total = quick ? 5000 : 30000;
-      const oursRate = await throughput(echo, total, 64);
-      const floorRate = await throughput(floorCall, total, 64);
-      results.push(higherIsBetter('python.execute-echo.64-in-flight', oursRate, 'ops/s', 'stdlib floor server', floorRate));
+      // In slices that alternate between the peers (medians), so a noisy neighbour slows both alike.
+      const total = quick ? 6000 : 30000;
+      const slices = quick ? 3 : 6;
+      const oursRates: number[] = [];
+      const floorRates: number[] = [];
+      for (let i = 0; i < slices; i++) {
+        oursRates.push(await throughput(echo, total / slices, 64));
+        floorRates.push(await throughput(floorCall, total / slices, 64));
+      }
+      results.push(higherIsBetter('python.execute-echo.64-in-flight', median(oursRates), 'ops/s', 'stdlib floor server', median(floorRates)));
     } finally {
       await close(svc);
       await close(floor);
     }
+    if (existsSync(PROCESS_HANDLERS)) results.push(...(await processWorkers(executable, quick)));
     return results.map((r) => ({ ...r, value: round(r.value) }));
   },
 };

@@ -2,11 +2,14 @@
 
 import threading
 
+from .jsonenc import dumps_own
+
 
 class CostMeter(object):
     def __init__(self):
         self._lock = threading.Lock()
         self._by_type = {}
+        self._json = "{}"  # snapshot_json() while nothing was recorded since; None: encode again
 
     def record(self, command_type, cpu_s, wall_s, nbytes, failed):
         with self._lock:
@@ -19,14 +22,24 @@ class CostMeter(object):
             row["cpuSeconds"] += cpu_s
             row["wallSeconds"] += wall_s
             row["bytes"] += nbytes
+            self._json = None
 
     def snapshot(self):
         with self._lock:
             return {k: _rounded(v) for k, v in self._by_type.items()}
 
+    def snapshot_json(self):
+        """`snapshot()` as JSON, encoded again only after a change: health rides on every control reply."""
+        text = self._json
+        if text is None:
+            with self._lock:
+                text = self._json = dumps_own({k: _rounded(v) for k, v in self._by_type.items()})
+        return text
+
     def reset(self, command_type=None):
         """Clear the counters (all, or one type); returns them as they were."""
         with self._lock:
+            self._json = None
             if command_type is None:
                 before, self._by_type = self._by_type, {}
             else:

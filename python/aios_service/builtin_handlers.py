@@ -25,7 +25,7 @@ def _number(params, key, default=None, lo=None, hi=None, integer=False, where="p
 
 @command("ECHO", description="Return the parameters unchanged (connectivity and round-trip checks).",
          parameters={"message": "any JSON value: returned as is (ECHO accepts and returns any parameters)"},
-         example={"message": "hello"})
+         example={"message": "hello"}, inline=True)  # O(1), never blocks: answered by the reader thread
 def echo(params):
     return params
 

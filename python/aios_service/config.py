@@ -21,10 +21,14 @@ DEFAULTS = {
     "cache": {"maxEntries": 256, "modelMaxEntries": 2},
     "inference": {"maxTokens": 40, "maxTokensLimit": 400, "order": 2, "corpus": None},
     "limits": {"maxMessageBytes": 8 * 1024 * 1024, "maxQueued": 1000},
-    "transport": {"pollMicroseconds": 250},
+    "transport": {"pollMicroseconds": 0},  # polling is opt-in: see python/README.md, "Polling the pipe"
+    "processWorkers": {"mode": "opt-in", "max": None, "startMethod": "spawn", "cancelGraceMs": 2000},
 }
 
-# key path -> (kind, minimum, maximum); kinds: int, level, loggers, path
+PROCESS_MODES = ("off", "opt-in", "all")
+START_METHODS = ("spawn", "forkserver", "fork")
+
+# key path -> (kind, minimum, maximum); kinds: int, int-or-null, level, loggers, path, enum (choices in minimum)
 _SCHEMA = {
     "logLevel": ("level", None, None),
     "loggers": ("loggers", None, None),
@@ -38,6 +42,10 @@ _SCHEMA = {
     "limits.maxMessageBytes": ("int", 1024, 1 << 30),
     "limits.maxQueued": ("int", 1, 1000000),
     "transport.pollMicroseconds": ("int", 0, 1000),
+    "processWorkers.mode": ("enum", PROCESS_MODES, None),
+    "processWorkers.max": ("int-or-null", 1, 64),
+    "processWorkers.startMethod": ("enum", START_METHODS, None),
+    "processWorkers.cancelGraceMs": ("int", 0, 600000),
 }
 
 
@@ -60,6 +68,18 @@ def normalize_level(value, what="log level"):
 
 def _check(path, kind, lo, hi, value):
     key_path = tuple(path.split("."))
+    if kind == "int-or-null":
+        if value is None:
+            return None
+        kind = "int"
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise _invalid("%s must be null or an integer from %d to %d (got %s)" % (path, lo, hi, json.dumps(value)),
+                           key_path)
+    if kind == "enum":
+        if value not in lo:
+            choices = ", ".join(json.dumps(c) for c in lo)
+            raise _invalid("%s must be one of %s (got %s)" % (path, choices, json.dumps(value)), key_path)
+        return value
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise _invalid("%s must be an integer from %d to %d (got %s)" % (path, lo, hi, json.dumps(value)),

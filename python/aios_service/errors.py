@@ -24,6 +24,7 @@ UNKNOWN_CONTROL_COMMAND = -32015
 MESSAGE_TOO_LARGE = -32016
 QUEUE_FULL = -32017
 HANDLERS_INVALID = -32018
+WORKER_CRASHED = -32019  # a worker process died running a process handler (see procpool.py)
 
 
 class RpcError(Exception):

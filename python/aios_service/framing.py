@@ -78,8 +78,9 @@ def _guess_id(prefix):
 class MessageReader(object):
     """Reads framed messages from `read(n) -> bytes` (b"" at end of input)."""
 
-    def __init__(self, read, max_body_bytes=8 * 1024 * 1024):
+    def __init__(self, read, max_body_bytes=8 * 1024 * 1024, before_read=None):
         self._read = read
+        self.before_read = before_read  # called before each read that may wait for input
         self._buf = bytearray()
         self._eof = False
         self._resync = False
@@ -88,6 +89,8 @@ class MessageReader(object):
     def _fill(self, want=_CHUNK):
         if self._eof:
             return False
+        if self.before_read is not None:
+            self.before_read()
         chunk = self._read(max(want, _CHUNK))
         if not chunk:
             self._eof = True
@@ -115,9 +118,22 @@ class MessageReader(object):
 
     def read_message(self):
         """The next body (bytes), a FramingError, or None at end of input."""
+        buf = self._buf
         while True:
             if self._resync and not self._skip_to_marker():
                 return None
+            # The usual frame, `Content-Length: N` alone and whole in the buffer: no header parsing.
+            if buf.startswith(b"Content-Length: "):
+                end = buf.find(b"\r\n\r\n", 16, 40)
+                if end > 16:
+                    digits = buf[16:end]
+                    if digits.isdigit():
+                        start = end + 4
+                        stop = start + int(digits)
+                        if stop - start <= self.max_body_bytes and len(buf) >= stop:
+                            body = bytes(buf[start:stop])
+                            del buf[:stop]
+                            return body
             end, sep = _find_header_end(self._buf)
             if end < 0 or end > _MAX_HEADER_BYTES:
                 if len(self._buf) > _MAX_HEADER_BYTES:
@@ -199,15 +215,38 @@ def _short(value):
 
 
 class MessageWriter(object):
-    """Frames and writes whole messages; one lock so concurrent threads never interleave bytes."""
+    """Frames and writes whole messages; one lock so concurrent threads never interleave bytes.
+
+    The thread that called `hold()` (the reader) has its messages collected instead, and written together by
+    `flush()`, which it calls before it may wait (for input, for other threads): the replies to all the requests
+    one read brought in leave in one write. Other threads' messages are written at once."""
 
     def __init__(self, write):
         self._write = write
         self._lock = threading.Lock()
         self.closed = False
+        self._held = []
+        self._holder = None
+
+    def hold(self):
+        self._holder = threading.get_ident()
+
+    def flush(self):
+        held = self._held
+        if not held:
+            return True
+        data = held[0] if len(held) == 1 else b"".join(held)
+        del held[:]
+        return self._send(data)
 
     def write_body(self, body):
         data = b"Content-Length: %d\r\n\r\n" % len(body) + body
+        if self._holder is not None and self._holder == threading.get_ident():
+            self._held.append(data)
+            return not self.closed
+        return self._send(data)
+
+    def _send(self, data):
         with self._lock:
             if self.closed:
                 return False

@@ -25,9 +25,16 @@ def lsp_type(levelno):
     return LSP_DEBUG
 
 
+_loggers = {}
+
+
 def get_logger(name="aios_service"):
-    import logging
-    return logging.getLogger(name)
+    """logging.getLogger(name), kept: getLogger takes logging's module lock on every call."""
+    logger = _loggers.get(name)
+    if logger is None:
+        import logging
+        logger = _loggers[name] = logging.getLogger(name)
+    return logger
 
 
 def install(send_log_message, stream=None):

@@ -9,8 +9,8 @@ would only compete with their threads for the CPU and the GIL.
 
 What it costs: an idle service never spins, but every gap shorter than `poll_s` between requests the
 reader answers itself (health, in-memory control operations) is spun through, so a steady stream of them
-keeps one core busy while it lasts. `transport.pollMicroseconds` in the config sets `poll_s` (0: off;
-at most 1 ms). POSIX only: select and poll do not take pipes on Windows, where reads just block.
+keeps one core busy while it lasts. `transport.pollMicroseconds` in the config sets `poll_s` (0, the
+default: off; at most 1 ms). POSIX only: select and poll do not take pipes on Windows, where reads just block.
 """
 
 import os

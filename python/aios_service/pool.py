@@ -62,6 +62,11 @@ class WorkerPool(object):
                     pass
             return False
 
+    def has_queued(self):
+        """Whether any job waits for a thread. Without the lock: only the submitting (reader) thread adds jobs,
+        so for that thread a False cannot turn True meanwhile."""
+        return any(self._queues)
+
     def queued_locked(self):
         return sum(len(q) for q in self._queues)
 

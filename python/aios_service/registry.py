@@ -18,10 +18,14 @@ WORKSPACE = "workspace"
 
 
 class Entry(object):
-    __slots__ = ("name", "func", "description", "source", "takes_ctx", "parameters", "example", "replay")
+    __slots__ = ("name", "func", "description", "source", "takes_ctx", "parameters", "example", "replay",
+                 "process", "inline")
 
-    def __init__(self, name, func, description, source, parameters=None, example=None, replay=None):
+    def __init__(self, name, func, description, source, parameters=None, example=None, replay=None,
+                 process=None, inline=False):
         self.name = name
+        self.process = process  # True / False as the handler asked; None: processWorkers.mode decides
+        self.inline = inline  # a built-in that is O(1) and never blocks: the reader thread may run it
         self.func = func
         self.description = description
         self.source = source
@@ -97,9 +101,15 @@ class Registry(object):
         self.source = BUILTIN
         self.version = 0  # bumped on every change, so aios/health knows when to list the commands again
 
-    def _add(self, table, kind, name, func, description, parameters, example, replay=None):
+    def _add(self, table, kind, name, func, description, parameters, example, replay=None, process=None,
+             inline=False):
         if not isinstance(name, str) or not name.strip():
             raise ValueError("%s name must be a non-empty string, got %r" % (kind, name))
+        if inline and (inline is not True or self.source != BUILTIN):
+            raise ValueError("%s %r: inline=True is only for the service's built-in handlers (they run on the "
+                             "thread that reads requests, so they must never block); leave it out" % (kind, name))
+        if process is not None and not isinstance(process, bool):
+            raise ValueError("%s %r: process must be True, False or None (got %s)" % (kind, name, _show(process)))
         if description is not None and not isinstance(description, str):
             raise ValueError("%s %r: description must be a string (got %s)" % (kind, name, _show(description)))
         parameters, example = _check_hints(kind, name, parameters, example, replay)
@@ -109,17 +119,21 @@ class Registry(object):
             if old is not None and old.source == BUILTIN and self.source != BUILTIN:
                 raise ValueError("%s %r is built in and cannot be replaced by the workspace module; pick another "
                                  "name" % (kind, name))
-            table[name] = Entry(name, func, description, self.source, parameters, example, replay)
+            table[name] = Entry(name, func, description, self.source, parameters, example, replay, process, inline)
             self.version += 1
 
-    def command(self, command_type, description=None, parameters=None, example=None):
+    def command(self, command_type, description=None, parameters=None, example=None, process=None, inline=False):
         """Decorator: register a handler for `aios/execute` requests with this commandType.
 
         `description`: one line (default: the docstring's first line); `parameters`: {name: one-line hint,
         e.g. "string: the text to count"}; `example`: a parameters object that fits the command. Bad hints
-        raise ValueError here, at registration."""
+        raise ValueError here, at registration. `process=True` runs the handler in a worker process (its own
+        interpreter and GIL) when the config's processWorkers.mode is "opt-in" or "all"; `process=False` keeps
+        it on a thread even under "all" (see python/README.md, "Threads or processes"). `inline=True` (built-ins
+        only: O(1), never blocking) lets the reader thread run it at once when no execute is queued."""
         def decorate(func):
-            self._add(self.commands, "command type", command_type, func, description, parameters, example)
+            self._add(self.commands, "command type", command_type, func, description, parameters, example,
+                      process=process, inline=inline)
             return func
         return decorate
 
@@ -167,6 +181,24 @@ class Registry(object):
                 "commandTypes": [e.describe() for e in sorted(self.commands.values(), key=lambda e: e.name)],
                 "controlCommands": [e.describe() for e in sorted(self.controls.values(), key=lambda e: e.name)],
             }
+
+
+def exec_module_file(module_name, path):
+    """Import the Python file at `path` as `module_name` (in sys.modules), its folder on sys.path so it can
+    import its siblings. The service and its worker processes load the workspace module this same way."""
+    import importlib.util
+    import os
+    import sys
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError("not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    folder = os.path.dirname(path)
+    if folder not in sys.path:
+        sys.path.append(folder)  # lets handlers.py import its sibling modules
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 # The process-wide registry the decorators write to: a service process serves one workspace.

@@ -16,6 +16,7 @@ import threading
 from . import __version__, errors
 from .errors import Cancelled, ParamsError, RpcError
 from .framing import FramingError, MessageReader, MessageWriter
+from .jsonenc import dumps_own
 from .registry import CancelToken
 
 SERVER_NAME = "aios-service"
@@ -23,9 +24,9 @@ METHODS = ("initialize", "shutdown", "aios/execute", "aios/control", "aios/healt
            "aios/setConcurrency")
 MAX_CONCURRENCY = 256  # initializationOptions.maxConcurrency / aios/setConcurrency: 1..256
 PRIORITIES = ("HIGH", "NORMAL", "LOW")
+PROCESS_MODES = ("off", "opt-in", "all")  # the aios.python.processWorkers setting; config.PROCESS_MODES
 SHUTDOWN_GRACE_S = 5.0
 INLINE_CONTROL_OPERATIONS = frozenset(("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "HEALTH_OVERRIDE", "BCM_RESET"))
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 def _reject_constant(name):
@@ -33,7 +34,18 @@ def _reject_constant(name):
 
 
 # Made once: json.loads with any keyword argument builds a new decoder (and scanner) on every call.
-_loads = json.JSONDecoder(parse_constant=_reject_constant).decode
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+_scan = _decoder.scan_once
+
+
+def _loads(text):
+    """`_decoder.decode(text)`, straight to the scanner for a message with no space around it (what clients
+    send); anything else, errors included, goes the whole way, so the messages are json's own."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        return _decoder.decode(text)
+    return value if end == len(text) else _decoder.decode(text)
 
 
 def _describe(value):
@@ -45,9 +57,9 @@ class _Job(object):
     """One aios/execute in flight; callable by the pool. Identity equality, so the pool can remove it."""
 
     __slots__ = ("server", "rid", "key", "entry", "command_id", "command_type", "priority", "parameters",
-                 "cancel_event")
+                 "cancel_event", "in_process", "on_cancel")
 
-    def __init__(self, server, rid, entry, command_id, command_type, priority, parameters):
+    def __init__(self, server, rid, entry, command_id, command_type, priority, parameters, in_process=False):
         self.server = server
         self.rid = rid
         self.key = (type(rid).__name__, rid)
@@ -57,14 +69,19 @@ class _Job(object):
         self.priority = priority
         self.parameters = parameters
         self.cancel_event = CancelToken()
+        self.in_process = in_process
+        self.on_cancel = None  # set while a worker process runs it (or while it waits for one)
 
     def __call__(self):
         server = self.server
         try:
             if self.cancel_event.is_set():
                 raise Cancelled()
-            text, duration_ms = server.service.run_command(self.entry, self.command_id, self.command_type,
-                                                           self.priority, self.parameters, self.cancel_event)
+            if self.in_process:
+                text, duration_ms = server.service.run_in_process(server.get_procs(), self)
+            else:
+                text, duration_ms = server.service.run_command(self.entry, self.command_id, self.command_type,
+                                                               self.priority, self.parameters, self.cancel_event)
             server.send_raw_result(self.rid, '{"success":true,"result":%s,"durationMs":%r}' % (text, duration_ms))
         except RpcError as e:
             data = e.data if e.data is not None else {"commandId": self.command_id, "commandType": self.command_type}
@@ -84,14 +101,18 @@ class Server(object):
         self.service.on_config = self._on_config
         self.service.pool_stats = self._pool_stats
         self._read = read
-        self.reader = MessageReader(read, self.service.config["limits"]["maxMessageBytes"])
         self.writer = MessageWriter(write)
+        # Replies made on the reader thread leave together, when it next reads (see MessageWriter).
+        self.reader = MessageReader(read, self.service.config["limits"]["maxMessageBytes"], self.writer.flush)
         self.state = "starting"  # -> "running" after initialize -> "shutdown" after shutdown
         self.exit_code = None
         self._pending = {}
         self._pending_lock = threading.Lock()
         self._pool = None
         self._pool_lock = threading.Lock()  # sizing: setConcurrency (reader) and RELOAD_CONFIG (control thread)
+        self._procs = None  # procpool.ProcessPool, made by the first process handler's first call
+        self.service.on_handlers = self._on_handlers
+        self.service.process_stats = lambda: self._procs.stats() if self._procs is not None else None
         self._control = None
         self._after_reply = None
         self._log_handler = None
@@ -111,6 +132,7 @@ class Server(object):
     def serve(self):
         """Read and dispatch until `exit` or end of input; returns the process exit code (LSP: 0 only if
         `shutdown` came first)."""
+        self.writer.hold()
         try:
             while self.exit_code is None:
                 item = self.reader.read_message()
@@ -122,15 +144,19 @@ class Server(object):
                 self.handle_body(item)
                 if self._after_reply is not None:
                     work, self._after_reply = self._after_reply, None
+                    self.writer.flush()
                     work()
         finally:
             self.close()
+            self.writer.flush()
         if self.exit_code is not None:
             return self.exit_code
         return 0 if self.state == "shutdown" else 1
 
     def close(self):
         self._cancel_all()
+        if self._procs is not None:
+            self._procs.close()
         if self._log_handler is not None:
             from . import logs
             logs.uninstall(self._log_handler)
@@ -228,11 +254,14 @@ class Server(object):
             options = {}
         if not isinstance(options, dict):
             raise ParamsError("initializationOptions must be an object (got %s)" % _describe(options))
-        for key in ("configFile", "handlersModule", "logLevel", "workspaceFolder"):
+        for key in ("configFile", "handlersModule", "logLevel", "workspaceFolder", "processWorkers"):
             value = options.get(key)
             if value is not None and not isinstance(value, str):
                 raise ParamsError("initializationOptions.%s must be a string or null (got %s)"
                                   % (key, _describe(value)))
+        if options.get("processWorkers") not in (None,) + PROCESS_MODES:
+            raise ParamsError("initializationOptions.processWorkers must be one of %s, or null (got %s)"
+                              % (", ".join(PROCESS_MODES), _describe(options["processWorkers"])))
         if options.get("maxConcurrency") is not None:
             _concurrency(options["maxConcurrency"], "initializationOptions.maxConcurrency")
         problems = self.service.initialize(options)
@@ -268,6 +297,7 @@ class Server(object):
         # before `shutdown` gets its reply (bounded: a handler ignoring cancellation cannot hold exit hostage).
         self.state = "shutdown"
         self._cancel_all()
+        self.writer.flush()  # what was answered already leaves before the wait
         for pool in (self._control, self._pool):
             if pool is not None:
                 pool.wait_idle(SHUTDOWN_GRACE_S)
@@ -297,7 +327,11 @@ class Server(object):
             raise RpcError("Unknown commandType %r. Available: %s. Add one with @command(%r) in .aios/handlers.py."
                            % (command_type, ", ".join(sorted(self.service.registry.commands)), command_type),
                            errors.UNKNOWN_COMMAND_TYPE, {"commandId": command_id, "commandType": command_type})
-        job = _Job(self, rid, entry, command_id, command_type, priority, parameters)
+        if entry.inline and (self._pool is None or not self._pool.has_queued()):
+            self._execute_inline(rid, entry, command_id, command_type, priority, parameters)
+            return
+        job = _Job(self, rid, entry, command_id, command_type, priority, parameters,
+                   self.service.runs_in_process(entry))
         with self._pending_lock:
             if job.key in self._pending:
                 raise RpcError("Request id %r is already in flight; ids must be unique." % (rid,),
@@ -310,6 +344,22 @@ class Server(object):
             self.forget(job)
             raise RpcError("Too many queued executes (limits.maxQueued = %d); retry later."
                            % pool.max_queued, errors.QUEUE_FULL, {"commandId": command_id})
+
+    def _execute_inline(self, rid, entry, command_id, command_type, priority, parameters):
+        """Run a built-in O(1) handler (`inline=True`, e.g. ECHO) here on the reader thread: no hand-off to a
+        pool thread and back. Only while no execute is queued, so it never overtakes work waiting for a thread
+        (HIGH before NORMAL before LOW still holds); it has answered before the next message is read, so there is
+        nothing a $/cancelRequest could still stop."""
+        if (type(rid).__name__, rid) in self._pending:
+            raise RpcError("Request id %r is already in flight; ids must be unique." % (rid,), errors.INVALID_REQUEST)
+        try:
+            text, duration_ms = self.service.run_command(entry, command_id, command_type, priority, parameters,
+                                                         CancelToken())
+        except RpcError as e:
+            data = e.data if e.data is not None else {"commandId": command_id, "commandType": command_type}
+            self.send_error(rid, e.code, e.message, data)
+            return
+        self.send_raw_result(rid, '{"success":true,"result":%s,"durationMs":%r}' % (text, duration_ms))
 
     def _control_request(self, rid, params):
         def run():
@@ -346,6 +396,19 @@ class Server(object):
                     self._pool = WorkerPool(self.service.pool_size(), self.service.config["limits"]["maxQueued"])
         return self._pool
 
+    def get_procs(self):
+        """The worker processes (procpool imports multiprocessing: only once a process handler runs)."""
+        if self._procs is None:
+            with self._pool_lock:
+                if self._procs is None:
+                    from .procpool import ProcessPool
+                    self._procs = ProcessPool(self.service)
+        return self._procs
+
+    def _on_handlers(self):
+        if self._procs is not None:
+            self._procs.recycle()
+
     def _pool_stats(self):
         if self._pool is None:
             return {"max": self.service.pool_size(), "busy": 0, "queued": 0}
@@ -355,6 +418,8 @@ class Server(object):
         with self._pool_lock:  # size and resize together, so the last change wins whichever thread made it
             if self._pool is not None:
                 self._pool.resize(self.service.pool_size(), self.service.config["limits"]["maxQueued"])
+            if self._procs is not None:
+                self._procs.resize()
 
     def _set_concurrency(self, rid, params):
         # On the reader thread: it only sizes the pool (growing starts queued work at once; shrinking lets
@@ -381,6 +446,9 @@ class Server(object):
         if job is None:
             return  # already answered (or never existed): LSP says ignore
         job.cancel_event.set()
+        on_cancel = job.on_cancel
+        if on_cancel is not None:
+            on_cancel()  # a process handler: tell its worker (or wake its wait for one)
         if self._pool is not None and self._pool.remove(job):
             # It had not started: answer now instead of when a worker frees up.
             self.forget(job)
@@ -397,9 +465,9 @@ class Server(object):
 
     def _send(self, message):
         try:
-            body = _dumps(message)
-        except (TypeError, ValueError) as e:
-            body = _dumps({"jsonrpc": "2.0", "id": message.get("id"), "error": {
+            body = dumps_own(message)
+        except (TypeError, ValueError, RecursionError) as e:  # a handler's ctx.notify params, say
+            body = dumps_own({"jsonrpc": "2.0", "id": message.get("id"), "error": {
                 "code": errors.INTERNAL_ERROR, "message": "Reply could not be serialised: %s" % e}})
         self.writer.write_body(body.encode("utf-8"))
 
@@ -408,7 +476,7 @@ class Server(object):
 
     def send_raw_result(self, rid, result_json):
         """Send a result already serialised (executes serialise once, on their worker, and count the bytes)."""
-        rid_json = str(rid) if type(rid) is int else _dumps(rid)
+        rid_json = str(rid) if type(rid) is int else dumps_own(rid)
         self.writer.write_body(('{"jsonrpc":"2.0","id":%s,"result":%s}' % (rid_json, result_json)).encode("utf-8"))
 
     def send_error(self, rid, code, message, data=None):

@@ -15,22 +15,23 @@ from . import __version__, config as config_mod, errors, logs
 from .bcm import CostMeter
 from .cache import LruCache
 from .errors import Cancelled, ConfigError, HandlersError, ParamsError, RpcError
-from .registry import BUILTIN, REGISTRY, WORKSPACE, Context
+from .jsonenc import dumps, dumps_own
+from .registry import BUILTIN, REGISTRY, WORKSPACE, Context, exec_module_file
 
 CONTROL_OPERATIONS = ("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "RELOAD_CONFIG", "HEALTH_OVERRIDE", "BCM_RESET",
                       "CUSTOM_COMMAND")
 _OP_METHODS = {name: "_op_" + name.lower() for name in CONTROL_OPERATIONS}
 CACHE_TYPES = ("model_cache", "result_cache", "all")
 HANDLERS_MODULE_NAME = "aios_handlers"
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _JSON_BOOL = ("false", "true")
-# aios/health's members that change between calls, then (%s at the end) the rarely changing ones.
-_HEALTH_JSON = ('{"status":"%s","overridden":%s,"overrideExpiresAt":%s,"timestamp":"%s","uptimeS":%.3f,'
-                '"logLevel":"%s","loggers":%s,'
+# aios/health: the members that change on every call, then (_HEALTH_REST, kept while it stays the same) the state,
+# and at its end (%s) the rarely changing members.
+_HEALTH_HEAD = '{"status":"%s","overridden":%s,"overrideExpiresAt":%s,"timestamp":"%s","uptimeS":%.3f,%s'
+_HEALTH_REST = ('"logLevel":"%s","loggers":%s,'
                 '"cache":{"model_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d},'
                 '"result_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d}},'
                 '"bcm":%s,"inference":{"complexityFactor":%s,"maxTokens":%d,"effectiveMaxTokens":%d,"order":%d,'
-                '"modelLoaded":%s},"workers":{"max":%d,"busy":%d,"queued":%d},"throttling":%s,%s}')
+                '"modelLoaded":%s},"workers":{"max":%d,"busy":%d,"queued":%d},"processWorkers":%s,"throttling":%s,%s}')
 
 
 _last_second = (None, "")
@@ -50,6 +51,22 @@ def iso_utc(t):
 def _utf8_len(text):
     """Bytes of `text` in UTF-8, without encoding it when it is ASCII (isascii is O(1))."""
     return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+_cores = []
+
+
+def usable_cores():
+    """CPU cores this process may run on (its affinity where the platform says, else all of them), read once."""
+    if not _cores:
+        if hasattr(os, "process_cpu_count"):  # 3.13
+            n = os.process_cpu_count()
+        elif hasattr(os, "sched_getaffinity"):
+            n = len(os.sched_getaffinity(0))
+        else:
+            n = os.cpu_count()
+        _cores.append(max(1, n or 1))
+    return _cores[0]
 
 
 def _type_name(value):
@@ -82,7 +99,12 @@ class Service(object):
         self.throttling = None
         self._override = None  # {"status", "expires" (epoch or None), "token"}
         self.on_config = None  # server hook: resize the pool and the message limit
+        self.on_handlers = None  # server hook: the workspace module was (re)loaded; worker processes reload it
         self.pool_stats = None
+        self.process_stats = None  # server hook: the worker processes' counters, once they exist
+        self.process_mode_option = None  # initializationOptions.processWorkers: wins over the config file
+        self._process_json = None  # (key, JSON) of health.processWorkers before any worker exists
+        self._health_rest = None  # (key, JSON) of aios/health after uptimeS: see health_json
         self._static_version = 0
         self._static_cache = None  # (key, JSON) of the rarely changing part of aios/health
 
@@ -105,6 +127,7 @@ class Service(object):
         self.config_file = self._resolve(options.get("configFile"))
         self.handlers_path = self._resolve(options.get("handlersModule"))
         self.max_concurrency = options.get("maxConcurrency")
+        self.process_mode_option = options.get("processWorkers")
         try:
             cfg, raw = config_mod.load(self.config_file)
         except ConfigError as e:
@@ -149,6 +172,40 @@ class Service(object):
         workers = self.config["workers"]
         return max(workers, self.max_concurrency) if self.max_concurrency else workers
 
+    def process_mode(self):
+        """processWorkers.mode in force: initializationOptions.processWorkers when given, else the config's."""
+        return self.process_mode_option or self.config["processWorkers"]["mode"]
+
+    def runs_in_process(self, entry):
+        """Whether this command type's handler runs in a worker process (see python/README.md, "Threads or
+        processes"): process=True under "opt-in" and "all", every workspace handler not marked process=False
+        under "all", never under "off" nor for a built-in."""
+        if entry.process is False or entry.source != WORKSPACE:
+            return False
+        mode = self.process_mode()
+        return mode != "off" and (entry.process is True or mode == "all")
+
+    def process_pool_size(self):
+        """Worker processes at most: processWorkers.max, else the usable cores but no more than the execute
+        pool (a process handler holds a pool thread while it runs, so more could never be busy)."""
+        configured = self.config["processWorkers"]["max"]
+        return configured if configured else min(usable_cores(), self.pool_size())
+
+    def run_in_process(self, procs, job):
+        """Run a process handler's call in a worker (procpool.ProcessPool); returns (result JSON, durationMs) or
+        raises RpcError. Cost counters are recorded either way, with the worker's CPU time."""
+        wall0 = time.perf_counter()
+        cpu_s, nbytes, failed = 0.0, 0, True
+        try:
+            text, duration_ms, cpu_s, nbytes = procs.run(job)
+            failed = False
+            return text, duration_ms
+        except RpcError as e:
+            cpu_s, nbytes = getattr(e, "cost", (0.0, 0))
+            raise
+        finally:
+            self.bcm.record(job.command_type, cpu_s, time.perf_counter() - wall0, nbytes, failed)
+
     def _set_config_error(self, error):
         data = error.data if error is not None and isinstance(error.data, dict) else {}
         with self._lock:
@@ -183,7 +240,10 @@ class Service(object):
         for aios/health (with its file and line): a broken handlers.py must never take the service down.
         Returns None, or (exception, previous registrations) when the import failed."""
         try:
-            return self._load_handlers()
+            failure = self._load_handlers()
+            if failure is None and self.on_handlers is not None:
+                self.on_handlers()
+            return failure
         finally:
             self._changed()
 
@@ -197,21 +257,12 @@ class Service(object):
             if path:
                 logs.get_logger().info("No workspace handlers module at %s", path)
             return None
-        import importlib.util
         log = logs.get_logger()
         old_module = sys.modules.get(HANDLERS_MODULE_NAME)
         self.registry.replace_source(WORKSPACE, ({}, {}))
         self.registry.source = WORKSPACE
         try:
-            spec = importlib.util.spec_from_file_location(HANDLERS_MODULE_NAME, path)
-            if spec is None or spec.loader is None:
-                raise ImportError("not an importable Python file")
-            module = importlib.util.module_from_spec(spec)
-            folder = os.path.dirname(path)
-            if folder not in sys.path:
-                sys.path.append(folder)  # lets handlers.py import its sibling modules
-            sys.modules[HANDLERS_MODULE_NAME] = module
-            spec.loader.exec_module(module)
+            exec_module_file(HANDLERS_MODULE_NAME, path)
         except (Exception, SystemExit) as e:
             self.registry.replace_source(WORKSPACE, snapshot)
             if old_module is not None:
@@ -249,7 +300,7 @@ class Service(object):
         nbytes = 0
         failed = True
         try:
-            nbytes = _utf8_len(_dumps(parameters))
+            nbytes = _utf8_len(dumps_own(parameters))  # decoded JSON: never cyclic
             try:
                 result = entry.call(parameters, ctx)
             except RpcError:
@@ -263,7 +314,8 @@ class Service(object):
             if cancel_event.is_set():
                 raise Cancelled()
             try:
-                text = _dumps(result)
+                # An inline built-in's result is the service's own (ECHO's is decoded JSON): never cyclic.
+                text = dumps_own(result) if entry.inline else dumps(result)
             except (TypeError, ValueError) as e:
                 raise RpcError("Handler for %s returned a value that is not JSON-serialisable: %s"
                                % (command_type, e), errors.HANDLER_FAILED,
@@ -334,30 +386,42 @@ class Service(object):
         o = self._override_now()
         now = time.time()
         with self._lock:
-            inf = self.config["inference"]
             workers = self.pool_stats() if self.pool_stats else {"max": self.pool_size(), "busy": 0, "queued": 0}
-            bcm = self.bcm.snapshot()
-            head = (
-                o["status"] if o is not None else "healthy",
-                _JSON_BOOL[o is not None],
-                '"%s"' % iso_utc(o["expires"]) if o is not None and o["expires"] else "null",
-                iso_utc(now),
-                now - self.started,
-                self.log_level,
-                _dumps(self.logger_levels) if self.logger_levels else "{}",
-            )
-            tail = (
-                _dumps(bcm) if bcm else "{}",
-                repr(float(self.complexity_factor)),
-                inf["maxTokens"],
-                self.effective_max_tokens(),
-                inf["order"],
-                _JSON_BOOL[len(self.model_cache) > 0],
-                workers["max"], workers["busy"], workers["queued"],
-                _dumps(self.throttling) if self.throttling is not None else "null",
-                self._static_json(),
-            )
-            return _HEALTH_JSON % (head + self.model_cache.counts() + self.result_cache.counts() + tail)
+            model_counts = self.model_cache.counts()
+            # Everything the rest of the reply is made of (the config, throttling and the JSON texts by
+            # identity, the counters by value): while it stays the same, so does the text.
+            key = (self.log_level, dumps_own(self.logger_levels) if self.logger_levels else "{}", model_counts,
+                   self.result_cache.counts(), self.bcm.snapshot_json(), self.complexity_factor, self.config,
+                   workers["max"], workers["busy"], workers["queued"], self._process_workers_json(),
+                   self.throttling, self._static_json())
+            cached = self._health_rest
+            if cached is None or cached[0] != key:
+                inf = self.config["inference"]
+                rest = _HEALTH_REST % (key[:2] + model_counts + key[3] + (
+                    key[4], repr(float(self.complexity_factor)), inf["maxTokens"], self.effective_max_tokens(),
+                    inf["order"], _JSON_BOOL[model_counts[0] > 0], key[7], key[8], key[9], key[10],
+                    dumps_own(self.throttling) if self.throttling is not None else "null", key[12]))
+                cached = self._health_rest = (key, rest)
+            return _HEALTH_HEAD % (o["status"] if o is not None else "healthy", _JSON_BOOL[o is not None],
+                                   '"%s"' % iso_utc(o["expires"]) if o is not None and o["expires"] else "null",
+                                   iso_utc(now), now - self.started, cached[1])
+
+    def _process_workers_json(self):
+        """health.processWorkers: mode and start method in force, the largest number of worker processes, and
+        how many are alive and busy, have started, crashed or were terminated after ignoring a cancellation."""
+        stats = self.process_stats() if self.process_stats else None
+        if stats is None:  # no worker yet (most services): the same few values every time
+            key = (self.process_mode(), self.config["processWorkers"]["startMethod"], self.process_pool_size())
+            cached = self._process_json
+            if cached is None or cached[0] != key:
+                text = ('{"mode":"%s","startMethod":"%s","max":%d,"alive":0,"busy":0,"started":0,"crashed":0,'
+                        '"terminated":0}' % key)
+                cached = self._process_json = (key, text)
+            return cached[1]
+        return '{"mode":"%s","startMethod":"%s","max":%d,"alive":%d,"busy":%d,"started":%d,"crashed":%d,' \
+            '"terminated":%d}' % (self.process_mode(), stats.get("startMethod") or
+                                  self.config["processWorkers"]["startMethod"], stats["max"], stats["alive"],
+                                  stats["busy"], stats["started"], stats["crashed"], stats["terminated"])
 
     def _static_json(self):
         """The members of aios/health that change only through `_changed()` or a registry change, as JSON
@@ -366,7 +430,7 @@ class Service(object):
         if self._static_cache is not None and self._static_cache[0] == key:
             return self._static_cache[1]
         commands, controls, own_commands, own_controls = self.registry.names(WORKSPACE)
-        text = _dumps({
+        text = dumps_own({
             "pid": os.getpid(),
             "version": __version__,
             "python": "%d.%d.%d" % sys.version_info[:3],
@@ -408,9 +472,10 @@ class Service(object):
         if not isinstance(options, dict):
             raise ParamsError("'parameters' must be an object (got %s)" % _type_name(options))
         command_id = params.get("commandId")
+        # A custom command's result was checked with `dumps` already: the rest is the service's own.
         detail = getattr(self, _OP_METHODS[operation])(params.get("value"), options, command_id)
         state = self.health_json()
-        return '{"ok":true,"state":%s%s}' % (state, "" if detail is None else ',"detail":' + _dumps(detail))
+        return '{"ok":true,"state":%s%s}' % (state, "" if detail is None else ',"detail":' + dumps_own(detail))
 
     def _op_update_log_level(self, value, options, command_id):
         try:
@@ -570,7 +635,7 @@ class Service(object):
             raise RpcError("Control command %s failed: %s: %s" % (name, type(e).__name__, e),
                            errors.HANDLER_FAILED, {"command": name, "exception": type(e).__name__})
         try:
-            _dumps(result)
+            dumps(result)
         except (TypeError, ValueError) as e:
             raise RpcError("Control command %s returned a value that is not JSON-serialisable: %s" % (name, e),
                            errors.HANDLER_FAILED)

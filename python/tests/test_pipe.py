@@ -154,7 +154,10 @@ class ServerPollingTest(unittest.TestCase):
         self.assertEqual(self.reader.poll_s, 0)
         self.client.initialize()
         state = self.client.result("aios/health")  # answered after the start-up work that follows initialize
-        self.assertEqual(state["config"]["transport"], {"pollMicroseconds": 250})
+        self.assertEqual(state["config"]["transport"], {"pollMicroseconds": 0})
+        self.assertEqual(self.reader.poll_s, 0, "off by default")
+        self.assertEqual(self.reload({"pollMicroseconds": 250})["result"]["state"]["config"]["transport"],
+                         {"pollMicroseconds": 250})
         self.assertEqual(self.reader.poll_s, 250e-6 if CAN_POLL else 0)
         self.assertEqual(self.reload({"pollMicroseconds": 0})["result"]["state"]["config"]["transport"],
                          {"pollMicroseconds": 0})

@@ -101,6 +101,14 @@ class ServiceTestCase(unittest.TestCase):
     def health(self):
         return self.c.result("aios/health")
 
+    def wait_busy(self, n):
+        # The pool reports busy workers; poll health (an ordering wait, not a timing assertion).
+        for _ in range(3000):
+            if self.health()["workers"]["busy"] >= n:
+                return
+            threading.Event().wait(0.01)
+        self.fail("workers never became busy")
+
 
 class LifecycleTest(ServiceTestCase):
     def test_requests_before_initialize_are_refused(self):
@@ -313,14 +321,6 @@ class ExecuteTest(ServiceTestCase):
         self.c.notify("$/cancelRequest", {"id": 12345})
         self.assertEqual(self.health()["bcm"]["SLEEP"]["errors"], 1)
 
-    def wait_busy(self, n):
-        # The pool reports busy workers; poll health (an ordering wait, not a timing assertion).
-        for _ in range(3000):
-            if self.health()["workers"]["busy"] >= n:
-                return
-            threading.Event().wait(0.01)
-        self.fail("workers never became busy")
-
     def test_health_and_control_answer_while_executes_run_and_queued_ones_cancel_at_once(self):
         workers = self.health()["config"]["workers"]
         sleeps = [self.c.request_async("aios/execute", {"commandType": "SLEEP", "parameters": {"seconds": 600}})
@@ -350,6 +350,77 @@ class ExecuteTest(ServiceTestCase):
         for i, rid in enumerate(ids):
             self.assertEqual(self.c.wait_response(rid)["result"]["result"], {"i": i})
         self.assertEqual(self.health()["bcm"]["ECHO"]["calls"], 200)
+
+
+class InlineTest(ServiceTestCase):
+    """ECHO (inline=True) is answered by the reader thread, but never ahead of executes waiting for a thread."""
+
+    def test_echo_waits_its_turn_behind_queued_executes(self):
+        self.init({"workers": 1})
+        running = self.c.request_async("aios/execute", {"commandType": "SLEEP", "parameters": {"seconds": 600}})
+        self.wait_busy(1)
+        queued = self.c.request_async("aios/execute", {"commandType": "SLEEP", "parameters": {"seconds": 600}})
+        echo = self.c.request_async("aios/execute", {"commandType": "ECHO", "parameters": {"after": "queued"}})
+        self.assertEqual(self.health()["workers"]["queued"], 2, "the ECHO is queued behind the SLEEP")
+        self.c.notify("$/cancelRequest", {"id": running})
+        self.assertEqual(self.c.wait_response(running)["error"]["code"], errors.REQUEST_CANCELLED)
+        self.wait_busy(1)  # the queued SLEEP runs now: the ECHO is still behind it
+        self.assertEqual(self.health()["workers"]["queued"], 1)
+        self.assertNotIn(json.dumps(echo), self.c.responses)
+        self.c.notify("$/cancelRequest", {"id": queued})
+        self.assertEqual(self.c.wait_response(echo)["result"]["result"], {"after": "queued"})
+        self.assertEqual(self.health()["bcm"]["ECHO"]["calls"], 1)
+
+    def test_inline_echo_refuses_an_id_in_flight_and_counts_its_cost(self):
+        self.init()
+        rid = self.c.request_async("aios/execute", {"commandType": "SLEEP", "parameters": {"seconds": 600}})
+        self.wait_busy(1)
+        self.c.send({"jsonrpc": "2.0", "id": rid, "method": "aios/execute", "params": {"commandType": "ECHO"}})
+        self.assertEqual(self.c.wait_response(rid)["error"]["code"], errors.INVALID_REQUEST)
+        self.c.notify("$/cancelRequest", {"id": rid})
+        self.assertEqual(self.c.wait_response(rid)["error"]["code"], errors.REQUEST_CANCELLED)
+        self.assertEqual(self.execute("ECHO", {"a": 1})["result"]["result"], {"a": 1})
+        self.assertEqual(self.health()["bcm"]["ECHO"]["calls"], 1)
+
+    def test_only_builtins_may_be_inline(self):
+        self.init(handlers="from aios_service import command\n\n@command('FAST', inline=True)\n"
+                           "def fast(params):\n    return params\n")
+        self.assertIn("inline=True is only for the service's built-in handlers", self.health()["handlers"]["error"])
+
+
+class BatchedRepliesTest(unittest.TestCase):
+    """The replies to the requests one read brings in leave in one write."""
+
+    def test_one_write_per_read(self):
+        from tests.support import BytePipe, Client
+        from aios_service.server import Server
+        REGISTRY.replace_source(WORKSPACE, ({}, {}))
+        to_server, from_server = BytePipe(), BytePipe()
+        writes = []
+
+        def write(data):
+            writes.append(data)
+            from_server.write(data)
+        server = Server(to_server.read, write, log_stream=__import__("io").StringIO())
+        thread = threading.Thread(target=server.serve, daemon=True)
+        thread.start()
+        client = Client(to_server.write, from_server.read)
+        try:
+            client.initialize()
+            client.result("aios/health")
+            before = len(writes)
+            # Ten requests in one write, so the reader gets them in one read.
+            to_server.write(b"".join(frame({"jsonrpc": "2.0", "id": 100 + i, "method": "aios/execute",
+                                            "params": {"commandType": "ECHO", "parameters": {"i": i}}})
+                                     for i in range(9)) +
+                            frame({"jsonrpc": "2.0", "id": 109, "method": "aios/health"}))
+            for i in range(9):
+                self.assertEqual(client.wait_response(100 + i)["result"]["result"], {"i": i})
+            self.assertEqual(client.wait_response(109)["result"]["status"], "healthy")
+            self.assertEqual(len(writes) - before, 1, "one write for the ten replies")
+        finally:
+            to_server.close()
+            thread.join(30)
 
 
 class HintsTest(ServiceTestCase):

@@ -388,7 +388,8 @@ class HealthJsonTest(unittest.TestCase):
         health = json.loads(svc.health_json())
         expected_keys = {"status", "overridden", "overrideExpiresAt", "timestamp", "pid", "version", "python",
                          "uptimeS", "logLevel", "loggers", "cache", "bcm", "config", "configFile", "configError",
-                         "commands", "controlCommands", "handlers", "inference", "workers", "throttling"}
+                         "commands", "controlCommands", "handlers", "inference", "workers", "processWorkers",
+                         "throttling"}
         self.assertEqual(set(health), expected_keys)
         self.assertEqual((health["status"], health["overridden"]), ("unhealthy", True))
         self.assertTrue(health["overrideExpiresAt"].endswith("Z"))
@@ -399,6 +400,15 @@ class HealthJsonTest(unittest.TestCase):
         self.assertEqual(health["inference"], {"complexityFactor": 0.35, "maxTokens": 40, "effectiveMaxTokens": 14,
                                                "order": 2, "modelLoaded": True})
         self.assertEqual(health["workers"], {"max": 4, "busy": 1, "queued": 7})
+        self.assertEqual(health["processWorkers"], {"mode": "opt-in", "startMethod": "spawn",
+                                                    "max": svc.process_pool_size(), "alive": 0, "busy": 0,
+                                                    "started": 0, "crashed": 0, "terminated": 0})
+        svc.process_stats = lambda: {"startMethod": "forkserver", "max": 3, "alive": 2, "busy": 1, "started": 5,
+                                     "crashed": 1, "terminated": 2}
+        svc.process_mode_option = "all"
+        self.assertEqual(json.loads(svc.health_json())["processWorkers"], {
+            "mode": "all", "startMethod": "forkserver", "max": 3, "alive": 2, "busy": 1, "started": 5, "crashed": 1,
+            "terminated": 2})
         self.assertEqual(health["throttling"], svc.throttling)
         self.assertEqual((health["commands"], health["controlCommands"]), (["ECHO"], ["tune"]))
         self.assertEqual(health["config"], svc.config)
