@@ -2,7 +2,7 @@
 // (an IIFE for the panel, loaded under a nonce CSP), and on request the unit tests, the in-host suite and
 // the benchmarks. Flags: --watch, --production (minified, no source maps), --tests, --bench.
 import * as esbuild from 'esbuild';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = new Set(process.argv.slice(2));
@@ -72,6 +72,14 @@ const builds = [
     plugins: [chunkImports('./chunks/', { lazy: true })],
     supported: { 'dynamic-import': false },
   },
+  // `aios` in terminals: a script of its own with no dependencies (its start-up is every command's cost);
+  // its launchers and PowerShell module are copied next to it below.
+  {
+    ...node,
+    entryPoints: ['src/cli/main.ts'],
+    outfile: 'dist/cli/aios.js',
+    define: { AIOS_VERSION: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
+  },
   ...Object.entries(CHUNKS).map(([name, entry]) => ({
     ...node,
     stdin: { contents: `export * from ${JSON.stringify(entry)};`, resolveDir: '.', loader: 'ts' },
@@ -111,6 +119,10 @@ if (args.has('--bench')) {
   rmSync('out/bench', { recursive: true, force: true });
   builds.push({ ...node, entryPoints: findFiles('bench', ['.ts']), outdir: 'out/bench', outbase: 'bench' });
 }
+
+// The CLI's launchers (aios, aios.cmd; cpSync keeps the executable bit) and PowerShell module.
+cpSync('src/cli/bin', 'dist/cli/bin', { recursive: true, filter: (f) => !f.endsWith('.gitattributes') });
+cpSync('src/cli/powershell', 'dist/cli/powershell', { recursive: true });
 
 if (watch) {
   const contexts = await Promise.all(builds.map((b) => esbuild.context(b)));

@@ -2,6 +2,7 @@
 // results): built from the context, all Disposables, registered by extension.ts in one line.
 import * as vscode from 'vscode';
 import { BATCH_SCHEME, batchResults } from './commands/batch';
+import { registerCli } from './cli/register';
 import type { AiosContext } from './context';
 import { ShellCommandSource } from './shell/shellCommandSource';
 import { AiosTaskProvider, TASK_TYPE } from './tasks/taskProvider';
@@ -20,6 +21,7 @@ export function registerSources(ctx: AiosContext): CommandSources {
     terminals,
     vscode.tasks.registerTaskProvider(TASK_TYPE, new AiosTaskProvider(ctx)),
     vscode.workspace.registerTextDocumentContentProvider(BATCH_SCHEME, batchResults),
+    registerCli(ctx),
   ];
   return {
     shellCommands,
