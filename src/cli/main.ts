@@ -281,6 +281,7 @@ async function run(args: string[]): Promise<number> {
   let childExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   let stop: (() => void) | undefined;
   let stopEarly = false;
+  let stopped = false;
   let conn: Connection | undefined;
   let finish!: (code: number) => void;
   const done = new Promise<number>((r) => (finish = r));
@@ -319,6 +320,7 @@ async function run(args: string[]): Promise<number> {
         void start();
         return;
       case 'stop':
+        stopped = true;
         if (stop) stop();
         else stopEarly = true;
         return;
@@ -396,8 +398,9 @@ async function run(args: string[]): Promise<number> {
   }
   const code = await done;
   conn.socket.destroy();
-  // The program died of a signal: die of it too, so a calling shell sees what it would have seen without aios.
-  if (childExit?.signal && code === 128 + (SIGNAL_NUMBERS[childExit.signal] ?? -128) && process.platform !== 'win32') {
+  // The program died of a signal of its own (not one aios sent on a cancel): die of it too, so a calling
+  // shell sees what it would have seen without aios (bash ends a loop on a SIGINT death).
+  if (childExit?.signal && !stopped && code === 128 + (SIGNAL_NUMBERS[childExit.signal] ?? -128) && process.platform !== 'win32') {
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(s);
     process.kill(process.pid, childExit.signal);
   }
