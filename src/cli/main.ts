@@ -5,6 +5,7 @@
 // extension host's own Node. Loads only what each sub-command needs: start-up time is its cost.
 import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { isatty } from 'node:tty';
 import type { CommandResult, DetailLevel, Priority } from '../core/types';
 import type { ControlOperation } from '../python/protocol';
 import {
@@ -271,7 +272,8 @@ async function run(args: string[]): Promise<number> {
     cwd: process.cwd(),
   };
 
-  const tty = process.stderr.isTTY === true;
+  // isatty, not process.stderr.isTTY: that would build the stderr stream on every run, used or not.
+  const tty = isatty(2);
   let statusShown = false;
   const clearStatus = () => {
     if (statusShown && tty) process.stderr.write('\r\x1b[2K');
