@@ -4,7 +4,9 @@
 // Bundled to dist/cli/aios.js with no run-time dependencies; the launchers (src/cli/bin) start it with the
 // extension host's own Node. Loads only what each sub-command needs: start-up time is its cost.
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { extname, join } from 'node:path';
 import { isatty } from 'node:tty';
 import type { CommandResult, DetailLevel, Priority } from '../core/types';
 import type { ControlOperation } from '../python/protocol';
@@ -355,7 +357,8 @@ async function run(args: string[]): Promise<number> {
     if (prior?.startsWith('set:')) env.ELECTRON_RUN_AS_NODE = prior.slice(4);
     else delete env.ELECTRON_RUN_AS_NODE;
     try {
-      child = spawn(words[0], words.slice(1), { stdio: 'inherit', env, windowsHide: false });
+      const [file, args, shell] = process.platform === 'win32' ? windowsCommand(words, env) : [words[0], words.slice(1), false];
+      child = spawn(file, args, { stdio: 'inherit', env, windowsHide: false, shell });
     } catch (e) {
       return startFailed(e as Error);
     }
@@ -407,6 +410,25 @@ async function run(args: string[]): Promise<number> {
     process.kill(process.pid, childExit.signal);
   }
   return code;
+}
+
+/**
+ * Windows: Node finds only .exe files on PATH, and refuses to start a .cmd or .bat without a shell (npm,
+ * yarn, most tools' shims). Such a program goes through cmd.exe with each argument quoted for it.
+ */
+function windowsCommand(words: string[], env: NodeJS.ProcessEnv): [string, string[], boolean] {
+  const [program, ...args] = words;
+  const exts = (env.PATHEXT ?? '.COM;.EXE;.BAT;.CMD').split(';').filter(Boolean);
+  const candidates = (base: string) => (extname(base) ? [base] : exts.map((e) => base + e.toLowerCase()));
+  const dirs = /[\\/]/.test(program) ? [''] : [process.cwd(), ...(env.PATH ?? env.Path ?? '').split(';').filter(Boolean)];
+  let found: string | undefined;
+  for (const d of dirs) {
+    found = candidates(d ? join(d, program) : program).find((f) => existsSync(f));
+    if (found) break;
+  }
+  if (!found || !/\.(cmd|bat)$/i.test(found)) return [found ?? program, args, false];
+  const quote = (a: string) => (/^[\w.:\\/=-]+$/.test(a) ? a : `"${a.replace(/"/g, '""')}"`);
+  return [[found, ...args].map(quote).join(' '), [], true];
 }
 
 function exitOfChild(e: { code: number | null; signal: NodeJS.Signals | null }, m?: Extract<ServerMessage, { t: 'result' }>): number {
