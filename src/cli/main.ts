@@ -97,22 +97,32 @@ const CONTROL_HELP = `Usage: aios control <operation> [value] [--args JSON]
 
 class UsageError extends Error {}
 
-const err = (line: string) => process.stderr.write(`aios: ${line}\n`);
+// Which of stdout and stderr were used: only those are flushed before exiting (building an unused one costs).
+const used = { out: false, err: false };
+const out = (text: string) => {
+  used.out = true;
+  process.stdout.write(text);
+};
+const errText = (text: string) => {
+  used.err = true;
+  process.stderr.write(text);
+};
+const err = (line: string) => errText(`aios: ${line}\n`);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(HELP);
+    out(HELP);
     return command === undefined ? EXIT.usage : 0;
   }
   if (command === '--version' || command === '-V') {
-    process.stdout.write(`aios ${VERSION} (protocol ${PROTOCOL_VERSION})\n`);
+    out(`aios ${VERSION} (protocol ${PROTOCOL_VERSION})\n`);
     return 0;
   }
   const help: Record<string, string> = { run: RUN_HELP, status: STATUS_HELP, events: EVENTS_HELP, control: CONTROL_HELP };
   if (!(command in help)) throw new UsageError(`unknown command '${command}' (see aios --help)`);
   if ((rest[0] === '--help' || rest[0] === '-h') && command !== 'run') {
-    process.stdout.write(help[command]);
+    out(help[command]);
     return 0;
   }
   switch (command) {
@@ -257,7 +267,7 @@ const FORCE_KILL_AFTER_MS = 2000;
 async function run(args: string[]): Promise<number> {
   const { opts, words } = parseOptions(args, { type: 'value', priority: 'value', timeout: 'value', help: 'flag', h: 'flag' }, true);
   if (opts.help || opts.h) {
-    process.stdout.write(RUN_HELP);
+    out(RUN_HELP);
     return 0;
   }
   if (words.length === 0) throw new UsageError('run needs a program: aios run [options] -- program [args…]');
@@ -278,7 +288,7 @@ async function run(args: string[]): Promise<number> {
   const tty = isatty(2);
   let statusShown = false;
   const clearStatus = () => {
-    if (statusShown && tty) process.stderr.write('\r\x1b[2K');
+    if (statusShown && tty) errText('\r\x1b[2K');
     statusShown = false;
   };
   let child: ChildProcess | undefined;
@@ -311,10 +321,10 @@ async function run(args: string[]): Promise<number> {
         const eta = m.etaMs !== undefined ? `, ~${Math.max(1, Math.round(m.etaMs / 1000))} s` : '';
         const what = m.stage === 'throttled' ? `delayed ${m.priority}${m.reason ? ` (${m.reason})` : ''}` : `queued ${m.priority}, ${m.ahead} ahead`;
         if (tty) {
-          process.stderr.write(`\r\x1b[2Kaios: ${what}${eta}`);
+          errText(`\r\x1b[2Kaios: ${what}${eta}`);
           statusShown = true;
         } else if (!queuedOnce) {
-          process.stderr.write(`aios: ${what}${eta}\n`);
+          errText(`aios: ${what}${eta}\n`);
         }
         queuedOnce = true;
         return;
@@ -555,10 +565,10 @@ async function status(args: string[]): Promise<number> {
   const m = await ask({ op: 'status', ...(detail ? { detail } : {}) }, ['status']);
   if (m.t === 'error') return refused(m);
   if (m.t !== 'status') return EXIT.software;
-  if (opts.json) process.stdout.write(`${JSON.stringify({ line: m.line, ...m.facts, ...(m.report !== undefined ? { report: m.report } : {}) })}\n`);
+  if (opts.json) out(`${JSON.stringify({ line: m.line, ...m.facts, ...(m.report !== undefined ? { report: m.report } : {}) })}\n`);
   else {
-    process.stdout.write(`${m.line}\n`);
-    if (m.report !== undefined) process.stdout.write(`${JSON.stringify(m.report, null, 2)}\n`);
+    out(`${m.line}\n`);
+    if (m.report !== undefined) out(`${JSON.stringify(m.report, null, 2)}\n`);
   }
   return 0;
 }
@@ -570,15 +580,21 @@ async function events(args: string[]): Promise<number> {
   const sinceMs = typeof opts.since === 'string' ? parseDuration(opts.since, '--since') : undefined;
   return new Promise<number>((resolve, reject) => {
     let refusedWith: number | undefined;
+    let interrupted = false;
     open(
       { op: 'events', follow, ...(typeof opts.type === 'string' ? { type: opts.type } : {}), ...(sinceMs !== undefined ? { sinceMs } : {}) },
       (m) => {
-        if (m.t === 'event') process.stdout.write(`${JSON.stringify(m.event)}\n`);
+        if (m.t === 'event') out(`${JSON.stringify(m.event)}\n`);
         else if (m.t === 'error') refusedWith = refused(m);
       },
-      () => resolve(refusedWith ?? (follow ? (err('the window went away'), EXIT.noWindow) : 0)),
+      () => {
+        if (interrupted) return;
+        if (refusedWith === undefined && follow) err('the window went away');
+        resolve(refusedWith ?? (follow ? EXIT.noWindow : 0));
+      },
     ).then((conn) => {
       process.on('SIGINT', () => {
+        interrupted = true;
         conn.socket.destroy();
         resolve(0);
       });
@@ -634,7 +650,7 @@ async function control(args: string[]): Promise<number> {
   const m = await ask({ op: 'control', ...call }, ['result']);
   if (m.t === 'error') return refused(m);
   if (m.t !== 'result') return EXIT.software;
-  if (m.result.success) process.stdout.write(`${JSON.stringify(m.result.result ?? null)}\n`);
+  if (m.result.success) out(`${JSON.stringify(m.result.result ?? null)}\n`);
   else err(`${call.operation}: ${m.result.error?.message ?? 'failed'} (${m.result.error?.code ?? '?'})`);
   return m.exitCode;
 }
@@ -694,7 +710,7 @@ async function endpointStatus(json: boolean, detail: DetailLevel | undefined): P
   const a = report.admission;
   const queued = a ? a.queued.HIGH + a.queued.NORMAL + a.queued.LOW : 0;
   const line = a ? `AIOS ${a.active}/${a.limit}${queued ? ` · ${queued} queued` : ''} (control endpoint)` : 'AIOS (control endpoint)';
-  process.stdout.write(json ? `${JSON.stringify({ line, report })}\n` : `${line}\n`);
+  out(json ? `${JSON.stringify({ line, report })}\n` : `${line}\n`);
   return 0;
 }
 
@@ -707,29 +723,37 @@ async function endpointControl(call: ControlCallArgs): Promise<number> {
   });
   if (r.status !== 200) return endpointError(r);
   const result = r.json as CommandResult;
-  process.stdout.write(`${JSON.stringify(result.result ?? null)}\n`);
+  out(`${JSON.stringify(result.result ?? null)}\n`);
   return exitCodeOf(result);
 }
 
 // ---- entry ---------------------------------------------------------------------------------------------------
 
+/** Exits once stdout and stderr are written out (on Windows a pipe is asynchronous: exit() would cut it). */
+function exit(code: number): void {
+  const streams = [used.out && process.stdout, used.err && process.stderr].filter((x) => x !== false);
+  let pending = streams.length;
+  if (pending === 0) process.exit(code);
+  for (const x of streams) x.write('', () => --pending === 0 && process.exit(code));
+}
+
 void main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exit(code),
   (e: unknown) => {
     if (e instanceof UsageError) {
       err(e.message);
-      process.exit(EXIT.usage);
+      return exit(EXIT.usage);
     }
     if (e instanceof NoWindow) {
       if (!process.env[ENV.socket] && process.argv[2] === 'run' && process.env[ENV.endpoint]) {
         err(
           `run needs an integrated terminal of a VS Code window (the control endpoint at ${process.env[ENV.endpoint]} runs only the window's own command types: POST /api/commands)`,
         );
-        process.exit(EXIT.noWindow);
+        return exit(EXIT.noWindow);
       }
-      process.exit(noWindow(e));
+      return exit(noWindow(e));
     }
     err(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-    process.exit(EXIT.software);
+    exit(EXIT.software);
   },
 );
