@@ -2,7 +2,7 @@
 // (an IIFE for the panel, loaded under a nonce CSP), and on request the unit tests, the in-host suite and
 // the benchmarks. Flags: --watch, --production (minified, no source maps), --tests, --bench.
 import * as esbuild from 'esbuild';
-import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = new Set(process.argv.slice(2));
@@ -73,7 +73,7 @@ const builds = [
     supported: { 'dynamic-import': false },
   },
   // `aios` in terminals: a script of its own with no dependencies (its start-up is every command's cost);
-  // its launchers and PowerShell module are copied next to it below.
+  // src/cli/install.ts puts it, its launchers and PowerShell module where terminals run them.
   {
     ...node,
     entryPoints: ['src/cli/main.ts'],
@@ -123,12 +123,6 @@ if (args.has('--bench')) {
   rmSync('out/bench', { recursive: true, force: true });
   builds.push({ ...node, entryPoints: findFiles('bench', ['.ts']), outdir: 'out/bench', outbase: 'bench' });
 }
-
-// The CLI's launchers (aios, aios.cmd; cpSync keeps the executable bit) and PowerShell module.
-cpSync('src/cli/bin', 'dist/cli/bin', { recursive: true, filter: (f) => !f.endsWith('.gitattributes') });
-cpSync('src/cli/powershell', 'dist/cli/powershell', { recursive: true });
-// Node reads the nearest package.json of a script it starts: without this one, the extension's own (large).
-writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
 
 if (watch) {
   const contexts = await Promise.all(builds.map((b) => esbuild.context(b)));

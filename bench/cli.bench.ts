@@ -12,12 +12,13 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { installCli } from '../src/cli/install';
 import { CliServer, newSecret, socketLocation } from '../src/cli/server';
 import { createMiddleware } from '../src/core/pipeline';
 import { StaticSampler } from '../src/core/sampler';
 import { log, lowerIsBetter, median, procCpuMs, round, type Bench, type BenchResult } from './types';
 
-const CLI_MAIN = resolve(__dirname, '..', '..', 'dist', 'cli', 'aios.js');
+const BUILT_CLI = resolve(__dirname, '..', '..', 'dist', 'cli', 'aios.js');
 const GOAL_MS = 10;
 
 function timed(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -39,6 +40,8 @@ export const cliBench: Bench = {
     const n = quick ? 15 : 50;
     const dir = mkdtempSync(join(tmpdir(), 'aios-bench-cli-'));
     const mw = createMiddleware({ sampler: new StaticSampler({ cpuPercent: 10, sampledAt: Date.now() }), config: { maxConcurrency: 64, baseDelayMs: 0 } });
+    // Installed as the extension installs it: in a folder with a package.json of its own.
+    const CLI_MAIN = installCli(join(dir, 'install'), BUILT_CLI).main;
     const secret = newSecret();
     const server = await CliServer.listen({
       host: {

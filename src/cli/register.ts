@@ -4,11 +4,12 @@
 // persists across reloads, so the values are replaced on every activation; the socket path and secret of
 // the last activation are taken over when nothing answers there any more, so the terminals a reload
 // restores keep working.
-import { accessSync, chmodSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
+import { installCli } from './install';
 import { ENV } from './protocol';
 import { CliServer, isListening, newSecret, socketLocation, type CliHost } from './server';
 
@@ -25,10 +26,9 @@ export function cliHostOf(ctx: AiosContext): CliHost {
   };
 }
 
-/** Where the bundled CLI and its launchers are, under the extension's folder. */
-export function cliPaths(extensionPath: string): { main: string; bin: string; powershell: string } {
-  const dir = join(extensionPath, 'dist', 'cli');
-  return { main: join(dir, 'aios.js'), bin: join(dir, 'bin'), powershell: join(dir, 'powershell') };
+/** The CLI as built into the extension: installCli copies it from here. */
+export function builtCli(extensionPath: string): string {
+  return join(extensionPath, 'dist', 'cli', 'aios.js');
 }
 
 export function registerCli(ctx: AiosContext): vscode.Disposable {
@@ -50,12 +50,14 @@ export function registerCli(ctx: AiosContext): vscode.Disposable {
 }
 
 async function start(ctx: AiosContext): Promise<CliServer | undefined> {
-  const paths = cliPaths(ctx.extension.extensionPath);
-  if (!existsSync(paths.main)) {
-    ctx.log.warn(`aios in terminals is off: ${paths.main} is missing (build the extension)`);
+  const built = builtCli(ctx.extension.extensionPath);
+  if (!existsSync(built)) {
+    ctx.log.warn(`aios in terminals is off: ${built} is missing (build the extension)`);
     return undefined;
   }
-  makeExecutable(join(paths.bin, 'aios'));
+  // One folder per version: a window of another version keeps its own files.
+  const version = (ctx.extension.extension.packageJSON as { version: string }).version;
+  const paths = installCli(join(ctx.extension.globalStorageUri.fsPath, 'cli', version), built);
   const collection = ctx.extension.environmentVariableCollection;
   const host = cliHostOf(ctx);
   const log = (level: 'debug' | 'info' | 'warn', message: string) => ctx.log[level](`aios: ${message}`);
@@ -105,14 +107,4 @@ function runtimeDir(): string {
     }
   }
   return tmpdir();
-}
-
-/** A .vsix may not keep the launcher's executable bit. */
-function makeExecutable(file: string): void {
-  if (process.platform === 'win32') return;
-  try {
-    if ((statSync(file).mode & 0o111) !== 0o111) chmodSync(file, 0o755);
-  } catch {
-    // read-only install: the launcher still runs as `sh aios`
-  }
 }

@@ -8,10 +8,9 @@ import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { EXIT } from '../../src/cli/protocol';
-import { cliPaths } from '../../src/cli/register';
 import type { Executor, TelemetryEvent } from '../../src/core';
 import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
@@ -187,7 +186,7 @@ describe('cli: aios in integrated terminals', function () {
 
   it('cli: in a plain shell outside VS Code, aios says in one line that there is no window (exit 69)', async () => {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AIOS_CLI_')));
-    const { bin } = cliPaths(api.context.extension.extensionPath);
+    const bin = join(dirname(api.context.extension.environmentVariableCollection.get('AIOS_CLI_MAIN')!.value), 'bin');
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const c = spawn('sh', ['-c', 'aios status'], { env: { ...env, PATH: `${bin}:${env.PATH ?? ''}` }, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';

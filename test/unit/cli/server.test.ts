@@ -3,7 +3,7 @@
 // private directory is made 0700, and the framing and exit codes hold.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -105,6 +105,31 @@ describe('aios window server: its socket', { skip: !posix }, () => {
     } finally {
       await again.close();
       await w.close();
+    }
+  });
+});
+
+describe('aios install', () => {
+  it('writes the script, its package.json, the launchers (aios executable) and the PowerShell module; again only what changed', { skip: !posix }, async () => {
+    const { installCli } = await import('../../../src/cli/install');
+    const dir = mkdtempSync(join(tmpdir(), 'aios-cli-inst-'));
+    try {
+      const built = join(dir, 'built.js');
+      writeFileSync(built, '// v1\n');
+      const at = installCli(join(dir, 'cli'), built);
+      assert.equal(readFileSync(at.main, 'utf8'), '// v1\n');
+      assert.equal(JSON.parse(readFileSync(join(at.main, '..', 'package.json'), 'utf8')).type, 'commonjs');
+      assert.equal(statSync(join(at.bin, 'aios')).mode & 0o777, 0o755);
+      assert.match(readFileSync(join(at.bin, 'aios.cmd'), 'utf8'), /^@echo off\r\n/);
+      assert.match(readFileSync(join(at.powershell, 'AIOS', 'AIOS.psm1'), 'utf8'), /function Invoke-AIOSCommandWithMiddleware/);
+      assert.match(readFileSync(join(at.powershell, 'AIOS', 'AIOS.psd1'), 'utf8'), /FunctionsToExport/);
+      const before = statSync(join(at.bin, 'aios')).mtimeMs;
+      writeFileSync(built, '// v2\n');
+      installCli(join(dir, 'cli'), built);
+      assert.equal(readFileSync(at.main, 'utf8'), '// v2\n');
+      assert.equal(statSync(join(at.bin, 'aios')).mtimeMs, before, 'an unchanged launcher is not rewritten');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

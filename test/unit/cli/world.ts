@@ -1,9 +1,11 @@
 // A window for the CLI tests: a real middleware, the real IPC server on a real socket, and the real bundled
-// CLI (dist/cli/aios.js, built by esbuild.mjs) started as a child process, through its launcher or not.
+// CLI (dist/cli/aios.js, built by esbuild.mjs, installed with its launchers by installCli) started as a
+// child process, through its launcher or not.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { installCli } from '../../../src/cli/install';
 import { CliServer, newSecret, socketLocation, type CliControlCall, type CliHost } from '../../../src/cli/server';
 import { createMiddleware, type Middleware } from '../../../src/core/pipeline';
 import { StaticSampler } from '../../../src/core/sampler';
@@ -19,8 +21,11 @@ export function repoRoot(): string {
   return dir;
 }
 
-export const CLI_MAIN = join(repoRoot(), 'dist', 'cli', 'aios.js');
-export const LAUNCHER = join(repoRoot(), 'dist', 'cli', 'bin', 'aios');
+/** The CLI as esbuild.mjs builds it, and as the extension installs it (with its launchers) for terminals. */
+export const BUILT_CLI = join(repoRoot(), 'dist', 'cli', 'aios.js');
+const installed = installCli(mkdtempSync(join(tmpdir(), 'aios-cli-install-')), BUILT_CLI);
+export const CLI_MAIN = installed.main;
+export const LAUNCHER = join(installed.bin, 'aios');
 
 export interface World {
   mw: Middleware;
