@@ -281,7 +281,6 @@ async function run(args: string[]): Promise<number> {
     ...(typeof opts.type === 'string' ? { commandType: opts.type } : {}),
     ...(priority ? { priority: priority as Priority } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    cwd: process.cwd(),
   };
 
   // isatty, not process.stderr.isTTY: that would build the stderr stream on every run, used or not.

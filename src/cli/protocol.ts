@@ -81,7 +81,6 @@ export interface RunRequest extends Hello {
   priority?: Priority;
   /** Stop the program this long after it started (admission wait not counted). */
   timeoutMs?: number;
-  cwd?: string;
 }
 
 export interface StatusRequest extends Hello {

@@ -85,7 +85,7 @@ async function start(ctx: AiosContext): Promise<CliServer | undefined> {
   collection.prepend('PATH', paths.bin + delimiter);
   // PowerShell finds the AIOS module (Invoke-AIOSCommandWithMiddleware…) by this path.
   collection.prepend('PSModulePath', paths.powershell + delimiter);
-  log('info', `listening on ${server.path}; integrated terminals opened from now on have aios on PATH`);
+  log('info', `listening on ${server.path}; integrated terminals opened from now on have aios on PATH (the launchers are in ${paths.bin})`);
   return server;
 }
 
