@@ -111,9 +111,14 @@ const err = (line: string) => errText(`aios: ${line}\n`);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  if (command === undefined) {
+    // Asked for nothing: the usage goes where errors go, so a script's output stays clean.
+    errText(HELP);
+    return EXIT.usage;
+  }
+  if (command === '--help' || command === '-h' || command === 'help') {
     out(HELP);
-    return command === undefined ? EXIT.usage : 0;
+    return 0;
   }
   if (command === '--version' || command === '-V') {
     out(`aios ${VERSION} (protocol ${PROTOCOL_VERSION})\n`);

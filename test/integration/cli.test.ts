@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { EXIT } from '../../src/cli/protocol';
 import type { Executor, TelemetryEvent } from '../../src/core';
+import { TelemetryTreeProvider } from '../../src/views/telemetryTree';
 import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
 const SHELLS = ['bash', 'sh', 'zsh', 'fish'] as const;
@@ -100,7 +101,7 @@ describe('cli: aios in integrated terminals', function () {
     assert.equal(events('CLI_CAT').at(-1)?.eventType, 'COMPLETE');
   });
 
-  it('cli: a command queued behind the limit is in flight as queued; Ctrl-C cancels it (CANCEL, exit 130)', async () => {
+  it('cli: a command queued behind the limit shows in the tree as waiting; Ctrl-C cancels it (CANCEL, exit 130)', async () => {
     await withSettings({ maxConcurrency: 1 }, async () => {
       const mw = api.context.middleware;
       await waitUntil(() => mw.admission.limit === 1, 10_000, 'the limit of 1');
@@ -112,6 +113,20 @@ describe('cli: aios in integrated terminals', function () {
         const file = join(dir, 'queued.code');
         t.sendText(`aios run --type CLI_QUEUED -- true; echo $? > ${file}`);
         await waitUntil(() => mw.inFlight().find((f) => f.commandType === 'CLI_QUEUED' && f.stage !== 'running'), 30_000, 'the command waiting its turn');
+        // The tree's own provider lists it under Running, as waiting.
+        const tree = new TelemetryTreeProvider(api.context);
+        try {
+          const section = tree.getChildren().find((n) => tree.getTreeItem(n).label === `Running (${mw.inFlight().length})`);
+          assert.ok(section, 'a Running section in the tree');
+          const item = tree
+            .getChildren(section)
+            .map((n) => tree.getTreeItem(n))
+            .find((i) => i.label === 'CLI_QUEUED');
+          assert.ok(item, 'the queued aios command in the tree');
+          assert.equal((item.iconPath as vscode.ThemeIcon).id, 'watch', 'shown as waiting');
+        } finally {
+          tree.dispose();
+        }
         t.sendText('\x03', false); // Ctrl-C
         assert.equal(Number(await waitUntil(() => existsSync(file) && readFileSync(file, 'utf8').trim(), 30_000, 'aios ended')), EXIT.cancelled);
         assert.deepEqual(
