@@ -2,7 +2,7 @@
 // (an IIFE for the panel, loaded under a nonce CSP), and on request the unit tests, the in-host suite and
 // the benchmarks. Flags: --watch, --production (minified, no source maps), --tests, --bench.
 import * as esbuild from 'esbuild';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = new Set(process.argv.slice(2));
@@ -75,6 +75,18 @@ const builds = [
     plugins: [chunkImports('./chunks/', { lazy: true })],
     supported: { 'dynamic-import': false },
     metafile: true,
+  },
+  // `aios` in terminals: a script of its own with no dependencies (its start-up is every command's cost);
+  // src/cli/install.ts puts it, its launchers and PowerShell module where terminals run them.
+  {
+    ...node,
+    entryPoints: ['src/cli/main.ts'],
+    outfile: 'dist/cli/aios.js',
+    // import() of a built-in would start Node's ES module loader (milliseconds); a require() does not.
+    supported: { 'dynamic-import': false },
+    // Compiled at every start: the smaller the faster, in development builds too (the source map stays).
+    minify: true,
+    define: { AIOS_VERSION: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
   },
   ...Object.entries(CHUNKS).map(([name, { entry }]) => ({
     ...node,

@@ -1,6 +1,7 @@
 // Bench entry: `node --expose-gc out/bench/index.js [--quick]`. Prints one JSON object per line on stdout
 // (see bench/types.ts); progress goes to stderr. Register more benches in `benches`.
 import { adaptiveBench } from './adaptive.bench';
+import { cliBench } from './cli.bench';
 import { admissionBench } from './admission.bench';
 import { clusterBench } from './cluster.bench';
 import { exportBench } from './export.bench';
@@ -29,6 +30,7 @@ export const benches: Bench[] = [
   sourcesBench,
   clusterBench,
   learningBench,
+  cliBench,
 ];
 
 async function main(): Promise<void> {

@@ -40,7 +40,7 @@ export interface AiosCommandRequest {
  * - from an executor: executor_error (it threw without a code), unknown_command_type, exit_code / exit_unknown /
  *   not_found / spawn_failed / timeout (shell programs and terminals), abandoned, service_unavailable,
  *   service_crashed (the Python service's process);
- * - from the Python service: its JSON-RPC errors by name (invalid_params, handler_failed, config_invalid…).
+ * - from the Python service: its JSON-RPC errors by name (invalid_params, handler_failed, worker_crashed…).
  */
 export type AiosKnownErrorCode =
   | 'invalid_request'
@@ -71,6 +71,7 @@ export type AiosKnownErrorCode =
   | 'unknown_control_command'
   | 'message_too_large'
   | 'handlers_invalid'
+  | 'worker_crashed'
   | 'service_error';
 
 export type AiosErrorCode = AiosKnownErrorCode | (string & {});

@@ -2,12 +2,13 @@
 // results): built from the context, all Disposables, registered by extension.ts in one line.
 import * as vscode from 'vscode';
 import { BATCH_SCHEME, batchResults } from './commands/batch';
+import { registerCli, type CliRegisterHost } from './cli/register';
 import { ShellCommandSource, type ShellSourceHost } from './shell/shellCommandSource';
 import { AiosTaskProvider, TASK_TYPE, type TaskHost } from './tasks/taskProvider';
 import { TerminalRecordingSource, type TerminalRecordingHost } from './terminal/terminalRecording';
 
 /** The part of the extension's services this file uses. */
-export type SourcesHost = ShellSourceHost & TerminalRecordingHost & TaskHost;
+export type SourcesHost = ShellSourceHost & TerminalRecordingHost & TaskHost & CliRegisterHost;
 
 export interface CommandSources extends vscode.Disposable {
   readonly shellCommands: ShellCommandSource;
@@ -22,6 +23,7 @@ export function registerSources(ctx: SourcesHost): CommandSources {
     terminals,
     vscode.tasks.registerTaskProvider(TASK_TYPE, new AiosTaskProvider(ctx)),
     vscode.workspace.registerTextDocumentContentProvider(BATCH_SCHEME, batchResults),
+    registerCli(ctx),
   ];
   return {
     shellCommands,

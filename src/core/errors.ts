@@ -36,6 +36,7 @@ export const SERVICE_ERROR_CODES = [
   'message_too_large',
   'queue_full',
   'handlers_invalid',
+  'worker_crashed',
   'service_error',
 ] as const;
 

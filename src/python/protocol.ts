@@ -27,7 +27,7 @@ export type CacheType = (typeof CACHE_TYPES)[number];
 
 /**
  * JSON-RPC error codes the service answers with. Stable: never renumbered (python/aios_service/errors.py).
- * Server codes are -32010..-32018; the rest are JSON-RPC's and LSP's own.
+ * Server codes are -32010..-32019; the rest are JSON-RPC's and LSP's own.
  */
 export const ErrorCodes = {
   ParseError: -32700,
@@ -46,6 +46,7 @@ export const ErrorCodes = {
   MessageTooLarge: -32016,
   QueueFull: -32017,
   HandlersInvalid: -32018,
+  WorkerCrashed: -32019,
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
@@ -67,6 +68,7 @@ const errorNames: ReadonlyMap<number, ServiceErrorCode> = new Map<number, Servic
   [ErrorCodes.MessageTooLarge, 'message_too_large'],
   [ErrorCodes.QueueFull, 'queue_full'],
   [ErrorCodes.HandlersInvalid, 'handlers_invalid'],
+  [ErrorCodes.WorkerCrashed, 'worker_crashed'],
 ]);
 
 /** A short snake_case name for an error code (for telemetry reasons and logs); 'service_error' if unknown. */
