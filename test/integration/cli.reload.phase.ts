@@ -4,7 +4,7 @@
 // old one left. First load: open the terminal, run a command through it, note the socket. Second load:
 // the same terminal runs another command, recorded by the new extension host.
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
@@ -60,6 +60,8 @@ if (reloaded) {
         .recentEvents()
         .find((e) => e.commandType === 'CLI_AFTER_RELOAD' && e.eventType === 'COMPLETE' && Date.parse(e.timestamp) >= since - 1000);
       assert.ok(done, 'the new extension host recorded it');
+      t.dispose();
+      rmSync(before.dir, { recursive: true, force: true });
     });
   });
 }

@@ -23,7 +23,9 @@ export function repoRoot(): string {
 
 /** The CLI as esbuild.mjs builds it, and as the extension installs it (with its launchers) for terminals. */
 export const BUILT_CLI = join(repoRoot(), 'dist', 'cli', 'aios.js');
-const installed = installCli(mkdtempSync(join(tmpdir(), 'aios-cli-install-')), BUILT_CLI);
+const installDir = mkdtempSync(join(tmpdir(), 'aios-cli-install-'));
+const installed = installCli(installDir, BUILT_CLI);
+process.on('exit', () => rmSync(installDir, { recursive: true, force: true }));
 export const CLI_MAIN = installed.main;
 export const LAUNCHER = join(installed.bin, 'aios');
 
