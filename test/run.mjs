@@ -139,9 +139,9 @@ const tiers = {
     const build = run(process.execPath, ['esbuild.mjs', '--tests']);
     if (build.code !== 0) return { passed: 0, failed: 1 };
     try {
-      // The in-host suite has Debian's Prometheus scrape the extension host and shares a limit through Debian's
-      // redis-server; without them those tests say how to get them.
-      ensureDebianPackages(['prometheus', 'redis-server'], 'The in-host Prometheus and shared-limit tests');
+      // The in-host suite has Debian's Prometheus scrape the extension host, shares a limit through Debian's
+      // redis-server and runs `aios` in zsh and fish terminals; without them those tests say how to get them.
+      ensureDebianPackages(['prometheus', 'redis-server', 'zsh', 'fish'], 'The in-host Prometheus, shared-limit and terminal-shell tests');
     } catch (err) {
       say(err.message);
     }
