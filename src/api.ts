@@ -281,7 +281,10 @@ export interface AiosApi {
    * `executor_error` result with its message.
    */
   run<T>(commandType: string, fn: (ctx: AiosRunContext) => T | PromiseLike<T>, options?: AiosRunOptions): Promise<AiosCommandResult<Awaited<T>>>;
-  /** A control-plane operation on the Python service, through the same pipeline at HIGH priority. */
+  /**
+   * A control-plane operation on the Python service, through the same pipeline at HIGH priority. The user can
+   * switch these off for every extension (aios.api.allowControl): the result is then a `blocked` failure.
+   */
   control(operation: AiosControlOperation, value?: string, parameters?: Record<string, unknown>): Promise<AiosCommandResult<AiosControlReply>>;
 
   /** The telemetry report at a detail level. */
@@ -289,6 +292,13 @@ export interface AiosApi {
   telemetry(level: 'DETAILED'): AiosDetailedReport;
   telemetry(level: 'REALTIME'): AiosRealtimeReport;
   telemetry(level: AiosDetailLevel): AiosSummaryReport | AiosDetailedReport | AiosRealtimeReport;
+
+  /**
+   * The same API for a named caller (your extension's id, `publisher.name`): every command and control
+   * operation it makes is recorded with source `api:<callerId>` (the tree and telemetry show it) instead of
+   * `api`. Throws a TypeError for an id that is not one.
+   */
+  withCaller(callerId: string): AiosApi;
 
   /** Settles once the Python service has started (healthy) or has given up starting (health() says why). Never rejects. */
   readonly ready: Promise<void>;

@@ -25,7 +25,7 @@ import { batchWindow, functionRoute, runBatch, validateRequest, type BatchItem, 
 import type { ServiceState } from './python/supervisor';
 
 /** The part of the extension's services this file uses. */
-export type ApiHost = Pick<AiosContext, 'control' | 'middleware' | 'run' | 'supervisor'>;
+export type ApiHost = Pick<AiosContext, 'control' | 'log' | 'middleware' | 'run' | 'supervisor'>;
 
 export const API_VERSION = '1.0.0' as const;
 
@@ -33,6 +33,9 @@ export const API_VERSION = '1.0.0' as const;
 const EVENT_BATCH_MS = 100;
 const MAX_PENDING_EVENTS = 5000;
 const LOAD_NOTIFY_MS = 250;
+/** An extension id: publisher.name. */
+const CALLER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const MAX_CALLERS = 256;
 
 export class PublicApi implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
@@ -45,6 +48,7 @@ export class PublicApi implements vscode.Disposable {
   private loadTimer: NodeJS.Timeout | undefined;
   private recordListeners = 0;
   private readonly ready: Promise<void>;
+  private readonly callers = new Map<string, AiosApi>();
 
   constructor(
     private readonly ctx: ApiHost,
@@ -70,7 +74,8 @@ export class PublicApi implements vscode.Disposable {
     );
   }
 
-  build(): AiosApi {
+  /** The API as `activate()` returns it; `source` is what its commands record ('api', or 'api:<caller>'). */
+  build(source = 'api'): AiosApi {
     const ctx = this.ctx;
     const reports = ctx.middleware.telemetry;
     // Each report is checked against the contract's type here: a changed shape is a compile error.
@@ -84,7 +89,7 @@ export class PublicApi implements vscode.Disposable {
       return reports.query('SUMMARY') satisfies AiosSummaryReport;
     }
     const run = <T>(commandType: string, fn: (c: AiosRunContext) => T | PromiseLike<T>, options?: AiosRunOptions) =>
-      this.runFunction(commandType, fn, options).then((r) => withResult<Awaited<T>>(r));
+      this.runFunction(source, commandType, fn, options).then((r) => withResult<Awaited<T>>(r));
     const onDidRecordEvent: AiosApi['onDidRecordEvent'] = (listener, thisArgs, disposables) => {
       this.recordListeners++;
       this.eventSubscription ??= toDisposable(ctx.middleware.telemetry.onEvent((e) => this.buffer(e)));
@@ -109,13 +114,11 @@ export class PublicApi implements vscode.Disposable {
     const api: AiosApi = {
       apiVersion: API_VERSION,
       version: this.version,
-      execute: (request, options) => ctx.run({ ...request, source: 'api' }, options),
-      executeBatch: (requests, options) => this.executeBatch(requests, options),
+      execute: (request, options) => ctx.run({ ...request, source }, options),
+      executeBatch: (requests, options) => this.executeBatch(source, requests, options),
       run,
-      control: (operation: AiosControlOperation, value?: string, parameters?: Record<string, unknown>) =>
-        ctx
-          .control({ operation, ...(value !== undefined ? { value } : {}), ...(parameters ? { parameters } : {}), source: 'api' })
-          .then((r) => withResult<AiosControlReply>(r)),
+      control: (operation: AiosControlOperation, value?: string, parameters?: Record<string, unknown>) => this.control(source, operation, value, parameters),
+      withCaller: (callerId: string) => this.forCaller(callerId),
       telemetry,
       ready: this.ready,
       health: () => healthOf(ctx.supervisor.state),
@@ -127,18 +130,57 @@ export class PublicApi implements vscode.Disposable {
     return Object.freeze(api);
   }
 
+  /** The API for one named caller: every command and control operation it makes records `api:<callerId>`. */
+  private forCaller(callerId: string): AiosApi {
+    if (typeof callerId !== 'string' || !CALLER_ID.test(callerId)) {
+      const shown = typeof callerId === 'string' ? JSON.stringify(callerId.slice(0, 80)) : typeof callerId;
+      throw new TypeError(`withCaller() takes your extension's id, like "publisher.name" (letters, digits, . _ -; at most 64), not ${shown}`);
+    }
+    let api = this.callers.get(callerId);
+    if (!api) {
+      api = this.build(`api:${callerId}`);
+      if (this.callers.size < MAX_CALLERS) this.callers.set(callerId, api);
+    }
+    return api;
+  }
+
+  /** A control operation from another extension, unless the user switched that off (aios.api.allowControl). */
+  private control(
+    source: string,
+    operation: AiosControlOperation,
+    value?: string,
+    parameters?: Record<string, unknown>,
+  ): Promise<AiosCommandResult<AiosControlReply>> {
+    if (!vscode.workspace.getConfiguration('aios.api').get<boolean>('allowControl', true)) {
+      const message = `Control operations through the API are off (aios.api.allowControl); ${source} asked for ${operation}`;
+      this.ctx.log.warn(message);
+      return Promise.resolve({
+        commandId: '',
+        commandType: `CONTROL:${operation}`,
+        success: false,
+        error: { code: 'blocked', message },
+        durationMs: 0,
+        throttled: false,
+        delayMs: 0,
+      });
+    }
+    return this.ctx
+      .control({ operation, ...(value !== undefined ? { value } : {}), ...(parameters ? { parameters } : {}), source })
+      .then((r) => withResult<AiosControlReply>(r));
+  }
+
   /** The caller's own function under the middleware: policy on its type, an admission slot, telemetry. */
-  private runFunction<T>(commandType: string, fn: (c: AiosRunContext) => T | PromiseLike<T>, options?: AiosRunOptions): Promise<CommandResult> {
-    const request = { commandType, priority: options?.priority, parameters: options?.parameters, source: 'api' };
+  private runFunction<T>(source: string, commandType: string, fn: (c: AiosRunContext) => T | PromiseLike<T>, options?: AiosRunOptions): Promise<CommandResult> {
+    const request = { commandType, priority: options?.priority, parameters: options?.parameters, source };
     return this.ctx.middleware.execute(request, functionRoute(fn), options?.signal ? { signal: options.signal } : undefined);
   }
 
-  private async executeBatch(requests: readonly AiosCommandRequest[], options?: AiosBatchOptions): Promise<AiosBatchResult> {
+  private async executeBatch(source: string, requests: readonly AiosCommandRequest[], options?: AiosBatchOptions): Promise<AiosBatchResult> {
     const cfg = this.ctx.middleware.config;
     const items: BatchItem[] = [];
     const skipped: BatchLineError[] = [];
     requests.forEach((r, index) => {
-      const request = typeof r === 'object' && r !== null ? { ...r, source: 'api' } : r;
+      const request = typeof r === 'object' && r !== null ? { ...r, source } : r;
       try {
         validateRequest(request, cfg.maxParameterBytes);
         items.push({ line: index, request });
