@@ -86,6 +86,10 @@ class MessageReader(object):
         self._resync = False
         self.max_body_bytes = max_body_bytes
 
+    def buffered(self):
+        """Whether bytes of a next message are already here."""
+        return bool(self._buf)
+
     def _fill(self, want=_CHUNK):
         if self._eof:
             return False

@@ -385,6 +385,9 @@ class ProcessPool(object):
 
     def stats(self):
         with self._cond:
+            for worker in [w for w in self._idle if not w.is_alive()]:  # killed between calls: say so now
+                self._idle.remove(worker)
+                self._died_idle_locked(worker)
             return {"startMethod": self.start_method, "max": self.max_workers(), "alive": len(self._workers),
                     "busy": len(self._workers) - len(self._idle), "started": self.started, "crashed": self.crashed,
                     "terminated": self.terminated}

@@ -142,6 +142,8 @@ class Server(object):
                     self.send_error(item.request_id, item.code, item.message)
                     continue
                 self.handle_body(item)
+                if not self.reader.buffered():
+                    self.writer.flush()  # nothing else read yet: the replies leave now, not after more parsing
                 if self._after_reply is not None:
                     work, self._after_reply = self._after_reply, None
                     self.writer.flush()
