@@ -187,7 +187,11 @@ export class AiosContext implements vscode.Disposable {
     const trusted = vscode.workspace.isTrusted;
     if (folder && !trusted) this.log.warn(`Untrusted workspace: its ${WORKSPACE_DIR}/handlers.py and ${WORKSPACE_DIR}/config.json are not loaded.`);
     // One scheduler: the service runs at least as many executes at once as admission lets through.
-    return { ...serviceInitializationOptions(folder, trusted), maxConcurrency: this.middleware.config.maxConcurrency };
+    return {
+      ...serviceInitializationOptions(folder, trusted),
+      maxConcurrency: this.middleware.config.maxConcurrency,
+      processWorkers: this.settings.python.processWorkers ?? null,
+    };
   }
 
   private async findInterpreter(): Promise<ResolvedInterpreter> {

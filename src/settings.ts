@@ -40,5 +40,6 @@ export function readPythonSettings(previous?: PythonSettings, trusted = vscode.w
   const raw: Record<string, unknown> = {};
   for (const key of Object.keys(PYTHON_NUMBER_RULES)) raw[key] = cfg.get(key);
   raw.interpreterPath = trusted ? cfg.get('interpreterPath') : cfg.inspect<string>('interpreterPath')?.globalValue;
+  raw.processWorkers = cfg.get('processWorkers');
   return validatePythonSettings(raw, previous);
 }

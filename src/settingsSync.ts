@@ -88,6 +88,9 @@ export class SettingsSync implements vscode.Disposable {
     if (e.affectsConfiguration(`${SECTION}.python`)) this.rereadPythonSettings();
     if (e.affectsConfiguration(`${SECTION}.python.interpreterPath`)) {
       void host.restartService('aios.python.interpreterPath changed');
+    } else if (e.affectsConfiguration(`${SECTION}.python.processWorkers`)) {
+      // The service reads it once, at initialize.
+      void host.restartService('aios.python.processWorkers changed');
     } else if (e.affectsConfiguration(`${SECTION}.python`)) {
       host.supervisor.settingsChanged();
     }

@@ -132,6 +132,8 @@ export interface InitializationOptions {
   workspaceFolder?: string | null;
   /** The extension's `aios.maxConcurrency` (1..256): the pool runs max(config `workers`, this) executes at once. */
   maxConcurrency?: number | null;
+  /** Where handlers run: 'off' (threads), 'opt-in' (those marked process=True), 'all'; null: the config file's mode. */
+  processWorkers?: 'off' | 'opt-in' | 'all' | null;
 }
 
 export interface InitializeResult {
@@ -294,6 +296,17 @@ export interface HealthResult {
   commands: string[];
   /** Custom control commands it can run. */
   controlCommands: string[];
+  /** Handlers in worker processes: the mode, how workers start, and their counts. */
+  processWorkers?: {
+    mode: 'off' | 'opt-in' | 'all';
+    startMethod: 'spawn' | 'forkserver' | 'fork';
+    max: number;
+    alive: number;
+    busy: number;
+    started: number;
+    crashed: number;
+    terminated: number;
+  };
   handlers: {
     module: string | null;
     loaded: boolean;

@@ -7,7 +7,12 @@ export interface PythonSettings extends SupervisorSettings {
   /** Already filtered for workspace trust; undefined = find one. */
   interpreterPath: string | undefined;
   executeTimeoutMs: number;
+  /** Where handlers run (the service's processWorkers mode); undefined: its config file decides (opt-in). */
+  processWorkers: ProcessWorkersMode | undefined;
 }
+
+export const PROCESS_WORKERS_MODES = ['off', 'opt-in', 'all'] as const;
+export type ProcessWorkersMode = (typeof PROCESS_WORKERS_MODES)[number];
 
 export const DEFAULT_PYTHON_SETTINGS: Readonly<PythonSettings> = Object.freeze({
   interpreterPath: undefined,
@@ -16,6 +21,7 @@ export const DEFAULT_PYTHON_SETTINGS: Readonly<PythonSettings> = Object.freeze({
   maxRestarts: 5,
   restartWindowMs: 180_000,
   executeTimeoutMs: 300_000,
+  processWorkers: undefined,
 });
 
 /** Bounds by key below `aios.python.`; package.json's minimum and maximum must match. */
@@ -43,5 +49,10 @@ export function validatePythonSettings(
   if (path === undefined || path === null) settings.interpreterPath = undefined;
   else if (typeof path === 'string') settings.interpreterPath = path.trim() || undefined;
   else errors.push(`${prefix}python.interpreterPath must be a path (got ${show(path)}); keeping ${show(base.interpreterPath ?? '')}`);
+  const mode = raw.processWorkers;
+  if (mode === undefined || mode === null || mode === '') settings.processWorkers = undefined;
+  else if ((PROCESS_WORKERS_MODES as readonly unknown[]).includes(mode)) settings.processWorkers = mode as ProcessWorkersMode;
+  else
+    errors.push(`${prefix}python.processWorkers must be one of ${PROCESS_WORKERS_MODES.join(', ')} or empty (got ${show(mode)}); keeping ${show(base.processWorkers ?? '')}`);
   return { settings, errors };
 }
