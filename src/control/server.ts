@@ -17,6 +17,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { redactText, registerSecret } from '../core/telemetry';
 import type { CommandRequest, CommandResult, DetailLevel } from '../core/types';
 import { badRequest, HttpError, parseCommandBody, parseControlBody, quote, statusForResult, type ControlServerCall } from './requests';
 
@@ -127,11 +128,22 @@ type Detached = { status: 'running'; commandId: string } | ({ status: 'done' } &
 // (the Host/Origin checks and the bearer token keep pages out).
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' };
 
+/** An answer's error message redacted (it may quote what a client or an executor said: a token, a key). */
+function redactAnswer(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null) return body;
+  const error = (body as { error?: unknown }).error;
+  if (typeof error !== 'object' || error === null) return body;
+  const message = (error as { message?: unknown }).message;
+  if (typeof message !== 'string') return body;
+  const redacted = redactText(message);
+  return redacted === message ? body : { ...body, error: { ...error, message: redacted } };
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   if (res.headersSent || res.destroyed) return;
   let text: string;
   try {
-    text = JSON.stringify(body) ?? 'null';
+    text = JSON.stringify(redactAnswer(body)) ?? 'null';
   } catch (e) {
     status = 500;
     text = JSON.stringify({ error: { code: 'internal_error', message: `The answer could not be written as JSON: ${(e as Error).message}` } });
@@ -187,12 +199,15 @@ class ControlHttpServer implements ControlServer {
   private sweeper: NodeJS.Timeout | undefined;
   private readonly log: (level: ControlServerLogLevel, message: string) => void;
   private closing: Promise<void> | undefined;
+  private readonly forgetToken: () => void;
 
   constructor(options: ControlServerOptions) {
     if (typeof options.token !== 'string' || options.token.length < MIN_TOKEN_LENGTH) {
       throw new RangeError(`The control server's token must be a string of at least ${MIN_TOKEN_LENGTH} characters`);
     }
     this.token = Buffer.from(options.token, 'utf8');
+    // Whatever quotes the token (a client echoing it in a field, an error) shows [REDACTED] instead.
+    this.forgetToken = registerSecret(options.token);
     this.handlers = options.handlers;
     this.host = options.host ?? '127.0.0.1';
     this.requestedPort = validatePort(options.port ?? 0);
@@ -300,7 +315,7 @@ class ControlHttpServer implements ControlServer {
     const now = Date.now();
     if (now - (this.lastLogged.get(kind) ?? 0) < 1000) return;
     this.lastLogged.set(kind, now);
-    this.log('warn', `AIOS control server refused a request: ${message}`);
+    this.log('warn', redactText(`AIOS control server refused a request: ${message}`));
   }
 
   /** Constant-time in the token's content; only its length (not a secret: 43 characters as generated) can show. */
@@ -564,6 +579,7 @@ class ControlHttpServer implements ControlServer {
   close(graceMs = 2000): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       this.server.close(() => {
+        this.forgetToken();
         clearInterval(this.sweeper);
         this.sweeper = undefined;
         resolve();

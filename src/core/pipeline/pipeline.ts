@@ -12,7 +12,7 @@ import { validateConfig, type MiddlewareConfig } from '../config';
 import { SystemSampler, type Sampler } from '../system';
 import { SecurityPolicy, type SecurityDecision } from './security';
 import { JsonlWriter, newSessionId, safeSessionId, StatsSnapshots } from '../telemetry';
-import { constantMetadata, Telemetry, WaitMetadata, type RealtimeState, type StorageReport, type TelemetryApi } from '../telemetry';
+import { constantMetadata, redactText, redactValue, Telemetry, WaitMetadata, type RealtimeState, type StorageReport, type TelemetryApi } from '../telemetry';
 import type {
   CommandError,
   CommandResult,
@@ -28,7 +28,7 @@ import type {
   ValidatedRequest,
 } from '../types';
 import { RealtimeSections } from './realtime';
-import { validateRequest } from './validation';
+import { RequestError, validateRequest } from './validation';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -97,18 +97,34 @@ const MAX_ERROR_MESSAGE = 1000;
 const INVALID_TYPE = '(invalid)';
 const EMPTY_SERVICE: ServiceContext = Object.freeze({});
 
+/** What a thrown value says, redacted (it reaches disk, exporters and answers) and cut; never throws. */
 function toCommandError(e: unknown): CommandError {
-  if (typeof e === 'object' && e !== null) {
-    const err = e as { name?: unknown; code?: unknown; message?: unknown };
-    const message = (typeof err.message === 'string' ? err.message : describeThrown(e)).slice(0, MAX_ERROR_MESSAGE);
-    // Duck-typed so a CommandFailure from another bundle copy of this module is still recognised.
-    if (err.name === 'CommandFailure' && typeof err.code === 'string') {
-      const data = (e as { data?: unknown }).data;
-      return data === undefined ? { code: err.code, message } : { code: err.code, message, data };
+  try {
+    if (typeof e === 'object' && e !== null) {
+      const err = e as { name?: unknown; code?: unknown; message?: unknown };
+      const message = redactText(typeof err.message === 'string' ? err.message : describeThrown(e)).slice(0, MAX_ERROR_MESSAGE);
+      // Duck-typed so a CommandFailure from another bundle copy of this module is still recognised.
+      if (err.name === 'CommandFailure' && typeof err.code === 'string') {
+        const data = (e as { data?: unknown }).data;
+        return data === undefined ? { code: err.code, message } : { code: err.code, message, data: redactValue(data) };
+      }
+      return { code: 'executor_error', message };
     }
-    return { code: 'executor_error', message };
+    return { code: 'executor_error', message: redactText(describeThrown(e)).slice(0, MAX_ERROR_MESSAGE) };
+  } catch {
+    // A getter that throws (message, name, code): the value cannot be read, which is itself the error.
+    return { code: 'executor_error', message: 'The executor failed with a value that could not be read' };
   }
-  return { code: 'executor_error', message: describeThrown(e).slice(0, MAX_ERROR_MESSAGE) };
+}
+
+/** A thrown value's message for a person, whatever was thrown (null, a string, an object); never throws. */
+export function messageOf(e: unknown): string {
+  try {
+    if (e instanceof Error) return e.message;
+    return describeThrown(e);
+  } catch {
+    return 'a value that could not be read';
+  }
 }
 
 /** Words for a thrown value that is not an Error: its JSON where it has one, else its type. */
@@ -284,7 +300,8 @@ class Pipeline implements Middleware {
     try {
       request = validateRequest(input, this.cfg.maxParameterBytes);
     } catch (e) {
-      return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'invalid_request', message: (e as Error).message });
+      const message = e instanceof RequestError ? e.message : `The request could not be read: ${redactText(messageOf(e)).slice(0, MAX_ERROR_MESSAGE)}`;
+      return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'invalid_request', message });
     }
     const { commandType, priority } = request;
     const decision = this.security.check(commandType);

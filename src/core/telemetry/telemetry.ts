@@ -1,5 +1,6 @@
 // Telemetry: events with user, system and service context, O(1) stats per event, a bounded ring of recent
 // events, queries at three detail levels, live subscribers, and a sink for persistence.
+import { redactValue } from './redact';
 import type { AdmissionState } from '../admission';
 import type { Clock } from '../clock';
 import { Listeners } from '../listeners';
@@ -207,6 +208,9 @@ export class Telemetry implements TelemetryApi {
     metadata: Readonly<Record<string, unknown>> | undefined,
     timed = false,
   ): TelemetryEvent {
+    // Error messages, error data and ad-hoc metadata may carry secrets: redacted before anything keeps them.
+    // The constant objects of the hot path (WaitMetadata, constantMetadata) hold none and skip this.
+    if (metadata !== undefined && !(metadata instanceof WaitMetadata) && !constants.has(metadata)) metadata = redactValue(metadata);
     const epoch = this.opts.clock.epochMs();
     if (epoch !== this.lastEpoch) {
       this.lastEpoch = epoch;
