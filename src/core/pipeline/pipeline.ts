@@ -161,6 +161,8 @@ class Pipeline implements Middleware {
   private readonly snapshots: StatsSnapshots | undefined;
   private readonly realtimeSections = new RealtimeSections();
   private closed = false;
+  /** Admission is held while the telemetry writer is backlogged. */
+  private writerHold = false;
 
   constructor(options: MiddlewareOptions) {
     this.settingPrefix = options.settingPrefix ?? '';
@@ -269,14 +271,49 @@ class Pipeline implements Middleware {
 
   execute(input: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult> {
     const t0 = this.clock.now();
-    // Backpressure instead of lost events: when the disk is behind by megabytes, new commands wait for it.
-    if (this.writer?.backlogged) return this.writer.flush().then(() => this.submit(input, executor, options, t0));
+    // Backpressure instead of lost events: while the disk is behind by megabytes, admission holds, so new
+    // commands wait in its queue (one bound, maxQueueSize, on everything that waits; queue_full past it).
+    if (this.writer?.backlogged) this.holdForWriter();
+    let opts: ExecuteOptions | undefined;
     try {
-      const out = this.submit(input, executor, options, t0);
+      opts = readOptions(options);
+    } catch (e) {
+      return Promise.resolve(
+        this.fail(this.newCommandId(), INVALID_TYPE, 'NORMAL', t0, {
+          code: 'invalid_request',
+          message: `The execute options could not be read: ${redactText(messageOf(e)).slice(0, MAX_ERROR_MESSAGE)}`,
+        }),
+      );
+    }
+    try {
+      const out = this.submit(input, executor, opts, t0);
       return out instanceof Promise ? out : Promise.resolve(out);
     } catch (e) {
-      return Promise.reject(e);
+      // Not reached by any known path: execute() must still never reject, and the command is accounted.
+      return Promise.resolve(
+        this.fail(this.newCommandId(), INVALID_TYPE, 'NORMAL', t0, {
+          code: 'internal_error',
+          message: `The AIOS middleware failed on this command: ${redactText(messageOf(e)).slice(0, MAX_ERROR_MESSAGE)}`,
+        }),
+      );
     }
+  }
+
+  /** Holds admission until the writer has caught up (one hold however many commands arrive meanwhile). */
+  private holdForWriter(): void {
+    if (this.writerHold || this.writer === undefined) return;
+    this.writerHold = true;
+    this.admissionCtl.hold();
+    const writer = this.writer;
+    const drained = (): void => {
+      if (writer.backlogged && !this.closed) {
+        void writer.flush().then(drained);
+        return;
+      }
+      this.writerHold = false;
+      this.admissionCtl.unhold();
+    };
+    void writer.flush().then(drained);
   }
 
   /**
@@ -487,9 +524,10 @@ class Pipeline implements Middleware {
     return false;
   }
 
+  /** A command refused before it was accepted: its ERROR is counted always, and written unless the disk is far behind. */
   private fail(commandId: string, commandType: string, priority: Priority, t0: number, error: CommandError): CommandResult {
     const durationMs = this.clock.now() - t0;
-    this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message });
+    this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message }, false, true);
     return { commandId, commandType, success: false, error, durationMs, throttled: false, delayMs: 0 };
   }
 
@@ -552,6 +590,13 @@ class Pipeline implements Middleware {
 }
 
 type CancelStage = 'submitted' | 'queued' | 'delayed' | 'running';
+
+/** The caller's options read once (a getter that throws is then one clear refusal, not a rejection). */
+function readOptions(options: ExecuteOptions | undefined): ExecuteOptions | undefined {
+  if (options === undefined || options === null) return undefined;
+  const { signal, onProgress, bypassAdmission, onCommandId } = options;
+  return { signal, onProgress, bypassAdmission, onCommandId };
+}
 
 /** Calls the executor: a promise when it answers asynchronously, else its outcome at once. */
 function startExecutor(executor: Executor, request: ValidatedRequest, ctx: Flight): Promise<unknown> | Settled {
