@@ -61,7 +61,7 @@ async function flood(submitters: number, perSubmitter: number, maxQueueSize: num
     }
     if (req.commandType === 'HOLD') {
       // Cancelled while running: its controller is aborted once it has started.
-      return new Promise((resolve, reject) => {
+      return new Promise((_resolve, reject) => {
         ctx.signal.addEventListener('abort', () => reject(finish(new Error('stopped'))), { once: true });
         setImmediate(() => controllers.get(k)?.abort());
       });
