@@ -422,10 +422,12 @@ export class AdmissionController implements Admission {
   }
 
   private async runAdmitted<T>(fn: () => T | PromiseLike<T>): Promise<T> {
+    // How long it held its slot, as execute() reports it: strategies that sample (adaptive, shared) see run() too.
+    const t0 = this.sampling ? this.clock.now() : 0;
     try {
       return await fn();
     } finally {
-      this.release();
+      this.release(this.sampling ? this.clock.now() - t0 : undefined);
     }
   }
 
