@@ -95,6 +95,9 @@ export class JsonlWriter {
   private seq = -1;
   private written = 0;
   private dropped = 0;
+  /** The last write failure warned about (its code) and when: one warning a minute per kind. */
+  private writeFailure = '';
+  private writeFailureAt = -Infinity;
   /** When dropping was last warned about: at most one warning a minute. */
   private dropWarnedAt = -Infinity;
   private closed = false;
@@ -226,7 +229,16 @@ export class JsonlWriter {
           this.written += lines;
         } catch (e) {
           this.dropped += lines;
-          this.opts.onError?.(new Error(`telemetry write failed in ${this.opts.dir}: ${(e as Error).message}`));
+          // One warning per kind of failure a minute (a full or read-only disk fails every batch).
+          const code = (e as NodeJS.ErrnoException).code ?? 'error';
+          const now = Date.now();
+          if (code !== this.writeFailure || now - this.writeFailureAt >= 60_000) {
+            this.writeFailure = code;
+            this.writeFailureAt = now;
+            this.opts.onError?.(
+              new Error(`telemetry write failed in ${this.opts.dir}: ${(e as Error).message}; commands keep running, their events are counted but not written until it works again`),
+            );
+          }
           // Reopen on the next write: the folder may have been removed or the handle broken.
           await this.closeFile().catch(() => undefined);
         }
