@@ -236,7 +236,9 @@ export class JsonlWriter {
             this.writeFailure = code;
             this.writeFailureAt = now;
             this.opts.onError?.(
-              new Error(`telemetry write failed in ${this.opts.dir}: ${(e as Error).message}; commands keep running, their events are counted but not written until it works again`),
+              new Error(
+                `telemetry write failed in ${this.opts.dir}: ${(e as Error).message}; commands keep running, their events are counted but not written until it works again`,
+              ),
             );
           }
           // Reopen on the next write: the folder may have been removed or the handle broken.
