@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../src/core/clock';
 import { EMPTY_SAMPLE } from '../src/core/system/sampler';
+import { redactText } from '../src/core/telemetry/redact';
 import { JsonlWriter } from '../src/core/telemetry/storage';
 import { Telemetry, type LineSink } from '../src/core/telemetry/telemetry';
 import type { SystemContext } from '../src/core/types';
@@ -77,6 +78,30 @@ async function writeStreamPerEvent(n: number): Promise<number> {
   }
 }
 
+/** Typical error messages (what passes through redaction: only failures carry text). */
+const CLEAN_MESSAGES = [
+  'handler ANALYZE_DATA failed: ValueError: could not parse column 3 of the input (row 1042)',
+  'The Python service did not answer within 30000 ms; it may be busy or stuck (setting aios.python.requestTimeoutMs)',
+  "Command type 'DELETE_ALL' is blocked by the deny pattern '*DELETE*' (setting aios.security.denyPatterns)",
+  'handler TRAIN failed: RuntimeError: out of memory while loading the model weights',
+];
+const SECRET_MESSAGES = [
+  'the upstream answered 401 to Authorization: Bearer abcdefghijklmnop0123456789',
+  'cannot reach postgres://app:s3cr3t-pass@db.local:5432/x (ECONNREFUSED)',
+  'login failed for user=bob password=hunter2hunter2 on the first try',
+  'rejected key sk-proj-abcdefghijklmnopqrstuvwxyz0123 (quota exceeded)',
+];
+
+/** ns per redactText() call over `messages`. */
+function redaction(messages: readonly string[], n: number): number {
+  let chars = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) chars += redactText(messages[i & 3]).length;
+  const ns = ((performance.now() - t0) * 1e6) / n;
+  if (chars === 0) throw new Error('unreachable: keeps the loop');
+  return ns;
+}
+
 export const telemetryBench: Bench = {
   name: 'telemetry',
   async *run({ quick }): AsyncIterable<BenchResult> {
@@ -89,5 +114,17 @@ export const telemetryBench: Bench = {
       log(`telemetry round ${r}: ours ${round(a[r])} µs, WriteStream per event ${round(b[r])} µs`);
     }
     yield lowerIsBetter('telemetry.write-per-event', median(a), 'us', 'JSON.stringify + WriteStream.write per event', median(b));
+    // Redaction runs only on failures' text and ad-hoc metadata; the floor is one event written to disk
+    // (what every command pays twice). Ratio > 1: a redaction costs less than one event write.
+    const floor = median(a) * 1000;
+    for (const [name, messages] of [
+      ['telemetry.redact-error-message', CLEAN_MESSAGES],
+      ['telemetry.redact-secret-message', SECRET_MESSAGES],
+    ] as const) {
+      const r: number[] = [];
+      for (let i = 0; i < 3; i++) r.push(redaction(messages, quick ? 100_000 : 400_000));
+      log(`${name}: ${r.map((x) => round(x)).join(', ')} ns per message`);
+      yield lowerIsBetter(name, median(r), 'ns', 'one event written to disk (telemetry.write-per-event)', floor);
+    }
   },
 };

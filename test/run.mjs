@@ -2,10 +2,10 @@
 // the Python service's own tests, the integration suite inside a real VS Code host, then the packaged .vsix
 // installed into a fresh host and smoke-tested there. Runs all tiers even after a failure,
 // prints a summary per tier and one closing line `N passed, N failed`; exits non-zero on any failure.
-// `node test/run.mjs <tier…>` runs only the named tiers (typecheck, lint, unit, python, receivers, cluster, integration, installed).
+// `node test/run.mjs <tier…>` runs only the named tiers (typecheck, lint, unit, python, receivers, cluster, reliability, integration, installed).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { repoRoot } from './host/paths.mjs';
 import { ensureDebianPackages } from './host/provision.mjs';
 import { extraPythons, pythonCommand } from './host/python.mjs';
@@ -135,6 +135,28 @@ const tiers = {
   receivers: () => nodeTestTier('receivers', ['prometheus'], 'The receiver tests'),
   /** The shared limit against Debian's real redis-server (installed here when missing and root). */
   cluster: () => nodeTestTier('cluster', ['redis-server'], 'The cluster tests'),
+  /**
+   * Overload, faults, hostile input and secrets on the real parts (the pipeline with telemetry on disk, the
+   * Python service, redis-server, the control endpoint); ends with a table of each property, what was tried
+   * and what held.
+   */
+  async reliability() {
+    const table = join(repoRoot, 'out', 'test', 'reliability-table.jsonl');
+    mkdirSync(dirname(table), { recursive: true });
+    rmSync(table, { force: true });
+    process.env.AIOS_RELIABILITY_TABLE = table;
+    const r = await nodeTestTier('reliability', ['redis-server'], 'The reliability tests');
+    const rows = existsSync(table)
+      ? readFileSync(table, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l))
+      : [];
+    say('\n--- reliability: what was tried and what held ---');
+    say('| property | tried | held |\n|---|---|---|');
+    for (const row of rows) say(`| ${row.property} | ${row.tried} | ${row.held} |`);
+    return r;
+  },
   async integration() {
     const build = run(process.execPath, ['esbuild.mjs', '--tests']);
     if (build.code !== 0) return { passed: 0, failed: 1 };

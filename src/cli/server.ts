@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import {
   CommandFailure,
   PRIORITIES,
-  globToRegExpSource,
+  compileGlob,
   programOf,
   terminalCommandType,
   type AdmissionState,
@@ -364,7 +364,8 @@ export class CliServer {
   }
 
   private events(req: EventsRequest, socket: Socket, gone: AbortSignal): void {
-    const re = req.type ? new RegExp(`^(?:${globToRegExpSource(req.type)})$`, 'is') : undefined;
+    // The policy's own matcher: linear in the type's length whatever the glob a terminal sends.
+    const re = req.type ? compileGlob(req.type) : undefined;
     const since = typeof req.sinceMs === 'number' ? Date.now() - req.sinceMs : undefined;
     const wanted = (e: TelemetryEvent) => (!re || re.test(e.commandType)) && (since === undefined || Date.parse(e.timestamp) >= since);
     // Subscribed before the recent ones are read: nothing recorded in between is lost (a repeat is possible only if

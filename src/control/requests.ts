@@ -34,6 +34,14 @@ export class HttpError extends Error {
 
 export const badRequest = (message: string): HttpError => new HttpError(400, 'invalid_request', message);
 
+/** Longest piece of a client's own text quoted back in a message: an answer never grows with the request. */
+export const MAX_QUOTED = 64;
+
+/** A client's text as JSON, cut to MAX_QUOTED characters (and an ellipsis) so refusals stay small. */
+export function quote(text: string, max = MAX_QUOTED): string {
+  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+}
+
 /**
  * The HTTP status for a command's outcome, so `curl --fail` and Invoke-RestMethod notice a failure; the body
  * is the CommandResult either way (its `error` is {code, message}).
@@ -68,7 +76,7 @@ export function statusForResult(result: CommandResult): number {
 // ---- request bodies --------------------------------------------------------------------------------------------
 
 function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === 'string') return quote(v, 40);
   if (v === null) return 'null';
   return Array.isArray(v) ? 'an array' : typeof v;
 }
@@ -85,9 +93,9 @@ function fields<K extends string>(body: unknown, names: readonly K[], byLower: R
   const seen = new Map<K, string>();
   for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
     const name = byLower.get(key.toLowerCase());
-    if (name === undefined) throw badRequest(`Unknown field ${JSON.stringify(key)}; the fields are ${names.join(', ')} (any letter case)`);
+    if (name === undefined) throw badRequest(`Unknown field ${quote(key)}; the fields are ${names.join(', ')} (any letter case)`);
     const earlier = seen.get(name);
-    if (earlier !== undefined) throw badRequest(`Fields ${JSON.stringify(earlier)} and ${JSON.stringify(key)} are the same field; give it once`);
+    if (earlier !== undefined) throw badRequest(`Fields ${quote(earlier)} and ${quote(key)} are the same field; give it once`);
     seen.set(name, key);
     out[name] = value;
   }

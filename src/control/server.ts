@@ -9,14 +9,17 @@
 //   POST /api/commands[?wait=false]       a command through the middleware → handlers.execute
 //   GET  /api/commands/<commandId>        a command submitted with wait=false: running, or its result
 //   GET  /api/telemetry?detail=LEVEL      handlers.telemetry(SUMMARY | DETAILED | REALTIME)
-// Refusals: 403 for a Host or Origin that is not this server's loopback address (DNS rebinding), 401 without
-// the bearer token, 404 / 405 for unknown routes and methods, 413 over maxBodyBytes, 400 for bad JSON or
-// fields, 408 and a closed connection for requests that trickle in.
+// Refusals: 400 without a Host, 403 for a Host or Origin that is not this server's loopback address (DNS
+// rebinding), 401 without the bearer token, 404 / 405 for unknown routes and methods, 413 over maxBodyBytes,
+// 400 for bad JSON or fields, 408 and a closed connection for requests that trickle in. A refusal made before
+// the body was read closes the connection (the body is never read); Node's own refusals of malformed requests
+// (400, 408, 431) answer the same JSON shape. Whatever a client sent is quoted back cut to 64 characters.
 import { timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { redactText, registerSecret } from '../core/telemetry';
 import type { CommandRequest, CommandResult, DetailLevel } from '../core/types';
-import { badRequest, HttpError, parseCommandBody, parseControlBody, statusForResult, type ControlServerCall } from './requests';
+import { badRequest, HttpError, parseCommandBody, parseControlBody, quote, statusForResult, type ControlServerCall } from './requests';
 
 export type { ControlServerCall };
 
@@ -125,11 +128,22 @@ type Detached = { status: 'running'; commandId: string } | ({ status: 'done' } &
 // (the Host/Origin checks and the bearer token keep pages out).
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' };
 
+/** An answer's error message redacted (it may quote what a client or an executor said: a token, a key). */
+function redactAnswer(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null) return body;
+  const error = (body as { error?: unknown }).error;
+  if (typeof error !== 'object' || error === null) return body;
+  const message = (error as { message?: unknown }).message;
+  if (typeof message !== 'string') return body;
+  const redacted = redactText(message);
+  return redacted === message ? body : { ...body, error: { ...error, message: redacted } };
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   if (res.headersSent || res.destroyed) return;
   let text: string;
   try {
-    text = JSON.stringify(body) ?? 'null';
+    text = JSON.stringify(redactAnswer(body)) ?? 'null';
   } catch (e) {
     status = 500;
     text = JSON.stringify({ error: { code: 'internal_error', message: `The answer could not be written as JSON: ${(e as Error).message}` } });
@@ -176,17 +190,24 @@ class ControlHttpServer implements ControlServer {
   private readonly lifetime = new AbortController();
   private readonly lastLogged = new Map<string, number>();
   private readonly connectionSignals = new WeakMap<Socket, AbortController>();
+  /** The response under way on each socket, for clientError (which must not write over one). */
+  private readonly responses = new WeakMap<Socket, ServerResponse>();
+  /** One per detached command (not listeners on one shared signal: no MaxListenersExceededWarning). */
+  private readonly detachedControllers = new Set<AbortController>();
   /** Bodies being read, with when their last piece came; one sweeper instead of a timer per request. */
   private readonly bodies = new Map<IncomingMessage, { last: number; onIdle: () => void }>();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly log: (level: ControlServerLogLevel, message: string) => void;
   private closing: Promise<void> | undefined;
+  private readonly forgetToken: () => void;
 
   constructor(options: ControlServerOptions) {
     if (typeof options.token !== 'string' || options.token.length < MIN_TOKEN_LENGTH) {
       throw new RangeError(`The control server's token must be a string of at least ${MIN_TOKEN_LENGTH} characters`);
     }
     this.token = Buffer.from(options.token, 'utf8');
+    // Whatever quotes the token (a client echoing it in a field, an error) shows [REDACTED] instead.
+    this.forgetToken = registerSecret(options.token);
     this.handlers = options.handlers;
     this.host = options.host ?? '127.0.0.1';
     this.requestedPort = validatePort(options.port ?? 0);
@@ -198,17 +219,19 @@ class ControlHttpServer implements ControlServer {
     const headersTimeout = positive('headersTimeoutMs', options.headersTimeoutMs, 10_000);
     const requestTimeout = positive('requestTimeoutMs', options.requestTimeoutMs, 30_000);
     if (headersTimeout > requestTimeout) throw new RangeError(`headersTimeoutMs (${headersTimeout}) must not exceed requestTimeoutMs (${requestTimeout})`);
-    this.server = createServer(
-      {
-        requestTimeout,
-        keepAliveTimeout: positive('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 5000),
-        // Node checks those two timeouts on this interval (default 30 s, far too coarse for a 10 s limit).
-        connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeout / 4))),
-      },
-      (req, res) => void this.handle(req, res, false),
-    );
+    // requireHostHeader (Node 20) is not in @types/node 20's ServerOptions yet.
+    const serverOptions: ServerOptions & { requireHostHeader?: boolean } = {
+      requestTimeout,
+      keepAliveTimeout: positive('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 5000),
+      // Node checks those two timeouts on this interval (default 30 s, far too coarse for a 10 s limit).
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeout / 4))),
+      // A missing Host is refused by route() with the documented JSON body, not Node's bare 400.
+      requireHostHeader: false,
+    };
+    this.server = createServer(serverOptions, (req, res) => void this.handle(req, res, false));
     // An `Expect: 100-continue` client waits for our go-ahead before sending its body: refuse first when we will.
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res, true));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
     // Not in @types/node 20's ServerOptions, so set as the documented property.
     this.server.headersTimeout = headersTimeout;
     this.server.maxConnections = positive('maxConnections', options.maxConnections, 256);
@@ -257,11 +280,42 @@ class ControlHttpServer implements ControlServer {
     }
   }
 
+  /**
+   * Node refused what a client sent before any request existed (malformed or oversized headers, both
+   * Content-Length and Transfer-Encoding, headers or a body too slow): answer in the documented JSON shape
+   * where nothing has been written on the socket yet, then close it.
+   */
+  private clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const responding = this.responses.get(socket);
+    if (err.code === 'ECONNRESET' || !socket.writable || (responding !== undefined && responding.headersSent)) {
+      socket.destroy();
+      return;
+    }
+    if (responding !== undefined) {
+      // A request is under way on this socket. Its body too slow: answer through it. Anything else (the
+      // client's end of the stream mid-body): nobody to answer; the request sees the close.
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && !responding.destroyed) {
+        const [status, , code, message] = clientErrorAnswer(err);
+        responding.setHeader('Connection', 'close');
+        sendJson(responding, status, errorBody(code, message));
+        socket.destroySoon();
+      } else socket.destroy();
+      return;
+    }
+    const [status, reason, code, message] = clientErrorAnswer(err);
+    this.refuse(code, `${message} (${err.code ?? err.message})`);
+    const text = JSON.stringify(errorBody(code, message));
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+    );
+    socket.destroySoon();
+  }
+
   private refuse(kind: string, message: string): void {
     const now = Date.now();
     if (now - (this.lastLogged.get(kind) ?? 0) < 1000) return;
     this.lastLogged.set(kind, now);
-    this.log('warn', `AIOS control server refused a request: ${message}`);
+    this.log('warn', redactText(`AIOS control server refused a request: ${message}`));
   }
 
   /** Constant-time in the token's content; only its length (not a secret: 43 characters as generated) can show. */
@@ -273,12 +327,21 @@ class ControlHttpServer implements ControlServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    const socket = req.socket;
+    this.responses.set(socket, res);
+    res.once('close', () => {
+      if (this.responses.get(socket) === res) this.responses.delete(socket);
+    });
     try {
       await this.route(req, res, expectsContinue);
     } catch (e) {
       if (e instanceof HttpError) {
-        if (e.status === 401 || e.status === 403) this.refuse(e.code, `${req.method} ${req.url}: ${e.message}`);
-        sendJson(res, e.status, errorBody(e.code, e.message), e.headers);
+        if (e.status === 401 || e.status === 403) this.refuse(e.code, `${req.method} ${quote(req.url ?? '')}: ${e.message}`);
+        // Gone mid-body: one warning (rate-limited), no stack; there is nobody left to answer.
+        if (e.code === 'incomplete_body') this.refuse(e.code, e.message);
+        // Refused before its body was read: close rather than read (up to the request timeout) what we refused.
+        const unread = !req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
+        sendJson(res, e.status, errorBody(e.code, e.message), unread ? { ...e.headers, Connection: 'close' } : e.headers);
       } else {
         this.log('error', `AIOS control server: ${req.method} ${req.url} failed: ${(e as Error).stack ?? String(e)}`);
         sendJson(res, 500, errorBody('internal_error', `The control server failed on this request: ${(e as Error).message}`));
@@ -288,32 +351,35 @@ class ControlHttpServer implements ControlServer {
 
   private async route(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     const host = req.headers.host?.toLowerCase();
-    if (host === undefined || !this.allowedHosts.has(host)) {
-      throw new HttpError(403, 'forbidden_host', `Host ${JSON.stringify(req.headers.host ?? '')} is not this server's address; use ${this.url}`);
+    if (host === undefined) {
+      throw new HttpError(400, 'invalid_request', `A Host header is required; send Host: ${this.url.slice('http://'.length)}`, { Connection: 'close' });
+    }
+    if (!this.allowedHosts.has(host)) {
+      throw new HttpError(403, 'forbidden_host', `Host ${quote(req.headers.host ?? '')} is not this server's address; use ${this.url}`);
     }
     const origin = req.headers.origin;
     if (origin !== undefined && !this.allowedOrigins.has(origin.toLowerCase())) {
-      throw new HttpError(403, 'forbidden_origin', `Origin ${JSON.stringify(origin)} may not call the AIOS control server`);
+      throw new HttpError(403, 'forbidden_origin', `Origin ${quote(origin)} may not call the AIOS control server`);
     }
     // Split by hand: `new URL('//x/y', base)` would read "x" as a host name.
     const target = req.url ?? '/';
     const q = target.indexOf('?');
     const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
     const match = matchRoute(url.pathname);
-    if (!match) throw new HttpError(404, 'not_found', `No route ${url.pathname}; the routes are /healthz, /admin/control, /api/commands, /api/telemetry`);
+    if (!match)
+      throw new HttpError(404, 'not_found', `No route ${quote(url.pathname)}; the routes are /healthz, /admin/control, /api/commands, /api/telemetry`);
     if (match.route !== 'healthz' && !this.authorized(req.headers.authorization)) {
       throw new HttpError(401, 'unauthorized', 'A valid token is required: send the header "Authorization: Bearer <token>"', {
         'WWW-Authenticate': 'Bearer realm="aios"',
       });
     }
     const method = ROUTE_METHODS[match.route];
-    if (req.method !== method) throw new HttpError(405, 'method_not_allowed', `${url.pathname} takes ${method}, not ${req.method}`, { Allow: method });
+    if (req.method !== method)
+      throw new HttpError(405, 'method_not_allowed', `${url.pathname} takes ${method}, not ${quote(req.method ?? '')}`, { Allow: method });
     const allowedQuery = ROUTE_QUERY[match.route];
     for (const key of url.searchParams.keys()) {
       if (!allowedQuery.includes(key)) {
-        throw badRequest(
-          `Unknown query parameter ${JSON.stringify(key)} on ${url.pathname}${allowedQuery.length ? `; it takes ${allowedQuery.join(', ')}` : ''}`,
-        );
+        throw badRequest(`Unknown query parameter ${quote(key)} on ${url.pathname}${allowedQuery.length ? `; it takes ${allowedQuery.join(', ')}` : ''}`);
       }
     }
 
@@ -323,7 +389,7 @@ class ControlHttpServer implements ControlServer {
       case 'telemetry': {
         const given = url.searchParams.get('detail') ?? 'SUMMARY';
         const level = given.toUpperCase() as DetailLevel;
-        if (!DETAIL_LEVELS.includes(level)) throw badRequest(`detail must be one of ${DETAIL_LEVELS.join(', ')} (got ${JSON.stringify(given)})`);
+        if (!DETAIL_LEVELS.includes(level)) throw badRequest(`detail must be one of ${DETAIL_LEVELS.join(', ')} (got ${quote(given)})`);
         return sendJson(res, 200, await this.handlers.telemetry(level));
       }
       case 'command': {
@@ -384,12 +450,19 @@ class ControlHttpServer implements ControlServer {
     let settled: CommandResult | undefined;
     let failure: unknown;
     // Not tied to this connection: the client is not waiting. Only the server's close cancels it.
-    const running = this.handlers.execute(request, { signal: this.lifetime.signal, onCommandId: (id) => onId(id) }).then(
+    const controller = new AbortController();
+    if (this.lifetime.signal.aborted) controller.abort(this.lifetime.signal.reason);
+    this.detachedControllers.add(controller);
+    const running = this.handlers.execute(request, { signal: controller.signal, onCommandId: (id) => onId(id) }).then(
       (r) => (settled = r),
       (e: unknown) => {
         failure = e;
         throw e;
       },
+    );
+    running.then(
+      () => this.detachedControllers.delete(controller),
+      () => this.detachedControllers.delete(controller),
     );
     const first = await Promise.race([idKnown, running.then(() => undefined)]);
     // Validation and the security policy run right after the id is assigned: give them a turn, so a refused
@@ -430,7 +503,7 @@ class ControlHttpServer implements ControlServer {
         last: performance.now(),
         onIdle: (): void => {
           done();
-          res.setHeader('Connection', 'close'); // Node closes the socket once the refusal is written
+          if (!res.headersSent) res.setHeader('Connection', 'close'); // Node closes the socket once the refusal is written
           reject(new HttpError(408, 'request_timeout', `The body stopped arriving for ${this.bodyIdleTimeoutMs} ms; the connection is closed`));
         },
       };
@@ -455,9 +528,10 @@ class ControlHttpServer implements ControlServer {
         done();
         resolve(Buffer.concat(chunks as unknown as readonly Uint8Array[]).toString('utf8'));
       };
-      const onFail = (e: Error): void => {
+      const onFail = (e: NodeJS.ErrnoException): void => {
         done();
-        reject(e);
+        // The client left mid-body ('aborted', ECONNRESET): a refusal, not a server failure.
+        reject(new HttpError(400, 'incomplete_body', `The client closed the connection before its body was complete (${e.code ?? e.message})`));
       };
       const onClose = (): void => {
         done();
@@ -498,26 +572,44 @@ class ControlHttpServer implements ControlServer {
   }
 
   private tooLarge(res: ServerResponse, message: string): HttpError {
-    res.setHeader('Connection', 'close'); // stop reading: Node closes the socket once the refusal is written
+    if (!res.headersSent) res.setHeader('Connection', 'close'); // stop reading: Node closes the socket once the refusal is written
     return new HttpError(413, 'payload_too_large', `${message}; send a reference (a file path, an id) instead of the data`);
   }
 
   close(graceMs = 2000): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       this.server.close(() => {
+        this.forgetToken();
         clearInterval(this.sweeper);
         this.sweeper = undefined;
         resolve();
       });
       this.server.closeIdleConnections();
       const timer = setTimeout(() => {
-        this.lifetime.abort(new Error('the AIOS control server closed'));
+        const reason = new Error('the AIOS control server closed');
+        this.lifetime.abort(reason);
+        for (const c of this.detachedControllers) c.abort(reason);
+        this.detachedControllers.clear();
         this.server.closeAllConnections();
       }, graceMs);
+      // Not cleared when the server closes early: detached commands hold no connection, and still get theirs.
       timer.unref();
-      this.server.once('close', () => clearTimeout(timer));
     });
     return this.closing;
+  }
+}
+
+/** Node's refusal of what a client sent, as status, reason phrase, code and a message a person can act on. */
+function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string, string] {
+  switch (err.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [408, 'Request Timeout', 'request_timeout', 'The request did not arrive in time; the connection is closed'];
+    case 'HPE_HEADER_OVERFLOW':
+      return [431, 'Request Header Fields Too Large', 'headers_too_large', 'The request headers are too large'];
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+      return [400, 'Bad Request', 'invalid_http', 'A request may not carry both Content-Length and Transfer-Encoding'];
+    default:
+      return [400, 'Bad Request', 'invalid_http', `The request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`];
   }
 }
 
@@ -535,7 +627,7 @@ function parseWait(v: string | null): boolean {
     case 'no':
       return false;
   }
-  throw badRequest(`wait must be true or false (got ${JSON.stringify(v)})`);
+  throw badRequest(`wait must be true or false (got ${quote(v)})`);
 }
 
 /** What GET /api/commands/<id> says when execute() broke its promise never to reject. */

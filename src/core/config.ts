@@ -166,8 +166,9 @@ export const CONFIG_NUMBER_RULES: Readonly<Record<string, NumberRule>> = Object.
 const MAX_PATTERNS = 100;
 const MAX_PATTERN_LENGTH = 256;
 
+/** A value quoted in a message, cut to about 60 characters (a 1 MB setting must not become a 1 MB message). */
 export function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
   if (v === undefined) return 'undefined';
   try {
     const s = JSON.stringify(v);

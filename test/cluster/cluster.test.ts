@@ -280,3 +280,97 @@ describe('a limit shared through Redis', () => {
     await Promise.all([...aRuns, ...bRuns]);
   });
 });
+
+describe('a limit shared through Redis: fairness between windows (two processes)', () => {
+  interface Done {
+    done: number;
+    count: number;
+    over: number;
+    most: number;
+  }
+
+  /** Two windows in two processes with equal demand, `rounds` rounds of `perRound` tasks in all each. */
+  async function contend(modes: ['execute' | 'run', 'execute' | 'run'], rounds: number, perRound: number): Promise<Done[][]> {
+    const name = clusterName();
+    const limit = 8;
+    const children = modes.map((mode) =>
+      spawn(process.execPath, [join(__dirname, 'contender.js'), redis.url, name, String(limit), mode, '32'], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      }),
+    );
+    const message = (child: (typeof children)[number], pick: (m: Record<string, unknown>) => boolean) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        const on = (m: Record<string, unknown>) => {
+          if (!pick(m)) return;
+          child.off('message', on);
+          resolve(m);
+        };
+        child.on('message', on);
+        child.once('exit', (code) => reject(new Error(`a contender exited (${code})`)));
+      });
+    try {
+      await Promise.all(children.map((c) => message(c, (m) => m.ready === true)));
+      const results: Done[][] = [];
+      for (let round = 0; round < rounds; round++) {
+        const progress = [0, 0];
+        let stopped = false;
+        const reached = new Promise<void>((resolve) => {
+          children.forEach((c, i) =>
+            c.on('message', (m: { progress?: number }) => {
+              if (m.progress === undefined || stopped) return;
+              progress[i] = m.progress;
+              // A round ends on a count of tasks done in all, never on a time.
+              if (progress[0] + progress[1] >= perRound) {
+                stopped = true;
+                resolve();
+              }
+            }),
+          );
+        });
+        const done = children.map((c) => message(c, (m) => m.done === round) as unknown as Promise<Done>);
+        for (const c of children) c.send({ go: round });
+        await reached;
+        for (const c of children) c.send({ stop: round });
+        results.push(await Promise.all(done));
+        for (const c of children) c.removeAllListeners('message');
+      }
+      return results;
+    } finally {
+      for (const c of children) if (c.exitCode === null) c.send({ exit: true });
+      await Promise.all(
+        children.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (c.exitCode !== null) return resolve();
+              const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+              c.once('exit', () => {
+                clearTimeout(t);
+                resolve();
+              });
+            }),
+        ),
+      );
+    }
+  }
+
+  function checkFair(results: Done[][], factor: number): void {
+    results.forEach(([a, b], round) => {
+      assert.equal(a.over + b.over, 0, `round ${round}: never more than 8 at once in the cluster (most ${Math.max(a.most, b.most)})`);
+      const lo = Math.min(a.count, b.count);
+      const hi = Math.max(a.count, b.count);
+      assert.ok(hi <= factor * Math.max(1, lo), `round ${round}: shares ${a.count} vs ${b.count} within ${factor}x`);
+    });
+  }
+
+  it('equal demand through execute(): each window gets its share in every one of 6 rounds', { timeout: 120_000 }, async (t) => {
+    const results = await contend(['execute', 'execute'], 6, 4000);
+    t.diagnostic(`shares per round: ${results.map(([a, b]) => `${a.count}/${b.count}`).join(', ')}`);
+    checkFair(results, 3);
+  });
+
+  it('equal demand, one window through AdmissionController.run(): it hands slots back too, in every one of 6 rounds', { timeout: 120_000 }, async (t) => {
+    const results = await contend(['run', 'execute'], 6, 4000);
+    t.diagnostic(`shares per round (run / execute): ${results.map(([a, b]) => `${a.count}/${b.count}`).join(', ')}`);
+    checkFair(results, 3);
+  });
+});

@@ -178,6 +178,8 @@ export class AdmissionController implements Admission {
   private externalActive = 0;
   private cpuPercent = 0;
   private isPaused = false;
+  /** Internal holds (the telemetry writer is behind): like a pause, but not the user's and not shown as one. */
+  private holds = 0;
   private closed = false;
   private seq = 0;
   private readonly queues: [Fifo, Fifo, Fifo] = [new Fifo(), new Fifo(), new Fifo()];
@@ -230,6 +232,20 @@ export class AdmissionController implements Admission {
 
   get paused(): boolean {
     return this.isPaused;
+  }
+
+  hold(): void {
+    this.holds++;
+  }
+
+  unhold(): void {
+    if (this.holds === 0 || --this.holds > 0) return;
+    this.dispatch();
+    if (this.waiting > 0 && !this.closed) this.strategy.onDemand?.(this.waiting);
+  }
+
+  get held(): boolean {
+    return this.holds > 0;
   }
 
   get active(): number {
@@ -345,7 +361,9 @@ export class AdmissionController implements Admission {
 
   /** A free slot, nobody waiting, not paused, not closed: the fast path may take the slot. */
   private canStartNow(): boolean {
-    return !this.closed && this.waiting === 0 && !this.isPaused && this.inFlight < this.limit && this.inFlight + this.externalActive < this.limit;
+    return (
+      !this.closed && this.waiting === 0 && !this.isPaused && this.holds === 0 && this.inFlight < this.limit && this.inFlight + this.externalActive < this.limit
+    );
   }
 
   private refusal(signal: CancelSignal | undefined): 'queue_full' | 'cancelled' | 'closed' | undefined {
@@ -356,10 +374,12 @@ export class AdmissionController implements Admission {
   }
 
   private async runAdmitted<T>(fn: () => T | PromiseLike<T>): Promise<T> {
+    // How long it held its slot, as execute() reports it: strategies that sample (adaptive, shared) see run() too.
+    const t0 = this.sampling ? this.clock.now() : 0;
     try {
       return await fn();
     } finally {
-      this.release();
+      this.release(this.sampling ? this.clock.now() - t0 : undefined);
     }
   }
 
@@ -379,7 +399,14 @@ export class AdmissionController implements Admission {
       const x: WaiterExtra = (w.extra = {
         delayMs,
         readyAt: now + delayMs,
-        reason: delayMs > 0 ? this.describeLoad(active, limit) : this.isPaused ? 'paused' : 'waiting for a free slot',
+        reason:
+          delayMs > 0
+            ? this.describeLoad(active, limit)
+            : this.isPaused
+              ? 'paused'
+              : this.holds > 0
+                ? 'waiting for telemetry to reach the disk'
+                : 'waiting for a free slot',
         seq: ++this.seq,
         ahead,
         lastPosition: 0,
@@ -440,7 +467,7 @@ export class AdmissionController implements Admission {
 
   /** Starts waiting commands while slots are free. */
   private dispatch(): void {
-    while (this.waiting > 0 && !this.isPaused && this.inFlight < this.limit) {
+    while (this.waiting > 0 && !this.isPaused && this.holds === 0 && this.inFlight < this.limit) {
       const w = this.pickNext();
       if (!w) return;
       this.unlink(w);

@@ -101,6 +101,13 @@ export interface Admission {
   pause(): void;
   resume(): void;
   readonly paused: boolean;
+  /**
+   * An internal hold (counted; each hold() needs one unhold()): nothing new starts and queued commands wait,
+   * counted against maxQueueSize like any waiter. Used while the telemetry writer is behind the disk.
+   */
+  hold(): void;
+  unhold(): void;
+  readonly held: boolean;
   readonly active: number;
   /** Every change of the limit, with its reason (for a debug log, or a view that redraws). */
   onLimitChange(listener: (change: LimitChange) => void): Disposable;

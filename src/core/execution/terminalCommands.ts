@@ -3,7 +3,7 @@
 // admission slot and cannot be stopped: the security policy only warns. Plain Node, no vscode.
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
-import { globToRegExpSource } from '../pipeline';
+import { compileGlob, type GlobMatcher } from '../pipeline';
 import type { EventType, Priority } from '../types';
 
 export const TERMINAL_PREFIX = 'TERMINAL:';
@@ -55,13 +55,9 @@ export function terminalCommandType(commandLine: string): string {
   return `${TERMINAL_PREFIX}${programOf(commandLine)}`;
 }
 
-interface Matcher {
-  pattern: string;
-  re: RegExp;
-}
+type Matcher = GlobMatcher;
 
-const compile = (patterns: readonly string[]): Matcher[] =>
-  patterns.map((pattern) => ({ pattern, re: new RegExp(`^(?:${globToRegExpSource(pattern)})$`, 'is') }));
+const compile = (patterns: readonly string[]): Matcher[] => patterns.map(compileGlob);
 
 export interface TerminalPolicy {
   denyPatterns: readonly string[];
@@ -113,9 +109,9 @@ export class TerminalRecorder {
       this.deny = compile(p.denyPatterns);
       this.allow = compile(p.allowPatterns);
     }
-    const denied = this.deny.find((m) => m.re.test(commandType) || m.re.test(commandLine));
+    const denied = this.deny.find((m) => m.test(commandType) || m.test(commandLine));
     if (denied) return `matches the deny pattern '${denied.pattern}' (setting aios.security.denyPatterns)`;
-    if (this.allow.length && !this.allow.some((m) => m.re.test(commandType))) {
+    if (this.allow.length && !this.allow.some((m) => m.test(commandType))) {
       return `matches none of the allow patterns ${JSON.stringify(p.allowPatterns)} (setting aios.security.allowPatterns)`;
     }
     return undefined;

@@ -1,5 +1,6 @@
 // The pipeline folder's public names: code outside it imports them from here.
 export * from './flight';
+export * from './glob';
 export * from './pipeline';
 export * from './realtime';
 export * from './security';

@@ -12,7 +12,7 @@ import { validateConfig, type MiddlewareConfig } from '../config';
 import { SystemSampler, type Sampler } from '../system';
 import { SecurityPolicy, type SecurityDecision } from './security';
 import { JsonlWriter, newSessionId, safeSessionId, StatsSnapshots } from '../telemetry';
-import { constantMetadata, Telemetry, WaitMetadata, type RealtimeState, type StorageReport, type TelemetryApi } from '../telemetry';
+import { constantMetadata, redactText, redactValue, Telemetry, WaitMetadata, type RealtimeState, type StorageReport, type TelemetryApi } from '../telemetry';
 import type {
   CommandError,
   CommandResult,
@@ -28,7 +28,7 @@ import type {
   ValidatedRequest,
 } from '../types';
 import { RealtimeSections } from './realtime';
-import { validateRequest } from './validation';
+import { RequestError, validateRequest } from './validation';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -97,18 +97,34 @@ const MAX_ERROR_MESSAGE = 1000;
 const INVALID_TYPE = '(invalid)';
 const EMPTY_SERVICE: ServiceContext = Object.freeze({});
 
+/** What a thrown value says, redacted (it reaches disk, exporters and answers) and cut; never throws. */
 function toCommandError(e: unknown): CommandError {
-  if (typeof e === 'object' && e !== null) {
-    const err = e as { name?: unknown; code?: unknown; message?: unknown };
-    const message = (typeof err.message === 'string' ? err.message : describeThrown(e)).slice(0, MAX_ERROR_MESSAGE);
-    // Duck-typed so a CommandFailure from another bundle copy of this module is still recognised.
-    if (err.name === 'CommandFailure' && typeof err.code === 'string') {
-      const data = (e as { data?: unknown }).data;
-      return data === undefined ? { code: err.code, message } : { code: err.code, message, data };
+  try {
+    if (typeof e === 'object' && e !== null) {
+      const err = e as { name?: unknown; code?: unknown; message?: unknown };
+      const message = redactText(typeof err.message === 'string' ? err.message : describeThrown(e)).slice(0, MAX_ERROR_MESSAGE);
+      // Duck-typed so a CommandFailure from another bundle copy of this module is still recognised.
+      if (err.name === 'CommandFailure' && typeof err.code === 'string') {
+        const data = (e as { data?: unknown }).data;
+        return data === undefined ? { code: err.code, message } : { code: err.code, message, data: redactValue(data) };
+      }
+      return { code: 'executor_error', message };
     }
-    return { code: 'executor_error', message };
+    return { code: 'executor_error', message: redactText(describeThrown(e)).slice(0, MAX_ERROR_MESSAGE) };
+  } catch {
+    // A getter that throws (message, name, code): the value cannot be read, which is itself the error.
+    return { code: 'executor_error', message: 'The executor failed with a value that could not be read' };
   }
-  return { code: 'executor_error', message: describeThrown(e).slice(0, MAX_ERROR_MESSAGE) };
+}
+
+/** A thrown value's message for a person, whatever was thrown (null, a string, an object); never throws. */
+export function messageOf(e: unknown): string {
+  try {
+    if (e instanceof Error) return e.message;
+    return describeThrown(e);
+  } catch {
+    return 'a value that could not be read';
+  }
 }
 
 /** Words for a thrown value that is not an Error: its JSON where it has one, else its type. */
@@ -145,6 +161,8 @@ class Pipeline implements Middleware {
   private readonly snapshots: StatsSnapshots | undefined;
   private readonly realtimeSections = new RealtimeSections();
   private closed = false;
+  /** Admission is held while the telemetry writer is backlogged. */
+  private writerHold = false;
 
   constructor(options: MiddlewareOptions) {
     this.settingPrefix = options.settingPrefix ?? '';
@@ -253,14 +271,49 @@ class Pipeline implements Middleware {
 
   execute(input: unknown, executor: Executor, options?: ExecuteOptions): Promise<CommandResult> {
     const t0 = this.clock.now();
-    // Backpressure instead of lost events: when the disk is behind by megabytes, new commands wait for it.
-    if (this.writer?.backlogged) return this.writer.flush().then(() => this.submit(input, executor, options, t0));
+    // Backpressure instead of lost events: while the disk is behind by megabytes, admission holds, so new
+    // commands wait in its queue (one bound, maxQueueSize, on everything that waits; queue_full past it).
+    if (this.writer?.backlogged) this.holdForWriter();
+    let opts: ExecuteOptions | undefined;
     try {
-      const out = this.submit(input, executor, options, t0);
+      opts = readOptions(options);
+    } catch (e) {
+      return Promise.resolve(
+        this.fail(this.newCommandId(), INVALID_TYPE, 'NORMAL', t0, {
+          code: 'invalid_request',
+          message: `The execute options could not be read: ${redactText(messageOf(e)).slice(0, MAX_ERROR_MESSAGE)}`,
+        }),
+      );
+    }
+    try {
+      const out = this.submit(input, executor, opts, t0);
       return out instanceof Promise ? out : Promise.resolve(out);
     } catch (e) {
-      return Promise.reject(e);
+      // Not reached by any known path: execute() must still never reject, and the command is accounted.
+      return Promise.resolve(
+        this.fail(this.newCommandId(), INVALID_TYPE, 'NORMAL', t0, {
+          code: 'internal_error',
+          message: `The AIOS middleware failed on this command: ${redactText(messageOf(e)).slice(0, MAX_ERROR_MESSAGE)}`,
+        }),
+      );
     }
+  }
+
+  /** Holds admission until the writer has caught up (one hold however many commands arrive meanwhile). */
+  private holdForWriter(): void {
+    if (this.writerHold || this.writer === undefined) return;
+    this.writerHold = true;
+    this.admissionCtl.hold();
+    const writer = this.writer;
+    const drained = (): void => {
+      if (writer.backlogged && !this.closed) {
+        void writer.flush().then(drained);
+        return;
+      }
+      this.writerHold = false;
+      this.admissionCtl.unhold();
+    };
+    void writer.flush().then(drained);
   }
 
   /**
@@ -284,7 +337,8 @@ class Pipeline implements Middleware {
     try {
       request = validateRequest(input, this.cfg.maxParameterBytes);
     } catch (e) {
-      return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'invalid_request', message: (e as Error).message });
+      const message = e instanceof RequestError ? e.message : `The request could not be read: ${redactText(messageOf(e)).slice(0, MAX_ERROR_MESSAGE)}`;
+      return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'invalid_request', message });
     }
     const { commandType, priority } = request;
     const decision = this.security.check(commandType);
@@ -470,9 +524,10 @@ class Pipeline implements Middleware {
     return false;
   }
 
+  /** A command refused before it was accepted: its ERROR is counted always, and written unless the disk is far behind. */
   private fail(commandId: string, commandType: string, priority: Priority, t0: number, error: CommandError): CommandResult {
     const durationMs = this.clock.now() - t0;
-    this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message });
+    this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message }, false, true);
     return { commandId, commandType, success: false, error, durationMs, throttled: false, delayMs: 0 };
   }
 
@@ -535,6 +590,13 @@ class Pipeline implements Middleware {
 }
 
 type CancelStage = 'submitted' | 'queued' | 'delayed' | 'running';
+
+/** The caller's options read once (a getter that throws is then one clear refusal, not a rejection). */
+function readOptions(options: ExecuteOptions | undefined): ExecuteOptions | undefined {
+  if (options === undefined || options === null) return undefined;
+  const { signal, onProgress, bypassAdmission, onCommandId } = options;
+  return { signal, onProgress, bypassAdmission, onCommandId };
+}
 
 /** Calls the executor: a promise when it answers asynchronously, else its outcome at once. */
 function startExecutor(executor: Executor, request: ValidatedRequest, ctx: Flight): Promise<unknown> | Settled {

@@ -5,7 +5,10 @@
 //   2. otherwise, if the allow list is non-empty, a type matching none of its patterns is blocked;
 //   3. otherwise the type is allowed.
 // To permit a denied type, narrow the deny pattern; an allow entry never re-opens it.
+// Matching is linear in the type's length whatever the pattern (see glob.ts): a workspace can set these.
 // Decisions are cached per command type (bounded), so the steady state costs one Map lookup.
+
+import { compileGlob, type GlobMatcher } from './glob';
 
 export interface SecurityDecision {
   allowed: boolean;
@@ -16,30 +19,17 @@ export interface SecurityDecision {
 const ALLOWED: SecurityDecision = Object.freeze({ allowed: true });
 const CACHE_LIMIT = 1024;
 
-/** `*` = any run of characters, `?` = one character, everything else literal. */
-export function globToRegExpSource(glob: string): string {
-  let out = '';
-  for (const ch of glob) {
-    if (ch === '*') out += '.*';
-    else if (ch === '?') out += '.';
-    else out += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
-  }
-  return out;
+interface Compiled {
+  each: GlobMatcher[];
 }
 
-function compile(patterns: readonly string[]): { combined: RegExp | undefined; each: RegExp[] } {
-  if (patterns.length === 0) return { combined: undefined, each: [] };
-  const sources = patterns.map(globToRegExpSource);
-  return {
-    // One alternation is matched in one pass; the per-pattern list is only used to name the culprit.
-    combined: new RegExp(`^(?:${sources.join('|')})$`, 'is'),
-    each: sources.map((s) => new RegExp(`^(?:${s})$`, 'is')),
-  };
+function compile(patterns: readonly string[]): Compiled {
+  return { each: patterns.map(compileGlob) };
 }
 
 export class SecurityPolicy {
-  private deny!: ReturnType<typeof compile>;
-  private allow!: ReturnType<typeof compile>;
+  private deny!: Compiled;
+  private allow!: Compiled;
   private denyPatterns: readonly string[] = [];
   private allowPatterns: readonly string[] = [];
   private readonly cache = new Map<string, SecurityDecision>();
@@ -68,14 +58,14 @@ export class SecurityPolicy {
   }
 
   private decide(commandType: string): SecurityDecision {
-    if (this.deny.combined?.test(commandType)) {
-      const i = this.deny.each.findIndex((r) => r.test(commandType));
+    const i = this.deny.each.findIndex((m) => m.test(commandType));
+    if (i >= 0) {
       return {
         allowed: false,
         reason: `Command type '${commandType}' is blocked by the deny pattern '${this.denyPatterns[i]}' (setting aios.security.denyPatterns)`,
       };
     }
-    if (this.allow.combined && !this.allow.combined.test(commandType)) {
+    if (this.allow.each.length > 0 && !this.allow.each.some((m) => m.test(commandType))) {
       return {
         allowed: false,
         reason: `Command type '${commandType}' matches none of the allow patterns ${JSON.stringify(this.allowPatterns)} (setting aios.security.allowPatterns)`,

@@ -67,7 +67,7 @@ export function validateRequest(input: unknown, maxParameterBytes: number): Vali
   try {
     json = JSON.stringify(params);
   } catch (e) {
-    throw new RequestError(`parameters must be plain JSON data (${(e as Error).message})`);
+    throw new RequestError(`parameters must be plain JSON data (${e instanceof Error ? e.message : String(e)})`);
   }
   // UTF-8 needs at most 3 bytes per UTF-16 unit: measure exactly only when the cheap bound is not enough.
   if (json.length * 3 > maxParameterBytes) {

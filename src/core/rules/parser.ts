@@ -72,8 +72,11 @@ export interface ParsedRules {
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A field name as written, cut to 64 characters. */
+const fieldName = (k: string): string => (k.length > 64 ? `${k.slice(0, 64)}…` : k);
+
 function unknownKeys(o: Record<string, unknown>, known: readonly string[], where: string, out: string[]): void {
-  for (const k of Object.keys(o)) if (!known.includes(k)) out.push(`${where}${k} is not a rule field (known: ${known.join(', ')})`);
+  for (const k of Object.keys(o)) if (!known.includes(k)) out.push(`${where}${fieldName(k)} is not a rule field (known: ${known.join(', ')})`);
 }
 
 function numberIn(v: unknown, min: number, max: number): v is number {
@@ -87,7 +90,7 @@ function parseAction(v: unknown, where: string, out: string[]): RuleAction | und
   }
   const kinds = ['control', 'limits', 'notify'].filter((k) => k in v);
   if (kinds.length !== 1 || Object.keys(v).length !== 1) {
-    out.push(`${where} must have exactly one of control, limits, notify (got ${Object.keys(v).join(', ') || 'none'})`);
+    out.push(`${where} must have exactly one of control, limits, notify (got ${Object.keys(v).slice(0, 8).map(fieldName).join(', ') || 'none'})`);
     return undefined;
   }
   if ('notify' in v) {
@@ -108,7 +111,7 @@ function parseAction(v: unknown, where: string, out: string[]): RuleAction | und
     const before = out.length;
     for (const [k, n] of Object.entries(l)) {
       if (!(RULE_LIMIT_KEYS as readonly string[]).includes(k)) {
-        out.push(`${where}.limits.${k} is not a setting a rule may change (one of ${RULE_LIMIT_KEYS.join(', ')})`);
+        out.push(`${where}.limits.${fieldName(k)} is not a setting a rule may change (one of ${RULE_LIMIT_KEYS.join(', ')})`);
         continue;
       }
       const r = CONFIG_NUMBER_RULES[k];

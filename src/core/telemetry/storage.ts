@@ -48,7 +48,11 @@ export interface JsonlWriterOptions {
   batchBytes?: number;
   /** Above this many pending bytes `backlogged` is true: producers should wait for flush(). */
   highWaterBytes?: number;
-  /** Lines beyond this many pending bytes are dropped and counted (last resort; see highWaterBytes). */
+  /**
+   * Droppable lines (refused commands' events) beyond this many pending bytes are dropped and counted; other
+   * lines are kept up to 4 times this (their number is bounded by admission, which holds new commands while
+   * the writer is backlogged), past which they too are dropped, counted and warned about.
+   */
   maxPendingBytes?: number;
   onError?: (error: Error) => void;
 }
@@ -91,6 +95,11 @@ export class JsonlWriter {
   private seq = -1;
   private written = 0;
   private dropped = 0;
+  /** The last write failure warned about (its code) and when: one warning a minute per kind. */
+  private writeFailure = '';
+  private writeFailureAt = -Infinity;
+  /** When dropping was last warned about: at most one warning a minute. */
+  private dropWarnedAt = -Infinity;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly batchBytes: number;
@@ -133,10 +142,22 @@ export class JsonlWriter {
     return this.pendingBytes > this.highWaterBytes;
   }
 
-  /** Queues one line (without its newline). Never blocks and never does I/O itself. */
-  append(line: string): void {
-    if (this.closed || this.pendingBytes > this.maxPendingBytes) {
+  /**
+   * Queues one line (without its newline). Never blocks and never does I/O itself. `droppable` lines are
+   * given up first when the disk is far behind (see maxPendingBytes).
+   */
+  append(line: string, droppable = false): void {
+    if (this.closed || this.pendingBytes > (droppable ? this.maxPendingBytes : 4 * this.maxPendingBytes)) {
       this.dropped++;
+      const now = Date.now();
+      if (!this.closed && now - this.dropWarnedAt >= 60_000) {
+        this.dropWarnedAt = now;
+        this.opts.onError?.(
+          new Error(
+            `telemetry in ${this.opts.dir} is more than ${Math.round(this.pendingBytes / 1048576)} MB behind the disk: ${droppable ? "refused commands' events" : 'events'} are counted but not written until it catches up`,
+          ),
+        );
+      }
       return;
     }
     // Appending makes a rope (no copy); a few KB of lines are then encoded in one go. One Buffer.write per
@@ -208,7 +229,18 @@ export class JsonlWriter {
           this.written += lines;
         } catch (e) {
           this.dropped += lines;
-          this.opts.onError?.(new Error(`telemetry write failed in ${this.opts.dir}: ${(e as Error).message}`));
+          // One warning per kind of failure a minute (a full or read-only disk fails every batch).
+          const code = (e as NodeJS.ErrnoException).code ?? 'error';
+          const now = Date.now();
+          if (code !== this.writeFailure || now - this.writeFailureAt >= 60_000) {
+            this.writeFailure = code;
+            this.writeFailureAt = now;
+            this.opts.onError?.(
+              new Error(
+                `telemetry write failed in ${this.opts.dir}: ${(e as Error).message}; commands keep running, their events are counted but not written until it works again`,
+              ),
+            );
+          }
           // Reopen on the next write: the folder may have been removed or the handle broken.
           await this.closeFile().catch(() => undefined);
         }

@@ -1,5 +1,6 @@
 // Telemetry: events with user, system and service context, O(1) stats per event, a bounded ring of recent
 // events, queries at three detail levels, live subscribers, and a sink for persistence.
+import { redactValue } from './redact';
 import type { AdmissionState } from '../admission';
 import type { Clock } from '../clock';
 import { Listeners } from '../listeners';
@@ -59,7 +60,8 @@ export interface TelemetryOptions {
 
 /** Where persisted events go (a JsonlWriter): one JSON line per event, without its newline. */
 export interface LineSink {
-  append(line: string): void;
+  /** `droppable`: the line may be given up when the sink is far behind (a refused command's event). */
+  append(line: string, droppable?: boolean): void;
 }
 
 /** The public face of telemetry on a Middleware. */
@@ -195,7 +197,8 @@ export class Telemetry implements TelemetryApi {
 
   /**
    * Records one event. Stats follow from the event: COMPLETE = success, ERROR = failure (blocked when
-   * metadata.code is 'blocked'), CANCEL = cancelled, THROTTLE = throttled. `timed` = the command reached its
+   * metadata.code is 'blocked'), CANCEL = cancelled, THROTTLE = throttled. `droppable` = a refused command's event, which the sink may give up when it is far behind (stats
+   * still count it); every other event is kept. `timed` = the command reached its
    * executor, so its duration belongs in the latency figures.
    */
   emit(
@@ -206,7 +209,11 @@ export class Telemetry implements TelemetryApi {
     durationMs: number | undefined,
     metadata: Readonly<Record<string, unknown>> | undefined,
     timed = false,
+    droppable = false,
   ): TelemetryEvent {
+    // Error messages, error data and ad-hoc metadata may carry secrets: redacted before anything keeps them.
+    // The constant objects of the hot path (WaitMetadata, constantMetadata) hold none and skip this.
+    if (metadata !== undefined && !(metadata instanceof WaitMetadata) && !constants.has(metadata)) metadata = redactValue(metadata);
     const epoch = this.opts.clock.epochMs();
     if (epoch !== this.lastEpoch) {
       this.lastEpoch = epoch;
@@ -240,7 +247,7 @@ export class Telemetry implements TelemetryApi {
     }
     this.dirty = true;
     this.ring?.push(event);
-    if (this.opts.sink) this.opts.sink.append(this.lineHead(event) + this.context.of(event) + this.lineTail(event.metadata));
+    if (this.opts.sink) this.opts.sink.append(this.lineHead(event) + this.context.of(event) + this.lineTail(event.metadata), droppable);
     if (this.events.size > 0) this.events.fire(event);
     if (this.statsListeners.size > 0 && this.statsTimer === undefined) {
       this.statsTimer = this.opts.clock.setTimeout(() => {

@@ -92,6 +92,8 @@ export class SharedLimit implements LimitStrategy {
   private holdersAt = 0;
   private viewed = false;
   private syncing = false;
+  /** The local limit sample() lowered to while a call was on its way (those slots were given back then). */
+  private yieldedTo: number | undefined;
   private again = false;
   private scheduled = false;
   /** The next call is a renewal: idle slots above the period's peak go back. */
@@ -144,6 +146,8 @@ export class SharedLimit implements LimitStrategy {
       const running = this.host!.inFlight;
       if (this.limit > running) {
         this.setLocal(running, YIELD_REASON);
+        // The answer of a call already on its way must not hand these slots back to local waiters.
+        if (this.syncing) this.yieldedTo = Math.min(this.yieldedTo ?? running, running);
         this.requestSync();
       }
     }
@@ -315,6 +319,7 @@ export class SharedLimit implements LimitStrategy {
     if (!conn || !h || this.stopped || this.syncing || !conn.ready) return;
     const gen = this.generation;
     this.syncing = true;
+    this.yieldedTo = undefined;
     this.again = false;
     const renewal = this.renewal;
     this.renewal = false;
@@ -366,7 +371,13 @@ export class SharedLimit implements LimitStrategy {
   private answered(r: SyncReply, keep: number, running: number): void {
     const h = this.host!;
     const joined = this.status !== 'shared';
-    this.held = keep + r.grant;
+    // Slots sample() gave back while the call was on its way stay given back: the next call (already asked
+    // for) tells Redis. Counting them as held would let local waiters take them at once, and a window that
+    // keeps finding work would never hand a slot to the other.
+    const yielded = this.yieldedTo;
+    this.yieldedTo = undefined;
+    const kept = yielded === undefined ? keep : Math.min(keep, Math.max(yielded, h.inFlight));
+    this.held = kept + r.grant;
     this.inUse = r.inUse;
     this.waitingElsewhere = r.othersWant;
     this.hosts = r.hosts;

@@ -122,13 +122,21 @@ describe('JsonlWriter', () => {
     assert.equal(r.skippedLines, 1);
   });
 
-  it('signals backpressure above its high-water mark and drops (counted) only past its hard bound', async () => {
+  it('signals backpressure above its high-water mark; past its bound drops (counted) droppable lines first, others only past 4 times it', async () => {
     const dir = tempDir();
-    const w = writer(dir, { batchBytes: 1 << 30, highWaterBytes: 1000, maxPendingBytes: 2000 });
+    const errors: Error[] = [];
+    const w = writer(dir, { batchBytes: 1 << 30, highWaterBytes: 1000, maxPendingBytes: 2000, onError: (e) => errors.push(e) });
     let i = 0;
     while (!w.backlogged) w.append(event(i++));
-    for (let n = 0; n < 50; n++) w.append(event(i++));
-    assert.ok(w.stats.droppedLines > 0);
+    while (w.stats.droppedLines === 0) w.append(event(i++), true);
+    const droppedRefusals = w.stats.droppedLines;
+    // A line that must be kept (an accepted command's event) still is, past maxPendingBytes.
+    for (let n = 0; n < 10; n++) w.append(event(i++));
+    assert.equal(w.stats.droppedLines, droppedRefusals, 'kept lines are not dropped at the first bound');
+    for (let n = 0; n < 200; n++) w.append(event(i++));
+    assert.ok(w.stats.droppedLines > droppedRefusals, 'past 4 times the bound even kept lines are dropped');
+    assert.equal(errors.length, 1, 'one warning');
+    assert.match(errors[0].message, /behind the disk/);
     await w.flush();
     assert.equal(w.backlogged, false);
     await w.close();
