@@ -247,6 +247,8 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     for (const section of root as SectionNode[]) {
       const headerChanged = `${section.description ?? ''}` !== (this.shown.get(`header:${section.id}`) ?? '');
       if (headerChanged || (this.expanded.has(section.id) && !this.held.has(section.id) && signature(this.children(section)) !== this.shown.get(section.id))) {
+        // VS Code asks getTreeItem again for a refreshed element, not the root's children: note its header here.
+        this.shown.set(`header:${section.id}`, section.description ?? '');
         changed.push(section);
         continue;
       }
@@ -255,7 +257,10 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
           const key = `type:${t.commandType}`;
           const item = typeDescription(t.stats);
           const rows = this.expanded.has(key) && !this.held.has(key) ? signature(this.children(t)) : this.shown.get(key);
-          if (item !== this.shown.get(`item:${key}`) || rows !== this.shown.get(key)) changed.push(t);
+          if (item !== this.shown.get(`item:${key}`) || rows !== this.shown.get(key)) {
+            this.shown.set(`item:${key}`, item);
+            changed.push(t);
+          }
         }
       }
     }

@@ -4,7 +4,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { AiosCommandResult } from '../../src/api';
-import { click, evaluate, expandTreeSection, lastTreeRow, notificationTexts, press, requireUi, rightClick, screenshot, treeRows, waitFor } from './ui';
+import { click, evaluate, expandTreeSection, lastTreeRow, notificationTexts, requireUi, rightClick, screenshot, treeRows, waitFor } from './ui';
 import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
 const RATE_PER_S = 1000;
@@ -73,17 +73,23 @@ describe('the telemetry tree under load', function () {
         assert.ok(note.includes(marker), `Run Again reran the row clicked: ${note}`);
         await vscode.commands.executeCommand('notifications.clearAll');
 
-        // A row of Recent Events, pointed at and right-clicked once (no selection first): Copy Event JSON copies
-        // the event of that row, not of one that moved under the pointer.
+        // A row of Recent Events clicked once (its list is then held: the rows stop moving), then its context menu
+        // opened once: Copy Event JSON copies the event of that row, not of one that moved under the pointer.
         await expandTreeSection('Recent Events');
         const index = await lastTreeRow('COMPLETE UI_LOAD');
+        await click(`.pane .monaco-list-row[data-index="${index}"]`);
+        await waitUntil(
+          async () => ((await treeRows('Telemetry')).some((l) => /^Recent Events.*held while a row is selected/.test(l)) ? true : undefined),
+          5000,
+          'the list held',
+        );
         const rowText = await evaluate<string>(`return document.querySelector('.pane .monaco-list-row[data-index="' + arg + '"]').textContent;`, index);
         await screenshot('tree-under-load');
         await vscode.env.clipboard.writeText('');
         await rightClick(`.pane .monaco-list-row[data-index="${index}"]`);
         await waitFor(`return document.querySelector('.context-view') && document.querySelector('.context-view').offsetParent !== null || null;`);
         await screenshot('tree-under-load-menu');
-        await press('ArrowDown', 'ArrowDown', 'Enter');
+        await click('.context-view .action-label', 'Copy Event JSON');
         const copied = await waitUntil(async () => (await vscode.env.clipboard.readText()) || undefined, 5000, 'the clipboard');
         const event = JSON.parse(copied) as { eventType: string; commandType: string; timestamp: string };
         assert.ok(

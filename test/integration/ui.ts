@@ -134,14 +134,21 @@ export async function expandTreeSection(label: string, { alone = true } = {}): P
  * user does to see the newest events (event lists are oldest first). Rows of a virtual list are not in visual
  * order in the DOM, hence the index.
  */
-export async function lastTreeRow(text: string): Promise<string> {
-  await call<boolean>('wheel', { selector: '.pane .monaco-list', deltaY: 100_000 });
-  return waitFor<string>(
-    `const rows = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].filter((r) => r.textContent.includes(arg));
-     rows.sort((a, b) => Number(b.dataset.index) - Number(a.dataset.index));
-     return rows[0]?.dataset.index ?? null;`,
-    text,
-  );
+export async function lastTreeRow(text: string, timeoutMs = 20_000): Promise<string> {
+  // New rows join below what is on screen (the list does not follow them): look, scroll down again, look.
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await call<boolean>('wheel', { selector: '.pane .monaco-list', deltaY: 100_000 });
+    const index = await evaluate<string | null>(
+      `const rows = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].filter((r) => r.textContent.includes(arg));
+       rows.sort((a, b) => Number(b.dataset.index) - Number(a.dataset.index));
+       return rows[0]?.dataset.index ?? null;`,
+      text,
+    );
+    if (index !== null) return index;
+    if (Date.now() > deadline) throw new Error(`no tree row with "${text}" at the bottom of the view`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /** Opens a second window whose extension host runs `<phase>.phase.js` (with `env`); resolves to its id. */
