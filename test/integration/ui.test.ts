@@ -176,7 +176,7 @@ describe('the user interface', function () {
   it('a throttled command run from the palette shows a cancellable progress notification; Cancel ends it in CANCEL', async function () {
     requireUi(this);
     await withTheOnlySlotBusy(api, { baseDelayMs: 4000, maxDelayMs: 8000 }, () =>
-      cancelEchoFromItsNotification(api, 'NORMAL', '{}', /throttled for/, 'the throttle progress', 'ui-throttle-progress'),
+      cancelEchoFromItsNotification(api, 'NORMAL', '{}', /queued, position \d+ · backoff [\d.]+ s left/, 'the throttle progress', 'ui-throttle-progress'),
     );
   });
 
