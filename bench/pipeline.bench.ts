@@ -1,5 +1,6 @@
 // The whole pipeline with telemetry persisted to a temp folder: amortized cost per command with 64 callers,
-// heap growth over a long sequential run, and the cost of command ids.
+// against its own floor, the two telemetry events every command writes (START + COMPLETE, on disk) measured
+// in the same run; heap growth over a long sequential run, and the cost of command ids.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,8 @@ import { join } from 'node:path';
 import { functionExecutor } from '../src/core/execution/executors';
 import { createMiddleware, type Middleware } from '../src/core/pipeline/pipeline';
 import { StaticSampler } from '../src/core/system/sampler';
+import { JsonlWriter } from '../src/core/telemetry/storage';
+import { benchTelemetry } from './telemetry.bench';
 import { heapMB, log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';
 
 const CALLERS = 64;
@@ -58,6 +61,30 @@ async function perCommand(total: number): Promise<number> {
   }
 }
 
+/**
+ * The floor of per-command: the two events a command writes (a START with its source, a timed COMPLETE), on
+ * disk through the same writer, with the same yields to the loop as the callers get. µs per pair.
+ */
+async function twoEvents(n: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'aios-bench-'));
+  try {
+    const writer = new JsonlWriter({ dir, sessionId: 'bench', maxFileBytes: 1 << 30, maxTotalBytes: 1 << 31, flushIntervalMs: 1000 });
+    const t = benchTelemetry({ sink: writer });
+    const start = Object.freeze({ source: 'bench' });
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const id = `a1b2c3d4-${(i + 1).toString(36)}`;
+      t.emit('START', id, 'NOOP', 'NORMAL', undefined, start);
+      t.emit('COMPLETE', id, 'NOOP', 'NORMAL', 0.004, undefined, true);
+      if ((i & 1023) === 1023) await new Promise<void>((r) => setImmediate(r));
+    }
+    await writer.close();
+    return ((performance.now() - t0) * 1000) / n;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function sequentialHeap(n: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'aios-bench-'));
   const mw = benchMiddleware(dir);
@@ -95,11 +122,19 @@ export const pipelineBench: Bench = {
   async *run({ quick }): AsyncIterable<BenchResult> {
     const total = quick ? 100_000 : 500_000;
     const runs: number[] = [];
+    const events: number[] = [];
+    // Rounds alternate, so the machine's noise hits both alike.
     for (let r = 0; r < (quick ? 2 : 3); r++) {
       runs.push(await perCommand(total));
-      log(`pipeline round ${r}: ${round(runs[r])} µs/command`);
+      events.push(await twoEvents(total));
+      log(`pipeline round ${r}: ${round(runs[r])} µs/command, its two events ${round(events[r])} µs`);
     }
-    yield { bench: 'pipeline.per-command', value: round(median(runs)), unit: 'us' };
+    const ours = median(runs);
+    const floor = median(events);
+    yield { bench: 'pipeline.per-command', value: round(ours), unit: 'us' };
+    // Target: per-command <= 2x its two events, i.e. this ratio (events / command, > 1 = ahead) >= 0.5.
+    log(`pipeline.per-command = ${round(ours / floor)}x its two telemetry events (target <= 2x)`);
+    yield lowerIsBetter('pipeline.per-command.vs-two-events', ours, 'us', 'its two telemetry events (START + COMPLETE on disk)', floor);
 
     const n = quick ? 200_000 : 1_000_000;
     yield { bench: `pipeline.sequential-${n}.heap-growth`, value: round(await sequentialHeap(n)), unit: 'MB' };

@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import type { InFlightCommand } from '../core';
 import type { AiosContext } from '../context';
+import { stateWord } from '../views/treeOrder';
 
 /** The part of the extension's services this file uses. */
 export type CancelHost = Pick<AiosContext, 'log' | 'middleware'>;
@@ -14,8 +15,7 @@ function describeElapsed(ms: number): string {
 }
 
 export function describeFlight(f: InFlightCommand, now = Date.now()): string {
-  const stage = f.stage === 'running' ? 'running' : f.stage === 'waiting' ? 'waiting for the service' : f.stage === 'delayed' ? 'in backoff' : 'queued';
-  return `${f.priority} · ${stage} · ${describeElapsed(now - f.submittedAt)}${f.source ? ` · from ${f.source}` : ''}`;
+  return `${f.priority} · ${stateWord(f.stage)} · ${describeElapsed(now - f.submittedAt)}${f.source ? ` · from ${f.source}` : ''}`;
 }
 
 /** From code: `executeCommand('aios.cancelCommand', commandId)` returns whether it was cancelled. */

@@ -8,6 +8,8 @@ import type { CommandResult, ExecuteOptions, ProgressUpdate } from '../core';
 
 /** A command under way this long, or a backoff at least this long, gets a notification with Cancel. */
 export const NOTIFICATION_DELAY_MS = 1000;
+/** Progress reports reach the window at most this often (a queue position can change a thousand times a second). */
+const REPORT_INTERVAL_MS = 250;
 
 interface Shown {
   cancellable: boolean;
@@ -30,13 +32,30 @@ export async function runWithProgress(title: string, run: (options: ExecuteOptio
       (progress, token) => {
         token.onCancellationRequested(() => abort.abort(new Error('cancelled by the user')));
         let lastFraction = 0;
-        report = (p) => {
+        let lastAt = -Infinity;
+        let pending: ProgressUpdate | undefined;
+        let timer: NodeJS.Timeout | undefined;
+        const send = () => {
+          timer = undefined;
+          const p = pending;
+          pending = undefined;
+          if (!p) return;
+          lastAt = Date.now();
           // withProgress's increment is cumulative: send only the new part of the delay.
           const fraction = p.stage === 'throttled' && p.delayMs > 0 ? Math.min(1, 1 - p.remainingMs / p.delayMs) : lastFraction;
-          progress.report({ message: describe(p, Date.now() - startedAt), increment: Math.max(0, (fraction - lastFraction) * 100) });
+          progress.report({ message: describe(p, lastAt - startedAt), increment: Math.max(0, (fraction - lastFraction) * 100) });
           lastFraction = fraction;
         };
+        // Coalesced: the newest update, at most every REPORT_INTERVAL_MS.
+        report = (p) => {
+          pending = p;
+          if (timer) return;
+          const wait = lastAt + REPORT_INTERVAL_MS - Date.now();
+          if (wait <= 0) send();
+          else timer = setTimeout(send, wait);
+        };
         report(first);
+        void closed.then(() => clearTimeout(timer));
         return closed;
       },
     );
@@ -70,9 +89,10 @@ export async function runWithProgress(title: string, run: (options: ExecuteOptio
   }
 }
 
-function describe(u: ProgressUpdate, elapsedMs: number): string {
+/** In the words of the tree and the status bar (stateWord): a backoff is a detail of being queued. */
+export function describe(u: ProgressUpdate, elapsedMs: number): string {
   const elapsed = elapsedMs >= 1000 ? ` (${Math.floor(elapsedMs / 1000)} s)` : '';
-  if (u.stage === 'throttled') return `throttled for ${Math.ceil(u.remainingMs / 100) / 10} s (${u.reason})`;
+  if (u.stage === 'throttled') return `queued, position ${u.queuePosition} · backoff ${Math.ceil(u.remainingMs / 100) / 10} s left (${u.reason})${elapsed}`;
   if (u.stage === 'queued') return `queued, position ${u.queuePosition}${elapsed}`;
   if (u.stage === 'waiting') return `${u.reason}${elapsed}`;
   return `running${elapsed}`;

@@ -1,5 +1,5 @@
 // Feeds the metrics panel from the middleware and the supervisor: one MetricsSnapshot on demand, and a
-// change signal on every event (the panel coalesces; this adds no timer and no work per event).
+// change signal at most every 250 ms while events flow (telemetry's stats signal; the panel coalesces too).
 import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
 import { MetricsHistory } from '../webview/history';
@@ -24,8 +24,8 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
       this.emitter,
       ctx.middleware.telemetry.onEvent((e) => {
         if (e.eventType === 'THROTTLE' && typeof e.metadata?.delayMs === 'number') this.lastDelayMs = e.metadata.delayMs;
-        this.emitter.fire();
       }),
+      ctx.middleware.telemetry.onStatsChanged(() => this.emitter.fire()),
       ctx.supervisor.onDidChangeState(() => this.emitter.fire()),
     ];
     this.sampler = setInterval(() => this.chartHistory.push(this.snapshot()), HISTORY_SAMPLE_MS);

@@ -26,6 +26,9 @@ export class ThrottleIndicator implements vscode.Disposable {
   private inFlight: boolean | undefined;
   /** The last state rendered, for tests and the tree. */
   lastModel: IndicatorModel | undefined;
+  private lastTooltip: string | undefined;
+  /** Renders so far (each at most one message to the window, none when nothing changed), for tests. */
+  renders = 0;
 
   constructor(private readonly ctx: IndicatorHost) {
     this.item = vscode.window.createStatusBarItem(STATUS_BAR_ITEM, vscode.StatusBarAlignment.Left, 100);
@@ -35,7 +38,8 @@ export class ThrottleIndicator implements vscode.Disposable {
     const telemetry = ctx.middleware.telemetry;
     this.disposables.push(
       this.item,
-      telemetry.onEvent(schedule),
+      // At most every 250 ms while events flow: nothing here runs per event.
+      telemetry.onStatsChanged(schedule),
       ctx.supervisor.onDidChangeState(schedule),
       ctx.middleware.onLimitChange(schedule),
       ctx.controlServer.onDidChange(schedule),
@@ -60,14 +64,23 @@ export class ThrottleIndicator implements vscode.Disposable {
     const system = middleware.sampler.latest();
     const service = supervisor.state;
     const model = indicatorModel(admission, service, system);
+    // Each assignment is a message to the window: only what differs from the last render is sent.
+    if (model.text !== this.lastModel?.text || model.state !== this.lastModel.state) {
+      this.item.text = model.text;
+      this.item.accessibilityInformation = { label: `AIOS ${model.state}: ${model.text.replace(/\$\([^)]*\)\s*/g, '')}`, role: 'button' };
+    }
+    if (model.background !== this.lastModel?.background) this.item.backgroundColor = model.background ? new vscode.ThemeColor(model.background) : undefined;
     this.lastModel = model;
-    this.item.text = model.text;
-    this.item.backgroundColor = model.background ? new vscode.ThemeColor(model.background) : undefined;
-    this.item.accessibilityInformation = { label: `AIOS ${model.state}: ${model.text.replace(/\$\([^)]*\)\s*/g, '')}`, role: 'button' };
-    this.item.tooltip = tooltip(admission, service, system, middleware.telemetry.query('SUMMARY').overall, this.ctx.controlServer.url);
+    const tip = tooltip(admission, service, system, middleware.telemetry.query('SUMMARY').overall, this.ctx.controlServer.url);
+    if (tip.value !== this.lastTooltip) {
+      this.lastTooltip = tip.value;
+      this.item.tooltip = tip;
+    }
+    this.renders++;
     // The palette sorts by name: an idle "Cancel Running Command…" would come before "Run Command…" for
-    // someone typing "AIOS: Run Command". It shows while there is something to cancel.
-    const inFlight = middleware.inFlight().length > 0;
+    // someone typing "AIOS: Run Command". It shows while there is something to cancel (admission's counts:
+    // listing the flights would cost one object per queued command).
+    const inFlight = admission.active + admission.queued.HIGH + admission.queued.NORMAL + admission.queued.LOW > 0;
     if (inFlight !== this.inFlight) {
       this.inFlight = inFlight;
       void vscode.commands.executeCommand('setContext', COMMANDS_IN_FLIGHT_CONTEXT, inFlight);
@@ -110,7 +123,7 @@ function tooltip(
     md.appendMarkdown(`| Limit | ${admission.limit}, ${admission.mode}${limitWhy} |\n`);
   }
   md.appendMarkdown(
-    `| Queued | HIGH ${admission.queued.HIGH} · NORMAL ${admission.queued.NORMAL} · LOW ${admission.queued.LOW}${admission.delayed ? ` (${admission.delayed} in backoff)` : ''} |\n`,
+    `| Queued | HIGH ${admission.queued.HIGH} · NORMAL ${admission.queued.NORMAL} · LOW ${admission.queued.LOW}${admission.delayed ? ` (${admission.delayed} of them in backoff)` : ''} |\n`,
   );
   md.appendMarkdown(
     `| System | ${system.sampledAt ? `CPU ${pct(system.cpuPercent)} · memory ${pct(system.memoryPercent)}` : 'sampling…'}${system.pythonProcesses >= 0 ? ` · ${system.pythonProcesses} other Python processes` : ''} |\n`,

@@ -1,12 +1,23 @@
-// The telemetry tree in the AIOS activity-bar container. It refreshes on change, debounced and only while
-// visible, so a burst of commands costs one refresh; while commands are in flight it also ticks once a second
-// (their elapsed time). Empty (and so showing its welcome view) until the first command.
+// The telemetry tree in the AIOS activity-bar container. It must not fight the user while commands flow:
+// - only what changed is refreshed (`onDidChangeTreeData` with the section or command type whose rows or
+//   description differ from what was last shown), and nothing at all when nothing changed;
+// - every row has a stable `id`, and rows keep their place: the sections are always in the same order (In
+//   Flight is there from the first command on, collapsed, its header counting running and queued apart),
+//   Command Types in the order the types were first seen, Recent Events and a type's events oldest first with
+//   new ones joining at the bottom (the window is cut back only every few dozen events, see stableTail);
+// - while a row of Recent Events (or of a type's events) is selected, that list is held as it is, so Run Again
+//   or the context menu act on the row the user chose; its header says so;
+// - nothing is revealed or focused by the tree itself;
+// - the work is coalesced: signals (stats at most every 250 ms, the service, rules, the endpoint, the limit)
+//   mark it dirty, one check runs at most every 500 ms and only while the view is visible, and a 1 s check
+//   runs only while something shown moves by itself (elapsed times, CPU, rules' values, exporters' health).
+// Empty (and so showing its welcome view) until the first command.
 import * as vscode from 'vscode';
 import type { RecentRequests } from '../commands/recentRequests';
-import { describeFlight } from '../commands/cancel';
 import { CONTROL_PREFIX, RULE_PREFIX, type EventType, type InFlightCommand, type Priority, type TelemetryEvent, type TypeStatsReport } from '../core';
 import type { AiosContext } from '../context';
 import { describeSharedHolders, describeSharedLimit } from './indicatorModel';
+import { describeLoad, stableTail, stateWord } from './treeOrder';
 import { round3 } from '../core/numbers';
 import type { RuleState } from '../core/rules';
 import type { ExporterHealthReport } from '../export';
@@ -16,9 +27,13 @@ import { formatClock, formatDuration } from '../webview/format';
 export type TreeHost = Pick<AiosContext, 'controlServer' | 'exports' | 'middleware' | 'rules' | 'supervisor'>;
 
 const REFRESH_DEBOUNCE_MS = 500;
-const FLIGHT_TICK_MS = 1000;
-const EVENTS_PER_TYPE = 10;
-const RECENT_EVENTS = 50;
+const TICK_MS = 1000;
+/** A type's events: the newest 10, cut back from 20. */
+const EVENTS_PER_TYPE: [number, number] = [10, 20];
+/** Recent Events: the newest 50, cut back from 100. */
+const RECENT_EVENTS: [number, number] = [50, 100];
+/** In Flight lists the oldest this many; a last row counts the rest. */
+const FLIGHT_ROWS = 50;
 
 const EVENT_ICONS: Record<EventType, [string, string]> = {
   START: ['play', 'charts.blue'],
@@ -30,126 +45,291 @@ const EVENT_ICONS: Record<EventType, [string, string]> = {
 
 type SectionId = 'running' | 'overview' | 'types' | 'control' | 'events' | 'service' | 'system' | 'rules' | 'export';
 
+interface SectionNode {
+  kind: 'section';
+  id: SectionId;
+  label: string;
+  icon: string;
+  description?: string;
+}
+interface TypeNode {
+  kind: 'type';
+  commandType: string;
+  stats: TypeStatsReport;
+}
 type Node =
-  | { kind: 'section'; id: SectionId; label: string; icon: string }
+  | SectionNode
   | { kind: 'metric'; id: string; label: string; value: string; icon?: string; tooltip?: string }
-  | { kind: 'type'; commandType: string; stats: TypeStatsReport }
+  | TypeNode
   | { kind: 'event'; event: TelemetryEvent; parent: string }
   | { kind: 'flight'; flight: InFlightCommand }
   | { kind: 'rule'; rule: RuleState };
+
+const SECTIONS: Record<SectionId, [string, string]> = {
+  running: ['In Flight', 'sync'],
+  overview: ['Overview', 'dashboard'],
+  types: ['Command Types', 'symbol-event'],
+  control: ['Control Operations', 'settings-gear'],
+  events: ['Recent Events', 'history'],
+  service: ['Service', 'server-process'],
+  system: ['System', 'pulse'],
+  rules: ['Rules', 'law'],
+  export: ['Export', 'cloud-upload'],
+};
+/** Sections whose rows move without an event (times, samples, rules' values, exporters' health). */
+const MOVING: ReadonlySet<SectionId> = new Set(['running', 'service', 'system', 'rules', 'export']);
 
 /** Durations as events record them (to the µs below 10 ms), so a row and its event's JSON say the same. */
 const ms = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(2)} s` : n < 10 ? `${round3(n)} ms` : `${n.toFixed(1)} ms`);
 const pct = (n: number) => `${(n * 100).toFixed(1)}%`;
 
+/** What a list of rows shows: their ids, labels and descriptions (a tooltip alone changing does not count). */
+function signature(nodes: readonly Node[]): string {
+  let s = '';
+  for (const n of nodes) s += `${nodeId(n)}\u0000${nodeText(n)}\u0001`;
+  return s;
+}
+
+function nodeId(n: Node): string {
+  switch (n.kind) {
+    case 'section':
+      return `section:${n.id}`;
+    case 'metric':
+      return `metric:${n.id}`;
+    case 'type':
+      return `type:${n.commandType}`;
+    case 'event':
+      return `event:${n.parent}:${n.event.commandId}:${n.event.eventType}:${n.event.timestamp}`;
+    case 'flight':
+      return `flight:${n.flight.commandId}`;
+    case 'rule':
+      return `rule:${n.rule.index}:${n.rule.name}`;
+  }
+}
+
+function nodeText(n: Node): string {
+  switch (n.kind) {
+    case 'section':
+      return `${n.label}\u0000${n.description ?? ''}`;
+    case 'metric':
+      return `${n.label}\u0000${n.value}\u0000${n.icon ?? ''}`;
+    case 'type':
+      return typeDescription(n.stats);
+    case 'event':
+      return '';
+    case 'flight':
+      return describeFlightRow(n.flight);
+    case 'rule':
+      return `${describeRule(n.rule)}\u0000${n.rule.status}\u0000${n.rule.actionRunning ? 1 : 0}`;
+  }
+}
+
+function typeDescription(s: TypeStatsReport): string {
+  return `${s.count} · avg ${ms(s.averageDurationMs)} · p95 ${ms(s.p95)}${s.errorCount ? ` · ${s.errorCount} errors` : ''}`;
+}
+
+function describeElapsed(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** A flight row: whole seconds only, so a running command's row changes once a second, not at every check. */
+function describeFlightRow(f: InFlightCommand, now = Date.now()): string {
+  const elapsed = now - f.submittedAt;
+  const shown = elapsed < 1000 ? '< 1 s' : describeElapsed(Math.floor(elapsed / 1000) * 1000).replace('.0 s', ' s');
+  return `${f.priority} · ${stateWord(f.stage)} · ${shown}${f.source ? ` · from ${f.source}` : ''}`;
+}
+
 export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
-  private readonly emitter = new vscode.EventEmitter<Node | undefined>();
+  private readonly emitter = new vscode.EventEmitter<Node | Node[] | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
   private readonly disposables: vscode.Disposable[] = [];
   private view: vscode.TreeView<Node> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly ticker: NodeJS.Timeout;
-  private shownFlights = 0;
-  private runningShown = false;
+  /** Something may have changed since the last check. */
+  private dirty = false;
+  /** Changed while hidden: check when shown. */
   private stale = false;
+  /** The same node objects every time, so a refresh can name them. */
+  private readonly sections = new Map<SectionId, SectionNode>();
+  private readonly types = new Map<string, TypeNode>();
+  /** What VS Code was last given, by key ('root', a section id, 'type:<commandType>'). */
+  private readonly shown = new Map<string, string>();
+  /** The rows last given for a key, returned again while that list is held. */
+  private readonly lastChildren = new Map<string, Node[]>();
+  /** The first event each event list showed (stableTail keeps it in place). */
+  private readonly firstShown = new Map<string, TelemetryEvent>();
+  /** Keys whose rows VS Code shows (it asked for them and they were not collapsed since). */
+  private readonly expanded = new Set<string>();
+  /** Event lists held while one of their rows is selected ('events', 'type:<commandType>'). */
+  private held = new Set<string>();
+  /** Counts of the refreshes sent, for tests: how many whole-tree refreshes and how many element ones. */
+  readonly refreshes = { whole: 0, elements: 0 };
 
   constructor(private readonly ctx: TreeHost) {
+    for (const [id, [label, icon]] of Object.entries(SECTIONS) as [SectionId, [string, string]][]) this.sections.set(id, { kind: 'section', id, label, icon });
     const changed = () => this.schedule();
     this.disposables.push(
       this.emitter,
-      ctx.middleware.telemetry.onEvent(changed),
+      // At most every 250 ms while events flow: nothing here runs per event.
+      ctx.middleware.telemetry.onStatsChanged(changed),
       ctx.supervisor.onDidChangeState(changed),
       ctx.rules.onDidChange(changed),
       ctx.controlServer.onDidChange(changed),
+      ctx.middleware.onLimitChange(changed),
     );
-    // Queued commands emit nothing until they start, and elapsed times move on their own.
+    // Queued commands emit nothing until they start, and times, samples and rules move on their own: look once
+    // a second while such a section shows (or In Flight's header counts something), and refresh only a change.
     this.ticker = setInterval(() => {
-      // Rules' values (CPU, queue…) and exporters' health move every tick too.
-      // So do the windows sharing a limit.
-      if (
-        this.shownFlights > 0 ||
-        this.ctx.middleware.inFlight().length > 0 ||
-        this.ctx.rules.states().length > 0 ||
-        this.exporting() ||
-        this.ctx.middleware.admission.mode === 'shared'
-      )
-        this.schedule();
-    }, FLIGHT_TICK_MS);
+      if (this.view && !this.view.visible) return;
+      const a = this.ctx.middleware.admission;
+      const moving = [...this.expanded].some((k) => MOVING.has(k as SectionId)) || this.sections.get('running')!.description !== describeLoad(0, 0);
+      if (moving || a.active > 0 || a.queued.HIGH + a.queued.NORMAL + a.queued.LOW > 0) this.schedule();
+    }, TICK_MS);
   }
 
   attach(view: vscode.TreeView<Node>): void {
     this.view = view;
     this.disposables.push(
       view.onDidChangeVisibility((e) => {
-        if (e.visible && this.stale) this.refreshNow();
+        if (e.visible && this.stale) this.schedule();
+      }),
+      view.onDidExpandElement((e) => this.expanded.add(keyOf(e.element))),
+      view.onDidCollapseElement((e) => this.expanded.delete(keyOf(e.element))),
+      view.onDidChangeSelection((e) => {
+        const held = new Set<string>();
+        for (const n of e.selection) if (n.kind === 'event') held.add(n.parent === 'recent' ? 'events' : `type:${n.parent}`);
+        const released = [...this.held].some((k) => !held.has(k));
+        const changed = released || [...held].some((k) => !this.held.has(k));
+        this.held = held;
+        if (changed) {
+          // The header says whether the list is held; a released list catches up.
+          if (released) this.dirty = true;
+          this.schedule(true);
+        }
       }),
     );
   }
 
-  /** Debounced, and deferred while the view is hidden. */
-  schedule(): void {
-    this.stale = true;
-    if (this.timer || (this.view && !this.view.visible)) return;
-    this.timer = setTimeout(() => {
+  /** Coalesced: one check at most every REFRESH_DEBOUNCE_MS, none while the view is hidden. */
+  schedule(dirty = true): void {
+    if (dirty) this.dirty = true;
+    if (this.view && !this.view.visible) {
+      this.stale = true;
+      return;
+    }
+    this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      if (!this.view || this.view.visible) this.refreshNow();
+      this.stale = false;
+      this.check();
     }, REFRESH_DEBOUNCE_MS);
   }
 
+  /** The Refresh button: everything again. */
   refreshNow(): void {
-    this.stale = false;
+    this.shown.clear();
+    this.refreshes.whole++;
     this.emitter.fire(undefined);
   }
 
-  /** Needed by reveal(); only sections are revealed, and they sit at the root. */
-  getParent(): Node | undefined {
-    return undefined;
+  /** Compares what would show with what VS Code was given; refreshes only the parts that differ. */
+  private check(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const root = this.rootSections();
+    if (this.rootIds(root) !== this.shown.get('rootIds')) {
+      this.refreshNow();
+      return;
+    }
+    const changed: Node[] = [];
+    for (const section of root as SectionNode[]) {
+      const headerChanged = `${section.description ?? ''}` !== (this.shown.get(`header:${section.id}`) ?? '');
+      if (headerChanged || (this.expanded.has(section.id) && !this.held.has(section.id) && signature(this.children(section)) !== this.shown.get(section.id))) {
+        // VS Code asks getTreeItem again for a refreshed element, not the root's children: note its header here.
+        this.shown.set(`header:${section.id}`, section.description ?? '');
+        changed.push(section);
+        continue;
+      }
+      if ((section.id === 'types' || section.id === 'control') && this.expanded.has(section.id)) {
+        for (const t of this.children(section) as TypeNode[]) {
+          const key = `type:${t.commandType}`;
+          const item = typeDescription(t.stats);
+          const rows = this.expanded.has(key) && !this.held.has(key) ? signature(this.children(t)) : this.shown.get(key);
+          if (item !== this.shown.get(`item:${key}`) || rows !== this.shown.get(key)) {
+            this.shown.set(`item:${key}`, item);
+            changed.push(t);
+          }
+        }
+      }
+    }
+    if (changed.length) {
+      this.refreshes.elements += changed.length;
+      this.emitter.fire(changed);
+    }
+  }
+
+  private rootIds(nodes: readonly Node[]): string {
+    return nodes.map(nodeId).join(',');
+  }
+
+  /** The sections now, their headers up to date (the same objects every time). */
+  private rootSections(): Node[] {
+    const telemetry = this.ctx.middleware.telemetry;
+    const o = telemetry.query('SUMMARY').overall;
+    const a = this.ctx.middleware.admission;
+    const queued = a.queued.HIGH + a.queued.NORMAL + a.queued.LOW;
+    if (o.totalCommands === 0 && o.controlOperations.count === 0 && telemetry.recentEvents().length === 0 && a.active === 0 && queued === 0) return []; // welcome view
+    const ids: SectionId[] = ['running', 'overview', 'types'];
+    if (o.controlOperations.count > 0) ids.push('control');
+    ids.push('events', 'service', 'system');
+    if (this.ctx.rules.states().length) ids.push('rules');
+    if (this.exportRows().length) ids.push('export');
+    const running = this.sections.get('running')!;
+    running.description = describeLoad(a.active, queued);
+    const events = this.sections.get('events')!;
+    events.description = this.held.has('events') ? 'held while a row is selected' : undefined;
+    return ids.map((id) => this.sections.get(id)!);
   }
 
   getChildren(node?: Node): Node[] {
-    const telemetry = this.ctx.middleware.telemetry;
+    const key = node ? keyOf(node) : 'root';
+    if (node) this.expanded.add(key);
+    const rows = this.held.has(key) && this.lastChildren.has(key) ? this.lastChildren.get(key)! : node ? this.children(node) : this.rootSections();
+    this.lastChildren.set(key, rows);
+    this.shown.set(key, signature(rows));
     if (!node) {
-      const report = telemetry.query('SUMMARY');
-      const flights = this.ctx.middleware.inFlight();
-      this.shownFlights = flights.length;
-      const o = report.overall;
-      if (o.totalCommands === 0 && o.controlOperations.count === 0 && telemetry.recentEvents().length === 0 && flights.length === 0) return []; // welcome view
-      const sections: Node[] = [];
-      if (flights.length) {
-        const running: Node = { kind: 'section', id: 'running', label: `Running (${flights.length})`, icon: 'sync~spin' };
-        sections.push(running);
-        // A section added by a refresh comes in collapsed whatever its item says, hiding exactly what the user
-        // wants to see: open it once each time it appears.
-        if (!this.runningShown)
-          setTimeout(() => void this.view?.reveal(running, { expand: true, select: false, focus: false }).then(undefined, () => undefined), 0);
-      }
-      this.runningShown = flights.length > 0;
-      sections.push(
-        { kind: 'section', id: 'overview', label: 'Overview', icon: 'dashboard' },
-        { kind: 'section', id: 'types', label: 'Command Types', icon: 'symbol-event' },
-      );
-      if (o.controlOperations.count > 0) sections.push({ kind: 'section', id: 'control', label: 'Control Operations', icon: 'settings-gear' });
-      sections.push(
-        { kind: 'section', id: 'events', label: 'Recent Events', icon: 'history' },
-        { kind: 'section', id: 'service', label: 'Service', icon: 'server-process' },
-        { kind: 'section', id: 'system', label: 'System', icon: 'pulse' },
-      );
-      if (this.ctx.rules.states().length) sections.push({ kind: 'section', id: 'rules', label: 'Rules', icon: 'law' });
-      if (this.exportRows().length) sections.push({ kind: 'section', id: 'export', label: 'Export', icon: 'cloud-upload' });
-      return sections;
+      this.shown.set('rootIds', this.rootIds(rows));
+      for (const s of rows as SectionNode[]) this.shown.set(`header:${s.id}`, s.description ?? '');
     }
+    if (node?.kind === 'section' && (node.id === 'types' || node.id === 'control')) {
+      for (const t of rows as TypeNode[]) this.shown.set(`item:type:${t.commandType}`, typeDescription(t.stats));
+    }
+    return rows;
+  }
+
+  private eventRows(key: string, parent: string, events: TelemetryEvent[], [min, max]: [number, number]): Node[] {
+    const tail = stableTail(events, this.firstShown.get(key), min, max);
+    if (tail.length) this.firstShown.set(key, tail[0]);
+    else this.firstShown.delete(key);
+    return tail.map((event) => ({ kind: 'event', event, parent }));
+  }
+
+  private children(node: Node): Node[] {
+    const telemetry = this.ctx.middleware.telemetry;
     if (node.kind === 'type') {
-      return telemetry
-        .recentEvents()
-        .filter((e) => e.commandType === node.commandType)
-        .slice(-EVENTS_PER_TYPE)
-        .reverse()
-        .map((event) => ({ kind: 'event', event, parent: node.commandType }));
+      const events = telemetry.recentEvents().filter((e) => e.commandType === node.commandType);
+      return this.eventRows(`type:${node.commandType}`, node.commandType, events, EVENTS_PER_TYPE);
     }
     if (node.kind !== 'section') return [];
     switch (node.id) {
-      case 'running':
-        return this.ctx.middleware.inFlight().map((flight) => ({ kind: 'flight', flight }));
+      case 'running': {
+        const flights = this.ctx.middleware.inFlight();
+        const rows: Node[] = flights.slice(0, FLIGHT_ROWS).map((flight) => ({ kind: 'flight', flight }));
+        if (flights.length > FLIGHT_ROWS) rows.push(metric('more-flights', `… and ${flights.length - FLIGHT_ROWS} more`, '', 'ellipsis'));
+        return rows;
+      }
       case 'overview': {
         const o = telemetry.query('SUMMARY').overall;
         const c = o.controlOperations;
@@ -173,16 +353,13 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       }
       case 'types':
       case 'control':
+        // In the order the types were first seen (the stats keep insertion order): a new type joins at the
+        // bottom, a busy one does not climb over the others.
         return Object.entries(telemetry.byType())
           .filter(([type]) => !type.startsWith(RULE_PREFIX) && type.startsWith(CONTROL_PREFIX) === (node.id === 'control'))
-          .sort(([, a], [, b]) => b.count - a.count)
-          .map(([commandType, stats]) => ({ kind: 'type', commandType, stats }));
+          .map(([commandType, stats]) => this.typeNode(commandType, stats));
       case 'events':
-        return telemetry
-          .recentEvents()
-          .slice(-RECENT_EVENTS)
-          .reverse()
-          .map((event) => ({ kind: 'event', event, parent: 'recent' }));
+        return this.eventRows('events', 'recent', telemetry.recentEvents(), RECENT_EVENTS);
       case 'service': {
         const s = this.ctx.supervisor.state;
         const h = s.health;
@@ -253,10 +430,6 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     }
   }
 
-  private exporting(): boolean {
-    return Object.keys(this.ctx.exports.health()).length > 0;
-  }
-
   /** The control endpoint and each configured exporter's health; none when nothing is configured. */
   private exportRows(): Node[] {
     const rows: Node[] = [];
@@ -283,6 +456,13 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     return rows;
   }
 
+  private typeNode(commandType: string, stats: TypeStatsReport): TypeNode {
+    let node = this.types.get(commandType);
+    if (!node) this.types.set(commandType, (node = { kind: 'type', commandType, stats }));
+    else node.stats = stats;
+    return node;
+  }
+
   getTreeItem(node: Node): vscode.TreeItem {
     switch (node.kind) {
       case 'section': {
@@ -291,6 +471,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
           node.id === 'overview' || node.id === 'types' ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed,
         );
         item.id = `section:${node.id}`;
+        item.description = node.description;
         item.iconPath = new vscode.ThemeIcon(node.icon);
         return item;
       }
@@ -307,8 +488,8 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       case 'type': {
         const s = node.stats;
         const item = new vscode.TreeItem(node.commandType, vscode.TreeItemCollapsibleState.Collapsed);
-        item.id = `type:${node.commandType}`;
-        item.description = `${s.count} · avg ${ms(s.averageDurationMs)} · p95 ${ms(s.p95)}${s.errorCount ? ` · ${s.errorCount} errors` : ''}`;
+        item.id = nodeId(node);
+        item.description = typeDescription(s);
         const md = new vscode.MarkdownString(`**${node.commandType}**\n\n| | |\n|---|---|\n`);
         md.appendMarkdown(`| Runs | ${s.count} (${s.successCount} ok, ${s.errorCount} errors, ${s.cancelledCount} cancelled, ${s.blockedCount} blocked) |\n`);
         md.appendMarkdown(`| Duration | avg ${ms(s.averageDurationMs)} · p50 ${ms(s.p50)} · p95 ${ms(s.p95)} · p99 ${ms(s.p99)} |\n`);
@@ -346,8 +527,9 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         const f = node.flight;
         const item = new vscode.TreeItem(f.commandType, vscode.TreeItemCollapsibleState.None);
         item.id = `flight:${f.commandId}`;
-        item.description = describeFlight(f);
-        item.tooltip = `${f.commandType} (${f.commandId}): ${describeFlight(f)}. Cancel it with the button on the right.`;
+        const text = describeFlightRow(f);
+        item.description = text;
+        item.tooltip = `${f.commandType} (${f.commandId}): ${text}. Cancel it with the button on the right.`;
         item.iconPath = new vscode.ThemeIcon(f.stage === 'running' ? 'sync~spin' : 'watch');
         item.contextValue = 'aiosFlight';
         return item;
@@ -356,7 +538,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         const e = node.event;
         const time = e.timestamp.slice(11, 23);
         const item = new vscode.TreeItem(`${e.eventType} ${e.commandType}`, vscode.TreeItemCollapsibleState.None);
-        item.id = `event:${node.parent}:${e.commandId}:${e.eventType}:${e.timestamp}`;
+        item.id = nodeId(node);
         const why = e.metadata?.reason ?? e.metadata?.code;
         const reason = typeof why === 'string' ? ` · ${why}` : '';
         item.description = `${time}${e.durationMs !== undefined ? ` · ${ms(e.durationMs)}` : ''}${reason}`;
@@ -374,6 +556,11 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     clearInterval(this.ticker);
     for (const d of this.disposables.splice(0)) d.dispose();
   }
+}
+
+/** The key a node's rows are known by: a section's id, or 'type:<commandType>'. */
+function keyOf(n: Node): string {
+  return n.kind === 'section' ? n.id : n.kind === 'type' ? `type:${n.commandType}` : nodeId(n);
 }
 
 function metric(id: string, label: string, value: string, icon?: string, tooltip?: string): Node {

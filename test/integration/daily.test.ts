@@ -13,6 +13,7 @@ import {
   click,
   evaluate,
   expandTreeSection,
+  lastTreeRow,
   fill,
   notificationTexts,
   press,
@@ -95,14 +96,14 @@ describe('the daily flows', function () {
     );
     await screenshot('daily-running-notification');
 
-    await expandTreeSection('Running (1)');
+    await expandTreeSection('In Flight');
     const rows = await waitUntil(
       async () => {
         const r = await treeRows('Telemetry');
-        return r.some((l) => /^Running \(1\)/.test(l)) && r.some((l) => /SLEEP.*NORMAL · running/.test(l)) ? r : undefined;
+        return r.some((l) => /^In Flight.*1 running · 0 queued/.test(l)) && r.some((l) => /SLEEP.*NORMAL · running/.test(l)) ? r : undefined;
       },
       10_000,
-      'the Running section with the SLEEP',
+      'the In Flight section with the SLEEP',
     );
     assert.ok(rows.length > 0);
     // Select the row, then its inline action (shown for the focused row).
@@ -288,24 +289,15 @@ describe('the daily flows', function () {
     const marker = `again-${Date.now()}`;
     await api.execute({ commandType: 'ECHO', parameters: { marker } });
     await expandTreeSection('Recent Events');
-    await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => /COMPLETE ECHO/.test(l)) ? true : undefined), 10_000, 'an ECHO row');
     await clearNotifications();
-    const index = await evaluate<string>(
-      `const rows = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')];
-       const header = rows.find((r) => r.textContent.includes('Recent Events'));
-       const after = rows.filter((r) => Number(r.dataset.index) > Number(header.dataset.index) && r.textContent.includes('COMPLETE ECHO'));
-       after.sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index));
-       return after[0].dataset.index;`,
-    );
-    await click(`.pane .monaco-list-row[data-index="${index}"]`);
-    // The focused row shows its inline actions (a refresh may renumber the rows, the focus stays). A click
-    // while the tree re-renders can land on a row being replaced: click again until the rerun has started.
+    // The ECHO's row (oldest first: the last one), then its inline Run Again (shown for the focused row). Once
+    // each: the rows stay in place, and a selected row's list is held.
+    const index = await lastTreeRow('COMPLETE ECHO');
     const started = () => api.telemetry('SUMMARY').overall.totalCommands;
     const before = started();
-    for (let attempt = 0; attempt < 3 && started() === before; attempt++) {
-      await click('.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]');
-      await waitUntil(() => started() > before || undefined, 3000, 'the rerun to run').catch(() => undefined);
-    }
+    await click(`.pane .monaco-list-row[data-index="${index}"]`);
+    await click('.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]');
+    await waitUntil(() => started() > before || undefined, 5000, 'the rerun to run after one click');
     const note = await waitUntil(async () => (await notificationTexts()).find((t) => /ECHO done in/.test(t)), 10_000, 'the rerun result');
     assert.ok(note.includes(marker), `rerun with the same parameters: ${note}`);
   });

@@ -53,9 +53,10 @@ describe('README screenshots', function () {
         await waitFor(`return document.querySelector('.monaco-workbench.' + arg) ? true : null;`, name === 'light' ? 'vs' : 'vs-dark');
         await sleep(1000);
 
-        // The tree: Running, Overview and Command Types open.
+        // The tree: In Flight, Overview and Command Types open.
         await vscode.commands.executeCommand('workbench.action.closeAllEditors');
         await vscode.commands.executeCommand(`workbench.view.extension.${Views.container}`);
+        await expandTreeSection('In Flight', { alone: false });
         await expandTreeSection('Command Types', { alone: false });
         await sleep(500);
         await screenshotOf(`readme-tree-${name}`, ['.part.sidebar .composite.title', '.part.sidebar .monaco-list-row'], 4);

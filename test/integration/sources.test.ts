@@ -17,7 +17,6 @@ import { running } from '../support/process';
 
 const node = process.execPath;
 const workspace = () => process.env.AIOS_TEST_WORKSPACE ?? vscode.workspace.workspaceFolders![0].uri.fsPath;
-const results = () => process.env.AIOS_TEST_RESULTS ?? join(tmpdir(), 'aios-test-results');
 
 function eventsOf(api: AiosApi, pred: (e: TelemetryEvent) => boolean): TelemetryEvent[] {
   return api.context.middleware.telemetry.recentEvents().filter(pred);
@@ -469,39 +468,5 @@ describe('sources of commands', function () {
       assert.equal(typeof health.at(-1)?.pid, 'number');
       consumer.stopListening();
     });
-  });
-
-  it('sources: 10,000 ECHO requests as one batch through the pipeline to the real service (figure)', async () => {
-    const requests = Array.from({ length: 10_000 }, (_, i) => ({ commandType: 'ECHO', parameters: { i } }));
-    const figures: Record<string, unknown> = {};
-    for (const maxConcurrency of [4, 64]) {
-      await withSettings({ maxConcurrency, maxQueueSize: 1000 }, async () => {
-        await waitUntil(() => api.context.middleware.config.maxConcurrency === maxConcurrency, 5_000, 'the setting');
-        await api.executeBatch(requests.slice(0, 1000)); // warm up
-        const t0 = performance.now();
-        const r = await api.executeBatch(requests);
-        const s = (performance.now() - t0) / 1000;
-        assert.equal(r.succeeded, 10_000);
-        figures[`maxConcurrency${maxConcurrency}`] = { commands: 10_000, seconds: Number(s.toFixed(3)), opsPerSecond: Math.round(10_000 / s) };
-      });
-    }
-    mkdirSync(results(), { recursive: true });
-    writeFileSync(join(results(), 'batch-throughput.json'), `${JSON.stringify(figures, null, 2)}\n`);
-    // AIOS_PROFILE_BATCH=1 (inherited by the extension host): a CPU profile of one more batch, for finding
-    // where the host's time goes (test-results/batch.cpuprofile, opens in Chrome's DevTools).
-    if (process.env.AIOS_PROFILE_BATCH) {
-      const inspector = await import('node:inspector');
-      const session = new inspector.Session();
-      session.connect();
-      const post = (method: string) =>
-        new Promise<unknown>((res, rej) => session.post(method, (err: Error | null, result?: unknown) => (err ? rej(err) : res(result))));
-      await post('Profiler.enable');
-      await post('Profiler.start');
-      await api.executeBatch(requests);
-      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
-      writeFileSync(join(results(), 'batch.cpuprofile'), JSON.stringify(profile));
-      session.disconnect();
-    }
-    console.log(`batch throughput in the host: ${JSON.stringify(figures)}`);
   });
 });

@@ -10,8 +10,8 @@ import { readPythonSettings } from '../../src/settings';
 import {
   NOTIFICATION_ITEM,
   click,
-  evaluate,
   expandTreeSection,
+  lastTreeRow,
   hasUi,
   notificationTexts,
   press,
@@ -94,21 +94,22 @@ describe('the user interface', function () {
     assert.equal(event?.eventType, 'COMPLETE');
     assert.equal(event?.priority, 'HIGH');
 
+    // Recent Events is oldest first: the ECHO is at the bottom, where a user scrolls to.
     await expandTreeSection('Recent Events');
+    await lastTreeRow('COMPLETE ECHO');
+    await expandTreeSection('Command Types');
     const rows = await waitUntil(
       async () => {
         const r = await treeRows('Telemetry');
-        return r.some((l) => /COMPLETE ECHO/.test(l)) ? r : undefined;
+        return r.some((l) => /^ECHO/.test(l)) ? r : undefined;
       },
-      20_000,
-      'the COMPLETE ECHO event in the tree',
+      10_000,
+      'ECHO under Command Types',
     );
     assert.ok(
       rows.some((l) => /^Overview/.test(l)),
       'Overview section',
     );
-    await expandTreeSection('Command Types');
-    await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => /^ECHO/.test(l)) ? true : undefined), 10_000, 'ECHO under Command Types');
     await screenshot('ui-tree-after-palette-run');
     const notes = await waitUntil(
       async () => {
@@ -177,7 +178,7 @@ describe('the user interface', function () {
   it('a throttled command run from the palette shows a cancellable progress notification; Cancel ends it in CANCEL', async function () {
     requireUi(this);
     await withTheOnlySlotBusy(api, { baseDelayMs: 4000, maxDelayMs: 8000 }, () =>
-      cancelEchoFromItsNotification(api, 'NORMAL', '{}', /throttled for/, 'the throttle progress', 'ui-throttle-progress'),
+      cancelEchoFromItsNotification(api, 'NORMAL', '{}', /queued, position \d+ · backoff [\d.]+ s left/, 'the throttle progress', 'ui-throttle-progress'),
     );
   });
 
@@ -228,30 +229,14 @@ describe('the user interface', function () {
     requireUi(this);
     await api.execute({ commandType: 'ECHO', parameters: { copy: 'me' } });
     await expandTreeSection('Recent Events');
-    await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => /COMPLETE ECHO/.test(l)) ? true : undefined), 10_000, 'an ECHO event row');
     await vscode.env.clipboard.writeText('');
-    // The newest event (the one just run) is the first COMPLETE ECHO under Recent Events. Rows of a virtual
-    // list are not in visual order in the DOM: pick by data-index.
-    const newestEcho = () =>
-      evaluate<string>(
-        `const rows = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')];
-         const header = rows.find((r) => r.textContent.includes('Recent Events'));
-         const after = rows.filter((r) => Number(r.dataset.index) > Number(header.dataset.index) && r.textContent.includes('COMPLETE ECHO'));
-         after.sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index));
-         return after[0].dataset.index;`,
-      );
-    // The menu lists Run Again, then Copy Event JSON; a keyboard user picks it the same way. After a full
-    // run other events still arrive, and a tree refresh between finding the row and the keys can move the
-    // row or close the menu (CI saw it once): find the row and open the menu again until the clipboard
-    // holds the event.
+    // The newest event (the one just run) is the last COMPLETE ECHO under Recent Events (oldest first). The
+    // menu lists Run Again, then Copy Event JSON; a keyboard user picks it the same way. Once: the rows stay in
+    // place and the menu stays open while other events arrive.
     const clipboard = async () => (await vscode.env.clipboard.readText()) || undefined;
-    for (let attempt = 0; attempt < 3 && !(await clipboard()); attempt++) {
-      if (attempt > 0) await press('Escape');
-      await rightClick(`.pane .monaco-list-row[data-index="${await newestEcho()}"]`);
-      await waitFor(`return document.querySelector('.context-view') && document.querySelector('.context-view').offsetParent !== null || null;`);
-      await press('ArrowDown', 'ArrowDown', 'Enter');
-      await waitUntil(clipboard, 3000, 'the clipboard').catch(() => undefined);
-    }
+    await rightClick(`.pane .monaco-list-row[data-index="${await lastTreeRow('COMPLETE ECHO')}"]`);
+    await waitFor(`return document.querySelector('.context-view') && document.querySelector('.context-view').offsetParent !== null || null;`);
+    await press('ArrowDown', 'ArrowDown', 'Enter');
     const copied = await waitUntil(clipboard, 5000, 'the clipboard');
     const event = JSON.parse(copied);
     assert.equal(event.eventType, 'COMPLETE');

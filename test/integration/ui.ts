@@ -105,10 +105,10 @@ export async function runCommandFromPalette(commandType: string, priority: strin
 }
 
 /**
- * Opens the tree section titled `label` in the AIOS view (a click on its row when it is collapsed) and waits
- * until it is. The tree is a virtual list: a row scrolled out of sight is not in the page. So, as a user
- * would, it first collapses the other sections (unless `alone` is false: then a long "Recent Events" can
- * push the section's rows out of sight) and scrolls from the top down until the row shows.
+ * Opens the tree section titled `label` in the AIOS view with one click on its row, as a user would, and waits
+ * until it is open. The tree is a virtual list: a row scrolled out of sight is not in the page, so first
+ * the other sections are collapsed (unless `alone` is false) and the list is scrolled to the top. One click:
+ * the tree keeps its rows in place while commands flow, so a click that does not open the section is a fault.
  */
 export async function expandTreeSection(label: string, { alone = true } = {}): Promise<void> {
   await vscode.commands.executeCommand(`workbench.view.extension.${Views.container}`);
@@ -118,26 +118,37 @@ export async function expandTreeSection(label: string, { alone = true } = {}): P
   const state = `const row = [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === arg);
     return row ? row.getAttribute('aria-expanded') : null;`;
   await waitFor(`return document.querySelector('${LIST} .monaco-list-row') ? true : null;`);
-  let scrolled = 0;
-  for (let attempt = 0; attempt < 40; attempt++) {
-    const expanded = await evaluate<string | null>(state, label);
-    if (expanded === 'true') return;
-    if (expanded === null) {
-      // Not rendered: from the top, then a screenful at a time.
-      await call<boolean>('wheel', { selector: LIST, deltaY: scrolled === 0 ? -100_000 : 300 });
-      scrolled++;
-      await new Promise((r) => setTimeout(r, 150));
-      continue;
-    }
-    await click('.pane .monaco-list-row', label);
-    try {
-      await waitFor(`return (() => { ${state} })() === 'true' || null;`, label, 3000);
-      return;
-    } catch {
-      // The tree re-rendered under the click: look again.
-    }
+  await call<boolean>('wheel', { selector: LIST, deltaY: -100_000 });
+  const expanded = await waitFor<string>(`return (() => { ${state} })();`, label, 10_000).catch(() => {
+    throw new Error(`the tree section "${label}" is not on screen`);
+  });
+  if (expanded === 'true') return;
+  await click('.pane .monaco-list-row', label);
+  await waitFor(`return (() => { ${state} })() === 'true' || null;`, label, 5000).catch(() => {
+    throw new Error(`one click on the tree section "${label}" did not open it`);
+  });
+}
+
+/**
+ * The data-index of the lowest row containing `text` in the AIOS view, after scrolling it to the bottom as a
+ * user does to see the newest events (event lists are oldest first). Rows of a virtual list are not in visual
+ * order in the DOM, hence the index.
+ */
+export async function lastTreeRow(text: string, timeoutMs = 20_000): Promise<string> {
+  // New rows join below what is on screen (the list does not follow them): look, scroll down again, look.
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await call<boolean>('wheel', { selector: '.pane .monaco-list', deltaY: 100_000 });
+    const index = await evaluate<string | null>(
+      `const rows = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].filter((r) => r.textContent.includes(arg));
+       rows.sort((a, b) => Number(b.dataset.index) - Number(a.dataset.index));
+       return rows[0]?.dataset.index ?? null;`,
+      text,
+    );
+    if (index !== null) return index;
+    if (Date.now() > deadline) throw new Error(`no tree row with "${text}" at the bottom of the view`);
+    await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`the tree section "${label}" did not open (not found after scrolling the whole view)`);
 }
 
 /** Opens a second window whose extension host runs `<phase>.phase.js` (with `env`); resolves to its id. */

@@ -1,0 +1,108 @@
+// The telemetry tree while ~1,000 commands/s flow through the middleware (functions under run(), so the
+// events, stats, In Flight, the status bar and the panel are all live): a click a person makes lands the
+// first time. Every action below is done once, through the real browser; none is retried.
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import type { AiosCommandResult } from '../../src/api';
+import { click, evaluate, expandTreeSection, lastTreeRow, notificationTexts, requireUi, rightClick, screenshot, treeRows, waitFor } from './ui';
+import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
+
+const RATE_PER_S = 1000;
+const TICK_MS = 10;
+
+/** Offers RATE_PER_S commands a second until stopped; each takes ~10 ms, so ~10 run at a time. */
+function startLoad(api: AiosApi): { stop(): Promise<AiosCommandResult[]> } {
+  const pending: Promise<AiosCommandResult>[] = [];
+  const started = performance.now();
+  const timer = setInterval(() => {
+    const due = Math.floor(((performance.now() - started) / 1000) * RATE_PER_S);
+    while (pending.length < due) {
+      const i = pending.length;
+      pending.push(api.run('UI_LOAD', () => new Promise<number>((r) => setTimeout(() => r(i), 10))));
+    }
+  }, TICK_MS);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return Promise.all(pending);
+    },
+  };
+}
+
+describe('the telemetry tree under load', function () {
+  this.timeout(120_000);
+  let api: AiosApi;
+
+  before(async () => {
+    api = await healthyAios();
+  });
+
+  it('1,000 commands/s: a section opens, Run Again and the context menu act on the row clicked, each at the first click', async function () {
+    requireUi(this);
+    await withSettings({ maxConcurrency: 64, maxQueueSize: 100_000 }, async () => {
+      await waitUntil(() => api.context.middleware.admission.limit === 64, 5000, 'limit 64');
+      const marker = `under-load-${Date.now()}`;
+      const echo = await api.run({ commandType: 'ECHO', parameters: { marker } });
+      assert.equal(echo.success, true);
+      await vscode.commands.executeCommand('notifications.clearAll');
+      const load = startLoad(api);
+      let results: AiosCommandResult[];
+      try {
+        await waitUntil(() => api.telemetry('SUMMARY').overall.totalCommands > 1500 || undefined, 20_000, 'the load to flow');
+
+        // One click on a section's header opens it (expandTreeSection fails if the first click does not).
+        await expandTreeSection('In Flight');
+        const flight = await waitUntil(
+          async () => (await treeRows('Telemetry')).find((l) => /^In Flight.*\d+ running · \d+ queued/.test(l)),
+          10_000,
+          'In Flight counting running and queued apart',
+        );
+        assert.ok(flight);
+        await expandTreeSection('Command Types');
+        await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => /^UI_LOAD/.test(l)) ? true : undefined), 10_000, 'the UI_LOAD type row');
+
+        // The ECHO type's row (types keep the order they were first seen in, whatever their counts), selected
+        // with one click, then its inline Run Again once: the rerun carries the ECHO's own parameters.
+        const echoRow = await waitFor<string>(
+          `const row = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].find((r) => r.querySelector('.label-name')?.textContent === 'ECHO');
+           return row ? row.dataset.index : null;`,
+        );
+        await click(`.pane .monaco-list-row[data-index="${echoRow}"]`);
+        await click('.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]');
+        const note = await waitUntil(async () => (await notificationTexts()).find((t) => /ECHO done in/.test(t)), 15_000, 'the rerun result');
+        assert.ok(note.includes(marker), `Run Again reran the row clicked: ${note}`);
+        await vscode.commands.executeCommand('notifications.clearAll');
+
+        // A row of Recent Events clicked once (its list is then held: the rows stop moving), then its context menu
+        // opened once: Copy Event JSON copies the event of that row, not of one that moved under the pointer.
+        await expandTreeSection('Recent Events');
+        const index = await lastTreeRow('COMPLETE UI_LOAD');
+        await click(`.pane .monaco-list-row[data-index="${index}"]`);
+        await waitUntil(
+          async () => ((await treeRows('Telemetry')).some((l) => /^Recent Events.*held while a row is selected/.test(l)) ? true : undefined),
+          5000,
+          'the list held',
+        );
+        const rowText = await evaluate<string>(`return document.querySelector('.pane .monaco-list-row[data-index="' + arg + '"]').textContent;`, index);
+        await screenshot('tree-under-load');
+        await vscode.env.clipboard.writeText('');
+        await rightClick(`.pane .monaco-list-row[data-index="${index}"]`);
+        await waitFor(`return document.querySelector('.context-view') && document.querySelector('.context-view').offsetParent !== null || null;`);
+        await screenshot('tree-under-load-menu');
+        await click('.context-view .action-label', 'Copy Event JSON');
+        const copied = await waitUntil(async () => (await vscode.env.clipboard.readText()) || undefined, 5000, 'the clipboard');
+        const event = JSON.parse(copied) as { eventType: string; commandType: string; timestamp: string };
+        assert.ok(
+          rowText.startsWith(`${event.eventType} ${event.commandType}${event.timestamp.slice(11, 23)}`),
+          `the context menu acted on the row clicked: row "${rowText}", copied ${event.eventType} ${event.commandType} ${event.timestamp}`,
+        );
+      } finally {
+        results = await load.stop();
+        await vscode.commands.executeCommand('notifications.clearAll');
+      }
+      // Nothing was lost while the UI was used.
+      assert.ok(results.length > 1500, `${results.length} commands`);
+      assert.equal(results.filter((r) => r.success).length, results.length, JSON.stringify(results.find((r) => !r.success)?.error));
+    });
+  });
+});
