@@ -42,7 +42,7 @@ describe('the telemetry tree under load', function () {
     await withSettings({ maxConcurrency: 64, maxQueueSize: 100_000 }, async () => {
       await waitUntil(() => api.context.middleware.admission.limit === 64, 5000, 'limit 64');
       const marker = `under-load-${Date.now()}`;
-      const echo = await api.run({ commandType: 'ECHO', parameters: { marker } });
+      const echo = await api.execute({ commandType: 'ECHO', parameters: { marker } });
       assert.equal(echo.success, true);
       await vscode.commands.executeCommand('notifications.clearAll');
       const load = startLoad(api);

@@ -85,7 +85,7 @@ export async function misuse(api: AiosApi): Promise<void> {
   const r = await api.run('MINE', () => 'text');
   const n: number | undefined = r.result;
   void n;
-  await api.run({ commandType: 'ECHO' });
+  await api.execute({ commandType: 'ECHO' });
 }
 `,
     );
