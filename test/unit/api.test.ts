@@ -85,7 +85,8 @@ export async function misuse(api: AiosApi): Promise<void> {
   const r = await api.run('MINE', () => 'text');
   const n: number | undefined = r.result;
   void n;
-  await api.execute({ commandType: 'ECHO' });
+  // The unversioned run(request) is gone: execute(request) does it.
+  await api.run({ commandType: 'ECHO' });
 }
 `,
     );
