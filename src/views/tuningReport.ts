@@ -78,14 +78,28 @@ export interface TuningReportContext {
 
 export const CURRENT_MARK = 'current';
 export const RECOMMENDED_MARK = '**recommended**';
-const EXTRAPOLATED_MARK = 'beyond the recording';
+export const EXTRAPOLATED_MARK = 'extrapolated';
 
-/** The row's marks: current, recommended, beyond the recording. */
+/** The row's marks: current, recommended, extrapolated. */
 function marks(row: TuningRow, result: TuningResult): string {
   return [row.current ? CURRENT_MARK : '', row === result.recommended ? RECOMMENDED_MARK : '', row.extrapolated ? EXTRAPOLATED_MARK : '']
     .filter(Boolean)
     .join(', ');
 }
+
+/** The limit in words: "fixed 4", "adaptive 1..64 from 4". */
+export function limitLabel(s: TunableSettings): string {
+  return s.throttle.mode === 'adaptive'
+    ? `adaptive ${s.throttle.minConcurrency}..${s.throttle.maxConcurrency} from ${s.maxConcurrency}`
+    : `fixed ${s.maxConcurrency}`;
+}
+
+/** The settings besides the limit: a column each when the grid varies it, else said once above the table. */
+const AXES = [
+  { header: 'Delay', value: (s: TunableSettings) => `${s.baseDelayMs} ms`, setting: 'aios.baseDelayMs' },
+  { header: 'CPU', value: (s: TunableSettings) => `${s.cpuThreshold} %`, setting: 'aios.cpuThreshold' },
+  { header: 'Queue', value: (s: TunableSettings) => String(s.maxQueueSize), setting: 'aios.maxQueueSize' },
+];
 
 /** A Markdown table with its columns padded, so the source reads as a table too. */
 function table(header: string[], rows: string[][], right: boolean[]): string[] {
@@ -108,31 +122,20 @@ export function tuningMarkdown(result: TuningResult, context: TuningReportContex
   const knee = result.knee
     ? `The service's time per command grew past ${result.knee.capacity} commands at once (seen up to ${result.knee.maxLevelSeen}); the replay slows commands the same way.`
     : `The service's time per command did not grow with the number running (seen up to ${workload.maxRunning}): recorded times are replayed as they are.`;
-  const header = [
-    '',
-    'Settings',
-    'Goodput /s',
-    'p50 wait',
-    'p99 wait',
-    'p50 latency',
-    'p99 latency',
-    'Mean in service',
-    'Throttled',
-    'Refused',
-    'Peak running',
-  ];
+  const varying = AXES.filter((a) => new Set(result.rows.map((r) => a.value(r.settings))).size > 1);
+  const same = AXES.filter((a) => !varying.includes(a)).map((a) => `${a.setting} ${a.value(current)}`);
+  const header = ['', 'Limit', ...varying.map((a) => a.header), 'Goodput /s', 'p50 wait', 'p99 wait', 'p99 latency', 'Service', 'Throttled', 'Refused'];
   const rows = result.rows.map((r) => [
     marks(r, result),
-    r.label,
+    limitLabel(r.settings),
+    ...varying.map((a) => a.value(r.settings)),
     formatRate(r.goodput),
     formatMs(r.p50WaitMs),
     formatMs(r.p99WaitMs),
-    formatMs(r.p50LatencyMs),
     formatMs(r.p99LatencyMs),
     formatMs(r.meanServiceMs),
     String(r.throttled),
     String(r.refused),
-    String(r.peakRunning),
   ]);
   const recommendation = rec.current
     ? `**Recommended: the current settings** (${rec.label}): nothing to change.`
@@ -146,18 +149,21 @@ export function tuningMarkdown(result: TuningResult, context: TuningReportContex
     '',
     knee,
     '',
-    `**Objective:** ${result.objective}. A row that ran more commands at once than the recording ever did is marked "${EXTRAPOLATED_MARK}" and recommended only when no other row qualifies.`,
+    `**Objective:** ${result.objective}. A row that ran more commands at once than the recording ever did is marked ${EXTRAPOLATED_MARK} ` +
+      '(its times past what was recorded are a guess) and recommended only when no other row qualifies.',
     '',
     recommendation,
     '',
+    ...(same.length ? [`In every row: ${same.join(', ')}.`, ''] : []),
     ...table(
       header,
       rows,
-      header.map((_, i) => i >= 2),
+      header.map((_, i) => i >= 2 + varying.length),
     ),
     '',
-    'Goodput: commands completed per second of the period. Wait: submission to start; latency: submission to end. ' +
-      'The replay is as good as the recorded times: read p99 at other settings as an estimate, goodput and refusals with more trust.',
+    'Goodput: commands completed per second of the period. Wait: submission to start; latency: submission to end; ' +
+      'in service: the mean time a command held its slot. The replay is as good as the recorded times: read p99 at ' +
+      'other settings as an estimate, goodput and refusals with more trust.',
     '',
   ].join('\n');
 }

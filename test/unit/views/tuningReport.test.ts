@@ -10,6 +10,7 @@ import {
   MIN_TUNING_COMMANDS,
   RECOMMENDED_MARK,
   formatMs,
+  limitLabel,
   settingChanges,
   tooLittleTelemetry,
   tuningMarkdown,
@@ -46,9 +47,10 @@ describe('tuningReport', () => {
     const current = rows.filter((r) => r[0].split(', ').includes(CURRENT_MARK));
     const recommended = rows.filter((r) => r[0].split(', ').includes(RECOMMENDED_MARK));
     assert.equal(current.length, 1);
-    assert.equal(current[0][1], result.current.label);
+    assert.equal(current[0][1], limitLabel(result.current.settings));
+    assert.equal(current[0][2], '100 ms', 'the backoff varies in the grid: a column of its own');
     assert.equal(recommended.length, 1);
-    assert.equal(recommended[0][1], result.recommended.label);
+    assert.equal(recommended[0][1], limitLabel(result.recommended.settings));
     assert.equal(recommended[0][6], formatMs(result.recommended.p99LatencyMs), 'its p99 latency column');
     // The recommendation names each setting it changes, old → new, as aios.* keys.
     const changes = settingChanges(result.recommended.changes);
@@ -57,6 +59,7 @@ describe('tuningReport', () => {
     // Aligned: every line of the table is as long as the header's.
     const lines = md.split('\n').filter((l) => l.startsWith('|'));
     assert.equal(new Set(lines.map((l) => l.length)).size, 1, 'the columns are padded');
+    assert.ok(md.includes('In every row: aios.cpuThreshold 85 %, aios.maxQueueSize 1000.'), 'what the grid does not vary is said once');
     assert.match(md, /grew past \d+(\.\d+)? commands at once/, 'the knee the replay used');
   });
 
