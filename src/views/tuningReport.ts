@@ -162,7 +162,7 @@ export function tuningMarkdown(result: TuningResult, context: TuningReportContex
     ),
     '',
     'Goodput: commands completed per second of the period. Wait: submission to start; latency: submission to end; ' +
-      'in service: the mean time a command held its slot. The replay is as good as the recorded times: read p99 at ' +
+      'service: the mean time a command held its slot. The replay is as good as the recorded times: read p99 at ' +
       'other settings as an estimate, goodput and refusals with more trust.',
     '',
   ].join('\n');
