@@ -8,11 +8,27 @@ import type { TuneCommandResult } from '../../src/commands/tune';
 import { Commands } from '../../src/shared/ids';
 import { predictionText, queueDrainText } from '../../src/views/predictionText';
 import { CURRENT_MARK, RECOMMENDED_MARK, limitLabel, settingChanges } from '../../src/views/tuningReport';
-import { evaluate, hasUi, screenshot } from './ui';
-import { healthyAios, waitUntil, withSettings } from './util';
+import { NOTIFICATION_ITEM, answerQuickInput, click, evaluate, hasUi, notificationTexts, requireUi, runFromPalette, screenshot } from './ui';
+import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
 /** Every setting a tuning row may change (keys below `aios.`). */
 const TUNABLE_KEYS = ['maxConcurrency', 'baseDelayMs', 'maxDelayMs', 'cpuThreshold', 'maxQueueSize', 'agingMs', 'throttle.mode'];
+
+/** A burst of SLEEPs and ECHOs recorded at limit 4 (so the queue fills), then the limit set to 1 for the tuning. */
+async function recordAtFourTuneAtOne(api: AiosApi): Promise<void> {
+  const ctx = api.context;
+  await withSettings({ maxConcurrency: 4 }, async () => {
+    await waitUntil(() => ctx.middleware.admission.limit === 4, 10_000, 'limit 4');
+    const results = await Promise.all([
+      ...Array.from({ length: 16 }, () => api.execute({ commandType: 'SLEEP', parameters: { seconds: 0.2 } })),
+      ...Array.from({ length: 16 }, (_, i) => api.execute({ commandType: 'ECHO', parameters: { i } })),
+    ]);
+    assert.ok(results.every((r) => r.success));
+  });
+  // Tuned at limit 1: the recording (4 at once) shows that more slots shorten the waits.
+  await vscode.workspace.getConfiguration('aios').update('maxConcurrency', 1, vscode.ConfigurationTarget.Global);
+  await waitUntil(() => ctx.middleware.admission.limit === 1, 10_000, 'limit 1');
+}
 
 describe('learning from the telemetry', function () {
   this.timeout(240_000);
@@ -68,18 +84,7 @@ describe('learning from the telemetry', function () {
     const cfg = () => vscode.workspace.getConfiguration('aios');
     const before = Object.fromEntries(TUNABLE_KEYS.map((k) => [k, cfg().inspect(k)?.globalValue]));
     try {
-      // Recorded at limit 4: a burst of SLEEPs and ECHOs, so the queue fills.
-      await withSettings({ maxConcurrency: 4 }, async () => {
-        await waitUntil(() => ctx.middleware.admission.limit === 4, 10_000, 'limit 4');
-        const results = await Promise.all([
-          ...Array.from({ length: 16 }, () => api.execute({ commandType: 'SLEEP', parameters: { seconds: 0.2 } })),
-          ...Array.from({ length: 16 }, (_, i) => api.execute({ commandType: 'ECHO', parameters: { i } })),
-        ]);
-        assert.ok(results.every((r) => r.success));
-      });
-      // Tuned at limit 1: the recording (4 at once) shows that more slots shorten the waits.
-      await cfg().update('maxConcurrency', 1, vscode.ConfigurationTarget.Global);
-      await waitUntil(() => ctx.middleware.admission.limit === 1, 10_000, 'limit 1');
+      await recordAtFourTuneAtOne(api);
 
       await assert.rejects(Promise.resolve(vscode.commands.executeCommand(Commands.tuneThrottling, { period: 'month' })), /period must be one of "hour"/);
       const answer = await vscode.commands.executeCommand<TuneCommandResult>(Commands.tuneThrottling, { period: 'hour', apply: 'user' });
@@ -134,6 +139,45 @@ describe('learning from the telemetry', function () {
         assert.ok(shown.includes(`**Recommended: ${result.recommended.label}**`), 'the recommendation is on screen');
         await screenshot('learning-tuning-report');
       }
+    } finally {
+      for (const [k, v] of Object.entries(before)) await cfg().update(k, v, vscode.ConfigurationTarget.Global);
+    }
+  });
+
+  it('from the palette: a period picked, the report shown, nothing written until "Apply Recommended Settings" and a target are picked', async function () {
+    requireUi(this);
+    const api = await healthyAios();
+    const cfg = () => vscode.workspace.getConfiguration('aios');
+    const before = Object.fromEntries(TUNABLE_KEYS.map((k) => [k, cfg().inspect(k)?.globalValue]));
+    try {
+      await recordAtFourTuneAtOne(api);
+      await vscode.commands.executeCommand('notifications.clearAll');
+      await runFromPalette('AIOS: Tune Throttling from Telemetry');
+      await answerQuickInput(/which period to replay/, 'The last hour');
+      const offer = await waitUntil(
+        async () => (await notificationTexts()).find((t) => t.includes('AIOS: recommended: aios.')),
+        60_000,
+        'the recommendation offered',
+      );
+      const doc = await waitUntil(
+        () => (vscode.window.activeTextEditor?.document.uri.scheme === 'aios-tuning' ? vscode.window.activeTextEditor.document : undefined),
+        10_000,
+        'the tuning report',
+      );
+      assert.ok(doc.getText().includes(RECOMMENDED_MARK));
+      await screenshot('learning-tune-offer');
+      assert.equal(cfg().inspect('maxConcurrency')?.globalValue, 1, `nothing written before the click (offered: ${offer})`);
+
+      await click(`${NOTIFICATION_ITEM} .monaco-button`, 'Apply Recommended Settings');
+      await answerQuickInput(/where to write them/, 'User Settings');
+      const written = await waitUntil(
+        async () => (await notificationTexts()).find((t) => /AIOS: \d+ settings? written to User settings/.test(t)),
+        20_000,
+        'the settings written',
+      );
+      const changed = TUNABLE_KEYS.filter((k) => cfg().inspect(k)?.globalValue !== (k === 'maxConcurrency' ? 1 : before[k]));
+      assert.ok(changed.length > 0, `some setting written: ${written}`);
+      assert.ok(offer.includes(`aios.${changed[0]} `), `what was written is what was offered: ${offer}`);
     } finally {
       for (const [k, v] of Object.entries(before)) await cfg().update(k, v, vscode.ConfigurationTarget.Global);
     }
