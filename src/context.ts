@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { RecentRequests } from './commands/recentRequests';
 import {
+  attachLearning,
   CommandRouter,
   createMiddleware,
+  type Learning,
   type CommandResult,
   type ExecuteOptions,
   type Executor,
@@ -29,6 +31,15 @@ import { SettingsSync } from './settingsSync';
 
 type Owned = { dispose(): unknown };
 
+/** Where every window's telemetry files are (the middleware's storageDir). */
+const telemetryDir = (extension: vscode.ExtensionContext): string => join(extension.globalStorageUri.fsPath, 'telemetry');
+
+/** The REALTIME report's `learning`: how the predictions fared (LearningReport's accuracy) and what is modelled. */
+function learningSection(learning: Learning): unknown {
+  const { events, models, accuracy } = learning.model.report();
+  return { events, types: models.map((m) => m.commandType), accuracy };
+}
+
 export class AiosContext implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
   readonly middleware: Middleware;
@@ -43,6 +54,8 @@ export class AiosContext implements vscode.Disposable {
   readonly controlServer: ControlServerIntegration;
   /** Parameters of recent commands, for "Run Again" (memory only). */
   readonly recent = new RecentRequests();
+  /** The model learned from the telemetry (this window's events live, every window's on disk at start). */
+  readonly learning: Learning;
   /** Which executor runs a command type (shell spec or the Python service): the one place that decides. */
   readonly router: CommandRouter;
   private readonly executor: Executor;
@@ -59,7 +72,7 @@ export class AiosContext implements vscode.Disposable {
     this.middleware = createMiddleware({
       config: readMiddlewareSettings(),
       settingPrefix: `${SECTION}.`,
-      storageDir: join(extension.globalStorageUri.fsPath, 'telemetry'),
+      storageDir: telemetryDir(extension),
       // No sessionId: the middleware makes one per extension host, so several windows never write the same
       // file (vscode.env.sessionId is one constant whenever VS Code's telemetry is off).
       user: { uiKind: vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop', remote: vscode.env.remoteName ?? 'local', appName: vscode.env.appName },
@@ -122,6 +135,14 @@ export class AiosContext implements vscode.Disposable {
     );
     // After the exporters on the stack, so they are disposed after it: they send what the last commands left.
     this.own({ dispose: () => this.middleware.close() });
+    // Above the close on the stack: it stops listening before the middleware's last events.
+    this.learning = this.own(
+      attachLearning(this.middleware, {
+        storageDir: telemetryDir(extension),
+        onError: (e) => this.log.warn(`Learning from the telemetry on disk failed: ${e.message}`),
+      }),
+    );
+    this.own(this.middleware.addRealtimeSection('learning', () => learningSection(this.learning)));
     this.own(this.supervisor);
     // Rules act through the service: they go before it.
     this.rules = this.own(

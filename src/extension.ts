@@ -16,6 +16,7 @@ import { RESULT_SCHEME, ResultDocuments } from './views/resultDocuments';
 import { ThrottleIndicator } from './views/statusBar';
 import { TELEMETRY_SCHEME, TelemetryDocumentProvider } from './views/telemetryDocument';
 import { TelemetryTreeProvider } from './views/telemetryTree';
+import { TUNING_SCHEME, TuningDocuments } from './views/tuningDocument';
 
 let current: AiosContext | undefined;
 
@@ -26,6 +27,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
   const metrics = new MiddlewareMetricsSource(ctx);
   const documents = new TelemetryDocumentProvider(ctx);
   const results = new ResultDocuments();
+  const tuning = new TuningDocuments();
   const parameters = new ParametersEditor();
   const aiosFiles = new AiosFiles(ctx);
   const gettingStarted = new GettingStarted(ctx);
@@ -38,6 +40,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
     metrics,
     documents,
     results,
+    tuning,
     parameters,
     aiosFiles,
     gettingStarted,
@@ -45,9 +48,10 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
     treeView,
     vscode.workspace.registerTextDocumentContentProvider(TELEMETRY_SCHEME, documents),
     vscode.workspace.registerTextDocumentContentProvider(RESULT_SCHEME, results),
+    vscode.workspace.registerTextDocumentContentProvider(TUNING_SCHEME, tuning),
     vscode.workspace.registerFileSystemProvider(PARAMETERS_SCHEME, parameters),
     MetricsPanel.registerSerializer(extension.extensionUri, metrics, ctx.log),
-    ...registerCommands({ ctx, extensionUri: extension.extensionUri, metrics, documents, results, parameters, tree }),
+    ...registerCommands({ ctx, extensionUri: extension.extensionUri, metrics, documents, results, tuning, parameters, tree }),
     registerSources(ctx),
   );
   // The in-host tests reach the composed services through this command; it exists only while VS Code runs

@@ -11,6 +11,7 @@ import type { MiddlewareMetricsSource } from '../views/metricsSource';
 import type { ParametersEditor } from '../views/parametersEditor';
 import type { ResultDocuments } from '../views/resultDocuments';
 import type { TelemetryDocumentProvider } from '../views/telemetryDocument';
+import type { TuningDocuments } from '../views/tuningDocument';
 import { copyEventJson, flightOf, rerunTarget, type TelemetryTreeProvider } from '../views/telemetryTree';
 import { runBatchCommand, type BatchHost } from './batch';
 import { exportTelemetryCommand, type ExportCommandHost } from '../integrations/exportCommand';
@@ -18,6 +19,7 @@ import { cancelRunningCommand, type CancelHost } from './cancel';
 import { syncPythonState, withOperation, type ControlArgs, type ControlCommandHost } from './control';
 import { askJsonObject } from './jsonInput';
 import { runCommand, runInteractively, type RunCommandHost } from './runCommand';
+import { tuneThrottlingCommand, type TuneHost } from './tune';
 
 /** The part of the extension's services this file uses. */
 export type CommandsHost = Pick<AiosContext, 'controlServer' | 'log' | 'middleware' | 'recent' | 'restartService' | 'rules' | 'supervisor'> &
@@ -25,7 +27,8 @@ export type CommandsHost = Pick<AiosContext, 'controlServer' | 'log' | 'middlewa
   ControlCommandHost &
   BatchHost &
   CancelHost &
-  ExportCommandHost;
+  ExportCommandHost &
+  TuneHost;
 
 export type { RunCommandArgs } from './runCommand';
 
@@ -36,6 +39,7 @@ export interface CommandEnv {
   readonly metrics: MiddlewareMetricsSource;
   readonly documents: TelemetryDocumentProvider;
   readonly results: ResultDocuments;
+  readonly tuning: TuningDocuments;
   readonly parameters: ParametersEditor;
   readonly tree: TelemetryTreeProvider;
 }
@@ -46,6 +50,7 @@ type Handler = (env: CommandEnv, ...args: unknown[]) => unknown;
 const COMMAND_TABLE: Record<CommandId, Handler> = {
   [Commands.showOutput]: ({ ctx }) => ctx.log.show(true),
   [Commands.exportTelemetry]: ({ ctx }, args) => exportTelemetryCommand(ctx, args),
+  [Commands.tuneThrottling]: ({ ctx, tuning }, args) => tuneThrottlingCommand(ctx, tuning, args),
   [Commands.copyControlToken]: ({ ctx }) => ctx.controlServer.copyToken(),
   [Commands.getStarted]: () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false),
   [Commands.addWorkspaceHandler]: () => addWorkspaceHandler(),

@@ -8,6 +8,7 @@ export const Commands = {
   showMetricsPanel: 'aios.showMetricsPanel',
   showTelemetry: 'aios.showTelemetry',
   exportTelemetry: 'aios.exportTelemetry',
+  tuneThrottling: 'aios.tuneThrottling',
   syncPythonState: 'aios.syncPythonState',
   updateLogLevel: 'aios.updateLogLevel',
   flushCache: 'aios.flushCache',
