@@ -17,8 +17,14 @@ interface Shown {
   close(): void;
 }
 
-export async function runWithProgress(title: string, run: (options: ExecuteOptions) => Promise<CommandResult>): Promise<CommandResult> {
+/** `predict`: words on what is left or the wait ("~4 s left (p90 11 s)"), when the learned model knows the type. */
+export async function runWithProgress(
+  title: string,
+  run: (options: ExecuteOptions) => Promise<CommandResult>,
+  predict?: (commandId: string) => string | undefined,
+): Promise<CommandResult> {
   const abort = new AbortController();
+  let commandId: string | undefined;
   const startedAt = Date.now();
   let last: ProgressUpdate = { stage: 'running', delayMs: 0, remainingMs: 0, queuePosition: 0, reason: '' };
   let shown: Shown | undefined;
@@ -43,7 +49,9 @@ export async function runWithProgress(title: string, run: (options: ExecuteOptio
           lastAt = Date.now();
           // withProgress's increment is cumulative: send only the new part of the delay.
           const fraction = p.stage === 'throttled' && p.delayMs > 0 ? Math.min(1, 1 - p.remainingMs / p.delayMs) : lastFraction;
-          progress.report({ message: describe(p, lastAt - startedAt), increment: Math.max(0, (fraction - lastFraction) * 100) });
+          const words = commandId !== undefined ? predict?.(commandId) : undefined;
+          const message = `${describe(p, lastAt - startedAt)}${words ? ` · ${words}` : ''}`;
+          progress.report({ message, increment: Math.max(0, (fraction - lastFraction) * 100) });
           lastFraction = fraction;
         };
         // Coalesced: the newest update, at most every REPORT_INTERVAL_MS.
@@ -81,7 +89,7 @@ export async function runWithProgress(title: string, run: (options: ExecuteOptio
   // While shown, the elapsed time in the message moves on.
   const ticker = setInterval(() => shown?.report(last), 1000);
   try {
-    return await run({ signal: abort.signal, onProgress });
+    return await run({ signal: abort.signal, onProgress, onCommandId: (id) => (commandId = id) });
   } finally {
     clearTimeout(timer);
     clearInterval(ticker);

@@ -15,10 +15,11 @@ import type { ResultDocuments } from '../views/resultDocuments';
 import { askJsonObject } from './jsonInput';
 import { runWithProgress } from './progress';
 import { interactiveShellOutput, type ShellOutputHost } from './shellRun';
+import { predictionText } from '../views/predictionText';
 import { acceptedType } from './typeChoice';
 
 /** The part of the extension's services this file uses. */
-export type RunCommandHost = Pick<AiosContext, 'extension' | 'log' | 'middleware' | 'run' | 'supervisor'> & ShellOutputHost & CatalogHost;
+export type RunCommandHost = Pick<AiosContext, 'extension' | 'learning' | 'log' | 'middleware' | 'run' | 'supervisor'> & ShellOutputHost & CatalogHost;
 
 export interface RunCommandArgs {
   commandType: string;
@@ -57,7 +58,11 @@ export async function runInteractively(env: RunCommandEnv, request: RunCommandAr
   const { commandType, priority, parameters } = request;
   void remember(ctx, commandType, priority ?? 'NORMAL', parameters ?? {});
   const run = { commandType, priority, parameters, source };
-  const result = await runWithProgress(commandType, (options) => ctx.run(run, options, interactiveShellOutput(ctx, run)));
+  const result = await runWithProgress(
+    commandType,
+    (options) => ctx.run(run, options, interactiveShellOutput(ctx, run)),
+    (id) => predictionText(ctx.learning, id),
+  );
   showResult(env, result);
   return result;
 }

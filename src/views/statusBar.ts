@@ -1,6 +1,7 @@
 // The status-bar throttle indicator: load (active/limit), queue depth, CPU and service health at a glance.
 // Renders are coalesced to at most one per RENDER_INTERVAL_MS, so a burst of commands costs the UI nothing.
 import * as vscode from 'vscode';
+import { queueDrainText } from './predictionText';
 import type { AdmissionState, SystemSample } from '../core';
 import { formatClock } from '../webview/format';
 import { describeSharedLimit, indicatorModel, type IndicatorModel } from './indicatorModel';
@@ -9,7 +10,7 @@ import type { ServiceState } from '../python/supervisor';
 import { COMMANDS_IN_FLIGHT_CONTEXT, Commands, STATUS_BAR_ITEM, commandLink } from '../shared/ids';
 
 /** The part of the extension's services this file uses. */
-export type IndicatorHost = Pick<AiosContext, 'controlServer' | 'middleware' | 'supervisor'>;
+export type IndicatorHost = Pick<AiosContext, 'controlServer' | 'learning' | 'middleware' | 'supervisor'>;
 
 const RENDER_INTERVAL_MS = 250;
 /** CPU and memory change without events; re-read them this often. */
@@ -71,7 +72,9 @@ export class ThrottleIndicator implements vscode.Disposable {
     }
     if (model.background !== this.lastModel?.background) this.item.backgroundColor = model.background ? new vscode.ThemeColor(model.background) : undefined;
     this.lastModel = model;
-    const tip = tooltip(admission, service, system, middleware.telemetry.query('SUMMARY').overall, this.ctx.controlServer.url);
+    const queued = admission.queued.HIGH + admission.queued.NORMAL + admission.queued.LOW;
+    const drain = queued > 0 ? queueDrainText(this.ctx.learning) : undefined;
+    const tip = tooltip(admission, service, system, middleware.telemetry.query('SUMMARY').overall, this.ctx.controlServer.url, drain);
     if (tip.value !== this.lastTooltip) {
       this.lastTooltip = tip.value;
       this.item.tooltip = tip;
@@ -106,6 +109,8 @@ function tooltip(
   system: SystemSample,
   overall: { totalCommands: number; successRate: number; averageDurationMs: number; throttledCommands: number },
   controlEndpoint: string | undefined,
+  /** "queue drains in ~30 s" when the learned durations of what waits are known. */
+  drain?: string,
 ): vscode.MarkdownString {
   const pct = (n: number) => `${Math.round(n)}%`;
   const md = new vscode.MarkdownString(undefined, true);
@@ -123,7 +128,7 @@ function tooltip(
     md.appendMarkdown(`| Limit | ${admission.limit}, ${admission.mode}${limitWhy} |\n`);
   }
   md.appendMarkdown(
-    `| Queued | HIGH ${admission.queued.HIGH} · NORMAL ${admission.queued.NORMAL} · LOW ${admission.queued.LOW}${admission.delayed ? ` (${admission.delayed} of them in backoff)` : ''} |\n`,
+    `| Queued | HIGH ${admission.queued.HIGH} · NORMAL ${admission.queued.NORMAL} · LOW ${admission.queued.LOW}${admission.delayed ? ` (${admission.delayed} of them in backoff)` : ''}${drain ? ` · ${drain}` : ''} |\n`,
   );
   md.appendMarkdown(
     `| System | ${system.sampledAt ? `CPU ${pct(system.cpuPercent)} · memory ${pct(system.memoryPercent)}` : 'sampling…'}${system.pythonProcesses >= 0 ? ` · ${system.pythonProcesses} other Python processes` : ''} |\n`,

@@ -13,6 +13,7 @@
 //   runs only while something shown moves by itself (elapsed times, CPU, rules' values, exporters' health).
 // Empty (and so showing its welcome view) until the first command.
 import * as vscode from 'vscode';
+import { predictionText } from './predictionText';
 import type { RecentRequests } from '../commands/recentRequests';
 import { CONTROL_PREFIX, RULE_PREFIX, type EventType, type InFlightCommand, type Priority, type TelemetryEvent, type TypeStatsReport } from '../core';
 import type { AiosContext } from '../context';
@@ -24,7 +25,7 @@ import type { ExporterHealthReport } from '../export';
 import { formatClock, formatDuration } from '../webview/format';
 
 /** The part of the extension's services this file uses. */
-export type TreeHost = Pick<AiosContext, 'controlServer' | 'exports' | 'middleware' | 'rules' | 'supervisor'>;
+export type TreeHost = Pick<AiosContext, 'controlServer' | 'exports' | 'learning' | 'middleware' | 'rules' | 'supervisor'>;
 
 const REFRESH_DEBOUNCE_MS = 500;
 const TICK_MS = 1000;
@@ -62,7 +63,7 @@ type Node =
   | { kind: 'metric'; id: string; label: string; value: string; icon?: string; tooltip?: string }
   | TypeNode
   | { kind: 'event'; event: TelemetryEvent; parent: string }
-  | { kind: 'flight'; flight: InFlightCommand }
+  | { kind: 'flight'; flight: InFlightCommand; prediction?: string }
   | { kind: 'rule'; rule: RuleState };
 
 const SECTIONS: Record<SectionId, [string, string]> = {
@@ -118,7 +119,7 @@ function nodeText(n: Node): string {
     case 'event':
       return '';
     case 'flight':
-      return describeFlightRow(n.flight);
+      return `${describeFlightRow(n.flight)}\u0000${n.prediction ?? ''}`;
     case 'rule':
       return `${describeRule(n.rule)}\u0000${n.rule.status}\u0000${n.rule.actionRunning ? 1 : 0}`;
   }
@@ -326,7 +327,11 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     switch (node.id) {
       case 'running': {
         const flights = this.ctx.middleware.inFlight();
-        const rows: Node[] = flights.slice(0, FLIGHT_ROWS).map((flight) => ({ kind: 'flight', flight }));
+        // One forecast for the rows shown (O(commands in flight)); unknown types get no words rather than a guess.
+        const forecast = this.ctx.learning.forecast();
+        const rows: Node[] = flights
+          .slice(0, FLIGHT_ROWS)
+          .map((flight) => ({ kind: 'flight', flight, prediction: predictionText(this.ctx.learning, flight.commandId, forecast) }));
         if (flights.length > FLIGHT_ROWS) rows.push(metric('more-flights', `… and ${flights.length - FLIGHT_ROWS} more`, '', 'ellipsis'));
         return rows;
       }
@@ -527,7 +532,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         const f = node.flight;
         const item = new vscode.TreeItem(f.commandType, vscode.TreeItemCollapsibleState.None);
         item.id = `flight:${f.commandId}`;
-        const text = describeFlightRow(f);
+        const text = `${describeFlightRow(f)}${node.prediction ? ` · ${node.prediction}` : ''}`;
         item.description = text;
         item.tooltip = `${f.commandType} (${f.commandId}): ${text}. Cancel it with the button on the right.`;
         item.iconPath = new vscode.ThemeIcon(f.stage === 'running' ? 'sync~spin' : 'watch');
