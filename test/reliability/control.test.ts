@@ -53,7 +53,7 @@ function send(port: number, pieces: Array<string | Buffer>, gapMs = 0, waitMs = 
       void (async () => {
         for (const p of pieces) {
           if (s.destroyed) return;
-          s.write(p);
+          s.write(p as string | Uint8Array);
           if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
         }
       })();
@@ -73,9 +73,9 @@ describe('reliability: hostile input to the control endpoint', () => {
       maxConnections: 32,
       handlers: {
         control: () => Promise.reject(new Error('unused')),
-        execute: (req, hooks) =>
+        execute: (req) =>
           mw.execute(req, (r) => {
-            const id = String(r.parameters.id ?? '');
+            const id = typeof r.parameters.id === 'string' ? r.parameters.id : '';
             runs.set(id, (runs.get(id) ?? 0) + 1);
             return { id };
           }),
