@@ -192,6 +192,7 @@ class ControlHttpServer implements ControlServer {
   private readonly connectionSignals = new WeakMap<Socket, AbortController>();
   /** The response under way on each socket, for clientError (which must not write over one). */
   private readonly responses = new WeakMap<Socket, ServerResponse>();
+  private readonly requests = new WeakMap<Socket, IncomingMessage>();
   /** One per detached command (not listeners on one shared signal: no MaxListenersExceededWarning). */
   private readonly detachedControllers = new Set<AbortController>();
   /** Bodies being read, with when their last piece came; one sweeper instead of a timer per request. */
@@ -232,6 +233,14 @@ class ControlHttpServer implements ControlServer {
     // An `Expect: 100-continue` client waits for our go-ahead before sending its body: refuse first when we will.
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res, true));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
+    // CONNECT (a proxy tunnel) is no route here: the documented refusal, then the connection closes.
+    this.server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      const text = JSON.stringify(errorBody('method_not_allowed', 'CONNECT is not a method of the AIOS control server'));
+      socket.on('error', () => undefined);
+      socket.end(
+        `HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      );
+    });
     // Not in @types/node 20's ServerOptions, so set as the documented property.
     this.server.headersTimeout = headersTimeout;
     this.server.maxConnections = positive('maxConnections', options.maxConnections, 256);
@@ -292,14 +301,21 @@ class ControlHttpServer implements ControlServer {
       return;
     }
     if (responding !== undefined) {
-      // A request is under way on this socket. Its body too slow: answer through it. Anything else (the
-      // client's end of the stream mid-body): nobody to answer; the request sees the close.
-      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && !responding.destroyed) {
+      const req = this.requests.get(socket);
+      if (err.code === 'HPE_INVALID_EOF_STATE' || responding.destroyed) {
+        // The client's end of the stream mid-body: nobody to answer; the request sees the close.
+        socket.destroy();
+      } else if (req?.complete) {
+        // Garbage after a whole request: that request is answered, then the connection closes.
+        if (!responding.headersSent) responding.setHeader('Connection', 'close');
+      } else {
+        // Its body too slow or badly framed: answer through it, then close.
         const [status, , code, message] = clientErrorAnswer(err);
+        this.refuse(code, `${message} (${err.code ?? err.message})`);
         responding.setHeader('Connection', 'close');
         sendJson(responding, status, errorBody(code, message));
         socket.destroySoon();
-      } else socket.destroy();
+      }
       return;
     }
     const [status, reason, code, message] = clientErrorAnswer(err);
@@ -329,6 +345,7 @@ class ControlHttpServer implements ControlServer {
   private async handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     const socket = req.socket;
     this.responses.set(socket, res);
+    this.requests.set(socket, req);
     res.once('close', () => {
       if (this.responses.get(socket) === res) this.responses.delete(socket);
     });
@@ -351,6 +368,10 @@ class ControlHttpServer implements ControlServer {
 
   private async route(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     const host = req.headers.host?.toLowerCase();
+    // Node keeps the first of several Host headers; a request with more than one is refused (RFC 9112 3.2).
+    if (req.headersDistinct.host !== undefined && req.headersDistinct.host.length > 1) {
+      throw new HttpError(400, 'invalid_request', 'A request must carry one Host header', { Connection: 'close' });
+    }
     if (host === undefined) {
       throw new HttpError(400, 'invalid_request', `A Host header is required; send Host: ${this.url.slice('http://'.length)}`, { Connection: 'close' });
     }
