@@ -18,6 +18,7 @@ import { cancelRunningCommand, type CancelHost } from './cancel';
 import { syncPythonState, withOperation, type ControlArgs, type ControlCommandHost } from './control';
 import { askJsonObject } from './jsonInput';
 import { runCommand, runInteractively, type RunCommandHost } from './runCommand';
+import { selectInterpreter, type SelectInterpreterHost } from './selectInterpreter';
 
 /** The part of the extension's services this file uses. */
 export type CommandsHost = Pick<AiosContext, 'controlServer' | 'log' | 'middleware' | 'recent' | 'restartService' | 'rules' | 'supervisor'> &
@@ -25,7 +26,8 @@ export type CommandsHost = Pick<AiosContext, 'controlServer' | 'log' | 'middlewa
   ControlCommandHost &
   BatchHost &
   CancelHost &
-  ExportCommandHost;
+  ExportCommandHost &
+  SelectInterpreterHost;
 
 export type { RunCommandArgs } from './runCommand';
 
@@ -51,6 +53,7 @@ const COMMAND_TABLE: Record<CommandId, Handler> = {
   [Commands.addWorkspaceHandler]: () => addWorkspaceHandler(),
   [Commands.runCommand]: (env, args) => runCommand(env, args),
   [Commands.runBatch]: ({ ctx }, args) => runBatchCommand(ctx, args),
+  [Commands.selectInterpreter]: ({ ctx }, args) => selectInterpreter(ctx, args),
   [Commands.cancelCommand]: ({ ctx }, commandId) => cancelRunningCommand(ctx, commandId),
   [Commands.showMetricsPanel]: ({ ctx, extensionUri, metrics }) => MetricsPanel.createOrShow(extensionUri, metrics, ctx.log),
   [Commands.showTelemetry]: async ({ documents }, level) => {
