@@ -46,6 +46,7 @@ export type AiosErrorCode =
   | 'timeout'
   | 'service_unavailable'
   | 'service_crashed'
+  | 'service_unhealthy'
   | (string & {});
 
 export interface AiosCommandError {

@@ -169,6 +169,26 @@ describe("a Python developer's day", function () {
     }
   });
 
+  it('while the service is unhealthy only HIGH commands run; NORMAL and LOW are refused with service_unhealthy', async () => {
+    const set = await api.context.control({ operation: 'HEALTH_OVERRIDE', value: 'unhealthy' });
+    assert.equal(set.success, true, JSON.stringify(set.error));
+    try {
+      await waitUntil(() => api.context.supervisor.state.status === 'unhealthy', 5000, 'the supervisor to report unhealthy');
+      const normal = await api.run({ commandType: 'ECHO', priority: 'NORMAL', parameters: {} });
+      const low = await api.run({ commandType: 'ECHO', priority: 'LOW', parameters: {} });
+      const high = await api.run({ commandType: 'ECHO', priority: 'HIGH', parameters: { x: 1 } });
+      assert.equal(normal.error?.code, 'service_unhealthy', JSON.stringify(normal));
+      assert.equal(low.error?.code, 'service_unhealthy', JSON.stringify(low));
+      assert.match(normal.error.message, /only HIGH priority commands run/);
+      assert.equal(high.success, true, JSON.stringify(high.error));
+    } finally {
+      await api.context.control({ operation: 'HEALTH_OVERRIDE', value: 'clear' });
+    }
+    await waitUntil(() => api.context.supervisor.state.status === 'healthy', 5000, 'healthy again');
+    const after = await api.run({ commandType: 'ECHO', priority: 'LOW', parameters: {} });
+    assert.equal(after.success, true, JSON.stringify(after.error));
+  });
+
   it('every aios.* setting a person searches for shows in the User tab of the Settings editor', async function () {
     requireUi(this);
     for (const key of ['aios.python.interpreterPath', 'aios.controlServer.enabled', 'aios.export.prometheus.port', 'aios.rules']) {
