@@ -189,6 +189,26 @@ describe("a Python developer's day", function () {
     assert.equal(after.success, true, JSON.stringify(after.error));
   });
 
+  it("Run Batch's results document carries what each command returned, or its error; a large result is left out with a note", async () => {
+    const lines = [
+      JSON.stringify({ commandType: 'ECHO', parameters: { prediction: 'cat', p: 0.93 } }),
+      JSON.stringify({ commandType: 'NOPE_NOT_A_TYPE', parameters: {} }),
+      JSON.stringify({ commandType: 'ECHO', parameters: { big: 'x'.repeat(6000) } }),
+    ];
+    const run = await vscode.commands.executeCommand<{ resultsUri: string }>(Commands.runBatch, { text: lines.join('\n') });
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(run.resultsUri));
+    const rows = doc
+      .getText()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { success: boolean; result?: unknown; resultOmitted?: string; error?: { code: string; message: string } });
+    assert.deepEqual(rows[0].result, { prediction: 'cat', p: 0.93 });
+    assert.equal(rows[1].success, false);
+    assert.ok(rows[1].error?.code && rows[1].error.message, JSON.stringify(rows[1]));
+    assert.equal(rows[2].result, undefined);
+    assert.match(rows[2].resultOmitted ?? '', /^\d+ bytes, over the 4096 bytes shown here/);
+  });
+
   it('every aios.* setting a person searches for shows in the User tab of the Settings editor', async function () {
     requireUi(this);
     for (const key of ['aios.python.interpreterPath', 'aios.controlServer.enabled', 'aios.export.prometheus.port', 'aios.rules']) {
