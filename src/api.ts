@@ -36,7 +36,8 @@ export interface AiosCommandRequest {
 /**
  * The error codes a result can carry (src/core/errors.ts is the vocabulary; a test holds this copy to it). More
  * may be added in a minor version: treat an unknown one as a failure.
- * - before the command runs: invalid_request, blocked (the security policy), queue_full, cancelled, closed;
+ * - before the command runs: invalid_request, blocked (the security policy), queue_full, service_unhealthy
+ *   (NORMAL and LOW while the service is unhealthy), cancelled, closed;
  * - from an executor: executor_error (it threw without a code), unknown_command_type, exit_code / exit_unknown /
  *   not_found / spawn_failed / timeout (shell programs and terminals), abandoned, service_unavailable,
  *   service_crashed (the Python service's process);
@@ -72,6 +73,7 @@ export type AiosKnownErrorCode =
   | 'message_too_large'
   | 'handlers_invalid'
   | 'worker_crashed'
+  | 'service_unhealthy'
   | 'service_error';
 
 export type AiosErrorCode = AiosKnownErrorCode | (string & {});

@@ -9,6 +9,7 @@ import {
   CommandRouter,
   createMiddleware,
   type Learning,
+  restoreRecentEvents,
   type CommandResult,
   type ExecuteOptions,
   type Executor,
@@ -69,16 +70,21 @@ export class AiosContext implements vscode.Disposable {
     const python = readPythonSettings();
     this.settings = new SettingsSync(python.settings);
 
+    const storageDir = telemetryDir(extension);
     this.middleware = createMiddleware({
       config: readMiddlewareSettings(),
       settingPrefix: `${SECTION}.`,
-      storageDir: telemetryDir(extension),
+      storageDir,
       // No sessionId: the middleware makes one per extension host, so several windows never write the same
       // file (vscode.env.sessionId is one constant whenever VS Code's telemetry is off).
       user: { uiKind: vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop', remote: vscode.env.remoteName ?? 'local', appName: vscode.env.appName },
       service: () => this.serviceContext,
       log: (level, message) => this.log[level](message),
     });
+    // Recent Events as they were before a window reload (the counts come back from their snapshot).
+    void restoreRecentEvents(this.middleware.telemetry, storageDir, this.middleware.config.telemetry.maxRecentEvents, this.middleware.sessionId).then(
+      (n) => n > 0 && this.log.info(`Recent Events: ${n} restored from the telemetry on disk`),
+    );
 
     this.supervisor = new PythonSupervisor({
       pythonDir: servicePythonDir(extension.extensionPath),
@@ -89,7 +95,7 @@ export class AiosContext implements vscode.Disposable {
       // Before the new process gets any command: what the user set through the control plane, again.
       onReady: (client, start) => this.controlPlane.onServiceReady(client, start),
     });
-    this.controlPlane = new ControlPlane(this);
+    this.controlPlane = new ControlPlane({ middleware: this.middleware, supervisor: this.supervisor, log: this.log, store: extension.workspaceState });
     this.own(this.settings);
     this.settings.attach(
       {

@@ -3,14 +3,11 @@
 import * as vscode from 'vscode';
 import { DEFAULT_CONFIG, type PartialConfig } from './core';
 import { PYTHON_NUMBER_RULES, validatePythonSettings, type PythonSettings } from './python/pythonSettings';
+import { USER_ONLY_WHEN_UNTRUSTED } from './trustedSettings';
 
 export type { PythonSettings };
 
 export const SECTION = 'aios';
-
-/** Settings an untrusted workspace may not set: only the user's value counts there (a workspace must not
- *  point the window at a Redis of its choosing). package.json lists them in restrictedConfigurations too. */
-const USER_ONLY_WHEN_UNTRUSTED = new Set(['cluster.redisUrl']);
 
 /** The middleware part of the settings, as the core's PartialConfig (the core validates it). Each key of
  *  the core's DEFAULT_CONFIG is the setting `aios.<key>`, or `aios.<section>.<key>` inside a section. */
@@ -39,7 +36,8 @@ export function readPythonSettings(previous?: PythonSettings, trusted = vscode.w
   const cfg = vscode.workspace.getConfiguration(`${SECTION}.python`);
   const raw: Record<string, unknown> = {};
   for (const key of Object.keys(PYTHON_NUMBER_RULES)) raw[key] = cfg.get(key);
-  raw.interpreterPath = trusted ? cfg.get('interpreterPath') : cfg.inspect<string>('interpreterPath')?.globalValue;
+  const userOnly = !trusted && USER_ONLY_WHEN_UNTRUSTED.has('python.interpreterPath');
+  raw.interpreterPath = userOnly ? cfg.inspect<string>('interpreterPath')?.globalValue : cfg.get('interpreterPath');
   raw.processWorkers = cfg.get('processWorkers');
   return validatePythonSettings(raw, previous);
 }

@@ -270,9 +270,10 @@ class Service(object):
             else:
                 sys.modules.pop(HANDLERS_MODULE_NAME, None)
             location = _location(e, path)
-            self.handlers_error = "%s: %s (%s, line %d%s)" % (
+            self.handlers_error = "%s: %s (%s, line %d%s)%s" % (
                 type(e).__name__, e.msg if isinstance(e, SyntaxError) else e, os.path.basename(location["file"]),
-                location["line"], ", column %d" % location["column"] if location["column"] else "")
+                location["line"], ", column %d" % location["column"] if location["column"] else "",
+                "; the service runs %s" % sys.executable if isinstance(e, ImportError) else "")
             self.handlers_error_location = location
             self.handlers_loaded = False
             log.error("Could not load the workspace handlers module %s: %s", path, self.handlers_error,
@@ -308,9 +309,20 @@ class Service(object):
             except (Exception, SystemExit) as e:
                 logs.get_logger().warning("Handler for %s (commandId %s) raised", command_type, command_id,
                                           exc_info=True)
-                raise RpcError("Handler for %s failed: %s: %s" % (command_type, type(e).__name__, e),
-                               errors.HANDLER_FAILED, {"commandId": command_id, "commandType": command_type,
-                                                       "exception": type(e).__name__})
+                data = {"commandId": command_id, "commandType": command_type, "exception": type(e).__name__}
+                # Where in the user's own file it raised (built-ins are the service's, not the user's, code).
+                where = (_raised_at(e, getattr(entry.func, "__code__", None)) if entry.source != BUILTIN
+                         else None)
+                if where is not None:
+                    data.update(where)
+                message = "Handler for %s failed: %s: %s" % (command_type, type(e).__name__, e)
+                if where is not None:
+                    message += " (%s, line %d)" % (os.path.basename(where["file"]), where["line"])
+                if isinstance(e, ImportError):
+                    # The usual cause: the package is installed for another Python than the one that runs.
+                    data["interpreter"] = sys.executable
+                    message += "; the service runs %s" % (sys.executable or "an unknown Python")
+                raise RpcError(message, errors.HANDLER_FAILED, data)
             if cancel_event.is_set():
                 raise Cancelled()
             try:
@@ -552,9 +564,9 @@ class Service(object):
         if reload_handlers:
             failure = self.load_handlers()
             if failure is not None:
-                log.info("Config reloaded from %s; the handlers module failed", path or "defaults")
+                log.info("%s; the handlers module failed", _reloaded_from(path))
                 raise self._handlers_invalid(*failure)
-        log.info("Config reloaded from %s", path or "defaults")
+        log.info("%s", _reloaded_from(path))
         return {"configFile": path, "handlersError": self.handlers_error}
 
     def _handlers_invalid(self, exc, previous):
@@ -564,7 +576,8 @@ class Service(object):
                 "the previous handlers stay in force (there were none: only the built-in commands run)")
         return HandlersError(
             "Could not load the workspace handlers module %s: %s; %s. The config was applied. Fix the file and "
-            "run RELOAD_CONFIG again." % (self.handlers_path, self.handlers_error, kept),
+            "save it: saving reloads it (so does AIOS: Reload Python Service Config)."
+            % (self.handlers_path, self.handlers_error, kept),
             data={"handlersModule": self.handlers_path, "file": location["file"], "line": location["line"],
                   "column": location["column"], "exception": type(exc).__name__, "previousHandlersKept": True,
                   "configApplied": True})
@@ -640,6 +653,28 @@ class Service(object):
             raise RpcError("Control command %s returned a value that is not JSON-serialisable: %s" % (name, e),
                            errors.HANDLER_FAILED)
         return {"command": name, "result": result}
+
+
+def _reloaded_from(path):
+    """What a reload read: the file only when there is one (a missing config file means the defaults)."""
+    if path and os.path.isfile(path):
+        return "Config reloaded from %s" % path
+    return "Config reloaded: no config file%s, the defaults apply" % (" at %s" % path if path else "")
+
+
+def _raised_at(exc, handler_code):
+    """{file, line} of the innermost frame of the handler's own file (where the user's code raised), or None
+    when the handler is not Python source the user can open."""
+    home = getattr(handler_code, "co_filename", None)
+    if not home or not os.path.isfile(home):
+        return None
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == home:
+            found = {"file": os.path.abspath(home), "line": tb.tb_lineno or 1}
+        tb = tb.tb_next
+    return found
 
 
 def _location(exc, path):

@@ -101,6 +101,8 @@ export async function runBatchCommand(ctx: BatchHost, args?: unknown): Promise<B
         signal: abort.signal,
         window: batchWindow(cfg),
         skipped: parsed.errors,
+        // What each command returned goes into the results document (capped per line by formatBatchResults).
+        keepResults: true,
         onProgress: (p) => {
           const finished = p.done + p.failed + p.cancelled;
           const bad = parsed.errors.length ? ` · ${parsed.errors.length} bad line${parsed.errors.length > 1 ? 's' : ''} skipped` : '';

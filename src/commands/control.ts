@@ -80,7 +80,12 @@ function summarize(operation: ControlOperation, reply: ControlResult | undefined
   switch (operation) {
     case 'UPDATE_LOG_LEVEL': {
       const d = detail as ControlDetailByOperation['UPDATE_LOG_LEVEL'] | undefined;
-      return `log level of ${d?.target ?? 'the service'} set to ${d?.logLevel ?? '?'}${d?.persisted ? ' (saved to the config file)' : ''}.`;
+      // Whether it lasts: a persistent level is in the config file; a run-time one is kept by the extension and
+      // re-applied to every new service process, a window reload included, until a fresh restart forgets it.
+      const lasts = d?.persisted
+        ? 'saved to the config file: every service start reads it'
+        : 'kept for this workspace: re-applied after a restart or a window reload, until "Forget Control State and Restart Python Service"';
+      return `log level of ${d?.target ?? 'the service'} set to ${d?.logLevel ?? '?'} (${lasts}).`;
     }
     case 'FLUSH_CACHE': {
       const d = detail as ControlDetailByOperation['FLUSH_CACHE'] | undefined;

@@ -20,6 +20,7 @@ import { syncPythonState, withOperation, type ControlArgs, type ControlCommandHo
 import { askJsonObject } from './jsonInput';
 import { runCommand, runInteractively, type RunCommandHost } from './runCommand';
 import { tuneThrottlingCommand, type TuneHost } from './tune';
+import { selectInterpreter, type SelectInterpreterHost } from './selectInterpreter';
 
 /** The part of the extension's services this file uses. */
 export type CommandsHost = Pick<AiosContext, 'controlServer' | 'log' | 'middleware' | 'recent' | 'restartService' | 'rules' | 'supervisor'> &
@@ -28,7 +29,8 @@ export type CommandsHost = Pick<AiosContext, 'controlServer' | 'log' | 'middlewa
   BatchHost &
   CancelHost &
   ExportCommandHost &
-  TuneHost;
+  TuneHost &
+  SelectInterpreterHost;
 
 export type { RunCommandArgs } from './runCommand';
 
@@ -56,6 +58,7 @@ const COMMAND_TABLE: Record<CommandId, Handler> = {
   [Commands.addWorkspaceHandler]: () => addWorkspaceHandler(),
   [Commands.runCommand]: (env, args) => runCommand(env, args),
   [Commands.runBatch]: ({ ctx }, args) => runBatchCommand(ctx, args),
+  [Commands.selectInterpreter]: ({ ctx }, args) => selectInterpreter(ctx, args),
   [Commands.cancelCommand]: ({ ctx }, commandId) => cancelRunningCommand(ctx, commandId),
   [Commands.showMetricsPanel]: ({ ctx, extensionUri, metrics }) => MetricsPanel.createOrShow(extensionUri, metrics, ctx.log),
   [Commands.showTelemetry]: async ({ documents }, level) => {

@@ -17,6 +17,7 @@ import { runWithProgress } from './progress';
 import { interactiveShellOutput, type ShellOutputHost } from './shellRun';
 import { predictionText } from '../views/predictionText';
 import { acceptedType } from './typeChoice';
+import { Commands } from '../shared/ids';
 
 /** The part of the extension's services this file uses. */
 export type RunCommandHost = Pick<AiosContext, 'extension' | 'learning' | 'log' | 'middleware' | 'run' | 'supervisor'> & ShellOutputHost & CatalogHost;
@@ -232,9 +233,28 @@ function showResult(env: RunCommandEnv, result: CommandResult): void {
   } else if (result.error?.code === 'cancelled') {
     void vscode.window.showInformationMessage(`AIOS: ${result.commandType} was cancelled.`);
   } else {
-    void vscode.window.showErrorMessage(`AIOS: ${result.commandType} failed: ${result.error?.message}`, 'Show Output').then((c) => c && ctx.log.show(true));
+    void showFailure(ctx, result);
   }
 }
+
+/** A failed command: the message, and where to go from it: the line of the user's handler that raised, and on
+ *  an import error a choice of interpreter (the message names the one that ran). */
+async function showFailure(ctx: RunCommandHost, result: CommandResult): Promise<void> {
+  const data = (result.error?.data ?? {}) as { file?: string; line?: number; interpreter?: string };
+  const actions = [...(data.file ? [GO_TO_ERROR] : []), ...(data.interpreter ? [SELECT_INTERPRETER] : []), 'Show Output'];
+  const choice = await vscode.window.showErrorMessage(`AIOS: ${result.commandType} failed: ${result.error?.message}`, ...actions);
+  if (choice === GO_TO_ERROR && data.file) {
+    const line = Math.max(0, (data.line ?? 1) - 1);
+    await vscode.window.showTextDocument(vscode.Uri.file(data.file), { selection: new vscode.Range(line, 0, line, 0) });
+  } else if (choice === SELECT_INTERPRETER) {
+    await vscode.commands.executeCommand(Commands.selectInterpreter, { ran: data.interpreter });
+  } else if (choice === 'Show Output') {
+    ctx.log.show(true);
+  }
+}
+
+const GO_TO_ERROR = 'Go to Error';
+const SELECT_INTERPRETER = 'Select Interpreter…';
 
 export async function resultAction(env: RunCommandEnv, result: CommandResult, choice: string | undefined): Promise<void> {
   if (choice === 'Show Result') await env.results.show(result.commandId, result.commandType);

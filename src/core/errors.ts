@@ -3,7 +3,7 @@
 // src/python/protocol.ts) all use these. test/unit/errorCodes.test.ts holds every copy to this list.
 
 /** Codes the pipeline gives before (or instead of) running the executor, and for an executor's throw without a code. */
-export const PIPELINE_ERROR_CODES = ['invalid_request', 'blocked', 'queue_full', 'cancelled', 'closed', 'executor_error'] as const;
+export const PIPELINE_ERROR_CODES = ['invalid_request', 'blocked', 'queue_full', 'service_unhealthy', 'cancelled', 'closed', 'executor_error'] as const;
 
 /** Codes the extension's executors give: shell programs, in-process functions, terminals, the service connection. */
 export const EXECUTOR_ERROR_CODES = [

@@ -16,14 +16,36 @@ export interface ControlPlaneHost {
   readonly middleware: Middleware;
   readonly supervisor: PythonSupervisor;
   readonly log: { info(message: string): void; debug(message: string): void; warn(message: string): void };
+  /** Where the kept state outlives the extension host (a window reload): the extension's workspace state. */
+  readonly store?: { get(key: string): unknown; update(key: string, value: unknown): Thenable<void> };
 }
+
+/** The workspace-state key of the kept control state. */
+export const CONTROL_STATE_KEY = 'aios.controlState';
 
 export class ControlPlane {
   /** What the user set through the control plane, re-applied to a new service process (not after a fresh restart). */
   private readonly state = new ControlState({ clock: systemClock, isReplayable: (name) => this.replayable.has(name) });
   private replayable = new Set<string>();
 
-  constructor(private readonly host: ControlPlaneHost) {}
+  constructor(private readonly host: ControlPlaneHost) {
+    const problems = this.state.restore(host.store?.get(CONTROL_STATE_KEY));
+    for (const p of problems) host.log.warn(`Control state from the last window: ${p}`);
+    if (!this.state.isEmpty) {
+      host.log.info(`Control state kept from before the window reloaded: ${this.state.calls().map((c) => c.label).join(', ')} (re-applied when the service starts)`);
+    }
+  }
+
+  /** Whether the kept state outlives a window reload (set log level says so). */
+  get keepsAcrossReload(): boolean {
+    return this.host.store !== undefined;
+  }
+
+  private save(): void {
+    void Promise.resolve(this.host.store?.update(CONTROL_STATE_KEY, this.state.isEmpty ? undefined : this.state.toJSON())).catch((err: unknown) =>
+      this.host.log.warn(`Could not keep the control state for the next window: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  }
 
   /**
    * A control-plane operation, through the same pipeline (security, telemetry) at HIGH priority, without an
@@ -49,6 +71,7 @@ export class ControlPlane {
         }
         supervisor.noteHealth(reply.state);
         this.state.record(req, reply);
+        this.save();
         // A reload may add or remove replayable control commands.
         if (req.operation === 'RELOAD_CONFIG') void this.refreshReplayable(client);
         return reply;
@@ -64,12 +87,16 @@ export class ControlPlane {
       this.host.log.info('Fresh restart: the control state set earlier (log levels, health override, replayable control commands) is forgotten');
     }
     await this.refreshReplayable(client);
-    if (this.state.isEmpty) return;
+    if (this.state.isEmpty) {
+      if (start.reason === 'fresh') this.save();
+      return;
+    }
     const outcome = await this.state.replay(async (call) => {
       await client.sendRequest(ControlRequest, controlParams(call, call.source ?? REPLAY_SOURCE, `replay-${start.generation}`));
     });
     const line = describeReplay(outcome);
     if (line) this.host.log.info(line);
+    this.save(); // an override that ran out is gone
   }
 
   /** Tells the service's worker pool the middleware's new concurrency limit (one scheduler for both). */

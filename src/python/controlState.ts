@@ -53,6 +53,14 @@ interface OverrideEntry {
 
 const ROOT = '';
 
+/** ControlState.toJSON(): the kept state in the order it is re-applied. */
+export interface SavedControlState {
+  version: 1;
+  levels: { target: string; level: string }[];
+  custom: { command: string; arguments: Record<string, unknown> }[];
+  override: { status: string; expiresAt: number | null } | null;
+}
+
 export class ControlState {
   private seq = 0;
   /** Log levels by target module ('' = the service's own level). */
@@ -116,6 +124,43 @@ export class ControlState {
       if (now !== undefined && now !== entry.level) this.levels.delete(target);
     }
     if (this.override && state.overridden === false) this.override = undefined;
+  }
+
+  /** What is kept, as plain JSON (the extension keeps it in workspace state, so a window reload keeps it too). */
+  toJSON(): SavedControlState {
+    return {
+      version: 1,
+      levels: [...this.levels].sort((a, b) => a[1].seq - b[1].seq).map(([target, e]) => ({ target, level: e.level })),
+      custom: [...this.custom].sort((a, b) => a[1].seq - b[1].seq).map(([command, e]) => ({ command, arguments: structuredClone(e.arguments) })),
+      override: this.override ? { status: this.override.status, expiresAt: this.override.expiresAt ?? null } : null,
+    };
+  }
+
+  /**
+   * Takes back what toJSON() gave (an earlier extension host's state), over nothing: call it before anything is
+   * recorded. Anything malformed is left out and named in the returned list; an override that has run out is
+   * dropped.
+   */
+  restore(saved: unknown): string[] {
+    const problems: string[] = [];
+    if (saved === undefined || saved === null) return problems;
+    const s = saved as Partial<SavedControlState>;
+    if (typeof saved !== 'object' || s.version !== 1) return ['the saved control state has an unknown format; starting without it'];
+    for (const e of Array.isArray(s.levels) ? s.levels : []) {
+      if (e && typeof e.target === 'string' && typeof e.level === 'string' && /^[A-Z]+$/.test(e.level)) this.levels.set(e.target, { seq: ++this.seq, level: e.level });
+      else problems.push(`a saved log level is malformed: ${JSON.stringify(e)}`);
+    }
+    for (const e of Array.isArray(s.custom) ? s.custom : []) {
+      if (e && typeof e.command === 'string' && e.arguments && typeof e.arguments === 'object' && !Array.isArray(e.arguments)) {
+        this.custom.set(e.command, { seq: ++this.seq, arguments: structuredClone(e.arguments) });
+      } else problems.push(`a saved control command is malformed: ${JSON.stringify(e)}`);
+    }
+    const o = s.override;
+    if (o && typeof o.status === 'string' && (o.expiresAt === null || typeof o.expiresAt === 'number')) {
+      const override = { status: o.status, expiresAt: o.expiresAt ?? undefined };
+      if (!this.hasExpired(override)) this.override = override;
+    } else if (o) problems.push(`the saved health override is malformed: ${JSON.stringify(o)}`);
+    return problems;
   }
 
   /** Forgets everything (a fresh restart). */

@@ -2,7 +2,7 @@
 // forwarded ($/cancelRequest, through the token), and a service that dies or hangs mid-command ends that
 // command in ERROR with a message saying what happened, never in a silent hang.
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { CommandFailure, untilCancelled, type Executor, type ExecutorContext } from '../core';
+import { CommandFailure, healthRefusal, untilCancelled, type Executor, type ExecutorContext } from '../core';
 import { ExecuteRequest, serviceErrorName } from './protocol';
 import { clientLib } from './lazyClient';
 import { ServiceUnavailableError, type PythonSupervisor } from './supervisor';
@@ -65,6 +65,9 @@ export async function serviceFailure(supervisor: PythonSupervisor, client: Langu
 
 export function pythonExecutor(supervisor: PythonSupervisor, opts: PythonExecutorOptions): Executor {
   return async (request, ctx) => {
+    // An unhealthy service runs HIGH commands only (README, "Health and admission").
+    const refused = healthRefusal(supervisor.state.status, request.priority, supervisor.state.detail);
+    if (refused) throw refused;
     const client = await serviceConnection(supervisor, ctx);
     const generation = supervisor.currentGeneration;
     const cts = new (clientLib().CancellationTokenSource)();

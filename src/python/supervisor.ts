@@ -32,8 +32,7 @@ import {
   type InitializationOptions,
 } from './protocol';
 
-const PYTHON_EXTENSION_ID = 'ms-python.python';
-const SELECT_INTERPRETER = 'Select Interpreter';
+const SELECT_INTERPRETER = 'Select Interpreter…';
 const OPEN_SETTING = 'Set aios.python.interpreterPath';
 
 export { ServiceUnavailableError, type StartReason } from './lifecycle';
@@ -287,10 +286,9 @@ export class PythonSupervisor implements vscode.Disposable {
   private async notifyDown(detail: string): Promise<void> {
     if (this.disposed) return;
     if (this.noInterpreter) {
-      // The two ways to fix it, as buttons: the setting, or the Python extension's picker when it is installed.
-      const pick = vscode.extensions.getExtension(PYTHON_EXTENSION_ID) ? [SELECT_INTERPRETER] : [];
-      const choice = await vscode.window.showErrorMessage(`AIOS: ${detail}`, ...pick, OPEN_SETTING, 'Show Output');
-      if (choice === SELECT_INTERPRETER) await vscode.commands.executeCommand('python.setInterpreter');
+      // The two ways to fix it, as buttons: a pick of the interpreters found, or the setting.
+      const choice = await vscode.window.showErrorMessage(`AIOS: ${detail}`, SELECT_INTERPRETER, OPEN_SETTING, 'Show Output');
+      if (choice === SELECT_INTERPRETER) await vscode.commands.executeCommand(Commands.selectInterpreter);
       else if (choice === OPEN_SETTING) await vscode.commands.executeCommand('workbench.action.openSettings', 'aios.python.interpreterPath');
       else if (choice === 'Show Output') this.opts.log.show(true);
       return;
@@ -427,18 +425,41 @@ function forwardStderr(input: NodeJS.ReadableStream, log: vscode.LogOutputChanne
   // Log records arrive as window/logMessage with their level; forward the rest (tracebacks, interpreter
   // errors, stray writes) as errors so nothing the process says is lost.
   let buffered = '';
+  // A log record's traceback follows its first line on stderr, and the record (traceback included) already
+  // came as window/logMessage: skip the lines of a traceback that follows a record, so it is logged once.
+  let inTraceback = false;
+  let afterRecord = false;
+  const isLogged = (line: string): boolean => {
+    if (LOG_RECORD.test(line)) {
+      afterRecord = true;
+      inTraceback = false;
+      return true;
+    }
+    if (afterRecord && line.startsWith('Traceback (most recent call last):')) {
+      inTraceback = true;
+      return true;
+    }
+    if (inTraceback) {
+      // Indented frames and source lines; then the exception's own line ends it (a chained one may follow).
+      if (!/^\s/.test(line)) inTraceback = false;
+      return true;
+    }
+    if (afterRecord && /^(During handling of the above exception|The above exception was the direct cause)/.test(line)) return true;
+    afterRecord = false;
+    return false;
+  };
   input.setEncoding('utf8');
   input.on('data', (chunk: string) => {
     buffered += chunk;
     const lines = buffered.split(/\r?\n/);
     buffered = lines.pop() ?? '';
-    for (const line of lines) if (line && !LOG_RECORD.test(line)) log.error(`[python] ${line}`);
+    for (const line of lines) if (line && !isLogged(line)) log.error(`[python] ${line}`);
   });
   // A last line without a newline (e.g. a crash mid-write) still reaches the log, however the stream ends.
   const flush = () => {
     const line = buffered.replace(/\r$/, '');
     buffered = '';
-    if (line && !LOG_RECORD.test(line)) log.error(`[python] ${line}`);
+    if (line && !isLogged(line)) log.error(`[python] ${line}`);
   };
   input.on('end', flush);
   input.on('close', flush);

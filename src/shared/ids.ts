@@ -26,6 +26,7 @@ export const Commands = {
   getStarted: 'aios.getStarted',
   addWorkspaceHandler: 'aios.addWorkspaceHandler',
   runBatch: 'aios.runBatch',
+  selectInterpreter: 'aios.selectInterpreter',
   treeRefresh: 'aios.telemetry.refresh',
   treeRerun: 'aios.telemetry.rerun',
   treeCopyEventJson: 'aios.telemetry.copyEventJson',

@@ -113,6 +113,13 @@ export async function checkVsix(vsixPath, root) {
     .map(([name]) => `${name}: a development build (it links a source map); package runs "node esbuild.mjs --production"`);
 
   const kb = (n) => `${Math.round(n / 1024)} KB`;
+  // The README tells users the size ("LICENSE: about 350 KB"): it must stay within a fifth of the real one.
+  const said = /LICENSE: about (\d+) KB/.exec(readFileSync(join(root, 'README.md'), 'utf8'));
+  const readmeSize = said
+    ? Math.abs(Number(said[1]) * 1024 - bytes) <= bytes / 5
+      ? []
+      : [`README.md says "about ${said[1]} KB" for a ${kb(bytes)} .vsix: change it to about ${Math.round(bytes / 1024 / 10) * 10} KB`]
+    : ['README.md no longer says the .vsix size ("LICENSE: about <n> KB")'];
   return {
     checks: [
       { title: 'holds the production bundle, webview assets, media, the Python service, README, LICENSE, CHANGELOG and the icon', failures: missing },
@@ -122,6 +129,7 @@ export async function checkVsix(vsixPath, root) {
         title: `is at most ${kb(MAX_VSIX_BYTES)} (${kb(bytes)})`,
         failures: bytes <= MAX_VSIX_BYTES ? [] : [`${vsixPath}: ${kb(bytes)} is over ${kb(MAX_VSIX_BYTES)}`],
       },
+      { title: `is the size the README says (${kb(bytes)})`, failures: readmeSize },
     ],
     bytes,
     unpackedBytes: [...entries.values()].reduce((sum, e) => sum + e.size, 0),

@@ -254,7 +254,7 @@ describe('the daily flows', function () {
 
   it('a custom control command lists its hints, starts from its own sample arguments, and shows what it returned', async function () {
     requireUi(this);
-    await runFromPalette('AIOS: Run Custom Control Command');
+    await runFromPalette('AIOS: Send Control Command');
     await waitFor(`const t = (() => { ${QUICK_INPUT_TITLE} })(); return t !== null && /control command/.test(t) ? true : null;`);
     const commands = await waitUntil(
       async () => {

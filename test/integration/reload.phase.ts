@@ -17,6 +17,8 @@ const reloaded = existsSync(handOver);
 interface HandOver {
   points: number;
   pid: number;
+  /** The commandId of an ECHO run just before the reload: Recent Events must show it after. */
+  lastCommandId: string;
 }
 
 const panelData = () =>
@@ -55,7 +57,16 @@ if (!reloaded) {
         'the panel to show the numbers and some history',
       );
       await screenshot('reload-before');
-      writeFileSync(handOver, JSON.stringify({ points: data.points, pid: api.context.supervisor.state.pid ?? 0 } satisfies HandOver));
+      // Control state the user set: it must be back on the new window's service.
+      const level = await api.context.control({ operation: 'UPDATE_LOG_LEVEL', value: 'DEBUG' });
+      assert.equal(level.success, true, JSON.stringify(level.error));
+      const last = await api.execute({ commandType: 'ECHO', parameters: { before: 'reload' } });
+      // The event has reached the disk before the window goes (the writer flushes on an interval).
+      await api.context.middleware.flush();
+      writeFileSync(
+        handOver,
+        JSON.stringify({ points: data.points, pid: api.context.supervisor.state.pid ?? 0, lastCommandId: last.commandId } satisfies HandOver),
+      );
       // This extension host ends here; the suite's second run reports for both.
       void vscode.commands.executeCommand('workbench.action.reloadWindow');
       await new Promise((r) => setTimeout(r, 60_000));
@@ -89,6 +100,27 @@ if (reloaded) {
       await waitUntil(async () => ((await panelData()).total === total ? true : undefined), 30_000, `the revived panel to show ${total} commands`);
       assert.equal((await panelData()).service, 'healthy');
       await screenshot('reload-after');
+    });
+
+    it('re-applies the log level set before the reload, and Recent Events shows the commands from before (reload, second load)', async () => {
+      const before = JSON.parse(readFileSync(handOver, 'utf8')) as HandOver;
+      const api = await aios();
+      try {
+        await waitUntil(() => api.context.supervisor.state.status === 'healthy', 30_000, 'the service');
+        const health = await api.context.supervisor.checkHealth();
+        assert.equal(health?.logLevel, 'DEBUG', 'the log level set before the reload is back on the new service');
+        const recent = await waitUntil(
+          () => {
+            const events = api.context.middleware.telemetry.recentEvents();
+            return events.some((e) => e.commandId === before.lastCommandId) ? events : undefined;
+          },
+          10_000,
+          'the command from before the reload in Recent Events',
+        );
+        assert.ok(recent.filter((e) => e.commandId === before.lastCommandId).length >= 2, 'its START and COMPLETE');
+      } finally {
+        await api.context.control({ operation: 'UPDATE_LOG_LEVEL', value: 'INFO' });
+      }
     });
   });
 }

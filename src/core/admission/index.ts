@@ -4,3 +4,4 @@ export * from './admission';
 export * from './admissionStrategy';
 export * from './cluster';
 export * from './types';
+export * from './health';

@@ -191,8 +191,16 @@ export async function runBatch(execute: ExecuteFn, items: readonly BatchItem[], 
   return { results: all, total: n + skipped.length, succeeded: done, failed, cancelled, skipped: skipped.length, durationMs: now() - t0 };
 }
 
-/** The results document: one JSON object per line (line, commandId, commandType, success, durationMs, error). */
-export function formatBatchResults(outcome: BatchOutcome): string {
+/** A result larger than this (JSON bytes) is left out of its line of the results document, with a note. */
+export const BATCH_RESULT_MAX_BYTES = 4096;
+
+/**
+ * The results document: one JSON object per line (line, commandId, commandType, success, durationMs, then
+ * the command's `result` or its `error` code and message). A result over `maxResultBytes` is replaced by
+ * `resultOmitted` saying its size and how to see it whole (`openResult`, when the caller keeps it).
+ */
+export function formatBatchResults(outcome: BatchOutcome, opts: { maxResultBytes?: number; openResult?: string } = {}): string {
+  const max = opts.maxResultBytes ?? BATCH_RESULT_MAX_BYTES;
   let out = '';
   for (const r of outcome.results) {
     const line: Record<string, unknown> = { line: r.line };
@@ -202,6 +210,12 @@ export function formatBatchResults(outcome: BatchOutcome): string {
     line.durationMs = Math.round(r.durationMs * 1000) / 1000;
     if (r.skipped) line.skipped = true;
     if (r.error) line.error = { code: r.error.code, message: r.error.message };
+    if (r.success && 'result' in r) {
+      const text = JSON.stringify(r.result) ?? 'null';
+      const bytes = Buffer.byteLength(text, 'utf8');
+      if (bytes <= max) line.result = r.result ?? null;
+      else line.resultOmitted = `${bytes} bytes, over the ${max} bytes shown here${opts.openResult ? `; ${opts.openResult}` : ''}`;
+    }
     out += `${JSON.stringify(line)}\n`;
   }
   return out;

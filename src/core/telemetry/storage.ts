@@ -382,7 +382,7 @@ function isEvent(v: unknown): v is TelemetryEvent {
 }
 
 /** Reads the event files in `dir` (one session's, or all); torn and corrupt lines are skipped and counted. */
-export async function readTelemetry(dir: string, opts: { sessionId?: string; maxEvents?: number } = {}): Promise<ReadResult> {
+export async function readTelemetry(dir: string, opts: { sessionId?: string; maxEvents?: number; only?: string } = {}): Promise<ReadResult> {
   const maxEvents = opts.maxEvents ?? 10_000;
   let names: string[];
   try {
@@ -392,7 +392,7 @@ export async function readTelemetry(dir: string, opts: { sessionId?: string; max
   }
   const files = names
     .map((name) => ({ name, m: EVENTS_FILE.exec(name) }))
-    .filter((f) => f.m && (opts.sessionId === undefined || f.m[1] === safeSessionId(opts.sessionId)))
+    .filter((f) => f.m && (opts.sessionId === undefined || f.m[1] === safeSessionId(opts.sessionId)) && (opts.only === undefined || f.name === opts.only))
     .sort((a, b) => (a.m![1] === b.m![1] ? Number(a.m![2]) - Number(b.m![2]) : a.name < b.name ? -1 : 1));
   // A ring of the newest maxEvents per read keeps memory bounded however large the folder is.
   const ring = maxEvents > 0 ? new RingBuffer<TelemetryEvent>(maxEvents) : undefined;
@@ -431,6 +431,47 @@ export async function readTelemetry(dir: string, opts: { sessionId?: string; max
   // Sessions interleave in time: order by timestamp (stable, so a session's own order is kept).
   events.sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
   return { events, totalEvents, skippedLines, files: filesRead };
+}
+
+/**
+ * The newest `maxEvents` events on disk (other sessions than `exceptSession`: a window reload starts a new
+ * one), oldest first: what Recent Events showed before. Bounded work: files are read newest first and the
+ * reading stops once enough events are in hand (at most one file more than needed).
+ */
+export async function readRecentEvents(dir: string, maxEvents: number, exceptSession?: string): Promise<TelemetryEvent[]> {
+  if (maxEvents <= 0) return [];
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return [];
+  }
+  const skip = exceptSession === undefined ? undefined : safeSessionId(exceptSession);
+  const files = names
+    .map((name) => ({ name, m: EVENTS_FILE.exec(name) }))
+    .filter((f) => f.m && f.m[1] !== skip)
+    .sort((a, b) => (a.m![1] === b.m![1] ? Number(b.m![2]) - Number(a.m![2]) : a.name < b.name ? 1 : -1));
+  const found: TelemetryEvent[] = [];
+  for (const f of files) {
+    if (found.length >= maxEvents) break;
+    const one = await readTelemetry(dir, { sessionId: f.m![1], maxEvents, only: f.name });
+    found.push(...one.events);
+  }
+  found.sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
+  return found.slice(-maxEvents);
+}
+
+/** Recent Events after a window reload: the newest events on disk from earlier sessions, put before the ones
+ *  this session already has. Returns how many were restored; never rejects (nothing read is nothing shown). */
+export async function restoreRecentEvents(
+  telemetry: { seedRecentEvents(older: readonly TelemetryEvent[]): void },
+  dir: string,
+  maxEvents: number,
+  exceptSession?: string,
+): Promise<number> {
+  const events = await readRecentEvents(dir, maxEvents, exceptSession).catch(() => []);
+  telemetry.seedRecentEvents(events);
+  return events.length;
 }
 
 /** Writes via a temporary file and a rename, so readers see the old or the new content, never a mix. */

@@ -78,6 +78,8 @@ export interface TelemetryApi {
   clear(): void;
   /** Recent events, oldest first. */
   recentEvents(): TelemetryEvent[];
+  /** Puts events from before this extension host before the recent ones (see Telemetry.seedRecentEvents). */
+  seedRecentEvents(older: readonly TelemetryEvent[]): void;
   /** Per-command-type stats alone (DETAILED's byType, without copying the recent events). */
   byType(): Record<string, TypeStatsReport>;
 }
@@ -302,6 +304,19 @@ export class Telemetry implements TelemetryApi {
 
   recentEvents(): TelemetryEvent[] {
     return this.ring?.toArray() ?? [];
+  }
+
+  /**
+   * Puts `older` (oldest first: events from before this extension host, read from disk) before the recent
+   * events already kept, as many as fit. Stats are not touched (they come back from their own snapshot), and
+   * no listener hears of them: they are not new events.
+   */
+  seedRecentEvents(older: readonly TelemetryEvent[]): void {
+    if (!this.ring || older.length === 0) return;
+    const kept = this.ring.toArray();
+    const merged = [...older, ...kept].slice(-this.ring.capacity);
+    this.ring.clear();
+    for (const e of merged) this.ring.push(e);
   }
 
   query(level: 'SUMMARY'): SummaryReport;

@@ -193,3 +193,47 @@ describe('ControlState', () => {
     assert.equal(cs.isEmpty, true);
   });
 });
+
+describe('ControlState across extension hosts (a window reload)', () => {
+  it('toJSON then restore in a new ControlState replays the same calls, in the same order', async () => {
+    const { cs, clock } = store();
+    cs.record({ operation: 'UPDATE_LOG_LEVEL', value: 'DEBUG' }, reply({ logLevel: 'DEBUG', target: null, persisted: false }, state({ logLevel: 'DEBUG' })));
+    cs.record(
+      { operation: 'CUSTOM_COMMAND', parameters: { command: 'reduce_complexity', arguments: { factor: 0.5 } } },
+      reply({ command: 'reduce_complexity', result: {} }, state({ logLevel: 'DEBUG' })),
+    );
+    cs.record(
+      { operation: 'HEALTH_OVERRIDE', value: 'unhealthy', parameters: { duration: 60 } },
+      reply({ status: 'unhealthy', expiresAt: new Date(clock.epochMs() + 60_000).toISOString() }, state({ logLevel: 'DEBUG', overridden: true })),
+    );
+    const saved = JSON.parse(JSON.stringify(cs.toJSON())) as unknown; // as workspace state stores it
+    const next = new ControlState({ clock, isReplayable: () => false });
+    assert.deepEqual(next.restore(saved), []);
+    clock.advance(20_000);
+    const before = await replayed(cs);
+    const after = await replayed(next);
+    assert.deepEqual(after.sent, before.sent);
+    assert.deepEqual(
+      after.sent.map((c) => c.operation),
+      ['UPDATE_LOG_LEVEL', 'CUSTOM_COMMAND', 'HEALTH_OVERRIDE'],
+    );
+    assert.deepEqual(after.sent[2].parameters, { duration: 40 });
+  });
+
+  it('drops an override that ran out while no window was open, and names what is malformed', () => {
+    const { cs, clock } = store();
+    const problems = cs.restore({
+      version: 1,
+      levels: [{ target: '', level: 'DEBUG' }, { target: 3 }],
+      custom: [{ command: 'x', arguments: [] }],
+      override: { status: 'unhealthy', expiresAt: clock.epochMs() - 1 },
+    });
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.deepEqual(
+      cs.calls().map((c) => c.label),
+      ['log level DEBUG'],
+    );
+    assert.deepEqual(store().cs.restore({ version: 9 }).length, 1);
+    assert.deepEqual(store().cs.restore(undefined), []);
+  });
+});

@@ -118,3 +118,35 @@ describe('batches', () => {
     await m.close();
   });
 });
+
+describe('batch results document', () => {
+  it("carries each command's result or error code and message; a result over the cap is left out with a note", async () => {
+    const m = createMiddleware({ sampler: new StaticSampler(), config: { maxConcurrency: 2, baseDelayMs: 0 } });
+    const ex: Executor = (req) => {
+      const p = req.parameters as { n?: number; fail?: boolean };
+      if (p.fail) return Promise.reject(new Error('no model'));
+      return Promise.resolve({ prediction: 'x'.repeat(p.n ?? 1) });
+    };
+    const parsed = parseJsonLines(
+      [
+        '{"commandType":"PREDICT","parameters":{"n":3}}',
+        '{"commandType":"PREDICT","parameters":{"fail":true}}',
+        '{"commandType":"PREDICT","parameters":{"n":5000}}',
+      ].join('\n'),
+      65536,
+    );
+    const outcome = await runBatch((r, o) => m.execute(r, ex, o), parsed.items, { keepResults: true });
+    const rows = formatBatchResults(outcome, { maxResultBytes: 100, openResult: 'run it alone to see it whole' })
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(rows[0].result, { prediction: 'xxx' });
+    assert.equal(rows[1].success, false);
+    assert.deepEqual(Object.keys(rows[1].error as object), ['code', 'message']);
+    assert.match((rows[1].error as { message: string }).message, /no model/);
+    assert.equal('result' in rows[1], false);
+    assert.equal('result' in rows[2], false);
+    assert.equal(rows[2].resultOmitted, '5017 bytes, over the 100 bytes shown here; run it alone to see it whole');
+    await m.close();
+  });
+});
