@@ -24,6 +24,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
   current = ctx;
   const indicator = new ThrottleIndicator(ctx);
   const metrics = new MiddlewareMetricsSource(ctx);
+  ctx.controlServer.attachDashboard(metrics);
   const documents = new TelemetryDocumentProvider(ctx);
   const results = new ResultDocuments();
   const parameters = new ParametersEditor();

@@ -16,6 +16,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { CommandRequest, CommandResult, DetailLevel } from '../core/types';
+import type { Dashboard } from './dashboard';
 import { badRequest, HttpError, parseCommandBody, parseControlBody, statusForResult, type ControlServerCall } from './requests';
 
 export type { ControlServerCall };
@@ -71,6 +72,8 @@ export interface ControlServerOptions {
   maxConnections?: number;
   /** Results of `?wait=false` commands kept for GET /api/commands/<id>; the oldest go first. Default 1000. */
   maxDetachedResults?: number;
+  /** The browser dashboard (src/control/dashboard.ts): answers GET /, /login, /events and /dashboard/*. */
+  dashboard?: Pick<Dashboard, 'handles' | 'handle' | 'allowsHost' | 'allowsOrigin'>;
   /** Refused requests are logged at most once a second per kind. */
   log?: (level: ControlServerLogLevel, message: string) => void;
 }
@@ -164,6 +167,7 @@ class ControlHttpServer implements ControlServer {
   private readonly server: Server;
   private readonly token: Buffer;
   private readonly handlers: ControlServerHandlers;
+  private readonly dashboard: ControlServerOptions['dashboard'];
   private readonly maxBodyBytes: number;
   private readonly bodyIdleTimeoutMs: number;
   private readonly maxDetached: number;
@@ -188,6 +192,7 @@ class ControlHttpServer implements ControlServer {
     }
     this.token = Buffer.from(options.token, 'utf8');
     this.handlers = options.handlers;
+    this.dashboard = options.dashboard;
     this.host = options.host ?? '127.0.0.1';
     this.requestedPort = validatePort(options.port ?? 0);
     this.extraHosts = (options.allowedHosts ?? []).map((h) => h.toLowerCase());
@@ -277,7 +282,8 @@ class ControlHttpServer implements ControlServer {
       await this.route(req, res, expectsContinue);
     } catch (e) {
       if (e instanceof HttpError) {
-        if (e.status === 401 || e.status === 403) this.refuse(e.code, `${req.method} ${req.url}: ${e.message}`);
+        // Never a dashboard login code in the log: a refused Host leaves it unspent.
+        if (e.status === 401 || e.status === 403) this.refuse(e.code, `${req.method} ${req.url?.replace(/([?&]code=)[^&]*/g, '$1…')}: ${e.message}`);
         sendJson(res, e.status, errorBody(e.code, e.message), e.headers);
       } else {
         this.log('error', `AIOS control server: ${req.method} ${req.url} failed: ${(e as Error).stack ?? String(e)}`);
@@ -287,18 +293,22 @@ class ControlHttpServer implements ControlServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
-    const host = req.headers.host?.toLowerCase();
-    if (host === undefined || !this.allowedHosts.has(host)) {
-      throw new HttpError(403, 'forbidden_host', `Host ${JSON.stringify(req.headers.host ?? '')} is not this server's address; use ${this.url}`);
-    }
-    const origin = req.headers.origin;
-    if (origin !== undefined && !this.allowedOrigins.has(origin.toLowerCase())) {
-      throw new HttpError(403, 'forbidden_origin', `Origin ${JSON.stringify(origin)} may not call the AIOS control server`);
-    }
     // Split by hand: `new URL('//x/y', base)` would read "x" as a host name.
     const target = req.url ?? '/';
     const q = target.indexOf('?');
     const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
+    // The dashboard also answers to the address VS Code forwarded its port to (asExternalUri), and to nothing else.
+    const dashboard = this.dashboard?.handles(url.pathname) ? this.dashboard : undefined;
+    const host = req.headers.host?.toLowerCase();
+    if (host === undefined || !(this.allowedHosts.has(host) || dashboard?.allowsHost(host))) {
+      throw new HttpError(403, 'forbidden_host', `Host ${JSON.stringify(req.headers.host ?? '')} is not this server's address; use ${this.url}`);
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !(this.allowedOrigins.has(origin.toLowerCase()) || dashboard?.allowsOrigin(origin.toLowerCase()))) {
+      throw new HttpError(403, 'forbidden_origin', `Origin ${JSON.stringify(origin)} may not call the AIOS control server`);
+    }
+    // The dashboard's routes, after the same Host/Origin checks; it authenticates by its own session cookie.
+    if (dashboard) return dashboard.handle(req, res, url);
     const match = matchRoute(url.pathname);
     if (!match) throw new HttpError(404, 'not_found', `No route ${url.pathname}; the routes are /healthz, /admin/control, /api/commands, /api/telemetry`);
     if (match.route !== 'healthz' && !this.authorized(req.headers.authorization)) {

@@ -21,6 +21,7 @@ export const Commands = {
   resumeAdmission: 'aios.resumeAdmission',
   clearTelemetry: 'aios.clearTelemetry',
   copyControlToken: 'aios.copyControlToken',
+  openDashboard: 'aios.openDashboard',
   showOutput: 'aios.showOutput',
   getStarted: 'aios.getStarted',
   addWorkspaceHandler: 'aios.addWorkspaceHandler',
