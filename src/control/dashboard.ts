@@ -37,6 +37,11 @@ export interface DashboardOptions {
   runCommand(command: PanelCommand): Promise<void>;
   /** Open SSE streams at once; more get 503. Default 32. */
   maxStreams?: number;
+  /**
+   * A stream is ended after this long and the page reconnects on its own (2 s later): a proxy that keeps its
+   * upstream connection after the tab closed (code-server's port forward does) holds a slot no longer. Default 10 min.
+   */
+  maxStreamAgeMs?: number;
   /** Sessions kept; the oldest goes first. Default 64. */
   maxSessions?: number;
   /** A login code is valid this long, once. Default 2 minutes. */
@@ -75,9 +80,12 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x as unknown as NodeJS.ArrayBufferView, y as unknown as NodeJS.ArrayBufferView);
 }
 
-/** The headers every dashboard answer carries: no caching, no framing, no sniffing, no referrer. */
+/**
+ * The headers every dashboard answer carries: no caching, no framing, no sniffing, no referrer. no-transform
+ * keeps a compressing proxy (code-server's port forward is one) from holding the event stream back.
+ */
 const BASE_HEADERS = {
-  'Cache-Control': 'no-store',
+  'Cache-Control': 'no-store, no-transform',
   'X-Content-Type-Options': 'nosniff',
   'X-Frame-Options': 'DENY',
   'Referrer-Policy': 'no-referrer',
@@ -114,6 +122,7 @@ export class Dashboard {
   private readonly codeTtl: number;
   private readonly sessionTtl: number;
   private readonly idleMs: number;
+  private readonly maxStreamAgeMs: number;
   private readonly log: NonNullable<DashboardOptions['log']>;
   private closed = false;
   /** Snapshots written to streams (one per flush, whatever the number of streams); benches and tests read it. */
@@ -125,6 +134,7 @@ export class Dashboard {
     this.codeTtl = options.loginCodeTtlMs ?? 120_000;
     this.sessionTtl = options.sessionTtlMs ?? 12 * 3600_000;
     this.idleMs = options.idleMs ?? 1000;
+    this.maxStreamAgeMs = options.maxStreamAgeMs ?? 600_000;
     this.log = options.log ?? (() => undefined);
     this.coalescer = new Coalescer(() => this.broadcast(), options.intervalMs ?? 250);
   }
@@ -173,7 +183,8 @@ export class Dashboard {
     const { pathname } = url;
     const post = pathname === '/dashboard/message';
     const method = post ? 'POST' : 'GET';
-    if (req.method !== method && !(method === 'GET' && req.method === 'HEAD')) {
+    // HEAD for the page and its files; a stream is GET only.
+    if (req.method !== method && !(method === 'GET' && req.method === 'HEAD' && pathname !== '/events')) {
       throw new HttpError(405, 'method_not_allowed', `${pathname} takes ${method}, not ${req.method}`, { Allow: method });
     }
     if (pathname === '/login') return this.login(res, url.searchParams);
@@ -277,12 +288,16 @@ export class Dashboard {
     res.writeHead(200, { ...BASE_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', 'X-Accel-Buffering': 'no' });
     res.socket?.setNoDelay(true);
     this.streams.add(res);
+    const age = setTimeout(() => res.end(), this.maxStreamAgeMs);
+    age.unref();
     const drop = (): void => {
+      clearTimeout(age);
       if (!this.streams.delete(res)) return;
       if (this.streams.size === 0) this.idle();
     };
     req.on('close', drop);
     res.on('close', drop);
+    res.on('finish', drop);
     res.on('error', drop);
     res.write(`retry: 2000\n\n${event(init)}`);
     const first = this.snapshotEvent();
@@ -361,6 +376,12 @@ export class Dashboard {
     res.writeHead(200, { ...BASE_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) });
     res.end(body);
     this.coalescer.request(); // show the effect (paused, restarting) without waiting for the next change
+  }
+
+  /** Tells every open page which control buttons to show now (the setting changed); `init` without history. */
+  refreshControls(): void {
+    const text = event({ type: 'init', commands: [...this.options.controls()] });
+    for (const res of this.streams) res.write(text);
   }
 
   /** Ends every stream and forgets every session (the server is stopping or restarting). */

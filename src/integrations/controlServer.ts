@@ -58,6 +58,7 @@ export class ControlServerIntegration implements vscode.Disposable {
     this.disposables.push(
       this.emitter,
       vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('aios.controlServer.dashboardControls')) this.dashboard?.refreshControls();
         if (e.affectsConfiguration('aios.controlServer')) this.apply();
       }),
     );
@@ -206,6 +207,11 @@ export class ControlServerIntegration implements vscode.Disposable {
     const opened = await vscode.env.openExternal(external);
     // Never the code: the log is shared in bug reports.
     this.ctx.log.info(`Dashboard in the browser: opened ${external.with({ query: '' }).toString(true)} with a one-time login link`);
+    // For a browser on another machine (ssh -L): a fresh link of its own, on the clipboard only when asked.
+    void vscode.window.showInformationMessage('AIOS: the dashboard opened in your browser.', 'Copy a Login Link').then(async (choice) => {
+      const link = choice && this.dashboardLoginUri();
+      if (link) await vscode.env.clipboard.writeText(link.toString(true));
+    });
     return opened;
   }
 

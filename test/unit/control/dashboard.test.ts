@@ -263,7 +263,7 @@ describe('the browser dashboard', () => {
     assert.ok(!a.text.includes(TOKEN));
     assert.notEqual(/nonce-([A-Za-z0-9]+)/.exec(String(b.headers['content-security-policy']))?.[1], nonce, 'a new nonce per page');
     assert.equal(a.headers['x-frame-options'], 'DENY');
-    assert.equal(a.headers['cache-control'], 'no-store');
+    assert.equal(a.headers['cache-control'], 'no-store, no-transform');
 
     const js = await call(server.port, 'GET', '/dashboard/main.js', { cookie });
     assert.equal(js.status, 200);
@@ -363,6 +363,16 @@ describe('the browser dashboard', () => {
     await stream.next(1);
     assert.deepEqual((stream.messages[0] as { commands: unknown }).commands, controls, 'init offers the allowed buttons');
     stream.req.destroy();
+
+    // Turning them off again reaches the open page at once: a new init without the buttons.
+    const open = await openStream(server.port, cookie);
+    await open.next(2);
+    controls = [];
+    dashboard.refreshControls();
+    await open.next(3);
+    assert.deepEqual(open.messages[2], { type: 'init', commands: [] });
+    open.req.destroy();
+    controls = [Commands.pauseAdmission, Commands.resumeAdmission, Commands.restartPythonService];
 
     const ok = await post(JSON.stringify({ type: 'runCommand', command: Commands.pauseAdmission }));
     assert.equal(ok.status, 200, ok.text);
