@@ -6,6 +6,7 @@ import { admissionBench } from './admission.bench';
 import { clusterBench } from './cluster.bench';
 import { exportBench } from './export.bench';
 import { controlBench } from './control.bench';
+import { dashboardBench } from './dashboard.bench';
 import { exportFileBench } from './exportFile.bench';
 import { learningBench } from './learning.bench';
 import { pipelineBench } from './pipeline.bench';
@@ -25,6 +26,7 @@ export const benches: Bench[] = [
   pythonBench,
   exportBench,
   controlBench,
+  dashboardBench,
   exportFileBench,
   rulesBench,
   sourcesBench,

@@ -25,6 +25,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
   current = ctx;
   const indicator = new ThrottleIndicator(ctx);
   const metrics = new MiddlewareMetricsSource(ctx);
+  ctx.controlServer.attachDashboard(metrics);
   const documents = new TelemetryDocumentProvider(ctx);
   const results = new ResultDocuments();
   const tuning = new TuningDocuments();

@@ -54,6 +54,7 @@ const COMMAND_TABLE: Record<CommandId, Handler> = {
   [Commands.exportTelemetry]: ({ ctx }, args) => exportTelemetryCommand(ctx, args),
   [Commands.tuneThrottling]: ({ ctx, tuning }, args) => tuneThrottlingCommand(ctx, tuning, args),
   [Commands.copyControlToken]: ({ ctx }) => ctx.controlServer.copyToken(),
+  [Commands.openDashboard]: ({ ctx }) => ctx.controlServer.openDashboard(),
   [Commands.getStarted]: () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false),
   [Commands.addWorkspaceHandler]: () => addWorkspaceHandler(),
   [Commands.runCommand]: (env, args) => runCommand(env, args),

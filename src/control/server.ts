@@ -19,6 +19,7 @@ import { createServer, type IncomingMessage, type Server, type ServerOptions, ty
 import type { AddressInfo, Socket } from 'node:net';
 import { redactText, registerSecret } from '../core/telemetry';
 import type { CommandRequest, CommandResult, DetailLevel } from '../core/types';
+import type { Dashboard } from './dashboard';
 import { badRequest, HttpError, parseCommandBody, parseControlBody, quote, statusForResult, type ControlServerCall } from './requests';
 
 export type { ControlServerCall };
@@ -74,6 +75,8 @@ export interface ControlServerOptions {
   maxConnections?: number;
   /** Results of `?wait=false` commands kept for GET /api/commands/<id>; the oldest go first. Default 1000. */
   maxDetachedResults?: number;
+  /** The browser dashboard (src/control/dashboard.ts): answers GET /, /login, /events and /dashboard/*. */
+  dashboard?: Pick<Dashboard, 'handles' | 'handle' | 'allowsHost' | 'allowsOrigin'>;
   /** Refused requests are logged at most once a second per kind. */
   log?: (level: ControlServerLogLevel, message: string) => void;
 }
@@ -178,6 +181,7 @@ class ControlHttpServer implements ControlServer {
   private readonly server: Server;
   private readonly token: Buffer;
   private readonly handlers: ControlServerHandlers;
+  private readonly dashboard: ControlServerOptions['dashboard'];
   private readonly maxBodyBytes: number;
   private readonly bodyIdleTimeoutMs: number;
   private readonly maxDetached: number;
@@ -210,6 +214,7 @@ class ControlHttpServer implements ControlServer {
     // Whatever quotes the token (a client echoing it in a field, an error) shows [REDACTED] instead.
     this.forgetToken = registerSecret(options.token);
     this.handlers = options.handlers;
+    this.dashboard = options.dashboard;
     this.host = options.host ?? '127.0.0.1';
     this.requestedPort = validatePort(options.port ?? 0);
     this.extraHosts = (options.allowedHosts ?? []).map((h) => h.toLowerCase());
@@ -353,7 +358,9 @@ class ControlHttpServer implements ControlServer {
       await this.route(req, res, expectsContinue);
     } catch (e) {
       if (e instanceof HttpError) {
-        if (e.status === 401 || e.status === 403) this.refuse(e.code, `${req.method} ${quote(req.url ?? '')}: ${e.message}`);
+        // Never a dashboard login code in the log: a refused Host leaves it unspent.
+        if (e.status === 401 || e.status === 403)
+          this.refuse(e.code, `${req.method} ${quote((req.url ?? '').replace(/([?&]code=)[^&]*/g, '$1…'))}: ${e.message}`);
         // Gone mid-body: one warning (rate-limited), no stack; there is nobody left to answer.
         if (e.code === 'incomplete_body') this.refuse(e.code, e.message);
         // Refused before its body was read: close rather than read (up to the request timeout) what we refused.
@@ -367,6 +374,12 @@ class ControlHttpServer implements ControlServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    // Split by hand: `new URL('//x/y', base)` would read "x" as a host name.
+    const target = req.url ?? '/';
+    const q = target.indexOf('?');
+    const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
+    // The dashboard also answers to the address VS Code forwarded its port to (asExternalUri), and to nothing else.
+    const dashboard = this.dashboard?.handles(url.pathname) ? this.dashboard : undefined;
     const host = req.headers.host?.toLowerCase();
     // Node keeps the first of several Host headers; a request with more than one is refused (RFC 9112 3.2).
     if (req.headersDistinct.host !== undefined && req.headersDistinct.host.length > 1) {
@@ -375,17 +388,15 @@ class ControlHttpServer implements ControlServer {
     if (host === undefined) {
       throw new HttpError(400, 'invalid_request', `A Host header is required; send Host: ${this.url.slice('http://'.length)}`, { Connection: 'close' });
     }
-    if (!this.allowedHosts.has(host)) {
+    if (!(this.allowedHosts.has(host) || dashboard?.allowsHost(host))) {
       throw new HttpError(403, 'forbidden_host', `Host ${quote(req.headers.host ?? '')} is not this server's address; use ${this.url}`);
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && !this.allowedOrigins.has(origin.toLowerCase())) {
+    if (origin !== undefined && !(this.allowedOrigins.has(origin.toLowerCase()) || dashboard?.allowsOrigin(origin.toLowerCase()))) {
       throw new HttpError(403, 'forbidden_origin', `Origin ${quote(origin)} may not call the AIOS control server`);
     }
-    // Split by hand: `new URL('//x/y', base)` would read "x" as a host name.
-    const target = req.url ?? '/';
-    const q = target.indexOf('?');
-    const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
+    // The dashboard's routes, after the same Host/Origin checks; it authenticates by its own session cookie.
+    if (dashboard) return dashboard.handle(req, res, url);
     const match = matchRoute(url.pathname);
     if (!match)
       throw new HttpError(404, 'not_found', `No route ${quote(url.pathname)}; the routes are /healthz, /admin/control, /api/commands, /api/telemetry`);

@@ -1,24 +1,36 @@
 // aios.controlServer.*: the seed's control endpoint (src/control/server.ts, plain Node) for scripts and
 // dashboards outside the editor. Off by default; on loopback only unless aios.controlServer.host says
 // otherwise (with a warning); a random bearer token kept in VS Code's SecretStorage. Every route goes through
-// the same control plane and pipeline as the palette.
+// the same control plane and pipeline as the palette. It also serves the metrics panel as a browser dashboard
+// (src/control/dashboard.ts), opened by "AIOS: Open Dashboard in Browser" with a one-time login link.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { Dashboard, type DashboardAsset, type DashboardSource } from '../control/dashboard';
 import { startControlServer, type ControlServer } from '../control/server';
-import type { CommandResult, ExecuteOptions, Middleware } from '../core';
+import { CONTROL_PREFIX, type CommandResult, type ExecuteOptions, type Middleware } from '../core';
 import type { ControlCall } from '../python/controlState';
+import { Commands } from '../shared/ids';
+import type { PanelCommand } from '../webview/protocol';
 
 /** What the endpoint reaches: the pipeline and the control plane, as the palette does; the token's store. */
 export interface ControlServerHost {
   readonly middleware: Middleware;
   readonly log: vscode.LogOutputChannel;
-  readonly extension: Pick<vscode.ExtensionContext, 'secrets'>;
+  readonly extension: Pick<vscode.ExtensionContext, 'secrets' | 'extensionUri'>;
   run(request: unknown, options?: ExecuteOptions): Promise<CommandResult>;
   control(call: ControlCall, options?: ExecuteOptions): Promise<CommandResult>;
 }
 
 const TOKEN_KEY = 'aios.controlServer.token';
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+const WILDCARD = new Set(['0.0.0.0', '::']);
+/** The dashboard's control buttons (aios.controlServer.dashboardControls) and the control events they record. */
+const DASHBOARD_CONTROLS: ReadonlyMap<PanelCommand, string> = new Map<PanelCommand, string>([
+  [Commands.pauseAdmission, 'PAUSE_ADMISSION'],
+  [Commands.resumeAdmission, 'RESUME_ADMISSION'],
+  [Commands.restartPythonService, 'RESTART_SERVICE'],
+]);
+export const DASHBOARD_SOURCE = 'dashboard';
 
 interface ServerSettings {
   enabled: boolean;
@@ -33,6 +45,8 @@ function read(): ServerSettings {
 
 export class ControlServerIntegration implements vscode.Disposable {
   private server: ControlServer | undefined;
+  private dashboard: Dashboard | undefined;
+  private metrics: DashboardSource | undefined;
   private applied = '';
   private chain: Promise<void> = Promise.resolve();
   private readonly disposables: vscode.Disposable[] = [];
@@ -44,6 +58,7 @@ export class ControlServerIntegration implements vscode.Disposable {
     this.disposables.push(
       this.emitter,
       vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('aios.controlServer.dashboardControls')) this.dashboard?.refreshControls();
         if (e.affectsConfiguration('aios.controlServer')) this.apply();
       }),
     );
@@ -83,7 +98,9 @@ export class ControlServerIntegration implements vscode.Disposable {
       }
     }
     const token = await this.token();
+    const dashboard = this.makeDashboard();
     const server = await startControlServer({
+      dashboard,
       token,
       port: s.port,
       ...(LOOPBACK.has(s.host) ? {} : { host: s.host }),
@@ -96,6 +113,7 @@ export class ControlServerIntegration implements vscode.Disposable {
       log: (level, message) => this.ctx.log[level](message),
     });
     this.server = server;
+    this.dashboard = dashboard;
     this.ctx.log.info(`Control endpoint listening on ${server.url} (the token: "AIOS: Copy Control Endpoint Token")`);
     this.emitter.fire();
   }
@@ -104,9 +122,97 @@ export class ControlServerIntegration implements vscode.Disposable {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    // SSE streams would hold the server open until its grace period ends.
+    this.dashboard?.close();
+    this.dashboard = undefined;
     await server.close();
     this.ctx.log.info('Control endpoint stopped');
     this.emitter.fire();
+  }
+
+  /** The metrics the dashboard shows (the panel's own source); set once at activation. */
+  attachDashboard(source: DashboardSource): void {
+    this.metrics = source;
+  }
+
+  /** The dashboard being served (undefined while the endpoint is off): tests count its streams. */
+  get dashboardServer(): Dashboard | undefined {
+    return this.dashboard;
+  }
+
+  private makeDashboard(): Dashboard {
+    const metrics = (): DashboardSource => {
+      if (!this.metrics) throw new Error('the metrics are not ready yet');
+      return this.metrics;
+    };
+    return new Dashboard({
+      source: {
+        snapshot: () => metrics().snapshot(),
+        history: () => metrics().history?.(),
+        onDidChange: (listener) => metrics().onDidChange(listener),
+      },
+      asset: (name) => this.readAsset(name),
+      controls: () => (vscode.workspace.getConfiguration('aios.controlServer').get<boolean>('dashboardControls', false) ? [...DASHBOARD_CONTROLS.keys()] : []),
+      runCommand: (command) => this.runDashboardControl(command),
+      log: (level, message) => this.ctx.log[level](message),
+    });
+  }
+
+  private async readAsset(name: DashboardAsset): Promise<Uint8Array> {
+    const base = this.ctx.extension.extensionUri;
+    const file = name === 'main.js' || name === 'main.css' ? vscode.Uri.joinPath(base, 'dist', 'webview', name) : vscode.Uri.joinPath(base, 'media', name);
+    return vscode.workspace.fs.readFile(file);
+  }
+
+  /** A dashboard button, through the pipeline as a control event (CONTROL:PAUSE_ADMISSION…) with source 'dashboard'. */
+  private async runDashboardControl(command: PanelCommand): Promise<void> {
+    const operation = DASHBOARD_CONTROLS.get(command);
+    if (operation === undefined) throw new Error(`${command} is not a dashboard control`);
+    const result = await this.ctx.middleware.execute(
+      { commandType: `${CONTROL_PREFIX}${operation}`, priority: 'HIGH', parameters: {}, source: DASHBOARD_SOURCE },
+      async () => {
+        await vscode.commands.executeCommand(command);
+        return { command };
+      },
+      // Resume must not wait behind the pause it lifts.
+      { bypassAdmission: true },
+    );
+    if (!result.success) throw new Error(result.error?.message ?? 'failed');
+    this.ctx.log.info(`Dashboard in the browser: ${command} (recorded as ${CONTROL_PREFIX}${operation}, source ${DASHBOARD_SOURCE})`);
+  }
+
+  /** A one-time login link to the dashboard on this machine's loopback address (the code works once, for 2 minutes). */
+  dashboardLoginUri(): vscode.Uri | undefined {
+    const server = this.server;
+    const dashboard = this.dashboard;
+    if (!server || !dashboard) return undefined;
+    const base = WILDCARD.has(server.host) ? `http://127.0.0.1:${server.port}` : server.url;
+    return vscode.Uri.parse(`${base}/login?code=${dashboard.issueLoginCode()}`, true);
+  }
+
+  /** "AIOS: Open Dashboard in Browser": through asExternalUri, so a remote window or code-server forwards the port. */
+  async openDashboard(): Promise<boolean> {
+    await this.chain; // a settings change may be starting the server right now
+    const local = this.dashboardLoginUri();
+    if (!local) {
+      const choice = await vscode.window.showInformationMessage(
+        'AIOS: the dashboard is served by the control endpoint, which is off (aios.controlServer.enabled).',
+        'Open Setting',
+      );
+      if (choice === 'Open Setting') await vscode.commands.executeCommand('workbench.action.openSettings', 'aios.controlServer.enabled');
+      return false;
+    }
+    const external = await vscode.env.asExternalUri(local);
+    if (external.authority !== local.authority) this.dashboard?.allowForwarded(external.toString(true));
+    const opened = await vscode.env.openExternal(external);
+    // Never the code: the log is shared in bug reports.
+    this.ctx.log.info(`Dashboard in the browser: opened ${external.with({ query: '' }).toString(true)} with a one-time login link`);
+    // For a browser on another machine (ssh -L): a fresh link of its own, on the clipboard only when asked.
+    void vscode.window.showInformationMessage('AIOS: the dashboard opened in your browser.', 'Copy a Login Link').then(async (choice) => {
+      const link = choice && this.dashboardLoginUri();
+      if (link) await vscode.env.clipboard.writeText(link.toString(true));
+    });
+    return opened;
   }
 
   /** The bearer token, made once (32 random bytes) and kept in SecretStorage. */

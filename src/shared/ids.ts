@@ -22,6 +22,7 @@ export const Commands = {
   resumeAdmission: 'aios.resumeAdmission',
   clearTelemetry: 'aios.clearTelemetry',
   copyControlToken: 'aios.copyControlToken',
+  openDashboard: 'aios.openDashboard',
   showOutput: 'aios.showOutput',
   getStarted: 'aios.getStarted',
   addWorkspaceHandler: 'aios.addWorkspaceHandler',

@@ -6,15 +6,9 @@ import uPlot from 'uplot';
 import { withAlpha } from './color';
 import { formatAxis, formatClock, formatCount, formatDuration, formatMs, formatPercent, formatRate, formatRatio } from './format';
 import { MetricsHistory, type HistoryState, type SeriesKey } from './history';
-import { isPanelCommand, parseHostMessage, parseSnapshot, type MetricsSnapshot, type PanelCommand, type WebviewMessage } from './protocol';
+import { isPanelCommand, parseHostMessage, parseSnapshot, type MetricsSnapshot, type PanelCommand } from './protocol';
+import { connectHost } from './transport';
 import { Commands } from '../shared/ids';
-
-interface VsCodeApi {
-  postMessage(message: WebviewMessage): void;
-  getState(): unknown;
-  setState(state: PersistedState): void;
-}
-declare function acquireVsCodeApi(): VsCodeApi;
 
 /** What survives a hide/show or a window reload (the serializer revives the panel, getState() this). */
 interface PersistedState {
@@ -34,7 +28,8 @@ document.addEventListener('securitypolicyviolation', (e) => {
   console.warn(`AIOS metrics: CSP blocked ${e.blockedURI || 'inline content'} (${e.violatedDirective})`);
 });
 
-const vscode = acquireVsCodeApi();
+// VS Code's webview API in the panel; an SSE stream and fetch in the browser dashboard (./transport).
+const vscode = connectHost<PersistedState>();
 
 // ---- counters -------------------------------------------------------------------------------------------
 
@@ -543,8 +538,8 @@ function reject(error: string): void {
   console.warn(`AIOS metrics: ignored a malformed message (${error})`);
 }
 
-window.addEventListener('message', (event: MessageEvent) => {
-  const parsed = parseHostMessage(event.data);
+vscode.onMessage((data) => {
+  const parsed = parseHostMessage(data);
   if (!parsed.ok) return reject(parsed.error);
   try {
     const msg = parsed.value;

@@ -35,6 +35,21 @@ export function createUiBridge({ page, resultsDir, log }) {
 
   /** Second windows a test opened: their pages and how their suites ended. */
   const windows = [];
+  /** Plain browser tabs a test opened (openTab), and the ones the workbench opened by itself. */
+  const tabs = [];
+  const popups = [];
+  const track = (tab) => {
+    const t = { page: tab, console: [], errors: [], status: 0, finalUrl: '' };
+    tab.on('console', (m) => t.console.push(`${m.type()}: ${m.text()}`));
+    tab.on('pageerror', (e) => t.errors.push(String(e)));
+    tab.on('close', () => (t.finalUrl = t.finalUrl || tab.url()));
+    tabs.push(t);
+    return t;
+  };
+  page.on('popup', (p) => {
+    track(p);
+    popups.push(tabs.length);
+  });
 
   const ops = {
     /**
@@ -66,6 +81,55 @@ export function createUiBridge({ page, resultsDir, log }) {
     async closeWindow({ id }) {
       await windows[id - 1]?.page.close();
       return true;
+    },
+    /**
+     * Opens `url` in a new tab of the workbench's browser (its own cookie jar is the workbench's), recording the
+     * tab's console messages, page errors and CSP violations. Returns its id for the tab* ops.
+     */
+    async openTab({ url }) {
+      const tab = await page.context().newPage();
+      const t = track(tab);
+      const response = await tab.goto(url);
+      t.status = response?.status() ?? 0;
+      t.finalUrl = tab.url();
+      return tabs.length;
+    },
+    /** What a tab recorded: the first navigation's final status and URL, console lines, page errors. */
+    async tabInfo({ id }) {
+      const t = tabs[id - 1];
+      return { status: t.status, url: t.page.isClosed() ? t.finalUrl : t.page.url(), console: t.console, errors: t.errors };
+    },
+    // A string expression, not new Function: the page's CSP (no 'unsafe-eval') governs the page's own code,
+    // while DevTools evaluation of an expression is exempt.
+    async tabEvaluate({ id, fn, arg }) {
+      return tabs[id - 1].page.evaluate(`(function (arg) {${fn}\n})(${JSON.stringify(arg ?? null)})`);
+    },
+    async tabWaitFor({ id, fn, arg, timeoutMs = 20_000 }) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const value = await ops.tabEvaluate({ id, fn, arg });
+        if (value) return value;
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting in tab ${id} for: ${fn.slice(0, 120)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async tabClick({ id, selector }) {
+      await tabs[id - 1].page.locator(selector).filter({ visible: true }).first().click({ timeout: 10_000 });
+      return true;
+    },
+    async tabScreenshot({ id, name }) {
+      if (!/^[\w.-]{1,80}$/.test(name)) throw new Error(`screenshot name must be [A-Za-z0-9_.-]{1,80}, got ${name}`);
+      const file = join(resultsDir, `${name}.png`);
+      await tabs[id - 1].page.screenshot({ path: file, fullPage: true });
+      return file;
+    },
+    async tabClose({ id }) {
+      await tabs[id - 1].page.close();
+      return true;
+    },
+    /** Tabs the workbench opened by itself (window.open, e.g. vscode.env.openExternal), oldest first: ids for the tab* ops. */
+    async openedTabs() {
+      return popups.map((id) => ({ id, url: tabs[id - 1].page.url() }));
     },
     async screenshot({ name }) {
       if (!/^[\w.-]{1,80}$/.test(name)) throw new Error(`screenshot name must be [A-Za-z0-9_.-]{1,80}, got ${name}`);

@@ -168,3 +168,16 @@ export async function statusBarTooltip(itemId: string, pattern?: RegExp, timeout
     timeoutMs,
   );
 }
+
+// ---- plain browser tabs (the dashboard in the browser) ----------------------------------------------------
+
+/** Opens `url` in a new tab of the test browser; its console and CSP reports are kept (tabInfo). */
+export const openTab = (url: string) => call<number>('openTab', { url });
+export const tabInfo = (id: number) => call<{ status: number; url: string; console: string[]; errors: string[] }>('tabInfo', { id });
+export const tabEvaluate = <T>(id: number, fnBody: string, arg?: unknown) => call<T>('tabEvaluate', { id, fn: fnBody, arg });
+export const tabWaitFor = <T>(id: number, fnBody: string, arg?: unknown, timeoutMs = 20_000) => call<T>('tabWaitFor', { id, fn: fnBody, arg, timeoutMs });
+export const tabClick = (id: number, selector: string) => call<boolean>('tabClick', { id, selector });
+export const tabScreenshot = (id: number, name: string) => call<string>('tabScreenshot', { id, name });
+export const tabClose = (id: number) => call<boolean>('tabClose', { id });
+/** URLs of the tabs the workbench opened by itself (vscode.env.openExternal), oldest first. */
+export const openedTabs = () => call<{ id: number; url: string }[]>('openedTabs');
