@@ -102,7 +102,7 @@ const COUNTERS: CounterDef[] = [
   { key: 'memoryPercent', label: 'Memory', read: (s) => n(s.system ? s.system.memoryPercent : null, formatPercent) },
   {
     key: 'pythonProcesses',
-    label: 'Python processes',
+    label: 'Other Python processes',
     read: (s) => n(s.system && s.system.pythonProcesses >= 0 ? s.system.pythonProcesses : null, formatCount),
   },
 ];
