@@ -265,7 +265,7 @@ export async function runShellCommand(spec: ShellCommandSpec, args: readonly str
   }
   if (shell.exitCode !== 0) {
     const tail = err.lastText().trim().slice(-500);
-    throw new CommandFailure('exit_code', `'${spec.file}' exited with code ${shell.exitCode}${tail ? `: ${tail}` : ''}`);
+    throw new CommandFailure('exit_code', `'${spec.file}' exited with code ${shell.exitCode}${tail ? `: ${tail}` : ''}`, { exitCode: shell.exitCode });
   }
   return shell;
 }

@@ -9,6 +9,7 @@ import { AdmissionController, type AdmissionState, type ThrottleInfo } from '../
 import { describeLimitChange, type Admission, type LimitChange } from '../admission';
 import { systemClock, type Clock } from '../clock';
 import { validateConfig, type MiddlewareConfig } from '../config';
+import { round3 } from '../numbers';
 import { SystemSampler, type Sampler } from '../system';
 import { SecurityPolicy, type SecurityDecision } from './security';
 import { JsonlWriter, newSessionId, safeSessionId, StatsSnapshots } from '../telemetry';
@@ -479,13 +480,26 @@ class Pipeline implements Middleware {
     const durationMs = endedAt - t0;
     const waitMs = startedAt - t0;
     if (settled.ok) {
-      this.telemetry.emit('COMPLETE', commandId, commandType, priority, durationMs, waitMs > 0 ? new WaitMetadata(waitMs, undefined) : undefined, true);
+      // A program's exit code (shell commands, `aios run`) is part of what happened: it goes with COMPLETE.
+      const exitCode = exitCodeOf(settled.value);
+      const metadata =
+        exitCode !== undefined ? { ...(waitMs > 0 ? { waitMs: round3(waitMs) } : {}), exitCode } : waitMs > 0 ? new WaitMetadata(waitMs, undefined) : undefined;
+      this.telemetry.emit('COMPLETE', commandId, commandType, priority, durationMs, metadata, true);
       return { commandId, commandType, success: true, result: settled.value, durationMs, throttled: delayMs > 0, delayMs };
     }
     // An executor that failed because it was told to stop ended in a cancel, not an error.
     if (flight.aborted) return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
     const error = toCommandError(settled.error);
-    this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message }, true);
+    const exitCode = exitCodeOf(error.data);
+    this.telemetry.emit(
+      'ERROR',
+      commandId,
+      commandType,
+      priority,
+      durationMs,
+      { code: error.code, message: error.message, ...(exitCode !== undefined ? { exitCode } : {}) },
+      true,
+    );
     return { commandId, commandType, success: false, error, durationMs, throttled: delayMs > 0, delayMs };
   }
 
@@ -590,6 +604,13 @@ class Pipeline implements Middleware {
 }
 
 type CancelStage = 'submitted' | 'queued' | 'delayed' | 'running';
+
+/** `exitCode` of a program's result or failure data, when it has a whole number there. */
+function exitCodeOf(value: unknown): number | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const code = (value as { exitCode?: unknown }).exitCode;
+  return typeof code === 'number' && Number.isInteger(code) ? code : undefined;
+}
 
 /** The caller's options read once (a getter that throws is then one clear refusal, not a rejection). */
 function readOptions(options: ExecuteOptions | undefined): ExecuteOptions | undefined {
