@@ -49,9 +49,9 @@ export class AiosContext implements vscode.Disposable {
   readonly settings: SettingsSync;
   /** aios.rules: remediation on the sampler's tick. */
   readonly rules: RulesIntegration;
-  /** aios.export.*: OTLP, Prometheus and the seed's JSON endpoint. */
+  /** aios.export.*: OTLP, Prometheus and the PowerShell-compatible JSON endpoint. */
   readonly exports: ExportIntegration;
-  /** aios.controlServer.*: the seed's control endpoint on loopback. */
+  /** aios.controlServer.*: the control endpoint on loopback. */
   readonly controlServer: ControlServerIntegration;
   /** Parameters of recent commands, for "Run Again" (memory only). */
   readonly recent = new RecentRequests();

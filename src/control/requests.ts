@@ -1,4 +1,4 @@
-// The control endpoint's request bodies and refusals: the seed's control shape and a command, validated into
+// The control endpoint's request bodies and refusals: the PowerShell-compatible control shape and a command, validated into
 // the middleware's own request types with messages a person can act on. Plain functions, no HTTP.
 import { HEALTH_OVERRIDE_VALUES, type CommandRequest, type CommandResult } from '../core/types';
 import { CONTROL_OPERATIONS, LOG_LEVELS, type ControlOperation } from '../python/protocol';
@@ -82,7 +82,7 @@ function describe(v: unknown): string {
 }
 
 /**
- * Reads the named fields of a JSON object, matching names case-insensitively (the seed sends `CommandType`,
+ * Reads the named fields of a JSON object, matching names case-insensitively (PowerShell callers send `CommandType`,
  * JavaScript callers `commandType`); an unknown field or one given twice is an error naming it.
  */
 function fields<K extends string>(body: unknown, names: readonly K[], byLower: ReadonlyMap<string, K>, what: string): Partial<Record<K, unknown>> {
@@ -132,13 +132,13 @@ function lowerCaseIndex<K extends string>(names: readonly K[]): ReadonlyMap<stri
   return new Map(names.map((n) => [n.toLowerCase(), n]));
 }
 
-/** Validates the seed's control shape {Operation, Value, Parameters, Timestamp, Source, CommandId}. */
+/** Validates the PowerShell-compatible control shape {Operation, Value, Parameters, Timestamp, Source, CommandId}. */
 export function parseControlBody(body: unknown): ParsedControl {
   const f = fields(
     body,
     CONTROL_FIELDS,
     CONTROL_FIELDS_LOWER,
-    'the seed\'s control shape, e.g. {"Operation": "FLUSH_CACHE", "Parameters": {"cache_type": "all"}}',
+    'the PowerShell-compatible control shape, e.g. {"Operation": "FLUSH_CACHE", "Parameters": {"cache_type": "all"}}',
   );
   const op = f.Operation;
   if (op === undefined || op === null) throw badRequest(`Operation is required: one of ${CONTROL_OPERATIONS.join(', ')}`);
@@ -212,7 +212,7 @@ const COMMAND_FIELDS = ['commandType', 'priority', 'parameters', 'source'] as co
 const COMMAND_FIELDS_LOWER = lowerCaseIndex(COMMAND_FIELDS);
 
 /**
- * Maps {commandType, priority, parameters, source} (or the seed's CommandType, Priority, Parameters) to a
+ * Maps {commandType, priority, parameters, source} (or PowerShell's CommandType, Priority, Parameters) to a
  * CommandRequest. The middleware validates the values themselves and says what is wrong (→ 400).
  */
 export function parseCommandBody(body: unknown): CommandRequest {

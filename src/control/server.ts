@@ -1,11 +1,11 @@
-// The control endpoint of the seed, as a loopback HTTP server: one more source of commands and control
+// The control endpoint, as a loopback HTTP server: one more source of commands and control
 // operations, reaching the middleware and the Python service only through the functions it is given (the same
 // control plane and pipeline the palette uses). Plain Node (no `vscode`): the extension injects the handlers,
 // the token (kept in SecretStorage) and the port.
 //
 // Routes (JSON in, JSON out; errors are always {"error": {"code", "message"}}):
 //   GET  /healthz                         no token: {"status":"ok"} (says only that the server is up)
-//   POST /admin/control                   the seed's control shape → handlers.control
+//   POST /admin/control                   the PowerShell-compatible control shape → handlers.control
 //   POST /api/commands[?wait=false]       a command through the middleware → handlers.execute
 //   GET  /api/commands/<commandId>        a command submitted with wait=false: running, or its result
 //   GET  /api/telemetry?detail=LEVEL      handlers.telemetry(SUMMARY | DETAILED | REALTIME)

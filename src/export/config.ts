@@ -24,7 +24,7 @@ export interface PrometheusConfig {
 }
 
 export interface EndpointConfig {
-  /** The seed's telemetry endpoint (`aios.export.http.endpoint`): batches of events are POSTed here as JSON. Empty: off. */
+  /** The PowerShell-compatible telemetry endpoint (`aios.export.http.endpoint`): batches of events are POSTed here as JSON. Empty: off. */
   endpoint: string;
   headers: Record<string, string>;
   timeoutMs: number;

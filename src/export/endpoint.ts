@@ -1,4 +1,4 @@
-// The seed's telemetry endpoint: batches of events POSTed as JSON in the seed's field names. Plain Node
+// The PowerShell-compatible telemetry endpoint: batches of events POSTed as JSON in the PowerShell tool's field names. Plain Node
 // (node:http/https), no dependency. Each batch carries an id (body `batchId`, header `Idempotency-Key`) that
 // stays the same when the batch is sent again, so a receiver that records ids sees every event once even
 // when a response is lost; failed batches are retried with exponential backoff and jitter, the queue behind
@@ -13,7 +13,7 @@ import { redactUrl } from './config';
 import { ExporterHealth } from './health';
 import { BatchShipper, PermanentFailure } from './shipper';
 
-/** One event as the seed sent it. */
+/** One event as the PowerShell tool sent it. */
 export interface SeedEvent {
   Timestamp: string;
   EventType: string;

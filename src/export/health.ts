@@ -26,7 +26,7 @@ export interface ExportHealthReport {
   otlpMetrics?: ExporterHealthReport;
   otlpLogs?: ExporterHealthReport;
   prometheus?: ExporterHealthReport;
-  /** The seed's JSON endpoint (aios.export.http.endpoint). */
+  /** The PowerShell-compatible JSON endpoint (aios.export.http.endpoint). */
   http?: ExporterHealthReport;
 }
 

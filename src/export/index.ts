@@ -1,4 +1,4 @@
-// Telemetry beyond the window: OTLP metrics and logs, a Prometheus /metrics on 127.0.0.1 and the seed's JSON
+// Telemetry beyond the window: OTLP metrics and logs, a Prometheus /metrics on 127.0.0.1 and the PowerShell-compatible JSON
 // endpoint, all off until configured. This module is light (no OpenTelemetry import): it lives in the
 // extension's main bundle, counts metrics and runs the JSON endpoint itself, and loads the OpenTelemetry part
 // (src/export/otel.ts, bundled as dist/export.js) only when an OTLP endpoint or a Prometheus port is set.

@@ -1,4 +1,4 @@
-// aios.controlServer.*: the seed's control endpoint (src/control/server.ts, plain Node) for scripts and
+// aios.controlServer.*: the control endpoint (src/control/server.ts, plain Node) for scripts and
 // dashboards outside the editor. Off by default; on loopback only unless aios.controlServer.host says
 // otherwise (with a warning); a random bearer token kept in VS Code's SecretStorage. Every route goes through
 // the same control plane and pipeline as the palette. It also serves the metrics panel as a browser dashboard

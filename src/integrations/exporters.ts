@@ -1,4 +1,4 @@
-// aios.export.* in the extension: OTLP, Prometheus and the seed's JSON endpoint (src/export, plain Node) fed by
+// aios.export.* in the extension: OTLP, Prometheus and the PowerShell-compatible JSON endpoint (src/export, plain Node) fed by
 // the middleware's telemetry, reconfigured live, their health in the tree and the REALTIME report. Nothing is
 // sent anywhere until the user sets an endpoint or a port (user settings only: the settings are
 // machine-scoped, so a workspace cannot point them at its own server).

@@ -446,7 +446,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
           'Control endpoint',
           url,
           'plug',
-          'The seed\'s control endpoint (aios.controlServer): the token is copied by "AIOS: Copy Control Endpoint Token"',
+          'The control endpoint (aios.controlServer): the token is copied by "AIOS: Copy Control Endpoint Token"',
         ),
       );
     const health = this.ctx.exports.health();

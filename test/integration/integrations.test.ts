@@ -51,7 +51,7 @@ function statusWithHost(url: string, host: string): Promise<number> {
   });
 }
 
-/** A receiver for the seed's telemetry endpoint: records each batch by its id. */
+/** A receiver for the PowerShell-compatible telemetry endpoint: records each batch by its id. */
 async function seedReceiver(): Promise<{ url: string; batches: Map<string, { events: Record<string, unknown>[] }>; close(): Promise<void> }> {
   const batches = new Map<string, { events: Record<string, unknown>[] }>();
   const server: Server = createServer((req: IncomingMessage, res) => {
@@ -80,7 +80,7 @@ describe('beyond the window', function () {
     api = await healthyAios();
   });
 
-  it("the seed's control endpoint: loopback, a token from secret storage, the palette's control plane and pipeline", async function () {
+  it("the control endpoint: loopback, a token from secret storage, the palette's control plane and pipeline", async function () {
     await withSettings({ 'controlServer.enabled': true }, async () => {
       const url = await waitUntil(() => api.context.controlServer.url, 15_000, 'the control endpoint to listen');
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -146,7 +146,7 @@ describe('beyond the window', function () {
     });
   });
 
-  it("the seed's telemetry endpoint gets every event in the seed's field names, and the tree shows its health", async function () {
+  it("the PowerShell-compatible telemetry endpoint gets every event in the PowerShell tool's field names, and the tree shows its health", async function () {
     const receiver = await seedReceiver();
     try {
       await withSettings({ 'export.http.endpoint': receiver.url, 'export.queue.flushIntervalMs': 100 }, async () => {

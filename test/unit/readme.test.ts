@@ -79,7 +79,7 @@ describe('README', () => {
     }
   });
 
-  it("ships the seed's two rules as they are in the settings' snippets, and they parse", () => {
+  it("ships the PowerShell tool's two rules as they are in the settings' snippets, and they parse", () => {
     const start = readme.indexOf('**Remediation rules.**');
     const block = readme.slice(start).match(/```json\n([\s\S]*?)\n```/);
     assert.ok(start >= 0 && block, 'the rules example');

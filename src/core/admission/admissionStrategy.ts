@@ -6,7 +6,7 @@ export function describeLimitChange(c: LimitChange): string {
   return `limit ${c.from} -> ${c.to} (${c.mode}): ${c.reason}`;
 }
 
-/** The seed's behaviour: the limit is aios.maxConcurrency. */
+/** The original behaviour: the limit is aios.maxConcurrency. */
 export class FixedLimit implements LimitStrategy {
   readonly mode = 'fixed' as const;
   readonly wantsSamples = false;

@@ -554,7 +554,7 @@ describe('control server: /api/commands', () => {
 });
 
 describe('control server: /admin/control and /api/telemetry', () => {
-  it('takes the seed control shape to the control plane and echoes CommandId and Timestamp', async () => {
+  it('takes the PowerShell-compatible control shape to the control plane and echoes CommandId and Timestamp', async () => {
     const h = await harness();
     const r = await post(h.port, '/admin/control', {
       Operation: 'update_log_level',

@@ -1,4 +1,4 @@
-// The seed's JSON endpoint against a real receiver on 127.0.0.1 that fails every third request (alternately
+// The PowerShell-compatible JSON endpoint against a real receiver on 127.0.0.1 that fails every third request (alternately
 // refusing with 503, and recording the batch but cutting the connection before answering).
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -31,7 +31,7 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
-describe('JSON endpoint (the seed telemetry endpoint)', () => {
+describe('JSON endpoint (the PowerShell-compatible telemetry endpoint)', () => {
   it('a receiver that fails every third request still gets every event exactly once', async () => {
     const receiver = await new EndpointReceiver().start();
     receiver.failEvery = 3;
@@ -55,7 +55,7 @@ describe('JSON endpoint (the seed telemetry endpoint)', () => {
     assert.equal(h.target, receiver.url);
     assert.ok(h.lastSuccess);
 
-    // The seed's field names and values.
+    // The PowerShell tool's field names and values.
     const byId = new Map(expected.events.map((e) => [`${e.commandId}|${e.eventType}`, e]));
     for (const e of receiver.events()) {
       assert.deepEqual(Object.keys(e), SEED_FIELDS);
@@ -163,7 +163,7 @@ describe('JSON endpoint (the seed telemetry endpoint)', () => {
     await mw.close();
   });
 
-  it('serialises like JSON.stringify of the seed shape', () => {
+  it('serialises like JSON.stringify of the PowerShell tool shape', () => {
     const e = {
       timestamp: '2026-01-01T00:00:00.000Z',
       eventType: 'ERROR' as const,

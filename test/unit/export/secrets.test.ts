@@ -2,7 +2,7 @@
 // redaction step knows (an Authorization header, a thrown object with a Bearer token, a URL password, AWS,
 // GitHub, Slack and OpenAI-style keys, a secret-looking environment variable's value, the control endpoint's
 // own token, an apiKey in error data), with telemetry on disk, every exporter on (OTLP/JSON, OTLP/protobuf,
-// Prometheus, the seed's JSON endpoint) and the control endpoint answering. Then every file written and every
+// Prometheus, the PowerShell-compatible JSON endpoint) and the control endpoint answering. Then every file written and every
 // payload and answer is searched for each planted value.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';

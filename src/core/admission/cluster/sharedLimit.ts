@@ -2,41 +2,7 @@
 // keeps to one concurrency limit, aios.maxConcurrency, together. Slots are leases in Redis (scripts.ts has
 // the keys and the Lua scripts; every change is one atomic script).
 //
-// How a host uses it (the admissionStrategy.ts contract: the limit is the number of slots held here):
-// - A command that finds no free slot here queues locally (HIGH/NORMAL/LOW, FIFO, aging, as always) and the
-//   host asks Redis for slots: one call carries its whole state (slots it keeps, commands waiting per
-//   priority) and comes back with what it was given. A host has at most one call in flight; demand that
-//   arrives meanwhile goes in the next one.
-// - Slots are kept while nobody else waits: the next commands start on the fast path, with no call to Redis.
-//   Slots idle for a whole renewal period go back. As soon as another host waits (its call publishes
-//   "wanted"), idle slots go back at once and every slot freed by a command goes back through Redis.
-// - Leases: a host renews its lease every leaseMs / 3 while it holds or wants slots. A host that dies (a
-//   killed window) stops renewing; its slots are free again leaseMs after its last call, and a waiting host
-//   asks again right then (each answer says when the next lease of another host ends). A host that has
-//   nothing to hold or want has no record at all.
-//
-// Priorities across hosts (the ordering guarantee):
-// - Redis keeps a waiting room: one entry per host and priority with commands waiting. Free slots go to
-//   entries HIGH before NORMAL before LOW; within a priority, in the order the entries started waiting, and
-//   an entry that was given part of what it wants starts waiting again at the back of its priority, so hosts
-//   with a backlog take turns. An entry that has waited aios.agingMs goes before younger entries of any
-//   priority (as aging does within one host).
-// - While another host waits, every slot that frees up goes through that room, so a HIGH command waiting
-//   anywhere gets the next slot before a NORMAL or LOW one anywhere, and equal priorities take turns.
-// - What it does not promise: a slot that frees up on host A before A has heard that B waits (one Redis
-//   round trip, through the "wanted" message or A's next call) may still serve a waiting command of A's.
-//   Within one host its own queues decide (HIGH, NORMAL, LOW, FIFO, aging).
-//
-// Redis unreachable (refused, closed, or a call that does not answer within timeoutMs): the host falls
-// back to its own limit, aios.maxConcurrency (commands queued for a shared slot start under it at once),
-// says so once through the log (warn), and tries again on every reconnect and renewal period. When Redis
-// answers, the host registers the commands it is running (even above the limit: the cluster then admits
-// no one until it is under the limit again) and the shared limit applies. While hosts are in fallback the
-// cluster as a whole can run up to aios.maxConcurrency per host.
-//
-// Hosts should have the same aios.maxConcurrency: each call uses the caller's, so a host never takes a
-// slot that brings the cluster above its own setting. The adaptive mode does not combine with it: while
-// aios.cluster.redisUrl is set, aios.throttle.mode is not applied.
+// How hosts share slots, order priorities across windows, and fall back when Redis is gone: docs/ADMISSION.md.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AdmissionLimits, LimitHost, LimitStrategy, SharedState, SharedStatus } from '../types';

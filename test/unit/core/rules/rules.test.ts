@@ -679,7 +679,7 @@ describe('aios.rules in package.json', () => {
     assert.equal(setting.maxItems, 100);
   });
 
-  it('its snippets (the seed examples) are valid rules', () => {
+  it('its snippets (the PowerShell tool examples) are valid rules', () => {
     const bodies = (item.defaultSnippets as { body: unknown }[]).map((s) => s.body);
     assert.equal(bodies.length, 2);
     const parsed = parseRules(bodies);
