@@ -11,41 +11,15 @@ import { functionExecutor } from '../src/core/execution/executors';
 import { createMiddleware, type Middleware } from '../src/core/pipeline/pipeline';
 import { StaticSampler } from '../src/core/system/sampler';
 import type { MetricsSnapshot } from '../src/webview/protocol';
+import { metricsSnapshot } from '../src/views/metricsSnapshot';
 import { log, lowerIsBetter, median, round, type Bench, type BenchResult } from './types';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 const RATE = 1000;
 const STREAMS = 20;
 
-/** What src/views/metricsSource.ts builds for the panel (that file needs `vscode`): the same reads. */
-function snapshotOf(mw: Middleware): MetricsSnapshot {
-  const o = mw.telemetry.query('SUMMARY').overall;
-  const a = mw.admission;
-  return {
-    at: Date.now(),
-    overall: {
-      totalCommands: o.totalCommands,
-      successfulCommands: o.successfulCommands,
-      failedCommands: o.failedCommands,
-      successRate: o.successRate,
-      averageDurationMs: o.averageDurationMs,
-      throttledCommands: o.throttledCommands,
-      cancelledCommands: o.cancelledCommands,
-      blockedCommands: o.blockedCommands,
-    },
-    latency: { p50: o.p50, p95: o.p95, p99: o.p99 },
-    admission: { active: a.active, limit: a.limit, mode: a.mode, queued: { ...a.queued }, paused: a.paused, lastDelayMs: 0 },
-    system: null,
-    service: { status: 'healthy' },
-    perType: Object.entries(mw.telemetry.byType()).map(([commandType, t]) => ({
-      commandType,
-      count: t.count,
-      averageDurationMs: t.averageDurationMs,
-      p95: t.p95,
-      errorCount: t.errorCount,
-    })),
-  };
-}
+/** What the panel's source builds (src/views/metricsSnapshot.ts), for a service that is up. */
+const snapshotOf = (mw: Middleware): MetricsSnapshot => metricsSnapshot(mw, { status: 'healthy' }, 0);
 
 // The clients: STREAMS EventSource-like readers that discard what they get; "open" once all answered 200.
 const CLIENTS = `

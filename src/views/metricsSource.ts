@@ -5,6 +5,7 @@ import type { AiosContext } from '../context';
 import { MetricsHistory } from '../webview/history';
 import type { InitMessage, MetricsSnapshot } from '../webview/protocol';
 import type { MetricsSource } from './metricsPanel';
+import { metricsSnapshot } from './metricsSnapshot';
 
 /** The part of the extension's services this file uses. */
 export type MetricsHost = Pick<AiosContext, 'middleware' | 'supervisor'>;
@@ -42,49 +43,7 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
   }
 
   snapshot(): MetricsSnapshot {
-    const { middleware, supervisor } = this.ctx;
-    const o = middleware.telemetry.query('SUMMARY').overall;
-    const a = middleware.admission;
-    const s = middleware.sampler.latest();
-    const service = supervisor.state;
-    return {
-      at: Date.now(),
-      overall: {
-        totalCommands: o.totalCommands,
-        successfulCommands: o.successfulCommands,
-        failedCommands: o.failedCommands,
-        successRate: o.successRate,
-        averageDurationMs: o.averageDurationMs,
-        throttledCommands: o.throttledCommands,
-        cancelledCommands: o.cancelledCommands,
-        blockedCommands: o.blockedCommands,
-      },
-      latency: { p50: o.p50, p95: o.p95, p99: o.p99 },
-      admission: {
-        active: a.active,
-        limit: a.limit,
-        mode: a.mode,
-        queued: { ...a.queued },
-        paused: a.paused,
-        lastDelayMs: a.delayed > 0 || a.queued.HIGH + a.queued.NORMAL + a.queued.LOW > 0 ? this.lastDelayMs : 0,
-      },
-      system: s.sampledAt > 0 ? { cpuPercent: s.cpuPercent, memoryPercent: s.memoryPercent, pythonProcesses: s.pythonProcesses } : null,
-      service: {
-        status: service.status,
-        ...(service.pid !== undefined ? { pid: service.pid } : {}),
-        ...(service.health ? { logLevel: service.health.logLevel, uptimeS: service.health.uptimeS } : {}),
-        ...(service.downSince !== undefined ? { downSince: service.downSince } : {}),
-        ...(service.detail ? { detail: service.detail } : {}),
-      },
-      perType: Object.entries(middleware.telemetry.byType()).map(([commandType, t]) => ({
-        commandType,
-        count: t.count,
-        averageDurationMs: t.averageDurationMs,
-        p95: t.p95,
-        errorCount: t.errorCount,
-        ...(t.lastExecuted ? { lastExecuted: t.lastExecuted } : {}),
-      })),
-    };
+    return metricsSnapshot(this.ctx.middleware, this.ctx.supervisor.state, this.lastDelayMs);
   }
 
   dispose(): void {
