@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { Commands } from '../../src/shared/ids';
+import { Commands, STATUS_BAR_ITEM } from '../../src/shared/ids';
 import {
   NOTIFICATION_ITEM,
   QUICK_INPUT_TITLE,
@@ -140,6 +140,9 @@ describe('the daily flows', function () {
       const running = api.execute({ commandType: 'SLEEP', priority: 'HIGH', parameters: { seconds: 60 } });
       const queued = api.execute({ commandType: 'ECHO', priority: 'LOW', parameters: { waiting: true } });
       await waitUntil(() => api.context.middleware.inFlight().length === 2, 5000, 'two commands in flight');
+      // What a user sees before reaching for the palette; the window has the context key by then (it is sent
+      // before the status bar's text).
+      await statusBarText(STATUS_BAR_ITEM, /1 queued/);
       await waitUntil(
         async () => ((await paletteRows('AIOS: Cancel')).some((r) => r.startsWith('AIOS: Cancel Running Command')) ? true : undefined),
         5000,
@@ -306,7 +309,10 @@ describe('the daily flows', function () {
     );
     const started = () => api.telemetry('SUMMARY').overall.totalCommands;
     const before = started();
+    const rowText = () => evaluate<string>(`return document.querySelector('.pane .monaco-list-row' + arg)?.textContent ?? '';`, `[data-index="${index}"]`);
+    const chosen = await rowText();
     await click(`.pane .monaco-list-row[data-index="${index}"]`);
+    assert.equal(await evaluate<string>(`return document.querySelector('.pane .monaco-list-row.focused')?.textContent ?? '';`), chosen, 'the row clicked is the one chosen (the rows stayed in place)');
     await click('.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]');
     await waitUntil(() => started() > before || undefined, 5000, 'the rerun to run after one click');
     const note = await waitUntil(async () => (await notificationTexts()).find((t) => /ECHO done in/.test(t)), 10_000, 'the rerun result');

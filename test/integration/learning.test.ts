@@ -125,18 +125,25 @@ describe('learning from the telemetry', function () {
 
       if (hasUi) {
         // Read back through the browser: the editor shows the report's title and the marked rows.
-        await vscode.window.showTextDocument(doc, { preview: false });
+        // The editor draws only the lines in view (its height depends on the panel below): the top first, then
+        // the recommended row scrolled to, as a reader does.
+        const editor = await vscode.window.showTextDocument(doc, { preview: false });
+        const onScreen = () =>
+          evaluate<string>(
+            `return [...document.querySelectorAll('.part.editor .monaco-editor .view-lines')].map((e) => e.textContent).join('\\n').replace(/\\u00a0/g, ' ');`,
+          );
         const shown = await waitUntil(
           async () => {
-            const text = await evaluate<string>(
-              `return [...document.querySelectorAll('.part.editor .monaco-editor .view-lines')].map((e) => e.textContent).join('\\n').replace(/\\u00a0/g, ' ');`,
-            );
-            return text.includes('# AIOS: Tune Throttling from Telemetry') && text.includes(RECOMMENDED_MARK) && text;
+            const text = await onScreen();
+            return text.includes('# AIOS: Tune Throttling from Telemetry') && text;
           },
           20_000,
           'the tuning report on screen',
         );
         assert.ok(shown.includes(`**Recommended: ${result.recommended.label}**`), 'the recommendation is on screen');
+        const markLine = doc.lineAt(doc.positionAt(doc.getText().indexOf(RECOMMENDED_MARK)).line);
+        editor.revealRange(markLine.range, vscode.TextEditorRevealType.InCenter);
+        await waitUntil(async () => (await onScreen()).includes(RECOMMENDED_MARK) || undefined, 10_000, 'the recommended row on screen');
         await screenshot('learning-tuning-report');
       }
     } finally {

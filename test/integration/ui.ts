@@ -112,12 +112,18 @@ export async function runCommandFromPalette(commandType: string, priority: strin
  */
 export async function expandTreeSection(label: string, { alone = true } = {}): Promise<void> {
   await vscode.commands.executeCommand(`workbench.view.extension.${Views.container}`);
-  // The view's own "Collapse All" (createTreeView's showCollapseAll).
-  if (alone) await vscode.commands.executeCommand(`workbench.actions.treeView.${Views.telemetry}.collapseAll`);
   const LIST = '.pane .monaco-list';
   const state = `const row = [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === arg);
     return row ? row.getAttribute('aria-expanded') : null;`;
   await waitFor(`return document.querySelector('${LIST} .monaco-list-row') ? true : null;`);
+  if (alone) {
+    // The view's own "Collapse All" (createTreeView's showCollapseAll), once the tree is drawn: before that it
+    // is a no-op and Overview and Command Types open later by default, moving every row below them.
+    await vscode.commands.executeCommand(`workbench.actions.treeView.${Views.telemetry}.collapseAll`);
+    await waitFor(`return document.querySelector('${LIST} .monaco-list-row[aria-level="1"][aria-expanded="true"]') ? null : true;`, undefined, 5000).catch(() => {
+      throw new Error('Collapse All left a section of the AIOS tree open');
+    });
+  }
   await call<boolean>('wheel', { selector: LIST, deltaY: -100_000 });
   const expanded = await waitFor<string>(`return (() => { ${state} })();`, label, 10_000).catch(() => {
     throw new Error(`the tree section "${label}" is not on screen`);

@@ -28,8 +28,34 @@ describe('RecentRequests', () => {
     r.remember('c', request('C'));
     assert.equal(r.size, 2);
     assert.equal(r.get('a'), undefined);
-    assert.equal(r.lastOfType('A'), undefined);
     assert.ok(r.get('b') && r.get('c'));
+  });
+
+  it("keeps each type's newest request after a burst of others pushed it out of the per-command ring", () => {
+    const r = new RecentRequests(10);
+    r.remember('marked', request('ECHO', { marker: 1 }));
+    for (let i = 0; i < 1000; i++) r.remember(`load-${i}`, request('UI_LOAD', { i }));
+    assert.equal(r.get('marked'), undefined);
+    assert.deepEqual(r.lastOfType('ECHO')?.parameters, { marker: 1 });
+    assert.deepEqual(r.lastOfType('UI_LOAD')?.parameters, { i: 999 });
+    assert.equal(r.size, 10);
+  });
+
+  it('bounds the newest-of-type entries by count and bytes, forgetting the type least recently run', () => {
+    const r = new RecentRequests(100, 10_000, 2, 100);
+    r.remember('a', request('A'));
+    r.remember('b', request('B'));
+    r.remember('a2', request('A', { again: true }));
+    r.remember('c', request('C'));
+    assert.equal(r.lastOfType('B'), undefined, 'B was run least recently');
+    assert.deepEqual(r.lastOfType('A')?.parameters, { again: true });
+    assert.ok(r.lastOfType('C'));
+    r.remember('big', request('D', { s: 'x'.repeat(200) }));
+    assert.equal(r.lastOfType('D'), undefined, 'larger than the bytes for types: not kept as a type');
+    assert.ok(r.get('big'), 'but kept for its own row');
+    assert.ok(r.lastOfType('A') && r.lastOfType('C'), 'and it evicts nothing');
+    r.clear();
+    assert.equal(r.lastOfType('A'), undefined);
   });
 
   it('forgets the oldest beyond its bytes, and never keeps one larger than the bound', () => {
