@@ -4,7 +4,7 @@
 // window once and runs again).
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { hasUi, reportResult, screenshot } from './ui';
+import { hasUi, reportResult, screenChecksSkipped, screenshot, setCurrentTest } from './ui';
 
 export function run(): Promise<void> {
   // mocha stays external to the bundle: it loads test files by path at run time.
@@ -12,6 +12,9 @@ export function run(): Promise<void> {
   const Mocha = require('mocha') as typeof import('mocha');
   const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 60_000, slow: 5_000 });
   if (process.env.AIOS_TEST_GREP) mocha.grep(process.env.AIOS_TEST_GREP);
+  mocha.suite.beforeEach(function () {
+    setCurrentTest(this.currentTest?.fullTitle() ?? '');
+  });
   // A failed test leaves a picture of the screen behind: test-results/failed-<title>.png.
   mocha.suite.afterEach(async function () {
     const test = this.currentTest;
@@ -33,6 +36,8 @@ export function run(): Promise<void> {
   return new Promise((resolve, reject) => {
     const runner = mocha.run((failures) => {
       const stats = runner.stats ?? { passes: 0, failures, pending: 0 };
+      if (screenChecksSkipped.size)
+        console.log(`${screenChecksSkipped.size} test(s) passed without their screen checks (no UI bridge; \`npm test\` runs them with a browser).`);
       void reportResult({ passed: stats.passes, failed: stats.failures, pending: stats.pending })
         .catch(() => {})
         .then(() => (failures > 0 ? reject(new Error(`${failures} in-host test(s) failed`)) : resolve()));

@@ -16,7 +16,7 @@ import { Commands, STATUS_BAR_ITEM } from '../../src/shared/ids';
 import { freePort } from '../support/net';
 import { Prometheus } from '../support/prometheus';
 import { RedisServer } from '../support/redis';
-import { expandTreeSection, hasUi, screenshot, statusBarText, statusBarTooltip, treeRows } from './ui';
+import { expandTreeSection, onScreen, screenshot, statusBarText, statusBarTooltip, treeRows } from './ui';
 import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
 async function http(url: string, init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
@@ -107,7 +107,7 @@ describe('beyond the window', function () {
       assert.match(String(event?.metadata?.source), /^http/, 'recorded as coming from the endpoint');
       const realtime = api.telemetry('REALTIME') as unknown as { controlServer: { url: string } };
       assert.equal(realtime.controlServer.url, url);
-      if (hasUi) {
+      if (onScreen()) {
         const tip = await statusBarTooltip('aios.status', /Control endpoint/);
         assert.ok(tip.includes(url), tip);
         await screenshot('integrations-tooltip-endpoint');
@@ -166,7 +166,7 @@ describe('beyond the window', function () {
           assert.ok(key in events[0], `${key} in ${JSON.stringify(events[0]).slice(0, 200)}`);
         }
         assert.ok(!JSON.stringify(events).includes(marker), 'parameters never leave the machine');
-        if (hasUi) {
+        if (onScreen()) {
           await expandTreeSection('Export');
           let rows: string[] = [];
           await waitUntil(
@@ -222,7 +222,7 @@ describe('beyond the window', function () {
           'the rule to fire',
         );
         assert.equal(api.context.rules.states()[0].status, 'firing');
-        if (hasUi) {
+        if (onScreen()) {
           await expandTreeSection('Rules');
           await waitUntil(
             async () => ((await treeRows('Telemetry')).some((l) => /queue-high.*firing/.test(l)) ? true : undefined),
@@ -317,7 +317,7 @@ describe('beyond the window', function () {
         const mine = api.execute({ commandType: 'ECHO', parameters: { shared: true } });
         await waitUntil(() => api.context.middleware.admission.queued.NORMAL === 1 || undefined, 10_000, 'our ECHO to wait');
         assert.equal(api.context.middleware.admission.active, 0);
-        if (hasUi) {
+        if (onScreen()) {
           // The indicator renders a few times a second: wait for the render after our ECHO queued.
           const label = await statusBarText(STATUS_BAR_ITEM, /cluster 2\/2 · 1 queued/);
           assert.match(label, /AIOS 0 · cluster 2\/2 · 1 queued/);
@@ -346,9 +346,9 @@ describe('beyond the window', function () {
         // Redis goes away: this window keeps to its own limit, says so once, and runs at once.
         await redis.stop();
         await waitUntil(() => api.context.middleware.admission.shared?.status === 'fallback' || undefined, 15_000, 'the fallback');
-        if (hasUi) assert.match(await statusBarText(STATUS_BAR_ITEM, /Redis unreachable/), /AIOS \d\/2 · Redis unreachable/);
+        if (onScreen()) assert.match(await statusBarText(STATUS_BAR_ITEM, /Redis unreachable/), /AIOS \d\/2 · Redis unreachable/);
         assert.equal((await api.execute({ commandType: 'ECHO', parameters: { fallback: true } })).success, true);
-        if (hasUi) await screenshot('integrations-shared-limit-fallback');
+        if (onScreen()) await screenshot('integrations-shared-limit-fallback');
         await redis.start();
         await waitUntil(() => api.context.middleware.admission.shared?.status === 'shared' || undefined, 30_000, 'the shared limit again');
       });

@@ -8,7 +8,7 @@ import type { TuneCommandResult } from '../../src/commands/tune';
 import { Commands } from '../../src/shared/ids';
 import { predictionText, queueDrainText } from '../../src/views/predictionText';
 import { CURRENT_MARK, RECOMMENDED_MARK, limitLabel, settingChanges } from '../../src/views/tuningReport';
-import { NOTIFICATION_ITEM, answerQuickInput, click, evaluate, hasUi, notificationTexts, requireUi, runFromPalette, screenshot } from './ui';
+import { NOTIFICATION_ITEM, answerQuickInput, click, evaluate, onScreen, notificationTexts, requireUi, runFromPalette, screenshot } from './ui';
 import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
 /** Every setting a tuning row may change (keys below `aios.`). */
@@ -123,7 +123,7 @@ describe('learning from the telemetry', function () {
       await waitUntil(() => ctx.middleware.config.maxConcurrency === limit, 10_000, `the middleware at limit ${limit}`);
       await ctx.learning.restored;
 
-      if (hasUi) {
+      if (onScreen()) {
         // Read back through the browser: the editor shows the report's title and the marked rows.
         // The editor draws only the lines in view (its height depends on the panel below): the top first, then
         // the recommended row scrolled to, as a reader does.

@@ -10,7 +10,7 @@ import { ControlState, describeReplay, type ControlCall } from '../../src/python
 import { resolveInterpreter } from '../../src/python/interpreter';
 import { ControlRequest, HealthRequest, type ControlParams, type HealthResult } from '../../src/python/protocol';
 import { PythonSupervisor, servicePythonDir, type ServiceStart } from '../../src/python/supervisor';
-import { hasUi, notificationTexts, screenshot, statusBarText } from './ui';
+import { onScreen, notificationTexts, screenshot, statusBarText } from './ui';
 import { aios, waitUntil, withSettings } from './util';
 
 /** What must never reach the AIOS log when the service dies: stack frames, JSON-RPC codes, client noise. */
@@ -221,7 +221,7 @@ def _stderr_probe(params):
     assert.equal(h.status, 'unhealthy');
     assert.equal(h.overridden, true);
     await waitUntil(() => api.context.supervisor.state.status === 'unhealthy', 5000, 'the supervisor to report unhealthy');
-    if (hasUi) {
+    if (onScreen()) {
       const label = await statusBarText('aios.status', /unhealthy/i);
       assert.match(label, /unhealthy/i);
       await screenshot('status-bar-unhealthy');
@@ -480,7 +480,7 @@ def _stderr_probe(params):
   });
 
   it('an interpreter that does not exist is a clear, actionable error; fixing the setting brings the service back', async () => {
-    if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
+    if (onScreen()) await vscode.commands.executeCommand('notifications.clearAll');
     await withSettings({ 'python.interpreterPath': '/nonexistent/bin/python3' }, async () => {
       const state = await waitUntil(
         () => (api.context.supervisor.state.status === 'crashed' ? api.context.supervisor.state : undefined),
@@ -490,7 +490,7 @@ def _stderr_probe(params):
       assert.match(state.detail ?? '', /No Python 3\.9\+ found/);
       assert.match(state.detail ?? '', /\/nonexistent\/bin\/python3 \(from aios\.python\.interpreterPath\): not found/);
       assert.match(state.detail ?? '', /aios\.python\.interpreterPath/);
-      if (hasUi) {
+      if (onScreen()) {
         await waitUntil(async () => ((await serviceNotifications()).length ? true : undefined), 10_000, 'the notification');
         await new Promise((r) => setTimeout(r, 1000));
         const shown = await serviceNotifications();
@@ -498,7 +498,7 @@ def _stderr_probe(params):
         assert.match(shown[0], /No Python 3\.9\+ found/);
       }
     });
-    if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
+    if (onScreen()) await vscode.commands.executeCommand('notifications.clearAll');
     await healthyService(api);
     const ok = await api.execute({ commandType: 'ECHO', parameters: {} });
     assert.equal(ok.success, true, JSON.stringify(ok.error));
@@ -507,7 +507,7 @@ def _stderr_probe(params):
   it('stops after too many crashes in the window, tells the user once, and "Restart Python Service" recovers', async () => {
     await withSettings({ 'python.maxRestarts': 1 }, async () => {
       await vscode.commands.executeCommand('aios.restartPythonService'); // forget earlier crashes
-      if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
+      if (onScreen()) await vscode.commands.executeCommand('notifications.clearAll');
       const log = logFromNow(api);
       for (let i = 0; i < 2; i++) {
         const pid = await healthyService(api);
@@ -535,7 +535,7 @@ def _stderr_probe(params):
         /\[error\] The Python service stopped unexpectedly: it was ended by SIGKILL \(pid \d+\); it failed 2 times within 180 s, so it was not restarted again$/,
       );
       for (const re of NOISE) assert.doesNotMatch(log(), re, `the AIOS log has noise:\n${log()}`);
-      if (hasUi) {
+      if (onScreen()) {
         const shown = await waitUntil(
           async () => {
             const n = await serviceNotifications();
@@ -555,7 +555,7 @@ def _stderr_probe(params):
       assert.equal(refused.success, false);
       assert.equal(refused.error?.code, 'service_unavailable');
       assert.match(refused.error?.message ?? '', /Restart Python Service/);
-      if (hasUi) {
+      if (onScreen()) {
         assert.match(await statusBarText('aios.status', /down/i), /down/i);
         await screenshot('service-crash-loop');
       }
@@ -564,6 +564,6 @@ def _stderr_probe(params):
       const ok = await api.execute({ commandType: 'ECHO', parameters: {} });
       assert.equal(ok.success, true, JSON.stringify(ok.error));
     });
-    if (hasUi) await vscode.commands.executeCommand('notifications.clearAll'); // nothing left for later suites
+    if (onScreen()) await vscode.commands.executeCommand('notifications.clearAll'); // nothing left for later suites
   });
 });

@@ -11,7 +11,7 @@ import type { BatchRun } from '../../src/commands/batch';
 import type { CommandResult, TelemetryEvent } from '../../src/core';
 import type { ConsumerApi } from '../fixtures/api-consumer/extension';
 import { installConsumer } from './apiConsumer';
-import { NOTIFICATION_ITEM, click, evaluate, fill, hasUi, notificationTexts, press, runFromPalette, screenshot, waitFor } from './ui';
+import { NOTIFICATION_ITEM, click, evaluate, fill, onScreen, notificationTexts, press, runFromPalette, screenshot, waitFor } from './ui';
 import { aios, waitUntil, withSettings, type AiosApi } from './util';
 import { running } from '../support/process';
 
@@ -69,7 +69,7 @@ describe('sources of commands', function () {
         // The service's types are still the service's.
         const echo = await vscode.commands.executeCommand<CommandResult>('aios.runCommand', { commandType: 'ECHO', parameters: { x: 1 } });
         assert.deepEqual(echo.result, { x: 1 });
-        if (hasUi) {
+        if (onScreen()) {
           // As a person: Run Command lists it beside the service's types, the parameters box starts with its
           // placeholder, and its output streams into the AIOS Commands channel.
           await runFromPalette('AIOS: Run Command');
@@ -115,7 +115,7 @@ describe('sources of commands', function () {
       assert.equal(api.context.router.route('WS_NOFILE'), 'service', 'the bad definition was not taken');
       const r = await api.execute({ commandType: 'WS_SAY', parameters: { text: 'from the workspace' } });
       assert.equal((r.result as { stdout: string }).stdout, 'said: from the workspace\n');
-      if (hasUi) {
+      if (onScreen()) {
         const texts = await waitUntil(
           async () => {
             const t = await notificationTexts();
@@ -200,7 +200,7 @@ describe('sources of commands', function () {
         assert.match(String(end.metadata?.message), /exited with code 3/);
         const start = eventsOf(api, (e) => e.commandType === 'HOST_PROBLEM' && e.eventType === 'START').at(-1)!;
         assert.equal(start.metadata?.source, 'task');
-        if (hasUi) {
+        if (onScreen()) {
           const text = await waitUntil(
             async () => {
               const t = await terminalText();
@@ -252,7 +252,7 @@ describe('sources of commands', function () {
       const execution = await vscode.tasks.executeTask(task);
       rmSync(tasksFile, { force: true });
       await waitUntil(() => api.context.middleware.admission.queued.NORMAL === 1, 10_000, 'the task to queue');
-      if (hasUi) {
+      if (onScreen()) {
         await waitUntil(async () => /waiting in the queue: position 1/.test(await terminalText()), 10_000, 'the queue position in the terminal');
         await screenshot('task-terminal-queued');
       }
@@ -261,7 +261,7 @@ describe('sources of commands', function () {
       await waitUntil(() => existsSync(pids) && readFileSync(pids, 'utf8').includes(' '), 15_000, 'the program to start');
       const [parent, child] = readFileSync(pids, 'utf8').split(' ').map(Number);
       assert.ok(running(parent) && running(child));
-      if (hasUi) {
+      if (onScreen()) {
         await waitUntil(async () => /running, child/.test(await terminalText()), 10_000, 'the live output');
         await screenshot('task-terminal-running');
       }
@@ -298,7 +298,7 @@ describe('sources of commands', function () {
           assert.match(String(start.metadata?.commandLine), /AIOS_DENIED/, 'the command line with recordCommandLines');
           assert.match(String(start.metadata?.policy), /deny pattern '\*AIOS_DENIED\*'/);
         });
-        if (hasUi) {
+        if (onScreen()) {
           const texts = await waitUntil(
             async () => {
               const t = await notificationTexts();
@@ -361,7 +361,7 @@ describe('sources of commands', function () {
     const running = vscode.commands.executeCommand<BatchRun>('aios.runBatch', { text: lines.join('\n'), interactive: true, signal: ac.signal });
     const succeeded = () => api.context.middleware.telemetry.query('SUMMARY').overall.successfulCommands - before.successfulCommands;
     await waitUntil(() => succeeded() >= 200, 30_000, '200 commands of the batch to finish');
-    if (hasUi) {
+    if (onScreen()) {
       await waitUntil(
         async () =>
           (await notificationTexts()).some((x) => /AIOS: Batch text.*\d+ done · \d+ failed · \d+ waiting · 10 bad lines skipped/.test(x)) ? true : undefined,
@@ -398,7 +398,7 @@ describe('sources of commands', function () {
       [...bad.keys()],
     );
     assert.ok(rows.filter((x) => x.error?.code === 'cancelled').length === r.cancelled);
-    if (hasUi) {
+    if (onScreen()) {
       const texts = await waitUntil(
         async () => {
           const t = await notificationTexts();

@@ -12,7 +12,7 @@ import {
   click,
   expandTreeSection,
   lastTreeRow,
-  hasUi,
+  onScreen,
   notificationTexts,
   press,
   requireUi,
@@ -133,7 +133,7 @@ describe('the user interface', function () {
       const burst = Array.from({ length: 6 }, (_, i) =>
         api.execute({ commandType: 'SLEEP', priority: i % 2 ? 'LOW' : 'NORMAL', parameters: { seconds: 0.4 } }),
       );
-      if (hasUi) {
+      if (onScreen()) {
         const label = await statusBarText('aios.status', /queued/);
         assert.match(label, /1\/1/);
         await screenshot('ui-status-bar-throttling');
@@ -145,18 +145,18 @@ describe('the user interface', function () {
       );
       assert.ok(results.filter((r) => r.throttled).length >= 4, 'commands over the limit were delayed');
       assert.ok(api.telemetry('SUMMARY').overall.throttledCommands >= throttledBefore + 4);
-      if (hasUi) await statusBarText('aios.status', /AIOS 0\/1/);
+      if (onScreen()) await statusBarText('aios.status', /AIOS 0\/1/);
     });
   });
 
   it('settings apply live, and an invalid value is refused with a clear message and the old value kept', async function () {
     await withSettings({ maxConcurrency: 3 }, async () => {
       await waitUntil(() => api.context.middleware.admission.limit === 3, 5000, 'limit 3');
-      if (hasUi) await statusBarText('aios.status', /\/3/);
+      if (onScreen()) await statusBarText('aios.status', /\/3/);
       await vscode.workspace.getConfiguration('aios').update('maxConcurrency', 0, vscode.ConfigurationTarget.Global);
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(api.context.middleware.admission.limit, 3, 'the previous value is kept');
-      if (hasUi) {
+      if (onScreen()) {
         const toasts = await waitUntil(
           async () => {
             const t = await notificationTexts();
@@ -285,7 +285,7 @@ describe('the user interface', function () {
     await vscode.commands.executeCommand('aios.pauseAdmission');
     const pending = api.execute({ commandType: 'ECHO', parameters: { paused: true } });
     await waitUntil(() => api.context.middleware.admission.queued.NORMAL === 1, 5000, 'the command to wait');
-    if (hasUi) assert.match(await statusBarText('aios.status', /paused/), /paused/);
+    if (onScreen()) assert.match(await statusBarText('aios.status', /paused/), /paused/);
     await vscode.commands.executeCommand('aios.resumeAdmission');
     assert.equal((await pending).success, true);
   });
@@ -306,7 +306,7 @@ describe('the user interface', function () {
     const cleared = await vscode.commands.executeCommand('aios.clearTelemetry', { confirm: true });
     assert.equal(cleared, true);
     assert.equal(api.telemetry('SUMMARY').overall.totalCommands, 0);
-    if (hasUi) {
+    if (onScreen()) {
       await waitFor(
         `return [...document.querySelectorAll('.pane .welcome-view-content')].some((e) => e.textContent.includes('No commands have run yet')) || null;`,
       );

@@ -16,6 +16,22 @@ async function call<T>(op: string, args: Record<string, unknown> = {}): Promise<
   return reply.value as T;
 }
 
+/** Titles of the tests that ran without their screen checks (no browser), reported at the end of the run. */
+export const screenChecksSkipped = new Set<string>();
+let currentTitle = '';
+export function setCurrentTest(title: string): void {
+  currentTitle = title;
+}
+
+/**
+ * Whether the screen checks of a test that also asserts through the API can run. Without a browser they do
+ * not, and the run says so at its end (the test is not reported as if it had looked at the screen).
+ */
+export function onScreen(): boolean {
+  if (!hasUi) screenChecksSkipped.add(currentTitle);
+  return hasUi;
+}
+
 /** Skips the current test when there is no browser to look through. */
 export function requireUi(ctx: Context): void {
   if (!hasUi) ctx.skip();
@@ -120,9 +136,11 @@ export async function expandTreeSection(label: string, { alone = true } = {}): P
     // The view's own "Collapse All" (createTreeView's showCollapseAll), once the tree is drawn: before that it
     // is a no-op and Overview and Command Types open later by default, moving every row below them.
     await vscode.commands.executeCommand(`workbench.actions.treeView.${Views.telemetry}.collapseAll`);
-    await waitFor(`return document.querySelector('${LIST} .monaco-list-row[aria-level="1"][aria-expanded="true"]') ? null : true;`, undefined, 5000).catch(() => {
-      throw new Error('Collapse All left a section of the AIOS tree open');
-    });
+    await waitFor(`return document.querySelector('${LIST} .monaco-list-row[aria-level="1"][aria-expanded="true"]') ? null : true;`, undefined, 5000).catch(
+      () => {
+        throw new Error('Collapse All left a section of the AIOS tree open');
+      },
+    );
   }
   await call<boolean>('wheel', { selector: LIST, deltaY: -100_000 });
   const expanded = await waitFor<string>(`return (() => { ${state} })();`, label, 10_000).catch(() => {
