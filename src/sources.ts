@@ -23,6 +23,7 @@ export function registerSources(ctx: SourcesHost): CommandSources {
     terminals,
     vscode.tasks.registerTaskProvider(TASK_TYPE, new AiosTaskProvider(ctx)),
     vscode.workspace.registerTextDocumentContentProvider(BATCH_SCHEME, batchResults),
+    vscode.languages.registerDocumentLinkProvider({ scheme: BATCH_SCHEME }, batchResults),
     registerCli(ctx),
   ];
   return {

@@ -30,21 +30,88 @@ export interface BatchRun extends BatchOutcome {
   source: string;
 }
 
-/** The read-only results documents, by URI. */
-export class BatchResultsProvider implements vscode.TextDocumentContentProvider {
-  private readonly docs = new Map<string, string>();
+/** Whole results a results document leaves out (over BATCH_RESULT_MAX_BYTES), kept per batch up to this. */
+const WHOLE_RESULTS_MAX_BYTES = 32 * 1024 * 1024;
+/** …results.jsonl/<index in the results>/line-<the request's line>.json: the tab is named after the request's line. */
+const LINE_PATH = /^(.*\.results\.jsonl)\/(\d+)\/line-\d+\.json$/;
+/** How a results line starts: its link (the request's line number) covers this and the number. */
+const LINE_PREFIX = '{"line":';
+
+interface BatchDocument {
+  text: string;
+  /** By index in the batch's results: the whole results the text leaves out, within the budget. */
+  whole: Map<number, unknown>;
+}
+
+/**
+ * The read-only results documents, by URI, and one request's entry of one, pretty-printed with its whole
+ * result: each line's request number is a link to it.
+ */
+export class BatchResultsProvider implements vscode.TextDocumentContentProvider, vscode.DocumentLinkProvider {
+  private readonly docs = new Map<string, BatchDocument>();
   private counter = 0;
 
-  add(name: string, content: string): vscode.Uri {
+  add(name: string, outcome: BatchOutcome): vscode.Uri {
     const uri = vscode.Uri.from({ scheme: BATCH_SCHEME, path: `/${++this.counter}-${name.replace(/[^\w.-]+/g, '_')}.results.jsonl` });
-    this.docs.set(uri.toString(), content);
+    const whole = new Map<number, unknown>();
+    let budget = WHOLE_RESULTS_MAX_BYTES;
+    const text = formatBatchResults(outcome, {
+      openResult: (index, bytes) => {
+        if (bytes > budget) return 'too large to keep: run it alone to see it whole';
+        budget -= bytes;
+        whole.set(index, outcome.results[index].result);
+        return 'follow the link on its line number to open it whole';
+      },
+    });
+    this.docs.set(uri.toString(), { text, whole });
     while (this.docs.size > KEPT_RESULTS) this.docs.delete(this.docs.keys().next().value!);
     return uri;
   }
 
   provideTextDocumentContent(uri: vscode.Uri): string {
-    return this.docs.get(uri.toString()) ?? '// These batch results are no longer kept; run the batch again.';
+    const one = LINE_PATH.exec(uri.path);
+    const doc = this.docs.get((one ? uri.with({ path: one[1] }) : uri).toString());
+    if (!doc) return '// These batch results are no longer kept; run the batch again.';
+    if (!one) return doc.text;
+    const index = Number(one[2]);
+    const text = lineAt(doc.text, index);
+    if (text === undefined) return `// This batch has no request ${index + 1}.`;
+    const entry = JSON.parse(text) as Record<string, unknown>;
+    if (doc.whole.has(index)) {
+      delete entry.resultOmitted;
+      entry.result = doc.whole.get(index);
+    }
+    return `${JSON.stringify(entry, null, 2)}\n`;
   }
+
+  provideDocumentLinks(document: vscode.TextDocument): vscode.DocumentLink[] {
+    if (!this.docs.has(document.uri.toString())) return [];
+    const links: vscode.DocumentLink[] = [];
+    for (let i = 0; i < document.lineCount; i++) {
+      const text = document.lineAt(i).text;
+      if (!text.startsWith(LINE_PREFIX)) continue;
+      const line = /^\d+/.exec(text.slice(LINE_PREFIX.length))?.[0] ?? '';
+      const link = new vscode.DocumentLink(
+        new vscode.Range(i, 0, i, LINE_PREFIX.length + line.length),
+        document.uri.with({ path: `${document.uri.path}/${i}/line-${line}.json` }),
+      );
+      link.tooltip = 'Open this request with its whole result';
+      links.push(link);
+    }
+    return links;
+  }
+}
+
+/** The `index`-th line of `text` (0-based), without splitting all of it. */
+function lineAt(text: string, index: number): string | undefined {
+  let start = 0;
+  for (let i = 0; i < index; i++) {
+    start = text.indexOf('\n', start) + 1;
+    if (start === 0) return undefined;
+  }
+  const end = text.indexOf('\n', start);
+  const line = text.slice(start, end < 0 ? undefined : end);
+  return line || undefined;
 }
 
 export const batchResults = new BatchResultsProvider();
@@ -119,7 +186,7 @@ export async function runBatchCommand(ctx: BatchHost, args?: unknown): Promise<B
   );
   const summary = summarizeBatch(outcome);
   ctx.log.info(`Batch ${input.name}: ${summary}`);
-  const resultsUri = batchResults.add(input.name, formatBatchResults(outcome));
+  const resultsUri = batchResults.add(input.name, outcome);
   if (interactive) {
     await showVirtualDocument(resultsUri);
     const firstBad = parsed.errors[0];

@@ -290,23 +290,15 @@ describe('the daily flows', function () {
   it("the tree's Run Again reruns a command with the parameters it ran with", async function () {
     requireUi(this);
     const marker = `again-${Date.now()}`;
-    // An ECHO before this test's own, so the tree has its sections and a row to wait past.
-    await api.execute({ commandType: 'ECHO', parameters: { warmUp: true } });
-    await expandTreeSection('Recent Events');
-    // The newest ECHO row before this test's own: the one to wait past (the tree refreshes a moment later).
-    const previous = Number(await lastTreeRow('COMPLETE ECHO'));
-    await api.execute({ commandType: 'ECHO', parameters: { marker } });
+    const ran = await api.execute({ commandType: 'ECHO', parameters: { marker } });
     await clearNotifications();
-    // The ECHO's row (oldest first: the last one), then its inline Run Again (shown for the focused row). Once
-    // each: the rows stay in place, and a selected row's list is held.
-    const index = await waitUntil(
-      async () => {
-        const i = await lastTreeRow('COMPLETE ECHO');
-        return Number(i) > previous ? i : undefined;
-      },
-      10_000,
-      "this test's ECHO row in Recent Events",
-    );
+    // The ECHO's row, found by what it shows (its event and time: no other row reads the same), then its
+    // inline Run Again (shown for the focused row). Once each: the rows stay in place, and a selected row's
+    // list is held.
+    const complete = api.context.middleware.telemetry.recentEvents().find((e) => e.commandId === ran.commandId && e.eventType === 'COMPLETE');
+    assert.ok(complete, 'the COMPLETE event of the ECHO');
+    await expandTreeSection('Recent Events');
+    const index = await lastTreeRow(`COMPLETE ECHO${complete.timestamp.slice(11, 23)}`, 10_000);
     const started = () => api.telemetry('SUMMARY').overall.totalCommands;
     const before = started();
     const rowText = () => evaluate<string>(`return document.querySelector('.pane .monaco-list-row' + arg)?.textContent ?? '';`, `[data-index="${index}"]`);

@@ -11,7 +11,7 @@ import type { BatchRun } from '../../src/commands/batch';
 import type { CommandResult, TelemetryEvent } from '../../src/core';
 import type { ConsumerApi } from '../fixtures/api-consumer/extension';
 import { installConsumer } from './apiConsumer';
-import { NOTIFICATION_ITEM, click, evaluate, fill, onScreen, notificationTexts, press, runFromPalette, screenshot, waitFor } from './ui';
+import { NOTIFICATION_ITEM, click, clickWith, evaluate, fill, onScreen, notificationTexts, press, runFromPalette, screenshot, waitFor } from './ui';
 import { aios, waitUntil, withSettings, type AiosApi } from './util';
 import { running } from '../support/process';
 
@@ -410,6 +410,48 @@ describe('sources of commands', function () {
       assert.ok(texts.some((x) => /First bad line: 7/.test(x)));
       await screenshot('batch-summary');
       await vscode.commands.executeCommand('notifications.clearAll');
+    }
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('sources: a results line links to that request with its whole result, even one too large for its line', async () => {
+    const big = 'x'.repeat(10_000);
+    const text = [
+      JSON.stringify({ commandType: 'ECHO', parameters: { small: 1 } }),
+      JSON.stringify({ commandType: 'ECHO', parameters: { big } }),
+      JSON.stringify({ commandType: 'NOT_A_REGISTERED_TYPE' }),
+    ].join('\n');
+    const r = await vscode.commands.executeCommand<BatchRun>('aios.runBatch', { text, interactive: true });
+    assert.equal(r.total, 3);
+    const doc = await waitUntil(() => vscode.workspace.textDocuments.find((d) => d.uri.toString() === r.resultsUri), 10_000, 'the results document');
+    const rows = doc
+      .getText()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { result?: unknown; resultOmitted?: string; error?: { code: string } });
+    assert.match(rows[1].resultOmitted ?? '', /bytes, over the 4096 bytes shown here; follow the link on its line number to open it whole/);
+    const links = await vscode.commands.executeCommand<vscode.DocumentLink[]>('vscode.executeLinkProvider', doc.uri);
+    assert.equal(links.length, 3, 'one link per request');
+    const entry = async (i: number) =>
+      JSON.parse((await vscode.workspace.openTextDocument(links[i].target!)).getText()) as {
+        line: number;
+        result?: { big?: string };
+        error?: { code: string };
+      };
+    assert.equal((await entry(0)).line, 1);
+    assert.equal((await entry(2)).error?.code, 'unknown_command_type');
+    assert.equal((await entry(1)).result?.big, big, 'the whole result, not the note');
+    if (onScreen()) {
+      // As a person: the results tab shows, and a Ctrl/Cmd+click on line 2's number opens its whole result.
+      // The link's tokens are spans of their own (JSON Lines colours them): click the first, in line 2.
+      await clickWith(['ControlOrMeta'], `.part.editor .monaco-editor .view-line:has-text('{"line":2,') .detected-link`);
+      const opened = await waitUntil(
+        () => (vscode.window.activeTextEditor?.document.uri.path.endsWith('/1/line-2.json') ? vscode.window.activeTextEditor.document : undefined),
+        10_000,
+        "line 2's result opened by one click on its link",
+      );
+      assert.equal((JSON.parse(opened.getText()) as { result: { big: string } }).result.big, big);
+      await screenshot('batch-result-opened');
     }
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });

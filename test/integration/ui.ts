@@ -57,6 +57,9 @@ export const click = (selector: string, text?: string, timeoutMs?: number) => ca
 /** Sets the value of the visible input matching `selector` at once, as a paste does. */
 export const fill = (selector: string, text: string) => call<boolean>('fill', { selector, text });
 /** Opens the context menu of the first visible element matching `selector` (and containing `text`). */
+/** A click with keys held, e.g. ['ControlOrMeta'] to follow an editor link as a person does on any platform. */
+export const clickWith = (modifiers: string[], selector: string, text?: string) => call<boolean>('click', { selector, text, modifiers });
+
 export const rightClick = (selector: string, text?: string) => call<boolean>('click', { selector, text, button: 'right' });
 
 /** Where notifications are read: VS Code shows no toasts while an extension test suite runs, so the center. */

@@ -197,12 +197,16 @@ export const BATCH_RESULT_MAX_BYTES = 4096;
 /**
  * The results document: one JSON object per line (line, commandId, commandType, success, durationMs, then
  * the command's `result` or its `error` code and message). A result over `maxResultBytes` is replaced by
- * `resultOmitted` saying its size and how to see it whole (`openResult`, when the caller keeps it).
+ * `resultOmitted` saying its size and how to see it whole: `openResult`, a note, or a function of the
+ * result's index in `outcome.results` and its size that keeps it and says how to open it (or not, undefined).
  */
-export function formatBatchResults(outcome: BatchOutcome, opts: { maxResultBytes?: number; openResult?: string } = {}): string {
+export function formatBatchResults(
+  outcome: BatchOutcome,
+  opts: { maxResultBytes?: number; openResult?: string | ((index: number, bytes: number) => string | undefined) } = {},
+): string {
   const max = opts.maxResultBytes ?? BATCH_RESULT_MAX_BYTES;
   let out = '';
-  for (const r of outcome.results) {
+  for (const [index, r] of outcome.results.entries()) {
     const line: Record<string, unknown> = { line: r.line };
     if (r.commandId !== undefined) line.commandId = r.commandId;
     line.commandType = r.commandType;
@@ -214,7 +218,10 @@ export function formatBatchResults(outcome: BatchOutcome, opts: { maxResultBytes
       const text = JSON.stringify(r.result) ?? 'null';
       const bytes = Buffer.byteLength(text, 'utf8');
       if (bytes <= max) line.result = r.result ?? null;
-      else line.resultOmitted = `${bytes} bytes, over the ${max} bytes shown here${opts.openResult ? `; ${opts.openResult}` : ''}`;
+      else {
+        const note = typeof opts.openResult === 'function' ? opts.openResult(index, bytes) : opts.openResult;
+        line.resultOmitted = `${bytes} bytes, over the ${max} bytes shown here${note ? `; ${note}` : ''}`;
+      }
     }
     out += `${JSON.stringify(line)}\n`;
   }

@@ -147,6 +147,11 @@ describe('batch results document', () => {
     assert.equal('result' in rows[1], false);
     assert.equal('result' in rows[2], false);
     assert.equal(rows[2].resultOmitted, '5017 bytes, over the 100 bytes shown here; run it alone to see it whole');
+    // The caller keeping omitted results is asked for each, by index and size, and its note is written.
+    const asked: [number, number][] = [];
+    const kept = formatBatchResults(outcome, { maxResultBytes: 100, openResult: (i, bytes) => (asked.push([i, bytes]), 'open it from its line') });
+    assert.deepEqual(asked, [[2, 5017]]);
+    assert.match(kept.split('\n')[2], /"resultOmitted":"5017 bytes, over the 100 bytes shown here; open it from its line"/);
     await m.close();
   });
 });
