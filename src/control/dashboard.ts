@@ -8,8 +8,12 @@
 //   GET  /login?code=C        a one-time code (issueLoginCode) → an HttpOnly, SameSite=Strict session cookie, 303 to ./
 //   GET  /                    the page (nonce CSP), needs the cookie
 //   GET  /dashboard/<asset>   main.js, main.css, metrics.css, dashboard.css, needs the cookie
-//   GET  /events              the SSE stream: `init`, then coalesced `snapshot`s (≤ 4/s, one a second when idle)
+//   GET  /events              the SSE stream: its id (a `stream` event), `init`, then coalesced `snapshot`s (≤ 4/s,
+//                             one a second when idle)
 //   POST /dashboard/message   a WebviewMessage (JSON): `runCommand` only for the controls allowed right now
+//   POST /dashboard/close     a stream's id (text, the page's beacon as it goes away): that stream ends now. A
+//                             port-forwarding proxy (code-server's) keeps its upstream open after the tab closed,
+//                             so the page says it is leaving; the stream's age limit is the backstop.
 // The bearer token plays no part: the page never sees it. Refusals are the API's JSON errors.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -110,6 +114,8 @@ export class Dashboard {
   private readonly codes = new Map<string, number>();
   private readonly sessions = new Map<string, number>();
   private readonly streams = new Set<ServerResponse>();
+  /** The open streams by the id each was told (for /dashboard/close). */
+  private readonly streamIds = new Map<string, ServerResponse>();
   private readonly assets = new Map<DashboardAsset, Promise<Buffer>>();
   /** Authorities (host:port) and origins VS Code forwarded the port to: a remote window's, code-server's proxy. */
   private readonly forwardedHosts = new Set<string>();
@@ -181,7 +187,7 @@ export class Dashboard {
   async handle(req: IncomingMessage, res: ServerResponse, url: DashboardUrl): Promise<void> {
     if (this.closed) throw new HttpError(503, 'closing', 'The AIOS dashboard is closing');
     const { pathname } = url;
-    const post = pathname === '/dashboard/message';
+    const post = pathname === '/dashboard/message' || pathname === '/dashboard/close';
     const method = post ? 'POST' : 'GET';
     // HEAD for the page and its files; a stream is GET only.
     if (req.method !== method && !(method === 'GET' && req.method === 'HEAD' && pathname !== '/events')) {
@@ -191,6 +197,7 @@ export class Dashboard {
     this.requireSession(req);
     if (pathname === '/') return this.page(res);
     if (pathname === '/events') return this.openStream(req, res);
+    if (pathname === '/dashboard/close') return this.closeStream(req, res);
     if (post) return this.message(req, res);
     const name = pathname.slice('/dashboard/'.length) as DashboardAsset;
     if (!DASHBOARD_ASSETS.includes(name)) throw new HttpError(404, 'not_found', `No dashboard file ${pathname}`);
@@ -288,10 +295,13 @@ export class Dashboard {
     res.writeHead(200, { ...BASE_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', 'X-Accel-Buffering': 'no' });
     res.socket?.setNoDelay(true);
     this.streams.add(res);
+    const id = randomId();
+    this.streamIds.set(id, res);
     const age = setTimeout(() => res.end(), this.maxStreamAgeMs);
     age.unref();
     const drop = (): void => {
       clearTimeout(age);
+      this.streamIds.delete(id);
       if (!this.streams.delete(res)) return;
       if (this.streams.size === 0) this.idle();
     };
@@ -299,7 +309,8 @@ export class Dashboard {
     res.on('close', drop);
     res.on('finish', drop);
     res.on('error', drop);
-    res.write(`retry: 2000\n\n${event(init)}`);
+    // A named event: the page's transport keeps the id; the panel's message parser never sees it.
+    res.write(`retry: 2000\n\nevent: stream\ndata: ${id}\n\n${event(init)}`);
     const first = this.snapshotEvent();
     if (first) res.write(first);
     this.subscribe();
@@ -378,6 +389,14 @@ export class Dashboard {
     this.coalescer.request(); // show the effect (paused, restarting) without waiting for the next change
   }
 
+  /** The page's beacon as it goes away (pagehide): ends the stream it names. Unknown ids are no error. */
+  private async closeStream(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.headers.origin === undefined) throw new HttpError(403, 'forbidden_origin', 'A dashboard message must carry an Origin header');
+    const id = (await readBody(req, 'text')).trim();
+    this.streamIds.get(id)?.end();
+    res.writeHead(204, BASE_HEADERS).end();
+  }
+
   /** Tells every open page which control buttons to show now (the setting changed); `init` without history. */
   refreshControls(): void {
     const text = event({ type: 'init', commands: [...this.options.controls()] });
@@ -409,7 +428,9 @@ function readCookie(header: string | undefined, name: string): string | undefine
 
 const event = (m: HostMessage): string => `data: ${JSON.stringify(m)}\n\n`;
 
-function readBody(req: IncomingMessage): Promise<unknown> {
+function readBody(req: IncomingMessage): Promise<unknown>;
+function readBody(req: IncomingMessage, as: 'text'): Promise<string>;
+function readBody(req: IncomingMessage, as: 'json' | 'text' = 'json'): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -421,8 +442,10 @@ function readBody(req: IncomingMessage): Promise<unknown> {
       } else chunks.push(c);
     });
     req.on('end', () => {
+      const text = Buffer.concat(chunks as unknown as readonly Uint8Array[]).toString('utf8');
+      if (as === 'text') return resolve(text);
       try {
-        resolve(JSON.parse(Buffer.concat(chunks as unknown as readonly Uint8Array[]).toString('utf8')) as unknown);
+        resolve(JSON.parse(text) as unknown);
       } catch (e) {
         reject(new HttpError(400, 'invalid_json', `The message is not valid JSON: ${(e as Error).message}`));
       }

@@ -41,12 +41,19 @@ function browserTransport<S>(): HostTransport<S> {
   diag.stream = 'connecting';
   const listeners: ((data: unknown) => void)[] = [];
   let source: EventSource | undefined;
+  /** The stream's id (a reconnect gets a new one): the beacon as the page goes away names it. */
+  let streamId: string | undefined;
+  // A port-forwarding proxy (code-server's) keeps the stream open upstream after the tab closed: say so.
+  window.addEventListener('pagehide', () => {
+    if (streamId) navigator.sendBeacon('dashboard/close', streamId);
+  });
   // The stream's opening is the `ready` (the host answers every new stream with `init`), and EventSource
   // reconnects by itself after a network drop; a refusal (401 after a restart, 503 when too many are open) ends it.
   const open = (): void => {
     if (source) return;
     source = new EventSource('events');
     source.addEventListener('open', () => (diag.stream = 'open'));
+    source.addEventListener('stream', (e: MessageEvent<string>) => (streamId = e.data));
     source.addEventListener('error', () => {
       diag.stream = source?.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting';
       if (diag.stream === 'closed') {

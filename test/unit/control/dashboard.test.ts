@@ -78,6 +78,8 @@ function call(port: number, method: string, path: string, headers: Record<string
 interface Stream {
   status: number;
   messages: HostMessage[];
+  /** The id its `stream` event told (the page's beacon names it). */
+  id?: string;
   res: IncomingMessage;
   req: ClientRequest;
   next(count: number): Promise<void>;
@@ -112,6 +114,10 @@ function openStream(port: number, cookie: string): Promise<Stream> {
         while ((end = buffer.indexOf('\n\n')) >= 0) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
+          if (block.startsWith('event: stream\n')) {
+            stream.id = block.slice('event: stream\ndata: '.length);
+            continue;
+          }
           const data = block
             .split('\n')
             .filter((l) => l.startsWith('data: '))
@@ -346,6 +352,25 @@ describe('the browser dashboard', () => {
     await until('every stream to close', () => dashboard.openStreams === 0);
     // With no stream left the dashboard no longer listens to the source at all.
     assert.equal(source.events.listenerCount('change'), 0);
+  });
+
+  it("ends the stream a page's beacon names as it goes away (a proxy may keep the connection open)", async () => {
+    const cookie = await login();
+    const stream = await openStream(server.port, cookie);
+    await stream.next(2);
+    assert.match(stream.id ?? '', /^[\w-]{16,}$/, 'the stream was told its id before init');
+    const close = (body: string, headers: Record<string, string> = { cookie, origin: server.url }) =>
+      call(server.port, 'POST', '/dashboard/close', { 'content-type': 'text/plain;charset=UTF-8', ...headers }, body);
+    assert.equal((await close(stream.id!, { origin: server.url })).status, 401, 'no session, no close');
+    assert.equal((await close(stream.id!, { cookie })).status, 403, 'no Origin, no close');
+    assert.equal(dashboard.openStreams, 1);
+    assert.equal((await close('not-a-stream')).status, 204);
+    assert.equal(dashboard.openStreams, 1, 'an unknown id ends nothing');
+    const ended = new Promise<void>((r) => stream.res.on('end', r));
+    assert.equal((await close(stream.id!)).status, 204);
+    await ended;
+    assert.equal(dashboard.openStreams, 0);
+    assert.equal((await close(stream.id!)).status, 204, 'twice is harmless');
   });
 
   it('is read-only until controls are allowed, and then runs only those', async () => {
