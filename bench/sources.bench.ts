@@ -138,7 +138,8 @@ async function echoBatch(service: Service, total: number, maxConcurrency: number
   const mw = middleware(dir, { maxConcurrency, maxQueueSize: 1000 });
   const executor = connectionExecutor(service.connection);
   const items: BatchItem[] = Array.from({ length: total }, (_, i) => ({ line: i + 1, request: { commandType: 'ECHO', parameters: { i }, source: 'batch' } }));
-  const window = batchWindow(mw.config);
+  const follow = batchWindow(mw);
+  const window = follow.window;
   const ours: Rate[] = [];
   const peer: Rate[] = [];
   try {
@@ -157,10 +158,11 @@ async function echoBatch(service: Service, total: number, maxConcurrency: number
     }
     await mw.close();
   } finally {
+    follow.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
   const med = (xs: Rate[]): Rate => ({ opsPerSecond: median(xs.map((x) => x.opsPerSecond)), nodeCpuUs: median(xs.map((x) => x.nodeCpuUs)) });
-  return { ours: med(ours), peer: med(peer), window };
+  return { ours: med(ours), peer: med(peer), window: window() };
 }
 
 /** The same requests straight over the connection, `inFlight` outstanding: requests per second. */

@@ -188,13 +188,14 @@ export class PublicApi implements vscode.Disposable {
         skipped.push({ line: index, message: (e as Error).message });
       }
     });
+    const window = batchWindow(this.ctx.middleware);
     const outcome = await runBatch((r, o) => this.ctx.run(r, o), items, {
       signal: options?.signal,
       onProgress: options?.onProgress,
-      window: batchWindow(cfg),
+      window: window.window,
       skipped,
       keepResults: true,
-    });
+    }).finally(() => window.dispose());
     const { results, ...counts } = outcome;
     return { ...counts, results: results.map(({ line, ...rest }) => ({ index: line, ...rest })) };
   }

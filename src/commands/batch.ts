@@ -164,9 +164,10 @@ export async function runBatchCommand(ctx: BatchHost, args?: unknown): Promise<B
       token.onCancellationRequested(() => abort.abort(new Error('batch cancelled by the user')));
       given?.signal?.addEventListener('abort', () => abort.abort(given.signal!.reason), { once: true });
       let reported = 0;
+      const window = batchWindow(ctx.middleware);
       return runBatch((r, o) => ctx.run(r, o), parsed.items, {
         signal: abort.signal,
-        window: batchWindow(cfg),
+        window: window.window,
         skipped: parsed.errors,
         // What each command returned goes into the results document (capped per line by formatBatchResults).
         keepResults: true,
@@ -181,7 +182,7 @@ export async function runBatchCommand(ctx: BatchHost, args?: unknown): Promise<B
             increment,
           });
         },
-      });
+      }).finally(() => window.dispose());
     },
   );
   const summary = summarizeBatch(outcome);

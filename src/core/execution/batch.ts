@@ -3,6 +3,7 @@
 // the rest run. Cancel stops what has not finished (each ends in CANCEL, recorded like any other).
 import { setMaxListeners } from 'node:events';
 import type { CommandResult, ErrorCode, ExecuteOptions, Priority } from '../types';
+import type { LimitChange } from '../admission';
 import { validateRequest } from '../pipeline';
 
 /** One request of a batch and where it came from (its line in a JSON Lines text, or its index). */
@@ -97,8 +98,11 @@ export interface BatchOutcome {
 
 export interface RunBatchOptions {
   signal?: AbortSignal;
-  /** Requests submitted and not yet finished at most (default 64). */
-  window?: number;
+  /**
+   * Requests submitted and not yet finished at most (default 64): a number, or a function read again each time
+   * a request may be submitted (the limit in force, which an adaptive or shared limit moves).
+   */
+  window?: number | (() => number);
   onProgress?: (progress: BatchProgress) => void;
   /** onProgress is called at most this often while commands finish, and once at the end (default 200). */
   progressIntervalMs?: number;
@@ -109,9 +113,25 @@ export interface RunBatchOptions {
   now?: () => number;
 }
 
-/** Requests a batch keeps submitted and unfinished: enough to keep every slot busy, never the whole queue. */
-export function batchWindow(cfg: { readonly maxConcurrency: number; readonly maxQueueSize: number }): number {
-  return Math.max(1, Math.min(256, cfg.maxConcurrency * 4 + Math.floor(cfg.maxQueueSize / 2)));
+/** What batchWindow follows: the limit in force now, and its changes. */
+export interface BatchWindowSource {
+  readonly admission: { readonly limit: number };
+  onLimitChange(listener: (change: LimitChange) => void): { dispose(): void };
+}
+
+/**
+ * A batch keeps as many requests submitted as the limit in force lets run at once, and no more: a request
+ * submitted over the limit waits admission's backoff (`aios.baseDelayMs` and up) before it may queue, so a
+ * batch that kept a queue of its own waiting would be paced by its own backoff (about window / delay a
+ * second, whatever the service could do). At the limit, each finished request's slot goes first to whatever
+ * other sources queued meanwhile (the queue's head is started as the slot frees), then to the batch's next:
+ * the batch yields to the palette, terminals and other callers and is backed off only when they compete.
+ * Follows the limit as an adaptive or shared limit moves it; call dispose() when the batch ends.
+ */
+export function batchWindow(source: BatchWindowSource): { window: () => number; dispose(): void } {
+  let limit = source.admission.limit;
+  const sub = source.onLimitChange((c) => (limit = c.to));
+  return { window: () => Math.max(1, limit), dispose: () => sub.dispose() };
 }
 
 export type ExecuteFn = (request: unknown, options?: ExecuteOptions) => Promise<CommandResult>;
@@ -135,13 +155,15 @@ export async function runBatch(execute: ExecuteFn, items: readonly BatchItem[], 
   const order = items.map((_, i) => i);
   order.sort((a, b) => rank(items[a].request) - rank(items[b].request) || a - b);
   const results: (BatchItemResult | undefined)[] = new Array<BatchItemResult | undefined>(n);
-  const window = Math.max(1, Math.min(options.window ?? 64, n || 1));
+  const given = options.window ?? 64;
+  const window = typeof given === 'function' ? given : () => given;
   const signal = options.signal;
   // Each outstanding command listens on the batch's signal: allow that many without Node's leak warning.
-  if (signal) setMaxListeners(window + 16, signal);
+  let listeners = 0;
   const execOptions: ExecuteOptions | undefined = signal ? { signal } : undefined;
   const keep = options.keepResults === true;
   let next = 0;
+  let outstanding = 0;
   let done = 0;
   let failed = 0;
   let cancelled = 0;
@@ -157,29 +179,40 @@ export async function runBatch(execute: ExecuteFn, items: readonly BatchItem[], 
   };
   report(true);
 
-  const worker = async (): Promise<void> => {
-    while (next < n) {
-      const i = order[next++];
-      const item = items[i];
-      const r = await execute(item.request, execOptions);
-      if (r.success) done++;
-      else if (r.error?.code === 'cancelled') cancelled++;
-      else failed++;
-      results[i] = {
-        line: item.line,
-        commandId: r.commandId,
-        commandType: r.commandType,
-        success: r.success,
-        durationMs: r.durationMs,
-        ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}),
-        ...(keep && r.success ? { result: r.result } : {}),
-      };
-      report(false);
-    }
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const settle = (i: number, r: CommandResult): void => {
+    const item = items[i];
+    if (r.success) done++;
+    else if (r.error?.code === 'cancelled') cancelled++;
+    else failed++;
+    results[i] = {
+      line: item.line,
+      commandId: r.commandId,
+      commandType: r.commandType,
+      success: r.success,
+      durationMs: r.durationMs,
+      ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}),
+      ...(keep && r.success ? { result: r.result } : {}),
+    };
+    outstanding--;
+    report(false);
+    pump();
   };
-  const workers: Promise<void>[] = [];
-  for (let w = 0; w < window; w++) workers.push(worker());
-  await Promise.all(workers);
+  // Submits while under the window (read again each time: the limit may have moved); the pipeline never
+  // rejects, so every submitted request settles once.
+  const pump = (): void => {
+    const w = Math.max(1, window());
+    while (outstanding < w && next < n) {
+      const i = order[next++];
+      outstanding++;
+      if (signal && outstanding > listeners) setMaxListeners((listeners = outstanding) + 16, signal);
+      void execute(items[i].request, execOptions).then((r) => settle(i, r));
+    }
+    if (outstanding === 0 && next >= n) finish();
+  };
+  pump();
+  await finished;
   report(true);
 
   const all = results as BatchItemResult[];

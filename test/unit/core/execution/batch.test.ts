@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatBatchResults, parseJsonLines, runBatch, summarizeBatch } from '../../../../src/core/execution/batch';
+import { batchWindow, formatBatchResults, parseJsonLines, runBatch, summarizeBatch } from '../../../../src/core/execution/batch';
 import { createMiddleware } from '../../../../src/core/pipeline/pipeline';
 import { StaticSampler } from '../../../../src/core/system/sampler';
 import type { Executor } from '../../../../src/core/types';
@@ -31,6 +31,50 @@ describe('batches', () => {
     assert.match(errors[0].message, /not valid JSON/);
     assert.match(errors[1].message, /priority must be HIGH, NORMAL or LOW/);
     assert.match(errors[3].message, /commandType/);
+  });
+
+  it('at the limit in force a batch is never backed off by itself, follows the limit as it moves, and others run beside it', async () => {
+    // The default backoff: a command submitted over the limit would wait 100 ms before it may queue.
+    const m = createMiddleware({ sampler: new StaticSampler(), config: { maxConcurrency: 4, baseDelayMs: 100, maxQueueSize: 1000 } });
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const ex: Executor = async () => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return 1;
+    };
+    const items = Array.from({ length: 400 }, (_, i) => ({ line: i + 1, request: { commandType: 'WORK', parameters: { i }, source: 'batch' } }));
+    const follow = batchWindow(m);
+    const throttled = (type: string) => m.telemetry.query('DETAILED').byType[type]?.throttledCount ?? 0;
+    let others: Promise<unknown> | undefined;
+    let throttledAlone = -1;
+    const outcome = await runBatch((r, o) => m.execute(r, ex, o), items, {
+      window: follow.window,
+      progressIntervalMs: 0,
+      onProgress: (p) => {
+        // Half-way, the limit moves to 8 and, as the batch fills it, another source sends 3 HIGH commands.
+        if (p.done === 200 && !others) {
+          throttledAlone = throttled('WORK');
+          m.updateConfig({ maxConcurrency: 8 });
+          others = Promise.all([0, 1, 2].map(() => m.execute({ commandType: 'OTHER', priority: 'HIGH', parameters: {} }, ex)));
+        }
+      },
+    });
+    follow.dispose();
+    assert.equal(outcome.succeeded, 400);
+    assert.ok(others, 'the other source ran');
+    assert.deepEqual(
+      ((await others) as { success: boolean }[]).map((r) => r.success),
+      [true, true, true],
+    );
+    assert.equal(throttledAlone, 0, "alone, none of the batch's 200 commands waited a backoff");
+    // With others competing, the batch's commands over the limit are the ones backed off, not theirs.
+    assert.equal(throttled('OTHER'), 0);
+    assert.equal(maxInFlight, 8, 'it filled the raised limit, and never more');
+    assert.equal(follow.window(), 8);
+    await m.close();
   });
 
   it('runs every request through the pipeline with their priorities, a window at a time', async () => {
