@@ -131,7 +131,7 @@ describe('beyond the window', function () {
         const own = () => echoes() - before;
         const seen = await waitUntil(
           async () => {
-            const v = await prometheus.value('sum(aios_commands_total{commandType="ECHO",outcome="success"})');
+            const v = await prometheus.value('sum(aios_commands_total{command_type="ECHO",outcome="success"})');
             return v === own() ? v : undefined;
           },
           30_000,
