@@ -34,6 +34,7 @@ import {
   type MetricReader,
   type PushMetricExporter,
 } from '@opentelemetry/sdk-metrics';
+import type { TypeAccuracy } from '../core/learning';
 import { PRIORITIES, type TelemetryEvent } from '../core/types';
 import { DURATION_BOUNDARIES_MS, OUTCOMES, TIMED_OUTCOMES, type CommandMetrics, type ExportState } from './commandMetrics';
 import type { OtlpConfig, QueueConfig } from './config';
@@ -157,26 +158,22 @@ export class AiosMetricProducer implements MetricProducer {
         }
       }
     }
+    const counter = (name: string, description: string, unit: string, points: DataPoint<number>[]): MetricData => ({
+      descriptor: this.descriptor(name, description, unit, ValueType.INT),
+      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.SUM,
+      isMonotonic: true,
+      dataPoints: points,
+    });
+    const gauge = (name: string, description: string, unit: string, points: DataPoint<number>[]): MetricData => ({
+      descriptor: this.descriptor(name, description, unit, ValueType.DOUBLE, true),
+      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.GAUGE,
+      dataPoints: points,
+    });
     const metrics: MetricData[] = [
-      {
-        descriptor: this.descriptor(
-          'aios.commands',
-          'Commands that ended, by command_type, priority and outcome (success, error, blocked, cancelled)',
-          '{command}',
-          ValueType.INT,
-        ),
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.SUM,
-        isMonotonic: true,
-        dataPoints: commands,
-      },
-      {
-        descriptor: this.descriptor('aios.command.throttles', 'Commands given a backoff delay, by command_type and priority', '{command}', ValueType.INT),
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.SUM,
-        isMonotonic: true,
-        dataPoints: throttles,
-      },
+      counter('aios.commands', 'Commands that ended, by command_type, priority and outcome (success, error, blocked, cancelled)', '{command}', commands),
+      counter('aios.command.throttles', 'Commands given a backoff delay, by command_type and priority', '{command}', throttles),
       {
         descriptor: this.descriptor(
           'aios.command.duration',
@@ -190,28 +187,18 @@ export class AiosMetricProducer implements MetricProducer {
       },
     ];
     const dropped = Object.entries(this.dropped());
-    if (dropped.length > 0) {
-      metrics.push({
-        descriptor: this.descriptor(
+    if (dropped.length > 0)
+      metrics.push(
+        counter(
           'aios.export.dropped',
           'Telemetry events an exporter gave up (queue full or refused), by exporter',
           '{event}',
-          ValueType.INT,
+          dropped.map(([exporter, n]) => point({ exporter }, n)),
         ),
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.SUM,
-        isMonotonic: true,
-        dataPoints: dropped.map(([exporter, n]) => point({ exporter }, n)),
-      });
-    }
+      );
     try {
-      const g = this.metrics.gauges(this.state());
-      const gauge = (name: string, description: string, unit: string, points: DataPoint<number>[]): MetricData => ({
-        descriptor: this.descriptor(name, description, unit, ValueType.DOUBLE, true),
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.GAUGE,
-        dataPoints: points,
-      });
+      const state = this.state();
+      const g = this.metrics.gauges(state);
       metrics.push(
         gauge(
           'aios.queue.depth',
@@ -226,6 +213,30 @@ export class AiosMetricProducer implements MetricProducer {
         metrics.push(
           // No unit: a state, not a ratio ('1' would make it aios_service_health_ratio on /metrics).
           gauge('aios.service.health', 'The Python service: 1 healthy, 0 not (starting, unhealthy, crashed or stopped)', '', [point({}, g.serviceHealth)]),
+        );
+      // The learning's figures per type, since it started (the history it restored from disk included).
+      const scored = Object.entries(state.predictionAccuracy?.byType ?? {});
+      const byType = (value: (a: TypeAccuracy) => number) => scored.map(([commandType, a]) => point({ command_type: commandType }, value(a)));
+      if (scored.length > 0)
+        metrics.push(
+          gauge(
+            'aios.prediction.duration.p90_coverage',
+            'Share of the scored commands that took at most the p90 of time in the service predicted as they started, by command_type',
+            '1',
+            byType((a) => a.p90Coverage),
+          ),
+          gauge(
+            'aios.prediction.duration.mean_absolute_error',
+            'Mean |actual - predicted p50| of the time in the service of the scored commands, by command_type',
+            's',
+            byType((a) => a.meanAbsErrorMs / 1000),
+          ),
+          counter(
+            'aios.prediction.duration.scored',
+            'Duration predictions scored against what then happened, by command_type',
+            '{prediction}',
+            byType((a) => a.predictions),
+          ),
         );
     } catch (e) {
       errors.push(e); // the counters still go out; the gauges wait for a state that can be read

@@ -1,10 +1,12 @@
 // Debian's real Prometheus scrapes the exporter's /metrics from a plain-Node middleware; its HTTP API must
-// then hold the middleware's own counts, and Debian's promtool must find nothing to say about a real scrape.
+// then hold the middleware's own counts and the learning model's accuracy, and Debian's promtool must find
+// nothing to say about a real scrape.
 // Prometheus runs on 127.0.0.1 with its storage in a temp folder and is stopped after. The `receivers` tier
 // installs the Debian package (prometheus and promtool, when root) before this runs.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { functionExecutor } from '../../src/core/execution/executors';
+import { attachLearning } from '../../src/core/learning';
 import { CONTROL_PREFIX } from '../../src/core/types';
 import { createExporters, type Exporters } from '../../src/export';
 import * as otel from '../../src/export/otel';
@@ -28,6 +30,8 @@ async function runControlOperations(mw: ReturnType<typeof middleware>): Promise<
 describe('Debian prometheus scrapes /metrics', () => {
   const prometheus = new Prometheus();
   const mw = middleware('prometheus-receiver');
+  // Predicts a type after 3 of its commands, so the scenario's are scored.
+  const learning = attachLearning(mw, { minSamples: 3 });
   let exporters: Exporters;
   let port: number;
 
@@ -37,7 +41,7 @@ describe('Debian prometheus scrapes /metrics', () => {
       { prometheus: { port } },
       {
         telemetry: mw.telemetry,
-        state: () => ({ admission: mw.admission, serviceStatus: 'healthy' }),
+        state: () => ({ admission: mw.admission, serviceStatus: 'healthy', predictionAccuracy: learning.model.accuracy() }),
         sessionId: mw.sessionId,
         serviceVersion: '0.0.1',
         loadOtel: () => otel,
@@ -53,6 +57,7 @@ describe('Debian prometheus scrapes /metrics', () => {
   after(async () => {
     await prometheus.stop();
     await exporters?.shutdown();
+    learning.dispose();
     await mw.close();
   });
 
@@ -105,6 +110,9 @@ describe('Debian prometheus scrapes /metrics', () => {
       'aios_command_throttles_total{',
       'aios_command_duration_seconds_bucket{',
       'command_type="CONTROL:FLUSH_CACHE"',
+      'aios_prediction_duration_p90_coverage_ratio{',
+      'aios_prediction_duration_mean_absolute_error_seconds{',
+      'aios_prediction_duration_scored_total{',
     ])
       assert.ok(text.includes(series), `the scrape holds ${series}`);
     const { code, output } = promtoolCheckMetrics(text);
@@ -122,5 +130,29 @@ describe('Debian prometheus scrapes /metrics', () => {
     const target = targets.data.activeTargets.find((t) => t.scrapeUrl === `http://127.0.0.1:${port}/metrics`);
     assert.equal(target?.lastError, '', 'the last scrape parsed');
     assert.equal(target?.health, 'up');
+  });
+
+  it('the p90 coverage and mean error per command type in Prometheus equal what the learning model reports', async () => {
+    const byType = learning.model.accuracy().byType;
+    assert.ok(byType.SLOW?.predictions > 0 && byType.ECHO?.predictions > 0, `scored: ${JSON.stringify(byType)}`);
+    // The newest scrape may predate the last command: poll until Prometheus holds the model's figure.
+    const coverage = 'aios_prediction_duration_p90_coverage_ratio{command_type="SLOW"}';
+    let seen: number | undefined;
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      seen = await prometheus.value(coverage);
+      if (seen === byType.SLOW.p90Coverage) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(seen, byType.SLOW.p90Coverage, coverage);
+    for (const [type, a] of Object.entries(byType)) {
+      assert.equal(await prometheus.value(`aios_prediction_duration_p90_coverage_ratio{command_type="${type}"}`), a.p90Coverage, `${type} p90 coverage`);
+      assert.equal(
+        await prometheus.value(`aios_prediction_duration_mean_absolute_error_seconds{command_type="${type}"}`),
+        a.meanAbsErrorMs / 1000,
+        `${type} mean error`,
+      );
+      assert.equal(await prometheus.value(`aios_prediction_duration_scored_total{command_type="${type}"}`), a.predictions, `${type} scored`);
+    }
   });
 });

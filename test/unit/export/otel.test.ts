@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createRequire } from 'node:module';
+import { attachLearning, type Learning, type TypeAccuracy } from '../../../src/core/learning';
 import { bundledOtel, createExporters, type Exporters, type OtlpProtocol } from '../../../src/export';
 import * as otel from '../../../src/export/otel';
 import { OtlpReceiver, attrs, close, num, until } from './receivers';
@@ -16,10 +17,10 @@ import { SECRET_PARAMETER, middleware, runScenario } from './scenario';
 
 const ROUNDS = 5;
 
-function exportersFor(mw: ReturnType<typeof middleware>, config: unknown): Exporters {
+function exportersFor(mw: ReturnType<typeof middleware>, config: unknown, learning?: Learning): Exporters {
   return createExporters(config, {
     telemetry: mw.telemetry,
-    state: () => ({ admission: mw.admission, serviceStatus: 'healthy' }),
+    state: () => ({ admission: mw.admission, serviceStatus: 'healthy', predictionAccuracy: learning?.model.accuracy() }),
     sessionId: mw.sessionId,
     serviceVersion: '9.8.7',
     hostName: 'test-host',
@@ -30,7 +31,9 @@ function exportersFor(mw: ReturnType<typeof middleware>, config: unknown): Expor
 async function checkProtocol(protocol: OtlpProtocol): Promise<void> {
   const receiver = await new OtlpReceiver().start();
   const mw = middleware(`otlp-${protocol.replace('/', '-')}`);
-  const exporters = exportersFor(mw, { otlp: { endpoint: receiver.url, protocol, metricsIntervalMs: 3_600_000 } });
+  // Predicts a type after 3 of its commands, so the scenario's are scored.
+  const learning = attachLearning(mw, { minSamples: 3 });
+  const exporters = exportersFor(mw, { otlp: { endpoint: receiver.url, protocol, metricsIntervalMs: 3_600_000 } }, learning);
   assert.deepEqual(exporters.configErrors, []);
   const expected = await runScenario(mw, ROUNDS);
   await exporters.flush();
@@ -104,6 +107,29 @@ async function checkProtocol(protocol: OtlpProtocol): Promise<void> {
   assert.deepEqual(depth.map((dp) => attrs(dp.attributes).priority).sort(), ['HIGH', 'LOW', 'NORMAL']);
   assert.equal(num(receiver.latest('aios.commands.running').gauge!.dataPoints[0]), 0);
   assert.equal(num(receiver.latest('aios.service.health').gauge!.dataPoints[0]), 1);
+
+  // The learning's accuracy per command type, as the model reports it.
+  const accuracy = Object.entries(learning.model.accuracy().byType);
+  assert.deepEqual(accuracy.map(([type]) => type).sort(), ['ECHO', 'FAIL', 'SLOW'], 'every type that ran often enough was predicted and scored');
+  const perType = (name: string, unit: string): Record<string, number> => {
+    const m = receiver.latest(name);
+    assert.equal(m.unit, unit, `${name}'s unit`);
+    return Object.fromEntries((m.gauge ?? m.sum)!.dataPoints.map((dp) => [String(attrs(dp.attributes).command_type), num(dp)]));
+  };
+  const modelled = (value: (a: TypeAccuracy) => number) => Object.fromEntries(accuracy.map(([type, a]) => [type, value(a)]));
+  assert.deepEqual(
+    perType('aios.prediction.duration.p90_coverage', '1'),
+    modelled((a) => a.p90Coverage),
+  );
+  assert.deepEqual(
+    perType('aios.prediction.duration.mean_absolute_error', 's'),
+    modelled((a) => a.meanAbsErrorMs / 1000),
+  );
+  assert.deepEqual(
+    perType('aios.prediction.duration.scored', '{prediction}'),
+    modelled((a) => a.predictions),
+  );
+  learning.dispose();
 
   // Logs: one record per event, the event's fields as attributes.
   const records = receiver.logRecords();
