@@ -29,17 +29,12 @@ import { PythonSupervisor, servicePythonDir, type ServiceState } from './python/
 import { WORKSPACE_DIR, serviceInitializationOptions } from './python/workspaceFiles';
 import { SECTION, readMiddlewareSettings, readPythonSettings } from './settings';
 import { SettingsSync } from './settingsSync';
+import { learningSection } from './views/predictionText';
 
 type Owned = { dispose(): unknown };
 
 /** Where every window's telemetry files are (the middleware's storageDir). */
 const telemetryDir = (extension: vscode.ExtensionContext): string => join(extension.globalStorageUri.fsPath, 'telemetry');
-
-/** The REALTIME report's `learning`: how the predictions fared (LearningReport's accuracy) and what is modelled. */
-function learningSection(learning: Learning): unknown {
-  const { events, models, accuracy } = learning.model.report();
-  return { events, types: models.map((m) => m.commandType), accuracy };
-}
 
 export class AiosContext implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
@@ -136,6 +131,8 @@ export class AiosContext implements vscode.Disposable {
         log: this.log,
         version: (extension.extension.packageJSON as { version: string }).version,
         serviceStatus: () => this.supervisor.state.status,
+        // Read at collection time only, after the constructor has made the learning below.
+        predictionAccuracy: () => this.learning.model.accuracy(),
         reportSettingProblems: (p) => this.settings.reportProblems(p),
       }),
     );
@@ -148,7 +145,7 @@ export class AiosContext implements vscode.Disposable {
         onError: (e) => this.log.warn(`Learning from the telemetry on disk failed: ${e.message}`),
       }),
     );
-    this.own(this.middleware.addRealtimeSection('learning', () => learningSection(this.learning)));
+    this.own(this.middleware.addDetailedSection('learning', () => learningSection(this.learning.model)));
     this.own(this.supervisor);
     // Rules act through the service: they go before it.
     this.rules = this.own(

@@ -5,6 +5,7 @@
 // time through a MetricProducer (src/export/otel.ts), for OTLP and Prometheus alike.
 import { MAX_COMMAND_TYPES, OTHER_TYPE } from '../core/telemetry';
 import type { AdmissionState } from '../core/admission';
+import type { PredictionAccuracy } from '../core/learning';
 import { PRIORITIES, type Priority, type TelemetryEvent } from '../core/types';
 
 /** How a command ended, as the `outcome` attribute. `error` excludes `blocked` (the core counts both as failed). */
@@ -66,6 +67,8 @@ export interface ExportState {
   readonly serviceStatus?: string;
   /** The backoff delay in force now. Omitted: the last THROTTLE event's delay while commands wait, else 0. */
   readonly throttleDelayMs?: number;
+  /** How the learning's predictions fared (LearningModel.accuracy()), for the prediction gauges. Omitted: none. */
+  readonly predictionAccuracy?: Pick<PredictionAccuracy, 'byType'>;
 }
 
 export interface GaugeValues {

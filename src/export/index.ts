@@ -6,7 +6,7 @@
 // Wiring (extension side):
 //   const exporters = createExporters(readExportSettings((k) => vscode.workspace.getConfiguration('aios.export').get(k)), {
 //     telemetry: middleware.telemetry, sessionId: middleware.sessionId, serviceVersion: context.extension.packageJSON.version,
-//     state: () => ({ admission: middleware.admission, serviceStatus: supervisor.state.status }),
+//     state: () => ({ admission: middleware.admission, serviceStatus: supervisor.state.status, predictionAccuracy: learning.model.accuracy() }),
 //     loadOtel: bundledOtel(__dirname), log: (level, message) => output[level](message) });
 //   context.subscriptions.push(exporters);
 //   on a change of `aios.export`: exporters.update(readExportSettings(...)) -> problems to show.
@@ -37,7 +37,7 @@ export type ExportLogLevel = 'info' | 'warn' | 'error';
 export interface ExportOptions {
   /** Where events come from: the middleware's telemetry (only onEvent is used). */
   telemetry: { onEvent(listener: (event: TelemetryEvent) => void): Disposable };
-  /** Read at each metrics collection (never per event) for the queue, running, throttle and health gauges. */
+  /** Read at each metrics collection (never per event) for the queue, running, throttle, health and prediction gauges. */
   state: () => ExportState;
   sessionId: string;
   serviceVersion: string;

@@ -3,10 +3,13 @@
 // its own (dist/export.js) and loaded only when an OTLP endpoint or a Prometheus port is configured.
 //
 // Metrics: one MeterProvider (the resource) with a PeriodicExportingMetricReader (OTLP) and/or a
-// PrometheusExporter (pull), both fed by one MetricProducer that reads the middleware's own counts
+// PrometheusExporter (pull), each fed by a MetricProducer that reads the middleware's own counts
 // (CommandMetrics) at collection time, so OTLP and Prometheus report the same numbers and the command path
-// pays no SDK cost. Logs: a LoggerProvider whose records are made and sent in batches off the command path
-// (BatchShipper: bounded, oldest dropped and counted), then handed to the OTLP log exporter.
+// pays no SDK cost. Names follow both conventions: OpenTelemetry's (dotted names, the unit apart, base units,
+// snake_case attributes) and, on /metrics, Prometheus's as OpenTelemetry's compatibility rules derive them
+// (prometheusName), so a query reads the same whether Prometheus scrapes /metrics or gets our OTLP.
+// Logs: a LoggerProvider whose records are made and sent in batches off the command path (BatchShipper:
+// bounded, oldest dropped and counted), then handed to the OTLP log exporter.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
@@ -16,7 +19,7 @@ import { OTLPLogExporter as OTLPLogExporterJson } from '@opentelemetry/exporter-
 import { OTLPLogExporter as OTLPLogExporterProto } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { defaultResource, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { LoggerProvider, type LogRecordExporter, type LogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import {
@@ -31,6 +34,7 @@ import {
   type MetricReader,
   type PushMetricExporter,
 } from '@opentelemetry/sdk-metrics';
+import type { TypeAccuracy } from '../core/learning';
 import { PRIORITIES, type TelemetryEvent } from '../core/types';
 import { DURATION_BOUNDARIES_MS, OUTCOMES, TIMED_OUTCOMES, type CommandMetrics, type ExportState } from './commandMetrics';
 import type { OtlpConfig, QueueConfig } from './config';
@@ -88,18 +92,37 @@ function buildResource(r: ResourceInfo): Resource {
   );
 }
 
-function descriptor(name: string, description: string, unit: string, valueType: ValueType) {
-  return { name, description, unit, valueType };
+/** The version of the text format /metrics writes (the exposition format 0.0.4), as Prometheus expects it said. */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Durations are counted in ms on the command path and exported in seconds, the base unit of both conventions. */
+const DURATION_BOUNDARIES_S: readonly number[] = DURATION_BOUNDARIES_MS.map((ms) => ms / 1000);
+
+/**
+ * The name of a metric on /metrics, as OpenTelemetry's Prometheus compatibility rules make it (and so
+ * Prometheus's own OTLP receiver and the Collector's Prometheus exporter): the unit as a word at the end
+ * (`s` → `_seconds`, `1` on a gauge → `_ratio`; `{…}` annotations add nothing). The exporter then turns dots
+ * into underscores and adds `_total` to counters: `aios.command.duration` (s) → `aios_command_duration_seconds`.
+ */
+export function prometheusName(name: string, unit: string, gauge: boolean): string {
+  const suffix = unit === 's' ? 'seconds' : unit === '1' && gauge ? 'ratio' : '';
+  return suffix === '' || name.endsWith(`_${suffix}`) ? name : `${name}_${suffix}`;
 }
 
 /** Reads CommandMetrics and the state callback into OpenTelemetry metric data at each collection. */
 export class AiosMetricProducer implements MetricProducer {
+  /** `prometheus`: names as /metrics shows them (prometheusName); else OpenTelemetry's own. */
   constructor(
     private readonly resource: Resource,
     private readonly metrics: CommandMetrics,
     private readonly state: () => ExportState,
     private readonly dropped: () => Record<string, number>,
+    private readonly prometheus = false,
   ) {}
+
+  private descriptor(name: string, description: string, unit: string, valueType: ValueType, gauge = false) {
+    return { name: this.prometheus ? prometheusName(name, unit, gauge) : name, description, unit, valueType };
+  }
 
   collect(): Promise<CollectionResult> {
     const errors: unknown[] = [];
@@ -114,46 +137,48 @@ export class AiosMetricProducer implements MetricProducer {
         const priority = PRIORITIES[p];
         for (let o = 0; o < OUTCOMES.length; o++) {
           const v = s.ends[p * OUTCOMES.length + o];
-          if (v > 0) commands.push(point({ commandType, priority, outcome: OUTCOMES[o] }, v));
+          if (v > 0) commands.push(point({ command_type: commandType, priority, outcome: OUTCOMES[o] }, v));
         }
-        if (s.throttles[p] > 0) throttles.push(point({ commandType, priority }, s.throttles[p]));
+        if (s.throttles[p] > 0) throttles.push(point({ command_type: commandType, priority }, s.throttles[p]));
         for (let o = 0; o < TIMED_OUTCOMES.length; o++) {
           const h = s.latency[p * TIMED_OUTCOMES.length + o];
           if (h === undefined) continue;
           durations.push(
             point(
-              { commandType, priority, outcome: TIMED_OUTCOMES[o] },
-              { buckets: { boundaries: [...DURATION_BOUNDARIES_MS], counts: Array.from(h.counts) }, sum: h.sum, count: h.count, min: h.min, max: h.max },
+              { command_type: commandType, priority, outcome: TIMED_OUTCOMES[o] },
+              {
+                buckets: { boundaries: [...DURATION_BOUNDARIES_S], counts: Array.from(h.counts) },
+                sum: h.sum / 1000,
+                count: h.count,
+                min: h.min / 1000,
+                max: h.max / 1000,
+              },
             ),
           );
         }
       }
     }
+    const counter = (name: string, description: string, unit: string, points: DataPoint<number>[]): MetricData => ({
+      descriptor: this.descriptor(name, description, unit, ValueType.INT),
+      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.SUM,
+      isMonotonic: true,
+      dataPoints: points,
+    });
+    const gauge = (name: string, description: string, unit: string, points: DataPoint<number>[]): MetricData => ({
+      descriptor: this.descriptor(name, description, unit, ValueType.DOUBLE, true),
+      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.GAUGE,
+      dataPoints: points,
+    });
     const metrics: MetricData[] = [
+      counter('aios.commands', 'Commands that ended, by command_type, priority and outcome (success, error, blocked, cancelled)', '{command}', commands),
+      counter('aios.command.throttles', 'Commands given a backoff delay, by command_type and priority', '{command}', throttles),
       {
-        descriptor: descriptor(
-          'aios.commands',
-          'Commands that ended, by commandType, priority and outcome (success, error, blocked, cancelled)',
-          '{command}',
-          ValueType.INT,
-        ),
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.SUM,
-        isMonotonic: true,
-        dataPoints: commands,
-      },
-      {
-        descriptor: descriptor('aios.command.throttles', 'Commands given a backoff delay, by commandType and priority', '{command}', ValueType.INT),
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.SUM,
-        isMonotonic: true,
-        dataPoints: throttles,
-      },
-      {
-        descriptor: descriptor(
+        descriptor: this.descriptor(
           'aios.command.duration',
-          'Submit-to-settle time of commands that reached their executor, by commandType, priority and outcome',
-          'ms',
+          'Submit-to-settle time of commands that reached their executor, by command_type, priority and outcome',
+          's',
           ValueType.DOUBLE,
         ),
         aggregationTemporality: AggregationTemporality.CUMULATIVE,
@@ -162,23 +187,18 @@ export class AiosMetricProducer implements MetricProducer {
       },
     ];
     const dropped = Object.entries(this.dropped());
-    if (dropped.length > 0) {
-      metrics.push({
-        descriptor: descriptor('aios.export.dropped', 'Telemetry events an exporter gave up (queue full or refused), by exporter', '{event}', ValueType.INT),
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.SUM,
-        isMonotonic: true,
-        dataPoints: dropped.map(([exporter, n]) => point({ exporter }, n)),
-      });
-    }
+    if (dropped.length > 0)
+      metrics.push(
+        counter(
+          'aios.export.dropped',
+          'Telemetry events an exporter gave up (queue full or refused), by exporter',
+          '{event}',
+          dropped.map(([exporter, n]) => point({ exporter }, n)),
+        ),
+      );
     try {
-      const g = this.metrics.gauges(this.state());
-      const gauge = (name: string, description: string, unit: string, points: DataPoint<number>[]): MetricData => ({
-        descriptor: descriptor(name, description, unit, ValueType.DOUBLE),
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.GAUGE,
-        dataPoints: points,
-      });
+      const state = this.state();
+      const g = this.metrics.gauges(state);
       metrics.push(
         gauge(
           'aios.queue.depth',
@@ -187,11 +207,36 @@ export class AiosMetricProducer implements MetricProducer {
           PRIORITIES.map((priority) => point({ priority }, g.queued[priority])),
         ),
         gauge('aios.commands.running', 'Commands running now', '{command}', [point({}, g.running)]),
-        gauge('aios.throttle.delay', 'Backoff delay given to commands over the limit now', 'ms', [point({}, g.throttleDelayMs)]),
+        gauge('aios.throttle.delay', 'Backoff delay given to commands over the limit now', 's', [point({}, g.throttleDelayMs / 1000)]),
       );
       if (g.serviceHealth !== undefined)
         metrics.push(
-          gauge('aios.service.health', 'The Python service: 1 healthy, 0 not (starting, unhealthy, crashed or stopped)', '1', [point({}, g.serviceHealth)]),
+          // No unit: a state, not a ratio ('1' would make it aios_service_health_ratio on /metrics).
+          gauge('aios.service.health', 'The Python service: 1 healthy, 0 not (starting, unhealthy, crashed or stopped)', '', [point({}, g.serviceHealth)]),
+        );
+      // The learning's figures per type, since it started (the history it restored from disk included).
+      const scored = Object.entries(state.predictionAccuracy?.byType ?? {});
+      const byType = (value: (a: TypeAccuracy) => number) => scored.map(([commandType, a]) => point({ command_type: commandType }, value(a)));
+      if (scored.length > 0)
+        metrics.push(
+          gauge(
+            'aios.prediction.duration.p90_coverage',
+            'Share of the scored commands that took at most the p90 of time in the service predicted as they started, by command_type',
+            '1',
+            byType((a) => a.p90Coverage),
+          ),
+          gauge(
+            'aios.prediction.duration.mean_absolute_error',
+            'Mean |actual - predicted p50| of the time in the service of the scored commands, by command_type',
+            's',
+            byType((a) => a.meanAbsErrorMs / 1000),
+          ),
+          counter(
+            'aios.prediction.duration.scored',
+            'Duration predictions scored against what then happened, by command_type',
+            '{prediction}',
+            byType((a) => a.predictions),
+          ),
         );
     } catch (e) {
       errors.push(e); // the counters still go out; the gauges wait for a state that can be read
@@ -309,7 +354,8 @@ function loopbackHost(host: string | undefined, port: number): boolean {
 
 export function startOtel(opts: OtelOptions): OtelHandle {
   const resource = buildResource(opts.resource);
-  const producer = new AiosMetricProducer(resource, opts.metrics, opts.state, opts.dropped ?? (() => ({})));
+  const dropped = opts.dropped ?? (() => ({}));
+  const producer = new AiosMetricProducer(resource, opts.metrics, opts.state, dropped);
   const readers: MetricReader[] = [];
   const json = opts.otlp?.protocol === 'http/json';
   let metricsHealth: ExporterHealth | undefined;
@@ -363,13 +409,18 @@ export function startOtel(opts: OtelOptions): OtelHandle {
   let server: Server | undefined;
   let prometheusReady: Promise<number | undefined> = Promise.resolve(undefined);
   if (opts.prometheusPort !== undefined) {
-    const prometheus = new PrometheusExporter({ preventServerStart: true, metricProducers: [producer] });
+    const prometheus = new PrometheusExporter({
+      preventServerStart: true,
+      metricProducers: [new AiosMetricProducer(resource, opts.metrics, opts.state, dropped, true)],
+    });
+    const serializer = new PrometheusSerializer();
     readers.push(prometheus);
     const health = new ExporterHealth(`http://127.0.0.1:${opts.prometheusPort}/metrics`);
     prometheusHealth = health;
     let port = opts.prometheusPort;
     // Our own server rather than the exporter's: it binds 127.0.0.1 whatever OTEL_EXPORTER_PROMETHEUS_HOST
-    // says, answers only GET /metrics, and counts scrapes for the health report.
+    // says, answers only GET /metrics, says the format's version (the exporter's says only text/plain), and
+    // counts scrapes for the health report.
     server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const path = (req.url ?? '').split('?')[0];
       if (!loopbackHost(req.headers.host, port)) {
@@ -380,8 +431,16 @@ export function startOtel(opts: OtelOptions): OtelHandle {
         res.writeHead(404).end('Not found: AIOS serves only GET /metrics\n');
         return;
       }
-      res.on('finish', () => health.success(1));
-      prometheus.getMetricsRequestHandler(req, res);
+      prometheus.collect().then(
+        ({ resourceMetrics }) => {
+          res.on('finish', () => health.success(1));
+          res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(serializer.serialize(resourceMetrics));
+        },
+        (e: unknown) => {
+          health.failure(e);
+          res.writeHead(500, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(`# failed to collect metrics: ${String(e)}\n`);
+        },
+      );
     });
     const srv = server;
     prometheusReady = new Promise<number | undefined>((resolve) => {

@@ -4,7 +4,7 @@
 // machine-scoped, so a workspace cannot point them at its own server).
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { Middleware } from '../core';
+import type { Middleware, PredictionAccuracy } from '../core';
 import { bundledOtel, createExporters, readExportSettings, type ExportHealthReport, type Exporters } from '../export';
 import type { ServiceStatus } from '../python/supervisor';
 
@@ -13,6 +13,8 @@ export interface ExportHost {
   readonly log: vscode.LogOutputChannel;
   readonly version: string;
   serviceStatus(): ServiceStatus;
+  /** How the learning's predictions fared (LearningModel.accuracy()), read at each metrics collection. */
+  predictionAccuracy(): PredictionAccuracy;
   reportSettingProblems(problems: readonly string[]): void;
 }
 
@@ -27,7 +29,7 @@ export class ExportIntegration implements vscode.Disposable {
       telemetry: host.middleware.telemetry,
       sessionId: host.middleware.sessionId,
       serviceVersion: host.version,
-      state: () => ({ admission: host.middleware.admission, serviceStatus: host.serviceStatus() }),
+      state: () => ({ admission: host.middleware.admission, serviceStatus: host.serviceStatus(), predictionAccuracy: host.predictionAccuracy() }),
       // dist/chunks/export.js: the OpenTelemetry SDK, required only once an OTLP endpoint or a port is set.
       loadOtel: bundledOtel(join(__dirname, 'chunks')),
       log: (level, message) => host.log[level](message),

@@ -117,7 +117,7 @@ describe('beyond the window', function () {
     await waitUntil(() => api.context.controlServer.url === undefined || undefined, 10_000, 'the endpoint to stop');
   });
 
-  it("Debian's Prometheus scrapes the extension host: its command counter follows the extension's own count", async function () {
+  it("Debian's Prometheus scrapes the extension host: its command counter follows the extension's own count, the prediction coverage the learning's", async function () {
     const port = await freePort();
     const prometheus = new Prometheus();
     // The exporter counts from when it starts (as a Prometheus counter does), the extension since the host started.
@@ -125,13 +125,15 @@ describe('beyond the window', function () {
     const before = echoes();
     await withSettings({ 'export.prometheus.port': port }, async () => {
       await waitUntil(() => api.context.exports.health().prometheus, 30_000, 'the Prometheus exporter');
-      for (let i = 0; i < 7; i++) assert.equal((await api.execute({ commandType: 'ECHO', priority: i % 2 ? 'LOW' : 'HIGH', parameters: { i } })).success, true);
+      // More than the 20 a type needs before it is predicted, so some of these are scored.
+      for (let i = 0; i < 25; i++)
+        assert.equal((await api.execute({ commandType: 'ECHO', priority: i % 2 ? 'LOW' : 'HIGH', parameters: { i } })).success, true);
       await prometheus.start(`127.0.0.1:${port}`);
       try {
         const own = () => echoes() - before;
         const seen = await waitUntil(
           async () => {
-            const v = await prometheus.value('sum(aios_commands_total{commandType="ECHO",outcome="success"})');
+            const v = await prometheus.value('sum(aios_commands_total{command_type="ECHO",outcome="success"})');
             return v === own() ? v : undefined;
           },
           30_000,
@@ -140,6 +142,17 @@ describe('beyond the window', function () {
         assert.equal(seen, own());
         const total = await prometheus.value('sum(aios_commands_total)');
         assert.ok(total !== undefined && total >= seen);
+        // The extension hands its learning's accuracy to the exporters at each scrape.
+        const coverage = await waitUntil(
+          async () => {
+            const modelled = api.context.learning.model.accuracy().byType.ECHO;
+            const v = await prometheus.value('aios_prediction_duration_p90_coverage_ratio{command_type="ECHO"}');
+            return modelled !== undefined && v === modelled.p90Coverage ? { v, scored: modelled.predictions } : undefined;
+          },
+          30_000,
+          "Prometheus to hold the learning model's p90 coverage of ECHO",
+        );
+        assert.ok(coverage.scored >= 5, `ECHO's predictions were scored: ${coverage.scored}`);
       } finally {
         await prometheus.stop();
       }

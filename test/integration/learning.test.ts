@@ -1,6 +1,7 @@
 // Learning from the telemetry in the real host against the real Python service: the window's model learns
-// from the commands it runs (REALTIME report, the words for running and queued commands), and "Tune
-// Throttling from Telemetry" replays what was recorded, shows the table and applies the recommended row.
+// from the commands it runs (the DETAILED and REALTIME reports say how its predictions fared, in words; the
+// words for running and queued commands), and "Tune Throttling from Telemetry" replays what was recorded,
+// shows the table and applies the recommended row.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { CommandResult } from '../../src/core';
@@ -33,7 +34,7 @@ async function recordAtFourTuneAtOne(api: AiosApi): Promise<void> {
 describe('learning from the telemetry', function () {
   this.timeout(240_000);
 
-  it('learns the commands it runs: the REALTIME report says how its predictions fared; running and queued ones get words', async () => {
+  it('learns the commands it runs: the DETAILED and REALTIME reports say in words how its predictions fared; running and queued ones get words', async () => {
     const api = await healthyAios();
     const ctx = api.context;
     await ctx.learning.restored;
@@ -47,13 +48,26 @@ describe('learning from the telemetry', function () {
           Array<boolean>(8).fill(true),
         );
       }
-      const section = (api.telemetry('REALTIME') as unknown as { learning: unknown }).learning as {
+      type Section = {
+        summary: { durations: string; byType: Record<string, string> };
         types: string[];
-        accuracy: { durations: { total: number; p90Coverage: number }; byType: Record<string, { predictions: number }> };
+        accuracy: { durations: { total: number; p90Coverage: number }; byType: Record<string, { predictions: number; p90Coverage: number }> };
       };
+      // The report a person opens: "AIOS: Show Telemetry" at DETAILED says it in words, then in figures.
+      const doc = await vscode.commands.executeCommand<vscode.TextDocument>(Commands.showTelemetry, 'DETAILED');
+      const section = (JSON.parse(doc.getText()) as { learning: Section }).learning;
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
       assert.ok(section.types.includes('SLEEP'), `SLEEP is modelled: ${section.types.join(', ')}`);
-      assert.ok(section.accuracy.byType.SLEEP?.predictions >= 10, `SLEEP's predictions were scored: ${JSON.stringify(section.accuracy.byType.SLEEP)}`);
+      const sleep = section.accuracy.byType.SLEEP;
+      assert.ok(sleep?.predictions >= 10, `SLEEP's predictions were scored: ${JSON.stringify(sleep)}`);
       assert.ok(section.accuracy.durations.p90Coverage >= 0 && section.accuracy.durations.p90Coverage <= 1);
+      assert.match(section.summary.durations, /^p90 covered \d+ % of (the last )?\d+ scored durations/);
+      assert.ok(
+        section.summary.byType.SLEEP.startsWith(`p90 covered ${Math.round(sleep.p90Coverage * 100)} % of ${sleep.predictions} scored durations; mean error `),
+        section.summary.byType.SLEEP,
+      );
+      const realtime = (api.telemetry('REALTIME') as unknown as { learning: Section }).learning;
+      assert.ok(realtime.summary.byType.SLEEP, 'REALTIME holds the same section');
 
       // Six long SLEEPs at limit 4: four run, two wait.
       const long = Array.from({ length: 6 }, () => api.execute({ commandType: 'SLEEP', parameters: { seconds: 2 } }));

@@ -1,14 +1,25 @@
 // Debian's real Prometheus on 127.0.0.1 for tests: a temp folder for its config and storage, a free port,
-// started and stopped by the test. Used by the receivers tier and the in-host suite. Installing it is the test
-// bootstrap's job (ensureDebianPackages(['prometheus']) when root).
+// started and stopped by the test; and its promtool, the linter of a scrape. Used by the receivers tier and
+// the in-host suite. Installing them (one Debian package) is the test bootstrap's job
+// (ensureDebianPackages(['prometheus']) when root).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './net';
 
 const PROMETHEUS = process.env.AIOS_PROMETHEUS ?? '/usr/bin/prometheus';
+const PROMTOOL = process.env.AIOS_PROMTOOL ?? '/usr/bin/promtool';
+
+/** `promtool check metrics` on a scrape's text: its exit code and everything it printed (each problem found). */
+export function promtoolCheckMetrics(text: string): { code: number | null; output: string } {
+  if (!existsSync(PROMTOOL))
+    throw new Error(`promtool not found at ${PROMTOOL}: run the tests as root (the bootstrap installs Debian's prometheus), or set AIOS_PROMTOOL`);
+  const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
+  if (r.error) throw r.error;
+  return { code: r.status, output: `${r.stdout}${r.stderr}` };
+}
 
 interface PromVector {
   status: string;

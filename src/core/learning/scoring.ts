@@ -27,10 +27,18 @@ export interface WaitAccuracy {
   meanBiasMs: number;
 }
 
+/** One command type's duration predictions, since the start. */
+export interface TypeAccuracy {
+  predictions: number;
+  p90Coverage: number;
+  /** Mean |actual - p50| (ms). */
+  meanAbsErrorMs: number;
+}
+
 export interface PredictionAccuracy {
   durations: DurationAccuracy;
-  /** Per command type, since the start: predictions scored and p90 coverage. */
-  byType: Record<string, { predictions: number; p90Coverage: number }>;
+  /** Per command type, since the start. */
+  byType: Record<string, TypeAccuracy>;
   waits: WaitAccuracy;
 }
 
@@ -63,7 +71,7 @@ export class PredictionScorer {
   private readonly absError: Ring;
   private readonly relError: Ring;
   private durationTotal = 0;
-  private readonly types = new Map<string, { n: number; covered: number }>();
+  private readonly types = new Map<string, { n: number; covered: number; absError: number }>();
   private readonly waitError: Ring;
   private waitTotal = 0;
 
@@ -85,10 +93,11 @@ export class PredictionScorer {
     this.relError.push(actualMs > 0 ? err / actualMs : 0);
     this.durationTotal++;
     let t = this.types.get(commandType);
-    if (!t && this.types.size < MAX_SCORED_TYPES) this.types.set(commandType, (t = { n: 0, covered: 0 }));
+    if (!t && this.types.size < MAX_SCORED_TYPES) this.types.set(commandType, (t = { n: 0, covered: 0, absError: 0 }));
     if (t) {
       t.n++;
       t.covered += covered;
+      t.absError += err;
     }
   }
 
@@ -107,7 +116,7 @@ export class PredictionScorer {
     };
     const rel = Float64Array.from(this.relError).sort();
     const byType: PredictionAccuracy['byType'] = {};
-    for (const [name, t] of this.types) byType[name] = { predictions: t.n, p90Coverage: t.covered / t.n };
+    for (const [name, t] of this.types) byType[name] = { predictions: t.n, p90Coverage: t.covered / t.n, meanAbsErrorMs: t.absError / t.n };
     return {
       durations: {
         predictions: this.covered90.size,

@@ -2,6 +2,6 @@
 export * from './flight';
 export * from './glob';
 export * from './pipeline';
-export * from './realtime';
+export * from './reportSections';
 export * from './security';
 export * from './validation';

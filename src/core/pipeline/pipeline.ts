@@ -28,7 +28,7 @@ import type {
   UserContext,
   ValidatedRequest,
 } from '../types';
-import { RealtimeSections } from './realtime';
+import { ReportSections } from './reportSections';
 import { RequestError, validateRequest } from './validation';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -69,6 +69,8 @@ export interface Middleware {
   newCommandId(): string;
   /** Adds `name` to REALTIME reports, read at each query (e.g. the exporters' health); dispose to remove it. */
   addRealtimeSection(name: string, read: () => unknown): Disposable;
+  /** Adds `name` to DETAILED reports and so to REALTIME ones (e.g. how the learning's predictions fared). */
+  addDetailedSection(name: string, read: () => unknown): Disposable;
   /** What the security policy says of a command type, without running anything (e.g. as soon as one is picked). */
   checkPolicy(commandType: string): SecurityDecision;
   /** Commands waiting for a slot or running, oldest first. */
@@ -160,7 +162,7 @@ class Pipeline implements Middleware {
   private readonly log: (level: LogLevel, message: string) => void;
   private readonly storageDir: string | undefined;
   private readonly snapshots: StatsSnapshots | undefined;
-  private readonly realtimeSections = new RealtimeSections();
+  private readonly sections = new ReportSections();
   private closed = false;
   /** Admission is held while the telemetry writer is backlogged. */
   private writerHold = false;
@@ -215,8 +217,13 @@ class Pipeline implements Middleware {
       service: this.service,
       realtime: () => {
         const state: RealtimeState = { system: this.sampler.latest(), admission: this.admissionCtl.state(), service: this.service() };
-        this.realtimeSections.readInto(state);
+        this.sections.readInto(state, 'REALTIME');
         return state;
+      },
+      detailed: () => {
+        const sections: Record<string, unknown> = {};
+        this.sections.readInto(sections, 'DETAILED');
+        return sections;
       },
       storage: () => this.storageReport(),
       sink: writer,
@@ -510,7 +517,11 @@ class Pipeline implements Middleware {
   }
 
   addRealtimeSection(name: string, read: () => unknown): Disposable {
-    return this.realtimeSections.add(name, read);
+    return this.sections.add(name, read, 'REALTIME');
+  }
+
+  addDetailedSection(name: string, read: () => unknown): Disposable {
+    return this.sections.add(name, read, 'DETAILED');
   }
 
   checkPolicy(commandType: string): SecurityDecision {

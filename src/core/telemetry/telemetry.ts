@@ -27,6 +27,7 @@ export interface SummaryReport {
   storage: StorageReport;
 }
 
+/** Also holds the sections other parts add (Middleware.addDetailedSection): the learning's accuracy. */
 export interface DetailedReport extends SummaryReport {
   byType: Record<string, TypeStatsReport>;
   recentEvents: TelemetryEvent[];
@@ -53,6 +54,8 @@ export interface TelemetryOptions {
   /** Current service context; same caching rule. */
   service: () => ServiceContext;
   realtime: () => RealtimeState;
+  /** Sections added to DETAILED (and REALTIME) reports. */
+  detailed?: () => Record<string, unknown>;
   storage: () => StorageReport;
   /** Receives each event as one JSON line. */
   sink?: LineSink;
@@ -331,7 +334,8 @@ export class Telemetry implements TelemetryApi {
       storage: this.opts.storage(),
     };
     if (level === 'SUMMARY') return summary;
-    const detailed: DetailedReport = { ...summary, byType: this.byType(), recentEvents: this.recentEvents() };
+    // The sections before the long lists, where a person reading the document finds them.
+    const detailed: DetailedReport = { ...summary, ...this.opts.detailed?.(), byType: this.byType(), recentEvents: this.recentEvents() };
     if (level === 'DETAILED') return detailed;
     return { ...detailed, ...this.opts.realtime() };
   }

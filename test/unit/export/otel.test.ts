@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createRequire } from 'node:module';
+import { attachLearning, type Learning, type TypeAccuracy } from '../../../src/core/learning';
 import { bundledOtel, createExporters, type Exporters, type OtlpProtocol } from '../../../src/export';
 import * as otel from '../../../src/export/otel';
 import { OtlpReceiver, attrs, close, num, until } from './receivers';
@@ -16,10 +17,10 @@ import { SECRET_PARAMETER, middleware, runScenario } from './scenario';
 
 const ROUNDS = 5;
 
-function exportersFor(mw: ReturnType<typeof middleware>, config: unknown): Exporters {
+function exportersFor(mw: ReturnType<typeof middleware>, config: unknown, learning?: Learning): Exporters {
   return createExporters(config, {
     telemetry: mw.telemetry,
-    state: () => ({ admission: mw.admission, serviceStatus: 'healthy' }),
+    state: () => ({ admission: mw.admission, serviceStatus: 'healthy', predictionAccuracy: learning?.model.accuracy() }),
     sessionId: mw.sessionId,
     serviceVersion: '9.8.7',
     hostName: 'test-host',
@@ -30,7 +31,9 @@ function exportersFor(mw: ReturnType<typeof middleware>, config: unknown): Expor
 async function checkProtocol(protocol: OtlpProtocol): Promise<void> {
   const receiver = await new OtlpReceiver().start();
   const mw = middleware(`otlp-${protocol.replace('/', '-')}`);
-  const exporters = exportersFor(mw, { otlp: { endpoint: receiver.url, protocol, metricsIntervalMs: 3_600_000 } });
+  // Predicts a type after 3 of its commands, so the scenario's are scored.
+  const learning = attachLearning(mw, { minSamples: 3 });
+  const exporters = exportersFor(mw, { otlp: { endpoint: receiver.url, protocol, metricsIntervalMs: 3_600_000 } }, learning);
   assert.deepEqual(exporters.configErrors, []);
   const expected = await runScenario(mw, ROUNDS);
   await exporters.flush();
@@ -50,13 +53,13 @@ async function checkProtocol(protocol: OtlpProtocol): Promise<void> {
   assert.equal(resource['host.name'], 'test-host');
   assert.ok(!Object.keys(resource).some((k) => k.startsWith('process.')), `no process.* attributes (command line): ${Object.keys(resource).join(', ')}`);
 
-  // Counters: per commandType, priority and outcome, equal to what ran; per type, equal to the core's stats.
+  // Counters: per command_type, priority and outcome, equal to what ran; per type, equal to the core's stats.
   const commands = receiver.latest('aios.commands').sum!;
   assert.equal(commands.isMonotonic, true);
   const exported = new Map<string, number>();
   for (const dp of commands.dataPoints) {
     const a = attrs(dp.attributes);
-    exported.set([a.commandType, a.priority, a.outcome].join('|'), num(dp));
+    exported.set([a.command_type, a.priority, a.outcome].join('|'), num(dp));
   }
   assert.deepEqual(Object.fromEntries([...exported].sort()), Object.fromEntries([...expected.ends].sort()));
   const byType = mw.telemetry.byType();
@@ -78,31 +81,55 @@ async function checkProtocol(protocol: OtlpProtocol): Promise<void> {
   assert.equal(throttled, overall.throttledCommands);
   assert.ok(throttled >= ROUNDS, 'the scenario throttles once a round');
 
-  // Latency histogram: the commands that reached their executor, their summed durations as the core's.
+  // Latency histogram, in seconds: the commands that reached their executor, their summed durations as the core's.
   const duration = receiver.latest('aios.command.duration');
-  assert.equal(duration.unit, 'ms');
+  assert.equal(duration.unit, 's');
   const histogram = duration.histogram!.dataPoints;
+  assert.deepEqual(histogram[0].explicitBounds.slice(0, 4), [0.001, 0.002, 0.005, 0.01]);
   for (const type of ['ECHO', 'SLOW', 'FAIL']) {
-    const points = histogram.filter((dp) => attrs(dp.attributes).commandType === type);
+    const points = histogram.filter((dp) => attrs(dp.attributes).command_type === type);
     const count = points.reduce((s, dp) => s + Number(dp.count), 0);
-    const sum = points.reduce((s, dp) => s + Number(dp.sum), 0);
+    const sumMs = points.reduce((s, dp) => s + Number(dp.sum), 0) * 1000;
     const s = byType[type];
     const reached = type === 'FAIL' ? s.errorCount : s.successCount;
     assert.equal(count, reached, `${type} histogram count`);
-    assert.ok(Math.abs(sum - s.totalDurationMs) < 0.001 * count + 1e-9, `${type} histogram sum ${sum} vs core ${s.totalDurationMs}`);
+    assert.ok(Math.abs(sumMs - s.totalDurationMs) < 0.001 * count + 1e-9, `${type} histogram sum ${sumMs} ms vs core ${s.totalDurationMs}`);
     for (const dp of points)
       assert.equal(
         dp.bucketCounts.reduce((a: number, b) => a + Number(b), 0),
         Number(dp.count),
       );
   }
-  assert.equal(histogram.filter((dp) => attrs(dp.attributes).commandType === 'DROP_TABLE').length, 0, 'blocked commands never ran: no latency');
+  assert.equal(histogram.filter((dp) => attrs(dp.attributes).command_type === 'DROP_TABLE').length, 0, 'blocked commands never ran: no latency');
 
   // Gauges from the state callback.
   const depth = receiver.latest('aios.queue.depth').gauge!.dataPoints;
   assert.deepEqual(depth.map((dp) => attrs(dp.attributes).priority).sort(), ['HIGH', 'LOW', 'NORMAL']);
   assert.equal(num(receiver.latest('aios.commands.running').gauge!.dataPoints[0]), 0);
   assert.equal(num(receiver.latest('aios.service.health').gauge!.dataPoints[0]), 1);
+
+  // The learning's accuracy per command type, as the model reports it.
+  const accuracy = Object.entries(learning.model.accuracy().byType);
+  assert.deepEqual(accuracy.map(([type]) => type).sort(), ['ECHO', 'FAIL', 'SLOW'], 'every type that ran often enough was predicted and scored');
+  const perType = (name: string, unit: string): Record<string, number> => {
+    const m = receiver.latest(name);
+    assert.equal(m.unit, unit, `${name}'s unit`);
+    return Object.fromEntries((m.gauge ?? m.sum)!.dataPoints.map((dp) => [String(attrs(dp.attributes).command_type), num(dp)]));
+  };
+  const modelled = (value: (a: TypeAccuracy) => number) => Object.fromEntries(accuracy.map(([type, a]) => [type, value(a)]));
+  assert.deepEqual(
+    perType('aios.prediction.duration.p90_coverage', '1'),
+    modelled((a) => a.p90Coverage),
+  );
+  assert.deepEqual(
+    perType('aios.prediction.duration.mean_absolute_error', 's'),
+    modelled((a) => a.meanAbsErrorMs / 1000),
+  );
+  assert.deepEqual(
+    perType('aios.prediction.duration.scored', '{prediction}'),
+    modelled((a) => a.predictions),
+  );
+  learning.dispose();
 
   // Logs: one record per event, the event's fields as attributes.
   const records = receiver.logRecords();
@@ -277,13 +304,13 @@ describe('settings applied live', () => {
 });
 
 describe('Prometheus /metrics (the exporter alone; Debian prometheus scrapes it in the receivers tier)', () => {
-  function get(port: number, path: string, host = `127.0.0.1:${port}`): Promise<{ status: number; body: string }> {
+  function get(port: number, path: string, host = `127.0.0.1:${port}`): Promise<{ status: number; body: string; contentType?: string }> {
     return new Promise((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, contentType: res.headers['content-type'] }));
       });
       req.on('error', reject);
       req.end();
@@ -306,17 +333,20 @@ describe('Prometheus /metrics (the exporter alone; Debian prometheus scrapes it 
     const port = await exporters.prometheusPort();
     assert.ok(port && port > 0);
     const expected = await runScenario(mw, 2);
-    const { status, body } = await get(port, '/metrics');
+    const { status, body, contentType } = await get(port, '/metrics');
     assert.equal(status, 200);
+    assert.equal(contentType, 'text/plain; version=0.0.4; charset=utf-8', 'the exposition format and its version');
     const value = (series: RegExp) =>
       body
         .split('\n')
         .filter((l) => series.test(l))
         .reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-    assert.equal(value(/^aios_commands_total\{.*commandType="ECHO".*outcome="success"/), expected.ends.get('ECHO|HIGH|success')! * 3);
+    assert.equal(value(/^aios_commands_total\{.*command_type="ECHO".*outcome="success"/), expected.ends.get('ECHO|HIGH|success')! * 3);
     assert.equal(value(/^aios_commands_total\{/), mw.telemetry.query('SUMMARY').overall.totalCommands);
     assert.match(body, /^target_info\{.*service_name="aios-middleware"/m);
-    assert.match(body, /^aios_command_duration_bucket\{.*le="\+Inf"/m);
+    assert.match(body, /^aios_command_duration_seconds_bucket\{.*le="\+Inf"/m);
+    assert.match(body, /^aios_command_duration_seconds_bucket\{.*le="0\.025"/m, 'bucket bounds in seconds');
+    assert.match(body, /^aios_throttle_delay_seconds\{/m);
     assert.doesNotMatch(body, /aios_service_health/, 'no service status given: no health gauge');
 
     assert.equal((await get(port, '/other')).status, 404);
@@ -327,6 +357,15 @@ describe('Prometheus /metrics (the exporter alone; Debian prometheus scrapes it 
     await exporters.shutdown();
     await assert.rejects(get(port, '/metrics'), /ECONNREFUSED/, 'the server is closed on shutdown');
     await mw.close();
+  });
+
+  it("names on /metrics are OpenTelemetry's with the unit as a word, as its Prometheus compatibility rules say", () => {
+    assert.equal(otel.prometheusName('aios.command.duration', 's', false), 'aios.command.duration_seconds');
+    assert.equal(otel.prometheusName('aios.throttle.delay', 's', true), 'aios.throttle.delay_seconds');
+    assert.equal(otel.prometheusName('aios.x.coverage', '1', true), 'aios.x.coverage_ratio', 'a dimensionless gauge is a ratio');
+    assert.equal(otel.prometheusName('aios.x.coverage_ratio', '1', true), 'aios.x.coverage_ratio', 'never twice');
+    assert.equal(otel.prometheusName('aios.commands', '{command}', false), 'aios.commands', 'an annotation adds nothing (the exporter adds _total)');
+    assert.equal(otel.prometheusName('aios.service.health', '', true), 'aios.service.health');
   });
 
   it('a port in use is reported by name, and the rest keeps working', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConcurrencyProfile, DecayedHistogram, LearningModel, seeded } from '../../../../src/core/learning';
+import { ConcurrencyProfile, DecayedHistogram, LearningModel, PredictionScorer, seeded } from '../../../../src/core/learning';
 import type { EventType, TelemetryEvent } from '../../../../src/core/types';
 import { tempDir } from '../helpers';
 import { offered, record } from './harness';
@@ -171,6 +171,30 @@ describe('LearningModel', () => {
     );
     assert.equal(report.models[0].knee, undefined, 'capacity 64, never more than 8 running: no knee');
     assert.ok(report.models[0].p90Ms / report.models[0].p50Ms > 2.4 && report.models[0].p90Ms / report.models[0].p50Ms < 3.3, 'lognormal 0.8: p90/p50 = 2.8');
+  });
+
+  it('scores each prediction: per type since the start (p90 coverage, mean error), over the rolling window in all', () => {
+    const scorer = new PredictionScorer(3);
+    // (type, p50, p90, actual): |actual - p50| = 2, 1, 30, 4, 2
+    scorer.scoreDuration('A', 10, 20, 12); // covered
+    scorer.scoreDuration('A', 10, 20, 9); // covered, under the p50
+    scorer.scoreDuration('A', 10, 20, 40); // not covered
+    scorer.scoreDuration('B', 100, 150, 104); // covered
+    scorer.scoreDuration('B', 100, 150, 98); // covered, under the p50
+    scorer.scoreWait(50, 80);
+    scorer.scoreWait(50, 40);
+    const a = scorer.report();
+    assert.deepEqual(a.byType, {
+      A: { predictions: 3, p90Coverage: 2 / 3, meanAbsErrorMs: 11 },
+      B: { predictions: 2, p90Coverage: 1, meanAbsErrorMs: 3 },
+    });
+    // The window holds the last 3: A's 40 (not covered), B's 104 and 98.
+    assert.equal(a.durations.predictions, 3);
+    assert.equal(a.durations.total, 5);
+    assert.equal(a.durations.p90Coverage, 2 / 3);
+    assert.equal(a.durations.p50Coverage, 1 / 3);
+    assert.equal(a.durations.meanAbsErrorMs, 12);
+    assert.deepEqual(a.waits, { predictions: 2, total: 2, meanAbsErrorMs: 20, meanBiasMs: 10 });
   });
 
   it('restores from the files of every window on disk, the newest within bounds, leaving out its own session', async () => {

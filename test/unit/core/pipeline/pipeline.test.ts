@@ -376,6 +376,26 @@ describe('pipeline', () => {
     await m.close();
   });
 
+  it('sections other parts add: DETAILED ones in DETAILED and REALTIME, REALTIME ones only there, read at each query', async () => {
+    const m = mw();
+    let reads = 0;
+    const learning = m.addDetailedSection('learning', () => ({ read: ++reads }));
+    const exports = m.addRealtimeSection('export', () => ({ ok: true }));
+    const sections = (level: 'SUMMARY' | 'DETAILED' | 'REALTIME') => {
+      const r = m.telemetry.query(level) as unknown as Record<string, unknown>;
+      return { learning: r.learning, export: r.export };
+    };
+    assert.deepEqual(sections('SUMMARY'), { learning: undefined, export: undefined });
+    assert.deepEqual(sections('DETAILED'), { learning: { read: 1 }, export: undefined });
+    assert.deepEqual(sections('REALTIME'), { learning: { read: 2 }, export: { ok: true } });
+    assert.throws(() => m.addRealtimeSection('learning', () => 0), /the report section learning exists already/);
+    assert.throws(() => m.addDetailedSection('byType', () => 0), /the report section byType exists already/, "a report's own field is not a section");
+    learning.dispose();
+    exports.dispose();
+    assert.deepEqual(sections('REALTIME'), { learning: undefined, export: undefined });
+    await m.close();
+  });
+
   it('persists events and restores counts after a restart', async () => {
     const dir = tempDir();
     const ex = functionExecutor({ A: () => 1 });
