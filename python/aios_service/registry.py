@@ -185,7 +185,11 @@ class Registry(object):
 
 def exec_module_file(module_name, path):
     """Import the Python file at `path` as `module_name` (in sys.modules), its folder on sys.path so it can
-    import its siblings. The service and its worker processes load the workspace module this same way."""
+    import its siblings. The service and its worker processes load the workspace module this same way.
+
+    Modules imported earlier from that folder (the siblings handlers.py imports) are re-imported too, so an
+    edited sibling takes effect on a reload. If the import raises, sys.modules is put back as it was (the
+    previous handlers keep the modules they use) and the exception propagates."""
     import importlib.util
     import os
     import sys
@@ -196,9 +200,43 @@ def exec_module_file(module_name, path):
     folder = os.path.dirname(path)
     if folder not in sys.path:
         sys.path.append(folder)  # lets handlers.py import its sibling modules
+    previous = _forget_modules_from(folder)
+    if module_name in sys.modules:
+        previous[module_name] = sys.modules.pop(module_name)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        for name in [n for n in sys.modules if n == module_name or n in previous or _is_from(sys.modules[n], folder)]:
+            del sys.modules[name]
+        sys.modules.update(previous)
+        raise
     return module
+
+
+def _is_from(module, folder):
+    import os
+    name = getattr(module, "__name__", "")
+    if name == "__main__" or name == "aios_service" or name.startswith("aios_service."):
+        return False
+    file = getattr(module, "__file__", None)
+    if not isinstance(file, str) or not folder:
+        return False
+    try:
+        file = os.path.normcase(os.path.abspath(file))
+        return os.path.commonpath([file, os.path.normcase(os.path.abspath(folder))]) == \
+            os.path.normcase(os.path.abspath(folder))
+    except ValueError:  # another drive (Windows)
+        return False
+
+
+def _forget_modules_from(folder):
+    """Remove from sys.modules every module whose file is inside `folder`; returns them by name."""
+    import sys
+    gone = {name: m for name, m in list(sys.modules.items()) if m is not None and _is_from(m, folder)}
+    for name in gone:
+        del sys.modules[name]
+    return gone
 
 
 # The process-wide registry the decorators write to: a service process serves one workspace.
@@ -246,6 +284,8 @@ class Context(object):
       use `ctx.wait(seconds)` (returns early on cancellation) and then `ctx.check_cancelled()`.
     - `log`: a `logging.Logger` for this handler; its records reach the extension's output channel.
     - `service`: the running service (caches, settings); `notify(method, params)` sends a notification.
+    - `models`: named models kept across calls and reloads, `ctx.models.get_or_load(name, loader)` (cache.py's
+      ModelCache: the service's, or in a worker process that worker's own).
     """
 
     def __init__(self, service, command_id, command_type, priority, cancel_event=None, logger_name=None):
@@ -267,6 +307,11 @@ class Context(object):
     def wait(self, seconds):
         """Sleep up to `seconds`; True if woken early by cancellation."""
         return self.cancel_event.wait(seconds)
+
+    @property
+    def models(self):
+        from .cache import ModelsView
+        return ModelsView(self.service.models, self.cancel_event)
 
     @property
     def log(self):
