@@ -104,12 +104,40 @@ def _code_text(code, out):
         out.append(b"\0")
 
 
+def _names_used(code, out):
+    out.update(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            _names_used(const, out)
+    return out
+
+
+def _function_text(func, out, seen):
+    """A function's code and literal defaults, then those of the functions of its own module that it calls by
+    name (transitively, up to 32): `lambda: train(path)` changes when `train` does."""
+    code = func.__code__
+    _code_text(code, out)
+    out.append(_literal(getattr(func, "__defaults__", None)).encode("utf-8"))
+    out.append(_literal(getattr(func, "__kwdefaults__", None)).encode("utf-8"))
+    module = getattr(func, "__module__", None)
+    globals_ = getattr(func, "__globals__", None) or {}
+    for name in sorted(_names_used(code, set())):
+        helper = globals_.get(name)
+        if (type(helper) is type(func) and helper not in seen and len(seen) < 32
+                and getattr(helper, "__module__", None) == module):
+            seen.append(helper)
+            out.append(("<calls %s>" % name).encode("utf-8"))
+            _function_text(helper, out, seen)
+
+
 def loader_fingerprint(loader):
-    """A digest of the loader's own code: its bytecode, constants and the names it uses, and its literal default
-    arguments (partial's arguments likewise). Not the functions it calls, the values its closure holds, or the
-    globals it reads: what selects a model belongs in its name (see python/README.md, "Models")."""
+    """A digest of the loader's own code: its bytecode, constants and the names it uses, its literal default
+    arguments (partial's arguments likewise), and the same of the functions of its module that it calls by name.
+    Not functions of other modules, the values its closure holds, or the globals it reads: what selects a model
+    belongs in its name (see python/README.md, "Models")."""
     import functools
     import hashlib
+    import types
     out = []
     func = loader
     for _ in range(8):  # unwrap partials and bound methods down to a function
@@ -120,15 +148,13 @@ def loader_fingerprint(loader):
             func = func.__func__
         else:
             break
-    code = getattr(func, "__code__", None)
-    if code is None:  # a callable object: its class's __call__
-        call = getattr(type(func), "__call__", None)
-        code = getattr(call, "__code__", None)
+    if not isinstance(func, types.FunctionType):
+        call = getattr(type(func), "__call__", None)  # a callable object: its class's __call__
         out.append(("%s.%s" % (type(func).__module__, type(func).__qualname__)).encode("utf-8"))
-    if code is not None:
-        _code_text(code, out)
-        out.append(_literal(getattr(func, "__defaults__", None)).encode("utf-8"))
-        out.append(_literal(getattr(func, "__kwdefaults__", None)).encode("utf-8"))
+        if isinstance(call, types.FunctionType):
+            func = call
+    if isinstance(func, types.FunctionType):
+        _function_text(func, out, [func])
     else:  # a builtin: its name is all there is
         out.append(("%s.%s" % (getattr(func, "__module__", ""), getattr(func, "__qualname__", repr(func))))
                    .encode("utf-8"))

@@ -5,6 +5,7 @@ processes' own caches are tested in test_processes.py."""
 import os
 import textwrap
 import threading
+import time
 import unittest
 
 from aios_service.cache import ModelCache, loader_fingerprint
@@ -53,6 +54,26 @@ class FingerprintTest(unittest.TestCase):
         self.assertEqual(loader_fingerprint(one), loader_fingerprint(two), "what it closes over is not its code")
         changed = _loader_from(outer.replace("-r", "r"), "make")({"rows": [1]})
         self.assertNotEqual(loader_fingerprint(one), loader_fingerprint(changed), "a nested lambda changed")
+
+    def test_the_functions_of_its_module_it_calls_count_too(self):
+        source = """
+            import json
+
+            def train(path):
+                return {"w": scale(len(path))}
+
+            def scale(n):
+                return n * 0.5
+
+            def make(params):
+                return lambda: train(params["path"])
+        """
+        loader = _loader_from(source, "make")({"path": "a"})
+        self.assertEqual(loader_fingerprint(loader), loader_fingerprint(_loader_from(source, "make")({"path": "b"})))
+        edited = _loader_from(source.replace("0.5", "0.25"), "make")({"path": "a"})
+        self.assertNotEqual(loader_fingerprint(loader), loader_fingerprint(edited), "scale, two calls down, changed")
+        recursive = "def load(n=3):\n    return load(n - 1) if n else 0\n"
+        self.assertEqual(self.fp(recursive), self.fp(recursive))
 
     def test_objects_as_defaults_do_not_make_every_reload_a_change(self):
         source = "class Spec(object):\n    pass\n\ndef load(spec=Spec()):\n    return spec\n"
@@ -295,6 +316,31 @@ class ModelsThroughTheServiceTest(ServiceTestCase):
         import sys
         self.assertEqual(sys.modules["sibling_weights"].WEIGHTS, [2, 2])
         self.assertEqual(self.execute("W")["result"]["result"], [2, 2])
+
+    def test_an_edit_of_the_same_size_within_the_same_second_is_not_served_from_a_stale_pyc(self):
+        import sys
+        import aios_service
+        # Bytecode is written, as a user's Python does by default (the service restores the user's setting at start).
+        self.addCleanup(setattr, sys, "dont_write_bytecode", sys.dont_write_bytecode)
+        self.addCleanup(setattr, aios_service, "_USER_DONT_WRITE_BYTECODE", aios_service._USER_DONT_WRITE_BYTECODE)
+        aios_service._USER_DONT_WRITE_BYTECODE = sys.dont_write_bytecode = False
+        second = int(time.time()) * 10 ** 9
+
+        def write(name, text, ns):
+            path = self.tmp.write(name, text)
+            os.utime(path, ns=(second + ns, second + ns))
+
+        template = "from aios_service import command\nimport same_size_sibling\n\n@command('V')\ndef v(p):\n" \
+                   "    return [%d, same_size_sibling.V]\n"
+        write("same_size_sibling.py", "V = 1\n", 1000)
+        write("handlers.py", template % 1, 1000)
+        self.init(handlersModule=os.path.join(self.tmp.path, "handlers.py"))
+        self.assertEqual(self.execute("V")["result"]["result"], [1, 1])
+        self.assertTrue(os.listdir(os.path.join(self.tmp.path, "__pycache__")), "bytecode was cached")
+        write("same_size_sibling.py", "V = 2\n", 2000)  # the same size, the same second
+        write("handlers.py", template % 2, 2000)
+        self.ok_control("RELOAD_CONFIG")
+        self.assertEqual(self.execute("V")["result"]["result"], [2, 2])
 
     def test_a_control_command_can_warm_a_model_up(self):
         handlers = MODEL_HANDLERS + textwrap.dedent('''
