@@ -423,36 +423,25 @@ class ProcessPool(object):
         deadline = time.monotonic() + FLUSH_WAIT_S
         dropped = answered = 0
         while pending:
-            mine = []
             with self._cond:
-                for worker in list(pending):
-                    if worker.flushed is not None and worker.flushed[0] >= token:
-                        pending.remove(worker)
-                        dropped += worker.flushed[1]
-                        answered += 1
-                    elif not worker.is_alive() or worker not in self._workers:
-                        pending.remove(worker)  # gone, and its models with it
-                    elif worker in self._idle:  # nobody reads its answers: the flush does
-                        self._idle.remove(worker)
-                        mine.append(worker)
-                if pending and not mine:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
+                for worker in [w for w in pending if w.flushed is not None and w.flushed[0] >= token]:
+                    pending.remove(worker)
+                    dropped += worker.flushed[1]
+                    answered += 1
+                pending = [w for w in pending if w.is_alive() and w in self._workers]  # gone: its models with it
+                remaining = deadline - time.monotonic()
+                if not pending or remaining <= 0:
+                    break
+                mine = [w for w in pending if w in self._idle]  # nobody reads their answers: the flush does
+                for worker in mine:
+                    self._idle.remove(worker)
+                if not mine:
                     self._cond.wait(remaining)  # a running call reads the answer, or ends (then it is idle)
                     continue
             for worker in mine:
                 worker.read_flush(token, deadline)
                 self._release(worker, None)
-            if time.monotonic() > deadline:
-                with self._cond:
-                    for worker in list(pending):
-                        if worker.flushed is not None and worker.flushed[0] >= token:
-                            pending.remove(worker)
-                            dropped += worker.flushed[1]
-                            answered += 1
-                break
-        return dropped, answered, len([w for w in pending if w.is_alive()])
+        return dropped, answered, len(pending)
 
     def flush_answered(self, worker, token, dropped):
         with self._cond:

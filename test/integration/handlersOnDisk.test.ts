@@ -56,7 +56,7 @@ describe('handlers follow the file on disk', function () {
     const info = log.info.bind(log);
     log.info = (message: string | Error, ...args: unknown[]) => {
       infos.push(String(message));
-      info(message, ...args);
+      info(message as string, ...args);
     };
     restoreLog = () => (log.info = info);
   });
