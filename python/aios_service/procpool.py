@@ -16,7 +16,12 @@ worker took down, and replaces its whole pool when one worker dies. Here each wo
   call fails with -32019 WorkerCrashed. One found dead while idle is dropped when next taken. Either way a new
   worker starts for the next call;
 - a worker's log records and ctx.notify() come back on its answers pipe, read while it runs a call (so what a
-  handler's own background thread logs between calls arrives with the next call).
+  handler's own background thread logs between calls arrives with the next call);
+- a reload of the handlers module (`recycle`) is sent to each worker before its next call, which re-imports the
+  module in place: the worker, and the models its ctx.models holds, stay;
+- FLUSH_CACHE (`flush_models`) sends ("flush", token) on every worker's cancellation pipe, which the worker
+  reads at once even mid-call; the answer comes back on its answers pipe, read by the thread running its call
+  or, for an idle worker, by the flush itself.
 """
 
 import heapq
@@ -29,6 +34,7 @@ from .errors import Cancelled, RpcError
 
 _PRIORITY_INDEX = {"HIGH": 0, "NORMAL": 1, "LOW": 2}
 STOP_GRACE_S = 1.0  # at shutdown: how long workers may take to leave before they are terminated
+FLUSH_WAIT_S = 5.0  # FLUSH_CACHE: how long to wait for workers' answers (one busy in native code may not answer)
 
 
 def _exit_description(code):
@@ -61,9 +67,11 @@ class _Worker(object):
 
     def __init__(self, pool, generation):
         self.pool = pool
-        self.generation = generation
+        self.generation = generation  # the pool's handlers generation this worker has imported
         self.call = None
         self.alive = True
+        self.models = 0  # ctx.models entries, as the worker last said
+        self.flushed = None  # (token, models dropped): the answer to the last flush, once read
         ctx = pool.mp
         from_worker, worker_out = ctx.Pipe(duplex=False)
         worker_in, to_worker = ctx.Pipe(duplex=False)
@@ -93,19 +101,19 @@ class _Worker(object):
         call = self.call = _Call(job)
         pool = self.pool
         try:
+            generation = pool.generation
             with self._send_lock:
+                if generation != self.generation:  # the handlers module was reloaded: the worker follows first
+                    self._to_worker.send(("reload", pool.setup()))
+                    self.generation = generation
                 self._to_worker.send(("run", job_key, job.command_type, job.command_id, job.priority,
                                       job.parameters, levels if levels != self.levels else None))
             self.levels = levels
             while True:
                 message = self._from_worker.recv()
-                kind = message[0]
-                if kind == "log":
-                    pool.forward_log(*message[1:])
-                elif kind == "notify":
-                    pool.notify(message[1], message[2])
-                elif kind in ("done", "error"):
+                if self._handle(message):
                     call.done = True
+                    self.models = message[5]
                     return call, message
         except (EOFError, OSError, ValueError):
             pass
@@ -114,6 +122,41 @@ class _Worker(object):
             self.terminate()
         call.done = True
         return call, ("exit", self._ended())
+
+    def _handle(self, message):
+        """A message from the worker that is not its call's answer; True when it is the answer."""
+        kind = message[0]
+        if kind == "log":
+            self.pool.forward_log(*message[1:])
+        elif kind == "notify":
+            self.pool.notify(message[1], message[2])
+        elif kind == "flushed":
+            self.pool.flush_answered(self, message[1], message[2])
+        else:
+            return kind in ("done", "error")
+        return False
+
+    def read_flush(self, token, deadline):
+        """For a worker no call is using: read its answers pipe until the flush `token` is answered (True), the
+        deadline passes or the worker is gone (False)."""
+        try:
+            while self.flushed is None or self.flushed[0] < token:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._from_worker.poll(remaining):
+                    return False
+                self._handle(self._from_worker.recv())
+            return True
+        except (EOFError, OSError, ValueError):
+            self._ended()
+            return False
+
+    def send_flush(self, token, reset):
+        try:
+            with self._cancel_lock:
+                self._cancels.send(("flush", token, reset))
+            return True
+        except (OSError, ValueError):
+            return False
 
     def _ended(self):
         """The worker's pipe ended: its exit code (None if it did not exit within 2 s)."""
@@ -202,6 +245,7 @@ class ProcessPool(object):
         self.terminated = 0
         self._closed = False
         self._retired = []  # workers asked to stop, until they have exited
+        self._flush_token = 0
 
     # ---- what workers get ------------------------------------------------------------------------------------
 
@@ -273,12 +317,9 @@ class ProcessPool(object):
                     if self._waiting[0] is entry:
                         while self._idle:
                             worker = self._idle.pop()
-                            if worker.generation == self.generation and worker.is_alive():
-                                return worker
-                            if not worker.alive:
-                                self._died_idle_locked(worker)
-                            else:
-                                self._retire_locked(worker)
+                            if worker.is_alive():
+                                return worker  # of an older generation, it reloads the module first (run)
+                            self._died_idle_locked(worker)
                         if len(self._workers) + self._starting < self.max_workers():
                             self._starting += 1
                             break
@@ -306,8 +347,7 @@ class ProcessPool(object):
             if call is not None and call.terminated:
                 self.terminated += 1
             if worker.alive and worker in self._workers:
-                if worker.generation != self.generation or self._closed or \
-                        len(self._workers) > self.max_workers():
+                if self._closed or len(self._workers) > self.max_workers():
                     self._retire_locked(worker)
                 else:
                     self._idle.append(worker)
@@ -367,13 +407,46 @@ class ProcessPool(object):
     # ---- changes ---------------------------------------------------------------------------------------------
 
     def recycle(self):
-        """The handlers module (or the config) changed: idle workers leave now, busy ones after their call; the
-        next calls start workers that import the module again."""
+        """The handlers module was reloaded: each worker re-imports it (and gets the config) in place before its
+        next call, keeping its process and its ctx.models."""
         with self._cond:
             self.generation += 1
-            for worker in self._idle:
-                self._retire_locked(worker)
-            self._idle = []
+
+    def flush_models(self, reset):
+        """FLUSH_CACHE: empty ctx.models in every worker. Returns (models dropped, workers that answered, workers
+        that did not within FLUSH_WAIT_S). A worker that starts meanwhile has none to drop."""
+        with self._cond:
+            self._flush_token += 1
+            token = self._flush_token
+            targets = list(self._workers)
+        pending = [w for w in targets if w.send_flush(token, reset)]
+        deadline = time.monotonic() + FLUSH_WAIT_S
+        dropped = answered = 0
+        while pending:
+            with self._cond:
+                for worker in [w for w in pending if w.flushed is not None and w.flushed[0] >= token]:
+                    pending.remove(worker)
+                    dropped += worker.flushed[1]
+                    answered += 1
+                pending = [w for w in pending if w.is_alive() and w in self._workers]  # gone: its models with it
+                remaining = deadline - time.monotonic()
+                if not pending or remaining <= 0:
+                    break
+                mine = [w for w in pending if w in self._idle]  # nobody reads their answers: the flush does
+                for worker in mine:
+                    self._idle.remove(worker)
+                if not mine:
+                    self._cond.wait(remaining)  # a running call reads the answer, or ends (then it is idle)
+                    continue
+            for worker in mine:
+                worker.read_flush(token, deadline)
+                self._release(worker, None)
+        return dropped, answered, len(pending)
+
+    def flush_answered(self, worker, token, dropped):
+        with self._cond:
+            worker.flushed = (token, dropped)
+            worker.models = 0
             self._cond.notify_all()
 
     def resize(self):
@@ -390,7 +463,7 @@ class ProcessPool(object):
                 self._died_idle_locked(worker)
             return {"startMethod": self.start_method, "max": self.max_workers(), "alive": len(self._workers),
                     "busy": len(self._workers) - len(self._idle), "started": self.started, "crashed": self.crashed,
-                    "terminated": self.terminated}
+                    "terminated": self.terminated, "models": sum(w.models for w in self._workers)}
 
     def close(self):
         """Stop every worker: those that do not leave within STOP_GRACE_S are terminated."""

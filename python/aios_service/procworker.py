@@ -4,14 +4,18 @@
 (under spawn, the default, the worker is a fresh interpreter that imports this module). It loads the workspace
 handlers module by path exactly as the service does (registry.exec_module_file), once per process, so
 module-level state (a model loaded at import or on first use) lives as long as the worker and serves every call
-it runs. Only plain data crosses the pipes: the handler is looked up here by its command type.
+it runs. A reload of the handlers module in the service reaches the worker as ("reload", setup) before its next
+call: the worker re-imports the module in place, so `ctx.models` (this worker's own ModelCache) is kept across it
+as it is in the service. Only plain data crosses the pipes: the handler is looked up here by its command type.
 
 Pipes, one way each: calls (read by the main thread, which runs them one at a time), cancellations (read by a
 thread of their own while a handler runs) and answers. Messages:
-- calls: ("run", job, commandType, commandId, priority, parameters, levels or None), ("stop",). `levels` is
-  (root level, {logger: level}) when it changed since the last run. Cancellations: the job key.
+- calls: ("run", job, commandType, commandId, priority, parameters, levels or None), ("reload", setup), ("stop",).
+  `levels` is (root level, {logger: level}) when it changed since the last run.
+- cancellations: the job key, or ("flush", token, reset counters): empty ctx.models now, even while a call runs.
 - worker -> service: ("log", levelno, logger name, text, created), ("notify", method, params),
-  ("done", job, result JSON, cpu seconds, bytes), ("error", job, {code, message, data?}, cpu seconds, bytes).
+  ("done", job, result JSON, cpu seconds, bytes, models held), ("error", job, {code, message, data?}, cpu seconds,
+  bytes, models held), ("flushed", token, models dropped).
 """
 
 import os
@@ -21,17 +25,20 @@ import time
 
 from . import errors
 from .errors import Cancelled, RpcError
+from .cache import ModelCache
 from .jsonenc import dumps, dumps_own
-from .registry import REGISTRY, WORKSPACE, CancelToken, Context, exec_module_file
+from .registry import BUILTIN, REGISTRY, WORKSPACE, CancelToken, Context, exec_module_file
 
 
 class _ServiceView(object):
-    """`ctx.service` in a worker: the config (as it was when the worker started) and notify; the service's
-    caches, model and settings live in the service process, so asking for them says so."""
+    """`ctx.service` in a worker: the config (as of the worker's start or the last reload), notify, and this
+    worker's own `models` (ctx.models); the service's caches, model and settings live in the service process, so
+    asking for them says so."""
 
     def __init__(self, config, notify):
         self.config = config
         self.notify = notify
+        self.models = ModelCache()
 
     def __getattr__(self, name):
         raise AttributeError(
@@ -52,6 +59,7 @@ class _Worker(object):
         self._cancelled = set()  # keys cancelled before their call was read
         self.service = _ServiceView(setup.get("config"), self.notify)
         self.load_error = None
+        self.started = False  # whether the handlers module was loaded once (a reload then keeps what it had)
 
     def send(self, message):
         with self._send_lock:
@@ -65,6 +73,9 @@ class _Worker(object):
         try:
             while True:
                 key = self.cancels.recv()
+                if isinstance(key, tuple):  # ("flush", token, reset): FLUSH_CACHE, answered at once
+                    self.send(("flushed", key[1], self.service.models.clear(reset_stats=key[2])))
+                    continue
                 with self._lock:
                     job = self._job
                     if job is not None and job[0] == key:
@@ -82,6 +93,9 @@ class _Worker(object):
                 message = self.inbox.recv()
             except (EOFError, OSError):
                 return  # the service is gone, or retired this worker
+            if message[0] == "reload":
+                self.load(message[1])
+                continue
             if message[0] != "run":
                 return  # ("stop",)
             _, key, command_type, command_id, priority, parameters, levels = message
@@ -136,12 +150,41 @@ class _Worker(object):
                 raise RpcError("Handler for %s returned a value that is not JSON-serialisable: %s"
                                % (command_type, e), errors.HANDLER_FAILED, where)
             nbytes += len(text.encode("utf-8"))
-            return ("done", job, text, time.thread_time() - cpu0, nbytes)
+            return ("done", job, text, time.thread_time() - cpu0, nbytes, len(self.service.models))
         except RpcError as e:
             error = e.to_dict()
             if "data" not in error:
                 error["data"] = where
-            return ("error", job, error, time.thread_time() - cpu0, nbytes)
+            return ("error", job, error, time.thread_time() - cpu0, nbytes, len(self.service.models))
+
+    def load(self, setup):
+        """Import the handlers module (at start, and again in place when the service reloaded it). A reload that
+        fails here keeps the previous handlers, as the service does (the file changed again since the service
+        loaded it: the service's next reload says how)."""
+        path = setup.get("handlers")
+        self.service.config = setup.get("config")
+        first = not self.started
+        self.started = True
+        snapshot = REGISTRY.snapshot(WORKSPACE)
+        REGISTRY.replace_source(WORKSPACE, ({}, {}))
+        if not path:
+            self.load_error = None
+            return
+        REGISTRY.source = WORKSPACE
+        try:
+            exec_module_file(setup["moduleName"], path)
+            self.load_error = None
+        except (Exception, SystemExit) as e:
+            if first:
+                self.load_error = "%s: %s" % (type(e).__name__, e)
+            else:
+                REGISTRY.replace_source(WORKSPACE, snapshot)
+                import logging
+                logging.getLogger("aios_service").warning(
+                    "Worker process %d could not reload %s (%s: %s); it keeps the handlers it had", os.getpid(),
+                    path, type(e).__name__, e)
+        finally:
+            REGISTRY.source = BUILTIN
 
 
 def _set_levels(levels):
@@ -182,14 +225,6 @@ def main(inbox, cancels, outbox, setup):
     worker = _Worker(inbox, cancels, outbox, setup)
     _install_logging(worker)
     _set_levels(setup["levels"])
-    path = setup.get("handlers")
-    if path:
-        REGISTRY.source = WORKSPACE
-        try:
-            exec_module_file(setup["moduleName"], path)
-        except (Exception, SystemExit) as e:
-            worker.load_error = "%s: %s" % (type(e).__name__, e)
-        finally:
-            REGISTRY.source = "builtin"
+    worker.load(setup)
     threading.Thread(target=worker.read_cancels, name="aios-worker-cancels", daemon=True).start()
     worker.serve()

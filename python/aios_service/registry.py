@@ -185,20 +185,103 @@ class Registry(object):
 
 def exec_module_file(module_name, path):
     """Import the Python file at `path` as `module_name` (in sys.modules), its folder on sys.path so it can
-    import its siblings. The service and its worker processes load the workspace module this same way."""
+    import its siblings. The service and its worker processes load the workspace module this same way.
+
+    Modules imported earlier from that folder (the siblings handlers.py imports) are re-imported too, so an
+    edited sibling takes effect on a reload. If the import raises, sys.modules is put back as it was (the
+    previous handlers keep the modules they use) and the exception propagates."""
     import importlib.util
     import os
     import sys
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    spec = importlib.util.spec_from_file_location(module_name, path, loader=_precise_loader()(module_name, path))
     if spec is None or spec.loader is None:
         raise ImportError("not an importable Python file")
     module = importlib.util.module_from_spec(spec)
     folder = os.path.dirname(path)
     if folder not in sys.path:
         sys.path.append(folder)  # lets handlers.py import its sibling modules
+    _precise_imports_from(folder)
+    previous = _forget_modules_from(folder)
+    if module_name in sys.modules:
+        previous[module_name] = sys.modules.pop(module_name)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        for name in [n for n in sys.modules if n == module_name or n in previous or _is_from(sys.modules[n], folder)]:
+            del sys.modules[name]
+        sys.modules.update(previous)
+        raise
     return module
+
+
+_PRECISE = []  # [loader class, path hook, folders it serves]
+
+
+def _precise_loader():
+    """A source loader that checks a cached .pyc against the source's mtime in nanoseconds. Python's own compares
+    whole seconds (and the size): an edit of the same size saved within the second of the previous one, which a
+    reload on every change meets, would run the previous bytecode."""
+    if not _PRECISE:
+        import os
+        import sys
+        from importlib.machinery import (BYTECODE_SUFFIXES, EXTENSION_SUFFIXES, SOURCE_SUFFIXES,
+                                         ExtensionFileLoader, FileFinder, SourceFileLoader, SourcelessFileLoader)
+
+        class PreciseSourceLoader(SourceFileLoader):
+            def path_stats(self, path):
+                st = os.stat(path)
+                return {"mtime": st.st_mtime_ns, "size": st.st_size}  # the .pyc keeps it modulo 2**32
+
+        finder = FileFinder.path_hook((ExtensionFileLoader, EXTENSION_SUFFIXES),
+                                      (PreciseSourceLoader, SOURCE_SUFFIXES),
+                                      (SourcelessFileLoader, BYTECODE_SUFFIXES))
+        folders = set()
+
+        def hook(entry):
+            if isinstance(entry, str) and os.path.normcase(os.path.abspath(entry or ".")) in folders:
+                return finder(entry)
+            raise ImportError("not a workspace handlers folder")
+
+        sys.path_hooks.insert(0, hook)
+        _PRECISE.extend((PreciseSourceLoader, hook, folders))
+    return _PRECISE[0]
+
+
+def _precise_imports_from(folder):
+    """The modules handlers.py imports from its folder load with the precise loader too."""
+    import os
+    import sys
+    _precise_loader()
+    key = os.path.normcase(os.path.abspath(folder))
+    if key not in _PRECISE[2]:
+        _PRECISE[2].add(key)
+        sys.path_importer_cache.pop(folder, None)  # found again, through the hook
+
+
+def _is_from(module, folder):
+    import os
+    name = getattr(module, "__name__", "")
+    if name == "__main__" or name == "aios_service" or name.startswith("aios_service."):
+        return False
+    file = getattr(module, "__file__", None)
+    if not isinstance(file, str) or not folder:
+        return False
+    try:
+        file = os.path.normcase(os.path.abspath(file))
+        return os.path.commonpath([file, os.path.normcase(os.path.abspath(folder))]) == \
+            os.path.normcase(os.path.abspath(folder))
+    except ValueError:  # another drive (Windows)
+        return False
+
+
+def _forget_modules_from(folder):
+    """Remove from sys.modules every module whose file is inside `folder`; returns them by name."""
+    import sys
+    gone = {name: m for name, m in list(sys.modules.items()) if m is not None and _is_from(m, folder)}
+    for name in gone:
+        del sys.modules[name]
+    return gone
 
 
 # The process-wide registry the decorators write to: a service process serves one workspace.
@@ -246,6 +329,8 @@ class Context(object):
       use `ctx.wait(seconds)` (returns early on cancellation) and then `ctx.check_cancelled()`.
     - `log`: a `logging.Logger` for this handler; its records reach the extension's output channel.
     - `service`: the running service (caches, settings); `notify(method, params)` sends a notification.
+    - `models`: named models kept across calls and reloads, `ctx.models.get_or_load(name, loader)` (cache.py's
+      ModelCache: the service's, or in a worker process that worker's own).
     """
 
     def __init__(self, service, command_id, command_type, priority, cancel_event=None, logger_name=None):
@@ -267,6 +352,11 @@ class Context(object):
     def wait(self, seconds):
         """Sleep up to `seconds`; True if woken early by cancellation."""
         return self.cancel_event.wait(seconds)
+
+    @property
+    def models(self):
+        from .cache import ModelsView
+        return ModelsView(self.service.models, self.cancel_event)
 
     @property
     def log(self):

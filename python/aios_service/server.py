@@ -113,6 +113,8 @@ class Server(object):
         self._procs = None  # procpool.ProcessPool, made by the first process handler's first call
         self.service.on_handlers = self._on_handlers
         self.service.process_stats = lambda: self._procs.stats() if self._procs is not None else None
+        self.service.flush_worker_models = lambda reset: (self._procs.flush_models(reset) if self._procs is not None
+                                                          else (0, 0, 0))
         self._control = None
         self._after_reply = None
         self._log_handler = None

@@ -13,7 +13,7 @@ import time
 
 from . import __version__, config as config_mod, errors, logs
 from .bcm import CostMeter
-from .cache import LruCache
+from .cache import LruCache, ModelCache
 from .errors import Cancelled, ConfigError, HandlersError, ParamsError, RpcError
 from .jsonenc import dumps, dumps_own
 from .registry import BUILTIN, REGISTRY, WORKSPACE, Context, exec_module_file
@@ -29,7 +29,8 @@ _JSON_BOOL = ("false", "true")
 _HEALTH_HEAD = '{"status":"%s","overridden":%s,"overrideExpiresAt":%s,"timestamp":"%s","uptimeS":%.3f,%s'
 _HEALTH_REST = ('"logLevel":"%s","loggers":%s,'
                 '"cache":{"model_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d},'
-                '"result_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d}},'
+                '"result_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d},'
+                '"models":{"entries":%d,"hits":%d,"loads":%d}},'
                 '"bcm":%s,"inference":{"complexityFactor":%s,"maxTokens":%d,"effectiveMaxTokens":%d,"order":%d,'
                 '"modelLoaded":%s},"workers":{"max":%d,"busy":%d,"queued":%d},"processWorkers":%s,"throttling":%s,%s}')
 
@@ -94,6 +95,7 @@ class Service(object):
         self.logger_levels = {}
         self.model_cache = LruCache(self.config["cache"]["modelMaxEntries"])
         self.result_cache = LruCache(self.config["cache"]["maxEntries"])
+        self.models = ModelCache()  # ctx.models: the user's named models, kept across handler reloads
         self.bcm = CostMeter()
         self.complexity_factor = 1.0
         self.throttling = None
@@ -102,6 +104,7 @@ class Service(object):
         self.on_handlers = None  # server hook: the workspace module was (re)loaded; worker processes reload it
         self.pool_stats = None
         self.process_stats = None  # server hook: the worker processes' counters, once they exist
+        self.flush_worker_models = None  # server hook: FLUSH_CACHE empties ctx.models in every worker process
         self.process_mode_option = None  # initializationOptions.processWorkers: wins over the config file
         self._process_json = None  # (key, JSON) of health.processWorkers before any worker exists
         self._health_rest = None  # (key, JSON) of aios/health after uptimeS: see health_json
@@ -258,17 +261,12 @@ class Service(object):
                 logs.get_logger().info("No workspace handlers module at %s", path)
             return None
         log = logs.get_logger()
-        old_module = sys.modules.get(HANDLERS_MODULE_NAME)
         self.registry.replace_source(WORKSPACE, ({}, {}))
         self.registry.source = WORKSPACE
         try:
             exec_module_file(HANDLERS_MODULE_NAME, path)
         except (Exception, SystemExit) as e:
-            self.registry.replace_source(WORKSPACE, snapshot)
-            if old_module is not None:
-                sys.modules[HANDLERS_MODULE_NAME] = old_module
-            else:
-                sys.modules.pop(HANDLERS_MODULE_NAME, None)
+            self.registry.replace_source(WORKSPACE, snapshot)  # exec_module_file put sys.modules back
             location = _location(e, path)
             self.handlers_error = "%s: %s (%s, line %d%s)%s" % (
                 type(e).__name__, e.msg if isinstance(e, SyntaxError) else e, os.path.basename(location["file"]),
@@ -400,16 +398,17 @@ class Service(object):
         with self._lock:
             workers = self.pool_stats() if self.pool_stats else {"max": self.pool_size(), "busy": 0, "queued": 0}
             model_counts = self.model_cache.counts()
+            models = self.models.counts()
             # Everything the rest of the reply is made of (the config, throttling and the JSON texts by
             # identity, the counters by value): while it stays the same, so does the text.
             key = (self.log_level, dumps_own(self.logger_levels) if self.logger_levels else "{}", model_counts,
                    self.result_cache.counts(), self.bcm.snapshot_json(), self.complexity_factor, self.config,
                    workers["max"], workers["busy"], workers["queued"], self._process_workers_json(),
-                   self.throttling, self._static_json())
+                   self.throttling, self._static_json(), models)
             cached = self._health_rest
             if cached is None or cached[0] != key:
                 inf = self.config["inference"]
-                rest = _HEALTH_REST % (key[:2] + model_counts + key[3] + (
+                rest = _HEALTH_REST % (key[:2] + model_counts + key[3] + models + (
                     key[4], repr(float(self.complexity_factor)), inf["maxTokens"], self.effective_max_tokens(),
                     inf["order"], _JSON_BOOL[model_counts[0] > 0], key[7], key[8], key[9], key[10],
                     dumps_own(self.throttling) if self.throttling is not None else "null", key[12]))
@@ -427,13 +426,14 @@ class Service(object):
             cached = self._process_json
             if cached is None or cached[0] != key:
                 text = ('{"mode":"%s","startMethod":"%s","max":%d,"alive":0,"busy":0,"started":0,"crashed":0,'
-                        '"terminated":0}' % key)
+                        '"terminated":0,"models":0}' % key)
                 cached = self._process_json = (key, text)
             return cached[1]
         return '{"mode":"%s","startMethod":"%s","max":%d,"alive":%d,"busy":%d,"started":%d,"crashed":%d,' \
-            '"terminated":%d}' % (self.process_mode(), stats.get("startMethod") or
-                                  self.config["processWorkers"]["startMethod"], stats["max"], stats["alive"],
-                                  stats["busy"], stats["started"], stats["crashed"], stats["terminated"])
+            '"terminated":%d,"models":%d}' % (self.process_mode(), stats.get("startMethod") or
+                                              self.config["processWorkers"]["startMethod"], stats["max"],
+                                              stats["alive"], stats["busy"], stats["started"], stats["crashed"],
+                                              stats["terminated"], stats.get("models", 0))
 
     def _static_json(self):
         """The members of aios/health that change only through `_changed()` or a registry change, as JSON
@@ -531,8 +531,20 @@ class Service(object):
             if cache_type in (name, "all"):
                 # force also zeroes the hit/miss counters: a clean slate for a measurement.
                 flushed[name] = getattr(self, name).clear(reset_stats=force)
-        logs.get_logger().info("Flushed %s", flushed)
-        return {"flushed": flushed, "force": force}
+        out = {"flushed": flushed, "force": force}
+        if "model_cache" in flushed:
+            # The user's models (ctx.models) are models too: this service's, and each worker process's own.
+            in_service = self.models.clear(reset_stats=force)
+            in_workers, answered, unanswered = (self.flush_worker_models(force) if self.flush_worker_models
+                                                else (0, 0, 0))
+            flushed["model_cache"] += in_service + in_workers
+            out["models"] = {"service": in_service, "workers": in_workers, "workerProcesses": answered,
+                             "unanswered": unanswered}
+            if unanswered:
+                logs.get_logger().warning("%d worker process(es) did not answer FLUSH_CACHE in time: their models "
+                                          "go when they do, uncounted", unanswered)
+        logs.get_logger().info("Flushed %s%s", flushed, " (models: %s)" % out["models"] if "models" in out else "")
+        return out
 
     def _op_reload_config(self, value, options, command_id):
         path = options.get("config_file", value if isinstance(value, str) and value else None)

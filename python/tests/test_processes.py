@@ -160,6 +160,51 @@ class ProcessWorkersTest(unittest.TestCase):
         self.c.result("aios/control", {"operation": "RELOAD_CONFIG", "parameters": {}})
         self.assertEqual(self.execute("WARM")["calls"], 1)
 
+    def test_ctx_models_in_a_worker_is_its_own_kept_across_a_reload_and_flushed_even_mid_call(self):
+        self.start({"max": 1, "cancelGraceMs": 600000})
+        counter = os.path.join(self.tmp.path, "loads.txt")
+        first = self.execute("PMODEL", {"counter": counter})
+        self.assertEqual((first["loads"], first["model"]), (1, first["pid"]))
+        self.assertEqual(self.execute("PMODEL", {"counter": counter})["loads"], 1, "loaded once per worker")
+        health = self.health()
+        self.assertEqual(health["processWorkers"]["models"], 1)
+        self.assertEqual(health["cache"]["models"]["entries"], 0, "the service's own ctx.models is another")
+        # A reload re-imports the module in the same worker: its models stay (the loader is unchanged).
+        self.c.result("aios/control", {"operation": "RELOAD_CONFIG", "parameters": {}})
+        after = self.execute("PMODEL", {"counter": counter})
+        self.assertEqual(after["pid"], first["pid"], "the worker stays")
+        self.assertNotEqual(after["importedAt"], first["importedAt"], "the module was imported again")
+        self.assertEqual(after["loads"], 1, "the model was kept")
+        # FLUSH_CACHE reaches a worker that is running a call, and counts what it dropped.
+        rid, pid = self.started_in("HANG")
+        self.assertEqual(pid, first["pid"])
+        flush = self.c.result("aios/control", {"operation": "FLUSH_CACHE", "parameters": {"cache_type": "model_cache"}})
+        self.assertEqual(flush["detail"]["models"], {"service": 0, "workers": 1, "workerProcesses": 1,
+                                                     "unanswered": 0})
+        self.assertEqual(flush["detail"]["flushed"]["model_cache"], 1)
+        self.c.notify("$/cancelRequest", {"id": rid})
+        self.assertEqual(self.c.wait_response(rid)["error"]["code"], errors.REQUEST_CANCELLED)
+        self.assertEqual(self.execute("PMODEL", {"counter": counter})["loads"], 2, "flushed: loaded again")
+        # And an idle one.
+        flush = self.c.result("aios/control", {"operation": "FLUSH_CACHE", "parameters": {}})
+        self.assertEqual(flush["detail"]["models"]["workers"], 1)
+        self.assertEqual(self.health()["processWorkers"]["models"], 0)
+        self.assertEqual(self.execute("PMODEL", {"counter": counter})["loads"], 3)
+
+    def test_flush_cache_empties_every_workers_models_and_counts_them(self):
+        self.start({"max": 2})
+        counter = os.path.join(self.tmp.path, "loads.txt")
+        rendezvous = os.path.join(self.tmp.path, "rendezvous")
+        os.mkdir(rendezvous)
+        rids = [self.c.request_async("aios/execute", {"commandType": "PMODEL", "parameters": {
+            "counter": counter, "rendezvous": rendezvous, "count": 2}}) for _ in range(2)]
+        runs = [self.c.wait_response(rid)["result"]["result"] for rid in rids]
+        self.assertEqual(len({run["pid"] for run in runs}), 2, "two workers")
+        self.assertEqual([run["loads"] for run in runs], [1, 1], "each loaded its own")
+        flush = self.c.result("aios/control", {"operation": "FLUSH_CACHE", "parameters": {"cache_type": "all"}})
+        self.assertEqual(flush["detail"]["models"], {"service": 0, "workers": 2, "workerProcesses": 2,
+                                                     "unanswered": 0})
+
     def test_a_workspace_module_loaded_by_path_works_under_spawn(self):
         workspace = os.path.join(self.tmp.path, "ws")
         os.mkdir(workspace)

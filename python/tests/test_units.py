@@ -379,6 +379,8 @@ class HealthJsonTest(unittest.TestCase):
         svc.bcm.record("ECHO", 0.0012345678, 0.5, 42, False)
         svc.bcm.record("ECHO", 0.001, 0.25, 8, True)
         svc.model_cache.put("k", object())
+        svc.models.get_or_load("user model", lambda: object())
+        svc.models.get_or_load("user model", lambda: object())
         svc.result_cache.get("missing")
         svc.complexity_factor = 0.35
         svc.throttling = {"maxConcurrency": 2, "reason": "r\u00e9duire \"vite\"",
@@ -395,20 +397,21 @@ class HealthJsonTest(unittest.TestCase):
         self.assertTrue(health["overrideExpiresAt"].endswith("Z"))
         self.assertEqual(health["loggers"], svc.logger_levels)
         self.assertEqual(health["cache"], {"model_cache": svc.model_cache.stats(),
-                                           "result_cache": svc.result_cache.stats()})
+                                           "result_cache": svc.result_cache.stats(),
+                                           "models": {"entries": 1, "hits": 1, "loads": 1}})
         self.assertEqual(health["bcm"], svc.bcm.snapshot())
         self.assertEqual(health["inference"], {"complexityFactor": 0.35, "maxTokens": 40, "effectiveMaxTokens": 14,
                                                "order": 2, "modelLoaded": True})
         self.assertEqual(health["workers"], {"max": 4, "busy": 1, "queued": 7})
         self.assertEqual(health["processWorkers"], {"mode": "opt-in", "startMethod": "spawn",
                                                     "max": svc.process_pool_size(), "alive": 0, "busy": 0,
-                                                    "started": 0, "crashed": 0, "terminated": 0})
+                                                    "started": 0, "crashed": 0, "terminated": 0, "models": 0})
         svc.process_stats = lambda: {"startMethod": "forkserver", "max": 3, "alive": 2, "busy": 1, "started": 5,
-                                     "crashed": 1, "terminated": 2}
+                                     "crashed": 1, "terminated": 2, "models": 4}
         svc.process_mode_option = "all"
         self.assertEqual(json.loads(svc.health_json())["processWorkers"], {
             "mode": "all", "startMethod": "forkserver", "max": 3, "alive": 2, "busy": 1, "started": 5, "crashed": 1,
-            "terminated": 2})
+            "terminated": 2, "models": 4})
         self.assertEqual(health["throttling"], svc.throttling)
         self.assertEqual((health["commands"], health["controlCommands"]), (["ECHO"], ["tune"]))
         self.assertEqual(health["config"], svc.config)

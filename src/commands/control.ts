@@ -5,7 +5,15 @@ import * as vscode from 'vscode';
 import type { CommandResult } from '../core';
 import type { AiosContext } from '../context';
 import type { ControlCall } from '../python/controlState';
-import { CACHE_TYPES, CONTROL_OPERATIONS, LOG_LEVELS, type ControlDetailByOperation, type ControlOperation, type ControlResult } from '../python/protocol';
+import {
+  CACHE_TYPES,
+  CONTROL_OPERATIONS,
+  LOG_LEVELS,
+  type ControlDetailByOperation,
+  type ControlOperation,
+  type ControlResult,
+  type ModelsFlushed,
+} from '../python/protocol';
 import { showReloadError } from '../views/aiosFiles';
 import { askJsonObject } from './jsonInput';
 import { resultAction, type RunCommandEnv } from './runCommand';
@@ -89,7 +97,9 @@ function summarize(operation: ControlOperation, reply: ControlResult | undefined
     }
     case 'FLUSH_CACHE': {
       const d = detail as ControlDetailByOperation['FLUSH_CACHE'] | undefined;
-      const flushed = Object.entries(d?.flushed ?? {}).map(([k, n]) => `${n} ${k} entr${n === 1 ? 'y' : 'ies'}`);
+      const flushed = Object.entries(d?.flushed ?? {}).map(
+        ([k, n]) => `${n} ${k} entr${n === 1 ? 'y' : 'ies'}` + (k === 'model_cache' && d?.models ? ` (${describeModelsFlushed(d.models)})` : ''),
+      );
       return `cache flushed: ${flushed.join(', ') || 'nothing to flush'}.`;
     }
     case 'RELOAD_CONFIG': {
@@ -175,4 +185,12 @@ async function askForCustomCommand(ctx: ControlCommandHost): Promise<ControlCall
     value: info?.example ?? {},
   });
   return args ? { operation: 'CUSTOM_COMMAND', parameters: { command: name, arguments: args } } : undefined;
+}
+
+/** Where FLUSH_CACHE found the handlers' `ctx.models` models: the service's, and each worker process's own. */
+export function describeModelsFlushed(m: ModelsFlushed): string {
+  const workers = m.workerProcesses + m.unanswered;
+  const inWorkers = workers ? `, ${m.workers} in ${m.workerProcesses} worker process${m.workerProcesses === 1 ? '' : 'es'}` : '';
+  const late = m.unanswered ? `; ${m.unanswered} worker process${m.unanswered === 1 ? '' : 'es'} did not answer in time and flush when they can` : '';
+  return `ctx.models: ${m.service} in the service${inWorkers}${late}`;
 }

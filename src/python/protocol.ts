@@ -224,7 +224,9 @@ export interface AdjustThrottlingArguments {
 /** What each operation reports besides the new state. */
 export interface ControlDetailByOperation {
   UPDATE_LOG_LEVEL: { logLevel: LogLevel; target: string | null; persisted: boolean };
-  FLUSH_CACHE: { flushed: Partial<Record<'model_cache' | 'result_cache', number>>; force: boolean };
+  /** `flushed.model_cache` counts the built-in model cache's entries and every `ctx.models` model dropped; `models`
+   *  (when model_cache was flushed) says where those were. */
+  FLUSH_CACHE: { flushed: Partial<Record<'model_cache' | 'result_cache', number>>; models?: ModelsFlushed; force: boolean };
   RELOAD_CONFIG: { configFile: string | null; handlersError: string | null };
   HEALTH_OVERRIDE: { status: 'healthy' | 'unhealthy' | null; expiresAt: string | null };
   /** The counters as they were just before the reset. */
@@ -245,6 +247,25 @@ export interface CacheStats {
   hits: number;
   misses: number;
   maxEntries: number;
+}
+
+/** The handlers' named models (`ctx.models` in Python) in the service process. */
+export interface ModelsStats {
+  entries: number;
+  /** Calls that found their model. */
+  hits: number;
+  /** Times a loader ran (a first call, a changed loader, or a call after a flush). */
+  loads: number;
+}
+
+/** What FLUSH_CACHE dropped of `ctx.models`: in the service, and in the worker processes (each has its own). */
+export interface ModelsFlushed {
+  service: number;
+  workers: number;
+  /** Worker processes that answered the flush. */
+  workerProcesses: number;
+  /** Worker processes that did not answer in time (busy in native code): they flush when they can, uncounted. */
+  unanswered: number;
 }
 
 export interface BcmCounters {
@@ -285,7 +306,7 @@ export interface HealthResult {
   logLevel: LogLevel;
   /** Levels set per logger (UPDATE_LOG_LEVEL with target_module, or the config's `loggers`). */
   loggers: Record<string, LogLevel>;
-  cache: { model_cache: CacheStats; result_cache: CacheStats };
+  cache: { model_cache: CacheStats; result_cache: CacheStats; models: ModelsStats };
   bcm: Record<string, BcmCounters>;
   config: ServiceConfig;
   configFile: string | null;
@@ -306,6 +327,8 @@ export interface HealthResult {
     started: number;
     crashed: number;
     terminated: number;
+    /** `ctx.models` entries the worker processes hold, as each said at the end of its last call. */
+    models: number;
   };
   handlers: {
     module: string | null;

@@ -1,35 +1,60 @@
 // The workspace's `.aios/` files as the user edits them: a broken handlers.py or config.json is a diagnostic
-// in the Problems panel on the line the service names (cleared once the service loads it), and saving a file
-// there reloads the service's config and handlers (aios.reloadOnSave turns that off). The diagnostics follow
-// the service's own health report, so they also appear for a file that was broken when the service started.
-import { dirname, join, sep } from 'node:path';
+// in the Problems panel on the line the service names (cleared once the service loads it), and a change to a file
+// there reloads the service's config and handlers, whether saved in the editor or written by anything else (a
+// shell, `git pull`, another editor): a file watcher and the editor's saves feed one ReloadScheduler, which makes
+// one reload of a burst of changes and of a save the watcher also sees (aios.reloadOnSave turns both off). Only in a
+// trusted workspace (an untrusted one's files never load). The diagnostics follow the service's own health report,
+// so they also appear for a file that was broken when the service started.
+import { stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import * as vscode from 'vscode';
 import type { CommandResult } from '../core';
 import type { AiosContext } from '../context';
 import type { HealthResult, SourceLocation } from '../python/protocol';
 import { WORKSPACE_DIR } from '../python/workspaceFiles';
 import { Commands } from '../shared/ids';
+import { isServiceFile, ReloadScheduler, type ChangeOrigin } from './reloadScheduler';
 
 /** The part of the extension's services this file uses. */
 export type AiosFilesHost = Pick<AiosContext, 'control' | 'log' | 'supervisor'>;
 
-/** Saves within this long are one reload (an editor's "save all", a formatter writing twice). */
-const SAVE_DEBOUNCE_MS = 300;
+/** A reload that failed with one of these never reached the service: it waits until the service is back. */
+const NOT_DELIVERED = new Set(['service_unavailable', 'service_crashed', 'closed']);
 
 export class AiosFiles implements vscode.Disposable {
   private readonly diagnostics = vscode.languages.createDiagnosticCollection('aios');
   private readonly disposables: vscode.Disposable[] = [this.diagnostics];
-  private saveTimer: NodeJS.Timeout | undefined;
-  private savedFiles = new Set<string>();
+  private watcher: vscode.FileSystemWatcher | undefined;
+  private readonly scheduler: ReloadScheduler;
+  private wasReady: boolean;
   private lastHealthKey = '';
 
   constructor(private readonly ctx: AiosFilesHost) {
+    this.scheduler = new ReloadScheduler({
+      stamp: (file) =>
+        stat(file).then(
+          (s) => `${s.mtimeMs}:${s.size}`,
+          () => 'missing',
+        ),
+      isReady: () => ctx.supervisor.isReady,
+      reload: (files, origin) => this.reload(files, origin),
+      setTimer: (fn, ms) => setTimeout(fn, ms),
+      clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+    });
+    this.wasReady = ctx.supervisor.isReady;
     this.disposables.push(
       ctx.supervisor.onDidChangeState((s) => {
         if (s.health) this.showProblems(s.health);
+        // Changes made while the service was (re)starting are reloaded now: it may have read the files before them.
+        const ready = ctx.supervisor.isReady;
+        if (ready && !this.wasReady) this.scheduler.serviceReady();
+        this.wasReady = ready;
       }),
-      vscode.workspace.onDidSaveTextDocument((doc) => this.onSaved(doc)),
+      vscode.workspace.onDidSaveTextDocument((doc) => this.onChange(doc.uri, 'save')),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => this.rewatch()),
+      vscode.workspace.onDidChangeWorkspaceFolders(() => this.rewatch()),
     );
+    this.rewatch();
   }
 
   /** The `.aios/` folder the service reads (the first workspace folder's). */
@@ -38,29 +63,46 @@ export class AiosFiles implements vscode.Disposable {
     return root ? join(root, WORKSPACE_DIR) : undefined;
   }
 
-  private onSaved(doc: vscode.TextDocument): void {
-    const folder = this.folder();
-    if (!folder || doc.uri.scheme !== 'file' || !vscode.workspace.isTrusted) return;
-    const file = doc.uri.fsPath;
-    // handlers.py, config.json, and the modules handlers.py imports from beside it.
-    if (!(file.startsWith(folder + sep) && /\.(py|json)$/.test(file))) return;
-    if (!vscode.workspace.getConfiguration('aios').get<boolean>('reloadOnSave', true)) return;
-    this.savedFiles.add(file);
-    clearTimeout(this.saveTimer);
-    this.saveTimer = setTimeout(() => void this.reload(), SAVE_DEBOUNCE_MS);
+  /** Watches `.aios/` of the first workspace folder, when the workspace is trusted. */
+  private rewatch(): void {
+    this.watcher?.dispose();
+    this.watcher = undefined;
+    const root = vscode.workspace.workspaceFolders?.[0];
+    if (!root || !vscode.workspace.isTrusted) return;
+    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(root, `${WORKSPACE_DIR}/**/*.{py,json}`));
+    const onDisk = (uri: vscode.Uri) => this.onChange(uri, 'disk');
+    watcher.onDidCreate(onDisk);
+    watcher.onDidChange(onDisk);
+    watcher.onDidDelete(onDisk);
+    this.watcher = watcher;
   }
 
-  private async reload(): Promise<void> {
-    const files = [...this.savedFiles].map((f) => f.slice(dirname(f).length + 1));
-    this.savedFiles = new Set();
-    if (!this.ctx.supervisor.isReady) return; // a service that is (re)starting reads the files anyway
-    const result = await this.ctx.control({ operation: 'RELOAD_CONFIG', source: 'save' });
+  private onChange(uri: vscode.Uri, origin: ChangeOrigin): void {
+    const folder = this.folder();
+    if (!folder || uri.scheme !== 'file' || !vscode.workspace.isTrusted) return;
+    // handlers.py, config.json, and the modules handlers.py imports from beside it.
+    if (!isServiceFile(folder, uri.fsPath)) return;
+    if (!vscode.workspace.getConfiguration('aios').get<boolean>('reloadOnSave', true)) return;
+    this.scheduler.changed(uri.fsPath, origin);
+  }
+
+  /** One RELOAD_CONFIG; false when the service could not be reached (the scheduler tries again once it is back). */
+  private async reload(files: readonly string[], origin: ChangeOrigin): Promise<boolean> {
+    const folder = this.folder() ?? '';
+    const names = files.map((f) => relative(folder, f).replace(/\\/g, '/')).join(', ');
+    const what = origin === 'save' ? `after saving ${names}` : `${names} changed on disk`;
+    const result = await this.ctx.control({ operation: 'RELOAD_CONFIG', source: origin === 'save' ? 'save' : 'file-change' });
     if (result.success) {
-      this.ctx.log.info(`Reloaded the service's config and handlers after saving ${files.join(', ')}`);
-      void vscode.window.setStatusBarMessage(`$(check) AIOS: reloaded after saving ${files.join(', ')}`, 4000);
-    } else {
-      void showReloadError(result);
+      this.ctx.log.info(`Reloaded the service's config and handlers: ${what}`);
+      void vscode.window.setStatusBarMessage(`$(check) AIOS: reloaded ${origin === 'save' ? what : `(${what})`}`, 4000);
+      return true;
     }
+    if (result.error && NOT_DELIVERED.has(result.error.code)) {
+      this.ctx.log.info(`Reload (${what}) waits for the service: ${result.error.message}`);
+      return false;
+    }
+    void showReloadError(result);
+    return true;
   }
 
   /** Problems from a health report: the config file's, and the handlers module's. */
@@ -90,7 +132,9 @@ export class AiosFiles implements vscode.Disposable {
   }
 
   dispose(): void {
-    clearTimeout(this.saveTimer);
+    this.scheduler.dispose();
+    this.watcher?.dispose();
+    this.watcher = undefined;
     for (const d of this.disposables.splice(0)) d.dispose();
   }
 }

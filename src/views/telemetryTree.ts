@@ -388,6 +388,17 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
               'database',
             ),
           );
+          // The handlers' own models (ctx.models); each worker process holds its own, counted apart.
+          const inWorkers = h.processWorkers?.models ? ` · ${h.processWorkers.models} in worker processes` : '';
+          if (h.cache.models.entries || h.cache.models.loads || inWorkers)
+            items.push(
+              metric(
+                'models',
+                'Handler models',
+                `${h.cache.models.entries} loaded · ${h.cache.models.hits} hits · ${h.cache.models.loads} loads${inWorkers}`,
+                'database',
+              ),
+            );
           for (const [type, c] of Object.entries(h.bcm)) {
             items.push(
               metric(

@@ -33,6 +33,7 @@ import {
   type InferenceResult,
   type InitializationOptions,
   type InitializeResult,
+  type ModelsFlushed,
   type StateChangedParams,
 } from '../../../src/python/protocol';
 
@@ -238,6 +239,9 @@ describe('Python service protocol (vscode-jsonrpc ⇄ python -m aios_service)', 
 
     const flush = await control('FLUSH_CACHE', undefined, { cache_type: 'model_cache' });
     assert.deepEqual(flush.detail?.flushed, { model_cache: 1 });
+    // The handlers' ctx.models are flushed with model_cache, and said where they were (none here: no handlers use them).
+    assert.deepEqual(flush.detail?.models, { service: 0, workers: 0, workerProcesses: 0, unanswered: 0 } satisfies ModelsFlushed);
+    assert.deepEqual(flush.state.cache.models, { entries: 0, hits: 0, loads: 0 });
     assert.equal(flush.state.inference.modelLoaded, false);
 
     writeFileSync(configFile, JSON.stringify({ workers: 3, inference: { maxTokens: 20 } }));
