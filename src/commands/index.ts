@@ -4,8 +4,8 @@
 import * as vscode from 'vscode';
 import { CONTROL_PREFIX, DETAIL_LEVELS, RULE_PREFIX, type DetailLevel } from '../core';
 import type { AiosContext } from '../context';
-import { Commands, type CommandId } from '../shared/ids';
-import { WALKTHROUGH_ID, addWorkspaceHandler } from '../views/gettingStarted';
+import { Commands, WALKTHROUGH_ID, type CommandId } from '../shared/ids';
+import { addWorkspaceHandler } from '../views/gettingStarted';
 import { MetricsPanel } from '../views/metricsPanel';
 import type { MiddlewareMetricsSource } from '../views/metricsSource';
 import type { ParametersEditor } from '../views/parametersEditor';

@@ -57,3 +57,16 @@ export const COMMANDS_IN_FLIGHT_CONTEXT = 'aios.commandsInFlight';
 export const METRICS_PANEL_VIEW_TYPE = 'aios.metrics';
 /** The extension's own id (`publisher.name` in package.json). */
 export const EXTENSION_ID = 'aios.aios-middleware';
+
+/** The getting-started walkthrough (package.json's contributes.walkthroughs). */
+export const WALKTHROUGH_ID = `${EXTENSION_ID}#aios.gettingStarted`;
+
+/**
+ * The walkthrough's steps each context key completes (their `onContext:<key>` completion events in
+ * package.json; test/unit/manifest.test.ts holds the two together).
+ */
+export const WALKTHROUGH_STEPS_BY_CONTEXT: Readonly<Record<string, readonly string[]>> = {
+  'aios.serviceRunning': ['noPython', 'service'],
+  'aios.commandRan': ['run'],
+  'aios.workspaceHandlers': ['handler'],
+};

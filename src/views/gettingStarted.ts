@@ -7,12 +7,11 @@ import * as vscode from 'vscode';
 import { CONTROL_PREFIX } from '../core';
 import type { AiosContext } from '../context';
 import { WORKSPACE_DIR } from '../python/workspaceFiles';
-import { EXTENSION_ID } from '../shared/ids';
+import { WALKTHROUGH_ID, WALKTHROUGH_STEPS_BY_CONTEXT } from '../shared/ids';
 
 /** The part of the extension's services this file uses. */
 export type GettingStartedHost = Pick<AiosContext, 'extension' | 'middleware' | 'supervisor'>;
 
-export const WALKTHROUGH_ID = `${EXTENSION_ID}#aios.gettingStarted`;
 const WELCOMED_KEY = 'aios.walkthroughShown';
 
 export const HANDLERS_TEMPLATE = `"""This workspace's own AIOS commands. The service imports this file at start and again when you save it
@@ -36,6 +35,7 @@ def set_greeting_style(arguments):
 export class GettingStarted implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly keys = new Map<string, boolean>();
+  private readonly completed = new Set<string>();
 
   constructor(private readonly ctx: GettingStartedHost) {
     this.disposables.push(
@@ -64,6 +64,20 @@ export class GettingStarted implements vscode.Disposable {
     if (this.keys.get(key) === value) return;
     this.keys.set(key, value);
     void vscode.commands.executeCommand('setContext', key, value);
+    if (value) for (const step of WALKTHROUGH_STEPS_BY_CONTEXT[key] ?? []) this.complete(step);
+  }
+
+  /**
+   * Marks a step done as its event happens. VS Code completes an `onContext` step only when the key changes
+   * after it registered the walkthrough, and it registers late (after a 5 s wait for its experiment service
+   * when offline) or only when the walkthrough is first opened: a service that came up before then left its
+   * step unticked for the whole session. `welcome.markStepComplete` (the walkthrough's own "Mark Done") stores
+   * the step's progress even before the step is registered (the call then rejects, harmlessly).
+   */
+  private complete(step: string): void {
+    if (this.completed.has(step)) return;
+    this.completed.add(step);
+    void vscode.commands.executeCommand('welcome.markStepComplete', `${WALKTHROUGH_ID}#${step}`).then(undefined, () => undefined);
   }
 
   dispose(): void {

@@ -8,7 +8,7 @@ import { CONFIG_NUMBER_RULES, DEFAULT_CONFIG, type NumberRule } from '../../src/
 import { CONTROL_SERVER_NUMBER_RULES } from '../../src/control/server';
 import { DEFAULT_EXPORT_CONFIG, EXPORT_NUMBER_RULES } from '../../src/export/config';
 import { DEFAULT_PYTHON_SETTINGS, PYTHON_NUMBER_RULES } from '../../src/python/pythonSettings';
-import { Commands, EXTENSION_ID, Views } from '../../src/shared/ids';
+import { Commands, EXTENSION_ID, Views, WALKTHROUGH_ID, WALKTHROUGH_STEPS_BY_CONTEXT } from '../../src/shared/ids';
 
 interface ManifestSetting {
   type: string | string[];
@@ -101,5 +101,20 @@ describe('package.json contributions match src/shared/ids.ts', () => {
       manifest.contributes.views[Views.container].map((v) => v.id),
       [Views.telemetry],
     );
+  });
+});
+
+describe('the getting-started walkthrough in package.json', () => {
+  it("has the code's id, and the steps the code marks done for each context key are those completing on it", () => {
+    const walkthroughs = (manifest as unknown as { contributes: { walkthroughs: { id: string; steps: { id: string; completionEvents?: string[] }[] }[] } })
+      .contributes.walkthroughs;
+    assert.deepEqual(
+      walkthroughs.map((w) => `${EXTENSION_ID}#${w.id}`),
+      [WALKTHROUGH_ID],
+    );
+    const byContext: Record<string, string[]> = {};
+    for (const step of walkthroughs[0].steps)
+      for (const e of step.completionEvents ?? []) if (e.startsWith('onContext:')) (byContext[e.slice('onContext:'.length)] ??= []).push(step.id);
+    assert.deepEqual(byContext, WALKTHROUGH_STEPS_BY_CONTEXT);
   });
 });
