@@ -11,7 +11,7 @@ import { WORKSPACE_DIR } from '../python/workspaceFiles';
 import { Commands } from '../shared/ids';
 
 /** The part of the extension's services this file uses. */
-export type AiosFilesHost = Pick<AiosContext, 'control' | 'log' | 'supervisor'>;
+export type AiosFilesHost = Pick<AiosContext, 'control' | 'log' | 'supervisor' | 'restartService'>;
 
 /** Saves within this long are one reload (an editor's "save all", a formatter writing twice). */
 const SAVE_DEBOUNCE_MS = 300;
@@ -53,7 +53,13 @@ export class AiosFiles implements vscode.Disposable {
   private async reload(): Promise<void> {
     const files = [...this.savedFiles].map((f) => f.slice(dirname(f).length + 1));
     this.savedFiles = new Set();
-    if (!this.ctx.supervisor.isReady) return; // a service that is (re)starting reads the files anyway
+    if (!this.ctx.supervisor.isReady) {
+      // A service that is (re)starting reads the files anyway. One that gave up (a handlers module that never
+      // finished importing, a crash loop) gets a new chance with the file the user just fixed.
+      const state = this.ctx.supervisor.state;
+      if (state.status === 'crashed' && !state.noInterpreter) await this.ctx.restartService(`${files.join(', ')} saved`);
+      return;
+    }
     const result = await this.ctx.control({ operation: 'RELOAD_CONFIG', source: 'save' });
     if (result.success) {
       this.ctx.log.info(`Reloaded the service's config and handlers after saving ${files.join(', ')}`);
