@@ -312,7 +312,11 @@ describe('the daily flows', function () {
     const rowText = () => evaluate<string>(`return document.querySelector('.pane .monaco-list-row' + arg)?.textContent ?? '';`, `[data-index="${index}"]`);
     const chosen = await rowText();
     await click(`.pane .monaco-list-row[data-index="${index}"]`);
-    assert.equal(await evaluate<string>(`return document.querySelector('.pane .monaco-list-row.focused')?.textContent ?? '';`), chosen, 'the row clicked is the one chosen (the rows stayed in place)');
+    assert.equal(
+      await evaluate<string>(`return document.querySelector('.pane .monaco-list-row.focused')?.textContent ?? '';`),
+      chosen,
+      'the row clicked is the one chosen (the rows stayed in place)',
+    );
     await click('.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]');
     await waitUntil(() => started() > before || undefined, 5000, 'the rerun to run after one click');
     const note = await waitUntil(async () => (await notificationTexts()).find((t) => /ECHO done in/.test(t)), 10_000, 'the rerun result');

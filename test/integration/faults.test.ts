@@ -13,7 +13,7 @@ import { readTelemetry } from '../../src/core/telemetry/storage';
 import { handlersImportTimeoutReason } from '../../src/python/protocol';
 import { record } from '../reliability/table';
 import { hasUi, notificationTexts } from './ui';
-import { healthyAios, healthyService, logCaughtUp, logFromNow, waitUntil, withSettings, type AiosApi } from './util';
+import { healthyAios, healthyService, logCaughtUp, logFromNow, replacedService, waitUntil, withSettings, type AiosApi } from './util';
 
 const CRASHED = /^The Python service stopped while running (ECHO|SLEEP) \((.+)\); it is being restarted\. Run the command again\.$/;
 
@@ -65,14 +65,7 @@ async function batchThroughAFault(api: AiosApi, n: number, fault: (pid: number) 
     'half the batch done, with a SLEEP in the service',
   );
   const { results } = await batch;
-  const newPid = await waitUntil(
-    () => {
-      const s = api.context.supervisor.state;
-      return s.status === 'healthy' && s.pid && s.pid !== oldPid ? s.pid : undefined;
-    },
-    30_000,
-    'a new service process',
-  );
+  const newPid = await replacedService(api, oldPid);
   const codes = new Map<string, number>();
   const how = new Set<string>();
   for (const r of results) {

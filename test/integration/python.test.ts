@@ -11,7 +11,7 @@ import { resolveInterpreter } from '../../src/python/interpreter';
 import { ControlRequest, HealthRequest, type ControlParams, type HealthResult } from '../../src/python/protocol';
 import { PythonSupervisor, servicePythonDir, type ServiceStart } from '../../src/python/supervisor';
 import { hasUi, notificationTexts, screenshot, statusBarText } from './ui';
-import { aios, healthyService, logCaughtUp, logFromNow, waitUntil, withSettings } from './util';
+import { aios, healthyService, logCaughtUp, logFromNow, replacedService, waitUntil, withSettings } from './util';
 
 /** What must never reach the AIOS log when the service dies: stack frames, JSON-RPC codes, client noise. */
 const NOISE = [
@@ -261,14 +261,7 @@ def _stderr_probe(params):
         result.error?.message ?? '',
         /^The Python service stopped while running SLEEP \(it was ended by SIGKILL\); it is being restarted\. Run the command again\.$/,
       );
-      const newPid = await waitUntil(
-        () => {
-          const s = api.context.supervisor.state;
-          return s.status === 'healthy' && s.pid && s.pid !== pid ? s.pid : undefined;
-        },
-        30_000,
-        'a new service process',
-      );
+      const newPid = await replacedService(api, pid);
       // The new process's own "ready" record comes last; anything the old connection said is in by then.
       await waitUntil(() => (/\[aios_service\] .*ready \(pid \d+/.test(log()) ? true : undefined), 10_000, 'the new process in the log');
       await logCaughtUp(api, log);
@@ -364,14 +357,7 @@ def _stderr_probe(params):
       const pid = await healthyService(api);
       const log = logFromNow(api);
       process.kill(pid, 'SIGSTOP');
-      const newPid = await waitUntil(
-        () => {
-          const s = api.context.supervisor.state;
-          return s.status === 'healthy' && s.pid && s.pid !== pid ? s.pid : undefined;
-        },
-        30_000,
-        'the hung service to be replaced',
-      );
+      const newPid = await replacedService(api, pid, 'the hung service to be replaced');
       assert.notEqual(newPid, pid);
       assert.throws(() => process.kill(pid, 0), 'the hung process was ended');
       await waitUntil(() => (/\[aios_service\] .*ready \(pid \d+/.test(log()) ? true : undefined), 10_000, 'the new process in the log');

@@ -70,11 +70,15 @@ describe('the telemetry tree under load', function () {
         await click(`.pane .monaco-list-row[data-index="${echoRow}"]`);
         await click('.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]');
         // Any ending of the rerun (done, failed, cancelled), so a failure names itself.
-        const note = await waitUntil(async () => (await notificationTexts()).find((t) => /AIOS: ECHO (done in|failed|was cancelled)/.test(t)), 15_000, 'the rerun result').catch(
-          async (err: Error) => {
-            throw new Error(`${err.message}; notifications: ${JSON.stringify(await notificationTexts())}; in flight: ${JSON.stringify(api.context.middleware.inFlight())}`);
-          },
-        );
+        const note = await waitUntil(
+          async () => (await notificationTexts()).find((t) => /AIOS: ECHO (done in|failed|was cancelled)/.test(t)),
+          15_000,
+          'the rerun result',
+        ).catch(async (err: Error) => {
+          throw new Error(
+            `${err.message}; notifications: ${JSON.stringify(await notificationTexts())}; in flight: ${JSON.stringify(api.context.middleware.inFlight())}`,
+          );
+        });
         assert.ok(note.includes(marker), `Run Again reran the row clicked: ${note}`);
         await vscode.commands.executeCommand('notifications.clearAll');
 

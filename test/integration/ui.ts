@@ -120,9 +120,11 @@ export async function expandTreeSection(label: string, { alone = true } = {}): P
     // The view's own "Collapse All" (createTreeView's showCollapseAll), once the tree is drawn: before that it
     // is a no-op and Overview and Command Types open later by default, moving every row below them.
     await vscode.commands.executeCommand(`workbench.actions.treeView.${Views.telemetry}.collapseAll`);
-    await waitFor(`return document.querySelector('${LIST} .monaco-list-row[aria-level="1"][aria-expanded="true"]') ? null : true;`, undefined, 5000).catch(() => {
-      throw new Error('Collapse All left a section of the AIOS tree open');
-    });
+    await waitFor(`return document.querySelector('${LIST} .monaco-list-row[aria-level="1"][aria-expanded="true"]') ? null : true;`, undefined, 5000).catch(
+      () => {
+        throw new Error('Collapse All left a section of the AIOS tree open');
+      },
+    );
   }
   await call<boolean>('wheel', { selector: LIST, deltaY: -100_000 });
   const expanded = await waitFor<string>(`return (() => { ${state} })();`, label, 10_000).catch(() => {

@@ -94,3 +94,15 @@ export async function healthyService(api: AiosApi): Promise<number> {
   );
   return state.pid!;
 }
+
+/** The pid of a healthy service process other than `oldPid` (after a crash, a hang or a restart). */
+export function replacedService(api: AiosApi, oldPid: number, what = 'a new service process'): Promise<number> {
+  return waitUntil(
+    () => {
+      const s = api.context.supervisor.state;
+      return s.status === 'healthy' && s.pid && s.pid !== oldPid ? s.pid : undefined;
+    },
+    30_000,
+    what,
+  );
+}
