@@ -113,6 +113,62 @@ describe('shell command definitions', () => {
     assert.deepEqual((await readWorkspaceCommands('/ws', true, { ...io, read: () => Promise.resolve(undefined) })).commands, []);
   });
 
+  it('a malformed .aios/commands.json: one message naming the file and what is wrong, nothing loaded from it', async () => {
+    const read = (text: string) => readWorkspaceCommands('/ws', true, { read: () => Promise.resolve(text), exists: () => Promise.resolve(true) });
+    const cases: [string, RegExp][] = [
+      ['', /^\.aios\/commands\.json is empty: write an object of command types, like \{"BUILD": /],
+      [' \n\t', /^\.aios\/commands\.json is empty/],
+      [
+        '{\n  "A": {"file": "x"}\n  "B": {"file": "y"}\n}',
+        /^\.aios\/commands\.json is not valid JSON: line 3, column 3: .+; none of its command types is loaded$/,
+      ],
+      ['{ "A": { "file": "x", } }', /^\.aios\/commands\.json is not valid JSON: line 1, column 23: Expected double-quoted property name; none/],
+      ['// my commands\n{}', /^\.aios\/commands\.json is not valid JSON: (Unexpected token '\/'|line 1, column 1: .+); none of its command types is loaded$/],
+      ['{"A": {"file": "x"}', /^\.aios\/commands\.json is not valid JSON: (it ends too early|line 1, column 20: .+); none/],
+      ['null', /^\.aios\/commands\.json must be an object of command types, like .* \(got null\)$/],
+      ['[{"file": "npm"}]', /must be an object of command types.* \(got an array\)$/],
+      ['"BUILD"', /must be an object of command types.* \(got string\)$/],
+    ];
+    for (const [text, re] of cases) {
+      const r = await read(text);
+      assert.deepEqual(r.commands, [], JSON.stringify(text));
+      assert.equal(r.errors.length, 1, `${JSON.stringify(text)}: ${r.errors.join(' | ')}`);
+      assert.match(r.errors[0], re);
+    }
+    const bom = await read('\uFEFF{"A": {"file": "x"}}');
+    assert.deepEqual([bom.commands.map((c) => c.commandType), bom.errors], [['A'], []], 'a byte-order mark is not an error');
+  });
+
+  it('a malformed entry: one message naming the file, the entry and the field; the other entries load', async () => {
+    const entries: [string, unknown, RegExp][] = [
+      ['NULL', null, /must be an object like \{"file": "npm", "args": \["test"\]\} \(got null\)$/],
+      ['LINE', 'npm test', /must be an object like .* \(got string\)$/],
+      ['LIST', ['npm', 'test'], /\(got an array\)$/],
+      ['EMPTY', {}, /'file' must name a program/],
+      ['NUMBER', { file: 42 }, /'file' must name a program/],
+      ['ARGS', { file: 'x', args: [1, 'b'] }, /'args' must be a list of strings$/],
+      ['CWD', { file: 'x', cwd: 3 }, /'cwd' must be a folder path$/],
+      ['ENV', { file: 'x', env: ['A=1'] }, /'env' must be an object of names to string values$/],
+      ['FRACTION', { file: 'x', timeoutMs: 1.5 }, /'timeoutMs' must be a whole number of milliseconds/],
+      ['LOWER', { file: 'x', priority: 'high' }, /'priority' must be HIGH, NORMAL or LOW$/],
+      ['WORDS', { file: 'x', description: 7 }, /'description' must be a string$/],
+      ['__proto__', { file: 'x' }, /not a valid command type/],
+    ];
+    for (const [name, def, re] of entries) {
+      const text = `{"GOOD": {"file": "node"}, ${JSON.stringify(name)}: ${JSON.stringify(def)}}`;
+      const r = await readWorkspaceCommands('/ws', true, { read: () => Promise.resolve(text), exists: () => Promise.resolve(true) });
+      assert.deepEqual(
+        r.commands.map((c) => c.commandType),
+        ['GOOD'],
+        name,
+      );
+      assert.equal(r.errors.length, 1, `${name}: ${r.errors.join(' | ')}`);
+      assert.ok(r.errors[0].startsWith(`.aios/commands.json: '${name}': `), r.errors[0]);
+      assert.match(r.errors[0], re);
+    }
+    assert.equal(({} as { file?: unknown }).file, undefined, 'a __proto__ entry changes no prototype');
+  });
+
   it('runs through the pipeline: placeholders, policy and the recorded error', async () => {
     const m = createMiddleware({ sampler: new StaticSampler(), config: { security: { denyPatterns: ['*DELETE*'], allowPatterns: [] } } });
     const router = new CommandRouter(noService);

@@ -296,6 +296,55 @@ describe('RuleEngine: the rule language', () => {
     assert.deepEqual(calls.notify, [['errors at 50%', 'warning']]);
   });
 
+  it('a table of malformed rules (beside a good one): one message each, naming the rule and the field; the good one loads', () => {
+    const when = { metric: 'queueDepth', above: 5 };
+    const cases: [unknown, RegExp][] = [
+      [null, /^aios\.rules\[1\]: must be an object like \{"name": \.\.\., "when": \{\.\.\.\}, "then": \{\.\.\.\}\} \(got null\)/],
+      [[cpuRule()], /^aios\.rules\[1\]: must be an object/],
+      [{ name: 7, when, then: { notify: 'x' } }, /^aios\.rules\[1\]: name must be 1-64 letters/],
+      [{ name: 'has space', when, then: { notify: 'x' } }, /^aios\.rules\[1\] "has space": name must be 1-64 letters/],
+      [{ name: 'r', enabled: 'yes', when, then: { notify: 'x' } }, /^aios\.rules\[1\] "r": enabled must be true or false \(got "yes"\)/],
+      [{ name: 'r', cooldownSeconds: -1, when, then: { notify: 'x' } }, /^aios\.rules\[1\] "r": cooldownSeconds must be a number from 0 to 86400 \(got -1\)/],
+      [{ name: 'r', when: 'cpu > 90', then: { notify: 'x' } }, /^aios\.rules\[1\] "r": when must be an object like/],
+      [
+        { name: 'r', when: { ...when, forSeconds: 'ten' }, then: { notify: 'x' } },
+        /^aios\.rules\[1\] "r": when\.forSeconds must be a number from 0 to 3600 \(got "ten"\)/,
+      ],
+      [{ name: 'r', when, then: { notify: '' } }, /^aios\.rules\[1\] "r": then\.notify must be a message of 1 to 1000 characters/],
+      [{ name: 'r', when, then: { limits: {} } }, /^aios\.rules\[1\] "r": then\.limits must be an object with at least one of/],
+      [{ name: 'r', when, then: 'notify me' }, /^aios\.rules\[1\] "r": then must be one of \{"control": \{\.\.\.\}\}/],
+      [{ name: 'r', when, then: { control: { operation: 'UPDATE_LOG_LEVEL' } } }, /then\.control\.value must name the log level for UPDATE_LOG_LEVEL/],
+      [
+        { name: 'r', when, then: { control: { operation: 'HEALTH_OVERRIDE', value: 'sick' } } },
+        /then\.control\.value must be one of healthy, unhealthy, clear/,
+      ],
+      [{ name: 'r', when, then: { control: { operation: 'FLUSH_CACHE', value: 3 } } }, /then\.control\.value must be a string \(got 3\)/],
+      [
+        { name: 'r', when, then: { control: { operation: 'CUSTOM_COMMAND', parameters: { command: 'x', arguments: [1] } } } },
+        /then\.control\.parameters\.arguments must be an object \(got \[1\]\)/,
+      ],
+      [
+        { name: 'r', when, then: { notify: 'x' }, restore: { notify: 'y', limits: { agingMs: 0 } } },
+        /restore must have exactly one of control, limits, notify/,
+      ],
+      [
+        JSON.parse('{"name": "r", "when": {"metric": "queueDepth", "above": 5}, "then": {"notify": "x"}, "__proto__": {"enabled": false}}'),
+        /__proto__ is not a rule field/,
+      ],
+    ];
+    for (const [bad, re] of cases) {
+      const { rules, problems } = parseRules([cpuRule(), bad]);
+      assert.deepEqual(
+        rules.map((r) => r.name),
+        ['cpu-high'],
+        JSON.stringify(bad),
+      );
+      assert.equal(problems.length, 1, `${JSON.stringify(bad)}: ${problems.join(' | ')}`);
+      assert.match(problems[0], re);
+      assert.ok(problems[0].endsWith('; this rule is not active, the others are'), problems[0]);
+    }
+  });
+
   it('the setting itself may be wrong: then no rule is active and the message says so', () => {
     assert.deepEqual(parseRules({ name: 'x' }).problems, ['aios.rules must be a list of rules (got {"name":"x"}); no rule is active']);
     assert.match(parseRules(new Array(101).fill(cpuRule())).problems[0], /at most 100 rules \(got 101\)/);
