@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_CONFIG, validateConfig } from '../../../src/core/config';
+import { record } from '../../reliability/table';
 
 describe('validateConfig', () => {
   it('returns the defaults for nothing', () => {
@@ -75,6 +76,11 @@ describe('validateConfig', () => {
       assert.match(errors[0], re);
       assert.equal(config.baseDelayMs, 250, 'the good setting beside it applies');
     }
+    record({
+      property: 'malformed aios.* settings',
+      tried: `${cases.length} bad values (types, ranges, lists, sections, enums, a Redis URL, an unknown name), each beside a good setting`,
+      held: `${cases.length} of ${cases.length}: one message naming the setting and the value kept; the good setting applied every time`,
+    });
   });
 
   it('never shares arrays with its base', () => {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { taskDefinitionProblem } from '../../../src/tasks/taskDefinition';
+import { record } from '../../reliability/table';
 
 describe('tasks.json entries of type aios', () => {
   it('a table of malformed entries: one message each, naming the file, the task and the field', () => {
@@ -27,6 +28,11 @@ describe('tasks.json entries of type aios', () => {
       assert.ok(problem.startsWith('tasks.json: the aios task "lint a file"'), problem);
       assert.match(problem, re);
     }
+    record({
+      property: 'malformed tasks.json entries of type aios',
+      tried: `${cases.length} entries: commandType missing, empty, not a string, not a command type, too long; a bad priority (2); parameters not an object (2)`,
+      held: `${cases.length} of ${cases.length}: one message naming tasks.json, the task and the field (in-host: logged once, shown in its terminal, nothing run)`,
+    });
   });
 
   it('good entries have none, lowercase priorities included (as the pipeline takes them)', () => {

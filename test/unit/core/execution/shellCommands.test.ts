@@ -6,6 +6,7 @@ import { CommandRouter } from '../../../../src/core/execution/router';
 import { StaticSampler } from '../../../../src/core/system/sampler';
 import { argumentBuilder, mergeShellCommands, parseShellCommands, readWorkspaceCommands } from '../../../../src/core/execution/shellCommands';
 import { CommandFailure, type Executor } from '../../../../src/core/types';
+import { record } from '../../../reliability/table';
 
 const noService: Executor = () => Promise.reject(new CommandFailure('unknown_command_type', 'no service here'));
 
@@ -137,6 +138,11 @@ describe('shell command definitions', () => {
     }
     const bom = await read('\uFEFF{"A": {"file": "x"}}');
     assert.deepEqual([bom.commands.map((c) => c.commandType), bom.errors], [['A'], []], 'a byte-order mark is not an error');
+    record({
+      property: 'malformed .aios/commands.json (the whole file)',
+      tried: `${cases.length} files: empty, a syntax error (3 kinds), a comment, cut short, null, an array, a string; and one with a BOM`,
+      held: `${cases.length} of ${cases.length}: one message naming the file and what is wrong (the line and column of a syntax error); the BOM file loaded`,
+    });
   });
 
   it('a malformed entry: one message naming the file, the entry and the field; the other entries load', async () => {
@@ -167,6 +173,11 @@ describe('shell command definitions', () => {
       assert.match(r.errors[0], re);
     }
     assert.equal(({} as { file?: unknown }).file, undefined, 'a __proto__ entry changes no prototype');
+    record({
+      property: 'malformed entries in .aios/commands.json',
+      tried: `${entries.length} bad entries (wrong shapes, each field wrong, __proto__), each beside a good one`,
+      held: `${entries.length} of ${entries.length}: one message naming the file, the entry and the field; the good entry loaded every time`,
+    });
   });
 
   it('runs through the pipeline: placeholders, policy and the recorded error', async () => {

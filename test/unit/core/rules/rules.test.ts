@@ -25,6 +25,7 @@ import { CONTROL_PREFIX, type CommandResult, type Executor } from '../../../../s
 import { CONTROL_OPERATIONS } from '../../../../src/python/protocol';
 import { tick } from '../helpers';
 import { world } from '../metricWorld';
+import { record } from '../../../reliability/table';
 
 interface Calls {
   control: (RuleControlCall & { source: string })[];
@@ -343,6 +344,11 @@ describe('RuleEngine: the rule language', () => {
       assert.match(problems[0], re);
       assert.ok(problems[0].endsWith('; this rule is not active, the others are'), problems[0]);
     }
+    record({
+      property: 'malformed aios.rules',
+      tried: `${cases.length} bad rules (shapes, names, every field, every action kind, __proto__), each beside a good one`,
+      held: `${cases.length} of ${cases.length}: one message naming the rule and the field; the good rule loaded every time`,
+    });
   });
 
   it('the setting itself may be wrong: then no rule is active and the message says so', () => {
