@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../../../src/core/clock';
 import { CONFIG_NUMBER_RULES } from '../../../../src/core/config';
@@ -707,7 +707,10 @@ describe('RuleEngine with a real middleware', () => {
 });
 
 describe('aios.rules in package.json', () => {
-  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', '..', '..', 'package.json'), 'utf8'));
+  // The nearest package.json above this bundle (out/test/unit/…, or out/test/reliability/ when the reliability tier runs it).
+  let root = __dirname;
+  while (!existsSync(join(root, 'package.json')) && dirname(root) !== root) root = dirname(root);
+  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const setting = manifest.contributes.configuration.properties['aios.rules'];
   const item = setting.items;
 
