@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
 import type { CommandResult, ProgressUpdate } from '../core';
+import { isLanguageClientNoise } from '../python/lifecycle';
 import { CommandsRequest } from '../python/protocol';
 import { TASK_TYPE, taskDefinitionProblem, type AiosTaskDefinition } from './taskDefinition';
 
@@ -77,7 +78,10 @@ export class AiosTaskProvider implements vscode.TaskProvider<vscode.Task> {
       ]);
       return reply?.commandTypes ?? [];
     } catch (err) {
-      this.ctx.log.warn(`Tasks: could not list the service's command types: ${err instanceof Error ? err.message : String(err)}`);
+      const message = `Tasks: could not list the service's command types: ${err instanceof Error ? err.message : String(err)}`;
+      // The service went away meanwhile: the supervisor's one line says so, without the client's words for it.
+      if (isLanguageClientNoise(message)) this.ctx.log.debug(message);
+      else this.ctx.log.warn(message);
       return [];
     }
   }
