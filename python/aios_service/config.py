@@ -20,7 +20,7 @@ DEFAULTS = {
     "workers": 4,
     "cache": {"maxEntries": 256, "modelMaxEntries": 2},
     "inference": {"maxTokens": 40, "maxTokensLimit": 400, "order": 2, "corpus": None},
-    "limits": {"maxMessageBytes": 8 * 1024 * 1024, "maxQueued": 1000},
+    "limits": {"maxMessageBytes": 8 * 1024 * 1024, "maxQueued": 1000, "importTimeoutMs": 20000},
     "transport": {"pollMicroseconds": 0},  # polling is opt-in: see python/README.md, "Polling the pipe"
     "processWorkers": {"mode": "opt-in", "max": None, "startMethod": "spawn", "cancelGraceMs": 2000},
 }
@@ -41,6 +41,7 @@ _SCHEMA = {
     "inference.corpus": ("path", None, None),
     "limits.maxMessageBytes": ("int", 1024, 1 << 30),
     "limits.maxQueued": ("int", 1, 1000000),
+    "limits.importTimeoutMs": ("int", 100, 600000),
     "transport.pollMicroseconds": ("int", 0, 1000),
     "processWorkers.mode": ("enum", PROCESS_MODES, None),
     "processWorkers.max": ("int-or-null", 1, 64),

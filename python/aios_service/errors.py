@@ -69,3 +69,11 @@ class HandlersError(RpcError):
     """RELOAD_CONFIG could not import the workspace handlers module; the previous handlers stay in force."""
 
     code = HANDLERS_INVALID
+
+
+def reply_too_large(what, nbytes, limit, data=None):
+    """A handler's result over limits.maxMessageBytes: refused with -32016 instead of sent, so one call can never
+    put hundreds of MB on the pipe and into the extension host (which keeps recent results in memory)."""
+    return RpcError("%s returned %d bytes of JSON, more than limits.maxMessageBytes (%d); the result was dropped. "
+                    "Return less (a summary, or the path of a file you wrote), or raise limits.maxMessageBytes in "
+                    ".aios/config.json" % (what, nbytes, limit), MESSAGE_TOO_LARGE, data)

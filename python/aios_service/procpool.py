@@ -193,12 +193,12 @@ class _Worker(object):
             self.terminate()
 
     def terminate(self):
-        """Stop the process now (TerminateProcess on Windows, SIGTERM then SIGKILL on POSIX)."""
+        """Stop the process now, with every process it started (see proctree.py)."""
+        from . import proctree
         try:
-            self.process.terminate()
-            self.process.join(0.5)
             if self.process.exitcode is None:
-                self.process.kill()
+                proctree.kill_tree(self.process.pid)
+            self.process.join(0.5)
         except (OSError, ValueError, AttributeError):
             pass
 

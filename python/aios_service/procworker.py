@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 
-from . import errors
+from . import children, errors
 from .errors import Cancelled, RpcError
 from .cache import ModelCache
 from .jsonenc import dumps, dumps_own
@@ -132,6 +132,8 @@ class _Worker(object):
                 raise Cancelled()
             ctx = Context(self.service, command_id, command_type, priority, token,
                           getattr(entry.func, "__module__", None)) if entry.takes_ctx else None
+            started = []
+            children.track(started)
             try:
                 result = entry.call(parameters, ctx)
             except RpcError:
@@ -142,6 +144,10 @@ class _Worker(object):
                                                           command_id, exc_info=True)
                 raise RpcError("Handler for %s failed: %s: %s" % (command_type, type(e).__name__, e),
                                errors.HANDLER_FAILED, dict(where, exception=type(e).__name__))
+            finally:
+                children.untrack()
+                if token.is_set():
+                    children.end(started)  # a handler that still blocks is ended with its worker's tree
             if token.is_set():
                 raise Cancelled()
             try:
@@ -149,7 +155,12 @@ class _Worker(object):
             except (TypeError, ValueError) as e:
                 raise RpcError("Handler for %s returned a value that is not JSON-serialisable: %s"
                                % (command_type, e), errors.HANDLER_FAILED, where)
-            nbytes += len(text.encode("utf-8"))
+            size = len(text.encode("utf-8"))
+            nbytes += size
+            limit = self.setup["config"]["limits"]["maxMessageBytes"]
+            if size > limit:  # checked here too, so it never crosses the pipe
+                raise errors.reply_too_large("Handler for %s" % command_type, size, limit,
+                                             dict(where, bytes=size, limit=limit))
             return ("done", job, text, time.thread_time() - cpu0, nbytes, len(self.service.models))
         except RpcError as e:
             error = e.to_dict()
@@ -222,6 +233,7 @@ def main(inbox, cancels, outbox, setup):
     if hasattr(signal, "SIGINT"):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the service's to handle
     sys.stdout = sys.stderr  # fd 1 is the service's stderr already; never the protocol pipe
+    children.install()
     worker = _Worker(inbox, cancels, outbox, setup)
     _install_logging(worker)
     _set_levels(setup["levels"])

@@ -17,7 +17,7 @@ from . import __version__, errors
 from .errors import Cancelled, ParamsError, RpcError
 from .framing import FramingError, MessageReader, MessageWriter
 from .jsonenc import dumps_own
-from .registry import CancelToken
+from .registry import BUILTIN, CancelToken
 
 SERVER_NAME = "aios-service"
 METHODS = ("initialize", "shutdown", "aios/execute", "aios/control", "aios/health", "aios/commands",
@@ -57,7 +57,7 @@ class _Job(object):
     """One aios/execute in flight; callable by the pool. Identity equality, so the pool can remove it."""
 
     __slots__ = ("server", "rid", "key", "entry", "command_id", "command_type", "priority", "parameters",
-                 "cancel_event", "in_process", "on_cancel")
+                 "cancel_event", "in_process", "on_cancel", "children")
 
     def __init__(self, server, rid, entry, command_id, command_type, priority, parameters, in_process=False):
         self.server = server
@@ -71,6 +71,7 @@ class _Job(object):
         self.cancel_event = CancelToken()
         self.in_process = in_process
         self.on_cancel = None  # set while a worker process runs it (or while it waits for one)
+        self.children = None  # a workspace handler on a thread: the processes it started (children.py)
 
     def __call__(self):
         server = self.server
@@ -80,8 +81,12 @@ class _Job(object):
             if self.in_process:
                 text, duration_ms = server.service.run_in_process(server.get_procs(), self)
             else:
+                if self.entry.source != BUILTIN:
+                    self.children = []
+                    self.on_cancel = self._end_children_later
                 text, duration_ms = server.service.run_command(self.entry, self.command_id, self.command_type,
-                                                               self.priority, self.parameters, self.cancel_event)
+                                                               self.priority, self.parameters, self.cancel_event,
+                                                               self.children)
             server.send_raw_result(self.rid, '{"success":true,"result":%s,"durationMs":%r}' % (text, duration_ms))
         except RpcError as e:
             data = e.data if e.data is not None else {"commandId": self.command_id, "commandType": self.command_type}
@@ -90,7 +95,18 @@ class _Job(object):
             server.send_error(self.rid, errors.INTERNAL_ERROR, "Internal error running %s: %s: %s"
                               % (self.command_type, type(e).__name__, e))
         finally:
+            self.on_cancel = None
             server.forget(self)
+
+    def _end_children_later(self):
+        """Cancelled while running on a thread: a handler still blocked on a program it started (subprocess.run)
+        cancelGraceMs later has that program ended, which lets it return (children.py)."""
+        children = self.children
+        grace_s = self.server.service.config["processWorkers"]["cancelGraceMs"] / 1000.0
+        from . import children as children_mod
+        timer = threading.Timer(grace_s, children_mod.end, (children,))
+        timer.daemon = True
+        timer.start()
 
 
 class Server(object):
@@ -112,6 +128,7 @@ class Server(object):
         self._pool_lock = threading.Lock()  # sizing: setConcurrency (reader) and RELOAD_CONFIG (control thread)
         self._procs = None  # procpool.ProcessPool, made by the first process handler's first call
         self.service.on_handlers = self._on_handlers
+        self.service.on_import_timeout = self.writer.flush
         self.service.process_stats = lambda: self._procs.stats() if self._procs is not None else None
         self.service.flush_worker_models = lambda reset: (self._procs.flush_models(reset) if self._procs is not None
                                                           else (0, 0, 0))

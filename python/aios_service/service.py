@@ -23,6 +23,9 @@ CONTROL_OPERATIONS = ("UPDATE_LOG_LEVEL", "FLUSH_CACHE", "RELOAD_CONFIG", "HEALT
 _OP_METHODS = {name: "_op_" + name.lower() for name in CONTROL_OPERATIONS}
 CACHE_TYPES = ("model_cache", "result_cache", "all")
 HANDLERS_MODULE_NAME = "aios_handlers"
+# The exit code of a service whose handlers module did not finish importing within limits.importTimeoutMs
+# (sysexits' EX_CONFIG; src/python/protocol.ts EXIT_HANDLERS_IMPORT_TIMEOUT).
+EXIT_HANDLERS_IMPORT_TIMEOUT = 78
 _JSON_BOOL = ("false", "true")
 # aios/health: the members that change on every call, then (_HEALTH_REST, kept while it stays the same) the state,
 # and at its end (%s) the rarely changing members.
@@ -102,6 +105,7 @@ class Service(object):
         self._override = None  # {"status", "expires" (epoch or None), "token"}
         self.on_config = None  # server hook: resize the pool and the message limit
         self.on_handlers = None  # server hook: the workspace module was (re)loaded; worker processes reload it
+        self.on_import_timeout = None  # server hook: write out what is held before the process exits
         self.pool_stats = None
         self.process_stats = None  # server hook: the worker processes' counters, once they exist
         self.flush_worker_models = None  # server hook: FLUSH_CACHE empties ctx.models in every worker process
@@ -159,9 +163,10 @@ class Service(object):
             logs.set_level(level, name)
         # The built-ins register their command types; ngram and pool load later on first use: import them now,
         # while the service's own bytecode may still be written (see aios_service/__init__.py).
-        from . import builtin_handlers, ngram, pool  # noqa: F401
+        from . import builtin_handlers, children, ngram, pool  # noqa: F401
         from . import restore_bytecode_setting
         restore_bytecode_setting()
+        children.install()
         self.load_handlers()
 
     def notify(self, method, params):
@@ -263,6 +268,7 @@ class Service(object):
         log = logs.get_logger()
         self.registry.replace_source(WORKSPACE, ({}, {}))
         self.registry.source = WORKSPACE
+        watchdog = self._import_watchdog(path)
         try:
             exec_module_file(HANDLERS_MODULE_NAME, path)
         except (Exception, SystemExit) as e:
@@ -278,6 +284,7 @@ class Service(object):
                       exc_info=True)
             return e, snapshot
         finally:
+            watchdog.cancel()
             self.registry.source = BUILTIN
         self.handlers_loaded = True
         self.handlers_error = self.handlers_error_location = None
@@ -286,11 +293,34 @@ class Service(object):
                  ", ".join(sorted(commands)), ", ".join(sorted(controls)))
         return None
 
+    def _import_watchdog(self, path):
+        """A timer that ends the process when importing `path` takes longer than limits.importTimeoutMs. An
+        import that loops or waits holds the thread that runs it for good (the reader at start-up: nothing would
+        be answered again; the control thread on a reload), and Python cannot stop a thread: only a new process
+        helps, once the file is fixed. The log record says why; the exit code tells the extension."""
+        limit_ms = self.config["limits"]["importTimeoutMs"]
+
+        def expired():
+            logs.get_logger().critical(
+                "Importing the workspace handlers module %s did not finish within %d ms (limits.importTimeoutMs): "
+                "an endless loop, or a call that waits, at import time? The service stops now; fix the file (do "
+                "slow work in a handler or a control command, not at import).", path, limit_ms)
+            if self.on_import_timeout is not None:
+                self.on_import_timeout()
+            sys.stderr.flush()
+            os._exit(EXIT_HANDLERS_IMPORT_TIMEOUT)
+
+        timer = threading.Timer(limit_ms / 1000.0, expired)
+        timer.daemon = True
+        timer.start()
+        return timer
+
     # ---- executes --------------------------------------------------------------------------------------------
 
-    def run_command(self, entry, command_id, command_type, priority, parameters, cancel_event):
+    def run_command(self, entry, command_id, command_type, priority, parameters, cancel_event, children=None):
         """Run one handler on the calling (pool) thread; returns (result JSON text, durationMs) or raises
-        RpcError. Cost counters are recorded either way."""
+        RpcError. Cost counters are recorded either way. `children`: a list that collects the processes the
+        handler starts (children.py); those still running when a cancelled call ends are ended."""
         # Most simple handlers take only their parameters: no Context for them.
         ctx = Context(self, command_id, command_type, priority, cancel_event,
                       getattr(entry.func, "__module__", None)) if entry.takes_ctx else None
@@ -300,6 +330,9 @@ class Service(object):
         failed = True
         try:
             nbytes = _utf8_len(dumps_own(parameters))  # decoded JSON: never cyclic
+            if children is not None:
+                from . import children as children_mod  # loaded by start(): a dict look-up here
+                children_mod.track(children)
             try:
                 result = entry.call(parameters, ctx)
             except RpcError:
@@ -321,6 +354,11 @@ class Service(object):
                     data["interpreter"] = sys.executable
                     message += "; the service runs %s" % (sys.executable or "an unknown Python")
                 raise RpcError(message, errors.HANDLER_FAILED, data)
+            finally:
+                if children is not None:
+                    children_mod.untrack()
+                    if cancel_event.is_set():
+                        children_mod.end(children)
             if cancel_event.is_set():
                 raise Cancelled()
             try:
@@ -330,7 +368,12 @@ class Service(object):
                 raise RpcError("Handler for %s returned a value that is not JSON-serialisable: %s"
                                % (command_type, e), errors.HANDLER_FAILED,
                                {"commandId": command_id, "commandType": command_type})
-            nbytes += _utf8_len(text)
+            size = _utf8_len(text)
+            nbytes += size
+            limit = self.config["limits"]["maxMessageBytes"]
+            if size > limit:
+                raise errors.reply_too_large("Handler for %s" % command_type, size, limit, {
+                    "commandId": command_id, "commandType": command_type, "bytes": size, "limit": limit})
             failed = False
             return text, round((time.perf_counter() - wall0) * 1000.0, 3)
         finally:
@@ -660,10 +703,14 @@ class Service(object):
             raise RpcError("Control command %s failed: %s: %s" % (name, type(e).__name__, e),
                            errors.HANDLER_FAILED, {"command": name, "exception": type(e).__name__})
         try:
-            dumps(result)
+            size = _utf8_len(dumps(result))
         except (TypeError, ValueError) as e:
             raise RpcError("Control command %s returned a value that is not JSON-serialisable: %s" % (name, e),
                            errors.HANDLER_FAILED)
+        limit = self.config["limits"]["maxMessageBytes"]
+        if size > limit:
+            raise errors.reply_too_large("Control command %s" % name, size, limit,
+                                         {"command": name, "bytes": size, "limit": limit})
         return {"command": name, "result": result}
 
 

@@ -24,6 +24,25 @@ HANDLERS = textwrap.dedent('''
 ''')
 
 
+LOOPING = "while True:\n    pass\n"
+
+BIG = textwrap.dedent('''
+    from aios_service import command, control_command
+
+    @command("BIG")
+    def big(params):
+        return "x" * params["n"]
+
+    @command("BIG_IN_A_WORKER", process=True)
+    def big_in_a_worker(params):
+        return "x" * params["n"]
+
+    @control_command("big_control")
+    def big_control(arguments, ctx):
+        return "x" * arguments["n"]
+''')
+
+
 class SubprocessTest(unittest.TestCase):
     def setUp(self):
         self.tmp = TempDir()
@@ -138,6 +157,52 @@ class SubprocessTest(unittest.TestCase):
         err = self.proc.stderr_text()
         for text in ("print() from a handler", "sys.stdout.write", "os.write(1)", "a child process"):
             self.assertIn(text, err)
+
+    def test_a_handlers_module_that_never_finishes_importing_ends_the_service_naming_the_file(self):
+        from aios_service.service import EXIT_HANDLERS_IMPORT_TIMEOUT
+        handlers = self.tmp.write("handlers.py", LOOPING)
+        config = self.tmp.write("config.json", json.dumps({"limits": {"importTimeoutMs": 300}}))
+        self.start(handlersModule=handlers, configFile=config)  # answered before the import starts
+        record = self.c.wait_notification("window/logMessage", lambda p: "did not finish" in p["message"])
+        self.assertEqual(record["type"], 1, "an error")
+        self.assertIn("Importing the workspace handlers module %s did not finish within 300 ms "
+                      "(limits.importTimeoutMs)" % handlers, record["message"])
+        self.assertEqual(self.proc.wait(), EXIT_HANDLERS_IMPORT_TIMEOUT)
+        self.assertIn("did not finish within 300 ms", self.proc.stderr_text())
+
+    def test_a_reload_that_never_finishes_importing_ends_the_service_too(self):
+        from aios_service.service import EXIT_HANDLERS_IMPORT_TIMEOUT
+        handlers = self.tmp.write("handlers.py", "from aios_service import command\n")
+        config = self.tmp.write("config.json", json.dumps({"limits": {"importTimeoutMs": 300}}))
+        self.start(handlersModule=handlers, configFile=config)
+        self.assertEqual(self.c.result("aios/health")["handlers"]["loaded"], True)
+        self.tmp.write("handlers.py", LOOPING)
+        rid = self.c.request_async("aios/control", {"operation": "RELOAD_CONFIG", "parameters": {}})
+        self.assertEqual(self.c.result("aios/health")["status"], "healthy", "the reader still answers meanwhile")
+        self.c.wait_notification("window/logMessage", lambda p: ("module %s did not finish" % handlers) in p["message"])
+        self.assertEqual(self.proc.wait(), EXIT_HANDLERS_IMPORT_TIMEOUT)
+        self.c.wait_closed()
+        self.assertNotIn(json.dumps(rid), self.c.responses, "the reload never answered: the process ended")
+
+    def test_a_result_over_max_message_bytes_is_refused_with_its_size_and_the_service_goes_on(self):
+        config = self.tmp.write("config.json", json.dumps({"limits": {"maxMessageBytes": 4096}}))
+        self.start(handlersModule=self.tmp.write("handlers.py", BIG), configFile=config)
+        for command_type in ("BIG", "BIG_IN_A_WORKER"):
+            error = self.c.error("aios/execute", {"commandId": "b", "commandType": command_type,
+                                                  "parameters": {"n": 5000}})
+            self.assertEqual(error["code"], errors.MESSAGE_TOO_LARGE)
+            self.assertIn("Handler for %s returned 5002 bytes of JSON, more than limits.maxMessageBytes (4096)"
+                          % command_type, error["message"])
+            self.assertEqual(error["data"], {"commandId": "b", "commandType": command_type, "bytes": 5002,
+                                             "limit": 4096})
+            result = self.c.result("aios/execute", {"commandType": command_type, "parameters": {"n": 4000}})
+            self.assertEqual(len(result["result"]), 4000)
+        error = self.c.error("aios/control", {"operation": "CUSTOM_COMMAND",
+                                              "parameters": {"command": "big_control", "arguments": {"n": 5000}}})
+        self.assertEqual((error["code"], error["data"]), (errors.MESSAGE_TOO_LARGE,
+                                                          {"command": "big_control", "bytes": 5002, "limit": 4096}))
+        self.assertEqual(self.c.result("aios/health")["bcm"]["BIG"]["errors"], 1)
+        self.assertEqual(self.c.framing_errors, [])
 
     def test_version_flag(self):
         proc = Subprocess(args=["--version"])

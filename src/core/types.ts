@@ -16,6 +16,17 @@ export const DETAIL_LEVELS: readonly DetailLevel[] = ['SUMMARY', 'DETAILED', 'RE
 /** Command types of control-plane operations (`CONTROL:RELOAD_CONFIG`…): counted apart from commands. */
 export const CONTROL_PREFIX = 'CONTROL:';
 
+/**
+ * The name the security policy also checks for a custom control command (`CUSTOM_COMMAND:drop_caches`), besides
+ * its command type `CONTROL:CUSTOM_COMMAND`: so `aios.security.denyPatterns` can block one control command by name.
+ */
+export const CUSTOM_COMMAND_PREFIX = 'CUSTOM_COMMAND:';
+
+/** `CUSTOM_COMMAND:<name>` for a custom control command's name; undefined when it has none (the service refuses it). */
+export function customCommandPolicyName(command: unknown): string | undefined {
+  return typeof command === 'string' ? `${CUSTOM_COMMAND_PREFIX}${command}` : undefined;
+}
+
 /** Command types of remediation rules' records (`RULE:cpu-high`): in per-type stats only, never in the overall
  *  figures (a rule's firing is not a command; see src/core/rules/engine.ts). */
 export const RULE_PREFIX = 'RULE:';
@@ -138,6 +149,12 @@ export interface ExecuteOptions {
   bypassAdmission?: boolean;
   /** Called with the command's id as soon as it has one, before it may queue (e.g. to answer "accepted" at once). */
   onCommandId?: (commandId: string) => void;
+  /**
+   * A second name the security policy checks with the command type (the control plane's
+   * `CUSTOM_COMMAND:<name>`, customCommandPolicyName): blocked when either is denied; with an allow list, run
+   * when either is allowed.
+   */
+  policyName?: string;
 }
 
 /** Latest background measurement of the machine; never taken on the command path. */

@@ -3,7 +3,7 @@
 // (security, telemetry) at HIGH priority without an admission slot; what the user set is kept and sent again
 // to each new service process before it gets any command.
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { CONTROL_PREFIX, systemClock, type CommandResult, type ExecuteOptions, type Middleware, type Priority } from '../core';
+import { CONTROL_PREFIX, customCommandPolicyName, systemClock, type CommandResult, type ExecuteOptions, type Middleware, type Priority } from '../core';
 import { ControlState, REPLAY_SOURCE, describeReplay, type ControlCall } from './controlState';
 import { serviceConnection, serviceFailure } from './executor';
 import { clientLib } from './lazyClient';
@@ -50,7 +50,9 @@ export class ControlPlane {
   /**
    * A control-plane operation, through the same pipeline (security, telemetry) at HIGH priority, without an
    * admission slot: a pause or a full limit must not hold the control plane (the service runs control
-   * operations on its own thread, apart from the commands' pool).
+   * operations on its own thread, apart from the commands' pool). Every way in (palette, API, control
+   * endpoint, `aios control`, rules) comes here, so the policy also sees a custom control command by its name,
+   * `CUSTOM_COMMAND:<name>`, and a blocked one never reaches the service.
    */
   control(req: ControlCall, options?: ExecuteOptions): Promise<CommandResult> {
     const { middleware, supervisor } = this.host;
@@ -76,7 +78,11 @@ export class ControlPlane {
         if (req.operation === 'RELOAD_CONFIG') void this.refreshReplayable(client);
         return reply;
       },
-      { ...options, bypassAdmission: true },
+      {
+        ...options,
+        bypassAdmission: true,
+        policyName: policyNameOf(req),
+      },
     );
   }
 
@@ -92,6 +98,9 @@ export class ControlPlane {
       return;
     }
     const outcome = await this.state.replay(async (call) => {
+      // What the policy blocks now (a pattern added since) is not re-applied either; the log line says why.
+      const policy = this.host.middleware.checkPolicy(`${CONTROL_PREFIX}${call.operation}`, policyNameOf(call));
+      if (!policy.allowed) throw new Error(policy.reason);
       await client.sendRequest(ControlRequest, controlParams(call, call.source ?? REPLAY_SOURCE, `replay-${start.generation}`));
     });
     const line = describeReplay(outcome);
@@ -121,6 +130,11 @@ export class ControlPlane {
       this.host.log.debug(`could not list the service's control commands: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+}
+
+/** The second name the security policy checks for a control call: `CUSTOM_COMMAND:<name>` for a custom one. */
+function policyNameOf(call: ControlCall): string | undefined {
+  return call.operation === 'CUSTOM_COMMAND' ? customCommandPolicyName(call.parameters?.command) : undefined;
 }
 
 function controlParams(call: ControlCall, source: string, commandId: string): ControlParams {

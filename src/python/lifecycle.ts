@@ -45,6 +45,11 @@ export interface ExitStatus {
   signal: string | null;
   /** Set when the process could not be started at all (e.g. spawn ENOENT). */
   error?: string;
+  /**
+   * Set when the service ended itself for a reason a restart would run into again (a workspace handlers module
+   * that never finishes importing), in words a person can act on: it is not restarted until asked.
+   */
+  reason?: string;
 }
 
 /** One service process, as the lifecycle sees it. */
@@ -125,6 +130,7 @@ export function backoffDelay(n: number): number {
 /** "it was ended by SIGKILL", "it exited with code 1". */
 export function describeExitStatus(exit: ExitStatus): string {
   if (exit.error !== undefined) return `it could not be started (${exit.error})`;
+  if (exit.reason !== undefined) return `it stopped itself: ${exit.reason}`;
   return exit.signal ? `it was ended by ${exit.signal}` : `it exited with code ${exit.code}`;
 }
 
@@ -398,10 +404,16 @@ export class ServiceLifecycle<H extends ServiceHandle, P = unknown> {
       if (this.deps.onReady) {
         waitingFor = 'not ready (preparing the new process did not finish)';
         const hook = this.deps.onReady(handle, attempt.reason).catch((err: unknown) => this.deps.log('warn', `Preparing the new Python service failed: ${message(err)}`));
-        await Promise.race([hook, timedOut]);
+        // An exit meanwhile ends the wait (onExit, registered first, has recorded it).
+        await Promise.race([hook, timedOut, handle.exited]);
         this.check(attempt);
       }
-      if (attempt.exit) throw new StartFailure(`${describeExitStatus(attempt.exit)} during start-up`);
+      if (attempt.exit) {
+        const exit = attempt.exit;
+        throw exit.reason !== undefined
+          ? new StartFailure(`The Python service stopped itself during start-up: ${exit.reason}`, false)
+          : new StartFailure(`${describeExitStatus(exit)} during start-up`);
+      }
       clock.clearTimeout(timer);
       this.current = handle;
       this.enter('running', 'running');
@@ -430,7 +442,10 @@ export class ServiceLifecycle<H extends ServiceHandle, P = unknown> {
     // fails is handled by run(), and a stop expects the exit.
     if (attempt !== this.attempt || this._phase !== 'running' || this.current !== attempt.handle) return;
     const pid = attempt.handle?.pid;
-    this.failed(attempt, 'crash', `The Python service stopped unexpectedly: ${describeExitStatus(exit)}${pid !== undefined ? ` (pid ${pid})` : ''}`);
+    const which = pid !== undefined ? ` (pid ${pid})` : '';
+    // A restart would run into the same problem: down until the user restarts it (or fixes the file).
+    if (exit.reason !== undefined) this.giveUp(`The Python service stopped itself${which}: ${exit.reason}`);
+    else this.failed(attempt, 'crash', `The Python service stopped unexpectedly: ${describeExitStatus(exit)}${which}`);
   }
 
   /** A crash, a hang or a failed start: restart after a backoff, or give up after too many in the window. */

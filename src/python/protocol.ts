@@ -50,6 +50,21 @@ export const ErrorCodes = {
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+/**
+ * The service's exit code when its workspace handlers module did not finish importing within
+ * `limits.importTimeoutMs` (python/aios_service/service.py EXIT_HANDLERS_IMPORT_TIMEOUT): it ended itself, and a
+ * restart would import the same file again.
+ */
+export const EXIT_HANDLERS_IMPORT_TIMEOUT = 78;
+
+/** What a person reads when the service ended itself with EXIT_HANDLERS_IMPORT_TIMEOUT. */
+export function handlersImportTimeoutReason(handlersModule: string | null | undefined): string {
+  return (
+    `importing the workspace handlers module ${handlersModule ?? '(none)'} did not finish within limits.importTimeoutMs ` +
+    '(an endless loop, or a call that waits, at import time?). Fix the file and save it to start the service again, or run "AIOS: Restart Python Service".'
+  );
+}
+
 /** The service's error numbers by name: names from the core's vocabulary (errors.ts), numbers from errors.py. */
 const errorNames: ReadonlyMap<number, ServiceErrorCode> = new Map<number, ServiceErrorCode>([
   [ErrorCodes.ParseError, 'parse_error'],
@@ -285,7 +300,7 @@ export interface ServiceConfig {
   workers: number;
   cache: { maxEntries: number; modelMaxEntries: number };
   inference: { maxTokens: number; maxTokensLimit: number; order: number; corpus: string | null };
-  limits: { maxMessageBytes: number; maxQueued: number };
+  limits: { maxMessageBytes: number; maxQueued: number; importTimeoutMs: number };
   /** 0: the service never polls the pipe before blocking (see python/aios_service/pipe.py). */
   transport: { pollMicroseconds: number };
 }

@@ -25,7 +25,9 @@ import {
 } from './lifecycle';
 import {
   AdjustThrottlingNotification,
+  EXIT_HANDLERS_IMPORT_TIMEOUT,
   HealthRequest,
+  handlersImportTimeoutReason,
   StateChangedNotification,
   type AdjustThrottlingParams,
   type HealthResult,
@@ -307,6 +309,7 @@ class ServiceProcess implements ServiceHandle {
   private child: ChildProcess | undefined;
   private exit: ExitStatus | undefined;
   private resolveExit!: (exit: ExitStatus) => void;
+  private readonly init: InitializationOptions;
 
   constructor(
     private readonly opts: SupervisorOptions,
@@ -315,6 +318,7 @@ class ServiceProcess implements ServiceHandle {
   ) {
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
     void this.exited.then((exit) => (this.exit = exit));
+    this.init = opts.initializationOptions();
     this.client = new (clientLib().LanguageClient)('aios', 'AIOS Python Service', () => this.spawn(), this.clientOptions(clientLog));
   }
 
@@ -364,7 +368,9 @@ class ServiceProcess implements ServiceHandle {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child = child;
-    child.on('exit', (code, signal) => this.resolveExit({ code, signal }));
+    child.on('exit', (code, signal) =>
+      this.resolveExit({ code, signal, ...(code === EXIT_HANDLERS_IMPORT_TIMEOUT ? { reason: handlersImportTimeoutReason(this.init.handlersModule) } : {}) }),
+    );
     child.on('error', (err) => {
       // No pid: it never started, and no 'exit' follows. Otherwise a failed kill or pipe: worth a line.
       if (child.pid === undefined) this.resolveExit({ code: null, signal: null, error: err.message });
@@ -384,7 +390,7 @@ class ServiceProcess implements ServiceHandle {
       documentSelector: [],
       outputChannel: clientLog,
       revealOutputChannelOn: clientLib().RevealOutputChannelOn.Never,
-      initializationOptions: this.opts.initializationOptions(),
+      initializationOptions: this.init,
       connectionOptions: { maxRestartCount: 0 },
       initializationFailedHandler: () => false,
       errorHandler: {

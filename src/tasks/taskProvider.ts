@@ -4,25 +4,23 @@
 // cancels the command (CANCEL is recorded and the process tree ends). Problem matchers read its output.
 import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
-import type { CommandResult, Priority, ProgressUpdate } from '../core';
+import type { CommandResult, ProgressUpdate } from '../core';
+import { isLanguageClientNoise } from '../python/lifecycle';
 import { CommandsRequest } from '../python/protocol';
+import { TASK_TYPE, taskDefinitionProblem, type AiosTaskDefinition } from './taskDefinition';
+
+export { TASK_TYPE, type AiosTaskDefinition };
 
 /** The part of the extension's services this file uses. */
 export type TaskHost = Pick<AiosContext, 'log' | 'router' | 'run' | 'supervisor'>;
-
-export const TASK_TYPE = 'aios';
-
-export interface AiosTaskDefinition extends vscode.TaskDefinition {
-  type: typeof TASK_TYPE;
-  commandType: string;
-  parameters?: Record<string, unknown>;
-  priority?: Priority;
-}
 
 /** How long provideTasks waits for the service's list before offering the shell command types alone. */
 const SERVICE_LIST_TIMEOUT_MS = 3000;
 
 export class AiosTaskProvider implements vscode.TaskProvider<vscode.Task> {
+  /** Problems already logged: VS Code resolves a tasks.json entry more than once. */
+  private readonly reported = new Set<string>();
+
   constructor(private readonly ctx: TaskHost) {}
 
   async provideTasks(): Promise<vscode.Task[]> {
@@ -40,21 +38,30 @@ export class AiosTaskProvider implements vscode.TaskProvider<vscode.Task> {
     return tasks;
   }
 
-  resolveTask(task: vscode.Task): vscode.Task | undefined {
-    const d = task.definition as Partial<AiosTaskDefinition>;
-    if (typeof d.commandType !== 'string' || d.commandType === '') return undefined;
+  resolveTask(task: vscode.Task): vscode.Task {
+    const problem = taskDefinitionProblem(task.definition, task.name);
+    if (problem !== undefined) {
+      // Logged once; running it shows the same words in its terminal and runs nothing.
+      if (!this.reported.has(problem)) {
+        this.reported.add(problem);
+        this.ctx.log.warn(problem);
+      }
+      return this.task(task.definition as AiosTaskDefinition, undefined, task, problem);
+    }
     // The same definition object (VS Code matches tasks.json entries by it).
     return this.task(task.definition as AiosTaskDefinition, undefined, task);
   }
 
-  private task(definition: AiosTaskDefinition, detail?: string, from?: vscode.Task): vscode.Task {
+  private task(definition: AiosTaskDefinition, detail?: string, from?: vscode.Task, problem?: string): vscode.Task {
     const scope = from?.scope ?? vscode.TaskScope.Workspace;
     const task = new vscode.Task(
       definition,
       scope,
       from?.name ?? definition.commandType,
       TASK_TYPE,
-      new vscode.CustomExecution((resolved) => Promise.resolve(new AiosTaskTerminal(this.ctx, resolved as AiosTaskDefinition))),
+      new vscode.CustomExecution((resolved) =>
+        Promise.resolve(problem === undefined ? new AiosTaskTerminal(this.ctx, resolved as AiosTaskDefinition) : new MalformedTaskTerminal(problem)),
+      ),
       from?.problemMatchers ?? [],
     );
     if (detail) task.detail = detail;
@@ -71,7 +78,10 @@ export class AiosTaskProvider implements vscode.TaskProvider<vscode.Task> {
       ]);
       return reply?.commandTypes ?? [];
     } catch (err) {
-      this.ctx.log.warn(`Tasks: could not list the service's command types: ${err instanceof Error ? err.message : String(err)}`);
+      const message = `Tasks: could not list the service's command types: ${err instanceof Error ? err.message : String(err)}`;
+      // The service went away meanwhile: the supervisor's one line says so, without the client's words for it.
+      if (isLanguageClientNoise(message)) this.ctx.log.debug(message);
+      else this.ctx.log.warn(message);
       return [];
     }
   }
@@ -83,6 +93,26 @@ const DIM = '\x1b[2m';
 const RED = '\x1b[31m';
 const GREEN = '\x1b[32m';
 const RESET = '\x1b[0m';
+
+/** A malformed tasks.json entry: says what is wrong and ends with exit code 1, running nothing. */
+class MalformedTaskTerminal implements vscode.Pseudoterminal {
+  private readonly writeEmitter = new vscode.EventEmitter<string>();
+  private readonly closeEmitter = new vscode.EventEmitter<number>();
+  readonly onDidWrite = this.writeEmitter.event;
+  readonly onDidClose = this.closeEmitter.event;
+
+  constructor(private readonly problem: string) {}
+
+  open(): void {
+    this.writeEmitter.fire(crlf(`${RED}✗ AIOS: ${this.problem}; nothing was run.${RESET}\n`));
+    this.closeEmitter.fire(1);
+  }
+
+  close(): void {
+    this.writeEmitter.dispose();
+    this.closeEmitter.dispose();
+  }
+}
 
 export class AiosTaskTerminal implements vscode.Pseudoterminal {
   private readonly writeEmitter = new vscode.EventEmitter<string>();

@@ -16,7 +16,7 @@ import { Commands } from '../shared/ids';
 import { isServiceFile, ReloadScheduler, type ChangeOrigin } from './reloadScheduler';
 
 /** The part of the extension's services this file uses. */
-export type AiosFilesHost = Pick<AiosContext, 'control' | 'log' | 'supervisor'>;
+export type AiosFilesHost = Pick<AiosContext, 'control' | 'log' | 'supervisor' | 'restartService'>;
 
 /** A reload that failed with one of these never reached the service: it waits until the service is back. */
 const NOT_DELIVERED = new Set(['service_unavailable', 'service_crashed', 'closed']);
@@ -91,6 +91,13 @@ export class AiosFiles implements vscode.Disposable {
     const folder = this.folder() ?? '';
     const names = files.map((f) => relative(folder, f).replace(/\\/g, '/')).join(', ');
     const what = origin === 'save' ? `after saving ${names}` : `${names} changed on disk`;
+    // A service that gave up (a handlers module that never finished importing, a crash loop) gets a new chance
+    // with the file the user just changed; the new start reads the files.
+    const state = this.ctx.supervisor.state;
+    if (!this.ctx.supervisor.isReady && state.status === 'crashed' && !state.noInterpreter) {
+      await this.ctx.restartService(`${names} ${origin === 'save' ? 'saved' : 'changed on disk'}`);
+      return true;
+    }
     const result = await this.ctx.control({ operation: 'RELOAD_CONFIG', source: origin === 'save' ? 'save' : 'file-change' });
     if (result.success) {
       this.ctx.log.info(`Reloaded the service's config and handlers: ${what}`);

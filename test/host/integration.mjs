@@ -9,7 +9,8 @@ import { openSuiteDriver, workspaceCopy } from './suite.mjs';
 
 const log = (msg) => process.stderr.write(`[integration] ${msg}\n`);
 
-export async function runIntegration({ grep, verbose } = {}) {
+/** `env`: more variables for the extension host (the reliability tier passes where its table goes). */
+export async function runIntegration({ grep, verbose, env = {} } = {}) {
   const suiteIndex = join(repoRoot, 'out', 'test', 'integration', 'index.js');
   if (!existsSync(suiteIndex)) throw new Error(`${suiteIndex} is missing: build with "node esbuild.mjs --tests" first`);
   const host = provision();
@@ -29,6 +30,7 @@ export async function runIntegration({ grep, verbose } = {}) {
         extensionDevelopmentPath: repoRoot,
         extensionTestsPath: suiteIndex,
         env: {
+          ...env,
           AIOS_TEST_WORKSPACE: workspace,
           ...(phase ? { AIOS_TEST_PHASE: phase } : {}),
           ...(grep ? { AIOS_TEST_GREP: grep } : {}),

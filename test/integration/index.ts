@@ -6,12 +6,17 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasUi, reportResult, screenChecksSkipped, screenshot, setCurrentTest } from './ui';
 
+/** The in-host tests of the reliability tier: test/run.mjs runs them with this as AIOS_TEST_GREP. */
+export const RELIABILITY_GREP = 'reliability:';
+
 export function run(): Promise<void> {
   // mocha stays external to the bundle: it loads test files by path at run time.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Mocha = require('mocha') as typeof import('mocha');
   const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 60_000, slow: 5_000 });
   if (process.env.AIOS_TEST_GREP) mocha.grep(process.env.AIOS_TEST_GREP);
+  // The in-host part of the reliability tier (its describes start with "reliability:") runs there, by name.
+  else mocha.grep(RELIABILITY_GREP).invert();
   mocha.suite.beforeEach(function () {
     setCurrentTest(this.currentTest?.fullTitle() ?? '');
   });

@@ -16,6 +16,7 @@ import { Commands, STATUS_BAR_ITEM } from '../../src/shared/ids';
 import { freePort } from '../support/net';
 import { Prometheus } from '../support/prometheus';
 import { RedisServer } from '../support/redis';
+import { record } from '../reliability/table';
 import { expandTreeSection, onScreen, screenshot, statusBarText, statusBarTooltip, treeRows } from './ui';
 import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
@@ -371,5 +372,70 @@ describe('beyond the window', function () {
       await other.close();
       await redis.dispose();
     }
+  });
+});
+
+// The deny policy on control command names, from every way in: part of the reliability tier (test/run.mjs runs
+// describes named "reliability: …" in one host; the integration tier leaves them to it).
+describe('reliability: control commands under the deny policy', function () {
+  this.timeout(60_000);
+  let api: AiosApi;
+
+  before(async () => {
+    api = await healthyAios();
+  });
+
+  it('a control command denied by name (CUSTOM_COMMAND:reduce*) is blocked from the palette command, the API, the control endpoint and a rule; it never reaches Python', async function () {
+    const pattern = 'CUSTOM_COMMAND:reduce*';
+    const call = { command: 'reduce_complexity', arguments: { factor: 0.25 } };
+    const rule = {
+      name: 'reduce-now',
+      when: { metric: 'queueDepth', below: 1, forSeconds: 0 },
+      then: { control: { operation: 'CUSTOM_COMMAND', parameters: call } },
+    };
+    const factor = async () => (await api.context.supervisor.checkHealth())?.inference.complexityFactor;
+    assert.equal(await factor(), 1);
+    const blocked = () => api.telemetry('DETAILED').byType['CONTROL:CUSTOM_COMMAND']?.blockedCount ?? 0;
+    const blockedBefore = blocked();
+    const reason = `Command type 'CUSTOM_COMMAND:reduce_complexity' is blocked by the deny pattern '${pattern}' (setting aios.security.denyPatterns)`;
+    await withSettings({ 'security.denyPatterns': ['*DELETE*', '*DROP*', pattern], 'controlServer.enabled': true }, async () => {
+      await waitUntil(
+        () => api.context.middleware.checkPolicy('CONTROL:CUSTOM_COMMAND', 'CUSTOM_COMMAND:reduce_complexity').allowed === false || undefined,
+        10_000,
+        'the pattern to apply',
+      );
+      const palette = await vscode.commands.executeCommand<{ success: boolean; error?: { code: string; message: string } }>(Commands.runCustomControlCommand, {
+        parameters: call,
+      });
+      const fromApi = await api.control('CUSTOM_COMMAND', undefined, call);
+      const url = await waitUntil(() => api.context.controlServer.url, 15_000, 'the control endpoint to listen');
+      await vscode.env.clipboard.writeText('');
+      await vscode.commands.executeCommand(Commands.copyControlToken);
+      const token = await waitUntil(async () => (await vscode.env.clipboard.readText()) || undefined, 5000, 'the token on the clipboard');
+      const endpoint = await http(`${url}/admin/control`, { token, body: { Operation: 'CUSTOM_COMMAND', Parameters: call, Source: 'curl' } });
+      for (const r of [palette, fromApi, endpoint.json]) {
+        assert.equal(r.success, false);
+        assert.deepEqual([r.error?.code, r.error?.message], ['blocked', reason]);
+      }
+      assert.equal(endpoint.status, 403);
+      await withSettings({ rules: [rule] }, async () => {
+        const state = await waitUntil(
+          () => api.context.rules.states().find((s) => s.name === 'reduce-now' && s.lastError !== null),
+          15_000,
+          'the rule to fire',
+        );
+        assert.match(state.lastError ?? '', /blocked.*CUSTOM_COMMAND:reduce_complexity|CUSTOM_COMMAND:reduce_complexity.*blocked/);
+      });
+      // A name the pattern does not match still runs.
+      const other = await api.control('CUSTOM_COMMAND', undefined, { command: 'warm_up', arguments: {} });
+      assert.equal(other.success, true, JSON.stringify(other.error));
+    });
+    assert.equal(await factor(), 1, 'the service never ran reduce_complexity');
+    assert.equal(blocked() - blockedBefore, 4, 'one ERROR (blocked) for each way in');
+    record({
+      property: 'a control command denied by name (CUSTOM_COMMAND:<name>)',
+      tried: `deny ${pattern}; reduce_complexity from the palette command, the API, the control endpoint and a rule`,
+      held: '4 of 4 blocked with the same message (HTTP 403), 4 ERROR blocked events, never reached Python (its factor unchanged); another name ran',
+    });
   });
 });

@@ -1,7 +1,7 @@
 // The Python service under its supervisor, in the real host: commands through the middleware, every
 // control operation with its effect read back from aios/health, cancellation, crash and hang recovery.
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AiosApi } from './util';
@@ -11,7 +11,7 @@ import { resolveInterpreter } from '../../src/python/interpreter';
 import { ControlRequest, HealthRequest, type ControlParams, type HealthResult } from '../../src/python/protocol';
 import { PythonSupervisor, servicePythonDir, type ServiceStart } from '../../src/python/supervisor';
 import { onScreen, notificationTexts, screenshot, statusBarText } from './ui';
-import { aios, waitUntil, withSettings } from './util';
+import { aios, healthyService, logCaughtUp, logFromNow, replacedService, waitUntil, withSettings } from './util';
 
 /** What must never reach the AIOS log when the service dies: stack frames, JSON-RPC codes, client noise. */
 const NOISE = [
@@ -26,28 +26,6 @@ const NOISE = [
   /^\s+at .+:\d+:\d+\)?$/m,
 ];
 
-/** The AIOS log file, as the Output view shows it (the LogOutputChannel's file under the extension's logUri). */
-function aiosLogFile(api: AiosApi): string {
-  const dir = api.context.extension.logUri.fsPath;
-  const name = readdirSync(dir).find((f) => f.endsWith('AIOS.log'));
-  assert.ok(name, `no AIOS.log in ${dir}`);
-  return join(dir, name);
-}
-
-/** Reads what the AIOS log gets from now on. */
-function logFromNow(api: AiosApi): () => string {
-  const file = aiosLogFile(api);
-  const start = statSync(file).size;
-  return () => readFileSync(file).subarray(start).toString('utf8');
-}
-
-/** Writes a marker to the AIOS log and waits until the file holds it: everything logged before it is in the file then. */
-async function logCaughtUp(api: AiosApi, log: () => string): Promise<void> {
-  const marker = `test marker ${Date.now()}-${Math.random().toString(36).slice(2)}`;
-  api.context.log.info(marker);
-  await waitUntil(() => (log().includes(marker) ? true : undefined), 10_000, 'the log to catch up');
-}
-
 /** The AIOS Python-service notifications in the notification center. */
 async function serviceNotifications(): Promise<string[]> {
   return (await notificationTexts()).filter((t) => /AIOS: .*Python service|No Python/.test(t));
@@ -57,18 +35,6 @@ async function health(api: AiosApi): Promise<HealthResult> {
   const h = await api.context.supervisor.checkHealth();
   assert.ok(h, 'the service did not answer aios/health');
   return h;
-}
-
-async function healthyService(api: AiosApi): Promise<number> {
-  const state = await waitUntil(
-    () => {
-      const s = api.context.supervisor.state;
-      return s.status === 'healthy' && s.pid ? s : undefined;
-    },
-    30_000,
-    'the Python service to be healthy',
-  );
-  return state.pid!;
 }
 
 describe('the Python service under the supervisor', function () {
@@ -295,14 +261,7 @@ def _stderr_probe(params):
         result.error?.message ?? '',
         /^The Python service stopped while running SLEEP \(it was ended by SIGKILL\); it is being restarted\. Run the command again\.$/,
       );
-      const newPid = await waitUntil(
-        () => {
-          const s = api.context.supervisor.state;
-          return s.status === 'healthy' && s.pid && s.pid !== pid ? s.pid : undefined;
-        },
-        30_000,
-        'a new service process',
-      );
+      const newPid = await replacedService(api, pid);
       // The new process's own "ready" record comes last; anything the old connection said is in by then.
       await waitUntil(() => (/\[aios_service\] .*ready \(pid \d+/.test(log()) ? true : undefined), 10_000, 'the new process in the log');
       await logCaughtUp(api, log);
@@ -398,14 +357,7 @@ def _stderr_probe(params):
       const pid = await healthyService(api);
       const log = logFromNow(api);
       process.kill(pid, 'SIGSTOP');
-      const newPid = await waitUntil(
-        () => {
-          const s = api.context.supervisor.state;
-          return s.status === 'healthy' && s.pid && s.pid !== pid ? s.pid : undefined;
-        },
-        30_000,
-        'the hung service to be replaced',
-      );
+      const newPid = await replacedService(api, pid, 'the hung service to be replaced');
       assert.notEqual(newPid, pid);
       assert.throws(() => process.kill(pid, 0), 'the hung process was ended');
       await waitUntil(() => (/\[aios_service\] .*ready \(pid \d+/.test(log()) ? true : undefined), 10_000, 'the new process in the log');

@@ -11,7 +11,7 @@ import type { BatchRun } from '../../src/commands/batch';
 import type { CommandResult, TelemetryEvent } from '../../src/core';
 import type { ConsumerApi } from '../fixtures/api-consumer/extension';
 import { installConsumer } from './apiConsumer';
-import { NOTIFICATION_ITEM, click, clickWith, evaluate, fill, onScreen, notificationTexts, press, runFromPalette, screenshot, waitFor } from './ui';
+import { NOTIFICATION_ITEM, click, clickWith, evaluate, fill, hasUi, onScreen, notificationTexts, press, runFromPalette, screenshot, waitFor } from './ui';
 import { aios, waitUntil, withSettings, type AiosApi } from './util';
 import { running } from '../support/process';
 
@@ -216,6 +216,113 @@ describe('sources of commands', function () {
       });
     } finally {
       rmSync(tasksFile, { force: true });
+    }
+  });
+
+  it('sources: malformed .aios/commands.json, tasks.json, aios.rules and a setting: one clear message each, the rest loads and runs', async () => {
+    const ws = workspace();
+    const commandsFile = join(ws, '.aios', 'commands.json');
+    const tasksFile = join(ws, '.vscode', 'tasks.json');
+    const originalCommands = readFileSync(commandsFile, 'utf8');
+    mkdirSync(join(ws, '.vscode'), { recursive: true });
+    if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
+    const warnings: string[] = [];
+    const log = api.context.log;
+    const warn = log.warn.bind(log);
+    log.warn = (message: string, ...args: unknown[]) => {
+      warnings.push(String(message));
+      warn(message, ...args);
+    };
+    const messages = {
+      commands: `.aios/commands.json: 'HOST_BROKEN': 'file' must name a program, like "npm" or "/usr/bin/make"`,
+      task: 'tasks.json: the aios task "aios: urgent": priority must be HIGH, NORMAL or LOW (got "URGENT")',
+      rule: /^aios\.rules\[1\] "bad-rule": when\.metric must be one of cpuPercent, .*\(got "cpu"\); this rule is not active, the others are$/,
+      setting: 'aios.maxConcurrency must be an integer from 1 to 256 (got 0); keeping 4',
+    };
+    try {
+      writeFileSync(commandsFile, JSON.stringify({ HOST_FINE: { file: node, args: ['-e', 'console.log("fine")'] }, HOST_BROKEN: { args: ['x'] } }));
+      writeFileSync(
+        tasksFile,
+        JSON.stringify({
+          version: '2.0.0',
+          tasks: [
+            { type: 'aios', commandType: 'ECHO', parameters: { from: 'the good task' }, label: 'aios: good' },
+            { type: 'aios', commandType: 'ECHO', priority: 'URGENT', label: 'aios: urgent' },
+          ],
+        }),
+      );
+      const rules = [
+        { name: 'good-rule', when: { metric: 'queueDepth', above: 100_000, forSeconds: 60 }, then: { notify: 'never' } },
+        { name: 'bad-rule', when: { metric: 'cpu', above: 90 }, then: { notify: 'x' } },
+      ];
+      await withSettings({ rules, maxConcurrency: 0 }, async () => {
+        await waitUntil(() => api.context.router.route('HOST_FINE') === 'shell' || undefined, 15_000, 'the good shell command type');
+        assert.notEqual(api.context.router.route('HOST_BROKEN'), 'shell');
+        const fine = await api.execute({ commandType: 'HOST_FINE' });
+        assert.equal(fine.success, true, JSON.stringify(fine.error));
+        assert.deepEqual(
+          api.context.rules.states().map((r) => [r.name, r.status]),
+          [
+            ['good-rule', 'armed'],
+            ['bad-rule', 'invalid'],
+          ],
+        );
+        assert.equal(api.context.middleware.config.maxConcurrency, 4, 'the value in force stays');
+        // The tasks: the malformed one says why in its terminal and runs nothing; the good one runs.
+        const tasks = await waitUntil(
+          async () => {
+            const all = await vscode.tasks.fetchTasks({ type: 'aios' });
+            return all.some((t) => t.name === 'aios: urgent') && all.some((t) => t.name === 'aios: good') ? all : undefined;
+          },
+          15_000,
+          'the tasks.json tasks',
+        );
+        const echoes = () => eventsOf(api, (e) => e.commandType === 'ECHO' && e.eventType === 'START' && e.metadata?.source === 'task').length;
+        for (const name of ['aios: urgent', 'aios: good']) {
+          const before = echoes();
+          const task = tasks.find((t) => t.name === name)!;
+          const ended = new Promise<void>((resolve) => {
+            const sub = vscode.tasks.onDidEndTask((e) => {
+              if (e.execution.task.name !== name) return;
+              sub.dispose();
+              resolve();
+            });
+          });
+          await vscode.tasks.executeTask(task);
+          await ended;
+          assert.equal(echoes() - before, name === 'aios: good' ? 1 : 0, `${name}: ECHO started by the task`);
+        }
+        const ours = (text: string | RegExp) =>
+          warnings.filter((w) => (typeof text === 'string' ? w.includes(text) : text.test(w.replace(/^Setting ignored: /, ''))));
+        assert.equal(ours(messages.commands).length, 1, `one log line for commands.json:\n${warnings.join('\n')}`);
+        assert.equal(ours(messages.task).length, 1, 'one log line for the task');
+        assert.equal(ours(messages.rule).length, 1, 'one log line for the rule');
+        assert.equal(ours(messages.setting).length, 1, 'one log line for the setting');
+        if (onScreen()) {
+          const shown = await waitUntil(
+            async () => {
+              const texts = await notificationTexts();
+              return texts.some((t) => t.includes(messages.commands)) &&
+                texts.some((t) => t.includes('bad-rule')) &&
+                texts.some((t) => t.includes(messages.setting))
+                ? texts
+                : undefined;
+            },
+            15_000,
+            'the notifications',
+          );
+          assert.equal(shown.filter((t) => t.includes("'HOST_BROKEN'")).length, 1, shown.join('\n'));
+          assert.equal(shown.filter((t) => t.includes('"bad-rule"')).length, 1, shown.join('\n'));
+          await screenshot('malformed-inputs-notifications');
+        }
+      });
+      const echo = await api.execute({ commandType: 'ECHO', parameters: { still: 'running' } });
+      assert.equal(echo.success, true, JSON.stringify(echo.error));
+    } finally {
+      log.warn = warn;
+      writeFileSync(commandsFile, originalCommands);
+      rmSync(tasksFile, { force: true });
+      if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
     }
   });
 

@@ -1,4 +1,7 @@
 // Helpers shared by the in-host suites.
+import * as assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AiosApi as PublicApi } from '../../src/api';
 import type { AiosContext } from '../../src/context';
@@ -55,4 +58,51 @@ export async function withSettings(values: Record<string, unknown>, body: () => 
   } finally {
     for (const [k, v] of Object.entries(previous)) await cfg.update(k, v, vscode.ConfigurationTarget.Global);
   }
+}
+
+/** The AIOS log file, as the Output view shows it (the LogOutputChannel's file under the extension's logUri). */
+export function aiosLogFile(api: AiosApi): string {
+  const dir = api.context.extension.logUri.fsPath;
+  const name = readdirSync(dir).find((f) => f.endsWith('AIOS.log'));
+  assert.ok(name, `no AIOS.log in ${dir}`);
+  return join(dir, name);
+}
+
+/** Reads what the AIOS log gets from now on. */
+export function logFromNow(api: AiosApi): () => string {
+  const file = aiosLogFile(api);
+  const start = statSync(file).size;
+  return () => readFileSync(file).subarray(start).toString('utf8');
+}
+
+/** Writes a marker to the AIOS log and waits until the file holds it: everything logged before it is in the file then. */
+export async function logCaughtUp(api: AiosApi, log: () => string): Promise<void> {
+  const marker = `test marker ${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  api.context.log.info(marker);
+  await waitUntil(() => (log().includes(marker) ? true : undefined), 10_000, 'the log to catch up');
+}
+
+/** The running service's pid once it is healthy. */
+export async function healthyService(api: AiosApi): Promise<number> {
+  const state = await waitUntil(
+    () => {
+      const s = api.context.supervisor.state;
+      return s.status === 'healthy' && s.pid ? s : undefined;
+    },
+    30_000,
+    'the Python service to be healthy',
+  );
+  return state.pid!;
+}
+
+/** The pid of a healthy service process other than `oldPid` (after a crash, a hang or a restart). */
+export function replacedService(api: AiosApi, oldPid: number, what = 'a new service process'): Promise<number> {
+  return waitUntil(
+    () => {
+      const s = api.context.supervisor.state;
+      return s.status === 'healthy' && s.pid && s.pid !== oldPid ? s.pid : undefined;
+    },
+    30_000,
+    what,
+  );
 }

@@ -1,5 +1,5 @@
 // Debian's real redis-server for the cluster tier and the in-host suite: on 127.0.0.1, a free port, no persistence, its folder in a
-// temp dir; stopped (and started again on the same port) by the test. The tier installs the package when root.
+// temp dir; stopped, killed or frozen (and started again on the same port) by the test. The tier installs the package when root.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -56,19 +56,25 @@ export class RedisServer {
     }
   }
 
-  /** Stops it and waits until the process is gone (the port is then closed). */
-  async stop(): Promise<void> {
+  /** Stops it (SIGTERM; SIGKILL: no chance to close anything) and waits until the process is gone. */
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (!child || child.exitCode !== null) return;
     const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
+    child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     await gone;
     clearTimeout(timer);
   }
 
+  /** POSIX: freezes it (SIGSTOP) with its connections open, or thaws it (SIGCONT). */
+  freeze(frozen: boolean): void {
+    this.child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   async dispose(): Promise<void> {
+    this.freeze(false);
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }

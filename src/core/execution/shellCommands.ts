@@ -8,6 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { ShellCommandSpec } from './executors';
 import { CommandFailure, PRIORITIES, type Priority } from '../types';
 import { RequestError, validateRequest } from '../pipeline';
+import { jsonSyntaxProblem } from '../../shared/jsonObject';
 
 /** What a person writes for one command type. */
 export interface ShellCommandDefinition {
@@ -45,6 +46,8 @@ export interface ParsedShellCommands {
   errors: string[];
 }
 
+const EXAMPLE = '{"BUILD": {"file": "npm", "args": ["run", "build"]}}';
+const notCommandTypes = (source: string, raw: unknown): string => `${source} must be an object of command types, like ${EXAMPLE} (got ${describeValue(raw)})`;
 export const SHELL_COMMAND_FIELDS = new Set(['file', 'args', 'cwd', 'env', 'timeoutMs', 'priority', 'description']);
 /** Types the extension itself records under these prefixes: a shell command must not pose as one. */
 export const RESERVED_PREFIXES = ['CONTROL:', 'TERMINAL:'];
@@ -142,7 +145,7 @@ export function parseShellCommands(raw: unknown, source: string, origin: ShellCo
   const errors: string[] = [];
   if (raw === undefined || raw === null) return { commands, errors };
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    errors.push(`${source} must be an object of command types, like {"BUILD": {"file": "npm", "args": ["run", "build"]}} (got ${describeValue(raw)})`);
+    errors.push(notCommandTypes(source, raw));
     return { commands, errors };
   }
   for (const [commandType, def] of Object.entries(raw as Record<string, unknown>)) {
@@ -267,11 +270,15 @@ export async function readWorkspaceCommands(
     return { ...none, errors: [`${WORKSPACE_COMMANDS_FILE} could not be read: ${(e as Error).message}`] };
   }
   if (text === undefined) return none;
+  text = text.replace(/^\uFEFF/, ''); // a byte-order mark some Windows editors write
+  if (text.trim() === '') return { ...none, errors: [`${WORKSPACE_COMMANDS_FILE} is empty: write an object of command types, like ${EXAMPLE}`] };
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    return { ...none, errors: [`${WORKSPACE_COMMANDS_FILE} is not valid JSON: ${(e as Error).message}`] };
+    return { ...none, errors: [`${WORKSPACE_COMMANDS_FILE} is not valid JSON: ${jsonSyntaxProblem(text, e)}; none of its command types is loaded`] };
   }
+  // null is "not set" for the setting, but a file that says null is a mistake.
+  if (raw === null) return { ...none, errors: [notCommandTypes(WORKSPACE_COMMANDS_FILE, raw)] };
   return { ...parseShellCommands(raw, WORKSPACE_COMMANDS_FILE, 'workspace', folder), skippedUntrusted: false };
 }

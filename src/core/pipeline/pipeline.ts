@@ -71,8 +71,8 @@ export interface Middleware {
   addRealtimeSection(name: string, read: () => unknown): Disposable;
   /** Adds `name` to DETAILED reports and so to REALTIME ones (e.g. how the learning's predictions fared). */
   addDetailedSection(name: string, read: () => unknown): Disposable;
-  /** What the security policy says of a command type, without running anything (e.g. as soon as one is picked). */
-  checkPolicy(commandType: string): SecurityDecision;
+  /** What the security policy says of a command type (and its ExecuteOptions.policyName), without running anything. */
+  checkPolicy(commandType: string, policyName?: string): SecurityDecision;
   /** Commands waiting for a slot or running, oldest first. */
   inFlight(): InFlightCommand[];
   /** Cancels a command in flight (queued, delayed or running): it ends in CANCEL. False when none has that id. */
@@ -349,7 +349,7 @@ class Pipeline implements Middleware {
       return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'invalid_request', message });
     }
     const { commandType, priority } = request;
-    const decision = this.security.check(commandType);
+    const decision = this.security.check(commandType, options?.policyName);
     if (!decision.allowed) return this.fail(commandId, commandType, priority, t0, { code: 'blocked', message: decision.reason! });
 
     const signal = options?.signal;
@@ -524,8 +524,8 @@ class Pipeline implements Middleware {
     return this.sections.add(name, read, 'DETAILED');
   }
 
-  checkPolicy(commandType: string): SecurityDecision {
-    return this.security.check(commandType);
+  checkPolicy(commandType: string, policyName?: string): SecurityDecision {
+    return this.security.check(commandType, policyName);
   }
 
   inFlight(): InFlightCommand[] {
@@ -626,8 +626,8 @@ function exitCodeOf(value: unknown): number | undefined {
 /** The caller's options read once (a getter that throws is then one clear refusal, not a rejection). */
 function readOptions(options: ExecuteOptions | undefined): ExecuteOptions | undefined {
   if (options === undefined || options === null) return undefined;
-  const { signal, onProgress, bypassAdmission, onCommandId } = options;
-  return { signal, onProgress, bypassAdmission, onCommandId };
+  const { signal, onProgress, bypassAdmission, onCommandId, policyName } = options;
+  return { signal, onProgress, bypassAdmission, onCommandId, policyName: typeof policyName === 'string' ? policyName : undefined };
 }
 
 /** Calls the executor: a promise when it answers asynchronously, else its outcome at once. */

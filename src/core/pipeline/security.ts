@@ -5,6 +5,9 @@
 //   2. otherwise, if the allow list is non-empty, a type matching none of its patterns is blocked;
 //   3. otherwise the type is allowed.
 // To permit a denied type, narrow the deny pattern; an allow entry never re-opens it.
+// A command may carry a second name the policy checks with its type (a custom control command's
+// `CUSTOM_COMMAND:<name>`, see CUSTOM_COMMAND_PREFIX): blocked when either name is denied; with an allow list,
+// run when either is allowed.
 // Matching is linear in the type's length whatever the pattern (see glob.ts): a workspace can set these.
 // Decisions are cached per command type (bounded), so the steady state costs one Map lookup.
 
@@ -14,6 +17,8 @@ export interface SecurityDecision {
   allowed: boolean;
   /** Person-readable reason when blocked. */
   reason?: string;
+  /** Blocked by a deny pattern (not only missing from the allow list). */
+  denied?: true;
 }
 
 const ALLOWED: SecurityDecision = Object.freeze({ allowed: true });
@@ -46,7 +51,19 @@ export class SecurityPolicy {
     this.cache.clear();
   }
 
-  check(commandType: string): SecurityDecision {
+  /** The decision for a command type, and for its second name `policyName` when it has one (see above). */
+  check(commandType: string, policyName?: string): SecurityDecision {
+    const first = this.checkOne(commandType);
+    if (policyName === undefined) return first;
+    // Not cached: control calls are few, and the name comes from a request's parameters (any length).
+    const second = this.decide(policyName);
+    // The more specific name's deny reads best; then the type's; then either name on the allow list admits it.
+    if (second.denied) return second;
+    if (first.denied || first.allowed) return first;
+    return second.allowed ? ALLOWED : first;
+  }
+
+  private checkOne(commandType: string): SecurityDecision {
     let decision = this.cache.get(commandType);
     if (decision === undefined) {
       decision = this.decide(commandType);
@@ -62,6 +79,7 @@ export class SecurityPolicy {
     if (i >= 0) {
       return {
         allowed: false,
+        denied: true,
         reason: `Command type '${commandType}' is blocked by the deny pattern '${this.denyPatterns[i]}' (setting aios.security.denyPatterns)`,
       };
     }

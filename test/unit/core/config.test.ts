@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_CONFIG, validateConfig } from '../../../src/core/config';
+import { record } from '../../reliability/table';
 
 describe('validateConfig', () => {
   it('returns the defaults for nothing', () => {
@@ -46,6 +47,40 @@ describe('validateConfig', () => {
     assert.match(validateConfig({ countExternalPythonProcesses: 'yes' }).errors[0], /must be true or false/);
     assert.match(validateConfig(42).errors[0], /settings must be an object/);
     assert.match(validateConfig({ security: [] }).errors[0], /security must be an object/);
+  });
+
+  it('a table of malformed settings: one message each naming the setting and what is kept; the others apply', () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ maxConcurrency: '8' }, /^aios\.maxConcurrency must be an integer from 1 to 256 \(got "8"\); keeping 4$/],
+      [{ maxQueueSize: -1 }, /^aios\.maxQueueSize must be .* \(got -1\); keeping 1000$/],
+      [{ cpuThreshold: 101 }, /^aios\.cpuThreshold must be .* \(got 101\); keeping 85$/],
+      [{ maxDelayMs: null }, /^aios\.maxDelayMs must be .* \(got null\); keeping 5000$/],
+      [{ agingMs: 1.5 }, /^aios\.agingMs must be an integer .* \(got 1\.5\); keeping 10000$/],
+      [{ countExternalPythonProcesses: 'yes' }, /^aios\.countExternalPythonProcesses must be true or false/],
+      [
+        { security: { denyPatterns: '*DROP*' } },
+        /^aios\.security\.denyPatterns must be a list of glob patterns such as "\*DELETE\*" \(got "\*DROP\*"\); keeping/,
+      ],
+      [{ security: { allowPatterns: [42] } }, /^aios\.security\.allowPatterns entries must be non-empty strings/],
+      [{ telemetry: { maxFileSizeMB: 0 } }, /^aios\.telemetry\.maxFileSizeMB must be .* \(got 0\); keeping/],
+      [{ telemetry: 'fast' }, /^aios\.telemetry must be an object \(got "fast"\); keeping the previous telemetry settings$/],
+      [{ sampler: { intervalMs: 'often' } }, /^aios\.sampler\.intervalMs must be .* \(got "often"\); keeping 1000$/],
+      [{ throttle: { mode: 'auto' } }, /^aios\.throttle\.mode must be one of "fixed", "adaptive" \(got "auto"\); keeping "fixed"$/],
+      [{ cluster: { redisUrl: 'http://127.0.0.1:6379' } }, /^aios\.cluster\.redisUrl .*; keeping ""$/],
+      [{ cluster: { leaseMs: 10 } }, /^aios\.cluster\.leaseMs must be .* \(got 10\); keeping 10000$/],
+      [{ maxConcurency: 3 }, /^unknown setting aios\.maxConcurency ignored \(known: maxConcurrency, /],
+    ];
+    for (const [bad, re] of cases) {
+      const { config, errors } = validateConfig({ baseDelayMs: 250, ...bad }, undefined, 'aios.');
+      assert.equal(errors.length, 1, `${JSON.stringify(bad)}: ${errors.join(' | ')}`);
+      assert.match(errors[0], re);
+      assert.equal(config.baseDelayMs, 250, 'the good setting beside it applies');
+    }
+    record({
+      property: 'malformed aios.* settings',
+      tried: `${cases.length} bad values (types, ranges, lists, sections, enums, a Redis URL, an unknown name), each beside a good setting`,
+      held: `${cases.length} of ${cases.length}: one message naming the setting and the value kept; the good setting applied every time`,
+    });
   });
 
   it('never shares arrays with its base', () => {

@@ -500,6 +500,33 @@ describe('ServiceLifecycle', () => {
     assert.equal(h.life.phase, 'running');
   });
 
+  it('a process that ends itself with a reason (a handlers module that never finishes importing) is not restarted', async () => {
+    const reason = 'importing the workspace handlers module /ws/.aios/handlers.py did not finish within limits.importTimeoutMs';
+    // While onReady waits for an answer that never comes: the exit ends the wait, and the start gives up at once.
+    const h = new Harness();
+    h.onReady = (proc) => {
+      proc.die({ code: 78, signal: null, reason });
+      return new Promise<void>(() => undefined);
+    };
+    await assert.rejects(h.life.start(), new RegExp(`^ServiceUnavailableError: The Python service stopped itself during start-up: ${reason}$`));
+    assert.equal(h.life.phase, 'gaveUp');
+    assert.deepEqual(h.gaveUp, [`The Python service stopped itself during start-up: ${reason}`]);
+    await h.advance(600_000);
+    assert.equal(h.launches.length, 1, 'never started again by itself');
+    // While running (a RELOAD_CONFIG that imports forever): one line, gave up, no restart; start() tries again.
+    const r = new Harness();
+    const proc = await r.life.start();
+    proc.die({ code: 78, signal: null, reason });
+    await flush();
+    assert.equal(r.life.phase, 'gaveUp');
+    assert.deepEqual(r.problems(), [`The Python service stopped itself (pid ${proc.pid}): ${reason}`]);
+    assert.equal(await r.life.describeExit(), `it stopped itself: ${reason}`);
+    await r.advance(600_000);
+    assert.equal(r.launches.length, 1);
+    await r.life.start();
+    assert.equal(r.life.phase, 'running');
+  });
+
   it('downSince: set when the service goes down, kept while it restarts, cleared when it runs', async () => {
     const h = new Harness();
     await h.life.start();

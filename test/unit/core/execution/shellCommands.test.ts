@@ -6,6 +6,7 @@ import { CommandRouter } from '../../../../src/core/execution/router';
 import { StaticSampler } from '../../../../src/core/system/sampler';
 import { argumentBuilder, mergeShellCommands, parseShellCommands, readWorkspaceCommands } from '../../../../src/core/execution/shellCommands';
 import { CommandFailure, type Executor } from '../../../../src/core/types';
+import { record } from '../../../reliability/table';
 
 const noService: Executor = () => Promise.reject(new CommandFailure('unknown_command_type', 'no service here'));
 
@@ -111,6 +112,72 @@ describe('shell command definitions', () => {
     const broken = await readWorkspaceCommands('/ws', true, { ...io, read: () => Promise.resolve('{ nope') });
     assert.match(broken.errors[0], /^\.aios\/commands\.json is not valid JSON/);
     assert.deepEqual((await readWorkspaceCommands('/ws', true, { ...io, read: () => Promise.resolve(undefined) })).commands, []);
+  });
+
+  it('a malformed .aios/commands.json: one message naming the file and what is wrong, nothing loaded from it', async () => {
+    const read = (text: string) => readWorkspaceCommands('/ws', true, { read: () => Promise.resolve(text), exists: () => Promise.resolve(true) });
+    const cases: [string, RegExp][] = [
+      ['', /^\.aios\/commands\.json is empty: write an object of command types, like \{"BUILD": /],
+      [' \n\t', /^\.aios\/commands\.json is empty/],
+      [
+        '{\n  "A": {"file": "x"}\n  "B": {"file": "y"}\n}',
+        /^\.aios\/commands\.json is not valid JSON: line 3, column 3: .+; none of its command types is loaded$/,
+      ],
+      ['{ "A": { "file": "x", } }', /^\.aios\/commands\.json is not valid JSON: line 1, column 23: Expected double-quoted property name; none/],
+      ['// my commands\n{}', /^\.aios\/commands\.json is not valid JSON: (Unexpected token '\/'|line 1, column 1: .+); none of its command types is loaded$/],
+      ['{"A": {"file": "x"}', /^\.aios\/commands\.json is not valid JSON: (it ends too early|line 1, column 20: .+); none/],
+      ['null', /^\.aios\/commands\.json must be an object of command types, like .* \(got null\)$/],
+      ['[{"file": "npm"}]', /must be an object of command types.* \(got an array\)$/],
+      ['"BUILD"', /must be an object of command types.* \(got string\)$/],
+    ];
+    for (const [text, re] of cases) {
+      const r = await read(text);
+      assert.deepEqual(r.commands, [], JSON.stringify(text));
+      assert.equal(r.errors.length, 1, `${JSON.stringify(text)}: ${r.errors.join(' | ')}`);
+      assert.match(r.errors[0], re);
+    }
+    const bom = await read('\uFEFF{"A": {"file": "x"}}');
+    assert.deepEqual([bom.commands.map((c) => c.commandType), bom.errors], [['A'], []], 'a byte-order mark is not an error');
+    record({
+      property: 'malformed .aios/commands.json (the whole file)',
+      tried: `${cases.length} files: empty, a syntax error (3 kinds), a comment, cut short, null, an array, a string; and one with a BOM`,
+      held: `${cases.length} of ${cases.length}: one message naming the file and what is wrong (the line and column of a syntax error); the BOM file loaded`,
+    });
+  });
+
+  it('a malformed entry: one message naming the file, the entry and the field; the other entries load', async () => {
+    const entries: [string, unknown, RegExp][] = [
+      ['NULL', null, /must be an object like \{"file": "npm", "args": \["test"\]\} \(got null\)$/],
+      ['LINE', 'npm test', /must be an object like .* \(got string\)$/],
+      ['LIST', ['npm', 'test'], /\(got an array\)$/],
+      ['EMPTY', {}, /'file' must name a program/],
+      ['NUMBER', { file: 42 }, /'file' must name a program/],
+      ['ARGS', { file: 'x', args: [1, 'b'] }, /'args' must be a list of strings$/],
+      ['CWD', { file: 'x', cwd: 3 }, /'cwd' must be a folder path$/],
+      ['ENV', { file: 'x', env: ['A=1'] }, /'env' must be an object of names to string values$/],
+      ['FRACTION', { file: 'x', timeoutMs: 1.5 }, /'timeoutMs' must be a whole number of milliseconds/],
+      ['LOWER', { file: 'x', priority: 'high' }, /'priority' must be HIGH, NORMAL or LOW$/],
+      ['WORDS', { file: 'x', description: 7 }, /'description' must be a string$/],
+      ['__proto__', { file: 'x' }, /not a valid command type/],
+    ];
+    for (const [name, def, re] of entries) {
+      const text = `{"GOOD": {"file": "node"}, ${JSON.stringify(name)}: ${JSON.stringify(def)}}`;
+      const r = await readWorkspaceCommands('/ws', true, { read: () => Promise.resolve(text), exists: () => Promise.resolve(true) });
+      assert.deepEqual(
+        r.commands.map((c) => c.commandType),
+        ['GOOD'],
+        name,
+      );
+      assert.equal(r.errors.length, 1, `${name}: ${r.errors.join(' | ')}`);
+      assert.ok(r.errors[0].startsWith(`.aios/commands.json: '${name}': `), r.errors[0]);
+      assert.match(r.errors[0], re);
+    }
+    assert.equal(({} as { file?: unknown }).file, undefined, 'a __proto__ entry changes no prototype');
+    record({
+      property: 'malformed entries in .aios/commands.json',
+      tried: `${entries.length} bad entries (wrong shapes, each field wrong, __proto__), each beside a good one`,
+      held: `${entries.length} of ${entries.length}: one message naming the file, the entry and the field; the good entry loaded every time`,
+    });
   });
 
   it('runs through the pipeline: placeholders, policy and the recorded error', async () => {

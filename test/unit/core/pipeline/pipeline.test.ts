@@ -8,7 +8,15 @@ import { functionExecutor, shellExecutor } from '../../../../src/core/execution/
 import { createMiddleware, type Middleware, type MiddlewareOptions } from '../../../../src/core/pipeline/pipeline';
 import { StaticSampler } from '../../../../src/core/system/sampler';
 import { readTelemetry } from '../../../../src/core/telemetry/storage';
-import { CommandFailure, type CommandResult, type Executor, type Priority, type ProgressUpdate, type TelemetryEvent } from '../../../../src/core/types';
+import {
+  CommandFailure,
+  customCommandPolicyName,
+  type CommandResult,
+  type Executor,
+  type Priority,
+  type ProgressUpdate,
+  type TelemetryEvent,
+} from '../../../../src/core/types';
 import { tempDir, tick } from '../helpers';
 import { running } from '../../../support/process';
 
@@ -111,6 +119,30 @@ describe('pipeline', () => {
     assert.equal(e.eventType, 'ERROR');
     assert.equal(e.metadata?.code, 'blocked');
     assert.equal(m.telemetry.query('SUMMARY').overall.blockedCommands, 1);
+    await m.close();
+  });
+
+  it('a custom control command is also checked by its name, CUSTOM_COMMAND:<name>: blocked, recorded, never run', async () => {
+    const m = mw({ config: { security: { denyPatterns: ['CUSTOM_COMMAND:drop*'], allowPatterns: [] } } });
+    const ran: string[] = [];
+    const run = (name: string) =>
+      m.execute({ commandType: 'CONTROL:CUSTOM_COMMAND', priority: 'HIGH', parameters: { command: name } }, () => void ran.push(name), {
+        bypassAdmission: true,
+        policyName: customCommandPolicyName(name),
+      });
+    const blocked = await run('drop_caches');
+    assert.equal(blocked.error?.code, 'blocked');
+    assert.equal(
+      blocked.error.message,
+      "Command type 'CUSTOM_COMMAND:drop_caches' is blocked by the deny pattern 'CUSTOM_COMMAND:drop*' (setting aios.security.denyPatterns)",
+    );
+    assert.equal((await run('reduce_complexity')).success, true);
+    assert.deepEqual(ran, ['reduce_complexity'], 'the blocked one never reached its executor');
+    const events = m.telemetry
+      .recentEvents()
+      .map((e) => `${e.eventType} ${e.commandType} ${e.metadata?.code === undefined ? '' : JSON.stringify(e.metadata.code)}`.trim());
+    assert.deepEqual(events, ['ERROR CONTROL:CUSTOM_COMMAND "blocked"', 'START CONTROL:CUSTOM_COMMAND', 'COMPLETE CONTROL:CUSTOM_COMMAND']);
+    assert.equal(m.checkPolicy('CONTROL:CUSTOM_COMMAND', 'CUSTOM_COMMAND:DROP_ALL').allowed, false, 'case-insensitive, like every pattern');
     await m.close();
   });
 

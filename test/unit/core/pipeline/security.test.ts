@@ -57,4 +57,23 @@ describe('SecurityPolicy', () => {
     for (let i = 0; i < 3000; i++) assert.equal(p.check(`T${i}`).allowed, true);
     assert.equal(p.check('T_DELETE').allowed, false);
   });
+
+  it("a second name (a custom control command's CUSTOM_COMMAND:<name>): denied when either is, allowed when either is", () => {
+    const type = 'CONTROL:CUSTOM_COMMAND';
+    const deny = new SecurityPolicy(['CUSTOM_COMMAND:drop*'], []);
+    assert.equal(deny.check(type, 'CUSTOM_COMMAND:drop_caches').allowed, false);
+    assert.match(deny.check(type, 'CUSTOM_COMMAND:drop_caches').reason!, /'CUSTOM_COMMAND:drop_caches' is blocked by the deny pattern 'CUSTOM_COMMAND:drop\*'/);
+    assert.equal(deny.check(type, 'CUSTOM_COMMAND:reduce_complexity').allowed, true);
+    assert.equal(deny.check(type).allowed, true, 'without a second name only the type counts');
+    // The defaults (*DROP*) now reach a control command's name too; a deny of the type still blocks every name.
+    assert.equal(defaults().check(type, 'CUSTOM_COMMAND:drop_tables').allowed, false);
+    assert.equal(new SecurityPolicy(['CONTROL:CUSTOM_COMMAND'], []).check(type, 'CUSTOM_COMMAND:reduce_complexity').allowed, false);
+    // An allow list admits the command when it lists either name; deny still wins over both.
+    assert.equal(new SecurityPolicy([], ['CONTROL:*']).check(type, 'CUSTOM_COMMAND:anything').allowed, true);
+    assert.equal(new SecurityPolicy([], ['CUSTOM_COMMAND:warm_*']).check(type, 'CUSTOM_COMMAND:warm_up').allowed, true);
+    const neither = new SecurityPolicy([], ['ECHO']).check(type, 'CUSTOM_COMMAND:warm_up');
+    assert.equal(neither.allowed, false);
+    assert.match(neither.reason!, /'CONTROL:CUSTOM_COMMAND' matches none of the allow patterns/);
+    assert.equal(new SecurityPolicy(['*warm*'], ['CONTROL:*']).check(type, 'CUSTOM_COMMAND:warm_up').allowed, false);
+  });
 });

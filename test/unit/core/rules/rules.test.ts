@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../../../src/core/clock';
 import { CONFIG_NUMBER_RULES } from '../../../../src/core/config';
@@ -25,6 +25,7 @@ import { CONTROL_PREFIX, type CommandResult, type Executor } from '../../../../s
 import { CONTROL_OPERATIONS } from '../../../../src/python/protocol';
 import { tick } from '../helpers';
 import { world } from '../metricWorld';
+import { record } from '../../../reliability/table';
 
 interface Calls {
   control: (RuleControlCall & { source: string })[];
@@ -294,6 +295,60 @@ describe('RuleEngine: the rule language', () => {
     assert.match(states[1].problem!, /when\.metric must be one of/);
     assert.equal(calls.control.length, 1);
     assert.deepEqual(calls.notify, [['errors at 50%', 'warning']]);
+  });
+
+  it('a table of malformed rules (beside a good one): one message each, naming the rule and the field; the good one loads', () => {
+    const when = { metric: 'queueDepth', above: 5 };
+    const cases: [unknown, RegExp][] = [
+      [null, /^aios\.rules\[1\]: must be an object like \{"name": \.\.\., "when": \{\.\.\.\}, "then": \{\.\.\.\}\} \(got null\)/],
+      [[cpuRule()], /^aios\.rules\[1\]: must be an object/],
+      [{ name: 7, when, then: { notify: 'x' } }, /^aios\.rules\[1\]: name must be 1-64 letters/],
+      [{ name: 'has space', when, then: { notify: 'x' } }, /^aios\.rules\[1\] "has space": name must be 1-64 letters/],
+      [{ name: 'r', enabled: 'yes', when, then: { notify: 'x' } }, /^aios\.rules\[1\] "r": enabled must be true or false \(got "yes"\)/],
+      [{ name: 'r', cooldownSeconds: -1, when, then: { notify: 'x' } }, /^aios\.rules\[1\] "r": cooldownSeconds must be a number from 0 to 86400 \(got -1\)/],
+      [{ name: 'r', when: 'cpu > 90', then: { notify: 'x' } }, /^aios\.rules\[1\] "r": when must be an object like/],
+      [
+        { name: 'r', when: { ...when, forSeconds: 'ten' }, then: { notify: 'x' } },
+        /^aios\.rules\[1\] "r": when\.forSeconds must be a number from 0 to 3600 \(got "ten"\)/,
+      ],
+      [{ name: 'r', when, then: { notify: '' } }, /^aios\.rules\[1\] "r": then\.notify must be a message of 1 to 1000 characters/],
+      [{ name: 'r', when, then: { limits: {} } }, /^aios\.rules\[1\] "r": then\.limits must be an object with at least one of/],
+      [{ name: 'r', when, then: 'notify me' }, /^aios\.rules\[1\] "r": then must be one of \{"control": \{\.\.\.\}\}/],
+      [{ name: 'r', when, then: { control: { operation: 'UPDATE_LOG_LEVEL' } } }, /then\.control\.value must name the log level for UPDATE_LOG_LEVEL/],
+      [
+        { name: 'r', when, then: { control: { operation: 'HEALTH_OVERRIDE', value: 'sick' } } },
+        /then\.control\.value must be one of healthy, unhealthy, clear/,
+      ],
+      [{ name: 'r', when, then: { control: { operation: 'FLUSH_CACHE', value: 3 } } }, /then\.control\.value must be a string \(got 3\)/],
+      [
+        { name: 'r', when, then: { control: { operation: 'CUSTOM_COMMAND', parameters: { command: 'x', arguments: [1] } } } },
+        /then\.control\.parameters\.arguments must be an object \(got \[1\]\)/,
+      ],
+      [
+        { name: 'r', when, then: { notify: 'x' }, restore: { notify: 'y', limits: { agingMs: 0 } } },
+        /restore must have exactly one of control, limits, notify/,
+      ],
+      [
+        JSON.parse('{"name": "r", "when": {"metric": "queueDepth", "above": 5}, "then": {"notify": "x"}, "__proto__": {"enabled": false}}'),
+        /__proto__ is not a rule field/,
+      ],
+    ];
+    for (const [bad, re] of cases) {
+      const { rules, problems } = parseRules([cpuRule(), bad]);
+      assert.deepEqual(
+        rules.map((r) => r.name),
+        ['cpu-high'],
+        JSON.stringify(bad),
+      );
+      assert.equal(problems.length, 1, `${JSON.stringify(bad)}: ${problems.join(' | ')}`);
+      assert.match(problems[0], re);
+      assert.ok(problems[0].endsWith('; this rule is not active, the others are'), problems[0]);
+    }
+    record({
+      property: 'malformed aios.rules',
+      tried: `${cases.length} bad rules (shapes, names, every field, every action kind, __proto__), each beside a good one`,
+      held: `${cases.length} of ${cases.length}: one message naming the rule and the field; the good rule loaded every time`,
+    });
   });
 
   it('the setting itself may be wrong: then no rule is active and the message says so', () => {
@@ -652,7 +707,10 @@ describe('RuleEngine with a real middleware', () => {
 });
 
 describe('aios.rules in package.json', () => {
-  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', '..', '..', 'package.json'), 'utf8'));
+  // The nearest package.json above this bundle (out/test/unit/…, or out/test/reliability/ when the reliability tier runs it).
+  let root = __dirname;
+  while (!existsSync(join(root, 'package.json')) && dirname(root) !== root) root = dirname(root);
+  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const setting = manifest.contributes.configuration.properties['aios.rules'];
   const item = setting.items;
 
