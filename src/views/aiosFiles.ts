@@ -36,7 +36,8 @@ export class AiosFiles implements vscode.Disposable {
           (s) => `${s.mtimeMs}:${s.size}`,
           () => 'missing',
         ),
-      isReady: () => ctx.supervisor.isReady,
+      // A service that gave up takes a change too: it starts again on it (reload() below).
+      isReady: () => ctx.supervisor.isReady || this.gaveUp(),
       reload: (files, origin) => this.reload(files, origin),
       setTimer: (fn, ms) => setTimeout(fn, ms),
       clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
@@ -86,6 +87,12 @@ export class AiosFiles implements vscode.Disposable {
     this.scheduler.changed(uri.fsPath, origin);
   }
 
+  /** The service stopped trying (it crashed past its restarts, or its handlers never finished importing). */
+  private gaveUp(): boolean {
+    const state = this.ctx.supervisor.state;
+    return state.status === 'crashed' && !state.noInterpreter;
+  }
+
   /** One RELOAD_CONFIG; false when the service could not be reached (the scheduler tries again once it is back). */
   private async reload(files: readonly string[], origin: ChangeOrigin): Promise<boolean> {
     const folder = this.folder() ?? '';
@@ -93,8 +100,7 @@ export class AiosFiles implements vscode.Disposable {
     const what = origin === 'save' ? `after saving ${names}` : `${names} changed on disk`;
     // A service that gave up (a handlers module that never finished importing, a crash loop) gets a new chance
     // with the file the user just changed; the new start reads the files.
-    const state = this.ctx.supervisor.state;
-    if (!this.ctx.supervisor.isReady && state.status === 'crashed' && !state.noInterpreter) {
+    if (!this.ctx.supervisor.isReady && this.gaveUp()) {
       await this.ctx.restartService(`${names} ${origin === 'save' ? 'saved' : 'changed on disk'}`);
       return true;
     }
