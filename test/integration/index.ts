@@ -4,7 +4,7 @@
 // window once and runs again).
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { hasUi, reportResult, screenChecksSkipped, screenshot, setCurrentTest } from './ui';
+import { hasUi, reportResult, screenshot, setCurrentTest } from './ui';
 
 /** The in-host tests of the reliability tier: test/run.mjs runs them with this as AIOS_TEST_GREP. */
 export const RELIABILITY_GREP = 'reliability:';
@@ -18,7 +18,7 @@ export function run(): Promise<void> {
   // The in-host part of the reliability tier (its describes start with "reliability:") runs there, by name.
   else mocha.grep(RELIABILITY_GREP).invert();
   mocha.suite.beforeEach(function () {
-    setCurrentTest(this.currentTest?.fullTitle() ?? '');
+    setCurrentTest(this.currentTest);
   });
   // A failed test leaves a picture of the screen behind: test-results/failed-<title>.png.
   mocha.suite.afterEach(async function () {
@@ -41,8 +41,6 @@ export function run(): Promise<void> {
   return new Promise((resolve, reject) => {
     const runner = mocha.run((failures) => {
       const stats = runner.stats ?? { passes: 0, failures, pending: 0 };
-      if (screenChecksSkipped.size)
-        console.log(`${screenChecksSkipped.size} test(s) passed without their screen checks (no UI bridge; \`npm test\` runs them with a browser).`);
       void reportResult({ passed: stats.passes, failed: stats.failures, pending: stats.pending })
         .catch(() => {})
         .then(() => (failures > 0 ? reject(new Error(`${failures} in-host test(s) failed`)) : resolve()));

@@ -10,7 +10,7 @@ import { ControlState, describeReplay, type ControlCall } from '../../src/python
 import { resolveInterpreter } from '../../src/python/interpreter';
 import { ControlRequest, HealthRequest, type ControlParams, type HealthResult } from '../../src/python/protocol';
 import { PythonSupervisor, servicePythonDir, type ServiceStart } from '../../src/python/supervisor';
-import { onScreen, notificationTexts, screenshot, statusBarText } from './ui';
+import { hasUi, onScreen, notificationTexts, screenshot, statusBarText } from './ui';
 import { aios, healthyService, logCaughtUp, logFromNow, replacedService, waitUntil, withSettings } from './util';
 
 /** What must never reach the AIOS log when the service dies: stack frames, JSON-RPC codes, client noise. */
@@ -432,7 +432,7 @@ def _stderr_probe(params):
   });
 
   it('an interpreter that does not exist is a clear, actionable error; fixing the setting brings the service back', async () => {
-    if (onScreen()) await vscode.commands.executeCommand('notifications.clearAll');
+    if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
     await withSettings({ 'python.interpreterPath': '/nonexistent/bin/python3' }, async () => {
       const state = await waitUntil(
         () => (api.context.supervisor.state.status === 'crashed' ? api.context.supervisor.state : undefined),
@@ -450,7 +450,7 @@ def _stderr_probe(params):
         assert.match(shown[0], /No Python 3\.9\+ found/);
       }
     });
-    if (onScreen()) await vscode.commands.executeCommand('notifications.clearAll');
+    if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
     await healthyService(api);
     const ok = await api.execute({ commandType: 'ECHO', parameters: {} });
     assert.equal(ok.success, true, JSON.stringify(ok.error));
@@ -459,7 +459,7 @@ def _stderr_probe(params):
   it('stops after too many crashes in the window, tells the user once, and "Restart Python Service" recovers', async () => {
     await withSettings({ 'python.maxRestarts': 1 }, async () => {
       await vscode.commands.executeCommand('aios.restartPythonService'); // forget earlier crashes
-      if (onScreen()) await vscode.commands.executeCommand('notifications.clearAll');
+      if (hasUi) await vscode.commands.executeCommand('notifications.clearAll');
       const log = logFromNow(api);
       for (let i = 0; i < 2; i++) {
         const pid = await healthyService(api);
@@ -516,6 +516,6 @@ def _stderr_probe(params):
       const ok = await api.execute({ commandType: 'ECHO', parameters: {} });
       assert.equal(ok.success, true, JSON.stringify(ok.error));
     });
-    if (onScreen()) await vscode.commands.executeCommand('notifications.clearAll'); // nothing left for later suites
+    if (hasUi) await vscode.commands.executeCommand('notifications.clearAll'); // nothing left for later suites
   });
 });

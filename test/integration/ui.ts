@@ -1,6 +1,6 @@
 // A typed client of the UI bridge (test/host/ui-bridge.mjs): lets in-host tests look at the screen
 // through the real browser. Without a bridge (e.g. under @vscode/test-electron) screen checks skip.
-import type { Context } from 'mocha';
+import type { Context, Runnable } from 'mocha';
 import * as vscode from 'vscode';
 import { Views } from '../../src/shared/ids';
 
@@ -16,19 +16,19 @@ async function call<T>(op: string, args: Record<string, unknown> = {}): Promise<
   return reply.value as T;
 }
 
-/** Titles of the tests that ran without their screen checks (no browser), reported at the end of the run. */
-export const screenChecksSkipped = new Set<string>();
-let currentTitle = '';
-export function setCurrentTest(title: string): void {
-  currentTitle = title;
+let currentTest: Runnable | undefined;
+/** The test now running (the suite's beforeEach sets it), for onScreen(). */
+export function setCurrentTest(test: Runnable | undefined): void {
+  currentTest = test;
 }
 
 /**
- * Whether the screen checks of a test that also asserts through the API can run. Without a browser they do
- * not, and the run says so at its end (the test is not reported as if it had looked at the screen).
+ * For the screen checks of a test that also asserts through the API: true with a browser to look through;
+ * without one the test stops here and is reported as skipped (pending), never as passed without having
+ * looked. Its API assertions before this point have run.
  */
 export function onScreen(): boolean {
-  if (!hasUi) screenChecksSkipped.add(currentTitle);
+  if (!hasUi) currentTest?.skip();
   return hasUi;
 }
 
