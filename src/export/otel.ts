@@ -109,20 +109,21 @@ export class AiosMetricProducer implements MetricProducer {
     const commands: DataPoint<number>[] = [];
     const throttles: DataPoint<number>[] = [];
     const durations: DataPoint<{ buckets: { boundaries: number[]; counts: number[] }; sum: number; count: number; min: number; max: number }>[] = [];
-    for (const [commandType, s] of this.metrics.types) {
+    // `source`: the command's source kind (palette, api, terminal…), the same word in both naming conventions.
+    for (const [commandType, source, s] of this.metrics.entries()) {
       for (let p = 0; p < PRIORITIES.length; p++) {
         const priority = PRIORITIES[p];
         for (let o = 0; o < OUTCOMES.length; o++) {
           const v = s.ends[p * OUTCOMES.length + o];
-          if (v > 0) commands.push(point({ commandType, priority, outcome: OUTCOMES[o] }, v));
+          if (v > 0) commands.push(point({ commandType, priority, outcome: OUTCOMES[o], source }, v));
         }
-        if (s.throttles[p] > 0) throttles.push(point({ commandType, priority }, s.throttles[p]));
+        if (s.throttles[p] > 0) throttles.push(point({ commandType, priority, source }, s.throttles[p]));
         for (let o = 0; o < TIMED_OUTCOMES.length; o++) {
           const h = s.latency[p * TIMED_OUTCOMES.length + o];
           if (h === undefined) continue;
           durations.push(
             point(
-              { commandType, priority, outcome: TIMED_OUTCOMES[o] },
+              { commandType, priority, outcome: TIMED_OUTCOMES[o], source },
               { buckets: { boundaries: [...DURATION_BOUNDARIES_MS], counts: Array.from(h.counts) }, sum: h.sum, count: h.count, min: h.min, max: h.max },
             ),
           );

@@ -39,17 +39,22 @@ describe('Debian prometheus scrapes /metrics', () => {
 
   it('the command counter in Prometheus equals the middleware count', async () => {
     await runScenario(mw, 4);
-    const overall = mw.telemetry.query('SUMMARY').overall;
+    const { overall, bySource } = mw.telemetry.query('SUMMARY');
     const byType = mw.telemetry.byType();
     // Scraped every second: poll the API until the newest sample holds the count.
     let seen: number | undefined;
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
-      seen = await prometheus.value('sum(aios_commands_total)');
+      seen = await prometheus.value('sum(aios_commands_total{source!="terminal"})');
       if (seen === overall.totalCommands) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    assert.equal(seen, overall.totalCommands, 'sum(aios_commands_total)');
+    // The headline is every source but terminal (commands typed in a terminal, only observed); each source apart.
+    assert.equal(seen, overall.totalCommands, 'sum(aios_commands_total{source!="terminal"})');
+    for (const source of ['palette', 'api', 'terminal', 'other'] as const) {
+      assert.equal(await prometheus.value(`sum(aios_commands_total{source="${source}"})`), bySource[source]?.count, `source ${source}`);
+    }
+    assert.equal(await prometheus.value('count(aios_commands_total{commandType=~"CONTROL:.*"}) or vector(0)'), 0, 'control operations are not commands');
     assert.equal(await prometheus.value('sum(aios_commands_total{commandType="ECHO",outcome="success"})'), byType.ECHO.successCount);
     assert.equal(await prometheus.value('sum(aios_commands_total{outcome="blocked"})'), overall.blockedCommands);
     assert.equal(await prometheus.value('sum(aios_commands_total{commandType="ECHO",priority="HIGH",outcome="success"})'), 4);
