@@ -28,7 +28,7 @@ describe('source kinds', () => {
       assert.equal(SOURCE_INDEX[k], i);
       assert.ok(SOURCE_LABELS[k], `${k} has words for a person`);
     }
-    assert.equal(SOURCE_INDEX.toString, undefined, 'no prototype: any string looks up safely');
+    assert.equal(Object.getPrototypeOf(SOURCE_INDEX), null, 'no prototype: any string looks up safely');
     assert.equal(countsAsCommand('ECHO'), true);
     assert.equal(countsAsCommand('TERMINAL:false'), true);
     assert.equal(countsAsCommand('CONTROL:RELOAD_CONFIG'), false);

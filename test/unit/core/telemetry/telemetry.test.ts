@@ -91,7 +91,7 @@ describe('Telemetry', () => {
       new WaitMetadata(12.3456, 'batch'),
       new WaitMetadata(3, 'ä "q"'),
       new WaitMetadata(4, 'api', 'publisher.name'),
-      new WaitMetadata(5, 'endpoint', 'a "quoted"\ caller'),
+      new WaitMetadata(5, 'endpoint', 'a "quoted" \\ caller'),
     ];
     const metadata = [undefined, constant, { waitMs: 1.5 }, { code: 'x', message: 'ünïcode "q"' }, constant, ...waited];
     const events: TelemetryEvent[] = [];
