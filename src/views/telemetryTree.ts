@@ -13,7 +13,7 @@
 //   runs only while something shown moves by itself (elapsed times, CPU, rules' values, exporters' health).
 // Figures are by source (SOURCE_KINDS): Overview is the headline (every source but terminal commands, which
 // AIOS only observes), By Source has each source's own, and the source filter ("AIOS: Filter Telemetry by
-// Source…", the view's description says it is on) narrows Overview, By Source, Command Types, Control
+// Source…", the view's title and the Overview header say it is on) narrows Overview, By Source, Command Types, Control
 // Operations and the event lists; In Flight, Service and System always show the whole middleware. A command
 // type that never ran (every command refused: invalid, blocked, unknown) gets no row of its own: the one
 // "Refused" row at the bottom of Command Types lists the newest of them.
@@ -46,6 +46,8 @@ import { formatClock, formatDuration } from '../webview/format';
 export type TreeHost = Pick<AiosContext, 'controlServer' | 'exports' | 'learning' | 'middleware' | 'rules' | 'supervisor'>;
 
 const REFRESH_DEBOUNCE_MS = 500;
+/** The view's name in package.json. */
+const VIEW_TITLE = 'Telemetry';
 const TICK_MS = 1000;
 /** A type's events: the newest 10, cut back from 20. */
 const EVENTS_PER_TYPE: [number, number] = [10, 20];
@@ -225,7 +227,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     const changed = () => this.schedule();
     this.disposables.push(
       this.emitter,
-      // A new filter changes most rows: the whole tree again, and the view's description says what is shown.
+      // A new filter changes most rows: the whole tree again, and the view's title says what is shown.
       sourceFilter.onDidChange(() => {
         this.describeFilter();
         this.refreshNow();
@@ -271,10 +273,13 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     );
   }
 
-  /** The view's description (next to its title) says a filter is on, so nobody forgets it. */
+  /**
+   * The view's title says a filter is on, so nobody forgets it: "AIOS: Telemetry · source: terminal". The title,
+   * not the description: VS Code shows no description for a view alone in its container, as this one is.
+   */
   private describeFilter(): void {
     const on = this.sourceFilter.description;
-    if (this.view) this.view.description = on === undefined ? undefined : `source: ${on}`;
+    if (this.view) this.view.title = on === undefined ? VIEW_TITLE : `${VIEW_TITLE} · source: ${on}`;
   }
 
   /** Coalesced: one check at most every REFRESH_DEBOUNCE_MS, none while the view is hidden. */
@@ -358,6 +363,9 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     if (this.exportRows().length) ids.push('export');
     const running = this.sections.get('running')!;
     running.description = describeLoad(a.active, queued);
+    // Said on the first figures too: a narrow side bar cuts the view's title short.
+    const on = this.sourceFilter.description;
+    this.sections.get('overview')!.description = on === undefined ? undefined : `source: ${on}`;
     const events = this.sections.get('events')!;
     events.description = this.held.has('events') ? 'held while a row is selected' : undefined;
     return ids.map((id) => this.sections.get(id)!);
@@ -650,6 +658,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         const item = new vscode.TreeItem('Refused (never ran)', vscode.TreeItemCollapsibleState.Collapsed);
         item.id = 'refused';
         item.description = refusedDescription(node);
+        item.accessibilityInformation = { label: `Refused (never ran): ${item.description}` };
         item.tooltip =
           'Command types whose every command was refused before it ran (invalid, blocked by policy, queue full, unknown to the service): a typo or a refusal, so no row of their own';
         item.iconPath = new vscode.ThemeIcon('close');
