@@ -278,8 +278,18 @@ describe('telemetry by source', function () {
     );
     assert.ok(!bySource.some((l) => /^(palette|api|control): /.test(l)), bySource.join(' | '));
     await expandTreeSection('Recent Events');
-    const events = (await treeRows('Telemetry')).filter((l) => /^(START|COMPLETE|ERROR|CANCEL|THROTTLE) /.test(l));
-    assert.ok(events.length > 0 && events.every((l) => /^\w+ TERMINAL:/.test(l)), `only terminal events: ${events.join(' | ')}`);
+    const events = await waitUntil(
+      async () => {
+        const seen = (await treeRows('Telemetry')).filter((l) => /^(START|COMPLETE|ERROR|CANCEL|THROTTLE) /.test(l));
+        return seen.length > 0 ? seen : undefined;
+      },
+      10_000,
+      'the rows of Recent Events',
+    );
+    assert.ok(
+      events.every((l) => /^\w+ TERMINAL:/.test(l)),
+      `only terminal events: ${events.join(' | ')}`,
+    );
     await screenshot('sources-tree-filtered');
 
     // The report covers the terminal only, and says so.
