@@ -298,37 +298,16 @@ function buildDom(): void {
     grid.append(fig);
   }
 
-  const bySource = el(
-    'table',
-    { class: 'per-type by-source' },
-    el('caption', { class: 'visually-hidden' }, 'Commands by source'),
-    el(
-      'thead',
-      {},
-      el(
-        'tr',
-        {},
-        ...['Source', 'Count', 'Success', 'Failed', 'of them refused', 'Cancelled', 'p95'].map((h, i) =>
-          el('th', { scope: 'col', class: i > 0 ? 'num' : '' }, h),
-        ),
-      ),
-    ),
+  const bySource = numbersTable(
+    'per-type by-source',
+    'Commands by source',
+    ['Source', 'Count', 'Success', 'Failed', 'of them refused', 'Cancelled', 'p95'],
     ui.bySourceBody,
   );
-
-  const table = el(
-    'table',
-    { class: 'per-type' },
-    el('caption', { class: 'visually-hidden' }, 'Commands by type, most frequent first'),
-    el(
-      'thead',
-      {},
-      el(
-        'tr',
-        {},
-        ...['Command type', 'Count', 'Errors', 'Average', 'p95', 'Last run'].map((h, i) => el('th', { scope: 'col', class: i > 0 ? 'num' : '' }, h)),
-      ),
-    ),
+  const table = numbersTable(
+    'per-type',
+    'Commands by type, most frequent first',
+    ['Command type', 'Count', 'Errors', 'Average', 'p95', 'Last run'],
     ui.perTypeBody,
   );
 
@@ -343,6 +322,17 @@ function buildDom(): void {
     el('footer', {}, ui.updated),
   );
   renderActions();
+}
+
+/** A table of rows named in their first column, numbers in the others. */
+function numbersTable(className: string, caption: string, headings: string[], body: HTMLElement): HTMLTableElement {
+  return el(
+    'table',
+    { class: className },
+    el('caption', { class: 'visually-hidden' }, caption),
+    el('thead', {}, el('tr', {}, ...headings.map((h, i) => el('th', { scope: 'col', class: i > 0 ? 'num' : '' }, h)))),
+    body,
+  );
 }
 
 function setText(node: HTMLElement, text: string): void {
