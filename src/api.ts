@@ -200,12 +200,23 @@ export interface AiosTelemetryEvent {
   metadata?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * Where a command came from, on each of its events (`metadata.source`, with `metadata.caller` for who within
+ * it): palette (the Command Palette, the tree), api (extensions), task, batch, cli (`aios` in a terminal),
+ * endpoint (the HTTP control endpoint), terminal (typed in a terminal, recorded only), other, control (control
+ * operations), rule (rules' records).
+ */
+export type AiosSourceKind = 'palette' | 'api' | 'task' | 'batch' | 'cli' | 'endpoint' | 'terminal' | 'other' | 'control' | 'rule';
+
+/** The headline: commands of every source but `terminal` (only observed), never control operations. */
 export interface AiosOverallMetrics {
   totalCommands: number;
   successfulCommands: number;
   failedCommands: number;
   cancelledCommands: number;
   blockedCommands: number;
+  /** Never ran (invalid, blocked, queue full, unknown type): part of failedCommands. */
+  refusedCommands: number;
   throttledCommands: number;
   successRate: number;
   averageDurationMs: number;
@@ -214,12 +225,14 @@ export interface AiosOverallMetrics {
   p99: number;
 }
 
-export interface AiosTypeStats {
+export interface AiosOutcomeStats {
   count: number;
   successCount: number;
   errorCount: number;
   cancelledCount: number;
   blockedCount: number;
+  /** Never ran (invalid, blocked, queue full, unknown type): part of errorCount. */
+  refusedCount: number;
   throttledCount: number;
   totalDurationMs: number;
   averageDurationMs: number;
@@ -229,10 +242,22 @@ export interface AiosTypeStats {
   p99: number;
 }
 
+export interface AiosTypeStats extends AiosOutcomeStats {
+  /** The sources it was submitted from. */
+  sources: AiosSourceKind[];
+}
+
+export interface AiosSourceStats extends AiosOutcomeStats {
+  /** successCount / (successCount + errorCount), 0..1. */
+  successRate: number;
+}
+
 export interface AiosSummaryReport {
   level: AiosDetailLevel;
   generatedAt: string;
   overall: AiosOverallMetrics;
+  /** The same figures for each source seen, terminal commands and control operations included. */
+  bySource: Partial<Record<AiosSourceKind, AiosSourceStats>>;
   storage: { enabled: boolean; directory?: string; writtenEvents: number; droppedEvents: number; restored: boolean };
 }
 
@@ -297,8 +322,9 @@ export interface AiosApi {
 
   /**
    * The same API for a named caller (your extension's id, `publisher.name`): every command and control
-   * operation it makes is recorded with source `api:<callerId>` (the tree and telemetry show it) instead of
-   * `api`. Throws a TypeError for an id that is not one.
+   * operation it makes is recorded with caller `<callerId>` (source `api`; a control operation's source is
+   * `control`, its caller `api:<callerId>`): the tree and telemetry show it. Throws a TypeError for an id
+   * that is not one.
    */
   withCaller(callerId: string): AiosApi;
 

@@ -13,6 +13,7 @@ import { MetricsPanel } from './views/metricsPanel';
 import { MiddlewareMetricsSource } from './views/metricsSource';
 import { PARAMETERS_SCHEME, ParametersEditor } from './views/parametersEditor';
 import { RESULT_SCHEME, ResultDocuments } from './views/resultDocuments';
+import { TelemetrySourceFilter } from './views/sourceFilter';
 import { ThrottleIndicator } from './views/statusBar';
 import { TELEMETRY_SCHEME, TelemetryDocumentProvider } from './views/telemetryDocument';
 import { TelemetryTreeProvider } from './views/telemetryTree';
@@ -24,19 +25,22 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
   const ctx = new AiosContext(extension);
   current = ctx;
   const indicator = new ThrottleIndicator(ctx);
-  const metrics = new MiddlewareMetricsSource(ctx);
+  // One source filter for the tree, the panel (and the dashboard) and the Show Telemetry report.
+  const sourceFilter = new TelemetrySourceFilter(extension.workspaceState);
+  const metrics = new MiddlewareMetricsSource(ctx, sourceFilter);
   ctx.controlServer.attachDashboard(metrics);
-  const documents = new TelemetryDocumentProvider(ctx);
+  const documents = new TelemetryDocumentProvider(ctx, sourceFilter);
   const results = new ResultDocuments();
   const tuning = new TuningDocuments();
   const parameters = new ParametersEditor();
   const aiosFiles = new AiosFiles(ctx);
   const gettingStarted = new GettingStarted(ctx);
-  const tree = new TelemetryTreeProvider(ctx);
+  const tree = new TelemetryTreeProvider(ctx, sourceFilter);
   const treeView = vscode.window.createTreeView(Views.telemetry, { treeDataProvider: tree, showCollapseAll: true });
   tree.attach(treeView);
 
   extension.subscriptions.push(
+    sourceFilter,
     indicator,
     metrics,
     documents,
@@ -52,7 +56,7 @@ export function activate(extension: vscode.ExtensionContext): AiosApi {
     vscode.workspace.registerTextDocumentContentProvider(TUNING_SCHEME, tuning),
     vscode.workspace.registerFileSystemProvider(PARAMETERS_SCHEME, parameters),
     MetricsPanel.registerSerializer(extension.extensionUri, metrics, ctx.log),
-    ...registerCommands({ ctx, extensionUri: extension.extensionUri, metrics, documents, results, tuning, parameters, tree }),
+    ...registerCommands({ ctx, extensionUri: extension.extensionUri, metrics, documents, results, tuning, parameters, tree, sourceFilter }),
     registerSources(ctx),
   );
   // The in-host tests reach the composed services through this command; it exists only while VS Code runs

@@ -21,7 +21,7 @@ import type {
   AiosTelemetryEvent,
 } from './api';
 import type { AiosContext } from './context';
-import { batchWindow, functionRoute, runBatch, validateRequest, type BatchItem, type BatchLineError, type CommandResult } from './core';
+import { batchWindow, functionRoute, runBatch, sourceString, validateRequest, type BatchItem, type BatchLineError, type CommandResult } from './core';
 import type { ServiceState } from './python/supervisor';
 
 /** The part of the extension's services this file uses. */
@@ -74,7 +74,7 @@ export class PublicApi implements vscode.Disposable {
     );
   }
 
-  /** The API as `activate()` returns it; `source` is what its commands record ('api', or 'api:<caller>'). */
+  /** The API as `activate()` returns it; `source` is what its commands record ('api', or 'api:<caller>': kind api, that caller). */
   build(source = 'api'): AiosApi {
     const ctx = this.ctx;
     const reports = ctx.middleware.telemetry;
@@ -138,7 +138,7 @@ export class PublicApi implements vscode.Disposable {
     }
     let api = this.callers.get(callerId);
     if (!api) {
-      api = this.build(`api:${callerId}`);
+      api = this.build(sourceString('api', callerId));
       if (this.callers.size < MAX_CALLERS) this.callers.set(callerId, api);
     }
     return api;

@@ -25,8 +25,8 @@ export const ENV = {
   tokenFile: 'AIOS_TOKEN_FILE',
 } as const;
 
-/** Where `aios` commands are recorded from, in START's metadata (`source`). */
-export const CLI_SOURCE = 'terminal-cli';
+/** The source kind of `aios` commands and control operations (SOURCE_KINDS), on each of their events. */
+export const CLI_SOURCE = 'cli';
 
 /**
  * `aios` exit codes besides the program's own (0-255, or 128 + the signal number when a signal ended it).

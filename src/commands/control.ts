@@ -44,7 +44,7 @@ export async function syncPythonState(env: ControlCommandEnv, given?: ControlArg
   const fromCode = given !== undefined && !given.partial;
   const call = fromCode ? given : await askForControl(ctx, given?.operation);
   if (!call) return undefined;
-  const result = await ctx.control({ source: fromCode ? 'api' : 'command-palette', ...call });
+  const result = await ctx.control({ source: fromCode ? 'api' : 'palette', ...call });
   if (!fromCode) showControlResult(env, call, result);
   return result;
 }

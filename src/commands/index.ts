@@ -10,6 +10,7 @@ import { MetricsPanel } from '../views/metricsPanel';
 import type { MiddlewareMetricsSource } from '../views/metricsSource';
 import type { ParametersEditor } from '../views/parametersEditor';
 import type { ResultDocuments } from '../views/resultDocuments';
+import type { TelemetrySourceFilter } from '../views/sourceFilter';
 import type { TelemetryDocumentProvider } from '../views/telemetryDocument';
 import type { TuningDocuments } from '../views/tuningDocument';
 import { copyEventJson, flightOf, rerunTarget, type TelemetryTreeProvider } from '../views/telemetryTree';
@@ -17,8 +18,9 @@ import { runBatchCommand, type BatchHost } from './batch';
 import { exportTelemetryCommand, type ExportCommandHost } from '../integrations/exportCommand';
 import { cancelRunningCommand, type CancelHost } from './cancel';
 import { syncPythonState, withOperation, type ControlArgs, type ControlCommandHost } from './control';
+import { filterTelemetryBySource, type FilterHost } from './filterSources';
 import { askJsonObject } from './jsonInput';
-import { runCommand, runInteractively, type RunCommandHost } from './runCommand';
+import { runCommand, runInteractively, TREE_SOURCE, type RunCommandHost } from './runCommand';
 import { tuneThrottlingCommand, type TuneHost } from './tune';
 import { selectInterpreter, type SelectInterpreterHost } from './selectInterpreter';
 
@@ -30,6 +32,7 @@ export type CommandsHost = Pick<AiosContext, 'controlServer' | 'log' | 'middlewa
   CancelHost &
   ExportCommandHost &
   TuneHost &
+  FilterHost &
   SelectInterpreterHost;
 
 export type { RunCommandArgs } from './runCommand';
@@ -44,6 +47,7 @@ export interface CommandEnv {
   readonly tuning: TuningDocuments;
   readonly parameters: ParametersEditor;
   readonly tree: TelemetryTreeProvider;
+  readonly sourceFilter: TelemetrySourceFilter;
 }
 
 type Handler = (env: CommandEnv, ...args: unknown[]) => unknown;
@@ -106,6 +110,7 @@ const COMMAND_TABLE: Record<CommandId, Handler> = {
     ctx.log.info('Telemetry statistics cleared');
     return true;
   },
+  [Commands.filterTelemetryBySource]: ({ ctx, sourceFilter }, args) => filterTelemetryBySource(ctx, sourceFilter, args),
   [Commands.treeRefresh]: ({ tree }) => tree.refreshNow(),
   [Commands.treeCopyEventJson]: (_env, node) => copyEventJson(node),
   [Commands.treeRerun]: async (env, node) => {
@@ -128,7 +133,7 @@ const COMMAND_TABLE: Record<CommandId, Handler> = {
         value: {},
       }));
     if (!parameters) return undefined;
-    return runInteractively(env, { commandType: target.commandType, priority: target.priority, parameters: { ...parameters } }, 'telemetry-tree');
+    return runInteractively(env, { commandType: target.commandType, priority: target.priority, parameters: { ...parameters } }, TREE_SOURCE);
   },
   [Commands.treeCancel]: ({ ctx }, node) => {
     const flight = flightOf(node);

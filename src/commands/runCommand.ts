@@ -7,7 +7,7 @@
 // is picked (a blocked type goes no further), and each type's description and parameter hints come from its
 // handler.
 import * as vscode from 'vscode';
-import type { CommandResult, Priority } from '../core';
+import { sourceString, type CommandResult, type Priority } from '../core';
 import type { AiosContext } from '../context';
 import { commandCatalog, type CatalogEntry, type CatalogHost } from './catalog';
 import type { ParametersEditor } from '../views/parametersEditor';
@@ -30,6 +30,9 @@ export interface RunCommandArgs {
   interactive?: boolean;
 }
 
+/** The tree's Run Again: a person in VS Code (kind `palette`), from the tree. */
+export const TREE_SOURCE = sourceString('palette', 'telemetry-tree');
+
 export interface RunCommandEnv {
   readonly ctx: RunCommandHost;
   readonly results: ResultDocuments;
@@ -45,12 +48,13 @@ const PRIORITY_ITEMS: (vscode.QuickPickItem & { priority: Priority })[] = [
 export async function runCommand(env: RunCommandEnv, args?: unknown): Promise<CommandResult | undefined> {
   const given = args as RunCommandArgs | undefined;
   if (given !== undefined && !given.interactive) {
-    // From code: no questions, no notifications; the caller gets the result.
-    return env.ctx.run({ source: 'api', ...given });
+    // From code: no questions, no notifications; the caller gets the result. Another extension's (or
+    // script's) own `source` is its caller: `api:<theirs>`.
+    return env.ctx.run({ ...given, source: sourceString('api', (given as { source?: unknown }).source) });
   }
   const request = given ?? (await askForCommand(env));
   if (!request) return undefined;
-  return runInteractively(env, request, given?.interactive ? 'telemetry-tree' : 'command-palette');
+  return runInteractively(env, request, given?.interactive ? TREE_SOURCE : 'palette');
 }
 
 /** Runs with progress and shows the result; remembers the request for next time. */
@@ -99,7 +103,8 @@ async function askForCommand(env: RunCommandEnv): Promise<RunCommandArgs | undef
     editor: {
       editor: env.parameters,
       name: commandType,
-      onSubmit: (value) => void runInteractively(env, { commandType, priority: priority.priority, parameters: value }, 'command-palette'),
+      onSubmit: (value) =>
+        void runInteractively(env, { commandType, priority: priority.priority, parameters: value }, sourceString('palette', 'parameters-editor')),
     },
   });
   if (!parameters) return undefined;

@@ -1,10 +1,7 @@
 // Shell command types run from the palette or the tree: their output streamed live to the "AIOS Commands"
 // output channel while they run. A decision of the UI, so the palette asks for it; other sources do not.
 import * as vscode from 'vscode';
-import type { CommandRouter, ShellRunOptions } from '../core';
-
-/** Sources that a person is watching: their shell programs' output goes to the channel as it comes. */
-const INTERACTIVE_SOURCES = new Set(['command-palette', 'telemetry-tree']);
+import { parseSource, type CommandRouter, type ShellRunOptions } from '../core';
 
 export interface ShellOutputHost {
   readonly router: CommandRouter;
@@ -27,7 +24,8 @@ function outputChannel(host: ShellOutputHost): vscode.OutputChannel {
 /** For a run a person started from the palette or the tree: stream a shell program's output to the channel. */
 export function interactiveShellOutput(host: ShellOutputHost, request: unknown): ShellRunOptions | undefined {
   const r = request as { source?: unknown; commandType?: unknown } | null;
-  if (typeof r !== 'object' || r === null || !INTERACTIVE_SOURCES.has(r.source as string) || typeof r.commandType !== 'string') return undefined;
+  // A person is watching the palette's and the tree's runs: their programs' output goes to the channel as it comes.
+  if (typeof r !== 'object' || r === null || parseSource(r.source).kind !== 'palette' || typeof r.commandType !== 'string') return undefined;
   return shellOutputFor(host, r.commandType);
 }
 

@@ -1,9 +1,12 @@
 // The control endpoint's request bodies and refusals: the PowerShell-compatible control shape and a command, validated into
 // the middleware's own request types with messages a person can act on. Plain functions, no HTTP.
+import { sourceString, type SourceKind } from '../core/telemetry';
 import { HEALTH_OVERRIDE_VALUES, type CommandRequest, type CommandResult } from '../core/types';
 import { CONTROL_OPERATIONS, LOG_LEVELS, type ControlOperation } from '../python/protocol';
 
 const MAX_SOURCE_LENGTH = 64;
+/** The source kind of everything that comes in over HTTP. */
+const ENDPOINT: SourceKind = 'endpoint';
 const MAX_VALUE_LENGTH = 4096;
 const CLIENT_COMMAND_ID = /^[A-Za-z0-9][A-Za-z0-9_.:{}-]{0,127}$/;
 /** A control-plane operation, as the extension's control plane takes it. */
@@ -103,12 +106,12 @@ function fields<K extends string>(body: unknown, names: readonly K[], byLower: R
 }
 
 function optionalSource(v: unknown, field: string): string {
-  if (v === undefined || v === null) return 'http';
+  if (v === undefined || v === null) return ENDPOINT;
   if (typeof v !== 'string' || v.length === 0 || v.length > MAX_SOURCE_LENGTH || !PRINTABLE.test(v)) {
     throw badRequest(`${field} must be 1-${MAX_SOURCE_LENGTH} printable characters naming the caller (got ${describe(v)})`);
   }
-  // Marked as coming over HTTP, so telemetry never mistakes a script for the palette.
-  return `http:${v}`;
+  // Source kind `endpoint`, the client's own name its caller, so telemetry never mistakes a script for the palette.
+  return sourceString('endpoint', v);
 }
 
 function optionalObject(v: unknown, field: string): Record<string, unknown> | undefined {

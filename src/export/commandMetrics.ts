@@ -3,7 +3,7 @@
 // import. The OpenTelemetry SDK's own instruments cost 2-3 µs per add() here (attribute hashing), more than
 // a whole command; so the middleware keeps its own cumulative counts and the SDK reads them at collection
 // time through a MetricProducer (src/export/otel.ts), for OTLP and Prometheus alike.
-import { MAX_COMMAND_TYPES, OTHER_TYPE } from '../core/telemetry';
+import { countsAsCommand, MAX_COMMAND_TYPES, OTHER_TYPE, SOURCE_INDEX, SOURCE_KINDS, sourceKindOf, type SourceKind } from '../core/telemetry';
 import type { AdmissionState } from '../core/admission';
 import type { PredictionAccuracy } from '../core/learning';
 import { PRIORITIES, type Priority, type TelemetryEvent } from '../core/types';
@@ -78,21 +78,28 @@ export interface GaugeValues {
   serviceHealth: number | undefined;
 }
 
+/** A command type's series, one per source kind (SOURCE_INDEX) it came from. */
+type SeriesBySource = (TypeSeries | undefined)[];
+
 export class CommandMetrics {
   /** Epoch ms the counts start from (the start time of every cumulative point). */
   readonly startEpochMs = Date.now();
-  readonly types = new Map<string, TypeSeries>();
+  readonly types = new Map<string, SeriesBySource>();
   private lastType: string | undefined;
-  private lastSeries: TypeSeries | undefined;
+  private lastSeries: SeriesBySource | undefined;
   private lastThrottleDelayMs = 0;
 
-  /** O(1); never throws on any event the core emits. */
+  /**
+   * O(1); never throws on any event the core emits. Control operations (CONTROL:*) and rule records (RULE:*)
+   * are not commands: the commands' metrics leave them out, as the core's figures do.
+   */
   record(e: TelemetryEvent): void {
+    if (!countsAsCommand(e.commandType)) return;
     switch (e.eventType) {
       case 'START':
         return;
       case 'THROTTLE': {
-        this.series(e.commandType).throttles[priorityIndex(e.priority)]++;
+        this.series(e).throttles[priorityIndex(e.priority)]++;
         const d = e.metadata?.delayMs;
         if (typeof d === 'number') this.lastThrottleDelayMs = d;
         return;
@@ -110,7 +117,7 @@ export class CommandMetrics {
 
   /** `timed`: the command reached its executor, so its duration is a latency (as in the core's stats). */
   private end(e: TelemetryEvent, outcome: number, timed: boolean): void {
-    const s = this.series(e.commandType);
+    const s = this.series(e);
     const p = priorityIndex(e.priority);
     s.ends[p * OUTCOMES.length + outcome]++;
     if (timed && e.durationMs !== undefined) {
@@ -119,27 +126,53 @@ export class CommandMetrics {
     }
   }
 
-  private series(commandType: string): TypeSeries {
+  /** The series of the event's type and source (the `source` attribute: its kind, on every event; older events: `other`). */
+  private series(e: TelemetryEvent): TypeSeries {
+    const commandType = e.commandType;
+    let bySource: SeriesBySource | undefined;
     // Commands of one type tend to come in runs: the same string object skips the map.
-    if (commandType === this.lastType) return this.lastSeries!;
-    let s = this.types.get(commandType);
-    if (s === undefined) {
-      // The core's rule, so per-type figures match its stats: the last place is kept for '(other)'.
-      const key = this.types.size >= MAX_COMMAND_TYPES - 1 && commandType !== OTHER_TYPE ? OTHER_TYPE : commandType;
-      s = this.types.get(key);
-      if (s === undefined) {
-        s = new TypeSeries();
-        this.types.set(key, s);
+    if (commandType === this.lastType) bySource = this.lastSeries!;
+    else {
+      bySource = this.types.get(commandType);
+      if (bySource === undefined) {
+        // The core's rule, so per-type figures match its stats: the last place is kept for '(other)'.
+        const key = this.types.size >= MAX_COMMAND_TYPES - 1 && commandType !== OTHER_TYPE ? OTHER_TYPE : commandType;
+        bySource = this.types.get(key);
+        if (bySource === undefined) {
+          bySource = [];
+          this.types.set(key, bySource);
+        }
       }
+      this.lastType = commandType;
+      this.lastSeries = bySource;
     }
-    this.lastType = commandType;
-    this.lastSeries = s;
-    return s;
+    const s = e.metadata?.source;
+    const i = (typeof s === 'string' ? SOURCE_INDEX[s] : undefined) ?? SOURCE_INDEX[sourceKindOf(commandType, e.metadata)]!;
+    return (bySource[i] ??= new TypeSeries());
   }
 
-  /** Ended commands with these attributes (tests and reports). */
-  ended(commandType: string, priority: Priority, outcome: CommandOutcome): number {
-    return this.types.get(commandType)?.ends[priorityIndex(priority) * OUTCOMES.length + OUTCOMES.indexOf(outcome)] ?? 0;
+  /** Each command type's series per source, for collection. */
+  *entries(): IterableIterator<[commandType: string, source: SourceKind, series: TypeSeries]> {
+    for (const [commandType, bySource] of this.types) {
+      for (let i = 0; i < bySource.length; i++) {
+        const s = bySource[i];
+        if (s !== undefined) yield [commandType, SOURCE_KINDS[i], s];
+      }
+    }
+  }
+
+  /** One command type's series from one source (tests and reports). */
+  seriesOf(commandType: string, source: SourceKind): TypeSeries | undefined {
+    return this.types.get(commandType)?.[SOURCE_INDEX[source]!];
+  }
+
+  /** Ended commands with these attributes, from one source or all (tests and reports). */
+  ended(commandType: string, priority: Priority, outcome: CommandOutcome, source?: SourceKind): number {
+    let n = 0;
+    for (const [type, kind, s] of this.entries()) {
+      if (type === commandType && (source === undefined || kind === source)) n += s.ends[priorityIndex(priority) * OUTCOMES.length + OUTCOMES.indexOf(outcome)];
+    }
+    return n;
   }
 
   gauges(state: ExportState): GaugeValues {

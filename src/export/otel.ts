@@ -35,6 +35,7 @@ import {
   type PushMetricExporter,
 } from '@opentelemetry/sdk-metrics';
 import type { TypeAccuracy } from '../core/learning';
+import { countsAsCommand } from '../core/telemetry';
 import { PRIORITIES, type TelemetryEvent } from '../core/types';
 import { DURATION_BOUNDARIES_MS, OUTCOMES, TIMED_OUTCOMES, type CommandMetrics, type ExportState } from './commandMetrics';
 import type { OtlpConfig, QueueConfig } from './config';
@@ -132,20 +133,21 @@ export class AiosMetricProducer implements MetricProducer {
     const commands: DataPoint<number>[] = [];
     const throttles: DataPoint<number>[] = [];
     const durations: DataPoint<{ buckets: { boundaries: number[]; counts: number[] }; sum: number; count: number; min: number; max: number }>[] = [];
-    for (const [commandType, s] of this.metrics.types) {
+    // `source`: the command's source kind (palette, api, terminal…), the same word in both naming conventions.
+    for (const [commandType, source, s] of this.metrics.entries()) {
       for (let p = 0; p < PRIORITIES.length; p++) {
         const priority = PRIORITIES[p];
         for (let o = 0; o < OUTCOMES.length; o++) {
           const v = s.ends[p * OUTCOMES.length + o];
-          if (v > 0) commands.push(point({ command_type: commandType, priority, outcome: OUTCOMES[o] }, v));
+          if (v > 0) commands.push(point({ command_type: commandType, priority, outcome: OUTCOMES[o], source }, v));
         }
-        if (s.throttles[p] > 0) throttles.push(point({ command_type: commandType, priority }, s.throttles[p]));
+        if (s.throttles[p] > 0) throttles.push(point({ command_type: commandType, priority, source }, s.throttles[p]));
         for (let o = 0; o < TIMED_OUTCOMES.length; o++) {
           const h = s.latency[p * TIMED_OUTCOMES.length + o];
           if (h === undefined) continue;
           durations.push(
             point(
-              { command_type: commandType, priority, outcome: TIMED_OUTCOMES[o] },
+              { command_type: commandType, priority, outcome: TIMED_OUTCOMES[o], source },
               {
                 buckets: { boundaries: [...DURATION_BOUNDARIES_S], counts: Array.from(h.counts) },
                 sum: h.sum / 1000,
@@ -214,8 +216,9 @@ export class AiosMetricProducer implements MetricProducer {
           // No unit: a state, not a ratio ('1' would make it aios_service_health_ratio on /metrics).
           gauge('aios.service.health', 'The Python service: 1 healthy, 0 not (starting, unhealthy, crashed or stopped)', '', [point({}, g.serviceHealth)]),
         );
-      // The learning's figures per type, since it started (the history it restored from disk included).
-      const scored = Object.entries(state.predictionAccuracy?.byType ?? {});
+      // The learning's figures per command type, since it started (the history it restored from disk included);
+      // control operations are not commands here either.
+      const scored = Object.entries(state.predictionAccuracy?.byType ?? {}).filter(([commandType]) => countsAsCommand(commandType));
       const byType = (value: (a: TypeAccuracy) => number) => scored.map(([commandType, a]) => point({ command_type: commandType }, value(a)));
       if (scored.length > 0)
         metrics.push(

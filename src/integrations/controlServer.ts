@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { Dashboard, type DashboardAsset, type DashboardSource } from '../control/dashboard';
 import { startControlServer, type ControlServer } from '../control/server';
-import { CONTROL_PREFIX, type CommandResult, type ExecuteOptions, type Middleware } from '../core';
+import { CONTROL_PREFIX, sourceString, type CommandResult, type ExecuteOptions, type Middleware } from '../core';
 import type { ControlCall } from '../python/controlState';
 import { Commands } from '../shared/ids';
 import type { PanelCommand } from '../webview/protocol';
@@ -30,7 +30,7 @@ const DASHBOARD_CONTROLS: ReadonlyMap<PanelCommand, string> = new Map<PanelComma
   [Commands.resumeAdmission, 'RESUME_ADMISSION'],
   [Commands.restartPythonService, 'RESTART_SERVICE'],
 ]);
-export const DASHBOARD_SOURCE = 'dashboard';
+export const DASHBOARD_SOURCE = sourceString('endpoint', 'dashboard');
 
 interface ServerSettings {
   enabled: boolean;
@@ -105,9 +105,10 @@ export class ControlServerIntegration implements vscode.Disposable {
       port: s.port,
       ...(LOOPBACK.has(s.host) ? {} : { host: s.host }),
       handlers: {
+        // The requests' source is `endpoint`, or `endpoint:<what the client calls itself>` (src/control/requests.ts).
         control: (call, { signal }) => this.ctx.control({ ...call, source: call.source }, { signal }),
         execute: (request, hooks) =>
-          this.ctx.run({ ...request, source: request.source ?? 'http' }, { signal: hooks.signal, onCommandId: (id) => hooks.onCommandId(id) }),
+          this.ctx.run({ ...request, source: request.source ?? 'endpoint' }, { signal: hooks.signal, onCommandId: (id) => hooks.onCommandId(id) }),
         telemetry: (level) => this.ctx.middleware.telemetry.query(level),
       },
       log: (level, message) => this.ctx.log[level](message),
@@ -178,7 +179,7 @@ export class ControlServerIntegration implements vscode.Disposable {
       { bypassAdmission: true },
     );
     if (!result.success) throw new Error(result.error?.message ?? 'failed');
-    this.ctx.log.info(`Dashboard in the browser: ${command} (recorded as ${CONTROL_PREFIX}${operation}, source ${DASHBOARD_SOURCE})`);
+    this.ctx.log.info(`Dashboard in the browser: ${command} (recorded as ${CONTROL_PREFIX}${operation}, caller ${DASHBOARD_SOURCE})`);
   }
 
   /** A one-time login link to the dashboard on this machine's loopback address (the code works once, for 2 minutes). */

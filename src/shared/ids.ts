@@ -7,6 +7,7 @@ export const Commands = {
   cancelCommand: 'aios.cancelCommand',
   showMetricsPanel: 'aios.showMetricsPanel',
   showTelemetry: 'aios.showTelemetry',
+  filterTelemetryBySource: 'aios.filterTelemetryBySource',
   exportTelemetry: 'aios.exportTelemetry',
   tuneThrottling: 'aios.tuneThrottling',
   syncPythonState: 'aios.syncPythonState',

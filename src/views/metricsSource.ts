@@ -6,6 +6,7 @@ import { MetricsHistory } from '../webview/history';
 import type { InitMessage, MetricsSnapshot } from '../webview/protocol';
 import type { MetricsSource } from './metricsPanel';
 import { metricsSnapshot } from './metricsSnapshot';
+import type { TelemetrySourceFilter } from './sourceFilter';
 
 /** The part of the extension's services this file uses. */
 export type MetricsHost = Pick<AiosContext, 'middleware' | 'supervisor'>;
@@ -20,9 +21,13 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
   private readonly emitter = new vscode.EventEmitter<void>();
   private readonly disposables: vscode.Disposable[];
 
-  constructor(private readonly ctx: MetricsHost) {
+  constructor(
+    private readonly ctx: MetricsHost,
+    private readonly sourceFilter: TelemetrySourceFilter,
+  ) {
     this.disposables = [
       this.emitter,
+      sourceFilter.onDidChange(() => this.emitter.fire()),
       ctx.middleware.telemetry.onEvent((e) => {
         if (e.eventType === 'THROTTLE' && typeof e.metadata?.delayMs === 'number') this.lastDelayMs = e.metadata.delayMs;
       }),
@@ -43,7 +48,7 @@ export class MiddlewareMetricsSource implements MetricsSource, vscode.Disposable
   }
 
   snapshot(): MetricsSnapshot {
-    return metricsSnapshot(this.ctx.middleware, this.ctx.supervisor.state, this.lastDelayMs);
+    return metricsSnapshot(this.ctx.middleware, this.ctx.supervisor.state, this.lastDelayMs, this.sourceFilter.filter);
   }
 
   dispose(): void {

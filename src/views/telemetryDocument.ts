@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { DETAIL_LEVELS, type DetailLevel } from '../core';
 import type { AiosContext } from '../context';
+import type { TelemetrySourceFilter } from './sourceFilter';
 import { showVirtualDocument } from './virtualDocument';
 
 /** The part of the extension's services this file uses. */
@@ -14,7 +15,17 @@ export class TelemetryDocumentProvider implements vscode.TextDocumentContentProv
   private readonly emitter = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.emitter.event;
 
-  constructor(private readonly ctx: DocumentHost) {}
+  private readonly subscription: vscode.Disposable;
+
+  constructor(
+    private readonly ctx: DocumentHost,
+    private readonly sourceFilter: TelemetrySourceFilter,
+  ) {
+    // An open report follows the filter (its `filter` field says which sources it covers).
+    this.subscription = sourceFilter.onDidChange(() => {
+      for (const level of DETAIL_LEVELS) this.emitter.fire(TelemetryDocumentProvider.uri(level));
+    });
+  }
 
   provideTextDocumentContent(uri: vscode.Uri): string {
     const level = uri.path
@@ -22,7 +33,7 @@ export class TelemetryDocumentProvider implements vscode.TextDocumentContentProv
       .replace(/\.json$/, '')
       .toUpperCase() as DetailLevel;
     if (!DETAIL_LEVELS.includes(level)) return `// Unknown detail level "${level}": use ${DETAIL_LEVELS.slice(0, -1).join(', ')} or ${DETAIL_LEVELS.at(-1)}.`;
-    return JSON.stringify(this.ctx.middleware.telemetry.query(level), null, 2);
+    return JSON.stringify(this.ctx.middleware.telemetry.query(level, this.sourceFilter.filter), null, 2);
   }
 
   static uri(level: DetailLevel): vscode.Uri {
@@ -37,6 +48,7 @@ export class TelemetryDocumentProvider implements vscode.TextDocumentContentProv
   }
 
   dispose(): void {
+    this.subscription.dispose();
     this.emitter.dispose();
   }
 }

@@ -11,15 +11,33 @@
 // - the work is coalesced: signals (stats at most every 250 ms, the service, rules, the endpoint, the limit)
 //   mark it dirty, one check runs at most every 500 ms and only while the view is visible, and a 1 s check
 //   runs only while something shown moves by itself (elapsed times, CPU, rules' values, exporters' health).
+// Figures are by source (SOURCE_KINDS): Overview is the headline (every source but terminal commands, which
+// AIOS only observes), By Source has each source's own, and the source filter ("AIOS: Filter Telemetry by
+// Source…", the view's title and the Overview header say it is on) narrows Overview, By Source, Command Types, Control
+// Operations and the event lists; In Flight, Service and System always show the whole middleware. A command
+// type that never ran (every command refused: invalid, blocked, unknown) gets no row of its own: the one
+// "Refused" row at the bottom of Command Types lists the newest of them.
 // Empty (and so showing its welcome view) until the first command.
 import * as vscode from 'vscode';
 import { predictionText } from './predictionText';
 import type { RecentRequests } from '../commands/recentRequests';
-import { CONTROL_PREFIX, RULE_PREFIX, type EventType, type InFlightCommand, type Priority, type TelemetryEvent, type TypeStatsReport } from '../core';
+import {
+  CONTROL_PREFIX,
+  countsAsCommand,
+  SOURCE_LABELS,
+  sourceKindOf,
+  type EventType,
+  type InFlightCommand,
+  type Priority,
+  type SourceKind,
+  type TelemetryEvent,
+  type TypeStatsReport,
+} from '../core';
 import type { AiosContext } from '../context';
 import { describeSharedHolders, describeSharedLimit } from './indicatorModel';
 import { describeLoad, stableTail, stateWord } from './treeOrder';
-import { round3 } from '../core/numbers';
+import { describeSourceStats, ms, partitionTypes, pct } from './sourceModel';
+import type { TelemetrySourceFilter } from './sourceFilter';
 import type { RuleState } from '../core/rules';
 import type { ExporterHealthReport } from '../export';
 import { formatClock, formatDuration } from '../webview/format';
@@ -28,6 +46,8 @@ import { formatClock, formatDuration } from '../webview/format';
 export type TreeHost = Pick<AiosContext, 'controlServer' | 'exports' | 'learning' | 'middleware' | 'rules' | 'supervisor'>;
 
 const REFRESH_DEBOUNCE_MS = 500;
+/** The view's name in package.json. */
+const VIEW_TITLE = 'Telemetry';
 const TICK_MS = 1000;
 /** A type's events: the newest 10, cut back from 20. */
 const EVENTS_PER_TYPE: [number, number] = [10, 20];
@@ -35,6 +55,21 @@ const EVENTS_PER_TYPE: [number, number] = [10, 20];
 const RECENT_EVENTS: [number, number] = [50, 100];
 /** In Flight lists the oldest this many; a last row counts the rest. */
 const FLIGHT_ROWS = 50;
+/** The Refused row lists the newest this many types that never ran; a first row counts the rest. */
+const REFUSED_ROWS = 20;
+
+const SOURCE_ICONS: Record<SourceKind, string> = {
+  palette: 'window',
+  api: 'extensions',
+  task: 'tasklist',
+  batch: 'list-flat',
+  cli: 'terminal',
+  endpoint: 'globe',
+  terminal: 'terminal-bash',
+  other: 'question',
+  control: 'settings-gear',
+  rule: 'law',
+};
 
 const EVENT_ICONS: Record<EventType, [string, string]> = {
   START: ['play', 'charts.blue'],
@@ -44,7 +79,7 @@ const EVENT_ICONS: Record<EventType, [string, string]> = {
   CANCEL: ['circle-slash', 'disabledForeground'],
 };
 
-type SectionId = 'running' | 'overview' | 'types' | 'control' | 'events' | 'service' | 'system' | 'rules' | 'export';
+type SectionId = 'running' | 'overview' | 'sources' | 'types' | 'control' | 'events' | 'service' | 'system' | 'rules' | 'export';
 
 interface SectionNode {
   kind: 'section';
@@ -58,8 +93,14 @@ interface TypeNode {
   commandType: string;
   stats: TypeStatsReport;
 }
+/** The one row under Command Types for the types that never ran. */
+interface RefusedNode {
+  kind: 'refused';
+  types: [string, TypeStatsReport][];
+}
 type Node =
   | SectionNode
+  | RefusedNode
   | { kind: 'metric'; id: string; label: string; value: string; icon?: string; tooltip?: string }
   | TypeNode
   | { kind: 'event'; event: TelemetryEvent; parent: string }
@@ -69,6 +110,7 @@ type Node =
 const SECTIONS: Record<SectionId, [string, string]> = {
   running: ['In Flight', 'sync'],
   overview: ['Overview', 'dashboard'],
+  sources: ['By Source', 'references'],
   types: ['Command Types', 'symbol-event'],
   control: ['Control Operations', 'settings-gear'],
   events: ['Recent Events', 'history'],
@@ -79,10 +121,6 @@ const SECTIONS: Record<SectionId, [string, string]> = {
 };
 /** Sections whose rows move without an event (times, samples, rules' values, exporters' health). */
 const MOVING: ReadonlySet<SectionId> = new Set(['running', 'service', 'system', 'rules', 'export']);
-
-/** Durations as events record them (to the µs below 10 ms), so a row and its event's JSON say the same. */
-const ms = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(2)} s` : n < 10 ? `${round3(n)} ms` : `${n.toFixed(1)} ms`);
-const pct = (n: number) => `${(n * 100).toFixed(1)}%`;
 
 /** What a list of rows shows: their ids, labels and descriptions (a tooltip alone changing does not count). */
 function signature(nodes: readonly Node[]): string {
@@ -99,6 +137,8 @@ function nodeId(n: Node): string {
       return `metric:${n.id}`;
     case 'type':
       return `type:${n.commandType}`;
+    case 'refused':
+      return 'refused';
     case 'event':
       return `event:${n.parent}:${n.event.commandId}:${n.event.eventType}:${n.event.timestamp}`;
     case 'flight':
@@ -116,6 +156,8 @@ function nodeText(n: Node): string {
       return `${n.label}\u0000${n.value}\u0000${n.icon ?? ''}`;
     case 'type':
       return typeDescription(n.stats);
+    case 'refused':
+      return refusedDescription(n);
     case 'event':
       return '';
     case 'flight':
@@ -127,6 +169,11 @@ function nodeText(n: Node): string {
 
 function typeDescription(s: TypeStatsReport): string {
   return `${s.count} · avg ${ms(s.averageDurationMs)} · p95 ${ms(s.p95)}${s.errorCount ? ` · ${s.errorCount} errors` : ''}`;
+}
+
+function refusedDescription(n: RefusedNode): string {
+  const commands = n.types.reduce((sum, [, s]) => sum + s.count, 0);
+  return `${n.types.length} type${n.types.length === 1 ? '' : 's'} · ${commands} command${commands === 1 ? '' : 's'}`;
 }
 
 function describeElapsed(ms: number): string {
@@ -169,11 +216,22 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   /** Counts of the refreshes sent, for tests: how many whole-tree refreshes and how many element ones. */
   readonly refreshes = { whole: 0, elements: 0 };
 
-  constructor(private readonly ctx: TreeHost) {
+  /** The Refused row (the same object every time). */
+  private readonly refused: RefusedNode = { kind: 'refused', types: [] };
+
+  constructor(
+    private readonly ctx: TreeHost,
+    private readonly sourceFilter: TelemetrySourceFilter,
+  ) {
     for (const [id, [label, icon]] of Object.entries(SECTIONS) as [SectionId, [string, string]][]) this.sections.set(id, { kind: 'section', id, label, icon });
     const changed = () => this.schedule();
     this.disposables.push(
       this.emitter,
+      // A new filter changes most rows: the whole tree again, and the view's title says what is shown.
+      sourceFilter.onDidChange(() => {
+        this.describeFilter();
+        this.refreshNow();
+      }),
       // At most every 250 ms while events flow: nothing here runs per event.
       ctx.middleware.telemetry.onStatsChanged(changed),
       ctx.supervisor.onDidChangeState(changed),
@@ -193,6 +251,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
 
   attach(view: vscode.TreeView<Node>): void {
     this.view = view;
+    this.describeFilter();
     this.disposables.push(
       view.onDidChangeVisibility((e) => {
         if (e.visible && this.stale) this.schedule();
@@ -212,6 +271,15 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         }
       }),
     );
+  }
+
+  /**
+   * The view's title says a filter is on, so nobody forgets it: "AIOS: Telemetry · source: terminal". The title,
+   * not the description: VS Code shows no description for a view alone in its container, as this one is.
+   */
+  private describeFilter(): void {
+    const on = this.sourceFilter.description;
+    if (this.view) this.view.title = on === undefined ? VIEW_TITLE : `${VIEW_TITLE} · source: ${on}`;
   }
 
   /** Coalesced: one check at most every REFRESH_DEBOUNCE_MS, none while the view is hidden. */
@@ -254,7 +322,11 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         continue;
       }
       if ((section.id === 'types' || section.id === 'control') && this.expanded.has(section.id)) {
-        for (const t of this.children(section) as TypeNode[]) {
+        for (const t of this.children(section) as (TypeNode | RefusedNode)[]) {
+          if (t.kind === 'refused') {
+            if (this.expanded.has('refused') && signature(this.children(t)) !== this.shown.get('refused')) changed.push(t);
+            continue;
+          }
           const key = `type:${t.commandType}`;
           const item = typeDescription(t.stats);
           const rows = this.expanded.has(key) && !this.held.has(key) ? signature(this.children(t)) : this.shown.get(key);
@@ -278,17 +350,22 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   /** The sections now, their headers up to date (the same objects every time). */
   private rootSections(): Node[] {
     const telemetry = this.ctx.middleware.telemetry;
-    const o = telemetry.query('SUMMARY').overall;
+    const all = telemetry.query('SUMMARY');
     const a = this.ctx.middleware.admission;
     const queued = a.queued.HIGH + a.queued.NORMAL + a.queued.LOW;
-    if (o.totalCommands === 0 && o.controlOperations.count === 0 && telemetry.recentEvents().length === 0 && a.active === 0 && queued === 0) return []; // welcome view
-    const ids: SectionId[] = ['running', 'overview', 'types'];
-    if (o.controlOperations.count > 0) ids.push('control');
+    // Whether anything happened at all (not under the filter: the sections do not come and go with it).
+    if (Object.keys(all.bySource).length === 0 && telemetry.recentEvents().length === 0 && a.active === 0 && queued === 0) return []; // welcome view
+    const ids: SectionId[] = ['running', 'overview', 'sources', 'types'];
+    const filter = this.sourceFilter.filter;
+    if (all.overall.controlOperations.count > 0 && (!filter || filter.has('control'))) ids.push('control');
     ids.push('events', 'service', 'system');
     if (this.ctx.rules.states().length) ids.push('rules');
     if (this.exportRows().length) ids.push('export');
     const running = this.sections.get('running')!;
     running.description = describeLoad(a.active, queued);
+    // Said on the first figures too: a narrow side bar cuts the view's title short.
+    const on = this.sourceFilter.description;
+    this.sections.get('overview')!.description = on === undefined ? undefined : `source: ${on}`;
     const events = this.sections.get('events')!;
     events.description = this.held.has('events') ? 'held while a row is selected' : undefined;
     return ids.map((id) => this.sections.get(id)!);
@@ -305,7 +382,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       for (const s of rows as SectionNode[]) this.shown.set(`header:${s.id}`, s.description ?? '');
     }
     if (node?.kind === 'section' && (node.id === 'types' || node.id === 'control')) {
-      for (const t of rows as TypeNode[]) this.shown.set(`item:type:${t.commandType}`, typeDescription(t.stats));
+      for (const t of rows as (TypeNode | RefusedNode)[]) if (t.kind === 'type') this.shown.set(`item:type:${t.commandType}`, typeDescription(t.stats));
     }
     return rows;
   }
@@ -319,10 +396,12 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
 
   private children(node: Node): Node[] {
     const telemetry = this.ctx.middleware.telemetry;
+    const filter = this.sourceFilter.filter;
     if (node.kind === 'type') {
-      const events = telemetry.recentEvents().filter((e) => e.commandType === node.commandType);
+      const events = this.filteredEvents().filter((e) => e.commandType === node.commandType);
       return this.eventRows(`type:${node.commandType}`, node.commandType, events, EVENTS_PER_TYPE);
     }
+    if (node.kind === 'refused') return this.refusedRows(node);
     if (node.kind !== 'section') return [];
     switch (node.id) {
       case 'running': {
@@ -336,14 +415,23 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         return rows;
       }
       case 'overview': {
-        const o = telemetry.query('SUMMARY').overall;
+        const report = telemetry.query('SUMMARY', filter);
+        const o = report.overall;
         const c = o.controlOperations;
-        return [
-          metric('total', 'Commands', String(o.totalCommands), 'symbol-number'),
-          metric('success', 'Success rate', pct(o.successRate), 'check'),
+        const scope = filter ? 'of the sources the filter shows' : 'of every source but commands typed in a terminal (see By Source)';
+        const rows = [
+          metric('total', 'Commands', String(o.totalCommands), 'symbol-number', `Commands ${scope}; control operations are not commands`),
+          metric('success', 'Success rate', pct(o.successRate), 'check', `Succeeded / (succeeded + failed), ${scope}; refused commands count as failed`),
           metric('average', 'Average duration', ms(o.averageDurationMs), 'clock'),
           metric('latency', 'Latency p50 / p95 / p99', `${ms(o.p50)} / ${ms(o.p95)} / ${ms(o.p99)}`, 'graph-line'),
           metric('failed', 'Failed', String(o.failedCommands), 'error'),
+          metric(
+            'refused',
+            'Refused (never ran)',
+            String(o.refusedCommands),
+            'close',
+            'Invalid, blocked by policy, queue full or unknown to the service: counted among Failed',
+          ),
           metric('throttled', 'Throttled', String(o.throttledCommands), 'watch'),
           metric('cancelled', 'Cancelled', String(o.cancelledCommands), 'circle-slash'),
           metric('blocked', 'Blocked by policy', String(o.blockedCommands), 'shield'),
@@ -355,16 +443,45 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
             'Counted apart from commands: they do not change the figures above',
           ),
         ];
+        // Without a filter the headline leaves terminal commands out: say so where the headline is.
+        const t = filter ? undefined : report.bySource.terminal;
+        if (t) {
+          rows.push(
+            metric(
+              'terminal',
+              'Typed in a terminal',
+              `${t.count} · ${t.errorCount} non-zero · not in the figures above`,
+              'terminal-bash',
+              'Commands typed in a terminal are only recorded (AIOS does not run them); a non-zero exit is the program failing, not the middleware',
+            ),
+          );
+        }
+        return rows;
       }
-      case 'types':
+      case 'sources': {
+        const bySource = telemetry.query('SUMMARY', filter).bySource;
+        return (Object.entries(bySource) as [SourceKind, NonNullable<(typeof bySource)[SourceKind]>][]).map(([kind, s]) =>
+          metric(`source-${kind}`, kind, describeSourceStats(kind, s), SOURCE_ICONS[kind], `${SOURCE_LABELS[kind]}: ${describeSourceStats(kind, s)}`),
+        );
+      }
+      case 'types': {
+        // In the order the types were first shown (the stats keep insertion order, the tree its own nodes): a
+        // new type joins at the bottom, a busy one does not climb over the others. Types that never ran
+        // share the last row.
+        const { ran, refused } = partitionTypes(telemetry.byType(filter), countsAsCommand);
+        for (const [commandType, stats] of ran) this.typeNode(commandType, stats);
+        const shown = new Set(ran.map(([t]) => t));
+        const rows: Node[] = [...this.types.values()].filter((n) => shown.has(n.commandType));
+        this.refused.types = refused;
+        if (refused.length) rows.push(this.refused);
+        return rows;
+      }
       case 'control':
-        // In the order the types were first seen (the stats keep insertion order): a new type joins at the
-        // bottom, a busy one does not climb over the others.
-        return Object.entries(telemetry.byType())
-          .filter(([type]) => !type.startsWith(RULE_PREFIX) && type.startsWith(CONTROL_PREFIX) === (node.id === 'control'))
+        return Object.entries(telemetry.byType(filter))
+          .filter(([type]) => type.startsWith(CONTROL_PREFIX))
           .map(([commandType, stats]) => this.typeNode(commandType, stats));
       case 'events':
-        return this.eventRows('events', 'recent', telemetry.recentEvents(), RECENT_EVENTS);
+        return this.eventRows('events', 'recent', this.filteredEvents(), RECENT_EVENTS);
       case 'service': {
         const s = this.ctx.supervisor.state;
         const h = s.health;
@@ -472,6 +589,36 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     return rows;
   }
 
+  /** Recent events of the sources the filter shows. */
+  private filteredEvents(): TelemetryEvent[] {
+    const events = this.ctx.middleware.telemetry.recentEvents();
+    const filter = this.sourceFilter.filter;
+    return filter ? events.filter((e) => filter.has(sourceKindOf(e.commandType, e.metadata))) : events;
+  }
+
+  /** The newest REFUSED_ROWS types that never ran, each with why (its newest refusal still in Recent Events). */
+  private refusedRows(node: RefusedNode): Node[] {
+    const why = new Map<string, string>();
+    for (const e of this.ctx.middleware.telemetry.recentEvents()) {
+      if (e.eventType === 'ERROR' && typeof e.metadata?.code === 'string') why.set(e.commandType, e.metadata.code);
+    }
+    const rows: Node[] = [];
+    if (node.types.length > REFUSED_ROWS) rows.push(metric('refused-more', `… and ${node.types.length - REFUSED_ROWS} older`, '', 'ellipsis'));
+    for (const [type, s] of node.types.slice(-REFUSED_ROWS)) {
+      const reason = why.get(type);
+      rows.push(
+        metric(
+          `refused-${type}`,
+          type,
+          `${s.count}×${reason ? ` · ${reason}` : ''}`,
+          'close',
+          `${type}: ${s.count} refused, never ran${s.lastExecuted ? ` (last ${s.lastExecuted})` : ''}`,
+        ),
+      );
+    }
+    return rows;
+  }
+
   private typeNode(commandType: string, stats: TypeStatsReport): TypeNode {
     let node = this.types.get(commandType);
     if (!node) this.types.set(commandType, (node = { kind: 'type', commandType, stats }));
@@ -507,12 +654,25 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         item.id = nodeId(node);
         item.description = typeDescription(s);
         const md = new vscode.MarkdownString(`**${node.commandType}**\n\n| | |\n|---|---|\n`);
-        md.appendMarkdown(`| Runs | ${s.count} (${s.successCount} ok, ${s.errorCount} errors, ${s.cancelledCount} cancelled, ${s.blockedCount} blocked) |\n`);
+        md.appendMarkdown(
+          `| Runs | ${s.count} (${s.successCount} ok, ${s.errorCount} errors, ${s.cancelledCount} cancelled, ${s.blockedCount} blocked, ${s.refusedCount} refused) |\n`,
+        );
+        md.appendMarkdown(`| From | ${s.sources.join(', ')} |\n`);
         md.appendMarkdown(`| Duration | avg ${ms(s.averageDurationMs)} · p50 ${ms(s.p50)} · p95 ${ms(s.p95)} · p99 ${ms(s.p99)} |\n`);
         md.appendMarkdown(`| Throttled | ${s.throttledCount} |\n| Last run | ${s.lastExecuted ?? 'never'} |`);
         item.tooltip = md;
         item.iconPath = new vscode.ThemeIcon(s.errorCount > 0 ? 'warning' : 'symbol-event');
         item.contextValue = 'aiosCommandType';
+        return item;
+      }
+      case 'refused': {
+        const item = new vscode.TreeItem('Refused (never ran)', vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = 'refused';
+        item.description = refusedDescription(node);
+        item.accessibilityInformation = { label: `Refused (never ran): ${item.description}` };
+        item.tooltip =
+          'Command types whose every command was refused before it ran (invalid, blocked by policy, queue full, unknown to the service): a typo or a refusal, so no row of their own';
+        item.iconPath = new vscode.ThemeIcon('close');
         return item;
       }
       case 'rule': {
@@ -574,7 +734,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   }
 }
 
-/** The key a node's rows are known by: a section's id, or 'type:<commandType>'. */
+/** The key a node's rows are known by: a section's id, 'type:<commandType>' or 'refused'. */
 function keyOf(n: Node): string {
   return n.kind === 'section' ? n.id : n.kind === 'type' ? `type:${n.commandType}` : nodeId(n);
 }

@@ -31,6 +31,8 @@ export interface Point {
   /** Cumulative counters at this point, to derive rates at the next one. */
   total: number;
   failed: number;
+  /** The sources its counters cover (MetricsSnapshot.sources joined; '' for all); unknown for restored points. */
+  sources?: string;
 }
 
 export interface HistoryOptions {
@@ -73,11 +75,14 @@ export class MetricsHistory {
     const values = new Array<number | null>(SERIES.length).fill(null);
     const total = s.overall.totalCommands;
     const failed = s.overall.failedCommands;
+    const sources = s.sources?.join(',') ?? '';
+    // Counters of other sources than the last point's (the filter changed): no rate between the two.
+    const sameSources = prev?.sources === undefined || prev.sources === sources;
     const gap = prev !== undefined && s.at - prev.t > this.options.gapMs;
     if (gap) {
       // A null row just after the last point makes uPlot break the line across the silence.
       this.points.push({ t: prev.t + 1, values: new Array<number | null>(SERIES.length).fill(null), total: prev.total, failed: prev.failed });
-    } else if (prev) {
+    } else if (prev && sameSources) {
       values[INDEX.throughput] = rate(prev.total, total, s.at - prev.t);
       values[INDEX.errorRate] = rate(prev.failed, failed, s.at - prev.t);
     }
@@ -94,7 +99,7 @@ export class MetricsHistory {
     values[INDEX.memoryPercent] = s.system ? s.system.memoryPercent : null;
     // Before any command ends the rate is 0 by definition, which would plot as a scary drop: leave it blank.
     values[INDEX.successPercent] = s.overall.successfulCommands + s.overall.failedCommands > 0 ? s.overall.successRate * 100 : null;
-    this.points.push({ t: s.at, values, total, failed });
+    this.points.push({ t: s.at, values, total, failed, sources });
     this.prune(s.at);
     return true;
   }

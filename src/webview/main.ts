@@ -1,5 +1,5 @@
-// The metrics panel's browser code: counters, service state, per-type table and uPlot charts, fed by
-// validated `snapshot` messages from the host. Loaded in <head> under a nonce CSP so its first act, the
+// The metrics panel's browser code: counters, service state, per-source and per-type tables and uPlot charts,
+// fed by validated `snapshot` messages from the host (which applies the source filter). Loaded in <head> under a nonce CSP so its first act, the
 // securitypolicyviolation listener, is in place before anything else can violate the policy.
 import 'uplot/dist/uPlot.min.css'; // esbuild emits it as dist/webview/main.css, linked by the host
 import uPlot from 'uplot';
@@ -46,6 +46,7 @@ type CounterKey =
   | 'throttledCommands'
   | 'cancelledCommands'
   | 'blockedCommands'
+  | 'refusedCommands'
   | 'active'
   | 'limit'
   | 'queued'
@@ -80,6 +81,14 @@ const COUNTERS: CounterDef[] = [
   { key: 'throttledCommands', label: 'Throttled', read: (s) => n(s.overall.throttledCommands, formatCount) },
   { key: 'cancelledCommands', label: 'Cancelled', read: (s) => n(s.overall.cancelledCommands, formatCount) },
   { key: 'blockedCommands', label: 'Blocked', read: (s) => n(s.overall.blockedCommands, formatCount) },
+  {
+    key: 'refusedCommands',
+    label: 'Refused',
+    read: (s) => ({
+      ...n(s.overall.refusedCommands ?? null, formatCount),
+      hint: 'never ran: invalid, blocked, queue full or unknown to the service; counted among Failed',
+    }),
+  },
   {
     key: 'active',
     label: 'Running',
@@ -201,6 +210,7 @@ const COMMAND_LABELS: Record<PanelCommand, string> = {
   [Commands.resumeAdmission]: 'Resume admission',
   [Commands.restartPythonService]: 'Restart service',
   [Commands.showTelemetry]: 'Show telemetry',
+  [Commands.filterTelemetryBySource]: 'Filter by source…',
   [Commands.showOutput]: 'Show output',
 };
 
@@ -246,6 +256,8 @@ const ui = {
   paused: el('span', { class: 'badge paused', hidden: '' }, 'Admission paused'),
   actions: el('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Actions' }),
   waiting: el('p', { class: 'empty-state', id: 'waiting' }, 'Waiting for the first metrics from the AIOS middleware…'),
+  scope: el('p', { class: 'scope', id: 'scope', 'data-sources': '' }),
+  bySourceBody: el('tbody'),
   counters: new Map<CounterKey, HTMLElement>(),
   charts: new Map<string, { fig: HTMLElement; plot: HTMLElement; empty: HTMLElement; chart?: uPlot; width: number }>(),
   perTypeBody: el('tbody'),
@@ -286,31 +298,41 @@ function buildDom(): void {
     grid.append(fig);
   }
 
-  const table = el(
-    'table',
-    { class: 'per-type' },
-    el('caption', { class: 'visually-hidden' }, 'Commands by type, most frequent first'),
-    el(
-      'thead',
-      {},
-      el(
-        'tr',
-        {},
-        ...['Command type', 'Count', 'Errors', 'Average', 'p95', 'Last run'].map((h, i) => el('th', { scope: 'col', class: i > 0 ? 'num' : '' }, h)),
-      ),
-    ),
+  const bySource = numbersTable(
+    'per-type by-source',
+    'Commands by source',
+    ['Source', 'Count', 'Success', 'Failed', 'of them refused', 'Cancelled', 'p95'],
+    ui.bySourceBody,
+  );
+  const table = numbersTable(
+    'per-type',
+    'Commands by type, most frequent first',
+    ['Command type', 'Count', 'Errors', 'Average', 'p95', 'Last run'],
     ui.perTypeBody,
   );
 
   document.body.append(
     header,
+    ui.scope,
     ui.waiting,
     el('section', { 'aria-labelledby': 'counters-h' }, el('h2', { id: 'counters-h' }, 'Counters'), list),
     el('section', { 'aria-labelledby': 'charts-h' }, el('h2', { id: 'charts-h' }, 'Charts'), grid),
+    el('section', { 'aria-labelledby': 'sources-h' }, el('h2', { id: 'sources-h' }, 'By source'), bySource),
     el('section', { 'aria-labelledby': 'types-h' }, el('h2', { id: 'types-h' }, 'By command type'), table, ui.perTypeEmpty),
     el('footer', {}, ui.updated),
   );
   renderActions();
+}
+
+/** A table of rows named in their first column, numbers in the others. */
+function numbersTable(className: string, caption: string, headings: string[], body: HTMLElement): HTMLTableElement {
+  return el(
+    'table',
+    { class: className },
+    el('caption', { class: 'visually-hidden' }, caption),
+    el('thead', {}, el('tr', {}, ...headings.map((h, i) => el('th', { scope: 'col', class: i > 0 ? 'num' : '' }, h)))),
+    body,
+  );
 }
 
 function setText(node: HTMLElement, text: string): void {
@@ -340,6 +362,31 @@ function renderSnapshot(s: MetricsSnapshot): void {
   service.title = s.service.detail ?? '';
   ui.paused.hidden = !s.admission.paused;
   renderActions();
+
+  // Which sources the figures cover: a filter is said at the top, so nobody reads filtered figures as all.
+  const sources = s.sources?.join(', ') ?? '';
+  ui.scope.dataset.sources = sources;
+  setText(
+    ui.scope,
+    s.sources
+      ? `Sources: ${sources || 'none'}: the counters, charts and tables show these only (AIOS: Filter Telemetry by Source…).`
+      : 'All sources. Commands typed in a terminal are only recorded: they show under their source, not in the counters; control operations are never commands.',
+  );
+  ui.bySourceBody.replaceChildren(
+    ...(s.bySource ?? []).map((r) =>
+      el(
+        'tr',
+        { 'data-source': r.source },
+        el('th', { scope: 'row' }, r.source),
+        el('td', { class: 'num' }, formatCount(r.count)),
+        el('td', { class: 'num' }, r.count > r.cancelledCount ? formatRatio(r.successRate) : '—'),
+        el('td', { class: r.errorCount > 0 ? 'num errors' : 'num' }, formatCount(r.errorCount)),
+        el('td', { class: 'num' }, formatCount(r.refusedCount)),
+        el('td', { class: 'num' }, formatCount(r.cancelledCount)),
+        el('td', { class: 'num' }, formatMs(r.p95)),
+      ),
+    ),
+  );
 
   const rows = [...s.perType].sort((a, b) => b.count - a.count).slice(0, 50);
   ui.perTypeBody.replaceChildren(

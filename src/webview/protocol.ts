@@ -19,6 +19,20 @@ export interface OverallSnapshot {
   throttledCommands: number;
   cancelledCommands: number;
   blockedCommands: number;
+  /** Never ran (invalid, blocked, queue full, unknown type): part of failedCommands. Absent from older hosts. */
+  refusedCommands?: number;
+}
+
+/** One source kind's figures (the host's SOURCE_KINDS: palette, api, task, batch, cli, endpoint, terminal, other, control). */
+export interface SourceSnapshot {
+  source: string;
+  count: number;
+  /** 0..1 */
+  successRate: number;
+  errorCount: number;
+  refusedCount: number;
+  cancelledCount: number;
+  p95: number;
 }
 
 export interface TypeSnapshot {
@@ -34,7 +48,12 @@ export interface TypeSnapshot {
 export interface MetricsSnapshot {
   /** Epoch ms when the snapshot was taken. */
   at: number;
+  /** The sources shown while the source filter is on (absent: all; the overall figures are then the headline,
+   *  every source but commands typed in a terminal). */
+  sources?: string[];
   overall: OverallSnapshot;
+  /** Per source seen (within the filter). Absent from older hosts. */
+  bySource?: SourceSnapshot[];
   /** Milliseconds, over all command types. */
   latency: { p50: number; p95: number; p99: number };
   admission: {
@@ -62,6 +81,7 @@ export const PANEL_COMMANDS = [
   Commands.resumeAdmission,
   Commands.restartPythonService,
   Commands.showTelemetry,
+  Commands.filterTelemetryBySource,
   Commands.showOutput,
 ] as const;
 export type PanelCommand = (typeof PANEL_COMMANDS)[number];
@@ -83,6 +103,7 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** Bounds that keep a bad snapshot from making the webview build a huge table or string. */
 export const MAX_PER_TYPE = 1000;
+export const MAX_SOURCES = 16;
 /** A chart history the host may send: five minutes at one point a second, with room to spare. */
 export const MAX_HISTORY_ROWS = 2000;
 const MAX_STRING = 500;
@@ -142,6 +163,10 @@ const nullable =
 
 const checkSnapshot: Check = object({
   at: count,
+  sources: optional(arrayOf(str, MAX_SOURCES)),
+  bySource: optional(
+    arrayOf(object({ source: str, count, successRate: num(0, 1), errorCount: count, refusedCount: count, cancelledCount: count, p95: count }), MAX_SOURCES),
+  ),
   overall: object({
     totalCommands: count,
     successfulCommands: count,
@@ -151,6 +176,7 @@ const checkSnapshot: Check = object({
     throttledCommands: count,
     cancelledCommands: count,
     blockedCommands: count,
+    refusedCommands: optional(count),
   }),
   latency: object({ p50: count, p95: count, p99: count }),
   admission: object({

@@ -17,11 +17,14 @@ describe('API callers', function () {
     const r = await mine.execute({ commandType: 'ECHO', parameters: { from: 'acme' } });
     assert.equal(r.success, true, JSON.stringify(r.error));
     const start = await waitUntil(() => eventsOf(r.commandId).find((e) => e.eventType === 'START'), 5000, 'the START event');
-    assert.equal(start.metadata?.source, 'api:acme.linter');
+    assert.equal(start.metadata?.source, 'api');
+    assert.equal(start.metadata?.caller, 'acme.linter');
     const c = await mine.control('BCM_RESET');
     assert.equal(c.success, true, JSON.stringify(c.error));
     const cstart = await waitUntil(() => eventsOf(c.commandId).find((e) => e.eventType === 'START'), 5000, 'the control START event');
-    assert.equal(cstart.metadata?.source, 'api:acme.linter');
+    // A control operation is `control` whoever asked; the asker is its caller.
+    assert.equal(cstart.metadata?.source, 'control');
+    assert.equal(cstart.metadata?.caller, 'api:acme.linter');
     const anonymous = await api.execute({ commandType: 'ECHO' });
     assert.equal((await waitUntil(() => eventsOf(anonymous.commandId).find((e) => e.eventType === 'START'), 5000, 'START')).metadata?.source, 'api');
   });

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { EXIT } from '../../src/cli/protocol';
 import type { Executor, TelemetryEvent } from '../../src/core';
+import { TelemetrySourceFilter } from '../../src/views/sourceFilter';
 import { TelemetryTreeProvider } from '../../src/views/telemetryTree';
 import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
@@ -82,7 +83,8 @@ describe('cli: aios in integrated terminals', function () {
         mine.map((e) => e.eventType),
         ['START', 'ERROR'],
       );
-      assert.equal(mine[0].metadata?.source, 'terminal-cli');
+      assert.equal(mine[0].metadata?.source, 'cli');
+      assert.equal(mine[1].metadata?.source, 'cli', 'the end carries its source too');
       assert.match(String(mine[1].metadata?.message), /exited with code 3/);
       assert.equal(typeof mine[1].durationMs, 'number');
     });
@@ -114,7 +116,8 @@ describe('cli: aios in integrated terminals', function () {
         t.sendText(`aios run --type CLI_QUEUED -- true; echo $? > ${file}`);
         await waitUntil(() => mw.inFlight().find((f) => f.commandType === 'CLI_QUEUED' && f.stage !== 'running'), 30_000, 'the command waiting its turn');
         // The tree's own provider lists it under Running, as waiting.
-        const tree = new TelemetryTreeProvider(api.context);
+        const filter = new TelemetrySourceFilter(api.context.extension.workspaceState);
+        const tree = new TelemetryTreeProvider(api.context, filter);
         try {
           // The In Flight section, whose header counts running and queued apart.
           const section = tree.getChildren().find((n) => tree.getTreeItem(n).label === 'In Flight');
@@ -128,6 +131,7 @@ describe('cli: aios in integrated terminals', function () {
           assert.equal((item.iconPath as vscode.ThemeIcon).id, 'watch', 'shown as waiting');
         } finally {
           tree.dispose();
+          filter.dispose();
         }
         t.sendText('\x03', false); // Ctrl-C
         assert.equal(Number(await waitUntil(() => existsSync(file) && readFileSync(file, 'utf8').trim(), 30_000, 'aios ended')), EXIT.cancelled);
@@ -196,7 +200,9 @@ describe('cli: aios in integrated terminals', function () {
     assert.equal(await typed(t, 'aios control log-level DEBUG > /dev/null', 'control'), 0);
     await waitUntil(() => api.context.supervisor.state.health?.logLevel === 'DEBUG', 20_000, 'the service at DEBUG');
     assert.ok(
-      api.context.middleware.telemetry.recentEvents().some((e) => e.commandType === 'CONTROL:UPDATE_LOG_LEVEL' && e.metadata?.source === 'terminal-cli'),
+      api.context.middleware.telemetry
+        .recentEvents()
+        .some((e) => e.commandType === 'CONTROL:UPDATE_LOG_LEVEL' && e.metadata?.source === 'control' && e.metadata.caller === 'cli'),
     );
     assert.equal(await typed(t, 'aios control log-level INFO > /dev/null', 'control-back'), 0);
   });

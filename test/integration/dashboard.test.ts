@@ -160,10 +160,10 @@ describe('the dashboard in the browser', function () {
         .telemetry('DETAILED')
         .recentEvents.filter((e) => e.eventType === 'START' && e.commandType.startsWith('CONTROL:') && e.commandType.endsWith('_ADMISSION'));
       assert.deepEqual(
-        events.slice(-2).map((e) => [e.commandType, e.metadata?.source]),
+        events.slice(-2).map((e) => [e.commandType, e.metadata?.source, e.metadata?.caller]),
         [
-          ['CONTROL:PAUSE_ADMISSION', 'dashboard'],
-          ['CONTROL:RESUME_ADMISSION', 'dashboard'],
+          ['CONTROL:PAUSE_ADMISSION', 'control', 'endpoint:dashboard'],
+          ['CONTROL:RESUME_ADMISSION', 'control', 'endpoint:dashboard'],
         ],
       );
       await tabScreenshot(tab, 'dashboard-browser-controls');

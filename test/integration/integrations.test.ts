@@ -105,7 +105,7 @@ describe('beyond the window', function () {
         .telemetry('DETAILED')
         .recentEvents.filter((e) => e.eventType === 'START' && e.commandType === 'ECHO')
         .pop();
-      assert.match(String(event?.metadata?.source), /^http/, 'recorded as coming from the endpoint');
+      assert.equal(event?.metadata?.source, 'endpoint', 'recorded as coming from the endpoint');
       const realtime = api.telemetry('REALTIME') as unknown as { controlServer: { url: string } };
       assert.equal(realtime.controlServer.url, url);
       if (onScreen()) {

@@ -5,6 +5,7 @@ import { setMaxListeners } from 'node:events';
 import type { CommandResult, ErrorCode, ExecuteOptions, Priority } from '../types';
 import type { LimitChange } from '../admission';
 import { validateRequest } from '../pipeline';
+import { sourceString } from '../telemetry';
 
 /** One request of a batch and where it came from (its line in a JSON Lines text, or its index). */
 export interface BatchItem {
@@ -30,7 +31,7 @@ export interface ParsedBatch {
  * Parses JSON Lines: one request object per line; blank lines are ignored. Each line is checked like a
  * request is (so its error names the field), and the ones that fail are listed with their line number.
  */
-export function parseJsonLines(text: string, maxParameterBytes: number, source = 'batch'): ParsedBatch {
+export function parseJsonLines(text: string, maxParameterBytes: number): ParsedBatch {
   const items: BatchItem[] = [];
   const errors: BatchLineError[] = [];
   let lines = 0;
@@ -58,7 +59,8 @@ export function parseJsonLines(text: string, maxParameterBytes: number, source =
       continue;
     }
     const request = value as Record<string, unknown>;
-    items.push({ line: lineNo, request: request.source === undefined ? { ...request, source } : request });
+    // Source `batch`; a line's own `source` is its caller (`batch:nightly`), never a kind it could claim.
+    items.push({ line: lineNo, request: { ...request, source: sourceString('batch', request.source) } });
   }
   return { items, errors, lines };
 }

@@ -4,9 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { compileGlob, type GlobMatcher } from '../pipeline';
+import type { SourceKind } from '../telemetry';
 import type { EventType, Priority } from '../types';
 
 export const TERMINAL_PREFIX = 'TERMINAL:';
+/** The source kind of what is typed in a terminal (SOURCE_KINDS): observed, never run by AIOS. */
+const TERMINAL_SOURCE: SourceKind = 'terminal';
 /** Open recordings at most (a terminal that never reports an end must not grow memory). */
 export const MAX_OPEN_RECORDINGS = 1000;
 
@@ -125,7 +128,7 @@ export class TerminalRecorder {
     const commandId = `${this.idPrefix}-${(++this.counter).toString(36)}`;
     const verdict = this.check(commandLine, commandType);
     const t0 = this.now();
-    const metadata: Record<string, unknown> = { source: 'terminal' };
+    const metadata: Record<string, unknown> = { source: TERMINAL_SOURCE };
     if (meta.terminal !== undefined) metadata.terminal = meta.terminal;
     if (this.opts.recordCommandLines()) metadata.commandLine = commandLine.slice(0, 4000);
     if (meta.confidence !== undefined) metadata.confidence = meta.confidence;
@@ -136,7 +139,8 @@ export class TerminalRecorder {
       if (ended) return;
       ended = true;
       this.open.delete(recording);
-      this.opts.emit(eventType, commandId, commandType, 'NORMAL', this.now() - t0, data, true);
+      // The source on the end too: a reader of the end alone (stats, exporters) attributes it without its START.
+      this.opts.emit(eventType, commandId, commandType, 'NORMAL', this.now() - t0, { ...data, source: TERMINAL_SOURCE }, true);
     };
     const recording: TerminalRecording = {
       commandId,

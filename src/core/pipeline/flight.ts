@@ -6,6 +6,7 @@
 // several microseconds, as much as the rest of the pipeline. The flight is its own minimal, signal-shaped
 // cancellation (aborted, reason, add/removeEventListener('abort')), which admission and settleOrAbort accept.
 import type { CancelSignal } from '../abort';
+import { describeSource, type SourceKind, type SourceTag } from '../telemetry';
 import type { ExecutorContext, Priority, ProgressListener } from '../types';
 
 /** Where a command is: waiting for a slot (queued, or delayed by backoff), running, or running but waiting on
@@ -20,7 +21,10 @@ export interface InFlightCommand {
   readonly commandId: string;
   readonly commandType: string;
   readonly priority: Priority;
+  /** Who submitted it, for a person: `palette`, `api (publisher.name)`… */
   readonly source?: string;
+  /** Its source kind (SOURCE_KINDS). */
+  readonly sourceKind?: SourceKind;
   readonly stage: FlightStage;
   /** Epoch ms when it was submitted. */
   readonly submittedAt: number;
@@ -47,10 +51,16 @@ export class Flight implements ExecutorContext, CancelSignal, InFlightCommand {
     readonly commandId: string,
     readonly commandType: string,
     readonly priority: Priority,
-    readonly source: string | undefined,
+    /** Its source, as its events carry it. */
+    readonly origin: SourceTag,
     readonly submittedAt: number,
     private readonly onProgress: ProgressListener | undefined,
   ) {}
+
+  /** Who submitted it, for a person (InFlightCommand.source). */
+  get source(): string {
+    return describeSource(this.origin);
+  }
 
   /** An AbortSignal for executors that need one (execa, fetch): made on first read. */
   get signal(): AbortSignal {

@@ -14,6 +14,8 @@ import { SystemSampler, type Sampler } from '../system';
 import { SecurityPolicy, type SecurityDecision } from './security';
 import { JsonlWriter, newSessionId, safeSessionId, StatsSnapshots } from '../telemetry';
 import { constantMetadata, redactText, redactValue, Telemetry, WaitMetadata, type RealtimeState, type StorageReport, type TelemetryApi } from '../telemetry';
+import { commandSource, MAX_SOURCE_LENGTH, type SourceKind, type SourceTag } from '../telemetry';
+import { CONTROL_PREFIX } from '../types';
 import type {
   CommandError,
   CommandResult,
@@ -287,7 +289,7 @@ class Pipeline implements Middleware {
       opts = readOptions(options);
     } catch (e) {
       return Promise.resolve(
-        this.fail(this.newCommandId(), INVALID_TYPE, 'NORMAL', t0, {
+        this.fail(this.newCommandId(), INVALID_TYPE, 'NORMAL', t0, sourceOfInput(input), {
           code: 'invalid_request',
           message: `The execute options could not be read: ${redactText(messageOf(e)).slice(0, MAX_ERROR_MESSAGE)}`,
         }),
@@ -299,7 +301,7 @@ class Pipeline implements Middleware {
     } catch (e) {
       // Not reached by any known path: execute() must still never reject, and the command is accounted.
       return Promise.resolve(
-        this.fail(this.newCommandId(), INVALID_TYPE, 'NORMAL', t0, {
+        this.fail(this.newCommandId(), INVALID_TYPE, 'NORMAL', t0, sourceOfInput(input), {
           code: 'internal_error',
           message: `The AIOS middleware failed on this command: ${redactText(messageOf(e)).slice(0, MAX_ERROR_MESSAGE)}`,
         }),
@@ -339,23 +341,27 @@ class Pipeline implements Middleware {
       }
     }
     if (this.closed) {
-      return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'closed', message: 'The AIOS middleware is shut down; the command was not run' });
+      return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, sourceOfInput(input), {
+        code: 'closed',
+        message: 'The AIOS middleware is shut down; the command was not run',
+      });
     }
     let request: ValidatedRequest;
     try {
       request = validateRequest(input, this.cfg.maxParameterBytes);
     } catch (e) {
       const message = e instanceof RequestError ? e.message : `The request could not be read: ${redactText(messageOf(e)).slice(0, MAX_ERROR_MESSAGE)}`;
-      return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, { code: 'invalid_request', message });
+      return this.fail(commandId, INVALID_TYPE, 'NORMAL', t0, sourceOfInput(input), { code: 'invalid_request', message });
     }
     const { commandType, priority } = request;
+    const source = sourceTag(commandType, request.source);
     const decision = this.security.check(commandType, options?.policyName);
-    if (!decision.allowed) return this.fail(commandId, commandType, priority, t0, { code: 'blocked', message: decision.reason! });
+    if (!decision.allowed) return this.fail(commandId, commandType, priority, t0, source, { code: 'blocked', message: decision.reason! });
 
     const signal = options?.signal;
     const onProgress = options?.onProgress;
-    if (signal?.aborted) return this.ended(commandId, commandType, priority, t0, 0, 'submitted', 'caller');
-    const flight = new Flight(commandId, commandType, priority, request.source, this.clock.epochMs(), onProgress);
+    if (signal?.aborted) return this.ended(commandId, commandType, priority, source, t0, 0, 'submitted', 'caller');
+    const flight = new Flight(commandId, commandType, priority, source, this.clock.epochMs(), onProgress);
     this.flights.add(flight);
     // The caller's signal cancels the flight; the flight is what admission and the executor watch.
     const onCallerAbort = signal ? () => flight.cancel('caller', signal.reason) : undefined;
@@ -413,25 +419,35 @@ class Pipeline implements Middleware {
         onThrottle: (info: ThrottleInfo) => {
           flight.delayMs = info.delayMs;
           flight.stage = 'delayed';
-          this.telemetry.emit('THROTTLE', commandId, commandType, priority, undefined, {
-            delayMs: info.delayMs,
-            reason: info.reason,
-            queuePosition: info.queuePosition,
-            active: info.active,
-            limit: info.limit,
-            cpuPercent: info.cpuPercent,
-          });
+          this.telemetry.emit(
+            'THROTTLE',
+            commandId,
+            commandType,
+            priority,
+            undefined,
+            withSource(
+              {
+                delayMs: info.delayMs,
+                reason: info.reason,
+                queuePosition: info.queuePosition,
+                active: info.active,
+                limit: info.limit,
+                cpuPercent: info.cpuPercent,
+              },
+              flight.origin,
+            ),
+          );
         },
       });
       if (outcome === 'queue_full') {
-        return this.fail(commandId, commandType, priority, t0, {
+        return this.fail(commandId, commandType, priority, t0, flight.origin, {
           code: 'queue_full',
           message: `The command queue is full (${this.cfg.maxQueueSize} waiting); try again when running commands finish, or raise aios.maxQueueSize`,
         });
       }
       if (outcome !== 'admitted') {
         const by: CancelledBy = outcome === 'closed' ? 'shutdown' : (flight.cancelledBy ?? 'caller');
-        return this.ended(commandId, commandType, priority, t0, flight.delayMs, flight.delayMs > 0 ? 'delayed' : 'queued', by);
+        return this.ended(commandId, commandType, priority, flight.origin, t0, flight.delayMs, flight.delayMs > 0 ? 'delayed' : 'queued', by);
       }
       const startedAt = this.clock.now();
       const out = this.begin(flight, request, executor, t0, startedAt, onProgress);
@@ -456,7 +472,7 @@ class Pipeline implements Middleware {
     const waitMs = startedAt - t0;
     flight.stage = 'running';
     flight.startedAt = waitMs > 0 ? this.clock.epochMs() : flight.submittedAt;
-    this.telemetry.emit('START', flight.commandId, flight.commandType, flight.priority, undefined, startMetadata(waitMs, request.source));
+    this.telemetry.emit('START', flight.commandId, flight.commandType, flight.priority, undefined, startMetadata(waitMs, flight.origin));
     onProgress?.({ stage: 'running', delayMs: flight.delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
     // An executor that answers synchronously (a plain function under run(fn)) is settled at once: racing it
     // against a cancel would only cost a promise, a listener and two turns.
@@ -480,22 +496,27 @@ class Pipeline implements Middleware {
         if (out instanceof Promise) out.then(release, release);
         else release();
       }
-      return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
+      return this.ended(commandId, commandType, priority, flight.origin, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
     }
     const endedAt = this.clock.now();
     if (!bypass) this.admissionCtl.release(endedAt - startedAt); // how long it held its slot: the adaptive limit's sample
     const durationMs = endedAt - t0;
     const waitMs = startedAt - t0;
+    const source = flight.origin;
     if (settled.ok) {
       // A program's exit code (shell commands, `aios run`) is part of what happened: it goes with COMPLETE.
       const exitCode = exitCodeOf(settled.value);
       const metadata =
-        exitCode !== undefined ? { ...(waitMs > 0 ? { waitMs: round3(waitMs) } : {}), exitCode } : waitMs > 0 ? new WaitMetadata(waitMs, undefined) : undefined;
+        exitCode !== undefined
+          ? withSource({ ...(waitMs > 0 ? { waitMs: round3(waitMs) } : {}), exitCode }, source)
+          : waitMs > 0
+            ? new WaitMetadata(waitMs, source.kind, source.caller)
+            : source.metadata;
       this.telemetry.emit('COMPLETE', commandId, commandType, priority, durationMs, metadata, true);
       return { commandId, commandType, success: true, result: settled.value, durationMs, throttled: delayMs > 0, delayMs };
     }
     // An executor that failed because it was told to stop ended in a cancel, not an error.
-    if (flight.aborted) return this.ended(commandId, commandType, priority, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
+    if (flight.aborted) return this.ended(commandId, commandType, priority, source, t0, delayMs, 'running', flight.cancelledBy ?? 'caller');
     const error = toCommandError(settled.error);
     const exitCode = exitCodeOf(error.data);
     this.telemetry.emit(
@@ -504,7 +525,7 @@ class Pipeline implements Middleware {
       commandType,
       priority,
       durationMs,
-      { code: error.code, message: error.message, ...(exitCode !== undefined ? { exitCode } : {}) },
+      withSource({ code: error.code, message: error.message, ...(exitCode !== undefined ? { exitCode } : {}) }, source),
       true,
     );
     return { commandId, commandType, success: false, error, durationMs, throttled: delayMs > 0, delayMs };
@@ -537,7 +558,8 @@ class Pipeline implements Middleware {
         priority: f.priority,
         stage: f.stage,
         submittedAt: f.submittedAt,
-        ...(f.source !== undefined ? { source: f.source } : {}),
+        source: f.source,
+        sourceKind: f.origin.kind,
         ...(f.startedAt !== undefined ? { startedAt: f.startedAt } : {}),
       });
     }
@@ -550,16 +572,25 @@ class Pipeline implements Middleware {
   }
 
   /** A command refused before it was accepted: its ERROR is counted always, and written unless the disk is far behind. */
-  private fail(commandId: string, commandType: string, priority: Priority, t0: number, error: CommandError): CommandResult {
+  private fail(commandId: string, commandType: string, priority: Priority, t0: number, source: SourceTag, error: CommandError): CommandResult {
     const durationMs = this.clock.now() - t0;
-    this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, { code: error.code, message: error.message }, false, true);
+    this.telemetry.emit('ERROR', commandId, commandType, priority, durationMs, withSource({ code: error.code, message: error.message }, source), false, true);
     return { commandId, commandType, success: false, error, durationMs, throttled: false, delayMs: 0 };
   }
 
   /** Records CANCEL and answers the caller; the message says when and by whom. */
-  private ended(commandId: string, commandType: string, priority: Priority, t0: number, delayMs: number, stage: CancelStage, by: CancelledBy): CommandResult {
+  private ended(
+    commandId: string,
+    commandType: string,
+    priority: Priority,
+    source: SourceTag,
+    t0: number,
+    delayMs: number,
+    stage: CancelStage,
+    by: CancelledBy,
+  ): CommandResult {
     const durationMs = this.clock.now() - t0;
-    this.telemetry.emit('CANCEL', commandId, commandType, priority, durationMs, { code: 'cancelled', stage, by });
+    this.telemetry.emit('CANCEL', commandId, commandType, priority, durationMs, withSource({ code: 'cancelled', stage, by }, source));
     return {
       commandId,
       commandType,
@@ -649,19 +680,40 @@ function cancelMessage(stage: CancelStage, by: CancelledBy): string {
   return stage === 'running' ? `The command was cancelled while running${who}` : `The command was cancelled before it started${who}`;
 }
 
-/** START's metadata for commands that did not wait, one constant object per source. */
-const sourceOnly = new Map<string, Readonly<Record<string, string>>>();
+/** Source tags by command kind and request source: a few fixed names in practice; past this many, made anew each time. */
+const tags = new Map<string, SourceTag>();
+const MAX_TAGS = 256;
 
-function startMetadata(waitMs: number, source: string | undefined): Readonly<Record<string, unknown>> | undefined {
-  if (waitMs <= 0 && source === undefined) return undefined;
-  if (waitMs <= 0) {
-    let m = sourceOnly.get(source!);
-    if (m === undefined) {
-      // Sources are a few fixed names (palette, api, batch…); a caller inventing many just misses the cache.
-      m = constantMetadata({ source: source! });
-      if (sourceOnly.size < 64) sourceOnly.set(source!, m);
-    }
-    return m;
+export function sourceTag(commandType: string, raw: string | undefined): SourceTag {
+  const key = `${commandType.startsWith(CONTROL_PREFIX) ? 'c' : 'x'}${raw ?? ''}`;
+  const known = tags.get(key);
+  if (known !== undefined) return known;
+  const { kind, caller } = commandSource(commandType, raw);
+  const metadata: Record<string, string> = caller !== undefined ? { source: kind, caller } : { source: kind };
+  const tag: SourceTag = { kind, ...(caller !== undefined ? { caller } : {}), metadata: constantMetadata(metadata) };
+  if (tags.size < MAX_TAGS) tags.set(key, tag);
+  return tag;
+}
+
+/** The source of a request that could not be validated, when it names one readably. */
+function sourceOfInput(input: unknown): SourceTag {
+  let raw: unknown;
+  try {
+    raw = typeof input === 'object' && input !== null ? (input as { source?: unknown }).source : undefined;
+  } catch {
+    raw = undefined; // a getter that throws: no source to tell
   }
-  return new WaitMetadata(waitMs, source);
+  return sourceTag('', typeof raw === 'string' && raw.length <= MAX_SOURCE_LENGTH ? raw : undefined);
+}
+
+/** Adds the source's kind and caller to an event's own metadata. */
+function withSource<T extends Record<string, unknown>>(metadata: T, source: SourceTag): T & { source: SourceKind; caller?: string } {
+  const m = metadata as T & { source: SourceKind; caller?: string };
+  m.source = source.kind;
+  if (source.caller !== undefined) m.caller = source.caller;
+  return m;
+}
+
+function startMetadata(waitMs: number, source: SourceTag): Readonly<Record<string, unknown>> {
+  return waitMs > 0 ? new WaitMetadata(waitMs, source.kind, source.caller) : source.metadata;
 }

@@ -1,10 +1,10 @@
 // Request validation: the first gate. Turns untrusted input into a ValidatedRequest or a message that
 // tells the caller exactly what to fix.
+import { MAX_SOURCE_LENGTH } from '../telemetry';
 import type { CommandRequest, Priority, ValidatedRequest } from '../types';
 
 /** Letters, digits and `_ . : / -`, starting with a letter or digit: safe in file names, logs and JSON. */
 export const COMMAND_TYPE = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
-const MAX_SOURCE_LENGTH = 128;
 const EMPTY_PARAMETERS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 export class RequestError extends Error {

@@ -8,8 +8,8 @@
 import type { AdmissionState } from '../admission';
 import type { Clock } from '../clock';
 import type { Sampler } from '../system';
-import type { TelemetryApi } from '../telemetry';
-import { CONTROL_PREFIX, RULE_PREFIX, type Disposable, type TelemetryEvent } from '../types';
+import { inHeadline, sourceKindOf, type TelemetryApi } from '../telemetry';
+import type { Disposable, TelemetryEvent } from '../types';
 
 export const METRICS = ['cpuPercent', 'memoryPercent', 'queueDepth', 'throttledPerMinute', 'errorRate', 'p95Ms'] as const;
 export type MetricName = (typeof METRICS)[number];
@@ -33,9 +33,12 @@ export const METRIC_MAX_DURATIONS = 4096;
  */
 const NOT_STARTED_CODES: ReadonlySet<unknown> = new Set(['invalid_request', 'blocked', 'queue_full', 'closed']);
 
-/** Commands only: control operations (CONTROL:*) and rule records (RULE:*) move none of these figures. */
-export function isCommandEvent(commandType: string): boolean {
-  return !commandType.startsWith(CONTROL_PREFIX) && !commandType.startsWith(RULE_PREFIX);
+/**
+ * The headline's commands only, as in the stats: control operations, rule records and commands typed in a
+ * terminal (the user's programs, only observed) move none of these figures.
+ */
+export function countsForRules(e: TelemetryEvent): boolean {
+  return inHeadline(sourceKindOf(e.commandType, e.metadata));
 }
 
 export interface MetricSourceOptions {
@@ -96,7 +99,7 @@ export class MetricSource implements MetricReader, Disposable {
   /** Called synchronously for every event: O(1), no allocation. */
   private onEvent(e: TelemetryEvent): void {
     const type = e.eventType;
-    if (type === 'START' || type === 'CANCEL' || !isCommandEvent(e.commandType)) return;
+    if (type === 'START' || type === 'CANCEL' || !countsForRules(e)) return;
     const sec = this.secondOf(e.timestamp);
     const i = this.slot(sec);
     if (type === 'THROTTLE') {

@@ -12,6 +12,7 @@ import { promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative, resolve, isAbsolute } from 'node:path';
 import type { TelemetryEvent } from '../types';
+import { eventSource } from './sources';
 
 /** The events file names of storage.ts (JsonlWriter); kept in step by a test against eventsFileName(). */
 export const EVENTS_FILE_PATTERN = /^events-(.+)-(\d+)\.jsonl$/;
@@ -87,7 +88,11 @@ export interface ExportResult {
   lastTimestamp?: string;
 }
 
-/** The CSV columns, in order. `metadata` holds the event's whole metadata object as JSON. */
+/**
+ * The CSV columns, in order. `source` is the source kind (SOURCE_KINDS; older files' names mapped onto it,
+ * `other` where an older event named none), `caller` who within it. `metadata` holds the event's whole
+ * metadata object as JSON.
+ */
 export const CSV_COLUMNS = [
   'timestamp',
   'eventType',
@@ -98,6 +103,7 @@ export const CSV_COLUMNS = [
   'code',
   'message',
   'source',
+  'caller',
   'sessionId',
   'waitMs',
   'delayMs',
@@ -159,6 +165,7 @@ export function csvField(value: unknown): string {
 function csvRow(e: TelemetryEvent, fileSession: string): string {
   const m = (e.metadata ?? {}) as Record<string, unknown>;
   const sessionId = (e.user as Record<string, unknown> | undefined)?.sessionId ?? fileSession;
+  const source = eventSource(e);
   const values: unknown[] = [
     e.timestamp,
     e.eventType,
@@ -168,7 +175,8 @@ function csvRow(e: TelemetryEvent, fileSession: string): string {
     e.durationMs,
     m.code,
     m.message,
-    m.source,
+    source.kind,
+    source.caller,
     sessionId,
     m.waitMs,
     m.delayMs,

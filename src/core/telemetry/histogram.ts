@@ -96,6 +96,15 @@ export class LatencyHistogram {
     this.hi = -Infinity;
   }
 
+  /** Adds another histogram's counts (figures over several sources). */
+  add(other: LatencyHistogram): void {
+    if (other.total === 0) return;
+    for (let i = 0; i < HISTOGRAM_BUCKETS; i++) this.counts[i] += other.counts[i];
+    this.total += other.total;
+    this.lo = Math.min(this.lo, other.lo);
+    this.hi = Math.max(this.hi, other.hi);
+  }
+
   /** Sparse form for snapshots: [bucket, count] pairs. */
   toJSON(): Array<[number, number]> {
     const out: Array<[number, number]> = [];

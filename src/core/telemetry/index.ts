@@ -4,5 +4,6 @@ export * from './histogram';
 export * from './redact';
 export * from './stats';
 export * from './snapshots';
+export * from './sources';
 export * from './storage';
 export * from './telemetry';

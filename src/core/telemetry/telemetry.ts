@@ -6,7 +6,8 @@ import type { Clock } from '../clock';
 import { Listeners } from '../listeners';
 import { RingBuffer } from '../../shared/ringBuffer';
 import { round3 } from '../numbers';
-import { CommandStats, type OverallMetrics, type TypeStatsReport } from './stats';
+import { CommandStats, REFUSED_CODES, type OverallMetrics, type SourceFilter, type SourceStatsReport, type TypeStatsReport } from './stats';
+import { sourceKindOf, SOURCE_KINDS, type SourceKind } from './sources';
 import type { DetailLevel, Disposable, EventType, Priority, ServiceContext, SystemContext, SystemSample, TelemetryEvent, UserContext } from '../types';
 
 /** Stats listeners hear at most this often; the event stream itself is not coalesced. */
@@ -23,7 +24,11 @@ export interface StorageReport {
 export interface SummaryReport {
   level: DetailLevel;
   generatedAt: string;
+  /** The sources this report covers, when it was asked for some only (see Telemetry.query). */
+  filter?: { sources: SourceKind[] };
   overall: OverallMetrics;
+  /** Per source kind seen: the same outcomes and latency as `overall`, for each source (terminal included). */
+  bySource: Partial<Record<SourceKind, SourceStatsReport>>;
   storage: StorageReport;
 }
 
@@ -69,10 +74,11 @@ export interface LineSink {
 
 /** The public face of telemetry on a Middleware. */
 export interface TelemetryApi {
-  query(level: 'SUMMARY'): SummaryReport;
-  query(level: 'DETAILED'): DetailedReport;
-  query(level: 'REALTIME'): RealtimeReport;
-  query(level: DetailLevel): TelemetryReport;
+  /** The report at `level`; with `filter`, of those sources only (figures, per-type stats and recent events). */
+  query(level: 'SUMMARY', filter?: SourceFilter): SummaryReport;
+  query(level: 'DETAILED', filter?: SourceFilter): DetailedReport;
+  query(level: 'REALTIME', filter?: SourceFilter): RealtimeReport;
+  query(level: DetailLevel, filter?: SourceFilter): TelemetryReport;
   /** Called synchronously for every event; batch in the listener if forwarding is costly. */
   onEvent(listener: (event: TelemetryEvent) => void): Disposable;
   /** Called at most every 250 ms while events flow, with the SUMMARY report. */
@@ -83,8 +89,8 @@ export interface TelemetryApi {
   recentEvents(): TelemetryEvent[];
   /** Puts events from before this extension host before the recent ones (see Telemetry.seedRecentEvents). */
   seedRecentEvents(older: readonly TelemetryEvent[]): void;
-  /** Per-command-type stats alone (DETAILED's byType, without copying the recent events). */
-  byType(): Record<string, TypeStatsReport>;
+  /** Per-command-type stats alone (DETAILED's byType, without copying the recent events); `filter` as in query. */
+  byType(filter?: SourceFilter): Record<string, TypeStatsReport>;
 }
 
 /**
@@ -120,18 +126,20 @@ export function constantMetadata<T extends Record<string, string | number | bool
 }
 
 /**
- * The metadata of a command that waited for its slot: `waitMs`, and on START its `source`. A class so that a
- * line writes it without JSON.stringify (printing the double was a fifth of a queued command's telemetry);
- * it serialises, spreads and clones as the plain object `{ waitMs, source }`.
+ * The metadata of a command that waited for its slot: `waitMs`, its `source` kind and `caller`. A class so that
+ * a line writes it without JSON.stringify (printing the double was a fifth of a queued command's telemetry);
+ * it serialises, spreads and clones as the plain object `{ waitMs, source, caller }`.
  */
 export class WaitMetadata {
   readonly waitMs: number;
   declare readonly source?: string;
+  declare readonly caller?: string;
   [key: string]: unknown;
 
-  constructor(waitMs: number, source: string | undefined) {
+  constructor(waitMs: number, source: string | undefined, caller?: string) {
     this.waitMs = round3(waitMs);
     if (source !== undefined) (this as { source?: string }).source = source;
+    if (caller !== undefined) (this as { caller?: string }).caller = caller;
   }
 }
 
@@ -202,7 +210,8 @@ export class Telemetry implements TelemetryApi {
 
   /**
    * Records one event. Stats follow from the event: COMPLETE = success, ERROR = failure (blocked when
-   * metadata.code is 'blocked'), CANCEL = cancelled, THROTTLE = throttled. `droppable` = a refused command's event, which the sink may give up when it is far behind (stats
+   * metadata.code is 'blocked', refused for REFUSED_CODES), CANCEL = cancelled, THROTTLE = throttled, each
+   * under the source kind metadata.source names (sourceKindOf). `droppable` = a refused command's event, which the sink may give up when it is far behind (stats
    * still count it); every other event is kept. `timed` = the command reached its
    * executor, so its duration belongs in the latency figures.
    */
@@ -238,16 +247,18 @@ export class Telemetry implements TelemetryApi {
     };
     switch (eventType) {
       case 'COMPLETE':
-        this.stats.end(commandType, 'success', false, durationMs ?? 0, timed, epoch);
+        this.stats.end(commandType, 'success', false, durationMs ?? 0, timed, epoch, sourceKindOf(commandType, metadata));
         break;
-      case 'ERROR':
-        this.stats.end(commandType, 'error', metadata?.code === 'blocked', durationMs ?? 0, timed, epoch);
+      case 'ERROR': {
+        const code = metadata?.code;
+        this.stats.end(commandType, 'error', code === 'blocked', durationMs ?? 0, timed, epoch, sourceKindOf(commandType, metadata), REFUSED_CODES.has(code));
         break;
+      }
       case 'CANCEL':
-        this.stats.end(commandType, 'cancelled', false, durationMs ?? 0, false, epoch);
+        this.stats.end(commandType, 'cancelled', false, durationMs ?? 0, false, epoch, sourceKindOf(commandType, metadata));
         break;
       case 'THROTTLE':
-        this.stats.throttled(commandType);
+        this.stats.throttled(commandType, sourceKindOf(commandType, metadata));
         break;
     }
     this.dirty = true;
@@ -295,7 +306,8 @@ export class Telemetry implements TelemetryApi {
     if (metadata === this.lastMetadata) return this.lastTail;
     if (metadata instanceof WaitMetadata) {
       const wait = `,"metadata":{"waitMs":${jsonMs(metadata.waitMs)}`;
-      return metadata.source === undefined ? `${wait}}}` : `${wait},"source":${jsonString(metadata.source)}}}`;
+      const source = metadata.source === undefined ? '' : `,"source":${jsonString(metadata.source)}`;
+      return `${wait}${source}${metadata.caller === undefined ? '' : `,"caller":${jsonString(metadata.caller)}`}}}`;
     }
     const tail = `,"metadata":${JSON.stringify(metadata)}}`;
     if (constants.has(metadata)) {
@@ -322,26 +334,30 @@ export class Telemetry implements TelemetryApi {
     for (const e of merged) this.ring.push(e);
   }
 
-  query(level: 'SUMMARY'): SummaryReport;
-  query(level: 'DETAILED'): DetailedReport;
-  query(level: 'REALTIME'): RealtimeReport;
-  query(level: DetailLevel): TelemetryReport;
-  query(level: DetailLevel): TelemetryReport {
+  query(level: 'SUMMARY', filter?: SourceFilter): SummaryReport;
+  query(level: 'DETAILED', filter?: SourceFilter): DetailedReport;
+  query(level: 'REALTIME', filter?: SourceFilter): RealtimeReport;
+  query(level: DetailLevel, filter?: SourceFilter): TelemetryReport;
+  query(level: DetailLevel, filter?: SourceFilter): TelemetryReport {
     const summary: SummaryReport = {
       level,
       generatedAt: new Date(this.opts.clock.epochMs()).toISOString(),
-      overall: this.stats.overall(),
+      ...(filter ? { filter: { sources: SOURCE_KINDS.filter((k) => filter.has(k)) } } : {}),
+      overall: this.stats.overall(filter),
+      bySource: this.stats.bySource(filter),
       storage: this.opts.storage(),
     };
     if (level === 'SUMMARY') return summary;
+    const events = this.recentEvents();
+    const recentEvents = filter ? events.filter((e) => filter.has(sourceKindOf(e.commandType, e.metadata))) : events;
     // The sections before the long lists, where a person reading the document finds them.
-    const detailed: DetailedReport = { ...summary, ...this.opts.detailed?.(), byType: this.byType(), recentEvents: this.recentEvents() };
+    const detailed: DetailedReport = { ...summary, ...this.opts.detailed?.(), byType: this.byType(filter), recentEvents };
     if (level === 'DETAILED') return detailed;
     return { ...detailed, ...this.opts.realtime() };
   }
 
-  byType(): Record<string, TypeStatsReport> {
-    return this.stats.byType();
+  byType(filter?: SourceFilter): Record<string, TypeStatsReport> {
+    return this.stats.byType(filter);
   }
 
   onEvent(listener: (event: TelemetryEvent) => void): Disposable {

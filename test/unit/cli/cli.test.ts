@@ -51,7 +51,8 @@ describe('aios CLI against a real window server', () => {
       mine.map((e) => e.eventType),
       ['START', 'ERROR'],
     );
-    assert.equal(mine[0].metadata?.source, 'terminal-cli');
+    assert.equal(mine[0].metadata?.source, 'cli');
+    assert.equal(mine[1].metadata?.source, 'cli', 'the end carries its source too');
     assert.equal(mine[1].metadata?.code, 'exit_code');
     assert.match(String(mine[1].metadata?.message), /exited with code 3/);
     assert.equal(typeof mine[1].durationMs, 'number');
@@ -243,7 +244,7 @@ describe('aios CLI against a real window server', () => {
       assert.equal(call.operation, operation);
       assert.equal(call.value, value);
       assert.deepEqual(call.parameters, parameters);
-      assert.equal(call.source, 'terminal-cli');
+      assert.equal(call.source, 'cli');
       assert.deepEqual(JSON.parse(r.stdout), { operation, applied: value ?? null });
     }
     assert.ok(w.events.some((e) => e.commandType === 'CONTROL:BCM_RESET' && e.eventType === 'COMPLETE'));

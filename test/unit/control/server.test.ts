@@ -381,7 +381,7 @@ describe('control server: request size and slow clients', () => {
 });
 
 describe('control server: /api/commands', () => {
-  it('runs a command through the middleware, seed names or camelCase, priority in any case; source marks HTTP', async () => {
+  it('runs a command through the middleware, seed names or camelCase, priority in any case; source endpoint, the client its caller', async () => {
     const h = await harness();
     const seed = await post(h.port, '/api/commands', { CommandType: 'ECHO', Priority: 'High', Parameters: { x: 1 } });
     assert.equal(seed.status, 200, seed.text);
@@ -392,13 +392,15 @@ describe('control server: /api/commands', () => {
     assert.deepEqual(camel.json.result, { y: 2 });
     const starts = h.events.filter((e) => e.eventType === 'START');
     assert.deepEqual(
-      starts.map((e) => [e.priority, e.metadata?.source]),
+      starts.map((e) => [e.priority, e.metadata?.source, e.metadata?.caller]),
       [
-        ['HIGH', 'http'],
-        ['LOW', 'http:my-script'],
+        ['HIGH', 'endpoint', undefined],
+        ['LOW', 'endpoint', 'my-script'],
       ],
     );
-    assert.equal(h.events.find((e) => e.eventType === 'COMPLETE')?.commandId, seed.json.commandId);
+    const complete = h.events.find((e) => e.eventType === 'COMPLETE');
+    assert.equal(complete?.commandId, seed.json.commandId);
+    assert.equal(complete?.metadata?.source, 'endpoint', 'the end carries its source too');
   });
 
   it('maps outcomes to statuses: 400 invalid (the middleware says why), 403 blocked, 422 unknown command, 502 handler failure', async () => {
@@ -570,10 +572,11 @@ describe('control server: /admin/control and /api/telemetry', () => {
     assert.equal(r.json.clientCommandId, '3f2b8c1e-0d4a-4b7e-9a51-6c2d9e0f1a2b');
     assert.equal(r.json.requestedAt, '2026-03-01T09:00:00.000Z');
     assert.equal(r.json.commandType, 'CONTROL:UPDATE_LOG_LEVEL');
-    assert.deepEqual(h.controls, [{ operation: 'UPDATE_LOG_LEVEL', value: 'DEBUG', parameters: { persistent: false }, source: 'http:PowerShell' }]);
+    assert.deepEqual(h.controls, [{ operation: 'UPDATE_LOG_LEVEL', value: 'DEBUG', parameters: { persistent: false }, source: 'endpoint:PowerShell' }]);
     const start = h.events.find((e) => e.eventType === 'START');
     assert.equal(start?.priority, 'HIGH');
-    assert.equal(start?.metadata?.source, 'http:PowerShell');
+    assert.equal(start?.metadata?.source, 'control', 'a control operation, whoever asked');
+    assert.equal(start?.metadata?.caller, 'endpoint:PowerShell');
   });
 
   it('400 with a message naming the field for each bad control field, over HTTP; nothing reaches the control plane', async () => {
@@ -632,26 +635,26 @@ describe('control server: /admin/control and /api/telemetry', () => {
 
 describe('control server: parsing and status mapping (pure functions)', () => {
   it('parseCommandBody keeps values for the middleware to judge and marks the source', () => {
-    assert.deepEqual(parseCommandBody({ COMMANDTYPE: 'X', priority: ' normal ' }), { commandType: 'X', priority: 'NORMAL', source: 'http' });
+    assert.deepEqual(parseCommandBody({ COMMANDTYPE: 'X', priority: ' normal ' }), { commandType: 'X', priority: 'NORMAL', source: 'endpoint' });
     assert.deepEqual(parseCommandBody({ commandType: 'X', priority: 3, parameters: null }), {
       commandType: 'X',
       priority: 3,
       parameters: null,
-      source: 'http',
+      source: 'endpoint',
     });
     assert.throws(() => parseCommandBody(null), /must be a JSON object/);
   });
 
   it('parseControlBody accepts epoch ms timestamps and omits what was not given', () => {
     assert.deepEqual(parseControlBody({ operation: 'RELOAD_CONFIG', timestamp: 0 }), {
-      call: { operation: 'RELOAD_CONFIG', source: 'http' },
+      call: { operation: 'RELOAD_CONFIG', source: 'endpoint' },
       requestedAt: '1970-01-01T00:00:00.000Z',
     });
     assert.deepEqual(parseControlBody({ Operation: 'HEALTH_OVERRIDE', Value: ' Unhealthy ', Parameters: { duration: 5 } }).call, {
       operation: 'HEALTH_OVERRIDE',
       value: 'unhealthy',
       parameters: { duration: 5 },
-      source: 'http',
+      source: 'endpoint',
     });
     assert.equal(parseControlBody({ Operation: 'UPDATE_LOG_LEVEL', Value: 'warn' }).call.value, 'WARNING');
   });

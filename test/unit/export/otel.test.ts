@@ -13,7 +13,7 @@ import { attachLearning, type Learning, type TypeAccuracy } from '../../../src/c
 import { bundledOtel, createExporters, type Exporters, type OtlpProtocol } from '../../../src/export';
 import * as otel from '../../../src/export/otel';
 import { OtlpReceiver, attrs, close, num, until } from './receivers';
-import { SECRET_PARAMETER, middleware, runScenario } from './scenario';
+import { SECRET_PARAMETER, exportedCommands, middleware, runScenario } from './scenario';
 
 const ROUNDS = 5;
 
@@ -53,29 +53,36 @@ async function checkProtocol(protocol: OtlpProtocol): Promise<void> {
   assert.equal(resource['host.name'], 'test-host');
   assert.ok(!Object.keys(resource).some((k) => k.startsWith('process.')), `no process.* attributes (command line): ${Object.keys(resource).join(', ')}`);
 
-  // Counters: per command_type, priority and outcome, equal to what ran; per type, equal to the core's stats.
+  // Counters: per command_type, priority, outcome and source, equal to what ran; per type, equal to the core's
+  // stats; control operations are not commands.
   const commands = receiver.latest('aios.commands').sum!;
   assert.equal(commands.isMonotonic, true);
   const exported = new Map<string, number>();
   for (const dp of commands.dataPoints) {
     const a = attrs(dp.attributes);
-    exported.set([a.command_type, a.priority, a.outcome].join('|'), num(dp));
+    exported.set([a.command_type, a.priority, a.outcome, a.source].join('|'), num(dp));
   }
+  assert.ok(![...exported.keys()].some((k) => k.startsWith('CONTROL:')), `no control operation among the commands: ${[...exported.keys()].join(', ')}`);
   assert.deepEqual(Object.fromEntries([...exported].sort()), Object.fromEntries([...expected.ends].sort()));
   const byType = mw.telemetry.byType();
   const total = (type: string, outcome: string) =>
-    [...exported].filter(([k]) => k.startsWith(`${type}|`) && k.endsWith(`|${outcome}`)).reduce((s, [, v]) => s + v, 0);
+    [...exported].filter(([k]) => k.startsWith(`${type}|`) && k.split('|')[2] === outcome).reduce((s, [, v]) => s + v, 0);
   for (const [type, s] of Object.entries(byType)) {
+    if (type.startsWith('CONTROL:')) continue;
     assert.equal(total(type, 'success'), s.successCount, `${type} success`);
     assert.equal(total(type, 'error') + total(type, 'blocked'), s.errorCount, `${type} errors (blocked included, as the core counts them)`);
     assert.equal(total(type, 'blocked'), s.blockedCount, `${type} blocked`);
     assert.equal(total(type, 'cancelled'), s.cancelledCount, `${type} cancelled`);
   }
-  const overall = mw.telemetry.query('SUMMARY').overall;
+  const { overall, bySource } = mw.telemetry.query('SUMMARY');
+  const ofSource = (source: string) => [...exported].filter(([k]) => k.endsWith(`|${source}`)).reduce((s, [, v]) => s + v, 0);
   assert.equal(
-    [...exported.values()].reduce((a, b) => a + b, 0),
+    [...exported].filter(([k]) => !k.endsWith('|terminal')).reduce((s, [, v]) => s + v, 0),
     overall.totalCommands,
+    'the headline: every source but terminal',
   );
+  for (const [source, s] of Object.entries(bySource)) assert.equal(ofSource(source), source === 'control' ? 0 : s.count, `source ${source}`);
+  assert.equal(ofSource('terminal'), ROUNDS);
 
   const throttled = receiver.latest('aios.command.throttles').sum!.dataPoints.reduce((s, dp) => s + num(dp), 0);
   assert.equal(throttled, overall.throttledCommands);
@@ -109,8 +116,12 @@ async function checkProtocol(protocol: OtlpProtocol): Promise<void> {
   assert.equal(num(receiver.latest('aios.service.health').gauge!.dataPoints[0]), 1);
 
   // The learning's accuracy per command type, as the model reports it.
-  const accuracy = Object.entries(learning.model.accuracy().byType);
-  assert.deepEqual(accuracy.map(([type]) => type).sort(), ['ECHO', 'FAIL', 'SLOW'], 'every type that ran often enough was predicted and scored');
+  const accuracy = Object.entries(learning.model.accuracy().byType).filter(([type]) => !type.startsWith('CONTROL:'));
+  assert.deepEqual(
+    accuracy.map(([type]) => type).sort(),
+    ['ECHO', 'FAIL', 'SLOW', 'TERMINAL:false'],
+    'every command type that ran often enough was predicted and scored',
+  );
   const perType = (name: string, unit: string): Record<string, number> => {
     const m = receiver.latest(name);
     assert.equal(m.unit, unit, `${name}'s unit`);
@@ -236,7 +247,7 @@ describe('the separate bundle (dist/export.js)', () => {
     await exporters.flush();
     assert.equal(
       receiver.latest('aios.commands').sum!.dataPoints.reduce((s, dp) => s + num(dp), 0),
-      mw.telemetry.query('SUMMARY').overall.totalCommands,
+      exportedCommands(mw),
     );
     assert.equal(receiver.logRecords().length, expected.events.length);
     await exporters.shutdown();
@@ -277,7 +288,7 @@ describe('settings applied live', () => {
     await runScenario(mw, 1);
     await exporters.flush();
     const firstTotal = a.latest('aios.commands').sum!.dataPoints.reduce((s, dp) => s + num(dp), 0);
-    assert.equal(firstTotal, mw.telemetry.query('SUMMARY').overall.totalCommands / 2, 'counted from when it was turned on');
+    assert.equal(firstTotal, exportedCommands(mw) / 2, 'counted from when it was turned on');
 
     exporters.update({ otlp: { endpoint: b.url, protocol: 'http/json' } });
     await exporters.ready();
@@ -341,8 +352,12 @@ describe('Prometheus /metrics (the exporter alone; Debian prometheus scrapes it 
         .split('\n')
         .filter((l) => series.test(l))
         .reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-    assert.equal(value(/^aios_commands_total\{.*command_type="ECHO".*outcome="success"/), expected.ends.get('ECHO|HIGH|success')! * 3);
-    assert.equal(value(/^aios_commands_total\{/), mw.telemetry.query('SUMMARY').overall.totalCommands);
+    assert.equal(value(/^aios_commands_total\{.*command_type="ECHO".*outcome="success"/), expected.ends.get('ECHO|HIGH|success|palette')! * 3);
+    const { overall, bySource } = mw.telemetry.query('SUMMARY');
+    assert.equal(value(/^aios_commands_total\{(?!.*source="terminal")/), overall.totalCommands, 'the headline: every source but terminal');
+    assert.equal(value(/^aios_commands_total\{.*source="terminal"/), bySource.terminal?.count);
+    assert.equal(value(/^aios_commands_total\{.*source="api"/), bySource.api?.count);
+    assert.doesNotMatch(body, /^aios_commands_total\{.*CONTROL:/m, 'control operations are not commands');
     assert.match(body, /^target_info\{.*service_name="aios-middleware"/m);
     assert.match(body, /^aios_command_duration_seconds_bucket\{.*le="\+Inf"/m);
     assert.match(body, /^aios_command_duration_seconds_bucket\{.*le="0\.025"/m, 'bucket bounds in seconds');

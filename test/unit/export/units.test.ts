@@ -221,7 +221,7 @@ describe('CommandMetrics', () => {
     assert.equal(m.ended('T', 'HIGH', 'blocked'), 1);
     assert.equal(m.ended('T', 'HIGH', 'error'), 1);
     assert.equal(m.ended('T', 'HIGH', 'cancelled'), 1);
-    const s = m.types.get('T')!;
+    const s = m.seriesOf('T', 'other')!;
     assert.equal(s.throttles[0], 1);
     assert.equal(s.latency[0]!.count, 1);
     assert.equal(s.latency[0]!.sum, 3);
@@ -230,6 +230,29 @@ describe('CommandMetrics', () => {
     const g = m.gauges({ admission: { active: 2, delayed: 1, queued: { HIGH: 0, NORMAL: 3, LOW: 0 } }, serviceStatus: 'crashed' });
     assert.deepEqual(g, { queued: { HIGH: 0, NORMAL: 3, LOW: 0 }, running: 2, throttleDelayMs: 40, serviceHealth: 0 });
     assert.equal(m.gauges({ admission: { active: 0, delayed: 0, queued: { HIGH: 0, NORMAL: 0, LOW: 0 } } }).throttleDelayMs, 0, 'nothing waits: no delay');
+  });
+
+  it('counts by source; control operations and rule records are not commands', () => {
+    const m = new CommandMetrics();
+    m.record(event('COMPLETE', 'a', 'ECHO', { source: 'palette' }, 3));
+    m.record(event('COMPLETE', 'b', 'ECHO', { source: 'api', caller: 'publisher.name' }, 3));
+    m.record(event('THROTTLE', 'c', 'ECHO', { delayMs: 5, source: 'api' }));
+    m.record(event('ERROR', 'd', 'TERMINAL:false', { code: 'exit_code', exitCode: 1, source: 'terminal' }, 2));
+    m.record(event('COMPLETE', 'e', 'ECHO', undefined, 1)); // an event from before sources were kept
+    m.record(event('COMPLETE', 'f', 'CONTROL:RELOAD_CONFIG', { source: 'control', caller: 'palette' }, 1));
+    m.record(event('ERROR', 'g', 'CONTROL:FLUSH_CACHE', { code: 'handler_failed', source: 'control' }, 1));
+    m.record(event('COMPLETE', 'h', 'RULE:cpu-high', { rule: 'cpu-high' }, 1));
+    assert.equal(m.ended('ECHO', 'HIGH', 'success'), 3);
+    assert.equal(m.ended('ECHO', 'HIGH', 'success', 'palette'), 1);
+    assert.equal(m.ended('ECHO', 'HIGH', 'success', 'api'), 1);
+    assert.equal(m.ended('ECHO', 'HIGH', 'success', 'other'), 1);
+    assert.equal(m.ended('TERMINAL:false', 'HIGH', 'error', 'terminal'), 1);
+    assert.equal(m.seriesOf('ECHO', 'api')!.throttles[0], 1);
+    assert.deepEqual([...m.types.keys()], ['ECHO', 'TERMINAL:false'], 'no CONTROL:* or RULE:* series');
+    assert.deepEqual(
+      [...m.entries()].map(([type, source]) => `${type}|${source}`),
+      ['ECHO|palette', 'ECHO|api', 'ECHO|other', 'TERMINAL:false|terminal'],
+    );
   });
 
   it(`caps command types at ${MAX_COMMAND_TYPES}, the rest in ${OTHER_TYPE}`, () => {

@@ -112,3 +112,16 @@ test('mergedWith keeps the older points before the newer history begins, then al
   );
   assert.equal(new MetricsHistory().mergedWith(host).length, 3, 'a new panel takes the host history as it is');
 });
+
+test('a change of the source filter breaks the rates for one point: the counters cover other sources', () => {
+  const h = new MetricsHistory();
+  h.push(at(0, 100));
+  h.push(at(1, 200));
+  // Filtered to one source: its total is smaller, then grows again.
+  h.push({ ...at(2, 20), sources: ['terminal'] });
+  h.push({ ...at(3, 30), sources: ['terminal'] });
+  // Back to all: the total jumps up, which is no throughput either.
+  h.push(at(4, 400));
+  h.push(at(5, 500));
+  assert.deepEqual(h.columns(['throughput'])[1], [null, 100, null, 10, null, 100]);
+});

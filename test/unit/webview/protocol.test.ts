@@ -98,3 +98,14 @@ test('init may carry the host chart history: its shape and a bound are checked, 
     assert.equal(r.ok, false, JSON.stringify(history).slice(0, 40));
   }
 });
+
+test('per-source rows and the source filter are checked and bounded; older hosts without them still pass', () => {
+  const bySource = [{ source: 'terminal', count: 3, successRate: 0.5, errorCount: 1, refusedCount: 0, cancelledCount: 1, p95: 4 }];
+  const ok = parseSnapshot(snapshot({ sources: ['terminal'], bySource }, { refusedCommands: 2 }));
+  assert.equal(ok.ok, true);
+  assert.equal(parseSnapshot(snapshot()).ok, true, 'without sources, bySource or refusedCommands');
+  const bad = parseSnapshot(snapshot({ bySource: [{ ...bySource[0], successRate: 2 }] }));
+  assert.deepEqual(bad, { ok: false, error: 'snapshot.bySource[0].successRate: expected a finite number ≥ 0 ≤ 1' });
+  assert.equal(parseSnapshot(snapshot({ sources: Array.from({ length: 17 }, () => 'api') })).ok, false);
+  assert.equal(parseSnapshot(snapshot({}, { refusedCommands: -1 })).ok, false);
+});

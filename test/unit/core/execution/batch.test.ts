@@ -23,7 +23,7 @@ describe('batches', () => {
       [1, 6],
     );
     assert.equal((items[0].request as { source: string }).source, 'batch');
-    assert.equal((items[1].request as { source: string }).source, 'mine');
+    assert.equal((items[1].request as { source: string }).source, 'batch:mine', "a line's own source is its caller");
     assert.deepEqual(
       errors.map((e) => e.line),
       [3, 4, 5, 7],

@@ -62,6 +62,73 @@ describe('pipeline', () => {
     await m.close();
   });
 
+  it('every event of a command carries its source kind and caller, its end included, whatever the outcome', async () => {
+    const clock = new ManualClock();
+    const m = mw({ clock, config: { maxConcurrency: 1, baseDelayMs: 0, security: { denyPatterns: ['DENIED*'] } } });
+    const events: TelemetryEvent[] = [];
+    m.telemetry.onEvent((e) => events.push(e));
+    const ex = functionExecutor({
+      ECHO: (p) => p,
+      BOOM: () => Promise.reject(new Error('no')),
+      PROGRAM: () => ({ exitCode: 0 }),
+      'CONTROL:RELOAD_CONFIG': () => ({}),
+    });
+    await m.execute({ commandType: 'ECHO', source: 'api:publisher.name' }, ex);
+    await m.execute({ commandType: 'BOOM', source: 'palette' }, ex);
+    await m.execute({ commandType: 'PROGRAM', source: 'cli' }, ex);
+    await m.execute({ commandType: 'DENIED_X', source: 'task' }, ex);
+    await m.execute({ commandType: 'ECHO', priority: 'URGENT', source: 'batch:nightly' }, ex);
+    await m.execute({ commandType: 'CONTROL:RELOAD_CONFIG', source: 'palette' }, ex);
+    await m.execute({ commandType: 'ECHO' }, ex);
+    // One waits for the slot (its events carry the wait and the source), one is cancelled while it waits.
+    const c = controlled();
+    const first = m.execute({ commandType: 'HOLD', source: 'endpoint:curl' }, c.executor);
+    const queued = m.execute({ commandType: 'ECHO', source: 'endpoint:curl' }, ex);
+    const abort = new AbortController();
+    const cancelled = m.execute({ commandType: 'ECHO', source: 'task' }, ex, { signal: abort.signal });
+    await tick();
+    abort.abort();
+    await cancelled;
+    clock.advance(5);
+    c.running.values().next().value!.resolve('done');
+    await Promise.all([first, queued]);
+    const waited = events.filter((e) => e.commandType === 'ECHO' && e.metadata?.source === 'endpoint');
+    assert.deepEqual(
+      waited.map((e) => ({ ...e.metadata })),
+      [
+        { waitMs: 5, source: 'endpoint', caller: 'curl' },
+        { waitMs: 5, source: 'endpoint', caller: 'curl' },
+      ],
+      'a command that waited: its wait and its source',
+    );
+    const seen = events.map((e) => [e.eventType, e.commandType, e.metadata?.source, e.metadata?.caller]);
+    assert.deepEqual(seen, [
+      ['START', 'ECHO', 'api', 'publisher.name'],
+      ['COMPLETE', 'ECHO', 'api', 'publisher.name'],
+      ['START', 'BOOM', 'palette', undefined],
+      ['ERROR', 'BOOM', 'palette', undefined],
+      ['START', 'PROGRAM', 'cli', undefined],
+      ['COMPLETE', 'PROGRAM', 'cli', undefined],
+      ['ERROR', 'DENIED_X', 'task', undefined],
+      ['ERROR', '(invalid)', 'batch', 'nightly'],
+      ['START', 'CONTROL:RELOAD_CONFIG', 'control', 'palette'],
+      ['COMPLETE', 'CONTROL:RELOAD_CONFIG', 'control', 'palette'],
+      ['START', 'ECHO', 'other', undefined],
+      ['COMPLETE', 'ECHO', 'other', undefined],
+      ['START', 'HOLD', 'endpoint', 'curl'],
+      ['CANCEL', 'ECHO', 'task', undefined],
+      ['COMPLETE', 'HOLD', 'endpoint', 'curl'],
+      ['START', 'ECHO', 'endpoint', 'curl'],
+      ['COMPLETE', 'ECHO', 'endpoint', 'curl'],
+    ]);
+    assert.equal(events.find((e) => e.commandType === 'PROGRAM' && e.eventType === 'COMPLETE')?.metadata?.exitCode, 0);
+    const o = m.telemetry.query('SUMMARY');
+    assert.deepEqual(Object.keys(o.bySource), ['palette', 'api', 'task', 'batch', 'cli', 'endpoint', 'other', 'control']);
+    assert.equal(o.overall.controlOperations.count, 1);
+    assert.equal(o.overall.totalCommands, 9, 'every command but the control operation');
+    await m.close();
+  });
+
   it('resolves, never rejects, with stable codes for each failure', async () => {
     const m = mw({ config: { maxConcurrency: 1, maxQueueSize: 0 } });
     const ex = functionExecutor({
@@ -296,7 +363,7 @@ describe('pipeline', () => {
     const rb = await b;
     assert.equal(rb.error?.code, 'cancelled');
     assert.match(rb.error.message, /before it started from the list of running commands/);
-    assert.deepEqual(events.at(-1)?.metadata, { code: 'cancelled', stage: 'queued', by: 'user' });
+    assert.deepEqual(events.at(-1)?.metadata, { code: 'cancelled', stage: 'queued', by: 'user', source: 'other' });
     assert.deepEqual(c.calls, ['A'], 'a cancelled queued command never reaches its executor');
     assert.equal(m.cancel(listed[1].commandId), false, 'gone from the list once ended');
     c.running.get(listed[0].commandId)!.resolve('done');

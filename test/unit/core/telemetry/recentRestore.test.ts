@@ -1,13 +1,15 @@
 // Recent Events after a window reload: a new middleware (a new extension host, a new session) on the same
 // folder gets the newest events the old one wrote, before its own, without touching its stats.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../../../src/core/clock';
 import { functionExecutor } from '../../../../src/core/execution/executors';
 import { createMiddleware } from '../../../../src/core/pipeline/pipeline';
 import { StaticSampler } from '../../../../src/core/system/sampler';
-import { readRecentEvents, restoreRecentEvents } from '../../../../src/core/telemetry/storage';
+import { eventSource } from '../../../../src/core/telemetry/sources';
+import { readRecentEvents, restoreRecentEvents, snapshotFileName } from '../../../../src/core/telemetry/storage';
 import { tempDir } from '../helpers';
 
 const EPOCH = Date.UTC(2026, 0, 1);
@@ -51,6 +53,82 @@ describe('Recent Events restored from disk', () => {
       [...expected.slice(-4), ...own].map((e) => e.commandId),
     );
     assert.equal(next.m.telemetry.query('SUMMARY').overall.totalCommands, totalBefore, 'the stats are not counted again');
+    await next.m.close();
+  });
+
+  it('from files and a snapshot written before sources were kept and after: each event and figure under its source', async () => {
+    const dir = tempDir();
+    // An older version's window: START named its source, the ends named none; its snapshot had no sources.
+    const ctx = { user: { sessionId: '0001-old' }, system: {}, service: {} };
+    const line = (eventType: string, commandId: string, commandType: string, metadata?: object) =>
+      JSON.stringify({
+        timestamp: new Date(EPOCH + 1).toISOString(),
+        eventType,
+        commandId,
+        commandType,
+        priority: 'NORMAL',
+        ...ctx,
+        ...(metadata ? { metadata } : {}),
+      });
+    writeFileSync(
+      join(dir, 'events-0001-old-000001.jsonl'),
+      [
+        line('START', 'o-1', 'ECHO', { source: 'command-palette' }),
+        line('COMPLETE', 'o-1', 'ECHO'),
+        line('START', 'o-2', 'TERMINAL:false', { source: 'terminal' }),
+        line('ERROR', 'o-2', 'TERMINAL:false', { code: 'exit_code', message: 'exited with code 1', exitCode: 1 }),
+        line('START', 'o-3', 'CONTROL:FLUSH_CACHE', { source: 'api:publisher.name' }),
+        line('COMPLETE', 'o-3', 'CONTROL:FLUSH_CACHE'),
+      ].join('\n') + '\n',
+    );
+    const counters = {
+      count: 2,
+      successCount: 1,
+      errorCount: 1,
+      cancelledCount: 0,
+      blockedCount: 0,
+      throttledCount: 0,
+      totalDurationMs: 3,
+      timedCount: 2,
+      lastExecuted: EPOCH,
+    };
+    writeFileSync(
+      join(dir, snapshotFileName('0001-old')),
+      JSON.stringify({
+        version: 1,
+        savedAt: new Date(EPOCH).toISOString(),
+        overall: counters,
+        control: { ...counters, count: 1, errorCount: 0 },
+        byType: { ECHO: counters },
+      }),
+    );
+    // This version's window on the same folder: its stats restore from the older snapshot, its recent events from both.
+    const next = make(dir, '0002-new', 1_000, 20);
+    await next.m.execute({ commandType: 'ECHO', source: 'api:publisher.name' }, executor);
+    await restoreRecentEvents(next.m.telemetry, dir, 20, next.m.sessionId);
+    assert.deepEqual(
+      next.m.telemetry.recentEvents().map((e) => [e.commandId.startsWith('o-') ? e.commandId : 'new', e.eventType, eventSource(e).kind]),
+      [
+        ['o-1', 'START', 'palette'],
+        ['o-1', 'COMPLETE', 'other'],
+        ['o-2', 'START', 'terminal'],
+        ['o-2', 'ERROR', 'other'],
+        ['o-3', 'START', 'control'],
+        ['o-3', 'COMPLETE', 'control'],
+        ['new', 'START', 'api'],
+        ['new', 'COMPLETE', 'api'],
+      ],
+    );
+    const report = next.m.telemetry.query('DETAILED');
+    assert.equal(report.overall.totalCommands, 3, 'the older headline, then this one');
+    assert.equal(report.bySource.other?.count, 2, 'older figures under other');
+    assert.equal(report.bySource.api?.count, 1);
+    assert.equal(report.overall.controlOperations.count, 1);
+    const api = next.m.telemetry.query('DETAILED', new Set(['api']));
+    assert.deepEqual(
+      api.recentEvents.map((e) => e.eventType),
+      ['START', 'COMPLETE'],
+    );
     await next.m.close();
   });
 

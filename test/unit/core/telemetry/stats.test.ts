@@ -164,3 +164,116 @@ describe('CommandStats', () => {
     assert.equal(b.restore('junk'), false);
   });
 });
+
+describe('CommandStats by source', () => {
+  /** A morning: palette and API commands, a failing `false` typed in a terminal, a typo, a control operation. */
+  function morning(): CommandStats {
+    const s = new CommandStats();
+    s.end('ECHO', 'success', false, 10, true, 1, 'palette');
+    s.end('ECHO', 'success', false, 30, true, 2, 'api');
+    s.end('ECHO', 'error', false, 50, true, 3, 'api');
+    s.throttled('ECHO', 'api');
+    s.end('TERMINAL:false', 'error', false, 2, true, 4, 'terminal');
+    s.end('TERMINAL:true', 'success', false, 1, true, 5, 'terminal');
+    s.end('NOPE', 'error', false, 3, true, 6, 'palette', true); // unknown to the service
+    s.end('DENIED', 'error', true, 0, false, 7, 'palette'); // blocked: refused
+    s.end('CONTROL:RELOAD_CONFIG', 'success', false, 4, true, 8, 'palette'); // a control operation, whoever asked
+    return s;
+  }
+
+  it('the headline leaves terminal commands and control operations out; each source has its own figures', () => {
+    const s = morning();
+    const o = s.overall();
+    assert.equal(o.totalCommands, 5, 'palette 3 + api 2; not the terminal, not the control operation');
+    assert.equal(o.successfulCommands, 2);
+    assert.equal(o.failedCommands, 3);
+    assert.equal(o.refusedCommands, 2, 'the typo and the blocked one never ran');
+    assert.equal(o.blockedCommands, 1);
+    assert.equal(o.throttledCommands, 1);
+    assert.equal(o.successRate, 0.4);
+    assert.equal(o.controlOperations.count, 1);
+    const by = s.bySource();
+    assert.deepEqual(Object.keys(by), ['palette', 'api', 'terminal', 'control']);
+    assert.equal(by.palette!.count, 3);
+    assert.equal(by.palette!.refusedCount, 2);
+    assert.equal(by.palette!.successRate, 0.333);
+    assert.equal(by.api!.count, 2);
+    assert.equal(by.api!.throttledCount, 1);
+    assert.equal(by.api!.p95, 50);
+    assert.equal(by.terminal!.count, 2);
+    assert.equal(by.terminal!.errorCount, 1, "the program's own non-zero exit, under its source only");
+    assert.equal(by.terminal!.successRate, 0.5);
+    assert.equal(by.control!.count, 1);
+    // The headline is the sum of its sources.
+    const headline = (['palette', 'api'] as const).map((k) => by[k]!);
+    assert.equal(
+      headline.reduce((n, r) => n + r.count, 0),
+      o.totalCommands,
+    );
+    assert.equal(
+      headline.reduce((n, r) => n + r.successCount, 0),
+      o.successfulCommands,
+    );
+  });
+
+  it('a filter narrows the figures, the sources and the types; terminal counts when chosen', () => {
+    const s = morning();
+    const terminal = s.overall(new Set(['terminal']));
+    assert.equal(terminal.totalCommands, 2);
+    assert.equal(terminal.failedCommands, 1);
+    assert.equal(terminal.controlOperations.count, 0, 'control operations only when `control` is chosen');
+    const mixed = s.overall(new Set(['api', 'terminal', 'control']));
+    assert.equal(mixed.totalCommands, 4);
+    assert.equal(mixed.p99, 50);
+    assert.equal(mixed.controlOperations.count, 1);
+    assert.deepEqual(Object.keys(s.bySource(new Set(['api', 'control']))), ['api', 'control']);
+    const api = s.byType(new Set(['api']));
+    assert.deepEqual(Object.keys(api), ['ECHO']);
+    assert.equal(api.ECHO.count, 2);
+    assert.deepEqual(api.ECHO.sources, ['api']);
+    const all = s.byType();
+    assert.equal(all.ECHO.count, 3, "a type's figures are its sources' together");
+    assert.deepEqual(all.ECHO.sources, ['palette', 'api']);
+    assert.equal(all.ECHO.p99, 50);
+    assert.equal(all.NOPE.refusedCount, 1);
+    assert.deepEqual(all['CONTROL:RELOAD_CONFIG'].sources, ['control']);
+  });
+
+  it('survives a snapshot, per source and per type and source', () => {
+    const s = morning();
+    const restored = new CommandStats();
+    assert.equal(restored.restore(JSON.parse(JSON.stringify(s.snapshot(9)))), true);
+    assert.deepEqual(restored.overall(), s.overall());
+    assert.deepEqual(restored.bySource(), s.bySource());
+    assert.deepEqual(restored.byType(), s.byType());
+    assert.deepEqual(restored.byType(new Set(['api'])), s.byType(new Set(['api'])));
+  });
+
+  it('restores a snapshot from before sources were kept: its figures under `other`, the headline unchanged', () => {
+    // The shape older versions wrote: no bySource, no source(s) per type, no refusedCount.
+    const old = new CommandStats();
+    old.end('ECHO', 'success', false, 10, true, 1);
+    old.end('ECHO', 'error', true, 0, false, 2);
+    const snap = JSON.parse(JSON.stringify(old.snapshot(3))) as Record<string, unknown>;
+    delete snap.bySource;
+    const strip = (c: Record<string, unknown>) => {
+      delete c.source;
+      delete c.sources;
+      delete c.refusedCount;
+    };
+    for (const c of Object.values(snap.byType as Record<string, Record<string, unknown>>)) strip(c);
+    strip(snap.overall as Record<string, unknown>);
+    const s = new CommandStats();
+    s.end('ECHO', 'success', false, 5, true, 4, 'palette');
+    assert.equal(s.restore(snap), true);
+    const o = s.overall();
+    assert.equal(o.totalCommands, 3);
+    assert.equal(o.refusedCommands, 1, 'older blocked commands are refusals');
+    const by = s.bySource();
+    assert.equal(by.other!.count, 2);
+    assert.equal(by.palette!.count, 1);
+    assert.equal(by.other!.count + by.palette!.count, o.totalCommands, 'the sources still add up to the headline');
+    assert.deepEqual(s.byType().ECHO.sources, ['palette', 'other']);
+    assert.equal(s.byType().ECHO.count, 3);
+  });
+});

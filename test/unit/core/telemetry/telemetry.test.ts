@@ -86,7 +86,13 @@ describe('Telemetry', () => {
       0.0005,
       undefined,
     ];
-    const waited = [new WaitMetadata(0.0104, undefined), new WaitMetadata(12.3456, 'batch'), new WaitMetadata(3, 'ä "q"')];
+    const waited = [
+      new WaitMetadata(0.0104, undefined),
+      new WaitMetadata(12.3456, 'batch'),
+      new WaitMetadata(3, 'ä "q"'),
+      new WaitMetadata(4, 'api', 'publisher.name'),
+      new WaitMetadata(5, 'endpoint', 'a "quoted" \\ caller'),
+    ];
     const metadata = [undefined, constant, { waitMs: 1.5 }, { code: 'x', message: 'ünïcode "q"' }, constant, ...waited];
     const events: TelemetryEvent[] = [];
     let i = 0;
@@ -104,10 +110,11 @@ describe('Telemetry', () => {
     assert.equal(sink.lines.at(-1), JSON.stringify(e));
   });
 
-  it('WaitMetadata is, to every reader, the plain object { waitMs, source }', () => {
+  it('WaitMetadata is, to every reader, the plain object { waitMs, source, caller }', () => {
     for (const [m, plain] of [
       [new WaitMetadata(1.23456, undefined), { waitMs: 1.235 }],
       [new WaitMetadata(0.5, 'api'), { waitMs: 0.5, source: 'api' }],
+      [new WaitMetadata(0.5, 'api', 'publisher.name'), { waitMs: 0.5, source: 'api', caller: 'publisher.name' }],
     ] as const) {
       assert.deepEqual(Object.keys(m), Object.keys(plain));
       assert.equal(JSON.stringify(m), JSON.stringify(plain));
@@ -206,6 +213,32 @@ describe('Telemetry', () => {
     assert.equal(r.admission.queued.NORMAL, 2);
     assert.equal(r.service.status, 'ok');
     assert.deepEqual(JSON.parse(JSON.stringify(r)).overall, r.overall);
+  });
+
+  it("stats and reports follow each event's source; a filter narrows figures, types and recent events", () => {
+    const t = make(new ManualClock(), 10);
+    t.emit('START', '1', 'ECHO', 'NORMAL', undefined, { source: 'palette' });
+    t.emit('COMPLETE', '1', 'ECHO', 'NORMAL', 5, { source: 'palette' }, true);
+    t.emit('START', '2', 'TERMINAL:false', 'NORMAL', undefined, { source: 'terminal' });
+    t.emit('ERROR', '2', 'TERMINAL:false', 'NORMAL', 2, { code: 'exit_code', message: 'exited with code 1', exitCode: 1, source: 'terminal' }, true);
+    t.emit('ERROR', '3', 'NOPE', 'NORMAL', 1, { code: 'unknown_command_type', message: 'no such type', source: 'api', caller: 'x.y' }, true);
+    t.emit('ERROR', '4', 'CONTROL:FLUSH_CACHE', 'HIGH', 1, { code: 'handler_failed', message: 'no', source: 'control', caller: 'palette' }, true);
+    // An end from an older file, without its source: counted under `other`.
+    t.emit('COMPLETE', '5', 'ECHO', 'NORMAL', 1, undefined, true);
+    const all = t.query('SUMMARY');
+    assert.equal(all.filter, undefined);
+    assert.equal(all.overall.totalCommands, 3, 'palette, api and the older one; not the terminal, not the control operation');
+    assert.equal(all.overall.refusedCommands, 1);
+    assert.deepEqual(Object.keys(all.bySource), ['palette', 'api', 'terminal', 'other', 'control']);
+    const only = t.query('DETAILED', new Set(['terminal', 'control']));
+    assert.deepEqual(only.filter, { sources: ['terminal', 'control'] });
+    assert.equal(only.overall.totalCommands, 1);
+    assert.equal(only.overall.controlOperations.errorCount, 1);
+    assert.deepEqual(Object.keys(only.byType), ['TERMINAL:false', 'CONTROL:FLUSH_CACHE']);
+    assert.deepEqual(
+      only.recentEvents.map((e) => e.commandId),
+      ['2', '2', '4'],
+    );
   });
 
   it('event listeners hear every event; stats listeners are coalesced; a throwing listener harms no one', () => {
