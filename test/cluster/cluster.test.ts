@@ -311,7 +311,10 @@ describe('a limit shared through Redis: fairness between windows (two processes)
     try {
       await Promise.all(children.map((c) => message(c, (m) => m.ready === true)));
       const results: Done[][] = [];
-      for (let round = 0; round < rounds; round++) {
+      // Round 0 warms both processes up and is not returned: with 0 ms tasks a round of 4,000 lasts ~100 ms,
+      // and a process whose first grants and JIT are still cold for that long does 32 tasks while the other
+      // does the rest (seen in CI); the limit's share is made over a lease, not over a cold start.
+      for (let round = 0; round <= rounds; round++) {
         const progress = [0, 0];
         let stopped = false;
         const reached = new Promise<void>((resolve) => {
@@ -331,7 +334,8 @@ describe('a limit shared through Redis: fairness between windows (two processes)
         for (const c of children) c.send({ go: round });
         await reached;
         for (const c of children) c.send({ stop: round });
-        results.push(await Promise.all(done));
+        const shares = await Promise.all(done);
+        if (round > 0) results.push(shares);
         for (const c of children) c.removeAllListeners('message');
       }
       return results;

@@ -307,7 +307,15 @@ def _fault_blocks(params):
       if (process.platform !== 'win32') {
         const abort = new AbortController();
         const blocked = api.execute({ commandType: 'FAULT_BLOCKS', parameters: {} }, { signal: abort.signal });
-        await waitUntil(() => children() === 1 || undefined, 20_000, 'the program to run');
+        let ended: unknown;
+        void blocked.then((r) => (ended = r));
+        // An answer before the program shows is the failure to report (what the call ended with, and the service).
+        await waitUntil(() => ended ?? (children() >= 1 || undefined), 20_000, 'the program to run');
+        assert.equal(
+          ended,
+          undefined,
+          `FAULT_BLOCKS ended before its program ran: ${JSON.stringify(ended)}; service ${JSON.stringify(api.context.supervisor.state)}`,
+        );
         abort.abort();
         assert.equal((await blocked).error?.code, 'cancelled');
         left = await waitUntil(() => (children() === 0 ? 0 : undefined), 20_000, 'the program to be ended');

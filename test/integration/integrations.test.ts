@@ -336,7 +336,11 @@ describe('beyond the window', function () {
           const label = await statusBarText(STATUS_BAR_ITEM, /cluster 2\/2 · 1 queued/);
           assert.match(label, /AIOS 0 · cluster 2\/2 · 1 queued/);
           const tip = await statusBarTooltip(STATUS_BAR_ITEM, /slots in use/);
-          assert.match(tip, new RegExp(`shared '${name}' on redis://127\\.0\\.0\\.1:${redis.port}: 2 of 2 slots in use by 2 windows; this window holds 0`));
+          // Windows with a lease: the holder, and this one while the lease its last ask took is still running.
+          assert.match(
+            tip,
+            new RegExp(`shared '${name}' on redis://127\\.0\\.0\\.1:${redis.port}: 2 of 2 slots in use by (1 window|2 windows); this window holds 0`),
+          );
           await expandTreeSection('System');
           const rows = await waitUntil(
             async () => {
