@@ -27,6 +27,8 @@ export class AiosFiles implements vscode.Disposable {
   private watcher: vscode.FileSystemWatcher | undefined;
   private readonly scheduler: ReloadScheduler;
   private wasReady: boolean;
+  /** When the service last gave up (Date.now()), while it stays given up. */
+  private gaveUpAt: number | undefined;
   private lastHealthKey = '';
 
   constructor(private readonly ctx: AiosFilesHost) {
@@ -50,6 +52,9 @@ export class AiosFiles implements vscode.Disposable {
         const ready = ctx.supervisor.isReady;
         if (ready && !this.wasReady) this.scheduler.serviceReady();
         this.wasReady = ready;
+        const gaveUp = this.gaveUp();
+        if (gaveUp && this.gaveUpAt === undefined) this.gaveUpAt = Date.now();
+        else if (!gaveUp) this.gaveUpAt = undefined;
       }),
       vscode.workspace.onDidSaveTextDocument((doc) => this.onChange(doc.uri, 'save')),
       vscode.workspace.onDidGrantWorkspaceTrust(() => this.rewatch()),
@@ -101,6 +106,18 @@ export class AiosFiles implements vscode.Disposable {
     // A service that gave up (a handlers module that never finished importing, a crash loop) gets a new chance
     // with the file the user just changed; the new start reads the files.
     if (!this.ctx.supervisor.isReady && this.gaveUp()) {
+      // Only a change made after it gave up: the watcher's late event for the very write that broke it (the
+      // file the failed start read) must not start it again.
+      const since = this.gaveUpAt ?? 0;
+      const newer = await Promise.all(
+        files.map((f) =>
+          stat(f).then(
+            (st) => st.mtimeMs > since,
+            () => true,
+          ),
+        ),
+      );
+      if (!newer.some(Boolean)) return true;
       await this.ctx.restartService(`${names} ${origin === 'save' ? 'saved' : 'changed on disk'}`);
       return true;
     }

@@ -218,6 +218,15 @@ export function createUiBridge({ page, resultsDir, log }) {
     async runFromPalette({ title }) {
       await page.keyboard.press('F1');
       await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout: 10_000 });
+      // As a person does, type once the box has the focus (and its '>'): keys sent before land elsewhere.
+      await page.waitForFunction(
+        () => {
+          const input = document.activeElement;
+          return input instanceof HTMLInputElement && input.closest('.quick-input-widget') !== null && input.value.startsWith('>');
+        },
+        undefined,
+        { timeout: 10_000, polling: 50 },
+      );
       await page.keyboard.type(`${title}`, { delay: 5 });
       // The palette matches loosely and puts recently used commands first: pick the row whose label is the
       // title (an ellipsis after it allowed), not whatever comes first. By its label, found again when
