@@ -215,8 +215,8 @@ export function createUiBridge({ page, resultsDir, log }) {
       return true;
     },
     /** Runs a command from the palette as a user does: F1, type its title, Enter. */
-    async runFromPalette({ title }) {
-      await page.keyboard.press('F1');
+    async runFromPalette({ title, opened = false }) {
+      if (!opened) await page.keyboard.press('F1');
       await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout: 10_000 });
       // As a person does, type once the box has the focus (and its '>'): keys sent before land elsewhere.
       await page.waitForFunction(

@@ -44,7 +44,8 @@ async function closeQuickInput(): Promise<void> {
 
 /** The palette's rows, in order, for `text` typed as a user types it (the palette is closed again). */
 async function paletteRows(text: string): Promise<string[]> {
-  await press('F1');
+  // As View > Command Palette opens it (F1 does not reach the workbench from a focused terminal).
+  await vscode.commands.executeCommand('workbench.action.showCommands');
   await waitFor(
     `return document.querySelector('.quick-input-widget input') && document.querySelector('.quick-input-widget').offsetParent !== null ? true : null;`,
   );

@@ -78,7 +78,15 @@ export const treeRows = (viewTitle: string) =>
     return panes.flatMap((p) => [...p.querySelectorAll('.monaco-list-row')].map((r) => r.getAttribute('aria-label') || r.textContent));`,
     viewTitle,
   );
-export const runFromPalette = (title: string) => call<boolean>('runFromPalette', { title });
+/**
+ * Runs the palette command titled `title` as a person does: the palette opened (as View > Command Palette
+ * does; F1 does not reach the workbench while a terminal the previous suite used has the focus), the title
+ * typed once the box has the focus, its row clicked.
+ */
+export async function runFromPalette(title: string): Promise<boolean> {
+  await vscode.commands.executeCommand('workbench.action.showCommands');
+  return call<boolean>('runFromPalette', { title, opened: true });
+}
 
 /** Evaluates `fnBody` inside the webview whose text contains `titleHint`. */
 export const webviewEvaluate = <T>(fnBody: string, arg?: unknown, titleHint?: string, timeoutMs = 20_000) =>
