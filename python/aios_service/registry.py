@@ -100,6 +100,7 @@ class Registry(object):
         self.controls = {}
         self.source = BUILTIN
         self.version = 0  # bumped on every change, so aios/health knows when to list the commands again
+        self._loading = None  # the (table, name) pairs an import in progress registered (begin_load)
 
     def _add(self, table, kind, name, func, description, parameters, example, replay=None, process=None,
              inline=False):
@@ -120,7 +121,28 @@ class Registry(object):
                 raise ValueError("%s %r is built in and cannot be replaced by the workspace module; pick another "
                                  "name" % (kind, name))
             table[name] = Entry(name, func, description, self.source, parameters, example, replay, process, inline)
+            if self._loading is not None:
+                self._loading.add((id(table), name))
             self.version += 1
+
+    def begin_load(self):
+        """A module's import starts: what it registers replaces entries of the same name in place, so calls
+        during the import never find a command type missing (a reload used to empty the source first)."""
+        with self._lock:
+            self._loading = set()
+
+    def end_load(self, source):
+        """The import succeeded: entries of `source` it did not register again are dropped."""
+        with self._lock:
+            seen, self._loading = self._loading or set(), None
+            for table in (self.commands, self.controls):
+                for name in [k for k, v in table.items() if v.source == source and (id(table), k) not in seen]:
+                    del table[name]
+            self.version += 1
+
+    def abort_load(self):
+        with self._lock:
+            self._loading = None
 
     def command(self, command_type, description=None, parameters=None, example=None, process=None, inline=False):
         """Decorator: register a handler for `aios/execute` requests with this commandType.

@@ -266,12 +266,14 @@ class Service(object):
                 logs.get_logger().info("No workspace handlers module at %s", path)
             return None
         log = logs.get_logger()
-        self.registry.replace_source(WORKSPACE, ({}, {}))
+        # The previous handlers answer until the new module replaced them (no moment without the types).
+        self.registry.begin_load()
         self.registry.source = WORKSPACE
         watchdog = self._import_watchdog(path)
         try:
             exec_module_file(HANDLERS_MODULE_NAME, path)
         except (Exception, SystemExit) as e:
+            self.registry.abort_load()
             self.registry.replace_source(WORKSPACE, snapshot)  # exec_module_file put sys.modules back
             location = _location(e, path)
             self.handlers_error = "%s: %s (%s, line %d%s)%s" % (
@@ -286,6 +288,7 @@ class Service(object):
         finally:
             watchdog.cancel()
             self.registry.source = BUILTIN
+        self.registry.end_load(WORKSPACE)
         self.handlers_loaded = True
         self.handlers_error = self.handlers_error_location = None
         commands, controls = self.registry.snapshot(WORKSPACE)
