@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { EXIT } from '../../src/cli/protocol';
+import { running } from '../support/process';
 import type { Executor, TelemetryEvent } from '../../src/core';
 import { TelemetrySourceFilter } from '../../src/views/sourceFilter';
 import { TelemetryTreeProvider } from '../../src/views/telemetryTree';
@@ -27,15 +28,6 @@ function shellPath(shell: Shell): string | undefined {
 
 /** `$?` is `$status` in fish. */
 const status = (shell: Shell) => (shell === 'fish' ? '$status' : '$?');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('cli: aios in integrated terminals', function () {
   this.timeout(120_000);
@@ -161,7 +153,7 @@ describe('cli: aios in integrated terminals', function () {
     const bg = Number(await waitUntil(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim(), 30_000, 'the background pid'));
     assert.equal(await vscode.commands.executeCommand('aios.cancelCommand', flight.commandId), true);
     assert.equal(Number(await waitUntil(() => existsSync(file) && readFileSync(file, 'utf8').trim(), 30_000, 'aios ended')), EXIT.cancelled);
-    await waitUntil(() => !alive(bg), 10_000, 'the background sleep gone');
+    await waitUntil(() => !running(bg), 10_000, 'the background sleep gone');
     assert.equal(events('CLI_TREE').at(-1)?.eventType, 'CANCEL');
   });
 

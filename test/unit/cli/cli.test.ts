@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { EXIT, PROTOCOL_VERSION } from '../../../src/cli/protocol';
 import type { Executor, TelemetryEvent } from '../../../src/core/types';
 import { CLI_MAIN, LAUNCHER, until, world, type World } from './world';
+import { running } from '../../support/process';
 
 const posix = process.platform !== 'win32';
 
@@ -23,15 +24,6 @@ function output(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{
     c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     c.on('close', (status) => resolve({ status, stdout, stderr }));
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('aios CLI against a real window server', () => {
@@ -129,11 +121,11 @@ describe('aios CLI against a real window server', () => {
     const cli = w.cli(['run', '--type', 'TREE', '--', 'sh', '-c', `sleep 300 & echo $! > ${pidFile}; sleep 300`]);
     const flight = await until(() => w.mw.inFlight().find((f) => f.commandType === 'TREE' && f.stage === 'running'), 'the command running');
     const bg = Number(await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim(), 'the background pid'));
-    assert.ok(alive(bg));
+    assert.ok(running(bg));
     assert.equal(w.mw.cancel(flight.commandId), true);
     const r = await cli.done;
     assert.equal(r.code, EXIT.cancelled, r.stderr);
-    await until(() => !alive(bg), 'the background child gone');
+    await until(() => !running(bg), 'the background child gone');
     assert.equal(w.events.find((e) => e.commandType === 'TREE' && e.eventType === 'CANCEL')?.metadata?.by, 'user');
     await until(() => w.mw.admission.active === 0, 'the slot back');
   });
