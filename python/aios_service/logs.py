@@ -73,8 +73,13 @@ def uninstall(handler):
 
 
 def set_level(level, target=None):
-    import logging
-    logger = logging.getLogger(target or None)
-    value = getattr(logging, level)
+    found = _levelled.get((level, target))
+    if found is None:
+        import logging  # getLogger takes logging's module lock: looked up once per target and level
+        found = _levelled[(level, target)] = (logging.getLogger(target or None), getattr(logging, level))
+    logger, value = found
     if logger.level != value:  # setLevel empties every logger's level cache, even for no change
         logger.setLevel(value)
+
+
+_levelled = {}  # (level name, target; None: the root) -> (logger, level number), for set_level

@@ -383,31 +383,31 @@ class Server(object):
         self.send_raw_result(rid, '{"success":true,"result":%s,"durationMs":%r}' % (text, duration_ms))
 
     def _control_request(self, rid, params):
-        def run():
-            try:
-                self.send_raw_result(rid, self.service.control_op(params))
-            except RpcError as e:
-                self.send_error(rid, e.code, e.message, e.data)
-            except BaseException as e:
-                self._log_exception("Internal error in aios/control")
-                self.send_error(rid, errors.INTERNAL_ERROR, "Internal error in aios/control: %s: %s"
-                                % (type(e).__name__, e))
         # The built-in operations that only touch in-memory state take microseconds: run them right here when
         # no control operation is waiting, which keeps them ordered and saves a thread hand-off per call. User
         # code (CUSTOM_COMMAND) and file work (RELOAD_CONFIG re-imports handlers) go to the control thread, so
         # they can never hold up health checks or cancellation.
-        operation = params.get("operation") if isinstance(params, dict) else None
-        if operation in INLINE_CONTROL_OPERATIONS and (self._control is None or self._control.idle()):
-            run()
+        if params.get("operation") in INLINE_CONTROL_OPERATIONS and (self._control is None or self._control.idle()):
+            self._run_control(rid, params)
             return
         if self._control is None:
             from .pool import WorkerPool
             self._control = WorkerPool(1, 1000, name="aios-control")
         try:
-            self._control.submit(run, "HIGH")
+            self._control.submit(lambda: self._run_control(rid, params), "HIGH")
         except self._control.Full:
             raise RpcError("Too many control operations waiting (1000); retry when earlier ones have answered.",
                            errors.QUEUE_FULL)
+
+    def _run_control(self, rid, params):
+        try:
+            self.send_raw_result(rid, self.service.control_op(params))
+        except RpcError as e:
+            self.send_error(rid, e.code, e.message, e.data)
+        except BaseException as e:
+            self._log_exception("Internal error in aios/control")
+            self.send_error(rid, errors.INTERNAL_ERROR, "Internal error in aios/control: %s: %s"
+                            % (type(e).__name__, e))
 
     def _get_pool(self):
         if self._pool is None:

@@ -30,6 +30,7 @@ _JSON_BOOL = ("false", "true")
 # aios/health: the members that change on every call, then (_HEALTH_REST, kept while it stays the same) the state,
 # and at its end (%s) the rarely changing members.
 _HEALTH_HEAD = '{"status":"%s","overridden":%s,"overrideExpiresAt":%s,"timestamp":"%s","uptimeS":%.3f,%s'
+_HEALTH_PLAIN = '{"status":"healthy","overridden":false,"overrideExpiresAt":null,"timestamp":"%s","uptimeS":%.3f,%s'
 _HEALTH_REST = ('"logLevel":"%s","loggers":%s,'
                 '"cache":{"model_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d},'
                 '"result_cache":{"entries":%d,"hits":%d,"misses":%d,"maxEntries":%d},'
@@ -45,11 +46,12 @@ def iso_utc(t):
     """`t` (epoch seconds) as ISO 8601 UTC with milliseconds. The formatted second is reused while it lasts:
     strftime costs more than the rest of a health snapshot's dynamic part."""
     global _last_second
-    second, ms = divmod(int(round(t * 1000)), 1000)
-    cached = _last_second
+    ms = int(t * 1000.0 + 0.5)  # round(), for the positive times there are, without its call
+    second = ms // 1000
+    cached = _last_second  # one tuple, replaced whole: other threads (overrides, throttling) format times too
     if cached[0] != second:
-        cached = _last_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return "%s.%03dZ" % (cached[1], ms)
+        cached = _last_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
+    return "%s%03dZ" % (cached[1], ms - second * 1000)
 
 
 def _utf8_len(text):
@@ -423,13 +425,6 @@ class Service(object):
 
     # ---- health ----------------------------------------------------------------------------------------------
 
-    def _override_now(self):
-        with self._lock:
-            o = self._override
-            if o is not None and o["expires"] is not None and time.time() >= o["expires"]:
-                self._override = o = None
-            return o
-
     def health(self):
         """aios/health as a dict (for in-process callers; the protocol path sends `health_json` as is)."""
         return json.loads(self.health_json())
@@ -439,9 +434,11 @@ class Service(object):
         straight into JSON (the fields are numbers, booleans and strings from fixed sets; anything else goes
         through the encoder), and the part that only changes with the config or the registered handlers is
         encoded once per change (see `_static_json`)."""
-        o = self._override_now()
         now = time.time()
         with self._lock:
+            o = self._override
+            if o is not None and o["expires"] is not None and now >= o["expires"]:
+                self._override = o = None  # ran out before its timer said so
             workers = self.pool_stats() if self.pool_stats else {"max": self.pool_size(), "busy": 0, "queued": 0}
             model_counts = self.model_cache.counts()
             models = self.models.counts()
@@ -459,8 +456,9 @@ class Service(object):
                     inf["order"], _JSON_BOOL[model_counts[0] > 0], key[7], key[8], key[9], key[10],
                     dumps_own(self.throttling) if self.throttling is not None else "null", key[12]))
                 cached = self._health_rest = (key, rest)
-            return _HEALTH_HEAD % (o["status"] if o is not None else "healthy", _JSON_BOOL[o is not None],
-                                   '"%s"' % iso_utc(o["expires"]) if o is not None and o["expires"] else "null",
+            if o is None:
+                return _HEALTH_PLAIN % (iso_utc(now), now - self.started, cached[1])
+            return _HEALTH_HEAD % (o["status"], "true", '"%s"' % iso_utc(o["expires"]) if o["expires"] else "null",
                                    iso_utc(now), now - self.started, cached[1])
 
     def _process_workers_json(self):
@@ -468,11 +466,14 @@ class Service(object):
         how many are alive and busy, have started, crashed or were terminated after ignoring a cancellation."""
         stats = self.process_stats() if self.process_stats else None
         if stats is None:  # no worker yet (most services): the same few values every time
-            key = (self.process_mode(), self.config["processWorkers"]["startMethod"], self.process_pool_size())
+            # What mode, start method and size are made of (process_mode, process_pool_size), by identity.
+            key = (self.config, self.process_mode_option, self.max_concurrency)
             cached = self._process_json
             if cached is None or cached[0] != key:
                 text = ('{"mode":"%s","startMethod":"%s","max":%d,"alive":0,"busy":0,"started":0,"crashed":0,'
-                        '"terminated":0,"models":0}' % key)
+                        '"terminated":0,"models":0}' % (self.process_mode(),
+                                                        self.config["processWorkers"]["startMethod"],
+                                                        self.process_pool_size()))
                 cached = self._process_json = (key, text)
             return cached[1]
         return '{"mode":"%s","startMethod":"%s","max":%d,"alive":%d,"busy":%d,"started":%d,"crashed":%d,' \
@@ -521,7 +522,8 @@ class Service(object):
         """Run one aios/control operation; returns the reply, already JSON. The reply carries the new state, so
         the change needs no separate announcement (aios/stateChanged is for changes nobody asked for)."""
         operation = params.get("operation")
-        if not isinstance(operation, str) or operation not in CONTROL_OPERATIONS:
+        method = _OP_METHODS.get(operation) if isinstance(operation, str) else None
+        if method is None:
             raise RpcError("Unknown control operation %s; expected one of %s" % (
                 json.dumps(operation), ", ".join(CONTROL_OPERATIONS)), errors.UNKNOWN_OPERATION)
         options = params.get("parameters")
@@ -531,7 +533,7 @@ class Service(object):
             raise ParamsError("'parameters' must be an object (got %s)" % _type_name(options))
         command_id = params.get("commandId")
         # A custom command's result was checked with `dumps` already: the rest is the service's own.
-        detail = getattr(self, _OP_METHODS[operation])(params.get("value"), options, command_id)
+        detail = getattr(self, method)(params.get("value"), options, command_id)
         state = self.health_json()
         return '{"ok":true,"state":%s%s}' % (state, "" if detail is None else ',"detail":' + dumps_own(detail))
 

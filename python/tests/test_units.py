@@ -426,6 +426,27 @@ class HealthJsonTest(unittest.TestCase):
         svc.registry.command("LATER")(lambda p: p)  # a registry change shows without any other change
         self.assertIn("LATER", json.loads(svc.health_json())["commands"])
 
+    def test_process_workers_before_any_worker_follow_what_they_are_made_of(self):
+        # Reused while the config, initializationOptions.processWorkers and the extension's limit stay the same:
+        # each of them must still show at once.
+        from aios_service import config as config_mod
+        from aios_service.service import Service, usable_cores
+        svc = Service(registry=Registry())
+        svc.initialize({})
+        cfg, raw = config_mod.load(None)
+        cfg["workers"] = 1
+        svc._apply_config(cfg, raw)
+        procs = lambda: json.loads(svc.health_json())["processWorkers"]
+        self.assertEqual((procs()["mode"], procs()["max"]), ("opt-in", 1))
+        svc.max_concurrency = 8  # aios/setConcurrency
+        self.assertEqual(procs()["max"], min(usable_cores(), 8))
+        svc.process_mode_option = "all"
+        self.assertEqual(procs()["mode"], "all")
+        cfg, raw = config_mod.load(None)
+        cfg["processWorkers"] = dict(cfg["processWorkers"], max=3, startMethod="forkserver")
+        svc._apply_config(cfg, raw)  # RELOAD_CONFIG
+        self.assertEqual((procs()["max"], procs()["startMethod"]), (3, "forkserver"))
+
 
 class CancelTokenTest(unittest.TestCase):
     def test_behaves_like_an_event_for_is_set_set_and_wait(self):
