@@ -436,7 +436,10 @@ class HealthJsonTest(unittest.TestCase):
         cfg, raw = config_mod.load(None)
         cfg["workers"] = 1
         svc._apply_config(cfg, raw)
-        procs = lambda: json.loads(svc.health_json())["processWorkers"]
+
+        def procs():
+            return json.loads(svc.health_json())["processWorkers"]
+
         self.assertEqual((procs()["mode"], procs()["max"]), ("opt-in", 1))
         svc.max_concurrency = 8  # aios/setConcurrency
         self.assertEqual(procs()["max"], min(usable_cores(), 8))
