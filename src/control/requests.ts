@@ -145,11 +145,7 @@ const CONTROL_FIELDS = fieldIndex(['Operation', 'Value', 'Parameters', 'Timestam
 
 /** Validates the PowerShell-compatible control shape {Operation, Value, Parameters, Timestamp, Source, CommandId}. */
 export function parseControlBody(body: unknown): ParsedControl {
-  const f = fields(
-    body,
-    CONTROL_FIELDS,
-    'the PowerShell-compatible control shape, e.g. {"Operation": "FLUSH_CACHE", "Parameters": {"cache_type": "all"}}',
-  );
+  const f = fields(body, CONTROL_FIELDS, 'the PowerShell-compatible control shape, e.g. {"Operation": "FLUSH_CACHE", "Parameters": {"cache_type": "all"}}');
   const op = f.Operation;
   if (op === undefined || op === null) throw badRequest(`Operation is required: one of ${CONTROL_OPERATIONS.join(', ')}`);
   const operation = typeof op === 'string' ? (op.trim().toUpperCase() as ControlOperation) : undefined;

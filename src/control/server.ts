@@ -114,22 +114,33 @@ function hostHeaders(raw: readonly string[]): number {
   return n;
 }
 
-function matchRoute(path: string): { route: Route; id?: string } | undefined {
-  switch (path) {
-    case '/healthz':
-      return { route: 'healthz' };
-    case '/admin/control':
-      return { route: 'control' };
-    case '/api/commands':
-      return { route: 'commands' };
-    case '/api/telemetry':
-      return { route: 'telemetry' };
-  }
+// The fixed routes' matches are shared: no object per request.
+const FIXED_ROUTES: ReadonlyMap<string, { readonly route: Route; readonly id?: string }> = new Map(
+  (
+    [
+      ['/healthz', 'healthz'],
+      ['/admin/control', 'control'],
+      ['/api/commands', 'commands'],
+      ['/api/telemetry', 'telemetry'],
+    ] as const
+  ).map(([path, route]) => [path, Object.freeze({ route })]),
+);
+
+function matchRoute(path: string): { readonly route: Route; readonly id?: string } | undefined {
+  const fixed = FIXED_ROUTES.get(path);
+  if (fixed !== undefined) return fixed;
   if (path.startsWith('/api/commands/')) {
     const id = path.slice('/api/commands/'.length);
     if (/^[A-Za-z0-9_.:-]{1,128}$/.test(id)) return { route: 'command', id };
   }
   return undefined;
+}
+
+interface BodyWatch {
+  last: number;
+  onIdle: () => void;
+  prev: BodyWatch | undefined;
+  next: BodyWatch | undefined;
 }
 
 type Detached = { status: 'running'; commandId: string } | ({ status: 'done' } & CommandResult);
@@ -212,8 +223,9 @@ class ControlHttpServer implements ControlServer {
   private readonly responses = new WeakMap<Socket, ServerResponse>();
   /** One per detached command (not listeners on one shared signal: no MaxListenersExceededWarning). */
   private readonly detachedControllers = new Set<AbortController>();
-  /** Bodies being read, with when their last piece came; one sweeper instead of a timer per request. */
-  private readonly bodies = new Map<IncomingMessage, { last: number; onIdle: () => void }>();
+  /** Bodies being read, with when their last piece came; one sweeper instead of a timer per request. A list
+   *  linked through the watches themselves: a Map keyed by request hashed each one and rehashed as it churned. */
+  private bodies: BodyWatch | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly log: (level: ControlServerLogLevel, message: string) => void;
   private closing: Promise<void> | undefined;
@@ -387,9 +399,11 @@ class ControlHttpServer implements ControlServer {
     // Split by hand: `new URL('//x/y', base)` would read "x" as a host name.
     const target = req.url ?? '/';
     const q = target.indexOf('?');
-    const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
+    const pathname = q < 0 ? target : target.slice(0, q);
+    // Most API requests carry no query: no URLSearchParams for them.
+    const query = q < 0 ? undefined : new URLSearchParams(target.slice(q + 1));
     // The dashboard also answers to the address VS Code forwarded its port to (asExternalUri), and to nothing else.
-    const dashboard = this.dashboard?.handles(url.pathname) ? this.dashboard : undefined;
+    const dashboard = this.dashboard?.handles(pathname) ? this.dashboard : undefined;
     const host = req.headers.host?.toLowerCase();
     // Node keeps the first of several Host headers; a request with more than one is refused (RFC 9112 3.2).
     if (host !== undefined && hostHeaders(req.rawHeaders) > 1) {
@@ -406,22 +420,22 @@ class ControlHttpServer implements ControlServer {
       throw new HttpError(403, 'forbidden_origin', `Origin ${quote(origin)} may not call the AIOS control server`);
     }
     // The dashboard's routes, after the same Host/Origin checks; it authenticates by its own session cookie.
-    if (dashboard) return dashboard.handle(req, res, url);
-    const match = matchRoute(url.pathname);
-    if (!match)
-      throw new HttpError(404, 'not_found', `No route ${quote(url.pathname)}; the routes are /healthz, /admin/control, /api/commands, /api/telemetry`);
+    if (dashboard) return dashboard.handle(req, res, { pathname, searchParams: query ?? new URLSearchParams() });
+    const match = matchRoute(pathname);
+    if (!match) throw new HttpError(404, 'not_found', `No route ${quote(pathname)}; the routes are /healthz, /admin/control, /api/commands, /api/telemetry`);
     if (match.route !== 'healthz' && !this.authorized(req.headers.authorization)) {
       throw new HttpError(401, 'unauthorized', 'A valid token is required: send the header "Authorization: Bearer <token>"', {
         'WWW-Authenticate': 'Bearer realm="aios"',
       });
     }
     const method = ROUTE_METHODS[match.route];
-    if (req.method !== method)
-      throw new HttpError(405, 'method_not_allowed', `${url.pathname} takes ${method}, not ${quote(req.method ?? '')}`, { Allow: method });
+    if (req.method !== method) throw new HttpError(405, 'method_not_allowed', `${pathname} takes ${method}, not ${quote(req.method ?? '')}`, { Allow: method });
     const allowedQuery = ROUTE_QUERY[match.route];
-    for (const key of url.searchParams.keys()) {
-      if (!allowedQuery.includes(key)) {
-        throw badRequest(`Unknown query parameter ${quote(key)} on ${url.pathname}${allowedQuery.length ? `; it takes ${allowedQuery.join(', ')}` : ''}`);
+    if (query !== undefined) {
+      for (const key of query.keys()) {
+        if (!allowedQuery.includes(key)) {
+          throw badRequest(`Unknown query parameter ${quote(key)} on ${pathname}${allowedQuery.length ? `; it takes ${allowedQuery.join(', ')}` : ''}`);
+        }
       }
     }
 
@@ -429,7 +443,7 @@ class ControlHttpServer implements ControlServer {
       case 'healthz':
         return sendJson(res, 200, { status: 'ok' });
       case 'telemetry': {
-        const given = url.searchParams.get('detail') ?? 'SUMMARY';
+        const given = query?.get('detail') ?? 'SUMMARY';
         const level = given.toUpperCase() as DetailLevel;
         if (!DETAIL_LEVELS.includes(level)) throw badRequest(`detail must be one of ${DETAIL_LEVELS.join(', ')} (got ${quote(given)})`);
         return sendJson(res, 200, await this.handlers.telemetry(level));
@@ -456,7 +470,7 @@ class ControlHttpServer implements ControlServer {
         return sendJson(res, statusForResult(result), { ...result, ...extra });
       }
       case 'commands': {
-        const wait = parseWait(url.searchParams.get('wait'));
+        const wait = parseWait(query?.get('wait') ?? null);
         const request = parseCommandBody(await this.readJson(req, res, expectsContinue));
         return wait ? this.runWaiting(request, res) : this.runDetached(request, res);
       }
@@ -545,12 +559,14 @@ class ControlHttpServer implements ControlServer {
       let settled = false;
       const fail = (e: HttpError): void => {
         settled = true;
-        this.bodies.delete(req);
+        this.unwatch(watch);
         req.off('data', onData);
         reject(e);
       };
-      const watch = {
+      const watch: BodyWatch = {
         last: performance.now(),
+        prev: undefined,
+        next: undefined,
         onIdle: (): void => {
           if (!res.headersSent) res.setHeader('Connection', 'close'); // Node closes the socket once the refusal is written
           fail(new HttpError(408, 'request_timeout', `The body stopped arriving for ${this.bodyIdleTimeoutMs} ms; the connection is closed`));
@@ -571,7 +587,7 @@ class ControlHttpServer implements ControlServer {
       req.once('end', () => {
         if (settled) return;
         settled = true;
-        this.bodies.delete(req);
+        this.unwatch(watch);
         const whole = more === undefined ? first : Buffer.concat(more as unknown as readonly Uint8Array[]);
         resolve(whole === undefined ? '' : whole.toString('utf8'));
       });
@@ -583,7 +599,7 @@ class ControlHttpServer implements ControlServer {
         // Nobody is left to answer (sendJson skips a destroyed response).
         if (!settled) fail(new HttpError(400, 'incomplete_body', 'The client closed the connection before its body was complete'));
       });
-      this.watchBody(req, watch);
+      this.watchBody(watch);
     });
     const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
     try {
@@ -595,15 +611,21 @@ class ControlHttpServer implements ControlServer {
     }
   }
 
-  private watchBody(req: IncomingMessage, watch: { last: number; onIdle: () => void }): void {
-    this.bodies.set(req, watch);
+  private watchBody(watch: BodyWatch): void {
+    watch.next = this.bodies;
+    if (this.bodies !== undefined) this.bodies.prev = watch;
+    this.bodies = watch;
     if (this.sweeper !== undefined) return;
     // A body is refused between bodyIdleTimeoutMs and 1.25 times that after its last piece.
     this.sweeper = setInterval(
       () => {
         const now = performance.now();
-        for (const w of this.bodies.values()) if (now - w.last >= this.bodyIdleTimeoutMs) w.onIdle();
-        if (this.bodies.size === 0) {
+        for (let w = this.bodies; w !== undefined;) {
+          const next = w.next; // onIdle unlinks w
+          if (now - w.last >= this.bodyIdleTimeoutMs) w.onIdle();
+          w = next;
+        }
+        if (this.bodies === undefined) {
           clearInterval(this.sweeper);
           this.sweeper = undefined;
         }
@@ -611,6 +633,14 @@ class ControlHttpServer implements ControlServer {
       Math.max(10, this.bodyIdleTimeoutMs / 4),
     );
     this.sweeper.unref();
+  }
+
+  /** Idempotent: a watch already unlinked has neither neighbour and is not the head. */
+  private unwatch(watch: BodyWatch): void {
+    if (watch.prev !== undefined) watch.prev.next = watch.next;
+    else if (this.bodies === watch) this.bodies = watch.next;
+    if (watch.next !== undefined) watch.next.prev = watch.prev;
+    watch.prev = watch.next = undefined;
   }
 
   private tooLarge(res: ServerResponse, message: string): HttpError {
