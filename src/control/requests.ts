@@ -88,19 +88,21 @@ function describe(v: unknown): string {
  * Reads the named fields of a JSON object, matching names case-insensitively (PowerShell callers send `CommandType`,
  * JavaScript callers `commandType`); an unknown field or one given twice is an error naming it.
  */
-function fields<K extends string>(body: unknown, names: readonly K[], byLower: ReadonlyMap<string, K>, what: string): Partial<Record<K, unknown>> {
+function fields<K extends string>(body: unknown, index: FieldIndex<K>, what: string): Partial<Record<K, unknown>> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badRequest(`The body must be a JSON object (${what}); got ${describe(body)}`);
   }
   const out: Partial<Record<K, unknown>> = {};
-  const seen = new Map<K, string>();
-  for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
-    const name = byLower.get(key.toLowerCase());
-    if (name === undefined) throw badRequest(`Unknown field ${quote(key)}; the fields are ${names.join(', ')} (any letter case)`);
-    const earlier = seen.get(name);
-    if (earlier !== undefined) throw badRequest(`Fields ${quote(earlier)} and ${quote(key)} are the same field; give it once`);
-    seen.set(name, key);
-    out[name] = value;
+  const given = body as Record<string, unknown>;
+  // JSON.parse gives own enumerable string keys only, and never an undefined value: a field seen is one in out.
+  for (const key of Object.keys(given)) {
+    const name = index.exact.get(key) ?? index.byLower.get(key.toLowerCase());
+    if (name === undefined) throw badRequest(`Unknown field ${quote(key)}; the fields are ${index.names.join(', ')} (any letter case)`);
+    if (out[name] !== undefined) {
+      const earlier = Object.keys(given).find((k) => k !== key && k.toLowerCase() === name.toLowerCase())!;
+      throw badRequest(`Fields ${quote(earlier)} and ${quote(key)} are the same field; give it once`);
+    }
+    out[name] = given[key];
   }
   return out;
 }
@@ -128,21 +130,22 @@ export interface ParsedControl {
   requestedAt?: string;
 }
 
-const CONTROL_FIELDS = ['Operation', 'Value', 'Parameters', 'Timestamp', 'Source', 'CommandId'] as const;
-const CONTROL_FIELDS_LOWER = lowerCaseIndex(CONTROL_FIELDS);
-
-function lowerCaseIndex<K extends string>(names: readonly K[]): ReadonlyMap<string, K> {
-  return new Map(names.map((n) => [n.toLowerCase(), n]));
+/** A body's field names, looked up as written first (the usual case) and then in any letter case. */
+interface FieldIndex<K extends string> {
+  names: readonly K[];
+  exact: ReadonlyMap<string, K>;
+  byLower: ReadonlyMap<string, K>;
 }
+
+function fieldIndex<K extends string>(names: readonly K[]): FieldIndex<K> {
+  return { names, exact: new Map(names.map((n) => [n, n])), byLower: new Map(names.map((n) => [n.toLowerCase(), n])) };
+}
+
+const CONTROL_FIELDS = fieldIndex(['Operation', 'Value', 'Parameters', 'Timestamp', 'Source', 'CommandId'] as const);
 
 /** Validates the PowerShell-compatible control shape {Operation, Value, Parameters, Timestamp, Source, CommandId}. */
 export function parseControlBody(body: unknown): ParsedControl {
-  const f = fields(
-    body,
-    CONTROL_FIELDS,
-    CONTROL_FIELDS_LOWER,
-    'the PowerShell-compatible control shape, e.g. {"Operation": "FLUSH_CACHE", "Parameters": {"cache_type": "all"}}',
-  );
+  const f = fields(body, CONTROL_FIELDS, 'the PowerShell-compatible control shape, e.g. {"Operation": "FLUSH_CACHE", "Parameters": {"cache_type": "all"}}');
   const op = f.Operation;
   if (op === undefined || op === null) throw badRequest(`Operation is required: one of ${CONTROL_OPERATIONS.join(', ')}`);
   const operation = typeof op === 'string' ? (op.trim().toUpperCase() as ControlOperation) : undefined;
@@ -211,15 +214,14 @@ export function parseControlBody(body: unknown): ParsedControl {
   return { call, ...(clientCommandId !== undefined ? { clientCommandId } : {}), ...(requestedAt !== undefined ? { requestedAt } : {}) };
 }
 
-const COMMAND_FIELDS = ['commandType', 'priority', 'parameters', 'source'] as const;
-const COMMAND_FIELDS_LOWER = lowerCaseIndex(COMMAND_FIELDS);
+const COMMAND_FIELDS = fieldIndex(['commandType', 'priority', 'parameters', 'source'] as const);
 
 /**
  * Maps {commandType, priority, parameters, source} (or PowerShell's CommandType, Priority, Parameters) to a
  * CommandRequest. The middleware validates the values themselves and says what is wrong (→ 400).
  */
 export function parseCommandBody(body: unknown): CommandRequest {
-  const f = fields(body, COMMAND_FIELDS, COMMAND_FIELDS_LOWER, 'e.g. {"commandType": "ANALYZE", "priority": "HIGH", "parameters": {}}');
+  const f = fields(body, COMMAND_FIELDS, 'e.g. {"commandType": "ANALYZE", "priority": "HIGH", "parameters": {}}');
   const request: Record<string, unknown> = { commandType: f.commandType, source: optionalSource(f.source, 'source') };
   if (f.priority !== undefined && f.priority !== null) request.priority = typeof f.priority === 'string' ? f.priority.trim().toUpperCase() : f.priority;
   if (f.parameters !== undefined) request.parameters = f.parameters;

@@ -107,17 +107,28 @@ type Route = 'healthz' | 'control' | 'commands' | 'command' | 'telemetry';
 const ROUTE_METHODS: Record<Route, string> = { healthz: 'GET', control: 'POST', commands: 'POST', command: 'GET', telemetry: 'GET' };
 const ROUTE_QUERY: Record<Route, readonly string[]> = { healthz: [], control: [], commands: ['wait'], command: [], telemetry: ['detail'] };
 
-function matchRoute(path: string): { route: Route; id?: string } | undefined {
-  switch (path) {
-    case '/healthz':
-      return { route: 'healthz' };
-    case '/admin/control':
-      return { route: 'control' };
-    case '/api/commands':
-      return { route: 'commands' };
-    case '/api/telemetry':
-      return { route: 'telemetry' };
-  }
+/** How many Host headers a request carries, from the raw list (`headersDistinct` would build every header's array). */
+function hostHeaders(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') n++;
+  return n;
+}
+
+// The fixed routes' matches are shared: no object per request.
+const FIXED_ROUTES: ReadonlyMap<string, { readonly route: Route; readonly id?: string }> = new Map(
+  (
+    [
+      ['/healthz', 'healthz'],
+      ['/admin/control', 'control'],
+      ['/api/commands', 'commands'],
+      ['/api/telemetry', 'telemetry'],
+    ] as const
+  ).map(([path, route]) => [path, Object.freeze({ route })]),
+);
+
+function matchRoute(path: string): { readonly route: Route; readonly id?: string } | undefined {
+  const fixed = FIXED_ROUTES.get(path);
+  if (fixed !== undefined) return fixed;
   if (path.startsWith('/api/commands/')) {
     const id = path.slice('/api/commands/'.length);
     if (/^[A-Za-z0-9_.:-]{1,128}$/.test(id)) return { route: 'command', id };
@@ -125,11 +136,18 @@ function matchRoute(path: string): { route: Route; id?: string } | undefined {
   return undefined;
 }
 
+interface BodyWatch {
+  last: number;
+  onIdle: () => void;
+  prev: BodyWatch | undefined;
+  next: BodyWatch | undefined;
+}
+
 type Detached = { status: 'running'; commandId: string } | ({ status: 'done' } & CommandResult);
 
 // Lean on purpose: every answer pays for each header, and no browser page may read these answers anyway
 // (the Host/Origin checks and the bearer token keep pages out).
-const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' };
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** An answer's error message redacted (it may quote what a client or an executor said: a token, a key). */
 function redactAnswer(body: unknown): unknown {
@@ -142,7 +160,7 @@ function redactAnswer(body: unknown): unknown {
   return redacted === message ? body : { ...body, error: { ...error, message: redacted } };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Readonly<Record<string, string>>): void {
   if (res.headersSent || res.destroyed) return;
   let text: string;
   try {
@@ -151,9 +169,15 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
     status = 500;
     text = JSON.stringify({ error: { code: 'internal_error', message: `The answer could not be written as JSON: ${(e as Error).message}` } });
   }
-  res.writeHead(status, { ...JSON_HEADERS, 'Content-Length': String(Buffer.byteLength(text)), ...headers });
+  // A fresh literal of one shape is what writeHead takes fastest (no setHeader store; a spread builds a
+  // dictionary-mode object); header and body then leave in one write.
+  const head = { 'Content-Type': JSON_TYPE, 'Content-Length': String(Buffer.byteLength(text)) };
+  res.writeHead(status, headers === undefined ? head : { ...head, ...headers });
   res.end(text);
 }
+
+/** A waiting client learns the id from the result. */
+const ignoreCommandId = (): void => undefined;
 
 const errorBody = (code: string, message: string): { error: { code: string; message: string } } => ({ error: { code, message } });
 
@@ -194,13 +218,14 @@ class ControlHttpServer implements ControlServer {
   private readonly lifetime = new AbortController();
   private readonly lastLogged = new Map<string, number>();
   private readonly connectionSignals = new WeakMap<Socket, AbortController>();
-  /** The response under way on each socket, for clientError (which must not write over one). */
+  /** The latest response on each socket, for clientError (which must not write over one under way). Node
+   *  detaches a response from its socket when it finishes, so `res.socket === socket` says "under way". */
   private readonly responses = new WeakMap<Socket, ServerResponse>();
-  private readonly requests = new WeakMap<Socket, IncomingMessage>();
   /** One per detached command (not listeners on one shared signal: no MaxListenersExceededWarning). */
   private readonly detachedControllers = new Set<AbortController>();
-  /** Bodies being read, with when their last piece came; one sweeper instead of a timer per request. */
-  private readonly bodies = new Map<IncomingMessage, { last: number; onIdle: () => void }>();
+  /** Bodies being read, with when their last piece came; one sweeper instead of a timer per request. A list
+   *  linked through the watches themselves: a Map keyed by request hashed each one and rehashed as it churned. */
+  private bodies: BodyWatch | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly log: (level: ControlServerLogLevel, message: string) => void;
   private closing: Promise<void> | undefined;
@@ -300,17 +325,18 @@ class ControlHttpServer implements ControlServer {
    * where nothing has been written on the socket yet, then close it.
    */
   private clientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    const responding = this.responses.get(socket);
+    const latest = this.responses.get(socket);
+    const responding = latest !== undefined && latest.socket === socket ? latest : undefined;
     if (err.code === 'ECONNRESET' || !socket.writable || (responding !== undefined && responding.headersSent)) {
       socket.destroy();
       return;
     }
     if (responding !== undefined) {
-      const req = this.requests.get(socket);
+      const req = responding.req;
       if (err.code === 'HPE_INVALID_EOF_STATE' || responding.destroyed) {
         // The client's end of the stream mid-body: nobody to answer; the request sees the close.
         socket.destroy();
-      } else if (req?.complete) {
+      } else if (req.complete) {
         // Garbage after a whole request: that request is answered, then the connection closes.
         if (!responding.headersSent) responding.setHeader('Connection', 'close');
       } else {
@@ -348,12 +374,8 @@ class ControlHttpServer implements ControlServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
-    const socket = req.socket;
-    this.responses.set(socket, res);
-    this.requests.set(socket, req);
-    res.once('close', () => {
-      if (this.responses.get(socket) === res) this.responses.delete(socket);
-    });
+    // No 'close' listener per request to forget it: a finished response is detached from its socket.
+    this.responses.set(req.socket, res);
     try {
       await this.route(req, res, expectsContinue);
     } catch (e) {
@@ -377,12 +399,14 @@ class ControlHttpServer implements ControlServer {
     // Split by hand: `new URL('//x/y', base)` would read "x" as a host name.
     const target = req.url ?? '/';
     const q = target.indexOf('?');
-    const url = { pathname: q < 0 ? target : target.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
+    const pathname = q < 0 ? target : target.slice(0, q);
+    // Most API requests carry no query: no URLSearchParams for them.
+    const query = q < 0 ? undefined : new URLSearchParams(target.slice(q + 1));
     // The dashboard also answers to the address VS Code forwarded its port to (asExternalUri), and to nothing else.
-    const dashboard = this.dashboard?.handles(url.pathname) ? this.dashboard : undefined;
+    const dashboard = this.dashboard?.handles(pathname) ? this.dashboard : undefined;
     const host = req.headers.host?.toLowerCase();
     // Node keeps the first of several Host headers; a request with more than one is refused (RFC 9112 3.2).
-    if (req.headersDistinct.host !== undefined && req.headersDistinct.host.length > 1) {
+    if (host !== undefined && hostHeaders(req.rawHeaders) > 1) {
       throw new HttpError(400, 'invalid_request', 'A request must carry one Host header', { Connection: 'close' });
     }
     if (host === undefined) {
@@ -396,22 +420,22 @@ class ControlHttpServer implements ControlServer {
       throw new HttpError(403, 'forbidden_origin', `Origin ${quote(origin)} may not call the AIOS control server`);
     }
     // The dashboard's routes, after the same Host/Origin checks; it authenticates by its own session cookie.
-    if (dashboard) return dashboard.handle(req, res, url);
-    const match = matchRoute(url.pathname);
-    if (!match)
-      throw new HttpError(404, 'not_found', `No route ${quote(url.pathname)}; the routes are /healthz, /admin/control, /api/commands, /api/telemetry`);
+    if (dashboard) return dashboard.handle(req, res, { pathname, searchParams: query ?? new URLSearchParams() });
+    const match = matchRoute(pathname);
+    if (!match) throw new HttpError(404, 'not_found', `No route ${quote(pathname)}; the routes are /healthz, /admin/control, /api/commands, /api/telemetry`);
     if (match.route !== 'healthz' && !this.authorized(req.headers.authorization)) {
       throw new HttpError(401, 'unauthorized', 'A valid token is required: send the header "Authorization: Bearer <token>"', {
         'WWW-Authenticate': 'Bearer realm="aios"',
       });
     }
     const method = ROUTE_METHODS[match.route];
-    if (req.method !== method)
-      throw new HttpError(405, 'method_not_allowed', `${url.pathname} takes ${method}, not ${quote(req.method ?? '')}`, { Allow: method });
+    if (req.method !== method) throw new HttpError(405, 'method_not_allowed', `${pathname} takes ${method}, not ${quote(req.method ?? '')}`, { Allow: method });
     const allowedQuery = ROUTE_QUERY[match.route];
-    for (const key of url.searchParams.keys()) {
-      if (!allowedQuery.includes(key)) {
-        throw badRequest(`Unknown query parameter ${quote(key)} on ${url.pathname}${allowedQuery.length ? `; it takes ${allowedQuery.join(', ')}` : ''}`);
+    if (query !== undefined) {
+      for (const key of query.keys()) {
+        if (!allowedQuery.includes(key)) {
+          throw badRequest(`Unknown query parameter ${quote(key)} on ${pathname}${allowedQuery.length ? `; it takes ${allowedQuery.join(', ')}` : ''}`);
+        }
       }
     }
 
@@ -419,7 +443,7 @@ class ControlHttpServer implements ControlServer {
       case 'healthz':
         return sendJson(res, 200, { status: 'ok' });
       case 'telemetry': {
-        const given = url.searchParams.get('detail') ?? 'SUMMARY';
+        const given = query?.get('detail') ?? 'SUMMARY';
         const level = given.toUpperCase() as DetailLevel;
         if (!DETAIL_LEVELS.includes(level)) throw badRequest(`detail must be one of ${DETAIL_LEVELS.join(', ')} (got ${quote(given)})`);
         return sendJson(res, 200, await this.handlers.telemetry(level));
@@ -446,7 +470,7 @@ class ControlHttpServer implements ControlServer {
         return sendJson(res, statusForResult(result), { ...result, ...extra });
       }
       case 'commands': {
-        const wait = parseWait(url.searchParams.get('wait'));
+        const wait = parseWait(query?.get('wait') ?? null);
         const request = parseCommandBody(await this.readJson(req, res, expectsContinue));
         return wait ? this.runWaiting(request, res) : this.runDetached(request, res);
       }
@@ -472,7 +496,7 @@ class ControlHttpServer implements ControlServer {
   }
 
   private async runWaiting(request: CommandRequest, res: ServerResponse): Promise<void> {
-    const result = await this.handlers.execute(request, { signal: this.waitingSignal(res), onCommandId: () => undefined });
+    const result = await this.handlers.execute(request, { signal: this.waitingSignal(res), onCommandId: ignoreCommandId });
     sendJson(res, statusForResult(result), result);
   }
 
@@ -529,71 +553,79 @@ class ControlHttpServer implements ControlServer {
     }
     if (expectsContinue) res.writeContinue();
     const text = await new Promise<string>((resolve, reject) => {
-      const chunks: Buffer[] = [];
+      let first: Buffer | undefined; // most bodies arrive in one piece: no array, no concat
+      let more: Buffer[] | undefined;
       let size = 0;
-      const watch = {
-        last: performance.now(),
-        onIdle: (): void => {
-          done();
-          if (!res.headersSent) res.setHeader('Connection', 'close'); // Node closes the socket once the refusal is written
-          reject(new HttpError(408, 'request_timeout', `The body stopped arriving for ${this.bodyIdleTimeoutMs} ms; the connection is closed`));
-        },
-      };
-      const done = (): void => {
-        this.bodies.delete(req);
+      let settled = false;
+      const fail = (e: HttpError): void => {
+        settled = true;
+        this.unwatch(watch);
         req.off('data', onData);
-        req.off('end', onEnd);
-        req.off('error', onFail);
-        req.off('close', onClose);
+        reject(e);
+      };
+      const watch: BodyWatch = {
+        last: performance.now(),
+        prev: undefined,
+        next: undefined,
+        onIdle: (): void => {
+          if (!res.headersSent) res.setHeader('Connection', 'close'); // Node closes the socket once the refusal is written
+          fail(new HttpError(408, 'request_timeout', `The body stopped arriving for ${this.bodyIdleTimeoutMs} ms; the connection is closed`));
+        },
       };
       const onData = (chunk: Buffer): void => {
         size += chunk.length;
         if (size > this.maxBodyBytes) {
-          done();
-          reject(this.tooLarge(res, `The body is more than the ${this.maxBodyBytes} bytes allowed`));
+          fail(this.tooLarge(res, `The body is more than the ${this.maxBodyBytes} bytes allowed`));
           return;
         }
-        chunks.push(chunk);
+        if (first === undefined) first = chunk;
+        else (more ??= [first]).push(chunk);
         watch.last = performance.now();
       };
-      const onEnd = (): void => {
-        done();
-        resolve(Buffer.concat(chunks as unknown as readonly Uint8Array[]).toString('utf8'));
-      };
-      const onFail = (e: NodeJS.ErrnoException): void => {
-        done();
-        // The client left mid-body ('aborted', ECONNRESET): a refusal, not a server failure.
-        reject(new HttpError(400, 'incomplete_body', `The client closed the connection before its body was complete (${e.code ?? e.message})`));
-      };
-      const onClose = (): void => {
-        done();
-        // Nobody is left to answer (sendJson skips a destroyed response).
-        reject(new HttpError(400, 'incomplete_body', 'The client closed the connection before its body was complete'));
-      };
+      // Nothing is removed once the body is whole: 'end' comes once, and after it the flag mutes the others.
       req.on('data', onData);
-      req.on('end', onEnd);
-      req.on('error', onFail);
-      req.on('close', onClose);
-      this.watchBody(req, watch);
+      req.once('end', () => {
+        if (settled) return;
+        settled = true;
+        this.unwatch(watch);
+        const whole = more === undefined ? first : Buffer.concat(more as unknown as readonly Uint8Array[]);
+        resolve(whole === undefined ? '' : whole.toString('utf8'));
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        // The client left mid-body ('aborted', ECONNRESET): a refusal, not a server failure.
+        if (!settled) fail(new HttpError(400, 'incomplete_body', `The client closed the connection before its body was complete (${e.code ?? e.message})`));
+      });
+      req.once('close', () => {
+        // Nobody is left to answer (sendJson skips a destroyed response).
+        if (!settled) fail(new HttpError(400, 'incomplete_body', 'The client closed the connection before its body was complete'));
+      });
+      this.watchBody(watch);
     });
     const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-    if (json.trim() === '') throw new HttpError(400, 'invalid_json', 'The body is empty; send a JSON object');
     try {
       return JSON.parse(json) as unknown;
     } catch (e) {
+      // Checked only here: a body that parses is not empty.
+      if (json.trim() === '') throw new HttpError(400, 'invalid_json', 'The body is empty; send a JSON object');
       throw new HttpError(400, 'invalid_json', `The body is not valid JSON: ${(e as Error).message}`);
     }
   }
 
-  private watchBody(req: IncomingMessage, watch: { last: number; onIdle: () => void }): void {
-    this.bodies.set(req, watch);
+  private watchBody(watch: BodyWatch): void {
+    watch.next = this.bodies;
+    if (this.bodies !== undefined) this.bodies.prev = watch;
+    this.bodies = watch;
     if (this.sweeper !== undefined) return;
     // A body is refused between bodyIdleTimeoutMs and 1.25 times that after its last piece.
     this.sweeper = setInterval(
       () => {
         const now = performance.now();
-        for (const w of this.bodies.values()) if (now - w.last >= this.bodyIdleTimeoutMs) w.onIdle();
-        if (this.bodies.size === 0) {
+        for (let w = this.bodies; w !== undefined;) {
+          const next = w.next; // onIdle unlinks w
+          if (now - w.last >= this.bodyIdleTimeoutMs) w.onIdle();
+          w = next;
+        }
+        if (this.bodies === undefined) {
           clearInterval(this.sweeper);
           this.sweeper = undefined;
         }
@@ -601,6 +633,14 @@ class ControlHttpServer implements ControlServer {
       Math.max(10, this.bodyIdleTimeoutMs / 4),
     );
     this.sweeper.unref();
+  }
+
+  /** Idempotent: a watch already unlinked has neither neighbour and is not the head. */
+  private unwatch(watch: BodyWatch): void {
+    if (watch.prev !== undefined) watch.prev.next = watch.next;
+    else if (this.bodies === watch) this.bodies = watch.next;
+    if (watch.next !== undefined) watch.next.prev = watch.prev;
+    watch.prev = watch.next = undefined;
   }
 
   private tooLarge(res: ServerResponse, message: string): HttpError {
