@@ -35,7 +35,9 @@ const node = {
 // of an earlier build goes into the .vsix.
 if (production) rmSync('dist', { recursive: true, force: true });
 
-// What the first paint does not need lives in chunks of its own, required when first used: the language
+// The first paint needs only the status-bar item: the entry (src/extension.ts) holds just that and requires the
+// composition root (dist/chunks/composition.js, everything else activation builds) after it.
+// What the composition does not need at once lives in chunks of its own too, required when first used: the language
 // client (when the service first starts), systeminformation (the first background sample) and execa (the
 // interpreter probe, shell commands). Compiling them cost more than the rest of activation together. The
 // extension imports them with import(`specifier`); here exactly those specifiers become
@@ -44,6 +46,7 @@ if (production) rmSync('dist', { recursive: true, force: true });
 // structures by identity). A heavy package imported any other way would be inlined into the main bundle:
 // test/unit/bundle.test.ts reads the build's metafile and fails when one is.
 const CHUNKS = {
+  composition: { entry: './src/composition.ts', specifier: './composition', lazy: true },
   clientLib: { entry: './src/python/clientLib.ts', specifier: './clientLib', lazy: true },
   systeminformation: { entry: 'systeminformation', specifier: 'systeminformation', lazy: true },
   execa: { entry: 'execa', specifier: 'execa', lazy: true },
@@ -88,12 +91,23 @@ const builds = [
     minify: true,
     define: { AIOS_VERSION: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
   },
-  ...Object.entries(CHUNKS).map(([name, { entry }]) => ({
+  // The composition requires the other lazy chunks (beside it in dist/chunks/) as the entry requires it.
+  {
     ...node,
-    stdin: { contents: `export * from ${JSON.stringify(entry)};`, resolveDir: '.', loader: 'ts' },
-    outfile: `dist/chunks/${name}.js`,
-    plugins: name === 'jsonrpc' ? [] : [chunkImports('./', { lazy: false })],
-  })),
+    entryPoints: [CHUNKS.composition.entry],
+    outfile: 'dist/chunks/composition.js',
+    plugins: [chunkImports('./', { lazy: true })],
+    supported: { 'dynamic-import': false },
+    metafile: true,
+  },
+  ...Object.entries(CHUNKS)
+    .filter(([name]) => name !== 'composition')
+    .map(([name, { entry }]) => ({
+      ...node,
+      stdin: { contents: `export * from ${JSON.stringify(entry)};`, resolveDir: '.', loader: 'ts' },
+      outfile: `dist/chunks/${name}.js`,
+      plugins: name === 'jsonrpc' ? [] : [chunkImports('./', { lazy: false })],
+    })),
 ];
 if (existsSync('src/webview/main.ts')) {
   builds.push({
@@ -133,8 +147,12 @@ if (watch) {
   await Promise.all(contexts.map((c) => c.watch()));
   console.log('[esbuild] watching for changes…');
 } else {
-  const [main] = await Promise.all(builds.map((b) => esbuild.build(b)));
-  // What the main bundle holds, for the bundle test (out/ is neither committed nor packaged).
+  const [main, , composition] = await Promise.all(builds.map((b) => esbuild.build(b)));
+  // What the entry and the composition chunk hold, for the bundle test (out/ is neither committed nor packaged).
   mkdirSync('out', { recursive: true });
-  writeFileSync('out/extension.meta.json', JSON.stringify(main.metafile));
+  const metafile = {
+    inputs: { ...main.metafile.inputs, ...composition.metafile.inputs },
+    outputs: { ...main.metafile.outputs, ...composition.metafile.outputs },
+  };
+  writeFileSync('out/extension.meta.json', JSON.stringify(metafile));
 }

@@ -1,82 +1,35 @@
-// Composition root: builds the context and the views, registers the command table, starts the service.
-// No logic lives here; everything registered is a Disposable owned by the extension context.
-import * as vscode from 'vscode';
+// The extension's entry: the first paint needs only the status-bar item, so this bundle holds only that
+// (src/views/statusBarItem.ts) and requires the rest (src/composition.ts, a chunk of its own) once the item
+// is on its way to the window. activate() returns a promise: VS Code counts the extension as active, and runs
+// a command invoked meanwhile, once it resolves, so nobody sees a half-composed extension.
+import type * as vscode from 'vscode';
 import type { AiosApi } from './api';
-import { registerCommands } from './commands';
-import { AiosContext } from './context';
-import { PublicApi } from './publicApi';
-import { registerSources } from './sources';
-import { INTERNALS_COMMAND, Views } from './shared/ids';
-import { AiosFiles } from './views/aiosFiles';
-import { GettingStarted } from './views/gettingStarted';
-import { MetricsPanel } from './views/metricsPanel';
-import { MiddlewareMetricsSource } from './views/metricsSource';
-import { PARAMETERS_SCHEME, ParametersEditor } from './views/parametersEditor';
-import { RESULT_SCHEME, ResultDocuments } from './views/resultDocuments';
-import { TelemetrySourceFilter } from './views/sourceFilter';
-import { ThrottleIndicator } from './views/statusBar';
-import { TELEMETRY_SCHEME, TelemetryDocumentProvider } from './views/telemetryDocument';
-import { TelemetryTreeProvider } from './views/telemetryTree';
-import { TUNING_SCHEME, TuningDocuments } from './views/tuningDocument';
+import type { Composition } from './composition';
+import { showStatusBarItem } from './views/statusBarItem';
 
-let current: AiosContext | undefined;
+let composing: Promise<Composition> | undefined;
 
-export function activate(extension: vscode.ExtensionContext): AiosApi {
-  const ctx = new AiosContext(extension);
-  current = ctx;
-  const indicator = new ThrottleIndicator(ctx);
-  // One source filter for the tree, the panel (and the dashboard) and the Show Telemetry report.
-  const sourceFilter = new TelemetrySourceFilter(extension.workspaceState);
-  const metrics = new MiddlewareMetricsSource(ctx, sourceFilter);
-  ctx.controlServer.attachDashboard(metrics);
-  const documents = new TelemetryDocumentProvider(ctx, sourceFilter);
-  const results = new ResultDocuments();
-  const tuning = new TuningDocuments();
-  const parameters = new ParametersEditor();
-  const aiosFiles = new AiosFiles(ctx);
-  const gettingStarted = new GettingStarted(ctx);
-  const tree = new TelemetryTreeProvider(ctx, sourceFilter);
-  const treeView = vscode.window.createTreeView(Views.telemetry, { treeDataProvider: tree, showCollapseAll: true });
-  tree.attach(treeView);
+/**
+ * Resolves after the extension host has sent the item: it sends status-bar changes on a timer (setTimeout 0)
+ * and writes its messages to the window on another, so two timer turns put the item on the wire before the
+ * composition's synchronous load holds the host's thread.
+ */
+const afterFirstPaint = () => new Promise<void>((resolve) => setTimeout(() => setTimeout(resolve)));
 
-  extension.subscriptions.push(
-    sourceFilter,
-    indicator,
-    metrics,
-    documents,
-    results,
-    tuning,
-    parameters,
-    aiosFiles,
-    gettingStarted,
-    tree,
-    treeView,
-    vscode.workspace.registerTextDocumentContentProvider(TELEMETRY_SCHEME, documents),
-    vscode.workspace.registerTextDocumentContentProvider(RESULT_SCHEME, results),
-    vscode.workspace.registerTextDocumentContentProvider(TUNING_SCHEME, tuning),
-    vscode.workspace.registerFileSystemProvider(PARAMETERS_SCHEME, parameters),
-    MetricsPanel.registerSerializer(extension.extensionUri, metrics, ctx.log),
-    ...registerCommands({ ctx, extensionUri: extension.extensionUri, metrics, documents, results, tuning, parameters, tree, sourceFilter }),
-    registerSources(ctx),
-  );
-  // The in-host tests reach the composed services through this command; it exists only while VS Code runs
-  // the extension's own tests, so nothing internal is reachable by other extensions.
-  if (extension.extensionMode === vscode.ExtensionMode.Test) {
-    extension.subscriptions.push(vscode.commands.registerCommand(INTERNALS_COMMAND, () => ctx));
-  }
-  ctx.start();
-  gettingStarted.showOnFirstRun();
-  const { version } = extension.extension.packageJSON as { version: string };
-  ctx.log.info(`AIOS Middleware ${version} activated`);
-
-  const api = new PublicApi(ctx, version);
-  extension.subscriptions.push(api);
-  return api.build();
+export function activate(extension: vscode.ExtensionContext): Promise<AiosApi> {
+  const item = showStatusBarItem();
+  extension.subscriptions.push(item);
+  composing = afterFirstPaint()
+    .then(() => import('./composition'))
+    .then(({ compose }) => compose(extension, item));
+  return composing.then(({ api }) => api);
 }
 
 /** VS Code awaits this: the service gets its shutdown (2 s at most, then its process tree is killed). */
 export async function deactivate(): Promise<void> {
-  const ctx = current;
-  current = undefined;
-  await ctx?.dispose();
+  const pending = composing;
+  composing = undefined;
+  // A composition that failed has nothing to shut down (its error is the activation's).
+  const composed = await pending?.catch(() => undefined);
+  await composed?.ctx.dispose();
 }

@@ -52,7 +52,7 @@ export interface ExportOptions {
   endpointBackoff?: { initialMs: number; maxMs: number };
 }
 
-/** The loader for the extension: dist/export.js next to dist/extension.js, required only when needed. */
+/** The loader for the extension: `export.js` in `distDir` (dist/chunks/), required only when needed. */
 export function bundledOtel(distDir: string): () => OtelModule {
   const file = join(distDir, 'export.js');
   // A computed path, so the bundler leaves this require alone and dist/export.js stays a separate file.

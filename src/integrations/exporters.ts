@@ -2,7 +2,6 @@
 // the middleware's telemetry, reconfigured live, their health in the tree and the REALTIME report. Nothing is
 // sent anywhere until the user sets an endpoint or a port (user settings only: the settings are
 // machine-scoped, so a workspace cannot point them at its own server).
-import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { Middleware, PredictionAccuracy } from '../core';
 import { bundledOtel, createExporters, readExportSettings, type ExportHealthReport, type Exporters } from '../export';
@@ -31,7 +30,8 @@ export class ExportIntegration implements vscode.Disposable {
       serviceVersion: host.version,
       state: () => ({ admission: host.middleware.admission, serviceStatus: host.serviceStatus(), predictionAccuracy: host.predictionAccuracy() }),
       // dist/chunks/export.js: the OpenTelemetry SDK, required only once an OTLP endpoint or a port is set.
-      loadOtel: bundledOtel(join(__dirname, 'chunks')),
+      // This code runs from dist/chunks/composition.js, beside the OpenTelemetry chunk (dist/chunks/export.js).
+      loadOtel: bundledOtel(__dirname),
       log: (level, message) => host.log[level](message),
     });
     host.reportSettingProblems(this.exporters.configErrors);

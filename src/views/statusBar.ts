@@ -7,7 +7,7 @@ import { formatClock } from '../webview/format';
 import { describeSharedLimit, indicatorModel, type IndicatorModel } from './indicatorModel';
 import type { AiosContext } from '../context';
 import type { ServiceState } from '../python/supervisor';
-import { COMMANDS_IN_FLIGHT_CONTEXT, Commands, STATUS_BAR_ITEM, commandLink } from '../shared/ids';
+import { COMMANDS_IN_FLIGHT_CONTEXT, Commands, commandLink } from '../shared/ids';
 
 /** The part of the extension's services this file uses. */
 export type IndicatorHost = Pick<AiosContext, 'controlServer' | 'learning' | 'middleware' | 'supervisor'>;
@@ -31,10 +31,12 @@ export class ThrottleIndicator implements vscode.Disposable {
   /** Renders so far (each at most one message to the window, none when nothing changed), for tests. */
   renders = 0;
 
-  constructor(private readonly ctx: IndicatorHost) {
-    this.item = vscode.window.createStatusBarItem(STATUS_BAR_ITEM, vscode.StatusBarAlignment.Left, 100);
-    this.item.name = 'AIOS Throttle';
-    this.item.command = Commands.showMetricsPanel;
+  /** `item` is the one the first paint showed (showStatusBarItem): from here on this renders into it and owns it. */
+  constructor(
+    private readonly ctx: IndicatorHost,
+    item: vscode.StatusBarItem,
+  ) {
+    this.item = item;
     const schedule = () => this.schedule();
     const telemetry = ctx.middleware.telemetry;
     this.disposables.push(
@@ -48,7 +50,6 @@ export class ThrottleIndicator implements vscode.Disposable {
     );
     this.idleTimer = setInterval(schedule, IDLE_REFRESH_MS);
     this.render();
-    this.item.show();
   }
 
   /** Re-render soon: many calls within one interval cost one render. */

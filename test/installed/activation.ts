@@ -22,19 +22,21 @@ export interface ActivationTimes {
   activateCallMs: number;
   /** From activate()'s return until the promise it returned resolved. */
   activateResolvedMs: number;
-  /** The whole Startup Performance document, kept as an artifact. */
-  document: string;
 }
 
-/** The "Extension Activation Stats" row of `extensionId` in the Startup Performance document. */
-export async function startupPerformanceRow(extensionId: string): Promise<ActivationTimes> {
+/** The "Developer: Startup Performance" document (its text), once it has its Extension Activation Stats. */
+export async function startupPerformanceDocument(): Promise<string> {
   await vscode.commands.executeCommand('perfview.show');
   const doc = await waitUntil(
     () => vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'perf' && d.getText().includes('Extension Activation Stats')),
     60_000,
     'the Startup Performance document (perfview.show) with its Extension Activation Stats',
   );
-  const text = doc.getText();
+  return doc.getText();
+}
+
+/** The "Extension Activation Stats" row of `extensionId` in the Startup Performance document `text`. */
+export function activationRow(text: string, extensionId: string): ActivationTimes {
   const lines = text.slice(text.indexOf('Extension Activation Stats')).split('\n');
   const cells = (line: string) =>
     line
@@ -61,7 +63,6 @@ export async function startupPerformanceRow(extensionId: string): Promise<Activa
     codeLoadingMs: ms('Load Code'),
     activateCallMs: ms('Call Activate'),
     activateResolvedMs: ms('Finish Activate'),
-    document: text,
   };
 }
 
