@@ -3,9 +3,9 @@
 // CANCEL, and resolves (never rejects) with a CommandResult saying which.
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
-import { ABORTED, settleOrAbort, type Settled } from '../abort';
+import { ABORTED, type Settled } from '../abort';
 import { Flight, FlightList, type CancelledBy, type InFlightCommand } from './flight';
-import { AdmissionController, type AdmissionState, type ThrottleInfo } from '../admission';
+import { AdmissionController, type AdmissionState, type AdmitOptions, type ThrottleInfo } from '../admission';
 import { describeLimitChange, type Admission, type LimitChange } from '../admission';
 import { systemClock, type Clock } from '../clock';
 import { validateConfig, type MiddlewareConfig } from '../config';
@@ -390,7 +390,7 @@ class Pipeline implements Middleware {
     onCallerAbort: (() => void) | undefined,
   ): Promise<CommandResult> {
     try {
-      return this.end(flight, t0, t0, bypass, out, await settleOrAbort(out, flight));
+      return this.end(flight, t0, t0, bypass, out, await flight.race(out));
     } finally {
       this.landed(flight, signal, onCallerAbort);
     }
@@ -413,32 +413,7 @@ class Pipeline implements Middleware {
   ): Promise<CommandResult> {
     try {
       const { commandId, commandType, priority } = flight;
-      const outcome = await this.admissionCtl.admit(priority, {
-        signal: flight,
-        onProgress,
-        onThrottle: (info: ThrottleInfo) => {
-          flight.delayMs = info.delayMs;
-          flight.stage = 'delayed';
-          this.telemetry.emit(
-            'THROTTLE',
-            commandId,
-            commandType,
-            priority,
-            undefined,
-            withSource(
-              {
-                delayMs: info.delayMs,
-                reason: info.reason,
-                queuePosition: info.queuePosition,
-                active: info.active,
-                limit: info.limit,
-                cpuPercent: info.cpuPercent,
-              },
-              flight.origin,
-            ),
-          );
-        },
-      });
+      const outcome = await this.admissionCtl.admit(priority, new QueuedAdmission(flight, onProgress, this.telemetry));
       if (outcome === 'queue_full') {
         return this.fail(commandId, commandType, priority, t0, flight.origin, {
           code: 'queue_full',
@@ -451,7 +426,7 @@ class Pipeline implements Middleware {
       }
       const startedAt = this.clock.now();
       const out = this.begin(flight, request, executor, t0, startedAt, onProgress);
-      return this.end(flight, t0, startedAt, false, out, out instanceof Promise ? await settleOrAbort(out, flight) : flight.aborted ? ABORTED : out);
+      return this.end(flight, t0, startedAt, false, out, out instanceof Promise ? await flight.race(out) : flight.aborted ? ABORTED : out);
     } finally {
       this.landed(flight, signal, onCallerAbort);
     }
@@ -646,6 +621,39 @@ class Pipeline implements Middleware {
 }
 
 type CancelStage = 'submitted' | 'queued' | 'delayed' | 'running';
+
+/** A queued command's admission options: one object per command, onThrottle a method rather than a closure. */
+class QueuedAdmission implements AdmitOptions {
+  constructor(
+    readonly signal: Flight,
+    readonly onProgress: ProgressListener | undefined,
+    private readonly telemetry: Telemetry,
+  ) {}
+
+  onThrottle(info: ThrottleInfo): void {
+    const flight = this.signal;
+    flight.delayMs = info.delayMs;
+    flight.stage = 'delayed';
+    this.telemetry.emit(
+      'THROTTLE',
+      flight.commandId,
+      flight.commandType,
+      flight.priority,
+      undefined,
+      withSource(
+        {
+          delayMs: info.delayMs,
+          reason: info.reason,
+          queuePosition: info.queuePosition,
+          active: info.active,
+          limit: info.limit,
+          cpuPercent: info.cpuPercent,
+        },
+        flight.origin,
+      ),
+    );
+  }
+}
 
 /** `exitCode` of a program's result or failure data, when it has a whole number there. */
 function exitCodeOf(value: unknown): number | undefined {
