@@ -413,7 +413,7 @@ class Pipeline implements Middleware {
   ): Promise<CommandResult> {
     try {
       const { commandId, commandType, priority } = flight;
-      const outcome = await this.admissionCtl.admit(priority, new QueuedAdmission(flight, onProgress, this.telemetry));
+      const outcome = await this.admissionCtl.admit(priority, new QueuedAdmission(flight, onProgress, t0, this.telemetry));
       if (outcome === 'queue_full') {
         return this.fail(commandId, commandType, priority, t0, flight.origin, {
           code: 'queue_full',
@@ -446,7 +446,8 @@ class Pipeline implements Middleware {
   ): Promise<unknown> | Settled {
     const waitMs = startedAt - t0;
     flight.stage = 'running';
-    flight.startedAt = waitMs > 0 ? this.clock.epochMs() : flight.submittedAt;
+    // The submission's epoch plus the monotonic wait: one clock read fewer, and never before submittedAt.
+    flight.startedAt = waitMs > 0 ? flight.submittedAt + Math.round(waitMs) : flight.submittedAt;
     this.telemetry.emit('START', flight.commandId, flight.commandType, flight.priority, undefined, startMetadata(waitMs, flight.origin));
     onProgress?.({ stage: 'running', delayMs: flight.delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
     // An executor that answers synchronously (a plain function under run(fn)) is settled at once: racing it
@@ -627,6 +628,7 @@ class QueuedAdmission implements AdmitOptions {
   constructor(
     readonly signal: Flight,
     readonly onProgress: ProgressListener | undefined,
+    readonly arrivedAt: number,
     private readonly telemetry: Telemetry,
   ) {}
 
