@@ -168,6 +168,8 @@ class Pipeline implements Middleware {
   private closed = false;
   /** Admission is held while the telemetry writer is backlogged. */
   private writerHold = false;
+  /** Admission is held for one turn of the event loop, for the writer (turnForWriter). */
+  private writerTurn = false;
 
   constructor(options: MiddlewareOptions) {
     this.settingPrefix = options.settingPrefix ?? '';
@@ -283,7 +285,11 @@ class Pipeline implements Middleware {
     const t0 = this.clock.now();
     // Backpressure instead of lost events: while the disk is behind by megabytes, admission holds, so new
     // commands wait in its queue (one bound, maxQueueSize, on everything that waits; queue_full past it).
-    if (this.writer?.backlogged) this.holdForWriter();
+    const writer = this.writer;
+    if (writer !== undefined) {
+      if (writer.backlogged) this.holdForWriter();
+      else if (writer.waitingForTurn) this.turnForWriter();
+    }
     let opts: ExecuteOptions | undefined;
     try {
       opts = readOptions(options);
@@ -307,6 +313,22 @@ class Pipeline implements Middleware {
         }),
       );
     }
+  }
+
+  /**
+   * Holds admission for one turn of the event loop, so the writer hears its last write end and starts the
+   * next while commands go on: without it, callers that only await promises never let the loop turn, the
+   * writer waits until the backlog holds admission, and the disk and the commands take turns instead of
+   * overlapping. Once per write at most (waitingForTurn is false again once the write's end is heard).
+   */
+  private turnForWriter(): void {
+    if (this.writerTurn) return;
+    this.writerTurn = true;
+    this.admissionCtl.hold();
+    setImmediate(() => {
+      this.writerTurn = false;
+      this.admissionCtl.unhold();
+    });
   }
 
   /** Holds admission until the writer has caught up (one hold however many commands arrive meanwhile). */
