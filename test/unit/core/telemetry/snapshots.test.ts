@@ -13,7 +13,13 @@ describe('StatsSnapshots', () => {
     writeFileSync(file, 'x'); // the storage folder is a file: every save fails
     const clock = new ManualClock();
     const warnings: string[] = [];
-    const m = createMiddleware({ storageDir: file, sessionId: 's1', clock, sampler: new StaticSampler({ cpuPercent: 1 }), log: (_l, msg) => warnings.push(msg) });
+    const m = createMiddleware({
+      storageDir: file,
+      sessionId: 's1',
+      clock,
+      sampler: new StaticSampler({ cpuPercent: 1 }),
+      log: (_l, msg) => warnings.push(msg),
+    });
     const snapshotWarnings = (): number => warnings.filter((w) => /stats snapshot/.test(w)).length;
     for (let i = 0; i < 3; i++) {
       await m.execute({ commandType: 'A' }, () => i);
