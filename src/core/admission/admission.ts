@@ -389,8 +389,9 @@ export class AdmissionController implements Admission {
     const q = QUEUE_INDEX[priority];
     const active = this.inFlight + this.externalActive;
     const delayMs = active >= limit ? backoff(active, this.cpuPercent, limit, l) : 0;
-    // The clock is read only when something will use it: aging, a delay or a progress bar.
-    const now = l.agingMs > 0 || delayMs > 0 || opts?.onProgress ? this.clock.now() : 0;
+    // The clock is read only when something will use it: aging (from the arrival, when the caller knows it),
+    // a delay or a progress bar (from now: their timer starts now).
+    const now = delayMs > 0 || opts?.onProgress ? this.clock.now() : l.agingMs > 0 ? (opts?.arrivedAt ?? this.clock.now()) : 0;
     const ahead = this.queues[q].length;
     const w = new Waiter(q, Math.floor(now), delayMs === 0, resolve, fn, undefined);
     this.queues[q].push(w);

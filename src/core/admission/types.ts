@@ -58,6 +58,8 @@ export interface AdmitOptions {
   onProgress?: ProgressListener;
   /** Called synchronously inside admit() when the command is given a backoff delay. */
   onThrottle?: (info: ThrottleInfo) => void;
+  /** When the command arrived (Clock.now()), if the caller has read it already: the aging bound counts from it, one clock read fewer per queued command. */
+  arrivedAt?: number;
 }
 
 /** Immediate answer of admit(); 'admitted' means a slot is held and release() must be called. */

@@ -4,8 +4,9 @@
 //
 // No AbortSignal is made per command unless an executor reads `ctx.signal`: in Node 20 creating one costs
 // several microseconds, as much as the rest of the pipeline. The flight is its own minimal, signal-shaped
-// cancellation (aborted, reason, add/removeEventListener('abort')), which admission and settleOrAbort accept.
-import type { CancelSignal } from '../abort';
+// cancellation (aborted, reason, add/removeEventListener('abort')), which admission and settleOrAbort accept;
+// race() is the pipeline's own settleOrAbort for it.
+import { ABORTED, type CancelSignal, type Settled } from '../abort';
 import { describeSource, type SourceKind, type SourceTag } from '../telemetry';
 import type { ExecutorContext, Priority, ProgressListener } from '../types';
 
@@ -44,8 +45,15 @@ export class Flight implements ExecutorContext, CancelSignal, InFlightCommand {
   cancelledBy: CancelledBy | undefined;
   /** Backoff given at admission, for progress updates. */
   delayMs = 0;
+  /**
+   * The oldest listener, held without an array: admission's is most often the only one. Used only while
+   * `listeners` is empty, so `first` is always older than every entry there (cancel keeps arrival order).
+   */
+  private first: Listener | undefined;
   private listeners: Listener[] | undefined;
   private controller: AbortController | undefined;
+  /** Resolves the pending race(): its executor's outcome, or ABORTED on cancel. */
+  private settle: ((outcome: Settled | typeof ABORTED) => void) | undefined;
 
   constructor(
     readonly commandId: string,
@@ -80,12 +88,28 @@ export class Flight implements ExecutorContext, CancelSignal, InFlightCommand {
       listener(this.reason);
       return noop;
     }
-    (this.listeners ??= []).push(listener);
+    this.addListener(listener);
     return () => this.removeListener(listener);
   }
 
   addEventListener(_type: 'abort', listener: () => void): void {
-    if (!this.aborted) (this.listeners ??= []).push(listener);
+    if (!this.aborted) this.addListener(listener);
+  }
+
+  /**
+   * The executor's outcome, or ABORTED as soon as this command is cancelled; never rejects. What
+   * settleOrAbort(running, flight) does, with the resolver held here instead of a listener closure (one
+   * command, one race at a time).
+   */
+  race(running: Promise<unknown>): Promise<Settled | typeof ABORTED> {
+    if (this.aborted) return Promise.resolve(ABORTED);
+    const outcome = new Promise<Settled | typeof ABORTED>(capture);
+    this.settle = captured;
+    running.then(
+      (value) => this.settled({ ok: true, value }),
+      (error: unknown) => this.settled({ ok: false, error }),
+    );
+    return outcome;
   }
 
   removeEventListener(_type: 'abort', listener: () => void): void {
@@ -98,19 +122,20 @@ export class Flight implements ExecutorContext, CancelSignal, InFlightCommand {
     this.aborted = true;
     this.cancelledBy = by;
     this.reason = reason;
+    const first = this.first;
     const listeners = this.listeners;
-    this.listeners = undefined;
+    this.first = this.listeners = undefined;
     this.controller?.abort(reason);
-    if (listeners) {
-      for (const l of listeners) {
-        try {
-          l(reason);
-        } catch {
-          // One failing listener must not keep the others (or the pipeline) from hearing of the cancel.
-        }
-      }
-    }
+    if (first) call(first, reason);
+    if (listeners) for (const l of listeners) call(l, reason);
+    this.settled(ABORTED);
     return true;
+  }
+
+  private settled(outcome: Settled | typeof ABORTED): void {
+    const settle = this.settle;
+    this.settle = undefined;
+    settle?.(outcome);
   }
 
   waiting(reason: string): () => void {
@@ -123,7 +148,16 @@ export class Flight implements ExecutorContext, CancelSignal, InFlightCommand {
     };
   }
 
+  private addListener(listener: Listener): void {
+    if (this.first === undefined && (this.listeners === undefined || this.listeners.length === 0)) this.first = listener;
+    else (this.listeners ??= []).push(listener);
+  }
+
   private removeListener(listener: Listener): void {
+    if (this.first === listener) {
+      this.first = undefined;
+      return;
+    }
     const ls = this.listeners;
     if (!ls) return;
     const i = ls.indexOf(listener);
@@ -132,6 +166,20 @@ export class Flight implements ExecutorContext, CancelSignal, InFlightCommand {
 }
 
 const noop = (): void => undefined;
+
+function call(listener: Listener, reason: unknown): void {
+  try {
+    listener(reason);
+  } catch {
+    // One failing listener must not keep the others (or the pipeline) from hearing of the cancel.
+  }
+}
+
+/** One shared promise executor instead of a closure per race (see admission's `capture`). */
+let captured: (outcome: Settled | typeof ABORTED) => void = () => undefined;
+function capture(resolve: (outcome: Settled | typeof ABORTED) => void): void {
+  captured = resolve;
+}
 
 /** The flights of a middleware, oldest first: O(1) add and remove, no allocation beyond the flight. */
 export class FlightList {

@@ -3,9 +3,9 @@
 // CANCEL, and resolves (never rejects) with a CommandResult saying which.
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
-import { ABORTED, settleOrAbort, type Settled } from '../abort';
+import { ABORTED, type Settled } from '../abort';
 import { Flight, FlightList, type CancelledBy, type InFlightCommand } from './flight';
-import { AdmissionController, type AdmissionState, type ThrottleInfo } from '../admission';
+import { AdmissionController, type AdmissionState, type AdmitOptions, type ThrottleInfo } from '../admission';
 import { describeLimitChange, type Admission, type LimitChange } from '../admission';
 import { systemClock, type Clock } from '../clock';
 import { validateConfig, type MiddlewareConfig } from '../config';
@@ -168,6 +168,8 @@ class Pipeline implements Middleware {
   private closed = false;
   /** Admission is held while the telemetry writer is backlogged. */
   private writerHold = false;
+  /** Admission is held for one turn of the event loop, for the writer (turnForWriter). */
+  private writerTurn = false;
 
   constructor(options: MiddlewareOptions) {
     this.settingPrefix = options.settingPrefix ?? '';
@@ -283,7 +285,11 @@ class Pipeline implements Middleware {
     const t0 = this.clock.now();
     // Backpressure instead of lost events: while the disk is behind by megabytes, admission holds, so new
     // commands wait in its queue (one bound, maxQueueSize, on everything that waits; queue_full past it).
-    if (this.writer?.backlogged) this.holdForWriter();
+    const writer = this.writer;
+    if (writer !== undefined) {
+      if (writer.backlogged) this.holdForWriter();
+      else if (writer.waitingForTurn) this.turnForWriter();
+    }
     let opts: ExecuteOptions | undefined;
     try {
       opts = readOptions(options);
@@ -307,6 +313,22 @@ class Pipeline implements Middleware {
         }),
       );
     }
+  }
+
+  /**
+   * Holds admission for one turn of the event loop, so the writer hears its last write end and starts the
+   * next while commands go on: without it, callers that only await promises never let the loop turn, the
+   * writer waits until the backlog holds admission, and the disk and the commands take turns instead of
+   * overlapping. Once per write at most (waitingForTurn is false again once the write's end is heard).
+   */
+  private turnForWriter(): void {
+    if (this.writerTurn) return;
+    this.writerTurn = true;
+    this.admissionCtl.hold();
+    setImmediate(() => {
+      this.writerTurn = false;
+      this.admissionCtl.unhold();
+    });
   }
 
   /** Holds admission until the writer has caught up (one hold however many commands arrive meanwhile). */
@@ -390,7 +412,7 @@ class Pipeline implements Middleware {
     onCallerAbort: (() => void) | undefined,
   ): Promise<CommandResult> {
     try {
-      return this.end(flight, t0, t0, bypass, out, await settleOrAbort(out, flight));
+      return this.end(flight, t0, t0, bypass, out, await flight.race(out));
     } finally {
       this.landed(flight, signal, onCallerAbort);
     }
@@ -413,32 +435,7 @@ class Pipeline implements Middleware {
   ): Promise<CommandResult> {
     try {
       const { commandId, commandType, priority } = flight;
-      const outcome = await this.admissionCtl.admit(priority, {
-        signal: flight,
-        onProgress,
-        onThrottle: (info: ThrottleInfo) => {
-          flight.delayMs = info.delayMs;
-          flight.stage = 'delayed';
-          this.telemetry.emit(
-            'THROTTLE',
-            commandId,
-            commandType,
-            priority,
-            undefined,
-            withSource(
-              {
-                delayMs: info.delayMs,
-                reason: info.reason,
-                queuePosition: info.queuePosition,
-                active: info.active,
-                limit: info.limit,
-                cpuPercent: info.cpuPercent,
-              },
-              flight.origin,
-            ),
-          );
-        },
-      });
+      const outcome = await this.admissionCtl.admit(priority, new QueuedAdmission(flight, onProgress, t0, this.telemetry));
       if (outcome === 'queue_full') {
         return this.fail(commandId, commandType, priority, t0, flight.origin, {
           code: 'queue_full',
@@ -451,7 +448,7 @@ class Pipeline implements Middleware {
       }
       const startedAt = this.clock.now();
       const out = this.begin(flight, request, executor, t0, startedAt, onProgress);
-      return this.end(flight, t0, startedAt, false, out, out instanceof Promise ? await settleOrAbort(out, flight) : flight.aborted ? ABORTED : out);
+      return this.end(flight, t0, startedAt, false, out, out instanceof Promise ? await flight.race(out) : flight.aborted ? ABORTED : out);
     } finally {
       this.landed(flight, signal, onCallerAbort);
     }
@@ -471,7 +468,8 @@ class Pipeline implements Middleware {
   ): Promise<unknown> | Settled {
     const waitMs = startedAt - t0;
     flight.stage = 'running';
-    flight.startedAt = waitMs > 0 ? this.clock.epochMs() : flight.submittedAt;
+    // The submission's epoch plus the monotonic wait: one clock read fewer, and never before submittedAt.
+    flight.startedAt = waitMs > 0 ? flight.submittedAt + Math.round(waitMs) : flight.submittedAt;
     this.telemetry.emit('START', flight.commandId, flight.commandType, flight.priority, undefined, startMetadata(waitMs, flight.origin));
     onProgress?.({ stage: 'running', delayMs: flight.delayMs, remainingMs: 0, queuePosition: 0, reason: '' });
     // An executor that answers synchronously (a plain function under run(fn)) is settled at once: racing it
@@ -646,6 +644,40 @@ class Pipeline implements Middleware {
 }
 
 type CancelStage = 'submitted' | 'queued' | 'delayed' | 'running';
+
+/** A queued command's admission options: one object per command, onThrottle a method rather than a closure. */
+class QueuedAdmission implements AdmitOptions {
+  constructor(
+    readonly signal: Flight,
+    readonly onProgress: ProgressListener | undefined,
+    readonly arrivedAt: number,
+    private readonly telemetry: Telemetry,
+  ) {}
+
+  onThrottle(info: ThrottleInfo): void {
+    const flight = this.signal;
+    flight.delayMs = info.delayMs;
+    flight.stage = 'delayed';
+    this.telemetry.emit(
+      'THROTTLE',
+      flight.commandId,
+      flight.commandType,
+      flight.priority,
+      undefined,
+      withSource(
+        {
+          delayMs: info.delayMs,
+          reason: info.reason,
+          queuePosition: info.queuePosition,
+          active: info.active,
+          limit: info.limit,
+          cpuPercent: info.cpuPercent,
+        },
+        flight.origin,
+      ),
+    );
+  }
+}
 
 /** `exitCode` of a program's result or failure data, when it has a whole number there. */
 function exitCodeOf(value: unknown): number | undefined {

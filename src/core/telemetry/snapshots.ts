@@ -9,6 +9,8 @@ import type { Telemetry } from './telemetry';
 
 /** How often the stats snapshot is rewritten while stats change. */
 const SNAPSHOT_INTERVAL_MS = 5000;
+/** A snapshot that cannot be saved is warned about at most this often. */
+const WARN_EVERY_MS = 60_000;
 
 export class StatsSnapshots {
   /** True when the stats were restored from a snapshot on disk. */
@@ -16,6 +18,7 @@ export class StatsSnapshots {
   private readonly timer: NodeJS.Timeout;
   private chain: Promise<void> = Promise.resolve();
   private pruned = false;
+  private warnedAt = -Infinity;
 
   constructor(
     private readonly dir: string,
@@ -51,6 +54,10 @@ export class StatsSnapshots {
       })
       .catch((e: Error) => {
         telemetry.dirty = true;
+        // Retried at every save (every few seconds and at each flush): one warning a minute, as the writer's.
+        const now = this.clock.epochMs();
+        if (now - this.warnedAt < WARN_EVERY_MS) return;
+        this.warnedAt = now;
         this.warn(`could not save the telemetry stats snapshot in ${dir}: ${e.message}`);
       });
     return this.chain;

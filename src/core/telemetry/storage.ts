@@ -143,6 +143,15 @@ export class JsonlWriter {
   }
 
   /**
+   * True while a batch is ready behind a write whose end has not been heard: the event loop has not turned
+   * since (a producer that only awaits promises never lets it), so the disk sits idle. A producer that sees
+   * it should let the loop turn once; the next write then runs while it goes on.
+   */
+  get waitingForTurn(): boolean {
+    return this.pumping !== undefined && this.pendingBytes >= this.batchBytes;
+  }
+
+  /**
    * Queues one line (without its newline). Never blocks and never does I/O itself. `droppable` lines are
    * given up first when the disk is far behind (see maxPendingBytes).
    */

@@ -195,6 +195,10 @@ export class Telemetry implements TelemetryApi {
   /** The last constant metadata object (constantMetadata) and its line tail. */
   private lastMetadata: object | undefined;
   private lastTail = '';
+  /** The last WaitMetadata's source and caller, and the line's end after its waitMs. */
+  private waitSource: string | undefined;
+  private waitCaller: string | undefined;
+  private waitSuffix = '}}';
   /** Events since the last stats snapshot was taken. */
   dirty = false;
 
@@ -305,9 +309,14 @@ export class Telemetry implements TelemetryApi {
     if (metadata === undefined) return '}';
     if (metadata === this.lastMetadata) return this.lastTail;
     if (metadata instanceof WaitMetadata) {
-      const wait = `,"metadata":{"waitMs":${jsonMs(metadata.waitMs)}`;
-      const source = metadata.source === undefined ? '' : `,"source":${jsonString(metadata.source)}`;
-      return `${wait}${source}${metadata.caller === undefined ? '' : `,"caller":${jsonString(metadata.caller)}`}}}`;
+      // What follows waitMs depends on the source alone, the same few over and over: kept for the last one.
+      if (metadata.source !== this.waitSource || metadata.caller !== this.waitCaller) {
+        this.waitSource = metadata.source;
+        this.waitCaller = metadata.caller;
+        const source = metadata.source === undefined ? '' : `,"source":${jsonString(metadata.source)}`;
+        this.waitSuffix = `${source}${metadata.caller === undefined ? '' : `,"caller":${jsonString(metadata.caller)}`}}}`;
+      }
+      return ',"metadata":{"waitMs":' + jsonMs(metadata.waitMs) + this.waitSuffix;
     }
     const tail = `,"metadata":${JSON.stringify(metadata)}}`;
     if (constants.has(metadata)) {

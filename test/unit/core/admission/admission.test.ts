@@ -93,6 +93,22 @@ describe('AdmissionController', () => {
     assert.deepEqual(await lowThenHigh(1000, 1500), ['low', 'high']);
   });
 
+  it('aging counts from arrivedAt when the caller gives it (the pipeline passes the time it read on arrival)', async () => {
+    const clock = new ManualClock();
+    const c = new AdmissionController(limits({ agingMs: 1000 }), clock);
+    fill(c, 1);
+    clock.advance(5000);
+    const order: string[] = [];
+    // Arrived 1500 ms before it was queued: already past the aging bound when HIGH comes.
+    const low = (c.admit('LOW', { arrivedAt: clock.now() - 1500 }) as Promise<string>).then(() => order.push('low'));
+    const high = (c.admit('HIGH') as Promise<string>).then(() => order.push('high'));
+    c.release();
+    await tick();
+    c.release();
+    await Promise.all([low, high]);
+    assert.deepEqual(order, ['low', 'high']);
+  });
+
   it('without aging, HIGH always goes first', async () => {
     assert.deepEqual(await lowThenHigh(0, 1_000_000), ['high', 'low']);
   });

@@ -495,6 +495,30 @@ describe('pipeline', () => {
     await m.close();
   });
 
+  it('callers that only await promises still let the writer write while their commands go on', async () => {
+    // Without a turn of the event loop the writer never hears a write end: events piled up until the
+    // backlog held admission (megabytes), and the disk and the commands took turns instead of overlapping.
+    const dir = tempDir();
+    const m = mw({ storageDir: dir, clock: undefined, config: { maxConcurrency: 8, baseDelayMs: 0 } });
+    let done = 0;
+    let writtenMidway = -1;
+    const ex = functionExecutor({
+      A: () => {
+        if (++done === 2500) writtenMidway = m.telemetry.query('SUMMARY').storage.writtenEvents;
+      },
+    });
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        for (let i = 0; i < 50; i++) assert.equal((await m.execute({ commandType: 'A' }, ex)).success, true);
+      }),
+    );
+    // 5000 events (~1.5 MB) by then: far below the backlog's hold, far above a write batch.
+    assert.ok(writtenMidway > 0, `events written before the last command: ${writtenMidway}`);
+    assert.equal(m.admission.paused, false);
+    await m.close();
+    assert.equal(m.telemetry.query('SUMMARY').storage.writtenEvents, 2 * 64 * 50);
+  });
+
   it('persists events and restores counts after a restart', async () => {
     const dir = tempDir();
     const ex = functionExecutor({ A: () => 1 });

@@ -122,6 +122,21 @@ describe('JsonlWriter', () => {
     assert.equal(r.skippedLines, 1);
   });
 
+  it('says when a batch waits behind a write whose end the loop has not turned to hear, and no longer once it has', async () => {
+    const dir = tempDir();
+    const w = writer(dir, { batchBytes: 1000 });
+    let i = 0;
+    while (!w.waitingForTurn && i < 1000) w.append(event(i++));
+    assert.equal(w.waitingForTurn, true, 'a second batch piles up behind the first write while nothing yields');
+    assert.equal(w.stats.writtenLines, 0);
+    // Turns of the event loop (not promises): the write's end is heard and the waiting batch goes out.
+    for (let turns = 0; w.waitingForTurn && turns < 10_000; turns++) await new Promise<void>((r) => setImmediate(r));
+    assert.equal(w.waitingForTurn, false);
+    assert.ok(w.stats.writtenLines > 0);
+    await w.close();
+    assert.equal((await readTelemetry(dir)).totalEvents, i);
+  });
+
   it('signals backpressure above its high-water mark; past its bound drops (counted) droppable lines first, others only past 4 times it', async () => {
     const dir = tempDir();
     const errors: Error[] = [];

@@ -92,6 +92,10 @@ describe('Telemetry', () => {
       new WaitMetadata(3, 'ä "q"'),
       new WaitMetadata(4, 'api', 'publisher.name'),
       new WaitMetadata(5, 'endpoint', 'a "quoted" \\ caller'),
+      // The line's end after waitMs is kept for the last source: the same again, then only the caller changing.
+      new WaitMetadata(5.5, 'endpoint', 'a "quoted" \\ caller'),
+      new WaitMetadata(6, 'api', 'publisher.name'),
+      new WaitMetadata(7, 'api'),
     ];
     const metadata = [undefined, constant, { waitMs: 1.5 }, { code: 'x', message: 'ünïcode "q"' }, constant, ...waited];
     const events: TelemetryEvent[] = [];
