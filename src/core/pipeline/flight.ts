@@ -7,6 +7,7 @@
 // cancellation (aborted, reason, add/removeEventListener('abort')), which admission and settleOrAbort accept;
 // race() is the pipeline's own settleOrAbort for it.
 import { ABORTED, type CancelSignal, type Settled } from '../abort';
+import { lastResolver, pending } from '../pending';
 import { describeSource, type SourceKind, type SourceTag } from '../telemetry';
 import type { ExecutorContext, Priority, ProgressListener } from '../types';
 
@@ -103,8 +104,8 @@ export class Flight implements ExecutorContext, CancelSignal, InFlightCommand {
    */
   race(running: Promise<unknown>): Promise<Settled | typeof ABORTED> {
     if (this.aborted) return Promise.resolve(ABORTED);
-    const outcome = new Promise<Settled | typeof ABORTED>(capture);
-    this.settle = captured;
+    const outcome = pending<Settled | typeof ABORTED>();
+    this.settle = lastResolver();
     running.then(
       (value) => this.settled({ ok: true, value }),
       (error: unknown) => this.settled({ ok: false, error }),
@@ -173,12 +174,6 @@ function call(listener: Listener, reason: unknown): void {
   } catch {
     // One failing listener must not keep the others (or the pipeline) from hearing of the cancel.
   }
-}
-
-/** One shared promise executor instead of a closure per race (see admission's `capture`). */
-let captured: (outcome: Settled | typeof ABORTED) => void = () => undefined;
-function capture(resolve: (outcome: Settled | typeof ABORTED) => void): void {
-  captured = resolve;
 }
 
 /** The flights of a middleware, oldest first: O(1) add and remove, no allocation beyond the flight. */
