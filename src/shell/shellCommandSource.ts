@@ -1,7 +1,7 @@
 // Where shell command types come from: `.aios/commands.json` of the first workspace folder (read only in a
 // trusted workspace, watched) and the user's `aios.shellCommands` setting (user settings only: a workspace's
-// settings must not choose programs to run). Problems are logged and shown once per change; the good
-// definitions go to the router.
+// settings must not choose programs to run). Problems are logged and shown once per change of what is read;
+// the good definitions go to the router.
 import * as vscode from 'vscode';
 import type { AiosContext } from '../context';
 import { mergeShellCommands, parseShellCommands, readWorkspaceCommands, WORKSPACE_COMMANDS_FILE } from '../core';
@@ -19,6 +19,8 @@ export class ShellCommandSource implements vscode.Disposable {
   /** Fires after the command types were read again. */
   readonly onDidChange = this.changed.event;
   private generation = 0;
+  /** What the last read found (its types and problems), so a read that finds the same says nothing again. */
+  private lastRead: string | undefined;
   /** Settles when the first read is done (tests and the task provider wait for it). */
   ready: Promise<void>;
 
@@ -68,6 +70,10 @@ export class ShellCommandSource implements vscode.Disposable {
     if (generation !== this.generation) return; // a newer read is on its way
     const merged = mergeShellCommands(workspace, user.commands);
     problems.push(...merged.errors);
+    // One save can reach the watcher as two changes: the second read finds what the first did.
+    const found = JSON.stringify([[...merged.commands], problems]);
+    if (found === this.lastRead) return;
+    this.lastRead = found;
     this.ctx.router.setShellCommands(merged.commands);
     const names = [...merged.commands.keys()];
     this.ctx.log.info(`Shell command types: ${names.length ? names.join(', ') : 'none'}`);
