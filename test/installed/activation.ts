@@ -11,7 +11,7 @@
 //   activates; so they are read in the extension host itself. Not a public API: when it is missing, the
 //   timeline is left out and the figures above stand.
 import * as vscode from 'vscode';
-import { waitFor } from '../integration/ui';
+import { evaluate, waitFor } from '../integration/ui';
 import { waitUntil } from '../integration/util';
 
 export interface ActivationTimes {
@@ -69,9 +69,16 @@ export function activationRow(text: string, extensionId: string): ActivationTime
 /** The figure "Developer: Show Running Extensions" shows for the extension named `displayName`, in ms. */
 export async function runningExtensionsFigure(displayName: string): Promise<{ ms: number; text: string }> {
   await vscode.commands.executeCommand('workbench.action.showRuntimeExtensions');
+  const FIND = `const row = [...document.querySelectorAll('.runtime-extensions-editor .extension')]
+       .find((r) => r.querySelector('.name')?.textContent === arg);`;
+  await waitFor(`return document.querySelector('.runtime-extensions-editor .extension') ? true : null;`, undefined, 30_000);
+  // The list is sorted slowest first and renders only the rows in view: a fast activation sits further down,
+  // so it is walked down (the list has the focus, as after the command from the palette) until the row shows.
+  for (let down = 0; down < 100 && !(await evaluate<boolean>(`${FIND} return row !== undefined;`, displayName)); down++) {
+    await vscode.commands.executeCommand('list.focusDown');
+  }
   const text = await waitFor<string>(
-    `const row = [...document.querySelectorAll('.runtime-extensions-editor .extension')]
-       .find((r) => r.querySelector('.name')?.textContent === arg);
+    `${FIND}
      const time = row?.querySelector('.activation-time')?.textContent ?? '';
      return /\\d+\\s*ms/.test(time) ? time : null;`,
     displayName,
