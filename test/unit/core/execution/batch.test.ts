@@ -136,6 +136,60 @@ describe('batches', () => {
     await m.close();
   });
 
+  it('while replies stream back it refills in groups, so a group leaves together; a slow command holds nothing', async () => {
+    const m = createMiddleware({ sampler: new StaticSampler(), config: { maxConcurrency: 64, baseDelayMs: 0, maxQueueSize: 1000 } });
+    // Each reply is its own macrotask, as vscode-jsonrpc hands them over; `turn` counts them.
+    let turn = 0;
+    const startsByTurn = new Map<number, number>();
+    const fast: Executor = () => {
+      startsByTurn.set(turn, (startsByTurn.get(turn) ?? 0) + 1);
+      return new Promise((resolve) =>
+        setImmediate(() => {
+          turn++;
+          resolve(1);
+        }),
+      );
+    };
+    const items = Array.from({ length: 2000 }, (_, i) => ({ line: i + 1, request: { commandType: 'FAST', parameters: { i } } }));
+    const outcome = await runBatch((r, o) => m.execute(r, fast, o), items, { window: 64 });
+    assert.equal(outcome.succeeded, 2000);
+    // One by one, each reply's turn would start one command: ~1,900 turns with a start.
+    assert.ok(startsByTurn.size < 250, `commands started in ${startsByTurn.size} turns`);
+    assert.ok(Math.max(...startsByTurn.values()) <= 64);
+
+    // The first command runs until the other 99 have finished: refills must not wait for it.
+    let fastDone = 0;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let releaseSlow!: () => void;
+    const slowReleased = new Promise<void>((r) => (releaseSlow = r));
+    const mixed: Executor = async (req) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      if (req.parameters.i === 0) await slowReleased;
+      else {
+        await new Promise((r) => setImmediate(r));
+        if (++fastDone === 99) releaseSlow();
+      }
+      inFlight--;
+      return 1;
+    };
+    const order: number[] = [];
+    const second = await runBatch(
+      (r, o) =>
+        m.execute(r, mixed, o).then((x) => {
+          order.push((r as { parameters: { i: number } }).parameters.i);
+          return x;
+        }),
+      items.slice(0, 100),
+      { window: 4 },
+    );
+    assert.equal(second.succeeded, 100);
+    assert.equal(order.at(-1), 0, 'the slow command finished last, after the other 99');
+    assert.equal(maxInFlight, 4);
+    await m.close();
+  });
+
   it('cancel ends what has not finished in CANCEL, recorded, and what finished stays', async () => {
     const m = createMiddleware({ sampler: new StaticSampler(), config: { maxConcurrency: 4, baseDelayMs: 0 } });
     let started = 0;
