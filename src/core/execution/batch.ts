@@ -138,11 +138,6 @@ export function batchWindow(source: BatchWindowSource): { window: () => number; 
 
 export type ExecuteFn = (request: unknown, options?: ExecuteOptions) => Promise<CommandResult>;
 
-/** Replies this close together (ms) count as a stream, and a freed slot waits for its group (runBatch). */
-const GROUP_GAP_MS = 0.25;
-/** The longest a freed slot waits for its group (ms). */
-const GROUP_WAIT_MS = 1;
-
 const PRIORITY_RANK: Record<string, number> = { HIGH: 0, high: 0, NORMAL: 1, normal: 1, LOW: 2, low: 2 };
 
 function rank(request: unknown): number {
@@ -203,33 +198,39 @@ export async function runBatch(execute: ExecuteFn, items: readonly BatchItem[], 
       ...(keep && r.success ? { result: r.result } : {}),
     };
     outstanding--;
+    settledCount++;
     report(false);
-    const t = now();
-    const streaming = t - lastSettled < GROUP_GAP_MS;
-    lastSettled = t;
-    pump(!streaming);
+    pump(false);
   };
-  // Refilling in groups: while replies stream back (each within GROUP_GAP_MS of the last), a freed slot waits
-  // until half the window is free, so the group's requests leave in one write and their replies come back
-  // in one read. Per command the pipe's syscalls and wake-ups cost the host more than the pipeline does
-  // (bench/README.md, batches). A slot waits GROUP_WAIT_MS at most, and slow commands refill at once.
-  let lastSettled = -Infinity;
-  let held: ReturnType<typeof setTimeout> | undefined;
-  const release = (): void => {
-    held = undefined;
+  // Refilling in groups: while replies keep coming back, a freed slot waits until a group is free (half the
+  // window, at least 8 or the whole of a smaller one; two groups of a large window keep both sides busy), or
+  // until a turn of the event loop passes with no reply (vscode-jsonrpc hands over one reply per turn). A
+  // group's requests then leave in one write and their replies come back in one read: per command, the pipe's
+  // syscalls and the wake-ups they cause cost the host more than the pipeline does (bench/README.md, batches).
+  // A slow command delays its neighbours' refill by one turn.
+  let settledCount = 0;
+  let watching = false;
+  let seen = 0;
+  const watch = (): void => {
+    if (settledCount !== seen) {
+      seen = settledCount;
+      setImmediate(watch);
+      return;
+    }
+    watching = false;
     pump(true);
   };
   // Submits while under the window (read again each time: the limit may have moved); the pipeline never
   // rejects, so every submitted request settles once.
   const pump = (force: boolean): void => {
     const w = Math.max(1, window());
-    if (!force && next < n && outstanding > 0 && w - outstanding < (w >= 4 ? Math.ceil(w / 2) : 1)) {
-      held ??= setTimeout(release, GROUP_WAIT_MS);
+    if (!force && next < n && outstanding > 0 && w - outstanding < Math.max(Math.ceil(w / 2), Math.min(w, 8))) {
+      if (!watching) {
+        watching = true;
+        seen = settledCount;
+        setImmediate(watch);
+      }
       return;
-    }
-    if (held !== undefined) {
-      clearTimeout(held);
-      held = undefined;
     }
     while (outstanding < w && next < n) {
       const i = order[next++];
