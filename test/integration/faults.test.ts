@@ -39,8 +39,8 @@ function typeStats(api: AiosApi): { count: number; success: number; error: numbe
 }
 
 /**
- * Runs `n` commands as one batch (ECHO, every tenth a short SLEEP) and, once half are done and a SLEEP runs in
- * the service, applies `fault` to the service's pid; then reads what every command ended as, in the results,
+ * Runs `n` commands as one batch (ECHO, every tenth a short SLEEP) and, once half are done and a SLEEP has just
+ * started in the service, applies `fault` to the service's pid; then reads what every command ended as, in the results,
  * the stats and the event files on disk.
  */
 async function batchThroughAFault(api: AiosApi, n: number, fault: (pid: number) => void): Promise<BatchOutcome> {
@@ -50,20 +50,23 @@ async function batchThroughAFault(api: AiosApi, n: number, fault: (pid: number) 
     i % 10 === 0 ? { commandType: 'SLEEP', parameters: { seconds: 0.02 } } : { commandType: 'ECHO', parameters: { i } },
   );
   let done = 0;
-  let runningAtFault = new Set<string>();
-  const batch = api.executeBatch(requests, { onProgress: (p) => (done = p.done) });
-  await waitUntil(
-    () => {
-      if (done < n / 2) return undefined;
-      const running = api.context.middleware.inFlight().filter((f) => f.stage === 'running');
-      if (!running.some((f) => f.commandType === 'SLEEP')) return undefined;
+  let runningAtFault: Set<string>;
+  let ended = false;
+  const batch = api.executeBatch(requests, { onProgress: (p) => (done = p.done) }).finally(() => (ended = true));
+  // Looked at every 2 ms: a SLEEP started in the last 5 ms still has ~15 ms to go in the service, while an older
+  // one may have answered already, its reply on the pipe, and then nothing in the service would meet the fault.
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const running = done >= n / 2 ? api.context.middleware.inFlight().filter((f) => f.stage === 'running') : [];
+    if (running.some((f) => f.commandType === 'SLEEP' && f.startedAt !== undefined && Date.now() - f.startedAt <= 5)) {
       runningAtFault = new Set(running.map((f) => f.commandId));
       fault(oldPid);
-      return true;
-    },
-    120_000,
-    'half the batch done, with a SLEEP in the service',
-  );
+      break;
+    }
+    assert.ok(!ended, 'the batch ended before a SLEEP had just started in the service with half of it done');
+    assert.ok(Date.now() < deadline, 'half the batch done, with a SLEEP just started in the service, within 120 s');
+    await new Promise((r) => setTimeout(r, 2));
+  }
   const { results } = await batch;
   const newPid = await replacedService(api, oldPid);
   const codes = new Map<string, number>();
