@@ -202,12 +202,13 @@ export async function runBatch(execute: ExecuteFn, items: readonly BatchItem[], 
     report(false);
     pump(false);
   };
-  // Refilling in groups: while replies keep coming back, a freed slot waits until a group is free (half the
-  // window, at least 8 or the whole of a smaller one; two groups of a large window keep both sides busy), or
-  // until a turn of the event loop passes with no reply (vscode-jsonrpc hands over one reply per turn). A
-  // group's requests then leave in one write and their replies come back in one read: per command, the pipe's
-  // syscalls and the wake-ups they cause cost the host more than the pipeline does (bench/README.md, batches).
-  // A slow command delays its neighbours' refill by one turn.
+  // Refilling in groups, in a window of 8 or more: while replies keep coming back, a freed slot waits until
+  // half the window is free (two groups keep both sides busy), or until a turn of the event loop passes with
+  // no reply (vscode-jsonrpc hands over one reply per turn). A group's requests then leave in one write and
+  // their replies come back in one read: per command, the pipe's syscalls and the wake-ups they cause cost the
+  // host more than the pipeline does (bench/README.md, batches). A slow command delays the refill by one turn.
+  // A smaller window refills slot by slot: its replies come back one per read, so a turn without a reply
+  // follows each and a group never forms.
   let settledCount = 0;
   let watching = false;
   let seen = 0;
@@ -224,7 +225,7 @@ export async function runBatch(execute: ExecuteFn, items: readonly BatchItem[], 
   // rejects, so every submitted request settles once.
   const pump = (force: boolean): void => {
     const w = Math.max(1, window());
-    if (!force && next < n && outstanding > 0 && w - outstanding < Math.max(Math.ceil(w / 2), Math.min(w, 8))) {
+    if (!force && w >= 8 && next < n && outstanding > 0 && w - outstanding < w / 2) {
       if (!watching) {
         watching = true;
         seen = settledCount;

@@ -182,11 +182,11 @@ describe('batches', () => {
           return x;
         }),
       items.slice(0, 100),
-      { window: 4 },
+      { window: 8 },
     );
     assert.equal(second.succeeded, 100);
     assert.equal(order.at(-1), 0, 'the slow command finished last, after the other 99');
-    assert.equal(maxInFlight, 4);
+    assert.equal(maxInFlight, 8);
     await m.close();
   });
 
