@@ -633,9 +633,10 @@ class ControlHttpServer implements ControlServer {
       else (more ??= [first]).push(chunk);
       watch.seen = this.sweeps;
     };
-    // Nothing is removed once the body is whole: 'end' comes once, and after it the flag mutes the others.
+    // Nothing is removed once the body is whole: 'end' and 'close' come once (so `on`, not `once` and its
+    // wrapper), and after the first of them the flag mutes the others.
     req.on('data', onData);
-    req.once('end', () => {
+    req.on('end', () => {
       if (settled) return;
       settled = true;
       this.unwatch(watch);
@@ -657,7 +658,7 @@ class ControlHttpServer implements ControlServer {
       // The client left mid-body ('aborted', ECONNRESET): a refusal, not a server failure.
       if (!settled) refuse(new HttpError(400, 'incomplete_body', `The client closed the connection before its body was complete (${e.code ?? e.message})`));
     });
-    req.once('close', () => {
+    req.on('close', () => {
       // Nobody is left to answer (sendJson skips a destroyed response).
       if (!settled) refuse(new HttpError(400, 'incomplete_body', 'The client closed the connection before its body was complete'));
     });
