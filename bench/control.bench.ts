@@ -1,13 +1,19 @@
 // The loopback control server under 16 concurrent keep-alive clients, measured with autocannon run as its own
-// process (a real HTTP client that does not share the server's event loop). Floor in the same run: a bare
-// node:http server answering {}. Rounds alternate floor and route, and each figure is the median over the
-// rounds, so a noisy neighbour slows both alike. Routes: /healthz (the server's own cost: host check,
-// routing, JSON), /api/telemetry SUMMARY (+ auth, the report) and POST /api/commands (+ body, the whole
-// middleware pipeline with an in-process ECHO). Target: >= 3,000 requests/s with p99 <= 10 ms for each.
+// process (a real HTTP client that does not share the server's event loop). Rounds alternate floor and route,
+// and each figure is the median over the rounds, so a noisy neighbour slows both alike. Routes: /healthz (the
+// server's own cost: host check, routing, JSON), /api/telemetry SUMMARY (+ auth, the report) and POST
+// /api/commands (+ body, the whole middleware pipeline with an in-process ECHO). Target: >= 3,000 requests/s
+// with p99 <= 10 ms for each; for the commands route, >= 0.6x its floor.
+// The floor is a bare node:http server doing the same exchange with no product logic, answering {}: for the
+// GET routes it is sent autocannon's plain GET; for POST /api/commands it is sent the very request the route
+// gets (method, headers, body: the same autocannon options) and reads the body to its end with data/end
+// before answering, since Node's body read is part of any POST server and not something the route adds. The
+// ratio to that floor is what the route adds (JSON validation, id, hooks, the middleware). The older
+// comparison with the GET floor is printed too (`*-vs-get-floor`).
 // On 2 cores the client competes with the server for CPU, and autocannon parses responses in JavaScript:
 // the figures are a lower bound of what the server does with a faster client.
 import { spawn } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { startControlServer, type ControlServer } from '../src/control/server';
@@ -62,13 +68,20 @@ function autocannon(url: string, seconds: number, opts: { method?: string; body?
   });
 }
 
+/** The floor: {} at once for a GET; for a POST, {} once the body has been read to its end, the plainest way. */
 async function bareServer(): Promise<{ server: Server; url: string }> {
-  const server = createServer((_req, res) => {
+  const answer = (res: ServerResponse): void => {
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': '2' });
     res.end('{}');
+  };
+  const server = createServer((req, res) => {
+    if (req.method === 'GET') return answer(res);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => answer(res));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
 async function* run(quick: boolean): AsyncIterable<BenchResult> {
@@ -97,38 +110,58 @@ async function* run(quick: boolean): AsyncIterable<BenchResult> {
       },
     });
     const auth = { authorization: `Bearer ${TOKEN}` };
-    const routes = [
-      { name: 'healthz', run: (d: number) => autocannon(`${control!.url}/healthz`, d) },
-      { name: 'telemetry-summary', run: (d: number) => autocannon(`${control!.url}/api/telemetry?detail=SUMMARY`, d, { headers: auth }) },
+    const getFloor = (d: number): Promise<Load> => autocannon(`${bare.url}/`, d);
+    const command = {
+      method: 'POST',
+      body: JSON.stringify({ commandType: 'ECHO', priority: 'NORMAL', parameters: { n: 1 } }),
+      headers: { ...auth, 'content-type': 'application/json' },
+    };
+    // Each route's floor is sent what the route is sent; the commands route also keeps the GET floor's figures.
+    const routes: { name: string; floor: string; run(d: number): Promise<Load>; floorRun(d: number): Promise<Load>; alsoGetFloor?: boolean }[] = [
+      { name: 'healthz', floor: 'GET', run: (d) => autocannon(`${control!.url}/healthz`, d), floorRun: getFloor },
+      {
+        name: 'telemetry-summary',
+        floor: 'GET',
+        run: (d) => autocannon(`${control!.url}/api/telemetry?detail=SUMMARY`, d, { headers: auth }),
+        floorRun: getFloor,
+      },
       {
         name: 'commands-echo',
-        run: (d: number) =>
-          autocannon(`${control!.url}/api/commands`, d, {
-            method: 'POST',
-            body: JSON.stringify({ commandType: 'ECHO', priority: 'NORMAL', parameters: { n: 1 } }),
-            headers: { ...auth, 'content-type': 'application/json' },
-          }),
+        floor: 'the same POST, body read',
+        run: (d) => autocannon(`${control!.url}/api/commands`, d, command),
+        floorRun: (d) => autocannon(`${bare.url}/api/commands`, d, command),
+        alsoGetFloor: true,
       },
     ];
     if (!quick) {
       log('warm-up (not counted)');
-      await autocannon(bare.url, 1);
-      for (const r of routes) await r.run(1);
+      await getFloor(1);
+      for (const r of routes) {
+        if (r.floorRun !== getFloor) await r.floorRun(1);
+        await r.run(1);
+      }
     }
-    const peer = `bare node:http {} (${CONNECTIONS} conn)`;
+    const peerName = (floor: string): string => `bare node:http {} (${floor}; ${CONNECTIONS} conn)`;
     for (const route of routes) {
       const ours: Load[] = [];
       const floor: Load[] = [];
+      const get: Load[] = [];
       for (let i = 0; i < rounds; i++) {
-        log(`${route.name}: round ${i + 1}/${rounds} (floor, then ours; ${seconds} s each)`);
-        floor.push(await autocannon(bare.url, seconds));
+        log(`${route.name}: round ${i + 1}/${rounds} (floor${route.alsoGetFloor ? ', GET floor' : ''}, then ours; ${seconds} s each)`);
+        floor.push(await route.floorRun(seconds));
+        if (route.alsoGetFloor) get.push(await getFloor(seconds));
         ours.push(await route.run(seconds));
       }
       const m = (xs: Load[], k: 'rps' | 'p99' | 'cpuUs') => median(xs.map((x) => x[k]));
+      const peer = peerName(route.floor);
       yield higherIsBetter(`control.${route.name}.throughput`, m(ours, 'rps'), 'ops/s', peer, m(floor, 'rps'));
       yield lowerIsBetter(`control.${route.name}.p99`, Math.max(m(ours, 'p99'), 0.001), 'ms', peer, Math.max(m(floor, 'p99'), 0.001));
       // Robust to a busy machine where the two above are not: what one answer costs the server in CPU.
       yield lowerIsBetter(`control.${route.name}.server-cpu-per-request`, m(ours, 'cpuUs'), 'us', peer, m(floor, 'cpuUs'));
+      if (route.alsoGetFloor) {
+        yield higherIsBetter(`control.${route.name}.throughput-vs-get-floor`, m(ours, 'rps'), 'ops/s', peerName('GET'), m(get, 'rps'));
+        yield lowerIsBetter(`control.${route.name}.server-cpu-per-request-vs-get-floor`, m(ours, 'cpuUs'), 'us', peerName('GET'), m(get, 'cpuUs'));
+      }
     }
   } finally {
     await control?.close(0);

@@ -137,7 +137,8 @@ function matchRoute(path: string): { readonly route: Route; readonly id?: string
 }
 
 interface BodyWatch {
-  last: number;
+  /** The sweep count when its last piece came. */
+  seen: number;
   onIdle: () => void;
   prev: BodyWatch | undefined;
   next: BodyWatch | undefined;
@@ -174,6 +175,18 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers?: 
   const head = { 'Content-Type': JSON_TYPE, 'Content-Length': String(Buffer.byteLength(text)) };
   res.writeHead(status, headers === undefined ? head : { ...head, ...headers });
   res.end(text);
+}
+
+/** A body's text as JSON; a UTF-8 BOM is allowed. */
+function parseJson(text: string): unknown {
+  const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  try {
+    return JSON.parse(json) as unknown;
+  } catch (e) {
+    // Checked only here: a body that parses is not empty.
+    if (json.trim() === '') throw new HttpError(400, 'invalid_json', 'The body is empty; send a JSON object');
+    throw new HttpError(400, 'invalid_json', `The body is not valid JSON: ${(e as Error).message}`);
+  }
 }
 
 /** A waiting client learns the id from the result. */
@@ -227,6 +240,7 @@ class ControlHttpServer implements ControlServer {
    *  linked through the watches themselves: a Map keyed by request hashed each one and rehashed as it churned. */
   private bodies: BodyWatch | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private sweeps = 0;
   private readonly log: (level: ControlServerLogLevel, message: string) => void;
   private closing: Promise<void> | undefined;
   private readonly forgetToken: () => void;
@@ -259,9 +273,9 @@ class ControlHttpServer implements ControlServer {
       // A missing Host is refused by route() with the documented JSON body, not Node's bare 400.
       requireHostHeader: false,
     };
-    this.server = createServer(serverOptions, (req, res) => void this.handle(req, res, false));
+    this.server = createServer(serverOptions, (req, res) => this.handle(req, res, false));
     // An `Expect: 100-continue` client waits for our go-ahead before sending its body: refuse first when we will.
-    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res, true));
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, true));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
     // CONNECT (a proxy tunnel) is no route here: the documented refusal, then the connection closes.
     this.server.on('connect', (_req: IncomingMessage, socket: Socket) => {
@@ -373,29 +387,39 @@ class ControlHttpServer implements ControlServer {
     return given.length === this.token.length && timingSafeEqual(given as unknown as NodeJS.ArrayBufferView, this.token as unknown as NodeJS.ArrayBufferView);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+  private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     // No 'close' listener per request to forget it: a finished response is detached from its socket.
     this.responses.set(req.socket, res);
     try {
-      await this.route(req, res, expectsContinue);
+      this.route(req, res, expectsContinue)?.then(undefined, (e: unknown) => this.fail(req, res, e));
     } catch (e) {
-      if (e instanceof HttpError) {
-        // Never a dashboard login code in the log: a refused Host leaves it unspent.
-        if (e.status === 401 || e.status === 403)
-          this.refuse(e.code, `${req.method} ${quote((req.url ?? '').replace(/([?&]code=)[^&]*/g, '$1…'))}: ${e.message}`);
-        // Gone mid-body: one warning (rate-limited), no stack; there is nobody left to answer.
-        if (e.code === 'incomplete_body') this.refuse(e.code, e.message);
-        // Refused before its body was read: close rather than read (up to the request timeout) what we refused.
-        const unread = !req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
-        sendJson(res, e.status, errorBody(e.code, e.message), unread ? { ...e.headers, Connection: 'close' } : e.headers);
-      } else {
-        this.log('error', `AIOS control server: ${req.method} ${req.url} failed: ${(e as Error).stack ?? String(e)}`);
-        sendJson(res, 500, errorBody('internal_error', `The control server failed on this request: ${(e as Error).message}`));
-      }
+      this.fail(req, res, e);
     }
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+  /** The answer to a request that failed: its refusal, or a 500 (logged) for anything else. */
+  private fail(req: IncomingMessage, res: ServerResponse, e: unknown): void {
+    if (e instanceof HttpError) {
+      // Never a dashboard login code in the log: a refused Host leaves it unspent.
+      if (e.status === 401 || e.status === 403)
+        this.refuse(e.code, `${req.method} ${quote((req.url ?? '').replace(/([?&]code=)[^&]*/g, '$1…'))}: ${e.message}`);
+      // Gone mid-body: one warning (rate-limited), no stack; there is nobody left to answer.
+      if (e.code === 'incomplete_body') this.refuse(e.code, e.message);
+      // Refused before its body was read: close rather than read (up to the request timeout) what we refused.
+      const unread = !req.complete && (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
+      sendJson(res, e.status, errorBody(e.code, e.message), unread ? { ...e.headers, Connection: 'close' } : e.headers);
+    } else {
+      this.log('error', `AIOS control server: ${req.method} ${req.url} failed: ${(e as Error).stack ?? String(e)}`);
+      sendJson(res, 500, errorBody('internal_error', `The control server failed on this request: ${(e as Error).message}`));
+    }
+  }
+
+  /**
+   * Answers at once, or returns the promise of an answer; throws (or rejects) a refusal. Not an async function:
+   * a command is answered from its body's 'end' and its result's promise, with no promise job or async frame
+   * in between (each was paid on every request).
+   */
+  private route(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> | undefined {
     // Split by hand: `new URL('//x/y', base)` would read "x" as a host name.
     const target = req.url ?? '/';
     const q = target.indexOf('?');
@@ -441,12 +465,13 @@ class ControlHttpServer implements ControlServer {
 
     switch (match.route) {
       case 'healthz':
-        return sendJson(res, 200, { status: 'ok' });
+        sendJson(res, 200, { status: 'ok' });
+        return undefined;
       case 'telemetry': {
         const given = query?.get('detail') ?? 'SUMMARY';
         const level = given.toUpperCase() as DetailLevel;
         if (!DETAIL_LEVELS.includes(level)) throw badRequest(`detail must be one of ${DETAIL_LEVELS.join(', ')} (got ${quote(given)})`);
-        return sendJson(res, 200, await this.handlers.telemetry(level));
+        return this.runTelemetry(level, res);
       }
       case 'command': {
         const entry = this.detached.get(match.id!);
@@ -457,24 +482,39 @@ class ControlHttpServer implements ControlServer {
             `No command ${match.id} submitted with ?wait=false is known here (the newest ${this.maxDetached} are kept)`,
           );
         }
-        return sendJson(res, 200, entry);
+        sendJson(res, 200, entry);
+        return undefined;
       }
-      case 'control': {
-        const parsed = parseControlBody(await this.readJson(req, res, expectsContinue));
-        const signal = this.waitingSignal(res);
-        const result = await this.handlers.control(parsed.call, { signal });
-        const extra = {
-          ...(parsed.clientCommandId ? { clientCommandId: parsed.clientCommandId } : {}),
-          ...(parsed.requestedAt ? { requestedAt: parsed.requestedAt } : {}),
-        };
-        return sendJson(res, statusForResult(result), { ...result, ...extra });
-      }
+      case 'control':
+        return this.runControl(req, res, expectsContinue);
       case 'commands': {
         const wait = parseWait(query?.get('wait') ?? null);
-        const request = parseCommandBody(await this.readJson(req, res, expectsContinue));
-        return wait ? this.runWaiting(request, res) : this.runDetached(request, res);
+        this.readJson(
+          req,
+          res,
+          expectsContinue,
+          (body) => this.runCommand(parseCommandBody(body), wait, req, res),
+          (e) => this.fail(req, res, e),
+        );
+        return undefined;
       }
     }
+  }
+
+  private async runTelemetry(level: DetailLevel, res: ServerResponse): Promise<void> {
+    sendJson(res, 200, await this.handlers.telemetry(level));
+  }
+
+  private async runControl(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    const body = await new Promise<unknown>((resolve, reject) => this.readJson(req, res, expectsContinue, resolve, reject));
+    const parsed = parseControlBody(body);
+    const signal = this.waitingSignal(res);
+    const result = await this.handlers.control(parsed.call, { signal });
+    const extra = {
+      ...(parsed.clientCommandId ? { clientCommandId: parsed.clientCommandId } : {}),
+      ...(parsed.requestedAt ? { requestedAt: parsed.requestedAt } : {}),
+    };
+    sendJson(res, statusForResult(result), { ...result, ...extra });
   }
 
   /**
@@ -495,9 +535,16 @@ class ControlHttpServer implements ControlServer {
     return ac.signal;
   }
 
-  private async runWaiting(request: CommandRequest, res: ServerResponse): Promise<void> {
-    const result = await this.handlers.execute(request, { signal: this.waitingSignal(res), onCommandId: ignoreCommandId });
-    sendJson(res, statusForResult(result), result);
+  /** A command whose body has been read: its answer, or its failure, leaves from here. */
+  private runCommand(request: CommandRequest, wait: boolean, req: IncomingMessage, res: ServerResponse): void {
+    const fail = (e: unknown): void => this.fail(req, res, e);
+    if (!wait) {
+      this.runDetached(request, res).then(undefined, fail);
+      return;
+    }
+    this.handlers
+      .execute(request, { signal: this.waitingSignal(res), onCommandId: ignoreCommandId })
+      .then((result) => sendJson(res, statusForResult(result), result), fail);
   }
 
   private async runDetached(request: CommandRequest, res: ServerResponse): Promise<void> {
@@ -545,70 +592,77 @@ class ControlHttpServer implements ControlServer {
     while (this.detached.size > this.maxDetached) this.detached.delete(this.detached.keys().next().value!);
   }
 
-  /** Reads the body (at most maxBodyBytes, no long pauses) and parses it as JSON; a UTF-8 BOM is allowed. */
-  private async readJson(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<unknown> {
+  /**
+   * Reads the body (at most maxBodyBytes, no long pauses), parses it as JSON (a UTF-8 BOM is allowed) and gives
+   * it to `done` from the body's 'end'; a refusal, or what `done` throws, goes to `fail`. Throws a refusal
+   * that needs no reading (a declared length over the limit). Callbacks rather than a promise: a command's
+   * answer then waits for no promise job.
+   */
+  private readJson(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, done: (body: unknown) => void, fail: (e: unknown) => void): void {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > this.maxBodyBytes) {
       throw this.tooLarge(res, `The body is ${declared} bytes, more than the ${this.maxBodyBytes} allowed`);
     }
     if (expectsContinue) res.writeContinue();
-    const text = await new Promise<string>((resolve, reject) => {
-      let first: Buffer | undefined; // most bodies arrive in one piece: no array, no concat
-      let more: Buffer[] | undefined;
-      let size = 0;
-      let settled = false;
-      const fail = (e: HttpError): void => {
-        settled = true;
-        this.unwatch(watch);
-        req.off('data', onData);
-        reject(e);
-      };
-      const watch: BodyWatch = {
-        last: performance.now(),
-        prev: undefined,
-        next: undefined,
-        onIdle: (): void => {
-          if (!res.headersSent) res.setHeader('Connection', 'close'); // Node closes the socket once the refusal is written
-          fail(new HttpError(408, 'request_timeout', `The body stopped arriving for ${this.bodyIdleTimeoutMs} ms; the connection is closed`));
-        },
-      };
-      const onData = (chunk: Buffer): void => {
-        size += chunk.length;
-        if (size > this.maxBodyBytes) {
-          fail(this.tooLarge(res, `The body is more than the ${this.maxBodyBytes} bytes allowed`));
-          return;
-        }
-        if (first === undefined) first = chunk;
-        else (more ??= [first]).push(chunk);
-        watch.last = performance.now();
-      };
-      // Nothing is removed once the body is whole: 'end' comes once, and after it the flag mutes the others.
-      req.on('data', onData);
-      req.once('end', () => {
-        if (settled) return;
-        settled = true;
-        this.unwatch(watch);
-        const whole = more === undefined ? first : Buffer.concat(more as unknown as readonly Uint8Array[]);
-        resolve(whole === undefined ? '' : whole.toString('utf8'));
-      });
-      req.on('error', (e: NodeJS.ErrnoException) => {
-        // The client left mid-body ('aborted', ECONNRESET): a refusal, not a server failure.
-        if (!settled) fail(new HttpError(400, 'incomplete_body', `The client closed the connection before its body was complete (${e.code ?? e.message})`));
-      });
-      req.once('close', () => {
-        // Nobody is left to answer (sendJson skips a destroyed response).
-        if (!settled) fail(new HttpError(400, 'incomplete_body', 'The client closed the connection before its body was complete'));
-      });
-      this.watchBody(watch);
+    let first: Buffer | undefined; // most bodies arrive in one piece: no array, no concat
+    let more: Buffer[] | undefined;
+    let size = 0;
+    let settled = false;
+    const refuse = (e: HttpError): void => {
+      settled = true;
+      this.unwatch(watch);
+      req.off('data', onData);
+      fail(e);
+    };
+    const watch: BodyWatch = {
+      seen: this.sweeps,
+      prev: undefined,
+      next: undefined,
+      onIdle: (): void => {
+        if (!res.headersSent) res.setHeader('Connection', 'close'); // Node closes the socket once the refusal is written
+        refuse(new HttpError(408, 'request_timeout', `The body stopped arriving for ${this.bodyIdleTimeoutMs} ms; the connection is closed`));
+      },
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > this.maxBodyBytes) {
+        refuse(this.tooLarge(res, `The body is more than the ${this.maxBodyBytes} bytes allowed`));
+        return;
+      }
+      if (first === undefined) first = chunk;
+      else (more ??= [first]).push(chunk);
+      watch.seen = this.sweeps;
+    };
+    // Nothing is removed once the body is whole: 'end' and 'close' come once (so `on`, not `once` and its
+    // wrapper), and after the first of them the flag mutes the others.
+    req.on('data', onData);
+    req.on('end', () => {
+      if (settled) return;
+      settled = true;
+      this.unwatch(watch);
+      const whole = more === undefined ? first : Buffer.concat(more as unknown as readonly Uint8Array[]);
+      let body: unknown;
+      try {
+        body = parseJson(whole === undefined ? '' : whole.toString('utf8'));
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      try {
+        done(body);
+      } catch (e) {
+        fail(e);
+      }
     });
-    const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-    try {
-      return JSON.parse(json) as unknown;
-    } catch (e) {
-      // Checked only here: a body that parses is not empty.
-      if (json.trim() === '') throw new HttpError(400, 'invalid_json', 'The body is empty; send a JSON object');
-      throw new HttpError(400, 'invalid_json', `The body is not valid JSON: ${(e as Error).message}`);
-    }
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      // The client left mid-body ('aborted', ECONNRESET): a refusal, not a server failure.
+      if (!settled) refuse(new HttpError(400, 'incomplete_body', `The client closed the connection before its body was complete (${e.code ?? e.message})`));
+    });
+    req.on('close', () => {
+      // Nobody is left to answer (sendJson skips a destroyed response).
+      if (!settled) refuse(new HttpError(400, 'incomplete_body', 'The client closed the connection before its body was complete'));
+    });
+    this.watchBody(watch);
   }
 
   private watchBody(watch: BodyWatch): void {
@@ -616,22 +670,22 @@ class ControlHttpServer implements ControlServer {
     if (this.bodies !== undefined) this.bodies.prev = watch;
     this.bodies = watch;
     if (this.sweeper !== undefined) return;
-    // A body is refused between bodyIdleTimeoutMs and 1.25 times that after its last piece.
-    this.sweeper = setInterval(
-      () => {
-        const now = performance.now();
-        for (let w = this.bodies; w !== undefined;) {
-          const next = w.next; // onIdle unlinks w
-          if (now - w.last >= this.bodyIdleTimeoutMs) w.onIdle();
-          w = next;
-        }
-        if (this.bodies === undefined) {
-          clearInterval(this.sweeper);
-          this.sweeper = undefined;
-        }
-      },
-      Math.max(10, this.bodyIdleTimeoutMs / 4),
-    );
+    // A body is refused between bodyIdleTimeoutMs and 1.25 times that after its last piece: more than
+    // `idleSweeps` whole intervals later. Sweeps are counted, so a body's pieces read no clock.
+    const every = Math.max(10, this.bodyIdleTimeoutMs / 4);
+    const idleSweeps = Math.ceil(this.bodyIdleTimeoutMs / every);
+    this.sweeper = setInterval(() => {
+      const sweep = ++this.sweeps;
+      for (let w = this.bodies; w !== undefined;) {
+        const next = w.next; // onIdle unlinks w
+        if (sweep - w.seen > idleSweeps) w.onIdle();
+        w = next;
+      }
+      if (this.bodies === undefined) {
+        clearInterval(this.sweeper);
+        this.sweeper = undefined;
+      }
+    }, every);
     this.sweeper.unref();
   }
 
