@@ -1,7 +1,6 @@
 // Batches: many requests submitted through the pipeline with their priorities, a bounded number at a time so
 // a batch never fills the admission queue on its own. A bad line is reported with its number and skipped;
 // the rest run. Cancel stops what has not finished (each ends in CANCEL, recorded like any other).
-import { setMaxListeners } from 'node:events';
 import type { CommandResult, ErrorCode, ExecuteOptions, Priority } from '../types';
 import type { LimitChange } from '../admission';
 import { validateRequest } from '../pipeline';
@@ -160,8 +159,6 @@ export async function runBatch(execute: ExecuteFn, items: readonly BatchItem[], 
   const given = options.window ?? 64;
   const window = typeof given === 'function' ? given : () => given;
   const signal = options.signal;
-  // Each outstanding command listens on the batch's signal: allow that many without Node's leak warning.
-  let listeners = 0;
   const execOptions: ExecuteOptions | undefined = signal ? { signal } : undefined;
   const keep = options.keepResults === true;
   let next = 0;
@@ -236,7 +233,6 @@ export async function runBatch(execute: ExecuteFn, items: readonly BatchItem[], 
     while (outstanding < w && next < n) {
       const i = order[next++];
       outstanding++;
-      if (signal && outstanding > listeners) setMaxListeners((listeners = outstanding) + 16, signal);
       void execute(items[i].request, execOptions).then((r) => settle(i, r));
     }
     if (outstanding === 0 && next >= n) finish();

@@ -208,3 +208,34 @@ export class FlightList {
     }
   }
 }
+
+/**
+ * Flights by their callers' signals: one 'abort' listener per signal, however many commands share it (the
+ * endpoint's connection, a batch). An EventTarget listener added and removed per command cost 0.5-1 µs in a
+ * loop, a Set's add and delete under 0.1.
+ */
+export class CallerSignals {
+  private readonly bySignal = new WeakMap<AbortSignal, Set<Flight>>();
+
+  watch(signal: AbortSignal, flight: Flight): void {
+    let flights = this.bySignal.get(signal);
+    if (flights === undefined) {
+      const set = (flights = new Set());
+      this.bySignal.set(signal, set);
+      signal.addEventListener(
+        'abort',
+        () => {
+          // A cancelled flight may land (and leave the set) at once: a Set allows that while iterating.
+          for (const f of set) f.cancel('caller', signal.reason);
+          set.clear();
+        },
+        { once: true },
+      );
+    }
+    flights.add(flight);
+  }
+
+  unwatch(signal: AbortSignal, flight: Flight): void {
+    this.bySignal.get(signal)?.delete(flight);
+  }
+}

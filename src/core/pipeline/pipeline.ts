@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { ABORTED, type Settled } from '../abort';
-import { Flight, FlightList, type CancelledBy, type InFlightCommand } from './flight';
+import { CallerSignals, Flight, FlightList, type CancelledBy, type InFlightCommand } from './flight';
 import { AdmissionController, type AdmissionState, type AdmitOptions, type ThrottleInfo } from '../admission';
 import { describeLimitChange, type Admission, type LimitChange } from '../admission';
 import { systemClock, type Clock } from '../clock';
@@ -156,6 +156,7 @@ class Pipeline implements Middleware {
   private readonly ownsSampler: boolean;
   private readonly samplerSubscription: Disposable;
   private readonly flights = new FlightList();
+  private readonly callerSignals = new CallerSignals();
   private readonly idPrefix = randomBytes(4).toString('hex');
   private idCounter = 0;
   private systemContext: SystemContext;
@@ -386,41 +387,33 @@ class Pipeline implements Middleware {
     const flight = new Flight(commandId, commandType, priority, source, this.clock.epochMs(), onProgress);
     this.flights.add(flight);
     // The caller's signal cancels the flight; the flight is what admission and the executor watch.
-    const onCallerAbort = signal ? () => flight.cancel('caller', signal.reason) : undefined;
-    if (signal) signal.addEventListener('abort', onCallerAbort!, { once: true });
+    if (signal) this.callerSignals.watch(signal, flight);
     const bypass = options?.bypassAdmission === true;
     // No slot free: the queued path lands the flight itself (one async step fewer than wrapping it here).
-    if (!bypass && !this.admissionCtl.tryAdmit()) return this.queue(flight, request, executor, t0, onProgress, signal, onCallerAbort);
+    if (!bypass && !this.admissionCtl.tryAdmit()) return this.queue(flight, request, executor, t0, onProgress, signal);
     let out: Promise<unknown> | Settled | undefined;
     try {
       // Without a slot when bypassing: release() must then never be called for this command.
       out = this.begin(flight, request, executor, t0, t0, onProgress);
       if (!(out instanceof Promise)) return this.end(flight, t0, t0, bypass, out, flight.aborted ? ABORTED : out);
     } finally {
-      if (!(out instanceof Promise)) this.landed(flight, signal, onCallerAbort);
+      if (!(out instanceof Promise)) this.landed(flight, signal);
     }
-    return this.awaitRun(out, flight, t0, bypass, signal, onCallerAbort);
+    return this.awaitRun(out, flight, t0, bypass, signal);
   }
 
   /** The executor answered with a promise: waits for it (or a cancel), then ends the command and lands it. */
-  private async awaitRun(
-    out: Promise<unknown>,
-    flight: Flight,
-    t0: number,
-    bypass: boolean,
-    signal: AbortSignal | undefined,
-    onCallerAbort: (() => void) | undefined,
-  ): Promise<CommandResult> {
+  private async awaitRun(out: Promise<unknown>, flight: Flight, t0: number, bypass: boolean, signal: AbortSignal | undefined): Promise<CommandResult> {
     try {
       return this.end(flight, t0, t0, bypass, out, await flight.race(out));
     } finally {
-      this.landed(flight, signal, onCallerAbort);
+      this.landed(flight, signal);
     }
   }
 
-  private landed(flight: Flight, signal: AbortSignal | undefined, onCallerAbort: (() => void) | undefined): void {
+  private landed(flight: Flight, signal: AbortSignal | undefined): void {
     this.flights.remove(flight);
-    if (signal) signal.removeEventListener('abort', onCallerAbort!);
+    if (signal) this.callerSignals.unwatch(signal, flight);
   }
 
   /** No slot was free: waits in admission's queue (backoff, priorities, cancel), then runs; lands the flight. */
@@ -431,7 +424,6 @@ class Pipeline implements Middleware {
     t0: number,
     onProgress: ProgressListener | undefined,
     signal: AbortSignal | undefined,
-    onCallerAbort: (() => void) | undefined,
   ): Promise<CommandResult> {
     try {
       const { commandId, commandType, priority } = flight;
@@ -450,7 +442,7 @@ class Pipeline implements Middleware {
       const out = this.begin(flight, request, executor, t0, startedAt, onProgress);
       return this.end(flight, t0, startedAt, false, out, out instanceof Promise ? await flight.race(out) : flight.aborted ? ABORTED : out);
     } finally {
-      this.landed(flight, signal, onCallerAbort);
+      this.landed(flight, signal);
     }
   }
 

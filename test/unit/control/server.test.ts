@@ -537,7 +537,8 @@ describe('control server: /api/commands', () => {
       agent.destroy();
     }
     assert.equal(counts.length, 50);
-    assert.deepEqual(new Set(counts), new Set([counts[0]]), `listeners per request: ${counts.join(',')}`);
+    // The first request finds none; from then on the pipeline's one listener for this signal, never more.
+    assert.deepEqual(new Set(counts.slice(1)), new Set([counts[0] + 1]), `listeners per request: ${counts.join(',')}`);
   });
 
   it('serves 16 keep-alive clients at once, each answer its own', async () => {

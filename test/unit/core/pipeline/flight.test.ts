@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { describe, it } from 'node:test';
 import { ABORTED } from '../../../../src/core/abort';
 import { Flight } from '../../../../src/core/pipeline/flight';
-import { sourceTag } from '../../../../src/core/pipeline/pipeline';
+import { createMiddleware, sourceTag } from '../../../../src/core/pipeline/pipeline';
+import { StaticSampler } from '../../../../src/core/system/sampler';
+import type { Executor } from '../../../../src/core/types';
 
 function flight(): Flight {
   return new Flight('f-1', 'NOOP', 'NORMAL', sourceTag('NOOP', undefined), Date.now(), undefined);
@@ -62,5 +65,32 @@ describe('Flight', () => {
     await running;
     assert.equal(await raced, ABORTED);
     assert.equal(await f.race(Promise.resolve(1)), ABORTED, 'a cancelled flight races to ABORTED at once');
+  });
+});
+
+describe("callers' signals", () => {
+  it('one listener per signal however many commands share it; its abort cancels those in flight, as the caller', async () => {
+    const m = createMiddleware({ sampler: new StaticSampler(), config: { maxConcurrency: 8, baseDelayMs: 0, maxQueueSize: 1000 } });
+    const ac = new AbortController();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const ex: Executor = (req) => (req.parameters.quick ? 1 : gate.then(() => 2));
+    // One finishes before the abort; 8 run and 92 wait in the queue when it comes.
+    const quick = await m.execute({ commandType: 'Q', parameters: { quick: true } }, ex, { signal: ac.signal });
+    assert.equal(quick.success, true);
+    const slow = Array.from({ length: 100 }, () => m.execute({ commandType: 'S', parameters: {} }, ex, { signal: ac.signal }));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 1);
+    ac.abort(new Error('the caller left'));
+    const results = await Promise.all(slow);
+    release();
+    assert.deepEqual(new Set(results.map((r) => r.error?.code)), new Set(['cancelled']));
+    const s = m.telemetry.query('SUMMARY').overall;
+    assert.equal(s.cancelledCommands, 100);
+    assert.equal(s.successfulCommands, 1, 'what finished before the abort stays finished');
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+    // A command with the aborted signal never starts.
+    assert.equal((await m.execute({ commandType: 'Q', parameters: { quick: true } }, ex, { signal: ac.signal })).error?.code, 'cancelled');
+    await m.close();
   });
 });
