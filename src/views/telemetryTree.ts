@@ -1,10 +1,13 @@
 // The telemetry tree in the AIOS activity-bar container. It must not fight the user while commands flow:
 // - only what changed is refreshed (`onDidChangeTreeData` with the section or command type whose rows or
-//   description differ from what was last shown), and nothing at all when nothing changed;
-// - every row has a stable `id`, and rows keep their place: the sections are always in the same order (In
-//   Flight is there from the first command on, collapsed, its header counting running and queued apart),
-//   Command Types in the order the types were first seen, Recent Events and a type's events oldest first with
-//   new ones joining at the bottom (the window is cut back only every few dozen events, see stableTail);
+//   description differ from what was last shown), and nothing at all when nothing changed; a type whose
+//   figures moved is refreshed alone, not Command Types (a refreshed element re-renders every row under it,
+//   and a click on an inline action that straddles the re-render is lost);
+// - every row has a stable `id` (an event row's is its place in its list, see eventRowId), and rows keep their
+//   place: the sections are always in the same order (In Flight is there from the first command on,
+//   collapsed, its header counting running and queued apart), Command Types in the order the types were
+//   first seen, Recent Events and a type's events oldest first with new ones joining at the bottom (the
+//   window is cut back only every few dozen events, see stableTail);
 // - while a row of Recent Events (or of a type's events) is selected, that list is held as it is, so Run Again
 //   or the context menu act on the row the user chose; its header says so;
 // - nothing is revealed or focused by the tree itself;
@@ -103,7 +106,8 @@ type Node =
   | RefusedNode
   | { kind: 'metric'; id: string; label: string; value: string; icon?: string; tooltip?: string }
   | TypeNode
-  | { kind: 'event'; event: TelemetryEvent; parent: string }
+  /** `list`: the key of the list it is in ('events', 'type:<commandType>'); `slot`: its place there (see eventRowId). */
+  | { kind: 'event'; event: TelemetryEvent; list: string; slot: number }
   | { kind: 'flight'; flight: InFlightCommand; prediction?: string }
   | { kind: 'rule'; rule: RuleState };
 
@@ -129,6 +133,26 @@ function signature(nodes: readonly Node[]): string {
   return s;
 }
 
+/**
+ * What a section's refresh depends on. Command Types and Control Operations: only which rows and in what order;
+ * a type whose figures moved is refreshed alone, since refreshing the section re-renders every row in it and
+ * a click on a row's inline action (Run Again) that straddles the re-render is lost.
+ */
+function sectionSignature(id: SectionId, rows: readonly Node[]): string {
+  return id === 'types' || id === 'control' ? rows.map(nodeId).join('\u0001') : signature(rows);
+}
+
+/**
+ * An event row is named by its place in its list, not by its event. Under load a refresh replaces every
+ * event shown, and VS Code forgets the names it no longer shows as soon as it asks for the new rows; a click
+ * on a row still on screen but already replaced then selected nothing (the extension host drops a selection
+ * it cannot name), so the list was not held. Named by place, the click selects the row at that place, and
+ * the list is held with what VS Code shows there once the refresh in flight lands.
+ */
+function eventRowId(n: Extract<Node, { kind: 'event' }>): string {
+  return `event:${n.list}#${n.slot}`;
+}
+
 function nodeId(n: Node): string {
   switch (n.kind) {
     case 'section':
@@ -140,7 +164,7 @@ function nodeId(n: Node): string {
     case 'refused':
       return 'refused';
     case 'event':
-      return `event:${n.parent}:${n.event.commandId}:${n.event.eventType}:${n.event.timestamp}`;
+      return `event:${n.list}:${n.event.commandId}:${n.event.eventType}:${n.event.timestamp}`;
     case 'flight':
       return `flight:${n.flight.commandId}`;
     case 'rule':
@@ -260,7 +284,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       view.onDidCollapseElement((e) => this.expanded.delete(keyOf(e.element))),
       view.onDidChangeSelection((e) => {
         const held = new Set<string>();
-        for (const n of e.selection) if (n.kind === 'event') held.add(n.parent === 'recent' ? 'events' : `type:${n.parent}`);
+        for (const n of e.selection) if (n.kind === 'event') held.add(n.list);
         const released = [...this.held].some((k) => !held.has(k));
         const changed = released || [...held].some((k) => !this.held.has(k));
         this.held = held;
@@ -315,7 +339,10 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     const changed: Node[] = [];
     for (const section of root as SectionNode[]) {
       const headerChanged = `${section.description ?? ''}` !== (this.shown.get(`header:${section.id}`) ?? '');
-      if (headerChanged || (this.expanded.has(section.id) && !this.held.has(section.id) && signature(this.children(section)) !== this.shown.get(section.id))) {
+      if (
+        headerChanged ||
+        (this.expanded.has(section.id) && !this.held.has(section.id) && sectionSignature(section.id, this.children(section)) !== this.shown.get(section.id))
+      ) {
         // VS Code asks getTreeItem again for a refreshed element, not the root's children: note its header here.
         this.shown.set(`header:${section.id}`, section.description ?? '');
         changed.push(section);
@@ -324,7 +351,11 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       if ((section.id === 'types' || section.id === 'control') && this.expanded.has(section.id)) {
         for (const t of this.children(section) as (TypeNode | RefusedNode)[]) {
           if (t.kind === 'refused') {
-            if (this.expanded.has('refused') && signature(this.children(t)) !== this.shown.get('refused')) changed.push(t);
+            const item = refusedDescription(t);
+            if (item !== this.shown.get('item:refused') || (this.expanded.has('refused') && signature(this.children(t)) !== this.shown.get('refused'))) {
+              this.shown.set('item:refused', item);
+              changed.push(t);
+            }
             continue;
           }
           const key = `type:${t.commandType}`;
@@ -376,22 +407,23 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     if (node) this.expanded.add(key);
     const rows = this.held.has(key) && this.lastChildren.has(key) ? this.lastChildren.get(key)! : node ? this.children(node) : this.rootSections();
     this.lastChildren.set(key, rows);
-    this.shown.set(key, signature(rows));
+    this.shown.set(key, node?.kind === 'section' ? sectionSignature(node.id, rows) : signature(rows));
     if (!node) {
       this.shown.set('rootIds', this.rootIds(rows));
       for (const s of rows as SectionNode[]) this.shown.set(`header:${s.id}`, s.description ?? '');
     }
     if (node?.kind === 'section' && (node.id === 'types' || node.id === 'control')) {
-      for (const t of rows as (TypeNode | RefusedNode)[]) if (t.kind === 'type') this.shown.set(`item:type:${t.commandType}`, typeDescription(t.stats));
+      for (const t of rows as (TypeNode | RefusedNode)[])
+        this.shown.set(t.kind === 'type' ? `item:type:${t.commandType}` : 'item:refused', t.kind === 'type' ? typeDescription(t.stats) : refusedDescription(t));
     }
     return rows;
   }
 
-  private eventRows(key: string, parent: string, events: TelemetryEvent[], [min, max]: [number, number]): Node[] {
-    const tail = stableTail(events, this.firstShown.get(key), min, max);
-    if (tail.length) this.firstShown.set(key, tail[0]);
-    else this.firstShown.delete(key);
-    return tail.map((event) => ({ kind: 'event', event, parent }));
+  private eventRows(list: string, events: TelemetryEvent[], [min, max]: [number, number]): Node[] {
+    const tail = stableTail(events, this.firstShown.get(list), min, max);
+    if (tail.length) this.firstShown.set(list, tail[0]);
+    else this.firstShown.delete(list);
+    return tail.map((event, slot) => ({ kind: 'event', event, list, slot }));
   }
 
   private children(node: Node): Node[] {
@@ -399,7 +431,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     const filter = this.sourceFilter.filter;
     if (node.kind === 'type') {
       const events = this.filteredEvents().filter((e) => e.commandType === node.commandType);
-      return this.eventRows(`type:${node.commandType}`, node.commandType, events, EVENTS_PER_TYPE);
+      return this.eventRows(`type:${node.commandType}`, events, EVENTS_PER_TYPE);
     }
     if (node.kind === 'refused') return this.refusedRows(node);
     if (node.kind !== 'section') return [];
@@ -481,7 +513,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
           .filter(([type]) => type.startsWith(CONTROL_PREFIX))
           .map(([commandType, stats]) => this.typeNode(commandType, stats));
       case 'events':
-        return this.eventRows('events', 'recent', this.filteredEvents(), RECENT_EVENTS);
+        return this.eventRows('events', this.filteredEvents(), RECENT_EVENTS);
       case 'service': {
         const s = this.ctx.supervisor.state;
         const h = s.health;
@@ -714,7 +746,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         const e = node.event;
         const time = e.timestamp.slice(11, 23);
         const item = new vscode.TreeItem(`${e.eventType} ${e.commandType}`, vscode.TreeItemCollapsibleState.None);
-        item.id = nodeId(node);
+        item.id = eventRowId(node);
         const why = e.metadata?.reason ?? e.metadata?.code;
         const reason = typeof why === 'string' ? ` · ${why}` : '';
         item.description = `${time}${e.durationMs !== undefined ? ` · ${ms(e.durationMs)}` : ''}${reason}`;

@@ -70,7 +70,34 @@ describe('the telemetry tree under load', function () {
            return row ? row.dataset.index : null;`,
         );
         await click(`.pane .monaco-list-row[data-index="${echoRow}"]`);
-        await click('.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]');
+        // While UI_LOAD's figures move, the ECHO row is not re-rendered: a re-render rebuilds the row's inline
+        // actions, and a click that straddles it is lost. Its Run Again element is marked, then must still be
+        // the one on screen after UI_LOAD's row has changed twice.
+        const RUN_AGAIN = '.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]';
+        const UI_LOAD_ROW = `return [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === 'UI_LOAD')?.textContent ?? null;`;
+        assert.equal(
+          await evaluate<boolean>(`const a = document.querySelector(arg); if (!a) return false; a.dataset.aiosMark = '1'; return true;`, RUN_AGAIN),
+          true,
+          'the selected ECHO row shows Run Again',
+        );
+        let loadRow = await evaluate<string | null>(UI_LOAD_ROW);
+        for (let moved = 0; moved < 2; moved++) {
+          const before = loadRow;
+          loadRow = await waitUntil(
+            async () => {
+              const now = await evaluate<string | null>(UI_LOAD_ROW);
+              return now !== null && now !== before ? now : undefined;
+            },
+            5000,
+            "UI_LOAD's row to change",
+          );
+        }
+        assert.equal(
+          await evaluate<string | null>(`return document.querySelector(arg)?.dataset.aiosMark ?? null;`, RUN_AGAIN),
+          '1',
+          'the ECHO row was re-rendered while only UI_LOAD changed',
+        );
+        await click(RUN_AGAIN);
         // Any ending of the rerun (done, failed, cancelled), so a failure names itself.
         const note = await waitUntil(
           async () => (await notificationTexts()).find((t) => /AIOS: ECHO (done in|failed|was cancelled)/.test(t)),
@@ -86,14 +113,35 @@ describe('the telemetry tree under load', function () {
 
         // A row of Recent Events clicked once (its list is then held: the rows stop moving), then its context menu
         // opened once: Copy Event JSON copies the event of that row, not of one that moved under the pointer.
+        // Under this load every refresh replaces every event shown, so a click often meets a refresh in flight:
+        // a few rounds of click (held), then the header twice (released, closed, opened), each click once.
         await expandTreeSection('Recent Events');
-        const index = await lastTreeRow('COMPLETE UI_LOAD');
-        await click(`.pane .monaco-list-row[data-index="${index}"]`);
-        await waitUntil(
-          async () => ((await treeRows('Telemetry')).some((l) => /^Recent Events.*held while a row is selected/.test(l)) ? true : undefined),
-          5000,
-          'the list held',
-        );
+        const HELD = /^Recent Events.*held while a row is selected/;
+        const ROUNDS = 5;
+        let index = '';
+        for (let round = 1; round <= ROUNDS; round++) {
+          index = await lastTreeRow('COMPLETE UI_LOAD');
+          await click(`.pane .monaco-list-row[data-index="${index}"]`);
+          await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => HELD.test(l)) ? true : undefined), 5000, 'the list held').catch(
+            async (err: Error) => {
+              const rows = await evaluate<string[]>(
+                `return [...document.querySelectorAll('.pane .monaco-list-row')].map((r) => r.dataset.index + (r.classList.contains('selected') ? ' [selected] ' : ' ') + (r.getAttribute('aria-label') || r.textContent));`,
+              );
+              throw new Error(`${err.message} (round ${round} of ${ROUNDS}); clicked row ${index}; rows: ${JSON.stringify(rows)}`);
+            },
+          );
+          if (round === ROUNDS) break;
+          for (const expanded of ['false', 'true']) {
+            await click('.pane .monaco-list-row[aria-level="1"]', 'Recent Events');
+            await waitFor(
+              `const row = [...document.querySelectorAll('.pane .monaco-list-row[aria-level="1"]')].find((r) => r.querySelector('.label-name')?.textContent === 'Recent Events');
+               return row?.getAttribute('aria-expanded') === arg || null;`,
+              expanded,
+              5000,
+            );
+          }
+          await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => HELD.test(l)) ? undefined : true), 5000, 'the list released');
+        }
         const rowText = await evaluate<string>(`return document.querySelector('.pane .monaco-list-row[data-index="' + arg + '"]').textContent;`, index);
         await screenshot('tree-under-load');
         await vscode.env.clipboard.writeText('');
