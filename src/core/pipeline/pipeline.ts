@@ -390,30 +390,30 @@ class Pipeline implements Middleware {
     if (signal) this.callerSignals.watch(signal, flight);
     const bypass = options?.bypassAdmission === true;
     // No slot free: the queued path lands the flight itself (one async step fewer than wrapping it here).
-    if (!bypass && !this.admissionCtl.tryAdmit()) return this.queue(flight, request, executor, t0, onProgress, signal);
+    if (!bypass && !this.admissionCtl.tryAdmit()) return this.queue(flight, request, executor, t0, onProgress);
     let out: Promise<unknown> | Settled | undefined;
     try {
       // Without a slot when bypassing: release() must then never be called for this command.
       out = this.begin(flight, request, executor, t0, t0, onProgress);
       if (!(out instanceof Promise)) return this.end(flight, t0, t0, bypass, out, flight.aborted ? ABORTED : out);
     } finally {
-      if (!(out instanceof Promise)) this.landed(flight, signal);
+      if (!(out instanceof Promise)) this.landed(flight);
     }
-    return this.awaitRun(out, flight, t0, bypass, signal);
+    return this.awaitRun(out, flight, t0, bypass);
   }
 
   /** The executor answered with a promise: waits for it (or a cancel), then ends the command and lands it. */
-  private async awaitRun(out: Promise<unknown>, flight: Flight, t0: number, bypass: boolean, signal: AbortSignal | undefined): Promise<CommandResult> {
+  private async awaitRun(out: Promise<unknown>, flight: Flight, t0: number, bypass: boolean): Promise<CommandResult> {
     try {
       return this.end(flight, t0, t0, bypass, out, await flight.race(out));
     } finally {
-      this.landed(flight, signal);
+      this.landed(flight);
     }
   }
 
-  private landed(flight: Flight, signal: AbortSignal | undefined): void {
+  private landed(flight: Flight): void {
     this.flights.remove(flight);
-    if (signal) this.callerSignals.unwatch(signal, flight);
+    this.callerSignals.unwatch(flight);
   }
 
   /** No slot was free: waits in admission's queue (backoff, priorities, cancel), then runs; lands the flight. */
@@ -423,7 +423,6 @@ class Pipeline implements Middleware {
     executor: Executor,
     t0: number,
     onProgress: ProgressListener | undefined,
-    signal: AbortSignal | undefined,
   ): Promise<CommandResult> {
     try {
       const { commandId, commandType, priority } = flight;
@@ -442,7 +441,7 @@ class Pipeline implements Middleware {
       const out = this.begin(flight, request, executor, t0, startedAt, onProgress);
       return this.end(flight, t0, startedAt, false, out, out instanceof Promise ? await flight.race(out) : flight.aborted ? ABORTED : out);
     } finally {
-      this.landed(flight, signal);
+      this.landed(flight);
     }
   }
 
