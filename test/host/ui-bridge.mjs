@@ -190,13 +190,16 @@ export function createUiBridge({ page, resultsDir, log }) {
       for (const key of [].concat(keys)) await page.keyboard.press(key);
       return true;
     },
-    /** Clicks the first visible element matching `selector` whose text contains `text` (when given), with `modifiers` held. */
-    async click({ selector, text, button = 'left', timeoutMs = 10_000, modifiers = [] }) {
+    /**
+     * Clicks the first visible element matching `selector` whose text contains `text` (when given), with
+     * `modifiers` held, the button held down `holdMs` between press and release.
+     */
+    async click({ selector, text, button = 'left', timeoutMs = 10_000, modifiers = [], holdMs = 0 }) {
       const locator = page
         .locator(selector, text ? { hasText: text } : {})
         .filter({ visible: true })
         .first();
-      await locator.click({ timeout: timeoutMs, button, modifiers });
+      await locator.click({ timeout: timeoutMs, button, modifiers, delay: holdMs });
       return true;
     },
     /** Sets an input's value at once (as a paste does) and waits until it reads back. */

@@ -54,6 +54,11 @@ export const press = (...keys: string[]) => call<boolean>('press', { keys });
 export const type = (text: string) => call<boolean>('type', { text });
 /** Clicks the first visible element matching `selector` (and containing `text`). */
 export const click = (selector: string, text?: string, timeoutMs?: number) => call<boolean>('click', { selector, text, timeoutMs });
+/**
+ * A click as a person makes it: the button held ~120 ms between press and release. A row re-rendered in that
+ * time loses an inline action's click (the press and the release land on different elements).
+ */
+export const personClick = (selector: string, text?: string) => call<boolean>('click', { selector, text, holdMs: 120 });
 /** Sets the value of the visible input matching `selector` at once, as a paste does. */
 export const fill = (selector: string, text: string) => call<boolean>('fill', { selector, text });
 /** Opens the context menu of the first visible element matching `selector` (and containing `text`). */
