@@ -139,7 +139,12 @@ function signature(nodes: readonly Node[]): string {
  * a click on a row's inline action (Run Again) that straddles the re-render is lost.
  */
 function sectionSignature(id: SectionId, rows: readonly Node[]): string {
-  return id === 'types' || id === 'control' ? rows.map(nodeId).join('\u0001') : signature(rows);
+  return listsTypes(id) ? rows.map(nodeId).join('\u0001') : signature(rows);
+}
+
+/** The sections whose rows are command types (and the Refused row), each refreshed on its own. */
+function listsTypes(id: SectionId): boolean {
+  return id === 'types' || id === 'control';
 }
 
 /**
@@ -348,18 +353,10 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         changed.push(section);
         continue;
       }
-      if ((section.id === 'types' || section.id === 'control') && this.expanded.has(section.id)) {
-        for (const t of this.children(section) as (TypeNode | RefusedNode)[]) {
-          if (t.kind === 'refused') {
-            const item = refusedDescription(t);
-            if (item !== this.shown.get('item:refused') || (this.expanded.has('refused') && signature(this.children(t)) !== this.shown.get('refused'))) {
-              this.shown.set('item:refused', item);
-              changed.push(t);
-            }
-            continue;
-          }
-          const key = `type:${t.commandType}`;
-          const item = typeDescription(t.stats);
+      if (listsTypes(section.id) && this.expanded.has(section.id)) {
+        for (const t of this.children(section)) {
+          const key = keyOf(t);
+          const item = nodeText(t);
           const rows = this.expanded.has(key) && !this.held.has(key) ? signature(this.children(t)) : this.shown.get(key);
           if (item !== this.shown.get(`item:${key}`) || rows !== this.shown.get(key)) {
             this.shown.set(`item:${key}`, item);
@@ -412,10 +409,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       this.shown.set('rootIds', this.rootIds(rows));
       for (const s of rows as SectionNode[]) this.shown.set(`header:${s.id}`, s.description ?? '');
     }
-    if (node?.kind === 'section' && (node.id === 'types' || node.id === 'control')) {
-      for (const t of rows as (TypeNode | RefusedNode)[])
-        this.shown.set(t.kind === 'type' ? `item:type:${t.commandType}` : 'item:refused', t.kind === 'type' ? typeDescription(t.stats) : refusedDescription(t));
-    }
+    if (node?.kind === 'section' && listsTypes(node.id)) for (const t of rows) this.shown.set(`item:${keyOf(t)}`, nodeText(t));
     return rows;
   }
 
