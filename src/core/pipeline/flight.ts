@@ -46,8 +46,8 @@ export class Flight implements ExecutorContext, CancelSignal, InFlightCommand {
   cancelledBy: CancelledBy | undefined;
   /** Backoff given at admission, for progress updates. */
   delayMs = 0;
-  /** The caller's signal that cancels it, while CallerSignals watches it for this flight. */
-  callerSignal: AbortSignal | undefined = undefined;
+  /** The flights its caller's signal cancels (CallerSignals), while this one is among them. */
+  callerFlights: Set<Flight> | undefined = undefined;
   /**
    * The oldest listener, held without an array: admission's is most often the only one. Used only while
    * `listeners` is empty, so `first` is always older than every entry there (cancel keeps arrival order).
@@ -235,14 +235,12 @@ export class CallerSignals {
       );
     }
     flights.add(flight);
-    flight.callerSignal = signal;
+    flight.callerFlights = flights;
   }
 
   /** The flight landed: its caller's signal (if any) no longer cancels it. */
   unwatch(flight: Flight): void {
-    const signal = flight.callerSignal;
-    if (signal === undefined) return;
-    flight.callerSignal = undefined;
-    this.bySignal.get(signal)?.delete(flight);
+    flight.callerFlights?.delete(flight);
+    flight.callerFlights = undefined;
   }
 }
