@@ -4,7 +4,20 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { AiosCommandResult } from '../../src/api';
-import { click, evaluate, expandTreeSection, lastTreeRow, notificationTexts, personClick, requireUi, rightClick, screenshot, treeRows, waitFor } from './ui';
+import {
+  click,
+  evaluate,
+  expandTreeSection,
+  lastTreeRow,
+  notificationTexts,
+  personClick,
+  requireUi,
+  rightClick,
+  screenshot,
+  toggleTreeSection,
+  treeRows,
+  waitFor,
+} from './ui';
 import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
 const RATE_PER_S = 1000;
@@ -124,29 +137,18 @@ describe('the telemetry tree under load', function () {
           await personClick(`.pane .monaco-list-row[data-index="${index}"]`);
           await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => HELD.test(l)) ? true : undefined), 5000, 'the list held').catch(
             async (err: Error) => {
-              const rows = await evaluate<string[]>(
-                `return [...document.querySelectorAll('.pane .monaco-list-row')].map((r) => r.dataset.index + (r.classList.contains('selected') ? ' [selected] ' : ' ') + (r.getAttribute('aria-label') || r.textContent));`,
-              );
+              const ROWS = `return [...document.querySelectorAll('.pane .monaco-list-row')].map((r) => r.dataset.index + (r.classList.contains('selected') ? ' [selected] ' : ' ') + (r.getAttribute('aria-label') || r.textContent));`;
+              const rows = await evaluate<string[]>(ROWS);
               await screenshot('tree-under-load-not-held');
               await new Promise((r) => setTimeout(r, 1500));
-              const later = await evaluate<string[]>(
-                `return [...document.querySelectorAll('.pane .monaco-list-row')].map((r) => r.dataset.index + (r.classList.contains('selected') ? ' [selected] ' : ' ') + r.textContent);`,
-              );
+              const later = await evaluate<string[]>(ROWS);
               throw new Error(
                 `${err.message} (round ${round} of ${ROUNDS}); clicked row ${index}; rows: ${JSON.stringify(rows)}; 1.5 s later: ${JSON.stringify(later)}`,
               );
             },
           );
           if (round === ROUNDS) break;
-          for (const expanded of ['false', 'true']) {
-            await click('.pane .monaco-list-row[aria-level="1"]', 'Recent Events');
-            await waitFor(
-              `const row = [...document.querySelectorAll('.pane .monaco-list-row[aria-level="1"]')].find((r) => r.querySelector('.label-name')?.textContent === 'Recent Events');
-               return row?.getAttribute('aria-expanded') === arg || null;`,
-              expanded,
-              5000,
-            );
-          }
+          for (const open of [false, true]) await toggleTreeSection('Recent Events', open);
           await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => HELD.test(l)) ? undefined : true), 5000, 'the list released');
         }
         const rowText = await evaluate<string>(`return document.querySelector('.pane .monaco-list-row[data-index="' + arg + '"]').textContent;`, index);

@@ -145,8 +145,6 @@ export async function runCommandFromPalette(commandType: string, priority: strin
 export async function expandTreeSection(label: string, { alone = true } = {}): Promise<void> {
   await vscode.commands.executeCommand(`workbench.view.extension.${Views.container}`);
   const LIST = '.pane .monaco-list';
-  const state = `const row = [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === arg);
-    return row ? row.getAttribute('aria-expanded') : null;`;
   await waitFor(`return document.querySelector('${LIST} .monaco-list-row') ? true : null;`);
   if (alone) {
     // The view's own "Collapse All" (createTreeView's showCollapseAll), once the tree is drawn: before that it
@@ -159,13 +157,22 @@ export async function expandTreeSection(label: string, { alone = true } = {}): P
     );
   }
   await call<boolean>('wheel', { selector: LIST, deltaY: -100_000 });
-  const expanded = await waitFor<string>(`return (() => { ${state} })();`, label, 10_000).catch(() => {
+  const expanded = await waitFor<string>(`return (() => { ${SECTION_STATE} })();`, label, 10_000).catch(() => {
     throw new Error(`the tree section "${label}" is not on screen`);
   });
   if (expanded === 'true') return;
+  await toggleTreeSection(label, true);
+}
+
+/** Whether the tree section titled `arg` is open: 'true', 'false', or null when its row is not on screen. */
+const SECTION_STATE = `const row = [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === arg);
+  return row ? row.getAttribute('aria-expanded') : null;`;
+
+/** One click on the header of the tree section titled `label` (on screen), which must then be open (or closed). */
+export async function toggleTreeSection(label: string, open: boolean): Promise<void> {
   await click('.pane .monaco-list-row', label);
-  await waitFor(`return (() => { ${state} })() === 'true' || null;`, label, 5000).catch(() => {
-    throw new Error(`one click on the tree section "${label}" did not open it`);
+  await waitFor(`return ((arg) => { ${SECTION_STATE} })(arg.label) === arg.open || null;`, { label, open: String(open) }, 5000).catch(() => {
+    throw new Error(`one click on the tree section "${label}" did not ${open ? 'open' : 'close'} it`);
   });
 }
 
