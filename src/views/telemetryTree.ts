@@ -5,7 +5,7 @@
 //   and a click on an inline action that straddles the re-render is lost);
 // - every row has a stable `id` (an event row's is its place in its list, see eventRowId), and rows keep their
 //   place: the sections are always in the same order (In Flight is there from the first command on,
-//   collapsed, its header counting running and queued apart), Command Types in the order the types were
+//   collapsed; it lists the commands in flight for a second or more, see LISTED_AFTER_MS), Command Types in the order the types were
 //   first seen, Recent Events and a type's events oldest first with new ones joining at the bottom (the
 //   window is cut back only every few dozen events, see stableTail);
 // - while a row of Recent Events (or of a type's events) is selected, that list is held as it is, so Run Again
@@ -13,7 +13,7 @@
 // - nothing is revealed or focused by the tree itself;
 // - the work is coalesced: signals (stats at most every 250 ms, the service, rules, the endpoint, the limit)
 //   mark it dirty, one check runs at most every 500 ms and only while the view is visible, and a 1 s check
-//   runs only while something shown moves by itself (elapsed times, CPU, rules' values, exporters' health).
+//   runs only while something shown moves by itself (In Flight's counts, CPU, rules' values, exporters' health).
 // Figures are by source (SOURCE_KINDS): Overview is the headline (every source but terminal commands, which
 // AIOS only observes), By Source has each source's own, and the source filter ("AIOS: Filter Telemetry by
 // Source…", the view's title and the Overview header say it is on) narrows Overview, By Source, Command Types, Control
@@ -58,6 +58,13 @@ const EVENTS_PER_TYPE: [number, number] = [10, 20];
 const RECENT_EVENTS: [number, number] = [50, 100];
 /** In Flight lists the oldest this many; a last row counts the rest. */
 const FLIGHT_ROWS = 50;
+/**
+ * In Flight lists (and its header counts) the commands in flight this long or longer, the ones a person can
+ * act on; the status bar counts every one. Refreshing the section re-renders every row in it, and at 1,000
+ * commands/s the short ones come and go at every check: listed, they rebuilt a long command's inline Cancel
+ * twice a second, and a click that straddled that was lost.
+ */
+const LISTED_AFTER_MS = 1000;
 /** The Refused row lists the newest this many types that never ran; a first row counts the rest. */
 const REFUSED_ROWS = 20;
 
@@ -108,7 +115,7 @@ type Node =
   | TypeNode
   /** `list`: the key of the list it is in ('events', 'type:<commandType>'); `slot`: its place there (see eventRowId). */
   | { kind: 'event'; event: TelemetryEvent; list: string; slot: number }
-  | { kind: 'flight'; flight: InFlightCommand; prediction?: string }
+  | { kind: 'flight'; flight: InFlightCommand }
   | { kind: 'rule'; rule: RuleState };
 
 const SECTIONS: Record<SectionId, [string, string]> = {
@@ -123,8 +130,8 @@ const SECTIONS: Record<SectionId, [string, string]> = {
   rules: ['Rules', 'law'],
   export: ['Export', 'cloud-upload'],
 };
-/** Sections whose rows move without an event (times, samples, rules' values, exporters' health). */
-const MOVING: ReadonlySet<SectionId> = new Set(['running', 'service', 'system', 'rules', 'export']);
+/** Sections whose rows move without an event (the service's times, samples, rules' values, exporters' health). */
+const MOVING: ReadonlySet<SectionId> = new Set(['service', 'system', 'rules', 'export']);
 
 /** What a list of rows shows: their ids, labels and descriptions (a tooltip alone changing does not count). */
 function signature(nodes: readonly Node[]): string {
@@ -139,12 +146,15 @@ function signature(nodes: readonly Node[]): string {
  * a click on a row's inline action (Run Again) that straddles the re-render is lost.
  */
 function sectionSignature(id: SectionId, rows: readonly Node[]): string {
-  return listsTypes(id) ? rows.map(nodeId).join('\u0001') : signature(rows);
+  return rowsAlone(id) ? rows.map(nodeId).join('\u0001') : signature(rows);
 }
 
-/** The sections whose rows are command types (and the Refused row), each refreshed on its own. */
-function listsTypes(id: SectionId): boolean {
-  return id === 'types' || id === 'control';
+/**
+ * The sections whose rows carry inline actions under load (a command type's Run Again, a flight's Cancel):
+ * each row is refreshed on its own when its text changes, the section only when rows come or go.
+ */
+function rowsAlone(id: SectionId): boolean {
+  return id === 'types' || id === 'control' || id === 'running';
 }
 
 /**
@@ -190,7 +200,7 @@ function nodeText(n: Node): string {
     case 'event':
       return '';
     case 'flight':
-      return `${describeFlightRow(n.flight)}\u0000${n.prediction ?? ''}`;
+      return describeFlightRow(n.flight);
     case 'rule':
       return `${describeRule(n.rule)}\u0000${n.rule.status}\u0000${n.rule.actionRunning ? 1 : 0}`;
   }
@@ -211,11 +221,19 @@ function describeElapsed(ms: number): string {
   return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
-/** A flight row: whole seconds only, so a running command's row changes once a second, not at every check. */
-function describeFlightRow(f: InFlightCommand, now = Date.now()): string {
-  const elapsed = now - f.submittedAt;
-  const shown = elapsed < 1000 ? '< 1 s' : describeElapsed(Math.floor(elapsed / 1000) * 1000).replace('.0 s', ' s');
-  return `${f.priority} · ${stateWord(f.stage)} · ${shown}${f.source ? ` · from ${f.source}` : ''}`;
+/**
+ * A flight row says since when, not for how long: it changes only when its stage does. A row whose elapsed
+ * time ticked was re-rendered every second, and a click on its inline Cancel that straddled that was lost.
+ * The time so far and the forecast are in its tooltip, worked out when the pointer rests on the row.
+ */
+function describeFlightRow(f: InFlightCommand): string {
+  // The state and its clock first: a narrow side bar cuts the end off.
+  return `${stateWord(f.stage)} since ${formatClock(flightSince(f))} · ${f.priority}${f.source ? ` · from ${f.source}` : ''}`;
+}
+
+/** Since when it is in its stage: running (or waiting for the service) since it started, queued since submitted. */
+function flightSince(f: InFlightCommand): number {
+  return f.stage === 'running' || f.stage === 'waiting' ? (f.startedAt ?? f.submittedAt) : f.submittedAt;
 }
 
 export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
@@ -273,7 +291,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     this.ticker = setInterval(() => {
       if (this.view && !this.view.visible) return;
       const a = this.ctx.middleware.admission;
-      const moving = [...this.expanded].some((k) => MOVING.has(k as SectionId)) || this.sections.get('running')!.description !== describeLoad(0, 0);
+      const moving = [...this.expanded].some((k) => MOVING.has(k as SectionId));
       if (moving || a.active > 0 || a.queued.HIGH + a.queued.NORMAL + a.queued.LOW > 0) this.schedule();
     }, TICK_MS);
   }
@@ -353,7 +371,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         changed.push(section);
         continue;
       }
-      if (listsTypes(section.id) && this.expanded.has(section.id)) {
+      if (rowsAlone(section.id) && this.expanded.has(section.id)) {
         for (const t of this.children(section)) {
           const key = keyOf(t);
           const item = nodeText(t);
@@ -390,13 +408,26 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     if (this.ctx.rules.states().length) ids.push('rules');
     if (this.exportRows().length) ids.push('export');
     const running = this.sections.get('running')!;
-    running.description = describeLoad(a.active, queued);
+    running.description = this.describeListed(this.listedFlights());
     // Said on the first figures too: a narrow side bar cuts the view's title short.
     const on = this.sourceFilter.description;
     this.sections.get('overview')!.description = on === undefined ? undefined : `source: ${on}`;
     const events = this.sections.get('events')!;
     events.description = this.held.has('events') ? 'held while a row is selected' : undefined;
     return ids.map((id) => this.sections.get(id)!);
+  }
+
+  /** The commands In Flight lists: in flight LISTED_AFTER_MS or longer, oldest first. */
+  private listedFlights(): InFlightCommand[] {
+    const since = Date.now() - LISTED_AFTER_MS;
+    return this.ctx.middleware.inFlight().filter((f) => f.submittedAt <= since);
+  }
+
+  /** "1 running · 0 queued, over 1 s" (the counts first: a narrow side bar cuts the end off); nothing while none is listed. */
+  private describeListed(flights: readonly InFlightCommand[]): string | undefined {
+    if (flights.length === 0) return undefined;
+    const running = flights.filter((f) => f.stage === 'running' || f.stage === 'waiting').length;
+    return `${describeLoad(running, flights.length - running)}, over ${LISTED_AFTER_MS / 1000} s`;
   }
 
   getChildren(node?: Node): Node[] {
@@ -409,7 +440,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       this.shown.set('rootIds', this.rootIds(rows));
       for (const s of rows as SectionNode[]) this.shown.set(`header:${s.id}`, s.description ?? '');
     }
-    if (node?.kind === 'section' && listsTypes(node.id)) for (const t of rows) this.shown.set(`item:${keyOf(t)}`, nodeText(t));
+    if (node?.kind === 'section' && rowsAlone(node.id)) for (const t of rows) this.shown.set(`item:${keyOf(t)}`, nodeText(t));
     return rows;
   }
 
@@ -431,12 +462,12 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     if (node.kind !== 'section') return [];
     switch (node.id) {
       case 'running': {
-        const flights = this.ctx.middleware.inFlight();
-        // One forecast for the rows shown (O(commands in flight)); unknown types get no words rather than a guess.
-        const forecast = this.ctx.learning.forecast();
-        const rows: Node[] = flights
-          .slice(0, FLIGHT_ROWS)
-          .map((flight) => ({ kind: 'flight', flight, prediction: predictionText(this.ctx.learning, flight.commandId, forecast) }));
+        const flights = this.listedFlights();
+        if (flights.length === 0)
+          return [
+            metric('no-flights', `Nothing in flight for ${LISTED_AFTER_MS / 1000} s or more`, '', 'check', 'The status bar counts every command in flight'),
+          ];
+        const rows: Node[] = flights.slice(0, FLIGHT_ROWS).map((flight) => ({ kind: 'flight', flight }));
         if (flights.length > FLIGHT_ROWS) rows.push(metric('more-flights', `… and ${flights.length - FLIGHT_ROWS} more`, '', 'ellipsis'));
         return rows;
       }
@@ -652,6 +683,17 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     return node;
   }
 
+  /** A flight row's tooltip, as of the moment the pointer rests on it: how long so far, and the forecast. */
+  resolveTreeItem(item: vscode.TreeItem, node: Node): vscode.TreeItem {
+    if (node.kind !== 'flight') return item;
+    const f = node.flight;
+    const now = Date.now();
+    const forecast = predictionText(this.ctx.learning, f.commandId);
+    const state = `${stateWord(f.stage)} for ${describeElapsed(now - flightSince(f))} at ${formatClock(now)}`;
+    item.tooltip = `${f.commandType} (${f.commandId}), ${f.priority}: ${state}${forecast ? `; ${forecast}` : ''}${f.source ? `; from ${f.source}` : ''}. Cancel it with the button on the right.`;
+    return item;
+  }
+
   getTreeItem(node: Node): vscode.TreeItem {
     switch (node.kind) {
       case 'section': {
@@ -661,6 +703,11 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         );
         item.id = `section:${node.id}`;
         item.description = node.description;
+        if (node.id === 'running') {
+          item.tooltip = `Commands in flight for ${LISTED_AFTER_MS / 1000} s or more, oldest first: the ones you can still cancel by hand (the status bar counts every one).`;
+          // A string tooltip would otherwise be what a screen reader hears, without the counts.
+          item.accessibilityInformation = { label: `${node.label}${node.description ? `, ${node.description}` : ''}` };
+        }
         item.iconPath = new vscode.ThemeIcon(node.icon);
         return item;
       }
@@ -729,9 +776,8 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         const f = node.flight;
         const item = new vscode.TreeItem(f.commandType, vscode.TreeItemCollapsibleState.None);
         item.id = `flight:${f.commandId}`;
-        const text = `${describeFlightRow(f)}${node.prediction ? ` · ${node.prediction}` : ''}`;
-        item.description = text;
-        item.tooltip = `${f.commandType} (${f.commandId}): ${text}. Cancel it with the button on the right.`;
+        item.description = describeFlightRow(f);
+        // No tooltip here: resolveTreeItem works it out when the pointer rests on the row.
         item.iconPath = new vscode.ThemeIcon(f.stage === 'running' ? 'sync~spin' : 'watch');
         item.contextValue = 'aiosFlight';
         return item;

@@ -111,15 +111,20 @@ describe('cli: aios in integrated terminals', function () {
         const filter = new TelemetrySourceFilter(api.context.extension.workspaceState);
         const tree = new TelemetryTreeProvider(api.context, filter);
         try {
-          // The In Flight section, whose header counts running and queued apart.
+          // The In Flight section (it lists what has been in flight a second or more), whose header counts
+          // running and queued apart.
           const section = tree.getChildren().find((n) => tree.getTreeItem(n).label === 'In Flight');
           assert.ok(section, 'the In Flight section in the tree');
-          assert.match(String(tree.getTreeItem(section).description), /1 queued/);
-          const item = tree
-            .getChildren(section)
-            .map((n) => tree.getTreeItem(n))
-            .find((i) => i.label === 'CLI_QUEUED');
-          assert.ok(item, 'the queued aios command in the tree');
+          const item = await waitUntil(
+            () =>
+              tree
+                .getChildren(section)
+                .map((n) => tree.getTreeItem(n))
+                .find((i) => i.label === 'CLI_QUEUED'),
+            5000,
+            'the queued aios command in the tree',
+          );
+          assert.match(String(tree.getTreeItem(tree.getChildren().find((n) => tree.getTreeItem(n).label === 'In Flight')!).description), /1 queued/);
           assert.equal((item.iconPath as vscode.ThemeIcon).id, 'watch', 'shown as waiting');
         } finally {
           tree.dispose();

@@ -101,14 +101,16 @@ describe('the daily flows', function () {
     const rows = await waitUntil(
       async () => {
         const r = await treeRows('Telemetry');
-        return r.some((l) => /^In Flight.*1 running · 0 queued/.test(l)) && r.some((l) => /SLEEP.*NORMAL · running/.test(l)) ? r : undefined;
+        return r.some((l) => /^In Flight.*1 running · 0 queued/.test(l)) && r.some((l) => /SLEEP.*running since \d\d:\d\d:\d\d · NORMAL/.test(l))
+          ? r
+          : undefined;
       },
       10_000,
       'the In Flight section with the SLEEP',
     );
     assert.ok(rows.length > 0);
     // Select the row, then its inline action (shown for the focused row).
-    await click('.pane .monaco-list-row', 'NORMAL · running');
+    await click('.pane .monaco-list-row', 'running since');
     await screenshot('daily-tree-running');
     await click('.pane .monaco-list-row.focused .action-label[aria-label="Cancel"]');
     await waitUntil(() => api.telemetry('SUMMARY').overall.cancelledCommands === cancelsBefore + 1, 10_000, 'the CANCEL');

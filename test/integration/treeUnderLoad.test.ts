@@ -51,7 +51,7 @@ describe('the telemetry tree under load', function () {
     api = await healthyAios();
   });
 
-  it('1,000 commands/s: a section opens, Run Again and the context menu act on the row clicked, each at the first click', async function () {
+  it('1,000 commands/s: a section opens, Cancel, Run Again and the context menu act on the row clicked, each at the first click', async function () {
     requireUi(this);
     await withSettings({ maxConcurrency: 64, maxQueueSize: 100_000 }, async () => {
       await waitUntil(() => api.context.middleware.admission.limit === 64, 5000, 'limit 64');
@@ -60,6 +60,7 @@ describe('the telemetry tree under load', function () {
       assert.equal(echo.success, true);
       await vscode.commands.executeCommand('notifications.clearAll');
       const load = startLoad(api);
+      const longEnds = new AbortController(); // ends UI_LONG if a check below fails first
       let results: AiosCommandResult[];
       try {
         // The load's own commands (the window's total already counts earlier suites').
@@ -67,14 +68,64 @@ describe('the telemetry tree under load', function () {
 
         // One click on a section's header opens it (expandTreeSection fails if the first click does not).
         await expandTreeSection('In Flight');
-        const flight = await waitUntil(
-          async () => (await treeRows('Telemetry')).find((l) => /^In Flight.*\d+ running · \d+ queued/.test(l)),
+
+        // A long command among the load's short ones. In Flight lists only what has been in flight for a second
+        // or more, so the short ones never come and go under the pointer: the long one's row (selected with one
+        // click, its inline Cancel marked) is not re-rendered while the load flows and seconds pass (a re-render
+        // rebuilds the inline actions and loses a click that straddles it), and one person's click on Cancel
+        // cancels it.
+        const long = api.run('UI_LONG', (ctx) => new Promise<never>((_, reject) => ctx.onCancel(() => reject(new Error('cancelled')))), {
+          signal: longEnds.signal,
+        });
+        const header = await waitUntil(
+          async () => (await treeRows('Telemetry')).find((l) => /^In Flight.*1 running · 0 queued, over 1 s/.test(l)),
           10_000,
-          'In Flight counting running and queued apart',
+          'In Flight listing the long command, counting running and queued apart',
         );
-        assert.ok(flight);
+        assert.ok(header);
+        const LONG_ROW = `return [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].find((r) => r.querySelector('.label-name')?.textContent === 'UI_LONG')?.dataset.index ?? null;`;
+        const longRow = await waitFor<string>(LONG_ROW);
+        await personClick(`.pane .monaco-list-row[data-index="${longRow}"]`);
+        const CANCEL = '.pane .monaco-list-row.focused .action-label[aria-label="Cancel"]';
+        assert.equal(
+          await evaluate<boolean>(`const a = document.querySelector(arg); if (!a) return false; a.dataset.aiosMark = '1'; return true;`, CANCEL),
+          true,
+          'the selected UI_LONG row shows Cancel',
+        );
+        const startedBefore = load.started();
+        await new Promise((r) => setTimeout(r, 2500));
+        assert.ok(load.started() - startedBefore > 1500, `the load flowed meanwhile: ${load.started() - startedBefore} commands`);
+        const listed = await evaluate<string[]>(
+          `return [...document.querySelectorAll('.pane .monaco-list-row[aria-level="2"]')].map((r) => r.querySelector('.label-name')?.textContent ?? '');`,
+        );
+        assert.deepEqual(listed, ['UI_LONG'], 'In Flight lists the long command alone');
+        await screenshot('tree-under-load-in-flight');
+        assert.equal(
+          await evaluate<string | null>(`return document.querySelector(arg)?.dataset.aiosMark ?? null;`, CANCEL),
+          '1',
+          'the UI_LONG row was re-rendered while the load flowed',
+        );
+        await personClick(CANCEL);
+        const cancelled = await Promise.race([long, new Promise<undefined>((r) => setTimeout(r, 10_000))]);
+        assert.ok(cancelled, 'one click on Cancel ended UI_LONG');
+        assert.equal(cancelled.error?.code, 'cancelled', JSON.stringify(cancelled.error));
+        assert.equal(
+          api
+            .telemetry('DETAILED')
+            .recentEvents.filter((e) => e.commandType === 'UI_LONG' && e.eventType === 'CANCEL')
+            .pop()?.metadata?.by,
+          'user',
+        );
         await expandTreeSection('Command Types');
-        await waitUntil(async () => ((await treeRows('Telemetry')).some((l) => /^UI_LOAD/.test(l)) ? true : undefined), 10_000, 'the UI_LOAD type row');
+        // UI_LONG's row too (a row that joins later refreshes the whole section, rightly).
+        await waitUntil(
+          async () => {
+            const rows = await treeRows('Telemetry');
+            return rows.some((l) => /^UI_LOAD/.test(l)) && rows.some((l) => /^UI_LONG/.test(l)) ? true : undefined;
+          },
+          10_000,
+          'the UI_LOAD and UI_LONG type rows',
+        );
 
         // The ECHO type's row (types keep the order they were first seen in, whatever their counts), selected
         // with one click, then its inline Run Again once: the rerun carries the ECHO's own parameters.
@@ -93,6 +144,8 @@ describe('the telemetry tree under load', function () {
           true,
           'the selected ECHO row shows Run Again',
         );
+        const ALL = `return [...document.querySelectorAll('.pane .monaco-list-row')].map((r) => r.dataset.index + ' ' + r.textContent);`;
+        const rowsAtMark = await evaluate<string[]>(ALL);
         let loadRow = await evaluate<string | null>(UI_LOAD_ROW);
         for (let moved = 0; moved < 2; moved++) {
           const before = loadRow;
@@ -108,7 +161,7 @@ describe('the telemetry tree under load', function () {
         assert.equal(
           await evaluate<string | null>(`return document.querySelector(arg)?.dataset.aiosMark ?? null;`, RUN_AGAIN),
           '1',
-          'the ECHO row was re-rendered while only UI_LOAD changed',
+          `the ECHO row was re-rendered while only UI_LOAD changed: ${JSON.stringify(rowsAtMark)} -> ${JSON.stringify(await evaluate<string[]>(ALL))}`,
         );
         await personClick(RUN_AGAIN);
         // Any ending of the rerun (done, failed, cancelled), so a failure names itself.
@@ -165,6 +218,7 @@ describe('the telemetry tree under load', function () {
           `the context menu acted on the row clicked: row "${rowText}", copied ${event.eventType} ${event.commandType} ${event.timestamp}`,
         );
       } finally {
+        longEnds.abort();
         results = await load.stop();
         await vscode.commands.executeCommand('notifications.clearAll');
       }
