@@ -8,9 +8,11 @@ import {
   click,
   evaluate,
   expandTreeSection,
+  hover,
   lastTreeRow,
   notificationTexts,
   personClick,
+  press,
   requireUi,
   rightClick,
   screenshot,
@@ -85,6 +87,15 @@ describe('the telemetry tree under load', function () {
         assert.ok(header);
         const LONG_ROW = `return [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].find((r) => r.querySelector('.label-name')?.textContent === 'UI_LONG')?.dataset.index ?? null;`;
         const longRow = await waitFor<string>(LONG_ROW);
+        // Its tooltip, worked out as the pointer rests on the row: how long so far.
+        await hover(`.pane .monaco-list-row[data-index="${longRow}"] .label-name`);
+        const tip = await waitFor<string>(
+          `const h = [...document.querySelectorAll('.monaco-hover, .workbench-hover')].find((e) => e.offsetParent !== null && e.textContent.includes('UI_LONG'));
+           return h ? h.textContent : null;`,
+        );
+        assert.match(tip, /UI_LONG \(.+\), NORMAL: running for [\d.]+ s at \d\d:\d\d:\d\d/);
+        await hover('.part.sidebar .composite.title');
+        await press('Escape');
         await personClick(`.pane .monaco-list-row[data-index="${longRow}"]`);
         const CANCEL = '.pane .monaco-list-row.focused .action-label[aria-label="Cancel"]';
         assert.equal(
