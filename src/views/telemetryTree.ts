@@ -408,7 +408,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     if (this.ctx.rules.states().length) ids.push('rules');
     if (this.exportRows().length) ids.push('export');
     const running = this.sections.get('running')!;
-    running.description = this.describeListed(this.listedFlights());
+    running.description = this.describeListed();
     // Said on the first figures too: a narrow side bar cuts the view's title short.
     const on = this.sourceFilter.description;
     this.sections.get('overview')!.description = on === undefined ? undefined : `source: ${on}`;
@@ -417,17 +417,15 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     return ids.map((id) => this.sections.get(id)!);
   }
 
-  /** The commands In Flight lists: in flight LISTED_AFTER_MS or longer, oldest first. */
-  private listedFlights(): InFlightCommand[] {
-    const since = Date.now() - LISTED_AFTER_MS;
-    return this.ctx.middleware.inFlight().filter((f) => f.submittedAt <= since);
+  /** The commands In Flight lists are those submitted by then: in flight LISTED_AFTER_MS or longer. */
+  private listedSince(): number {
+    return Date.now() - LISTED_AFTER_MS;
   }
 
   /** "1 running · 0 queued, over 1 s" (the counts first: a narrow side bar cuts the end off); nothing while none is listed. */
-  private describeListed(flights: readonly InFlightCommand[]): string | undefined {
-    if (flights.length === 0) return undefined;
-    const running = flights.filter((f) => f.stage === 'running' || f.stage === 'waiting').length;
-    return `${describeLoad(running, flights.length - running)}, over ${LISTED_AFTER_MS / 1000} s`;
+  private describeListed(): string | undefined {
+    const { running, queued } = this.ctx.middleware.countInFlight(this.listedSince());
+    return running + queued === 0 ? undefined : `${describeLoad(running, queued)}, over ${LISTED_AFTER_MS / 1000} s`;
   }
 
   getChildren(node?: Node): Node[] {
@@ -462,13 +460,18 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     if (node.kind !== 'section') return [];
     switch (node.id) {
       case 'running': {
-        const flights = this.listedFlights();
+        // One cut-off for the rows and the count, so "… and N more" adds up with them.
+        const since = this.listedSince();
+        const flights = this.ctx.middleware.inFlight({ submittedBy: since, max: FLIGHT_ROWS });
         if (flights.length === 0)
           return [
             metric('no-flights', `Nothing in flight for ${LISTED_AFTER_MS / 1000} s or more`, '', 'check', 'The status bar counts every command in flight'),
           ];
-        const rows: Node[] = flights.slice(0, FLIGHT_ROWS).map((flight) => ({ kind: 'flight', flight }));
-        if (flights.length > FLIGHT_ROWS) rows.push(metric('more-flights', `… and ${flights.length - FLIGHT_ROWS} more`, '', 'ellipsis'));
+        const rows: Node[] = flights.map((flight) => ({ kind: 'flight', flight }));
+        if (flights.length === FLIGHT_ROWS) {
+          const { running, queued } = this.ctx.middleware.countInFlight(since);
+          if (running + queued > FLIGHT_ROWS) rows.push(metric('more-flights', `… and ${running + queued - FLIGHT_ROWS} more`, '', 'ellipsis'));
+        }
         return rows;
       }
       case 'overview': {

@@ -18,6 +18,20 @@ export type FlightStage = 'queued' | 'delayed' | 'running' | 'waiting';
 /** Who cancelled: the caller's AbortSignal, `Middleware.cancel` (the UI), or the middleware shutting down. */
 export type CancelledBy = 'caller' | 'user' | 'shutdown';
 
+/** Which commands in flight `Middleware.inFlight` lists. */
+export interface InFlightFilter {
+  /** Only those submitted at or before this epoch ms. */
+  submittedBy?: number;
+  /** At most this many, oldest first. */
+  max?: number;
+}
+
+/** `Middleware.countInFlight`: running (or waiting for the service), and queued (or in their backoff delay). */
+export interface InFlightCount {
+  running: number;
+  queued: number;
+}
+
 /** A read-only view of a command in flight, for lists and trees. */
 export interface InFlightCommand {
   readonly commandId: string;

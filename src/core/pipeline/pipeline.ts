@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { ABORTED, type Settled } from '../abort';
-import { CallerSignals, Flight, FlightList, type CancelledBy, type InFlightCommand } from './flight';
+import { CallerSignals, Flight, FlightList, type CancelledBy, type InFlightCommand, type InFlightCount, type InFlightFilter } from './flight';
 import { AdmissionController, type AdmissionState, type AdmitOptions, type ThrottleInfo } from '../admission';
 import { describeLimitChange, type Admission, type LimitChange } from '../admission';
 import { systemClock, type Clock } from '../clock';
@@ -75,8 +75,14 @@ export interface Middleware {
   addDetailedSection(name: string, read: () => unknown): Disposable;
   /** What the security policy says of a command type (and its ExecuteOptions.policyName), without running anything. */
   checkPolicy(commandType: string, policyName?: string): SecurityDecision;
-  /** Commands waiting for a slot or running, oldest first. */
-  inFlight(): InFlightCommand[];
+  /**
+   * Commands waiting for a slot or running, oldest first. With `filter`, only those submitted at or before
+   * `submittedBy` (epoch ms), and at most `max` of them (a view listing the long-lived ones makes no object
+   * for the rest).
+   */
+  inFlight(filter?: InFlightFilter): InFlightCommand[];
+  /** How many commands in flight were submitted at or before `submittedBy` (epoch ms), running and queued apart, without listing them. */
+  countInFlight(submittedBy?: number): InFlightCount;
   /** Cancels a command in flight (queued, delayed or running): it ends in CANCEL. False when none has that id. */
   cancel(commandId: string, reason?: string): boolean;
   /** Admission pause: queued commands wait and nothing new starts; running commands go on. */
@@ -538,9 +544,11 @@ class Pipeline implements Middleware {
     return this.security.check(commandType, policyName);
   }
 
-  inFlight(): InFlightCommand[] {
+  inFlight({ submittedBy = Infinity, max = Infinity }: InFlightFilter = {}): InFlightCommand[] {
     const out: InFlightCommand[] = [];
     for (const f of this.flights) {
+      if (out.length >= max) break;
+      if (f.submittedAt > submittedBy) continue; // not a break: a wall clock set back can put a newer one first
       out.push({
         commandId: f.commandId,
         commandType: f.commandType,
@@ -553,6 +561,17 @@ class Pipeline implements Middleware {
       });
     }
     return out;
+  }
+
+  countInFlight(submittedBy = Infinity): InFlightCount {
+    let running = 0;
+    let queued = 0;
+    for (const f of this.flights) {
+      if (f.submittedAt > submittedBy) continue;
+      if (f.stage === 'running' || f.stage === 'waiting') running++;
+      else queued++;
+    }
+    return { running, queued };
   }
 
   cancel(commandId: string, reason = 'cancelled by the user'): boolean {

@@ -372,6 +372,42 @@ describe('pipeline', () => {
     await m.close();
   });
 
+  it('inFlight({submittedBy, max}) lists the older ones only, at most max; countInFlight counts them running and queued apart', async () => {
+    const clock = new ManualClock();
+    const m = mw({ clock, config: { maxConcurrency: 2, baseDelayMs: 0 } });
+    const c = controlled();
+    const runs = [
+      m.execute({ commandType: 'OLD1' }, c.executor),
+      m.execute({ commandType: 'OLD2' }, c.executor),
+      m.execute({ commandType: 'OLD3' }, c.executor),
+    ];
+    await tick();
+    const cutoff = clock.epochMs();
+    clock.advance(1000);
+    runs.push(m.execute({ commandType: 'NEW' }, c.executor));
+    await tick();
+    assert.deepEqual(
+      m.inFlight({ submittedBy: cutoff }).map((f) => [f.commandType, f.stage]),
+      [
+        ['OLD1', 'running'],
+        ['OLD2', 'running'],
+        ['OLD3', 'queued'],
+      ],
+    );
+    assert.deepEqual(
+      m.inFlight({ submittedBy: cutoff, max: 2 }).map((f) => f.commandType),
+      ['OLD1', 'OLD2'],
+    );
+    assert.deepEqual(m.countInFlight(cutoff), { running: 2, queued: 1 });
+    assert.deepEqual(m.countInFlight(), { running: 2, queued: 2 });
+    assert.deepEqual(m.countInFlight(cutoff - 1), { running: 0, queued: 0 });
+    assert.equal(m.inFlight().length, 4);
+    for (const f of m.inFlight()) m.cancel(f.commandId);
+    await Promise.all(runs);
+    assert.deepEqual(m.countInFlight(), { running: 0, queued: 0 });
+    await m.close();
+  });
+
   it('cancel(commandId) stops a running command: its executor is told, through onCancel and its signal', async () => {
     const m = mw();
     let heard: unknown;
