@@ -5,9 +5,9 @@
 //   and a click on an inline action that straddles the re-render is lost);
 // - every row has a stable `id` (an event row's is its place in its list, see eventRowId), and rows keep their
 //   place: the sections are always in the same order (In Flight is there from the first command on,
-//   collapsed; it lists the commands in flight for a second or more, see LISTED_AFTER_MS), Command Types in the order the types were
-//   first seen, Recent Events and a type's events oldest first with new ones joining at the bottom (the
-//   window is cut back only every few dozen events, see stableTail);
+//   collapsed; it lists the commands in flight for a second or more, see LISTED_AFTER_MS), Command Types in
+//   the order the types were first seen, Recent Events and a type's events oldest first with new ones joining
+//   at the bottom (the window is cut back only every few dozen events, see stableTail);
 // - while a row of Recent Events (or of a type's events) is selected, that list is held as it is, so Run Again
 //   or the context menu act on the row the user chose; its header says so;
 // - nothing is revealed or focused by the tree itself;
@@ -27,6 +27,7 @@ import type { RecentRequests } from '../commands/recentRequests';
 import {
   CONTROL_PREFIX,
   countsAsCommand,
+  hasStarted,
   SOURCE_LABELS,
   sourceKindOf,
   type EventType,
@@ -233,7 +234,7 @@ function describeFlightRow(f: InFlightCommand): string {
 
 /** Since when it is in its stage: running (or waiting for the service) since it started, queued since submitted. */
 function flightSince(f: InFlightCommand): number {
-  return f.stage === 'running' || f.stage === 'waiting' ? (f.startedAt ?? f.submittedAt) : f.submittedAt;
+  return hasStarted(f.stage) ? (f.startedAt ?? f.submittedAt) : f.submittedAt;
 }
 
 export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {

@@ -18,6 +18,11 @@ export type FlightStage = 'queued' | 'delayed' | 'running' | 'waiting';
 /** Who cancelled: the caller's AbortSignal, `Middleware.cancel` (the UI), or the middleware shutting down. */
 export type CancelledBy = 'caller' | 'user' | 'shutdown';
 
+/** The command has started: running, or running and waiting for the service (queued and delayed wait for a slot). */
+export function hasStarted(stage: FlightStage): boolean {
+  return stage === 'running' || stage === 'waiting';
+}
+
 /** Which commands in flight `Middleware.inFlight` lists. */
 export interface InFlightFilter {
   /** Only those submitted at or before this epoch ms. */

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { ABORTED, type Settled } from '../abort';
-import { CallerSignals, Flight, FlightList, type CancelledBy, type InFlightCommand, type InFlightCount, type InFlightFilter } from './flight';
+import { CallerSignals, Flight, FlightList, hasStarted, type CancelledBy, type InFlightCommand, type InFlightCount, type InFlightFilter } from './flight';
 import { AdmissionController, type AdmissionState, type AdmitOptions, type ThrottleInfo } from '../admission';
 import { describeLimitChange, type Admission, type LimitChange } from '../admission';
 import { systemClock, type Clock } from '../clock';
@@ -568,7 +568,7 @@ class Pipeline implements Middleware {
     let queued = 0;
     for (const f of this.flights) {
       if (f.submittedAt > submittedBy) continue;
-      if (f.stage === 'running' || f.stage === 'waiting') running++;
+      if (hasStarted(f.stage)) running++;
       else queued++;
     }
     return { running, queued };
