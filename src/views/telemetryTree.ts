@@ -10,6 +10,11 @@
 //   at the bottom (the window is cut back only every few dozen events, see stableTail);
 // - while a row of Recent Events (or of a type's events) is selected, that list is held as it is, so Run Again
 //   or the context menu act on the row the user chose; its header says so;
+// - a row with inline actions (a command type's Run Again, a flight's Cancel) is re-rendered at most every
+//   ROW_RENDER_MS, and not for TOUCHED_HOLD_MS after it is selected or the pointer rests on it (VS Code then
+//   asks resolveTreeItem for its tooltip). A re-render rebuilds the row's actions, so a click that straddles it
+//   is lost, and disposes the row's tooltip, shown or pending: a busy type re-rendered at every check could
+//   neither be read by hovering nor clicked reliably;
 // - nothing is revealed or focused by the tree itself;
 // - the work is coalesced: signals (stats at most every 250 ms, the service, rules, the endpoint, the limit)
 //   mark it dirty, one check runs at most every 500 ms and only while the view is visible, and a 1 s check
@@ -68,6 +73,14 @@ const FLIGHT_ROWS = 50;
 const LISTED_AFTER_MS = 1000;
 /** The Refused row lists the newest this many types that never ran; a first row counts the rest. */
 const REFUSED_ROWS = 20;
+/**
+ * A row with inline actions is re-rendered at most this often while its figures move: a pointer that comes to
+ * rest on it then sees its tooltip (after VS Code's hover delay, 0.5 s on Linux and Windows, 1.5 s on macOS) in
+ * most cases, and a click (~0.1 s from press to release) almost never meets a re-render.
+ */
+const ROW_RENDER_MS = 5000;
+/** How long a row is kept as it is once selected or pointed at: time to read its tooltip and reach its action. */
+const TOUCHED_HOLD_MS = 10_000;
 
 const SOURCE_ICONS: Record<SourceKind, string> = {
   palette: 'window',
@@ -211,6 +224,18 @@ function typeDescription(s: TypeStatsReport): string {
   return `${s.count} · avg ${ms(s.averageDurationMs)} · p95 ${ms(s.p95)}${s.errorCount ? ` · ${s.errorCount} errors` : ''}`;
 }
 
+/** A command type's tooltip: its figures in full. */
+function typeTooltip(commandType: string, s: TypeStatsReport): vscode.MarkdownString {
+  const md = new vscode.MarkdownString(`**${commandType}**\n\n| | |\n|---|---|\n`);
+  md.appendMarkdown(
+    `| Runs | ${s.count} (${s.successCount} ok, ${s.errorCount} errors, ${s.cancelledCount} cancelled, ${s.blockedCount} blocked, ${s.refusedCount} refused) |\n`,
+  );
+  md.appendMarkdown(`| From | ${s.sources.join(', ')} |\n`);
+  md.appendMarkdown(`| Duration | avg ${ms(s.averageDurationMs)} · p50 ${ms(s.p50)} · p95 ${ms(s.p95)} · p99 ${ms(s.p99)} |\n`);
+  md.appendMarkdown(`| Throttled | ${s.throttledCount} |\n| Last run | ${s.lastExecuted ?? 'never'} |`);
+  return md;
+}
+
 function refusedDescription(n: RefusedNode): string {
   const commands = n.types.reduce((sum, [, s]) => sum + s.count, 0);
   return `${n.types.length} type${n.types.length === 1 ? '' : 's'} · ${commands} command${commands === 1 ? '' : 's'}`;
@@ -261,6 +286,10 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   private readonly expanded = new Set<string>();
   /** Event lists held while one of their rows is selected ('events', 'type:<commandType>'). */
   private held = new Set<string>();
+  /** Rows with inline actions not re-rendered before a time (see ROW_RENDER_MS and TOUCHED_HOLD_MS), by key. */
+  private readonly keptUntil = new Map<string, number>();
+  /** A check due when the first kept row may catch up. */
+  private catchUp: { at: number; timer: NodeJS.Timeout } | undefined;
   /** Counts of the refreshes sent, for tests: how many whole-tree refreshes and how many element ones. */
   readonly refreshes = { whole: 0, elements: 0 };
 
@@ -307,16 +336,8 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       view.onDidExpandElement((e) => this.expanded.add(keyOf(e.element))),
       view.onDidCollapseElement((e) => this.expanded.delete(keyOf(e.element))),
       view.onDidChangeSelection((e) => {
-        const held = new Set<string>();
-        for (const n of e.selection) if (n.kind === 'event') held.add(n.list);
-        const released = [...this.held].some((k) => !held.has(k));
-        const changed = released || [...held].some((k) => !this.held.has(k));
-        this.held = held;
-        if (changed) {
-          // The header says whether the list is held; a released list catches up.
-          if (released) this.dirty = true;
-          this.schedule(true);
-        }
+        for (const n of e.selection) this.touch(n);
+        if (this.noteHeld(e.selection)) this.schedule(true);
       }),
     );
   }
@@ -361,6 +382,8 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       return;
     }
     const changed: Node[] = [];
+    const now = Date.now();
+    for (const [key, until] of this.keptUntil) if (until <= now) this.keptUntil.delete(key); // bounded by the rows of the last seconds
     for (const section of root as SectionNode[]) {
       const headerChanged = `${section.description ?? ''}` !== (this.shown.get(`header:${section.id}`) ?? '');
       if (
@@ -378,7 +401,13 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
           const item = nodeText(t);
           const rows = this.expanded.has(key) && !this.held.has(key) ? signature(this.children(t)) : this.shown.get(key);
           if (item !== this.shown.get(`item:${key}`) || rows !== this.shown.get(key)) {
+            const kept = this.keptUntil.get(key) ?? 0;
+            if (kept > now) {
+              this.catchUpAt(kept); // compared again then
+              continue;
+            }
             this.shown.set(`item:${key}`, item);
+            if (hasInlineActions(t)) this.keptUntil.set(key, now + ROW_RENDER_MS);
             changed.push(t);
           }
         }
@@ -388,6 +417,38 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       this.refreshes.elements += changed.length;
       this.emitter.fire(changed);
     }
+  }
+
+  /** Which event lists are held, from what is selected; whether that changed. */
+  private noteHeld(selection: readonly Node[]): boolean {
+    const held = new Set<string>();
+    for (const n of selection) if (n.kind === 'event') held.add(n.list);
+    const released = [...this.held].some((k) => !held.has(k));
+    const changed = released || [...held].some((k) => !this.held.has(k));
+    this.held = held;
+    // The header says whether the list is held; a released list catches up.
+    if (released) this.dirty = true;
+    return changed;
+  }
+
+  /** The row was selected or pointed at: kept as it is for TOUCHED_HOLD_MS, then it catches up. */
+  private touch(node: Node): void {
+    if (!hasInlineActions(node)) return;
+    const key = keyOf(node);
+    this.keptUntil.set(key, Math.max(this.keptUntil.get(key) ?? 0, Date.now() + TOUCHED_HOLD_MS));
+  }
+
+  /** One timer for the earliest kept row that has something to show: without it, a quiet tree would stay stale. */
+  private catchUpAt(at: number): void {
+    if (this.catchUp && this.catchUp.at <= at) return;
+    if (this.catchUp) clearTimeout(this.catchUp.timer);
+    this.catchUp = {
+      at,
+      timer: setTimeout(() => {
+        this.catchUp = undefined;
+        this.schedule();
+      }, at - Date.now()),
+    };
   }
 
   private rootIds(nodes: readonly Node[]): string {
@@ -687,8 +748,13 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     return node;
   }
 
-  /** A flight row's tooltip, as of the moment the pointer rests on it: how long so far, and the forecast. */
+  /**
+   * Called by VS Code when the pointer rests on a row (to show its tooltip): the row is kept as it is for a while
+   * (see point), and its tooltip is worked out as of now: a type's figures; a flight's time so far and forecast.
+   */
   resolveTreeItem(item: vscode.TreeItem, node: Node): vscode.TreeItem {
+    this.touch(node);
+    if (node.kind === 'type') item.tooltip = typeTooltip(node.commandType, node.stats);
     if (node.kind !== 'flight') return item;
     const f = node.flight;
     const now = Date.now();
@@ -730,14 +796,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
         const item = new vscode.TreeItem(node.commandType, vscode.TreeItemCollapsibleState.Collapsed);
         item.id = nodeId(node);
         item.description = typeDescription(s);
-        const md = new vscode.MarkdownString(`**${node.commandType}**\n\n| | |\n|---|---|\n`);
-        md.appendMarkdown(
-          `| Runs | ${s.count} (${s.successCount} ok, ${s.errorCount} errors, ${s.cancelledCount} cancelled, ${s.blockedCount} blocked, ${s.refusedCount} refused) |\n`,
-        );
-        md.appendMarkdown(`| From | ${s.sources.join(', ')} |\n`);
-        md.appendMarkdown(`| Duration | avg ${ms(s.averageDurationMs)} · p50 ${ms(s.p50)} · p95 ${ms(s.p95)} · p99 ${ms(s.p99)} |\n`);
-        md.appendMarkdown(`| Throttled | ${s.throttledCount} |\n| Last run | ${s.lastExecuted ?? 'never'} |`);
-        item.tooltip = md;
+        // No tooltip here: resolveTreeItem makes it with the figures as of the moment the pointer rests on the row.
         item.iconPath = new vscode.ThemeIcon(s.errorCount > 0 ? 'warning' : 'symbol-event');
         item.contextValue = 'aiosCommandType';
         return item;
@@ -805,9 +864,15 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
 
   dispose(): void {
     clearTimeout(this.timer);
+    clearTimeout(this.catchUp?.timer);
     clearInterval(this.ticker);
     for (const d of this.disposables.splice(0)) d.dispose();
   }
+}
+
+/** The rows that carry inline actions (Run Again, Cancel): see ROW_RENDER_MS. */
+function hasInlineActions(n: Node): boolean {
+  return n.kind === 'type' || n.kind === 'flight';
 }
 
 /** The key a node's rows are known by: a section's id, 'type:<commandType>' or 'refused'. */

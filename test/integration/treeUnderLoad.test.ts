@@ -23,18 +23,17 @@ import {
 import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
 const RATE_PER_S = 1000;
+/** ECHOs a second through the service beside the load, for a busy type whose row is pointed at. */
+const ECHO_RATE_PER_S = 100;
 const TICK_MS = 10;
 
-/** Offers RATE_PER_S commands a second until stopped; each takes ~10 ms, so ~10 run at a time. */
-function startLoad(api: AiosApi): { started(): number; stop(): Promise<AiosCommandResult[]> } {
+/** Offers `ratePerS` commands a second, made by `send(i)`, until stopped. */
+function startLoad(ratePerS: number, send: (i: number) => Promise<AiosCommandResult>): { started(): number; stop(): Promise<AiosCommandResult[]> } {
   const pending: Promise<AiosCommandResult>[] = [];
   const started = performance.now();
   const timer = setInterval(() => {
-    const due = Math.floor(((performance.now() - started) / 1000) * RATE_PER_S);
-    while (pending.length < due) {
-      const i = pending.length;
-      pending.push(api.run('UI_LOAD', () => new Promise<number>((r) => setTimeout(() => r(i), 10))));
-    }
+    const due = Math.floor(((performance.now() - started) / 1000) * ratePerS);
+    while (pending.length < due) pending.push(send(pending.length));
   }, TICK_MS);
   return {
     started: () => pending.length,
@@ -61,9 +60,12 @@ describe('the telemetry tree under load', function () {
       const echo = await api.execute({ commandType: 'ECHO', parameters: { marker } });
       assert.equal(echo.success, true);
       await vscode.commands.executeCommand('notifications.clearAll');
-      const load = startLoad(api);
+      // RATE_PER_S commands a second; each takes ~10 ms, so ~10 run at a time.
+      const load = startLoad(RATE_PER_S, (i) => api.run('UI_LOAD', () => new Promise<number>((r) => setTimeout(() => r(i), 10))));
+      let echoes: ReturnType<typeof startLoad> | undefined;
       const longEnds = new AbortController(); // ends UI_LONG if a check below fails first
       let results: AiosCommandResult[];
+      let echoed: AiosCommandResult[];
       try {
         // The load's own commands (the window's total already counts earlier suites').
         await waitUntil(() => load.started() > 1500 || undefined, 20_000, 'the load to flow');
@@ -165,7 +167,7 @@ describe('the telemetry tree under load', function () {
               const now = await evaluate<string | null>(UI_LOAD_ROW);
               return now !== null && now !== before ? now : undefined;
             },
-            5000,
+            8000, // a row with inline actions is re-rendered at most every 5 s
             "UI_LOAD's row to change",
           );
         }
@@ -228,14 +230,77 @@ describe('the telemetry tree under load', function () {
           rowText.startsWith(`${event.eventType} ${event.commandType}${event.timestamp.slice(11, 23)}`),
           `the context menu acted on the row clicked: row "${rowText}", copied ${event.eventType} ${event.commandType} ${event.timestamp}`,
         );
+
+        // A busy type's row: ECHOs flow through the service too now, so ECHO's figures move all the time. Its row is
+        // re-rendered at most every 5 s (a re-render rebuilds Run Again and disposes the row's tooltip, shown or
+        // pending). Right after one, the pointer comes to rest on the row (not selected): its tooltip shows, VS
+        // Code asks the extension for it, and the row is then kept as it is for 10 s. Its Run Again element,
+        // marked, is still the one on screen 6 s later (past the 5 s), and one person's click on it reruns ECHO.
+        await expandTreeSection('Command Types');
+        echoes = startLoad(ECHO_RATE_PER_S, () => api.execute({ commandType: 'ECHO', parameters: { marker } }));
+        const echoCount = () => api.context.middleware.telemetry.byType().ECHO?.count ?? 0;
+        const ECHO_ROW = `const row = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].find((r) => r.querySelector('.label-name')?.textContent === 'ECHO');
+           return row ? row.dataset.index + '\u0000' + row.textContent : null;`;
+        const echoesBefore = echoCount();
+        await waitUntil(async () => (echoCount() > echoesBefore + 50 ? true : undefined), 10_000, 'the ECHOs to flow');
+        const shownBefore = await waitFor<string>(ECHO_ROW);
+        const rendered = await waitUntil(
+          async () => {
+            const now = await evaluate<string | null>(`return (() => { ${ECHO_ROW} })();`);
+            return now !== null && now !== shownBefore ? now : undefined;
+          },
+          8000,
+          "ECHO's row to be re-rendered with new figures while ECHOs flow",
+        ).catch(async (err: Error) => {
+          await screenshot('tree-under-load-echo-row');
+          throw new Error(`${err.message}: rows ${JSON.stringify(await evaluate<string[]>(ALL))}, ECHO ran ${echoCount()}`);
+        });
+        const [busyRow, keptText] = rendered.split('\u0000');
+        await hover(`.pane .monaco-list-row[data-index="${busyRow}"] .label-name`);
+        const busyTip = await waitFor<string>(
+          `const h = [...document.querySelectorAll('.monaco-hover, .workbench-hover')].find((e) => e.offsetParent !== null && e.textContent.includes('Runs'));
+           return h ? h.textContent : null;`,
+          undefined,
+          4000,
+        );
+        assert.match(busyTip, /ECHO.*Runs\s*\d+/s);
+        await screenshot('tree-under-load-busy-tooltip');
+        const BUSY_RUN_AGAIN = `.pane .monaco-list-row[data-index="${busyRow}"] .action-label[aria-label="Run Again"]`;
+        await hover(BUSY_RUN_AGAIN);
+        assert.equal(
+          await evaluate<boolean>(`const a = document.querySelector(arg); if (!a) return false; a.dataset.aiosMark = '1'; return true;`, BUSY_RUN_AGAIN),
+          true,
+          'the ECHO row pointed at shows Run Again',
+        );
+        const echoesAtMark = echoCount();
+        await new Promise((r) => setTimeout(r, 6000));
+        const rowNow = await evaluate<string>(`return document.querySelector('.pane .monaco-list-row[data-index="' + arg + '"]').textContent;`, busyRow);
+        assert.ok(echoCount() - echoesAtMark > 100, `ECHOs ran meanwhile: ${echoCount() - echoesAtMark}`);
+        assert.equal(rowNow, keptText, 'the row pointed at was kept as it was');
+        assert.equal(
+          await evaluate<string | null>(`return document.querySelector(arg)?.dataset.aiosMark ?? null;`, BUSY_RUN_AGAIN),
+          '1',
+          'the ECHO row pointed at was re-rendered while ECHOs ran',
+        );
+        await screenshot('tree-under-load-busy-row');
+        await personClick(BUSY_RUN_AGAIN);
+        const rerun = await waitUntil(
+          async () => (await notificationTexts()).find((t) => /AIOS: ECHO (done in|failed|was cancelled)/.test(t)),
+          15_000,
+          'the busy row rerun result',
+        );
+        assert.ok(rerun.includes(marker), `Run Again on the busy row reran ECHO: ${rerun}`);
+        await hover('.part.sidebar .composite.title');
       } finally {
         longEnds.abort();
+        echoed = (await echoes?.stop()) ?? [];
         results = await load.stop();
         await vscode.commands.executeCommand('notifications.clearAll');
       }
       // Nothing was lost while the UI was used.
       assert.ok(results.length > 1500, `${results.length} commands`);
       assert.equal(results.filter((r) => r.success).length, results.length, JSON.stringify(results.find((r) => !r.success)?.error));
+      assert.equal(echoed.filter((r) => r.success).length, echoed.length, JSON.stringify(echoed.find((r) => !r.success)?.error));
     });
   });
 });
