@@ -374,6 +374,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
 
   /** Compares what would show with what VS Code was given; refreshes only the parts that differ. */
   private check(): void {
+    if (this.view && this.noteHeld(this.view.selection)) this.dirty = true;
     if (!this.dirty) return;
     this.dirty = false;
     const root = this.rootSections();
@@ -419,7 +420,12 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     }
   }
 
-  /** Which event lists are held, from what is selected; whether that changed. */
+  /**
+   * Which event lists are held, from what is selected; whether that changed. Also read at every check, from
+   * `view.selection`: a click that lands while a refresh of its list is in flight names a row the extension host
+   * has just forgotten, so its selection event comes empty and is not sent again; once the refresh has landed,
+   * `view.selection` names the row.
+   */
   private noteHeld(selection: readonly Node[]): boolean {
     const held = new Set<string>();
     for (const n of selection) if (n.kind === 'event') held.add(n.list);
