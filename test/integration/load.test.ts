@@ -5,7 +5,8 @@
 //   (test-results/host-load.json);
 // - 10,000 ECHO as one batch through the pipeline, against the same ECHOs sent straight over the host's own
 //   connection to the service with as many in flight, rounds alternating (test-results/batch-throughput.json;
-//   AIOS_PROFILE_BATCH=1 adds test-results/batch.cpuprofile of one more batch);
+//   AIOS_PROFILE_BATCH=1 adds test-results/batch.cpuprofile of one more batch; AIOS_PROFILE_LOAD=1
+//   test-results/load.cpuprofile of the 30 s at 10,000/s);
 // - sequential control round trips through vscode-languageclient itself, and through the whole control path
 //   (pipeline, telemetry, status) (test-results/host-control.json).
 // Figures are printed as bench JSON lines; the only assertions are outcomes and the panel's coalescing bound.
@@ -26,6 +27,25 @@ const HIGH_RATE_PER_S = 10_000;
 const HIGH_SECONDS = 30;
 
 const resultsDir = () => process.env.AIOS_TEST_RESULTS ?? '.';
+/** A CPU profile of the extension host from now until `stop()`, sampled every `intervalUs`. */
+async function startProfile(intervalUs: number): Promise<{ stop(): Promise<unknown> }> {
+  const inspector = await import('node:inspector');
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((res, rej) => session.post(method, params, (err: Error | null, result?: unknown) => (err ? rej(err) : res(result))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: intervalUs });
+  await post('Profiler.start');
+  return {
+    stop: async () => {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      session.disconnect();
+      return profile;
+    },
+  };
+}
+
 /** Every figure of the load tests so far: host-load.json holds them all. */
 const hostLoad: object[] = [];
 function record(figures: object[]): void {
@@ -112,6 +132,8 @@ describe('host under load (measurement)', function () {
       const fn = (i: number) => (i % 2 ? i : new Promise<number>((r) => setTimeout(() => r(i), 1)));
       const lag = monitorEventLoopDelay({ resolution: 1 });
       lag.enable();
+      // AIOS_PROFILE_LOAD=1: a CPU profile of the 30 s (test-results/load.cpuprofile), for finding what stalls the loop.
+      const profiler = process.env.AIOS_PROFILE_LOAD ? await startProfile(1000) : undefined;
       const started = performance.now();
       await new Promise<void>((resolve) => {
         const timer = setInterval(() => {
@@ -130,6 +152,7 @@ describe('host under load (measurement)', function () {
       await waitUntil(() => succeeded + failed === total || undefined, 60_000, 'every command to finish');
       const elapsedS = (performance.now() - started) / 1000;
       lag.disable();
+      if (profiler) writeFileSync(join(resultsDir(), 'load.cpuprofile'), JSON.stringify(await profiler.stop()));
       const posts = panel.postCount - postsBefore;
       await api.context.middleware.flush();
       const dropped = api.telemetry('SUMMARY').storage.droppedEvents - droppedBefore;
@@ -211,19 +234,10 @@ describe('host under load (measurement)', function () {
         // AIOS_PROFILE_BATCH=1 (inherited by the extension host): a CPU profile of one more batch at 64 (=4: at
         // 4), for finding where the host's time goes (test-results/batch.cpuprofile, opens in Chrome's DevTools).
         if (process.env.AIOS_PROFILE_BATCH && key === (process.env.AIOS_PROFILE_BATCH === '4' ? 'maxConcurrency4' : 'maxConcurrency64')) {
-          const inspector = await import('node:inspector');
-          const session = new inspector.Session();
-          session.connect();
-          const post = (method: string, params?: object) =>
-            new Promise<unknown>((res, rej) => session.post(method, params, (err: Error | null, result?: unknown) => (err ? rej(err) : res(result))));
-          await post('Profiler.enable');
           // 100 µs samples over three batches: enough samples per function to rank the host's own costs.
-          await post('Profiler.setSamplingInterval', { interval: 100 });
-          await post('Profiler.start');
+          const profiler = await startProfile(100);
           for (let i = 0; i < 3; i++) await batch();
-          const { profile } = (await post('Profiler.stop')) as { profile: unknown };
-          writeFileSync(join(resultsDir(), 'batch.cpuprofile'), JSON.stringify(profile));
-          session.disconnect();
+          writeFileSync(join(resultsDir(), 'batch.cpuprofile'), JSON.stringify(await profiler.stop()));
         }
       });
     }
