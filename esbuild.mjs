@@ -100,6 +100,15 @@ const builds = [
     supported: { 'dynamic-import': false },
     metafile: true,
   },
+  // The system sampler's worker thread (src/core/system/worker.ts): it requires the systeminformation chunk
+  // beside it, which then runs off the extension host's event loop.
+  {
+    ...node,
+    entryPoints: ['src/core/system/worker.ts'],
+    outfile: 'dist/chunks/systemWorker.js',
+    plugins: [chunkImports('./', { lazy: true })],
+    supported: { 'dynamic-import': false },
+  },
   ...Object.entries(CHUNKS)
     .filter(([name]) => name !== 'composition')
     .map(([name, { entry }]) => ({

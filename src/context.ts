@@ -70,6 +70,7 @@ export class AiosContext implements vscode.Disposable {
       config: readMiddlewareSettings(),
       settingPrefix: `${SECTION}.`,
       storageDir,
+      samplerWorkerScript: join(extension.extensionPath, 'dist', 'chunks', 'systemWorker.js'),
       // No sessionId: the middleware makes one per extension host, so several windows never write the same
       // file (vscode.env.sessionId is one constant whenever VS Code's telemetry is off).
       user: { uiKind: vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop', remote: vscode.env.remoteName ?? 'local', appName: vscode.env.appName },

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { requireUi, screenshot, statusBarText, waitFor, runFromPalette } from './ui';
-import { EXTENSION_ID, aios } from './util';
+import { EXTENSION_ID, aios, waitUntil } from './util';
 
 describe('the extension in a real VS Code host', () => {
   it('activates on startup', async () => {
@@ -23,6 +23,23 @@ describe('the extension in a real VS Code host', () => {
       assert.equal(c.category, 'AIOS', `${c.command} is not in the AIOS category`);
       assert.ok(all.includes(c.command), `${c.command} is contributed but not registered`);
     }
+  });
+
+  it("samples CPU, memory and Python processes off the host's thread: systeminformation is not loaded here", async () => {
+    const api = await aios();
+    const sampler = api.context.middleware.sampler;
+    const sample = await waitUntil(
+      () => {
+        const s = sampler.latest();
+        return s.sampledAt > Date.now() - 10_000 && s.memoryPercent > 0 && s.pythonProcesses >= 0 ? s : undefined;
+      },
+      20_000,
+      'a fresh sample with memory and a count of Python processes',
+    );
+    assert.ok(sample.cpuPercent >= 0 && sample.cpuPercent <= 100, JSON.stringify(sample));
+    // Some of its readings spawn a shell synchronously (Linux CPU, macOS memory): on the worker thread only.
+    const loadedHere = Object.keys(require.cache).filter((f) => /systeminformation/.test(f));
+    assert.deepEqual(loadedHere, [], 'systeminformation loaded on the extension host thread');
   });
 
   it('shows the AIOS item in the status bar', async function () {

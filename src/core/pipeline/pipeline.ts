@@ -46,6 +46,8 @@ export interface MiddlewareOptions {
   sessionId?: string;
   /** Default: a SystemSampler (systeminformation) owned and disposed by the middleware. */
   sampler?: Sampler;
+  /** The default sampler's worker thread script (the extension's dist/chunks/systemWorker.js), see SystemSamplerOptions. */
+  samplerWorkerScript?: string;
   user?: UserContext;
   /** Current service state for telemetry and REALTIME queries; return the same object until it changes. */
   service?: () => ServiceContext;
@@ -196,6 +198,7 @@ class Pipeline implements Middleware {
     this.sampler =
       options.sampler ??
       new SystemSampler(config.sampler, {
+        workerScript: options.samplerWorkerScript,
         ownPids: () => {
           const pid = this.service().pid;
           return typeof pid === 'number' ? [pid] : [];

@@ -1,9 +1,12 @@
 // Background system sampler: CPU and memory about once a second, the number of other Python processes on a
 // slower period (a process listing costs ~0.3 s of CPU). Timers are unref'd and chained (a slow sample never
-// overlaps the next); the command path only reads the latest sample.
+// overlaps the next); the command path only reads the latest sample. Given a worker script, systeminformation
+// runs on a worker thread (workerSource.ts): some of its readings block the thread that calls them.
 import type { SamplerConfig } from '../config';
 import { Listeners } from '../listeners';
 import type { Disposable, SystemSample } from '../types';
+import type { SystemInfoSource } from './workerProtocol';
+import { WorkerSystemInfo } from './workerSource';
 
 export interface Sampler extends Disposable {
   latest(): SystemSample;
@@ -12,12 +15,7 @@ export interface Sampler extends Disposable {
   configure?(config: SamplerConfig): void;
 }
 
-/** The parts of systeminformation the sampler uses; injectable for tests. */
-export interface SystemInfoSource {
-  currentLoad(): Promise<{ currentLoad: number }>;
-  mem(): Promise<{ total: number; available: number }>;
-  processes(): Promise<{ list: Array<{ pid: number; name: string }> }>;
-}
+export type { SystemInfoSource } from './workerProtocol';
 
 export const EMPTY_SAMPLE: SystemSample = Object.freeze({ cpuPercent: 0, memoryPercent: 0, pythonProcesses: -1, sampledAt: 0 });
 
@@ -29,8 +27,12 @@ export function isPythonProcessName(name: string): boolean {
 }
 
 export interface SystemSamplerOptions {
-  /** Defaults to the systeminformation package, loaded on first use. */
+  /**
+   * Defaults to the systeminformation package: on a worker thread started from `workerScript` when given
+   * (the extension's dist/chunks/systemWorker.js), else loaded on this thread at the first sample.
+   */
   source?: SystemInfoSource;
+  workerScript?: string;
   /** Pids this extension owns (its Python service): not counted as external. */
   ownPids?: () => Iterable<number>;
   onError?: (error: Error) => void;
@@ -44,6 +46,7 @@ export class SystemSampler implements Sampler {
   private processTimer: NodeJS.Timeout | undefined;
   private disposed = false;
   private source: Promise<SystemInfoSource> | undefined;
+  private worker: WorkerSystemInfo | undefined;
   private config: SamplerConfig;
 
   constructor(
@@ -78,6 +81,7 @@ export class SystemSampler implements Sampler {
     this.disposed = true;
     clearTimeout(this.loadTimer);
     clearTimeout(this.processTimer);
+    this.worker?.dispose();
     this.listeners.clear();
   }
 
@@ -103,7 +107,9 @@ export class SystemSampler implements Sampler {
   private si(): Promise<SystemInfoSource> {
     this.source ??= this.opts.source
       ? Promise.resolve(this.opts.source)
-      : import('systeminformation').then((m) => (m.default ?? m) as unknown as SystemInfoSource);
+      : this.opts.workerScript
+        ? Promise.resolve((this.worker = new WorkerSystemInfo(this.opts.workerScript)))
+        : import('systeminformation').then((m) => (m.default ?? m) as unknown as SystemInfoSource);
     return this.source;
   }
 
