@@ -68,4 +68,24 @@ describe('RecentRequests', () => {
     assert.equal(r.get('huge'), undefined);
     assert.ok(r.get('b'), 'an oversized request evicts nothing');
   });
+
+  it('wraps around its ring: the newest stay findable, the bytes of those forgotten are given back', () => {
+    const r = new RecentRequests(3, 1000);
+    for (let i = 0; i < 10; i++) r.remember(`c${i}`, request('ECHO', { i }));
+    assert.equal(r.size, 3);
+    assert.deepEqual(
+      ['c6', 'c7', 'c8', 'c9'].map((id) => r.get(id)?.parameters),
+      [undefined, { i: 7 }, { i: 8 }, { i: 9 }],
+    );
+    // Three of 11 bytes each are kept ({"i":7} and ECHO): one of 990 fits only once all three are forgotten.
+    r.remember('big', request('ECHO', { s: 'x'.repeat(978) }));
+    assert.equal(r.size, 1);
+    assert.ok(r.get('big'));
+    assert.equal(r.get('c9'), undefined);
+    // 990 + 12 > 1000: the big one goes to make room.
+    r.remember('c10', request('ECHO', { i: 10 }));
+    assert.equal(r.size, 1);
+    assert.equal(r.get('big'), undefined);
+    assert.deepEqual(r.get('c10')?.parameters, { i: 10 });
+  });
 });
