@@ -2,7 +2,7 @@
 // (`executeCommand(id, args)` skips the questions and returns the result), so other extensions and tests
 // drive exactly what users drive.
 import * as vscode from 'vscode';
-import { CONTROL_PREFIX, DETAIL_LEVELS, RULE_PREFIX, type DetailLevel } from '../core';
+import { DETAIL_LEVELS, type DetailLevel } from '../core';
 import type { AiosContext } from '../context';
 import { Commands, WALKTHROUGH_ID, type CommandId } from '../shared/ids';
 import { addWorkspaceHandler } from '../views/gettingStarted';
@@ -13,14 +13,14 @@ import type { ResultDocuments } from '../views/resultDocuments';
 import type { TelemetrySourceFilter } from '../views/sourceFilter';
 import type { TelemetryDocumentProvider } from '../views/telemetryDocument';
 import type { TuningDocuments } from '../views/tuningDocument';
-import { copyEventJson, flightOf, rerunTarget, type TelemetryTreeProvider } from '../views/telemetryTree';
+import { copyEventJson, flightOf, type TelemetryTreeProvider } from '../views/telemetryTree';
 import { runBatchCommand, type BatchHost } from './batch';
 import { exportTelemetryCommand, type ExportCommandHost } from '../integrations/exportCommand';
 import { cancelRunningCommand, type CancelHost } from './cancel';
 import { syncPythonState, withOperation, type ControlArgs, type ControlCommandHost } from './control';
 import { filterTelemetryBySource, type FilterHost } from './filterSources';
-import { askJsonObject } from './jsonInput';
-import { runCommand, runInteractively, TREE_SOURCE, type RunCommandHost } from './runCommand';
+import { rerunCommand } from './rerun';
+import { runCommand, type RunCommandHost } from './runCommand';
 import { tuneThrottlingCommand, type TuneHost } from './tune';
 import { selectInterpreter, type SelectInterpreterHost } from './selectInterpreter';
 
@@ -113,28 +113,7 @@ const COMMAND_TABLE: Record<CommandId, Handler> = {
   [Commands.filterTelemetryBySource]: ({ ctx, sourceFilter }, args) => filterTelemetryBySource(ctx, sourceFilter, args),
   [Commands.treeRefresh]: ({ tree }) => tree.refreshNow(),
   [Commands.treeCopyEventJson]: (_env, node) => copyEventJson(node),
-  [Commands.treeRerun]: async (env, node) => {
-    const target = rerunTarget(node, env.ctx.recent);
-    if (!target) return undefined;
-    if (target.commandType.startsWith(RULE_PREFIX)) {
-      void vscode.window.showInformationMessage('AIOS: a rule acts on its own when its condition holds (aios.rules); its events cannot be run again.');
-      return undefined;
-    }
-    if (target.commandType.startsWith(CONTROL_PREFIX)) {
-      void vscode.window.showInformationMessage('AIOS: control operations are re-run from "AIOS: Sync Python State…".');
-      return undefined;
-    }
-    // Parameters are kept in memory for recent commands only; for others, ask rather than guess.
-    const parameters =
-      target.parameters ??
-      (await askJsonObject({
-        title: `AIOS: Run ${target.commandType} again: parameters`,
-        prompt: 'The parameters it ran with are no longer kept: a JSON object',
-        value: {},
-      }));
-    if (!parameters) return undefined;
-    return runInteractively(env, { commandType: target.commandType, priority: target.priority, parameters: { ...parameters } }, TREE_SOURCE);
-  },
+  [Commands.treeRerun]: (env, node) => rerunCommand(env, node),
   [Commands.treeCancel]: ({ ctx }, node) => {
     const flight = flightOf(node);
     return flight ? cancelRunningCommand(ctx, flight.commandId) : false;

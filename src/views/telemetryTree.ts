@@ -905,15 +905,20 @@ export async function copyEventJson(node: unknown): Promise<void> {
 export function rerunTarget(
   node: unknown,
   recent: RecentRequests,
-): { commandType: string; priority: Priority; parameters?: Readonly<Record<string, unknown>> } | undefined {
+): { commandType: string; priority: Priority; parameters?: Readonly<Record<string, unknown>>; sources: readonly SourceKind[] } | undefined {
   if (!isNode(node)) return undefined;
   if (node.kind === 'event') {
     const known = recent.get(node.event.commandId);
-    return { commandType: node.event.commandType, priority: node.event.priority, parameters: known?.parameters };
+    return {
+      commandType: node.event.commandType,
+      priority: node.event.priority,
+      parameters: known?.parameters,
+      sources: [sourceKindOf(node.event.commandType, node.event.metadata)],
+    };
   }
   if (node.kind === 'type') {
     const last = recent.lastOfType(node.commandType);
-    return { commandType: node.commandType, priority: last?.priority ?? 'NORMAL', parameters: last?.parameters };
+    return { commandType: node.commandType, priority: last?.priority ?? 'NORMAL', parameters: last?.parameters, sources: node.stats.sources };
   }
   return undefined;
 }

@@ -15,6 +15,7 @@ import { running } from '../support/process';
 import type { Executor, TelemetryEvent } from '../../src/core';
 import { TelemetrySourceFilter } from '../../src/views/sourceFilter';
 import { TelemetryTreeProvider } from '../../src/views/telemetryTree';
+import { click, expandTreeSection, notificationTexts, personClick, requireUi, screenshot, waitFor } from './ui';
 import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
 const SHELLS = ['bash', 'sh', 'zsh', 'fish'] as const;
@@ -160,6 +161,38 @@ describe('cli: aios in integrated terminals', function () {
     assert.equal(Number(await waitUntil(() => existsSync(file) && readFileSync(file, 'utf8').trim(), 30_000, 'aios ended')), EXIT.cancelled);
     await waitUntil(() => !running(bg), 10_000, 'the background sleep gone');
     assert.equal(events('CLI_TREE').at(-1)?.eventType, 'CANCEL');
+  });
+
+  it("cli: the tree's Run Again on a program run in a terminal, or on a function an extension ran, says where to run it instead", async function () {
+    requireUi(this);
+    assert.equal(await typed(open(), 'aios run --type CLI_AGAIN -- true', 'again'), 0);
+    await api.run('FN_AGAIN', () => 1);
+    await vscode.commands.executeCommand('notifications.clearAll');
+    await expandTreeSection('Command Types');
+    const cases: [string, RegExp][] = [
+      ['CLI_AGAIN', /^AIOS: CLI_AGAIN ran a program in a terminal \(aios run\): run it again there\./],
+      ['FN_AGAIN', /^AIOS: FN_AGAIN is neither a command of the Python service nor one of aios\.shellCommands .*cannot start it again\./],
+    ];
+    const count = (type: string) => api.context.middleware.telemetry.byType()[type]?.count ?? 0;
+    for (const [type, says] of cases) {
+      const before = count(type);
+      const row = await waitFor<string>(
+        `const row = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].find((r) => r.querySelector('.label-name')?.textContent === arg);
+         return row ? row.dataset.index : null;`,
+        type,
+      );
+      await click(`.pane .monaco-list-row[data-index="${row}"]`);
+      await personClick('.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]');
+      const note = await waitUntil(async () => (await notificationTexts()).find((t) => says.test(t)), 10_000, `what Run Again says for ${type}`).catch(
+        async (err: Error) => {
+          throw new Error(`${err.message}; notifications: ${JSON.stringify(await notificationTexts())}`);
+        },
+      );
+      assert.ok(note);
+      if (type === 'FN_AGAIN') await screenshot('tree-run-again-not-runnable');
+      assert.equal(count(type), before, `nothing of ${type} ran`);
+      await vscode.commands.executeCommand('notifications.clearAll');
+    }
   });
 
   it('cli: a denied type prints the policy and exits 77 without running anything', async () => {
