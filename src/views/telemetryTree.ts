@@ -11,8 +11,8 @@
 // - while a row of Recent Events (or of a type's events) is selected, that list is held as it is, so Run Again
 //   or the context menu act on the row the user chose; its header says so;
 // - a row with inline actions (a command type's Run Again, a flight's Cancel) is re-rendered at most every
-//   ROW_RENDER_MS, and not for TOUCHED_HOLD_MS after it is selected or the pointer rests on it (VS Code then
-//   asks resolveTreeItem for its tooltip). A re-render rebuilds the row's actions, so a click that straddles it
+//   ROW_RENDER_MS while it changes at every check, and not for TOUCHED_HOLD_MS after it is selected or the
+//   pointer rests on it (VS Code then asks resolveTreeItem for its tooltip). A re-render rebuilds the row's actions, so a click that straddles it
 //   is lost, and disposes the row's tooltip, shown or pending: a busy type re-rendered at every check could
 //   neither be read by hovering nor clicked reliably;
 // - nothing is revealed or focused by the tree itself;
@@ -74,11 +74,13 @@ const LISTED_AFTER_MS = 1000;
 /** The Refused row lists the newest this many types that never ran; a first row counts the rest. */
 const REFUSED_ROWS = 20;
 /**
- * A row with inline actions is re-rendered at most this often while its figures move: a pointer that comes to
- * rest on it then sees its tooltip (after VS Code's hover delay, 0.5 s on Linux and Windows, 1.5 s on macOS) in
- * most cases, and a click (~0.1 s from press to release) almost never meets a re-render.
+ * A row with inline actions whose content keeps changing (a change seen again within BUSY_GAP_MS) is
+ * re-rendered at most this often: a pointer that comes to rest on it then sees its tooltip (after VS Code's
+ * hover delay, 0.5 s on Linux and Windows, 1.5 s on macOS) in most cases, and a click (~0.1 s from press to
+ * release) almost never meets a re-render. A change after a quiet spell (a command run by hand) shows at once.
  */
 const ROW_RENDER_MS = 5000;
+const BUSY_GAP_MS = 1000;
 /** How long a row is kept as it is once selected or pointed at: time to read its tooltip and reach its action. */
 const TOUCHED_HOLD_MS = 10_000;
 
@@ -286,8 +288,10 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   private readonly expanded = new Set<string>();
   /** Event lists held while one of their rows is selected ('events', 'type:<commandType>'). */
   private held = new Set<string>();
-  /** Rows with inline actions not re-rendered before a time (see ROW_RENDER_MS and TOUCHED_HOLD_MS), by key. */
-  private readonly keptUntil = new Map<string, number>();
+  /** Rows with inline actions, by key: not re-rendered before a time (TOUCHED_HOLD_MS), when last re-rendered, when a change was last seen. */
+  private readonly touchedUntil = new Map<string, number>();
+  private readonly renderedAt = new Map<string, number>();
+  private readonly changeSeenAt = new Map<string, number>();
   /** A check due when the first kept row may catch up. */
   private catchUp: { at: number; timer: NodeJS.Timeout } | undefined;
   /** Counts of the refreshes sent, for tests: how many whole-tree refreshes and how many element ones. */
@@ -384,7 +388,10 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     }
     const changed: Node[] = [];
     const now = Date.now();
-    for (const [key, until] of this.keptUntil) if (until <= now) this.keptUntil.delete(key); // bounded by the rows of the last seconds
+    // Bounded by the rows of the last seconds.
+    for (const [key, until] of this.touchedUntil) if (until <= now) this.touchedUntil.delete(key);
+    for (const [key, at] of this.renderedAt) if (at <= now - ROW_RENDER_MS) this.renderedAt.delete(key);
+    for (const [key, at] of this.changeSeenAt) if (at <= now - BUSY_GAP_MS) this.changeSeenAt.delete(key);
     for (const section of root as SectionNode[]) {
       const headerChanged = `${section.description ?? ''}` !== (this.shown.get(`header:${section.id}`) ?? '');
       if (
@@ -402,13 +409,13 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
           const item = nodeText(t);
           const rows = this.expanded.has(key) && !this.held.has(key) ? signature(this.children(t)) : this.shown.get(key);
           if (item !== this.shown.get(`item:${key}`) || rows !== this.shown.get(key)) {
-            const kept = this.keptUntil.get(key) ?? 0;
+            const kept = this.keptUntil(key, now);
             if (kept > now) {
               this.catchUpAt(kept); // compared again then
               continue;
             }
             this.shown.set(`item:${key}`, item);
-            if (hasInlineActions(t)) this.keptUntil.set(key, now + ROW_RENDER_MS);
+            if (hasInlineActions(t)) this.renderedAt.set(key, now);
             changed.push(t);
           }
         }
@@ -441,7 +448,18 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   private touch(node: Node): void {
     if (!hasInlineActions(node)) return;
     const key = keyOf(node);
-    this.keptUntil.set(key, Math.max(this.keptUntil.get(key) ?? 0, Date.now() + TOUCHED_HOLD_MS));
+    this.touchedUntil.set(key, Math.max(this.touchedUntil.get(key) ?? 0, Date.now() + TOUCHED_HOLD_MS));
+  }
+
+  /**
+   * Until when a row whose content changed is kept as it is: while touched, and while busy (its last change was
+   * seen less than BUSY_GAP_MS ago) until ROW_RENDER_MS after its last re-render. Notes the change as seen.
+   */
+  private keptUntil(key: string, now: number): number {
+    const busy = now - (this.changeSeenAt.get(key) ?? -Infinity) < BUSY_GAP_MS;
+    this.changeSeenAt.set(key, now);
+    const rendered = this.renderedAt.get(key);
+    return Math.max(this.touchedUntil.get(key) ?? 0, busy && rendered !== undefined ? rendered + ROW_RENDER_MS : 0);
   }
 
   /** One timer for the earliest kept row that has something to show: without it, a quiet tree would stay stale. */
@@ -756,7 +774,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
 
   /**
    * Called by VS Code when the pointer rests on a row (to show its tooltip): the row is kept as it is for a while
-   * (see point), and its tooltip is worked out as of now: a type's figures; a flight's time so far and forecast.
+   * (see touch), and its tooltip is worked out as of now: a type's figures; a flight's time so far and forecast.
    */
   resolveTreeItem(item: vscode.TreeItem, node: Node): vscode.TreeItem {
     this.touch(node);
