@@ -13,6 +13,7 @@ import {
   click,
   evaluate,
   expandTreeSection,
+  lastTreeRow,
   requireUi,
   runCommandFromPalette,
   runFromPalette,
@@ -219,6 +220,8 @@ describe('telemetry by source', function () {
       );
       assert.ok(!types.some((l) => l.startsWith(typo)), `${typo} has no row of its own: ${types.join(' | ')}`);
       await click('.pane .monaco-list-row', 'Refused (never ran)');
+      // Its rows are the last of the view: below what shows once the suite's earlier types fill Command Types.
+      await lastTreeRow(typo, 10_000);
       await waitUntil(
         async () => (await treeRows('Telemetry')).includes(`${typo}: 1× · unknown_command_type`) || undefined,
         10_000,
