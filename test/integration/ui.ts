@@ -147,8 +147,17 @@ export async function expandTreeSection(label: string, { alone = true } = {}): P
   const LIST = '.pane .monaco-list';
   await waitFor(`return document.querySelector('${LIST} .monaco-list-row') ? true : null;`);
   if (alone) {
-    // The view's own "Collapse All" (createTreeView's showCollapseAll), once the tree is drawn: before that it
-    // is a no-op and Overview and Command Types open later by default, moving every row below them.
+    // The view's own "Collapse All" (createTreeView's showCollapseAll), once the tree is drawn, including the rows
+    // of the sections open by default (Overview, Command Types): before that it is a no-op for them, and they
+    // open when their rows arrive (seen when this test was the first to show the view), moving every row below.
+    await waitFor(
+      `const rows = [...document.querySelectorAll('${LIST} .monaco-list-row[data-index]')].sort((a, b) => a.dataset.index - b.dataset.index);
+       return rows.length > 0 && rows.every((r, i) => r.getAttribute('aria-level') !== '1' || r.getAttribute('aria-expanded') !== 'true' || (rows[i + 1]?.getAttribute('aria-level') ?? '2') === '2') || null;`,
+      undefined,
+      10_000,
+    ).catch(() => {
+      throw new Error('the AIOS tree did not draw the rows of its open sections');
+    });
     await vscode.commands.executeCommand(`workbench.actions.treeView.${Views.telemetry}.collapseAll`);
     await waitFor(`return document.querySelector('${LIST} .monaco-list-row[aria-level="1"][aria-expanded="true"]') ? null : true;`, undefined, 5000).catch(
       () => {
