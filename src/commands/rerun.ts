@@ -38,7 +38,7 @@ export async function rerunCommand(env: RerunEnv, node: unknown): Promise<unknow
  * Why AIOS cannot start `commandType` again (it came from `sources`), or undefined when it can, or cannot tell
  * because the service is not up (the run then says what the service is doing).
  */
-export async function whyNotRunnable(host: RunCommandHost, commandType: string, sources: readonly SourceKind[]): Promise<string | undefined> {
+async function whyNotRunnable(host: RunCommandHost, commandType: string, sources: readonly SourceKind[]): Promise<string | undefined> {
   if (commandType.startsWith(RULE_PREFIX)) return 'a rule acts on its own when its condition holds (aios.rules); its events cannot be run again.';
   if (commandType.startsWith(CONTROL_PREFIX)) return 'control operations are re-run from "AIOS: Sync Python State…".';
   if (host.router.route(commandType) === 'shell' || !host.supervisor.isReady) return undefined;

@@ -1,6 +1,6 @@
 // The system sampler's worker thread (dist/chunks/systemWorker.js): systeminformation runs here, not on the
 // extension host's event loop. Some of its readings spawn a shell synchronously (the CPU load on Linux runs
-// `execSync('cat /proc/stat | grep cpu')`, memory on macOS `sysctl`), which stalled the host 5-25 ms every
+// `execSync('cat /proc/stat | grep cpu')`, memory on macOS `sysctl`), which stalled the host 10-25 ms every
 // sample, and a process listing is milliseconds of parsing. One request at a time per method, by the
 // sampler's chained timers; the answers carry only what the sampler reads.
 import { parentPort } from 'node:worker_threads';

@@ -7,13 +7,15 @@ export interface SystemInfoSource {
   mem(): Promise<{ total: number; available: number }>;
   processes(): Promise<{ list: Array<{ pid: number; name: string }> }>;
 }
+
 export interface SystemInfoRequest {
   readonly id: number;
-  readonly method: 'currentLoad' | 'mem' | 'processes';
+  readonly method: keyof SystemInfoSource;
 }
 
 export interface SystemInfoReply {
   readonly id: number;
-  readonly result?: { currentLoad: number } | { total: number; available: number } | { list: Array<{ pid: number; name: string }> };
+  /** What the method of the request resolves to (the worker sends only those fields). */
+  readonly result?: Awaited<ReturnType<SystemInfoSource[keyof SystemInfoSource]>>;
   readonly error?: string;
 }
