@@ -10,11 +10,11 @@
 //   at the bottom (the window is cut back only every few dozen events, see stableTail);
 // - while a row of Recent Events (or of a type's events) is selected, that list is held as it is, so Run Again
 //   or the context menu act on the row the user chose; its header says so;
-// - a row with inline actions (a command type's Run Again, a flight's Cancel) is re-rendered at most every
-//   ROW_RENDER_MS while it changes at every check, and not for TOUCHED_HOLD_MS after it is selected or the
-//   pointer rests on it (VS Code then asks resolveTreeItem for its tooltip). A re-render rebuilds the row's actions, so a click that straddles it
-//   is lost, and disposes the row's tooltip, shown or pending: a busy type re-rendered at every check could
-//   neither be read by hovering nor clicked reliably;
+// - a row refreshed on its own with an inline action (a command type's Run Again, a flight's Cancel) is
+//   re-rendered at most every ROW_RENDER_MS while it changes at every check, and not for TOUCHED_HOLD_MS after it
+//   is selected or the pointer rests on it (VS Code then asks resolveTreeItem for its tooltip). A re-render
+//   rebuilds the row's actions, so a click that straddles it is lost, and disposes the row's tooltip, shown or
+//   pending: a busy type re-rendered at every check could neither be read by hovering nor clicked reliably;
 // - nothing is revealed or focused by the tree itself;
 // - the work is coalesced: signals (stats at most every 250 ms, the service, rules, the endpoint, the limit)
 //   mark it dirty, one check runs at most every 500 ms and only while the view is visible, and a 1 s check
@@ -288,7 +288,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   private readonly expanded = new Set<string>();
   /** Event lists held while one of their rows is selected ('events', 'type:<commandType>'). */
   private held = new Set<string>();
-  /** Rows with inline actions, by key: not re-rendered before a time (TOUCHED_HOLD_MS), when last re-rendered, when a change was last seen. */
+  /** Rows with inline actions, by key: kept until (TOUCHED_HOLD_MS), last re-rendered at, a change last seen at. */
   private readonly touchedUntil = new Map<string, number>();
   private readonly renderedAt = new Map<string, number>();
   private readonly changeSeenAt = new Map<string, number>();
@@ -894,7 +894,10 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   }
 }
 
-/** The rows that carry inline actions (Run Again, Cancel): see ROW_RENDER_MS. */
+/**
+ * The rows refreshed one by one that carry inline actions (a type's Run Again, a flight's Cancel): see
+ * ROW_RENDER_MS. Event rows carry Run Again too; they are held with their list while one is selected (noteHeld).
+ */
 function hasInlineActions(n: Node): boolean {
   return n.kind === 'type' || n.kind === 'flight';
 }
