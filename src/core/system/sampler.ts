@@ -35,8 +35,19 @@ export interface SystemSamplerOptions {
   workerScript?: string;
   /** Pids this extension owns (its Python service): not counted as external. */
   ownPids?: () => Iterable<number>;
+  /** A failed sample, reported once per kind and message per `ERROR_REPEAT_MS` (samples run every second). */
   onError?: (error: Error) => void;
   now?: () => number;
+}
+
+/** The same sampling failure is reported again after this long, with how often it failed meanwhile. */
+export const ERROR_REPEAT_MS = 60_000;
+
+interface FailureNote {
+  message: string;
+  reportedAt: number;
+  /** Failures with that message since it was reported. */
+  since: number;
 }
 
 export class SystemSampler implements Sampler {
@@ -48,6 +59,7 @@ export class SystemSampler implements Sampler {
   private source: Promise<SystemInfoSource> | undefined;
   private worker: WorkerSystemInfo | undefined;
   private config: SamplerConfig;
+  private readonly failures = new Map<'load' | 'processes', FailureNote>();
 
   constructor(
     config: SamplerConfig,
@@ -119,12 +131,31 @@ export class SystemSampler implements Sampler {
     this.listeners.fire(this.sample);
   }
 
+  /** A missing worker script, say, fails every sample: one line a minute in the log, not one a second. */
+  private failed(kind: 'load' | 'processes', message: string): void {
+    const now = this.opts.now?.() ?? Date.now();
+    const note = this.failures.get(kind);
+    if (note !== undefined && note.message === message && now - note.reportedAt < ERROR_REPEAT_MS) {
+      note.since++;
+      return;
+    }
+    const repeats =
+      note !== undefined && note.message === message && note.since > 0
+        ? ` (${note.since + 1} times in the last ${Math.round((now - note.reportedAt) / 1000)} s)`
+        : '';
+    this.failures.set(kind, { message, reportedAt: now, since: 0 });
+    this.opts.onError?.(new Error(message + repeats));
+  }
+
   private scheduleLoad(delay: number): void {
     clearTimeout(this.loadTimer);
     if (this.disposed) return;
     this.loadTimer = setTimeout(() => {
       this.sampleLoad()
-        .catch((e: Error) => this.opts.onError?.(new Error(`CPU/memory sampling failed: ${e.message}`)))
+        .then(
+          () => this.failures.delete('load'),
+          (e: Error) => this.failed('load', `CPU/memory sampling failed: ${e.message}`),
+        )
         .finally(() => this.scheduleLoad(this.config.intervalMs));
     }, delay);
     this.loadTimer.unref();
@@ -135,7 +166,10 @@ export class SystemSampler implements Sampler {
     if (this.disposed || this.config.processIntervalMs === 0) return;
     this.processTimer = setTimeout(() => {
       this.sampleProcesses()
-        .catch((e: Error) => this.opts.onError?.(new Error(`Python process counting failed: ${e.message}`)))
+        .then(
+          () => this.failures.delete('processes'),
+          (e: Error) => this.failed('processes', `Python process counting failed: ${e.message}`),
+        )
         .finally(() => this.scheduleProcesses(this.config.processIntervalMs));
     }, delay);
     this.processTimer.unref();

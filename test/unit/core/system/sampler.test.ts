@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isPythonProcessName, StaticSampler, SystemSampler, type SystemInfoSource } from '../../../../src/core/system/sampler';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ERROR_REPEAT_MS, isPythonProcessName, StaticSampler, SystemSampler, type SystemInfoSource } from '../../../../src/core/system/sampler';
 import type { SystemSample } from '../../../../src/core/types';
 
 const fake = (): SystemInfoSource & { calls: number } => ({
@@ -60,6 +62,63 @@ describe('SystemSampler', () => {
     await new Promise((r) => setTimeout(r, 30));
     s.dispose();
     assert.match(errors[0].message, /CPU\/memory sampling failed: no \/proc/);
+  });
+
+  it('reports a failure that repeats once a minute, with its count, and a new one at once', async () => {
+    const errors: string[] = [];
+    let now = 0;
+    let failWith: string | undefined = 'no /proc';
+    let samples = 0;
+    const source = {
+      ...fake(),
+      currentLoad: () => {
+        samples++;
+        return failWith === undefined ? Promise.resolve({ currentLoad: 1 }) : Promise.reject(new Error(failWith));
+      },
+    };
+    const s = new SystemSampler({ intervalMs: 1, processIntervalMs: 0 }, { source, onError: (e) => errors.push(e.message), now: () => now });
+    const untilSamples = async (n: number) => {
+      const target = samples + n;
+      while (samples < target) await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => setTimeout(r, 5));
+    };
+    try {
+      await untilSamples(20);
+      assert.deepEqual(errors, ['CPU/memory sampling failed: no /proc'], 'twenty failures in the first minute: one line');
+      now = ERROR_REPEAT_MS;
+      await untilSamples(3);
+      assert.equal(errors.length, 2, errors.join('\n'));
+      assert.match(errors[1], /^CPU\/memory sampling failed: no \/proc \(\d+ times in the last 60 s\)$/);
+      const count = Number(/\((\d+) times/.exec(errors[1])![1]);
+      assert.ok(count >= 21, `counted ${count}`);
+      failWith = 'EACCES';
+      await untilSamples(3);
+      assert.deepEqual(errors.slice(2), ['CPU/memory sampling failed: EACCES'], 'another failure is reported at once');
+      failWith = undefined;
+      await untilSamples(2);
+      failWith = 'EACCES';
+      await untilSamples(2);
+      assert.deepEqual(errors.slice(3), ['CPU/memory sampling failed: EACCES'], 'after a good sample the same failure is news again');
+    } finally {
+      s.dispose();
+    }
+  });
+
+  it('a missing worker script fails every sample and is reported once (the real worker thread)', async () => {
+    const errors: string[] = [];
+    const s = new SystemSampler(
+      { intervalMs: 5, processIntervalMs: 0 },
+      { workerScript: join(tmpdir(), 'aios-no-such-worker.js'), onError: (e) => errors.push(e.message) },
+    );
+    try {
+      const t0 = Date.now();
+      // Each sample starts a worker that fails to load: wait for several of them.
+      while (Date.now() - t0 < 1500) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(errors.length, 1, errors.join('\n'));
+      assert.match(errors[0], /^CPU\/memory sampling failed: .*aios-no-such-worker/);
+    } finally {
+      s.dispose();
+    }
   });
 
   it('recognises Python interpreter names across platforms', () => {
