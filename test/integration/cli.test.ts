@@ -15,7 +15,7 @@ import { running } from '../support/process';
 import type { Executor, TelemetryEvent } from '../../src/core';
 import { TelemetrySourceFilter } from '../../src/views/sourceFilter';
 import { TelemetryTreeProvider } from '../../src/views/telemetryTree';
-import { click, expandTreeSection, notificationTexts, personClick, requireUi, screenshot, waitFor } from './ui';
+import { click, expandTreeSection, notificationTexts, personClick, requireUi, screenshot, treeRowIndex } from './ui';
 import { healthyAios, waitUntil, withSettings, type AiosApi } from './util';
 
 const SHELLS = ['bash', 'sh', 'zsh', 'fish'] as const;
@@ -178,11 +178,7 @@ describe('cli: aios in integrated terminals', function () {
     const count = (type: string) => api.context.middleware.telemetry.byType()[type]?.count ?? 0;
     for (const [type, says] of cases) {
       const before = count(type);
-      const row = await waitFor<string>(
-        `const row = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].find((r) => r.querySelector('.label-name')?.textContent === arg);
-         return row ? row.dataset.index : null;`,
-        type,
-      );
+      const row = await treeRowIndex(type);
       await click(`.pane .monaco-list-row[data-index="${row}"]`);
       await personClick('.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]');
       const note = await waitUntil(async () => (await notificationTexts()).find((t) => says.test(t)), 10_000, `what Run Again says for ${type}`).catch(

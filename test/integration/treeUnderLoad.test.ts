@@ -17,6 +17,8 @@ import {
   rightClick,
   screenshot,
   toggleTreeSection,
+  TREE_ROW_BY_LABEL,
+  treeRowIndex,
   treeRows,
   waitFor,
 } from './ui';
@@ -87,8 +89,7 @@ describe('the telemetry tree under load', function () {
           'In Flight listing the long command, counting running and queued apart',
         );
         assert.ok(header);
-        const LONG_ROW = `return [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].find((r) => r.querySelector('.label-name')?.textContent === 'UI_LONG')?.dataset.index ?? null;`;
-        const longRow = await waitFor<string>(LONG_ROW);
+        const longRow = await treeRowIndex('UI_LONG');
         // Its tooltip, worked out as the pointer rests on the row: how long so far.
         await hover(`.pane .monaco-list-row[data-index="${longRow}"] .label-name`);
         const tip = await waitFor<string>(
@@ -142,16 +143,13 @@ describe('the telemetry tree under load', function () {
 
         // The ECHO type's row (types keep the order they were first seen in, whatever their counts), selected
         // with one click, then its inline Run Again once: the rerun carries the ECHO's own parameters.
-        const echoRow = await waitFor<string>(
-          `const row = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].find((r) => r.querySelector('.label-name')?.textContent === 'ECHO');
-           return row ? row.dataset.index : null;`,
-        );
+        const echoRow = await treeRowIndex('ECHO');
         await click(`.pane .monaco-list-row[data-index="${echoRow}"]`);
         // While UI_LOAD's figures move, the ECHO row is not re-rendered: a re-render rebuilds the row's inline
         // actions, and a click that straddles it is lost. Its Run Again element is marked, then must still be
         // the one on screen after UI_LOAD's row has changed twice.
         const RUN_AGAIN = '.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]';
-        const UI_LOAD_ROW = `return [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === 'UI_LOAD')?.textContent ?? null;`;
+        const UI_LOAD_ROW = `${TREE_ROW_BY_LABEL} return row?.textContent ?? null;`;
         assert.equal(
           await evaluate<boolean>(`const a = document.querySelector(arg); if (!a) return false; a.dataset.aiosMark = '1'; return true;`, RUN_AGAIN),
           true,
@@ -159,12 +157,12 @@ describe('the telemetry tree under load', function () {
         );
         const ALL = `return [...document.querySelectorAll('.pane .monaco-list-row')].map((r) => r.dataset.index + ' ' + r.textContent);`;
         const rowsAtMark = await evaluate<string[]>(ALL);
-        let loadRow = await evaluate<string | null>(UI_LOAD_ROW);
+        let loadRow = await evaluate<string | null>(UI_LOAD_ROW, 'UI_LOAD');
         for (let moved = 0; moved < 2; moved++) {
           const before = loadRow;
           loadRow = await waitUntil(
             async () => {
-              const now = await evaluate<string | null>(UI_LOAD_ROW);
+              const now = await evaluate<string | null>(UI_LOAD_ROW, 'UI_LOAD');
               return now !== null && now !== before ? now : undefined;
             },
             8000, // a row with inline actions is re-rendered at most every 5 s
@@ -239,14 +237,13 @@ describe('the telemetry tree under load', function () {
         await expandTreeSection('Command Types');
         echoes = startLoad(ECHO_RATE_PER_S, () => api.execute({ commandType: 'ECHO', parameters: { marker } }));
         const echoCount = () => api.context.middleware.telemetry.byType().ECHO?.count ?? 0;
-        const ECHO_ROW = `const row = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].find((r) => r.querySelector('.label-name')?.textContent === 'ECHO');
-           return row ? row.dataset.index + '\u0000' + row.textContent : null;`;
+        const ECHO_ROW = `${TREE_ROW_BY_LABEL} return row ? row.dataset.index + '\u0000' + row.textContent : null;`;
         const echoesBefore = echoCount();
         await waitUntil(async () => (echoCount() > echoesBefore + 50 ? true : undefined), 10_000, 'the ECHOs to flow');
-        const shownBefore = await waitFor<string>(ECHO_ROW);
+        const shownBefore = await waitFor<string>(ECHO_ROW, 'ECHO');
         const rendered = await waitUntil(
           async () => {
-            const now = await evaluate<string | null>(`return (() => { ${ECHO_ROW} })();`);
+            const now = await evaluate<string | null>(`return (() => { ${ECHO_ROW} })();`, 'ECHO');
             return now !== null && now !== shownBefore ? now : undefined;
           },
           8000,

@@ -173,9 +173,15 @@ export async function expandTreeSection(label: string, { alone = true } = {}): P
   await toggleTreeSection(label, true);
 }
 
+/** A page script's start: `row`, the AIOS tree's row on screen labelled exactly `arg` (undefined if none). */
+export const TREE_ROW_BY_LABEL = `const row = [...document.querySelectorAll('.pane .monaco-list-row[data-index]')].find((r) => r.querySelector('.label-name')?.textContent === arg);`;
+
 /** Whether the tree section titled `arg` is open: 'true', 'false', or null when its row is not on screen. */
-const SECTION_STATE = `const row = [...document.querySelectorAll('.pane .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === arg);
-  return row ? row.getAttribute('aria-expanded') : null;`;
+const SECTION_STATE = `${TREE_ROW_BY_LABEL} return row ? row.getAttribute('aria-expanded') : null;`;
+
+/** The data-index of the AIOS tree's row labelled exactly `label`, once it is on screen. */
+export const treeRowIndex = (label: string, timeoutMs?: number): Promise<string> =>
+  waitFor<string>(`${TREE_ROW_BY_LABEL} return row ? row.dataset.index : null;`, label, timeoutMs);
 
 /** One click on the header of the tree section titled `label` (on screen), which must then be open (or closed). */
 export async function toggleTreeSection(label: string, open: boolean): Promise<void> {
