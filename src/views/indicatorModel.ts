@@ -14,7 +14,9 @@ export interface IndicatorModel {
 export function indicatorModel(admission: AdmissionState, service: { status: ServiceStatus; noInterpreter?: true }, system: SystemSample): IndicatorModel {
   const queued = admission.queued.HIGH + admission.queued.NORMAL + admission.queued.LOW;
   const load = `${admission.active}/${admission.limit}`;
-  const queue = queued > 0 ? ` · ${queued} queued` : '';
+  // Commands in backoff are queued but may not start yet: without saying so, "0/64 · 84 queued" reads as a stall.
+  const backoff = admission.delayed > 0 ? ` (${admission.delayed} in backoff)` : '';
+  const queue = queued > 0 ? ` · ${queued} queued${backoff}` : '';
   const cpu = system.sampledAt > 0 ? ` · CPU ${Math.round(system.cpuPercent)}%` : '';
   if (service.noInterpreter && service.status !== 'healthy' && service.status !== 'unhealthy') {
     return { state: 'noPython', text: '$(error) AIOS: no Python', background: 'statusBarItem.errorBackground' };

@@ -127,15 +127,17 @@ describe('the user interface', function () {
   });
 
   it('a burst over the limit throttles: the status bar warns, THROTTLE events are recorded, all finish', async () => {
-    await withSettings({ maxConcurrency: 1, baseDelayMs: 200 }, async () => {
+    // A backoff of 1 s: long enough for the status bar (rendered every 250 ms at most) to show it.
+    await withSettings({ maxConcurrency: 1, baseDelayMs: 1000 }, async () => {
       await waitUntil(() => api.context.middleware.admission.limit === 1, 5000, 'the limit to apply');
       const throttledBefore = api.telemetry('SUMMARY').overall.throttledCommands;
       const burst = Array.from({ length: 6 }, (_, i) =>
         api.execute({ commandType: 'SLEEP', priority: i % 2 ? 'LOW' : 'NORMAL', parameters: { seconds: 0.4 } }),
       );
       if (onScreen()) {
-        const label = await statusBarText('aios.status', /queued/);
-        assert.match(label, /1\/1/);
+        // The commands over the limit wait out their backoff before they may start, and the text says so.
+        const label = await statusBarText('aios.status', /queued \(\d in backoff\)/);
+        assert.match(label, /1\/1 · 5 queued \(\d in backoff\)/);
         await screenshot('ui-status-bar-throttling');
       }
       const results = await Promise.all(burst);

@@ -22,6 +22,14 @@ describe('status-bar indicator model', () => {
     assert.equal(m.background, 'statusBarItem.warningBackground');
   });
 
+  it('says how many of the queued are in backoff, which may not start yet', () => {
+    const m = indicatorModel({ ...idle, active: 0, limit: 64, queued: { HIGH: 0, NORMAL: 84, LOW: 0 }, delayed: 80 }, { status: 'healthy' }, sample);
+    assert.equal(m.state, 'throttling');
+    assert.equal(m.text, '$(watch) AIOS 0/64 · 84 queued (80 in backoff) · CPU 42%');
+    const paused = indicatorModel({ ...idle, paused: true, queued: { HIGH: 1, NORMAL: 0, LOW: 0 }, delayed: 1 }, { status: 'healthy' }, sample);
+    assert.equal(paused.text, '$(debug-pause) AIOS paused · 1 queued (1 in backoff)');
+  });
+
   it('ranks states: down over paused over unhealthy over throttling', () => {
     const busy = { ...idle, queued: { HIGH: 0, NORMAL: 3, LOW: 0 } };
     assert.equal(indicatorModel({ ...busy, paused: true }, { status: 'crashed' }, sample).state, 'down');
