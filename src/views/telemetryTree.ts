@@ -335,7 +335,8 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     this.describeFilter();
     this.disposables.push(
       view.onDidChangeVisibility((e) => {
-        if (e.visible && this.stale) this.schedule();
+        // Caught up at once, not a debounce later: a row clicked right after the view opens must not move.
+        if (e.visible && this.stale) this.catchUpNow();
       }),
       view.onDidExpandElement((e) => this.expanded.add(keyOf(e.element))),
       view.onDidCollapseElement((e) => this.expanded.delete(keyOf(e.element))),
@@ -367,6 +368,14 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       this.stale = false;
       this.check();
     }, REFRESH_DEBOUNCE_MS);
+  }
+
+  /** A check now (the view was shown while stale), instead of the one scheduled. */
+  private catchUpNow(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.stale = false;
+    this.check();
   }
 
   /** The Refresh button: everything again. */

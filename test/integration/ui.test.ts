@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AiosApi } from './util';
 import { readPythonSettings } from '../../src/settings';
+import { TelemetrySourceFilter } from '../../src/views/sourceFilter';
+import { TelemetryTreeProvider } from '../../src/views/telemetryTree';
 import {
   NOTIFICATION_ITEM,
   click,
@@ -225,6 +227,55 @@ describe('the user interface', function () {
       30_000,
       'the usual interpreter again',
     );
+  });
+
+  it('a tree shown while stale catches up in the same turn, not a debounce later (rows must not move under a first click)', async () => {
+    // The tree's own provider on a view of the test's making, hidden, so what it does when shown can be counted.
+    const visibility = new vscode.EventEmitter<vscode.TreeViewVisibilityChangeEvent>();
+    const never = new vscode.EventEmitter<never>().event;
+    const view = {
+      visible: false,
+      selection: [],
+      title: '',
+      onDidChangeVisibility: visibility.event,
+      onDidExpandElement: never,
+      onDidCollapseElement: never,
+      onDidChangeSelection: never,
+    };
+    const filter = new TelemetrySourceFilter(api.context.extension.workspaceState);
+    const tree = new TelemetryTreeProvider(api.context, filter);
+    let fired = 0;
+    const sub = tree.onDidChangeTreeData(() => fired++);
+    try {
+      tree.attach(view as unknown as vscode.TreeView<never>);
+      assert.ok((await api.execute({ commandType: 'ECHO', parameters: {} })).success); // the sections, not the welcome view
+      const roots = tree.getChildren();
+      const events = roots.find((n) => tree.getTreeItem(n).label === 'Recent Events');
+      assert.ok(events, 'the Recent Events section');
+      tree.getChildren(events); // shown open, as a user who expanded it has it
+      await new Promise((r) => setTimeout(r, 700)); // past the debounce: what is pending now is from below
+      fired = 0;
+      const marker = `stale-${Date.now()}`;
+      assert.ok((await api.execute({ commandType: 'ECHO', parameters: { marker } })).success);
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal(fired, 0, 'nothing is refreshed while the view is hidden');
+      view.visible = true;
+      visibility.fire({ visible: true });
+      assert.ok(fired > 0, 'refreshed in the turn the view was shown');
+      const rows = tree.getChildren(events).map((n) => {
+        const label = tree.getTreeItem(n).label;
+        return typeof label === 'string' ? label : (label?.label ?? '');
+      });
+      assert.ok(
+        rows.some((l) => l.includes('COMPLETE ECHO')),
+        rows.join('\n'),
+      );
+    } finally {
+      sub.dispose();
+      tree.dispose();
+      filter.dispose();
+      visibility.dispose();
+    }
   });
 
   it("the tree's context menu copies an event as JSON", async function () {
