@@ -150,14 +150,19 @@ export async function expandTreeSection(label: string, { alone = true } = {}): P
     // The view's own "Collapse All" (createTreeView's showCollapseAll), once the tree is drawn, including the rows
     // of the sections open by default (Overview, Command Types): before that it is a no-op for them, and they
     // open when their rows arrive (seen when this test was the first to show the view), moving every row below.
-    await waitFor(
-      `const rows = [...document.querySelectorAll('${LIST} .monaco-list-row[data-index]')].sort((a, b) => a.dataset.index - b.dataset.index);
-       return rows.length > 0 && rows.every((r, i) => r.getAttribute('aria-level') !== '1' || r.getAttribute('aria-expanded') !== 'true' || (rows[i + 1]?.getAttribute('aria-level') ?? '2') === '2') || null;`,
-      undefined,
-      10_000,
-    ).catch(() => {
-      throw new Error('the AIOS tree did not draw the rows of its open sections');
-    });
+    // Drawn: every open section shows rows, or (a section open with none yet, Command Types before any command
+    // has ended) the rows (their levels, states and labels, not their moving figures) have not changed for a second.
+    const OPEN_ROWS = `const rows = [...document.querySelectorAll('${LIST} .monaco-list-row[data-index]')].sort((a, b) => a.dataset.index - b.dataset.index);
+      const drawn = rows.length > 0 && rows.every((r, i) => r.getAttribute('aria-level') !== '1' || r.getAttribute('aria-expanded') !== 'true' || (rows[i + 1]?.getAttribute('aria-level') ?? '2') === '2');
+      return drawn ? 'drawn' : rows.map((r) => r.getAttribute('aria-level') + (r.getAttribute('aria-expanded') ?? '') + r.querySelector('.label-name')?.textContent).join('\\n');`;
+    const deadline = Date.now() + 10_000;
+    for (let last = '', since = Date.now(); ;) {
+      const now = await evaluate<string>(OPEN_ROWS);
+      if (now === 'drawn' || (now !== '' && now === last && Date.now() - since >= 1000)) break;
+      if (now !== last) [last, since] = [now, Date.now()];
+      if (Date.now() > deadline) throw new Error(`the AIOS tree did not draw the rows of its open sections: ${now}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await vscode.commands.executeCommand(`workbench.actions.treeView.${Views.telemetry}.collapseAll`);
     await waitFor(`return document.querySelector('${LIST} .monaco-list-row[aria-level="1"][aria-expanded="true"]') ? null : true;`, undefined, 5000).catch(
       () => {
