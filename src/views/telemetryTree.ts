@@ -9,7 +9,9 @@
 //   the order the types were first seen, Recent Events and a type's events oldest first with new ones joining
 //   at the bottom (the window is cut back only every few dozen events, see stableTail);
 // - while a row of Recent Events (or of a type's events) is selected, that list is held as it is, so Run Again
-//   or the context menu act on the row the user chose; its header says so;
+//   or the context menu act on the row the user chose; the view's title says so (not the list's header: a
+//   refreshed header re-renders every row under it, the selected row's Run Again with them, just as the user
+//   reaches for it);
 // - a row refreshed on its own with an inline action (a command type's Run Again, a flight's Cancel) is
 //   re-rendered at most every ROW_RENDER_MS while it changes at every check, and not for TOUCHED_HOLD_MS after it
 //   is selected or the pointer rests on it (VS Code then asks resolveTreeItem for its tooltip). A re-render
@@ -310,7 +312,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
       this.emitter,
       // A new filter changes most rows: the whole tree again, and the view's title says what is shown.
       sourceFilter.onDidChange(() => {
-        this.describeFilter();
+        this.describeTitle();
         this.refreshNow();
       }),
       // At most every 250 ms while events flow: nothing here runs per event.
@@ -332,7 +334,7 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
 
   attach(view: vscode.TreeView<Node>): void {
     this.view = view;
-    this.describeFilter();
+    this.describeTitle();
     this.disposables.push(
       view.onDidChangeVisibility((e) => {
         // Caught up at once, not a debounce later: a row clicked right after the view opens must not move.
@@ -348,12 +350,16 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
   }
 
   /**
-   * The view's title says a filter is on, so nobody forgets it: "AIOS: Telemetry · source: terminal". The title,
-   * not the description: VS Code shows no description for a view alone in its container, as this one is.
+   * The view's title says a filter is on, so nobody forgets it ("AIOS: Telemetry · source: terminal"), and which
+   * list is held ("· Recent Events held while a row is selected"). The title, not the description: VS Code shows
+   * no description for a view alone in its container, as this one is; and setting it re-renders no row.
    */
-  private describeFilter(): void {
+  private describeTitle(): void {
+    if (!this.view) return;
     const on = this.sourceFilter.description;
-    if (this.view) this.view.title = on === undefined ? VIEW_TITLE : `${VIEW_TITLE} · source: ${on}`;
+    const held = [...this.held].map((list) => (list === 'events' ? 'Recent Events' : `${list.slice('type:'.length)} events`));
+    const title = `${VIEW_TITLE}${on === undefined ? '' : ` · source: ${on}`}${held.length ? ` · ${held.join(', ')} held while a row is selected` : ''}`;
+    if (this.view.title !== title) this.view.title = title;
   }
 
   /** Coalesced: one check at most every REFRESH_DEBOUNCE_MS, none while the view is hidden. */
@@ -448,7 +454,8 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     const released = [...this.held].some((k) => !held.has(k));
     const changed = released || [...held].some((k) => !this.held.has(k));
     this.held = held;
-    // The header says whether the list is held; a released list catches up.
+    if (changed) this.describeTitle();
+    // A released list catches up.
     if (released) this.dirty = true;
     return changed;
   }
@@ -507,8 +514,6 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     // Said on the first figures too: a narrow side bar cuts the view's title short.
     const on = this.sourceFilter.description;
     this.sections.get('overview')!.description = on === undefined ? undefined : `source: ${on}`;
-    const events = this.sections.get('events')!;
-    events.description = this.held.has('events') ? 'held while a row is selected' : undefined;
     return ids.map((id) => this.sections.get(id)!);
   }
 

@@ -83,6 +83,9 @@ export const treeRows = (viewTitle: string) =>
     return panes.flatMap((p) => [...p.querySelectorAll('.monaco-list-row')].map((r) => r.getAttribute('aria-label') || r.textContent));`,
     viewTitle,
   );
+/** The side bar's title as shown ("AIOS: Telemetry · …" while the AIOS view is open there alone). */
+export const sideBarTitle = () => evaluate<string>(`return document.querySelector('.part.sidebar .composite.title')?.textContent ?? '';`);
+
 /**
  * Runs the palette command titled `title` as a person does: the palette opened (as View > Command Palette
  * does; F1 does not reach the workbench while a terminal the previous suite used has the focus), the title
