@@ -307,6 +307,8 @@ export class TelemetryTreeProvider implements vscode.TreeDataProvider<Node>, vsc
     private readonly sourceFilter: TelemetrySourceFilter,
   ) {
     for (const [id, [label, icon]] of Object.entries(SECTIONS) as [SectionId, [string, string]][]) this.sections.set(id, { kind: 'section', id, label, icon });
+    // Said once and for good: a header that changed at each selection would re-render the rows under it.
+    this.sections.get('events')!.description = 'select a row to hold the list';
     const changed = () => this.schedule();
     this.disposables.push(
       this.emitter,

@@ -303,6 +303,11 @@ describe('the daily flows', function () {
     const complete = api.context.middleware.telemetry.recentEvents().find((e) => e.commandId === ran.commandId && e.eventType === 'COMPLETE');
     assert.ok(complete, 'the COMPLETE event of the ECHO');
     await expandTreeSection('Recent Events');
+    // The list's header says how to hold it (always the same words: a changed header re-renders its rows).
+    assert.ok(
+      (await treeRows('Telemetry')).some((l) => /^Recent Events.*select a row to hold the list/.test(l)),
+      'the header says a selected row holds the list',
+    );
     const index = await lastTreeRow(`COMPLETE ECHO${complete.timestamp.slice(11, 23)}`, 10_000);
     const started = () => api.telemetry('SUMMARY').overall.totalCommands;
     const before = started();
