@@ -9,9 +9,9 @@
 //   the order the types were first seen, Recent Events and a type's events oldest first with new ones joining
 //   at the bottom (the window is cut back only every few dozen events, see stableTail);
 // - while a row of Recent Events (or of a type's events) is selected, that list is held as it is, so Run Again
-//   or the context menu act on the row the user chose; the view's title says so (not the list's header: a
-//   refreshed header re-renders every row under it, the selected row's Run Again with them, just as the user
-//   reaches for it);
+//   or the context menu act on the row the user chose; the view's title says when (Recent Events' header says
+//   how, in words that never change: a refreshed header re-renders every row under it, the selected row's Run
+//   Again with them, just as the user reaches for it);
 // - a row refreshed on its own with an inline action (a command type's Run Again, a flight's Cancel) is
 //   re-rendered at most every ROW_RENDER_MS while it changes at every check, and not for TOUCHED_HOLD_MS after it
 //   is selected or the pointer rests on it (VS Code then asks resolveTreeItem for its tooltip). A re-render

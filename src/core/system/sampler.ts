@@ -135,14 +135,12 @@ export class SystemSampler implements Sampler {
   private failed(kind: 'load' | 'processes', message: string): void {
     const now = this.opts.now?.() ?? Date.now();
     const note = this.failures.get(kind);
-    if (note !== undefined && note.message === message && now - note.reportedAt < ERROR_REPEAT_MS) {
-      note.since++;
+    const again = note !== undefined && note.message === message ? note : undefined;
+    if (again !== undefined && now - again.reportedAt < ERROR_REPEAT_MS) {
+      again.since++;
       return;
     }
-    const repeats =
-      note !== undefined && note.message === message && note.since > 0
-        ? ` (${note.since + 1} times in the last ${Math.round((now - note.reportedAt) / 1000)} s)`
-        : '';
+    const repeats = again !== undefined && again.since > 0 ? ` (${again.since + 1} times in the last ${Math.round((now - again.reportedAt) / 1000)} s)` : '';
     this.failures.set(kind, { message, reportedAt: now, since: 0 });
     this.opts.onError?.(new Error(message + repeats));
   }
