@@ -15,6 +15,7 @@ import {
   expandTreeSection,
   lastTreeRow,
   fill,
+  markElement,
   notificationTexts,
   personClick,
   press,
@@ -24,6 +25,7 @@ import {
   screenshot,
   sideBarTitle,
   statusBarText,
+  stillMarked,
   treeRows,
   waitFor,
   webviewEvaluate,
@@ -329,10 +331,9 @@ describe('the daily flows', function () {
       'the title saying the list is held',
     );
     await new Promise((r) => setTimeout(r, 600));
-    const mark = `const a = document.querySelector(arg); if (!a) return 'none'; if (a.dataset.aiosMark) return 'kept'; a.dataset.aiosMark = '1'; return 'marked';`;
-    assert.equal(await evaluate<string>(mark, RUN_AGAIN), 'marked', 'the selected row shows Run Again');
+    assert.equal(await markElement(RUN_AGAIN), true, 'the selected row shows Run Again');
     await new Promise((r) => setTimeout(r, 600)); // past the tree's next check
-    assert.equal(await evaluate<string>(mark, RUN_AGAIN), 'kept', 'the same Run Again element while the list is held');
+    assert.equal(await stillMarked(RUN_AGAIN), true, 'the same Run Again element while the list is held');
     await personClick(RUN_AGAIN);
     await waitUntil(() => started() > before || undefined, 5000, 'the rerun to run after one click');
     const note = await waitUntil(async () => (await notificationTexts()).find((t) => /ECHO done in/.test(t)), 10_000, 'the rerun result');

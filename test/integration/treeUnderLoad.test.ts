@@ -10,6 +10,7 @@ import {
   expandTreeSection,
   hover,
   lastTreeRow,
+  markElement,
   notificationTexts,
   personClick,
   press,
@@ -17,6 +18,7 @@ import {
   rightClick,
   screenshot,
   sideBarTitle,
+  stillMarked,
   toggleTreeSection,
   TREE_ROW_BY_LABEL,
   treeRowIndex,
@@ -102,11 +104,7 @@ describe('the telemetry tree under load', function () {
         await press('Escape');
         await personClick(`.pane .monaco-list-row[data-index="${longRow}"]`);
         const CANCEL = '.pane .monaco-list-row.focused .action-label[aria-label="Cancel"]';
-        assert.equal(
-          await evaluate<boolean>(`const a = document.querySelector(arg); if (!a) return false; a.dataset.aiosMark = '1'; return true;`, CANCEL),
-          true,
-          'the selected UI_LONG row shows Cancel',
-        );
+        assert.equal(await markElement(CANCEL), true, 'the selected UI_LONG row shows Cancel');
         const startedBefore = load.started();
         await new Promise((r) => setTimeout(r, 2500));
         assert.ok(load.started() - startedBefore > 1500, `the load flowed meanwhile: ${load.started() - startedBefore} commands`);
@@ -115,11 +113,7 @@ describe('the telemetry tree under load', function () {
         );
         assert.deepEqual(listed, ['UI_LONG'], 'In Flight lists the long command alone');
         await screenshot('tree-under-load-in-flight');
-        assert.equal(
-          await evaluate<string | null>(`return document.querySelector(arg)?.dataset.aiosMark ?? null;`, CANCEL),
-          '1',
-          'the UI_LONG row was re-rendered while the load flowed',
-        );
+        assert.equal(await stillMarked(CANCEL), true, 'the UI_LONG row was re-rendered while the load flowed');
         await personClick(CANCEL);
         const cancelled = await Promise.race([long, new Promise<undefined>((r) => setTimeout(r, 10_000))]);
         assert.ok(cancelled, 'one click on Cancel ended UI_LONG');
@@ -151,11 +145,7 @@ describe('the telemetry tree under load', function () {
         // the one on screen after UI_LOAD's row has changed twice.
         const RUN_AGAIN = '.pane .monaco-list-row.focused .action-label[aria-label="Run Again"]';
         const UI_LOAD_ROW = `${TREE_ROW_BY_LABEL} return row?.textContent ?? null;`;
-        assert.equal(
-          await evaluate<boolean>(`const a = document.querySelector(arg); if (!a) return false; a.dataset.aiosMark = '1'; return true;`, RUN_AGAIN),
-          true,
-          'the selected ECHO row shows Run Again',
-        );
+        assert.equal(await markElement(RUN_AGAIN), true, 'the selected ECHO row shows Run Again');
         const ALL = `return [...document.querySelectorAll('.pane .monaco-list-row')].map((r) => r.dataset.index + ' ' + r.textContent);`;
         const rowsAtMark = await evaluate<string[]>(ALL);
         let loadRow = await evaluate<string | null>(UI_LOAD_ROW, 'UI_LOAD');
@@ -171,8 +161,8 @@ describe('the telemetry tree under load', function () {
           );
         }
         assert.equal(
-          await evaluate<string | null>(`return document.querySelector(arg)?.dataset.aiosMark ?? null;`, RUN_AGAIN),
-          '1',
+          await stillMarked(RUN_AGAIN),
+          true,
           `the ECHO row was re-rendered while only UI_LOAD changed: ${JSON.stringify(rowsAtMark)} -> ${JSON.stringify(await evaluate<string[]>(ALL))}`,
         );
         await personClick(RUN_AGAIN);
@@ -265,21 +255,13 @@ describe('the telemetry tree under load', function () {
         await screenshot('tree-under-load-busy-tooltip');
         const BUSY_RUN_AGAIN = `.pane .monaco-list-row[data-index="${busyRow}"] .action-label[aria-label="Run Again"]`;
         await hover(BUSY_RUN_AGAIN);
-        assert.equal(
-          await evaluate<boolean>(`const a = document.querySelector(arg); if (!a) return false; a.dataset.aiosMark = '1'; return true;`, BUSY_RUN_AGAIN),
-          true,
-          'the ECHO row pointed at shows Run Again',
-        );
+        assert.equal(await markElement(BUSY_RUN_AGAIN), true, 'the ECHO row pointed at shows Run Again');
         const echoesAtMark = echoCount();
         await new Promise((r) => setTimeout(r, 6000));
         const rowNow = await evaluate<string>(`return document.querySelector('.pane .monaco-list-row[data-index="' + arg + '"]').textContent;`, busyRow);
         assert.ok(echoCount() - echoesAtMark > 100, `ECHOs ran meanwhile: ${echoCount() - echoesAtMark}`);
         assert.equal(rowNow, keptText, 'the row pointed at was kept as it was');
-        assert.equal(
-          await evaluate<string | null>(`return document.querySelector(arg)?.dataset.aiosMark ?? null;`, BUSY_RUN_AGAIN),
-          '1',
-          'the ECHO row pointed at was re-rendered while ECHOs ran',
-        );
+        assert.equal(await stillMarked(BUSY_RUN_AGAIN), true, 'the ECHO row pointed at was re-rendered while ECHOs ran');
         await screenshot('tree-under-load-busy-row');
         await personClick(BUSY_RUN_AGAIN);
         const rerun = await waitUntil(

@@ -83,6 +83,12 @@ export const treeRows = (viewTitle: string) =>
     return panes.flatMap((p) => [...p.querySelectorAll('.monaco-list-row')].map((r) => r.getAttribute('aria-label') || r.textContent));`,
     viewTitle,
   );
+/** Marks the element matching `selector` (false when there is none): a re-render replaces it, and the mark with it. */
+export const markElement = (selector: string) =>
+  evaluate<boolean>(`const a = document.querySelector(arg); if (!a) return false; a.dataset.aiosMark = '1'; return true;`, selector);
+/** Whether the element matching `selector` now is the one `markElement` marked. */
+export const stillMarked = (selector: string) => evaluate<boolean>(`return document.querySelector(arg)?.dataset.aiosMark === '1';`, selector);
+
 /** The side bar's title as shown ("AIOS: Telemetry · …" while the AIOS view is open there alone). */
 export const sideBarTitle = () => evaluate<string>(`return document.querySelector('.part.sidebar .composite.title')?.textContent ?? '';`);
 
